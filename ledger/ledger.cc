@@ -1,0 +1,445 @@
+#include "ledger/ledger.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include <capnp/message.h>
+
+#include "ledger/record.h"
+#include "ubm/codec.h"
+#include "ubm/validate.h"
+
+namespace slap::ledger {
+namespace {
+
+constexpr uint32_t kFirstSegmentWords = 64;  // 512 bytes: a typical entry fits in one segment
+
+ubm::Error storage_failed(std::string detail) {
+  return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", std::move(detail));
+}
+
+// References of a group-commit batch resolve against the directory plus the ids registered by the
+// writers earlier in the same group (not yet applied to the directory).
+class GroupResolver final : public ubm::Resolver {
+ public:
+  explicit GroupResolver(const Directory& d) : dir_(d) {}
+  std::optional<ubm::NodeKind> node_kind(std::string_view id) const override {
+    if (auto it = nodes_.find(id); it != nodes_.end()) return it->second;
+    return dir_.node_kind(id);
+  }
+  std::optional<ubm::ItemKind> item_kind(std::string_view id) const override {
+    if (auto it = items_.find(id); it != items_.end()) return it->second;
+    return dir_.item_kind(id);
+  }
+  void add(std::span<const ubm::EntryBody> bodies) {
+    for (const auto& b : bodies) {
+      if (const auto* n = std::get_if<ubm::Node>(&b)) nodes_.emplace(n->id.value(), n->kind);
+      if (const auto* i = std::get_if<ubm::Item>(&b)) items_.emplace(i->id.value(), i->kind);
+    }
+  }
+
+ private:
+  const Directory& dir_;
+  std::unordered_map<std::string_view, ubm::NodeKind> nodes_;
+  std::unordered_map<std::string_view, ubm::ItemKind> items_;
+};
+
+std::string checkpoint_value(const Projection& p) {
+  std::string snap = p.snapshot();
+  std::string v(8, '\0');
+  const uint64_t last = p.last_applied().value();
+  for (int i = 0; i < 8; ++i) v[i] = static_cast<char>((last >> (8 * i)) & 0xff);
+  v += snap;
+  return v;
+}
+
+}  // namespace
+
+struct Ledger::Writer {
+  std::span<const ubm::EntryBody> bodies;
+  std::deque<capnp::MallocMessageBuilder> drafts;
+  ubm::Status status;
+  Appended result{};
+  bool done = false;
+  bool barrier = false;  // checkpoint(): not an appender; a group never extends past it
+  std::condition_variable cv;
+};
+
+Ledger::Ledger(LedgerOptions options) : options_(std::move(options)) {
+  projections_.push_back(&directory_);
+  for (auto* p : options_.projections) projections_.push_back(p);
+}
+
+Ledger::~Ledger() {
+  // A clean shutdown leaves fresh checkpoints so the next open replays nothing.
+  std::unique_lock lock(mu_);
+  if (!broken_) (void)write_checkpoints(Sync::yes);
+}
+
+ubm::Result<std::unique_ptr<Ledger>> Ledger::open(LedgerOptions options) {
+  if (!options.storage) return storage_failed("no storage given");
+  if (options.clock == nullptr) return storage_failed("no clock given");
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(options)));
+  if (auto s = ledger->recover(); !s) return s.error();
+  return ledger;
+}
+
+ubm::Status Ledger::recover() {
+  Storage& storage = *options_.storage;
+  // 1. Drop a torn batch at the tail: records whose batch continues past the last stored record
+  // were never acknowledged (RocksDB writes are atomic; other stores may not be).
+  {
+    auto c = storage.cursor(Family::log);
+    c->seek_to_last();
+    if (c->valid()) {
+      auto rec = parse_record(c->value());
+      auto seq = decode_key(c->key());
+      if (!rec || !seq) return storage_failed("the last log record is unreadable");
+      if (rec->batch_last > *seq) {
+        const ubm::Seq torn = rec->batch_last;
+        WriteBatch drop;
+        for (; c->valid(); c->prev()) {
+          auto r = parse_record(c->value());
+          if (!r || r->batch_last != torn) break;
+          drop.remove(Family::log, c->key());
+        }
+        if (auto s = storage.write(drop, Sync::yes); !s) return s;
+      }
+    }
+    if (auto s = c->status(); !s) return s;
+  }
+  // 2. Find the head.
+  {
+    auto c = storage.cursor(Family::log);
+    c->seek_to_last();
+    if (c->valid()) {
+      EntryDecoder decoder;
+      auto view = decoder.decode(c->key(), c->value());
+      if (!view) return view.error();
+      head_ = view->seq;
+      head_hash_ = view->hash;
+      last_timestamp_ = view->timestamp;
+    }
+  }
+  // 3. Restore each projection from its checkpoint, if it is not ahead of the log.
+  ubm::Seq from = ubm::next(head_);
+  for (auto* p : projections_) {
+    p->reset();
+    auto cp = storage.get(Family::checkpoints, p->name());
+    if (!cp) return cp.error();
+    if (cp->has_value() && (*cp)->size() >= 8) {
+      const std::string& v = **cp;
+      uint64_t last = 0;
+      for (int i = 7; i >= 0; --i) last = (last << 8) | static_cast<uint8_t>(v[i]);
+      if (last <= head_.value()) {
+        if (auto s = p->restore(std::string_view(v).substr(8), ubm::Seq{last}); !s) p->reset();
+      }
+    }
+    from = std::min(from, ubm::next(p->last_applied()));
+  }
+  // 4. Replay the tail each projection has not seen.
+  if (from <= head_) {
+    auto s = scan_log(storage, from, head_, [&](const EntryView& v) {
+      for (auto* p : projections_) {
+        if (p->last_applied() < v.seq) p->apply(std::span<const EntryView>(&v, 1));
+      }
+      return true;
+    });
+    if (!s) return s;
+  }
+  return {};
+}
+
+ubm::Result<Appended> Ledger::append(std::span<const ubm::EntryBody> batch) {
+  auto reject = [&](ubm::Error e) -> ubm::Result<Appended> {
+    std::lock_guard lock(mu_);
+    ++stats_.rejected;
+    return e;
+  };
+  if (batch.empty()) return reject(ubm::make_error(ubm::Rejection::EMPTY_BATCH, "entries", "nothing to append"));
+  if (batch.size() > options_.max_batch_entries) {
+    return reject(ubm::make_error(ubm::Rejection::BATCH_TOO_LARGE, "entries",
+                                  std::to_string(batch.size()) + " entries exceed the limit of " + std::to_string(options_.max_batch_entries)));
+  }
+  // Structure and encoding happen on the caller's thread, in parallel with other appenders;
+  // only sequencing, reference checks, hashing and the write are serialised.
+  Writer w;
+  w.bodies = batch;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (auto s = ubm::validate_structure(batch[i], "entries[" + std::to_string(i) + "]"); !s) return reject(s.error());
+    auto& draft = w.drafts.emplace_back(kFirstSegmentWords);
+    ubm::encode(batch[i], draft.initRoot<schema::Entry>());
+  }
+
+  std::unique_lock lock(mu_);
+  queue_.push_back(&w);
+  w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+  if (!w.done) lead(lock, w);
+  if (!w.status) {
+    ++stats_.rejected;
+    return w.status.error();
+  }
+  return w.result;
+}
+
+void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
+  // Take as many waiting writers as fit in one write; self is first in the queue.
+  std::vector<Writer*> group;
+  size_t entries = 0;
+  for (Writer* x : queue_) {
+    if (x->barrier) break;
+    if (!group.empty() && entries + x->drafts.size() > options_.max_group_entries) break;
+    group.push_back(x);
+    entries += x->drafts.size();
+  }
+  ubm::Seq head = head_;
+  Hash hash = head_hash_;
+  const bool broken = broken_;
+  ubm::TimestampNs ts = std::max(options_.clock->now(), last_timestamp_);
+  lock.unlock();
+
+  // Leadership is exclusive until the group is popped below: hasher_, projections and the
+  // directory are touched by this thread only.
+  std::vector<Writer*> accepted;
+  std::vector<Hash> hashes;
+  hashes.reserve(entries);
+  WriteBatch batch;
+  batch.reserve(entries, entries * 320);
+  GroupResolver resolver(directory_);
+  char key[kKeySize];
+  for (Writer* x : group) {
+    if (broken) {
+      x->status = storage_failed("an earlier write failed; the ledger must be reopened");
+      continue;
+    }
+    if (auto s = ubm::validate_references(x->bodies, resolver); !s) {
+      x->status = s;
+      continue;
+    }
+    resolver.add(x->bodies);
+    const ubm::Seq first = ubm::next(head);
+    const ubm::Seq last{head.value() + x->drafts.size()};
+    for (auto& draft : x->drafts) {
+      head = ubm::next(head);
+      auto root = draft.getRoot<schema::Entry>();
+      root.setSeq(head.value());
+      root.setTimestampNs(ts.value());
+      auto segments = draft.getSegmentsForOutput();
+      encode_key(head, key);
+      char* out = batch.put_uninitialized(Family::log, std::string_view(key, kKeySize), kRecordHeaderSize + flat_array_size(segments));
+      hash = write_record(hasher_, hash, last, segments, out);
+      hashes.push_back(hash);
+    }
+    x->result = Appended{first, last, ts};
+    accepted.push_back(x);
+  }
+
+  ubm::Status written;
+  if (!batch.empty()) {
+    written = options_.storage->write(batch, Sync(options_.durability == Durability::sync_each_write));
+  }
+  if (written && !accepted.empty()) {
+    std::vector<EntryView> views;
+    views.reserve(hashes.size());
+    size_t h = 0;
+    for (Writer* x : accepted) {
+      for (auto& draft : x->drafts) {
+        auto r = draft.getRoot<schema::Entry>().asReader();
+        views.push_back(EntryView{ubm::Seq{r.getSeq()}, ts, hashes[h++], r});
+      }
+    }
+    for (auto* p : projections_) p->apply(views);
+    since_checkpoint_ += views.size();
+    if (options_.checkpoint_every != 0 && since_checkpoint_ >= options_.checkpoint_every) {
+      since_checkpoint_ = 0;
+      // Unsynced is enough: it is ordered after the log write it covers, so a crash can lose the
+      // checkpoint but never keep it without its entries.
+      (void)write_checkpoints(Sync::no);
+    }
+  }
+  if (!written) {
+    for (Writer* x : accepted) x->status = written;
+  }
+
+  lock.lock();
+  if (!written) {
+    // The store may hold part of the batch (a torn write): stop writing until reopened, where
+    // recovery drops the torn tail.
+    broken_ = true;
+  } else if (!accepted.empty()) {
+    head_ = head;
+    head_hash_ = hash;
+    last_timestamp_ = ts;
+    ++stats_.writes;
+    stats_.entries += hashes.size();
+    stats_.max_group_entries = std::max<uint64_t>(stats_.max_group_entries, hashes.size());
+  }
+  for (Writer* x : group) {
+    queue_.pop_front();
+    x->done = true;
+    if (x != &self) x->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+}
+
+ubm::Status Ledger::write_checkpoints(Sync sync) {
+  WriteBatch batch;
+  for (auto* p : projections_) batch.put(Family::checkpoints, p->name(), checkpoint_value(*p));
+  return options_.storage->write(batch, sync);
+}
+
+ubm::Status Ledger::checkpoint() {
+  // Become the leader's equal: wait until no group is being written, then hold the lock.
+  std::unique_lock lock(mu_);
+  Writer w;
+  w.barrier = true;
+  queue_.push_back(&w);
+  w.cv.wait(lock, [&] { return queue_.front() == &w; });
+  ubm::Status s = write_checkpoints(Sync::yes);
+  queue_.pop_front();
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return s;
+}
+
+ubm::Seq Ledger::head() const {
+  std::lock_guard lock(mu_);
+  return head_;
+}
+
+Hash Ledger::head_hash() const {
+  std::lock_guard lock(mu_);
+  return head_hash_;
+}
+
+LedgerStats Ledger::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+ubm::Status Ledger::scan(ubm::Seq from, ubm::Seq to, const std::function<bool(const EntryView&)>& fn) const {
+  const ubm::Seq head = this->head();
+  if (to.value() == 0 || to > head) to = head;
+  return scan_log(*options_.storage, from, to, fn);
+}
+
+// --- free functions -------------------------------------------------------------------------
+
+ubm::Result<ubm::Seq> stored_head(const Storage& storage) {
+  auto c = storage.cursor(Family::log);
+  c->seek_to_last();
+  if (auto s = c->status(); !s) return s.error();
+  if (!c->valid()) return ubm::Seq{0};
+  return decode_key(c->key());
+}
+
+ubm::Status scan_log(const Storage& storage, ubm::Seq from, ubm::Seq to, const std::function<bool(const EntryView&)>& fn) {
+  if (from.value() == 0) from = ubm::Seq{1};
+  auto c = storage.cursor(Family::log);
+  c->seek(key_of(from));
+  EntryDecoder decoder;
+  ubm::Seq expected = from;
+  bool failed = false;
+  ubm::Error error;
+  for (; c->valid(); c->next()) {
+    auto view = decoder.decode(c->key(), c->value());
+    if (!view) return view.error();
+    if (to.value() != 0 && view->seq > to) break;
+    if (view->seq != expected) {
+      return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "seq " + std::to_string(expected.value()), "entry missing from the log");
+    }
+    bool more = true;
+    kj::Maybe<kj::Exception> ex = kj::runCatchingExceptions([&]() { more = fn(*view); });
+    if (ex != nullptr) {
+      failed = true;
+      error = ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "seq " + std::to_string(expected.value()), "entry content does not decode");
+      break;
+    }
+    if (!more) return {};
+    expected = ubm::next(expected);
+  }
+  if (failed) return error;
+  if (auto s = c->status(); !s) return s;
+  if (to.value() != 0 && expected <= to) {
+    return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "seq " + std::to_string(expected.value()), "entry missing from the log");
+  }
+  return {};
+}
+
+VerifyReport verify(const Storage& storage, const std::function<void(ubm::Seq)>& progress) {
+  VerifyReport report;
+  Hasher hasher;
+  Hash prev{};
+  ubm::Seq expected{1};
+  ubm::Seq batch_start{1};
+  ubm::Seq batch_last{0};
+  auto fail = [&](ubm::Seq at, std::string why) {
+    report.ok = false;
+    report.first_bad = at;
+    report.problem = std::move(why);
+  };
+  std::vector<capnp::word> aligned;
+  auto c = storage.cursor(Family::log);
+  for (c->seek_to_first(); c->valid(); c->next()) {
+    auto seq = decode_key(c->key());
+    if (!seq) return fail(expected, "malformed key"), report;
+    if (*seq != expected) return fail(expected, "entry missing (next stored is " + std::to_string(seq->value()) + ")"), report;
+    auto rec = parse_record(c->value());
+    if (!rec) return fail(expected, rec.error().detail), report;
+    if (chain_hash(hasher, prev, rec->hashed_header, rec->entry) != rec->hash) return fail(expected, "hash mismatch"), report;
+    if (rec->batch_last < expected) return fail(expected, "batch end before the entry itself"), report;
+    if (expected > batch_last) {  // first record of a batch
+      batch_start = expected;
+      batch_last = rec->batch_last;
+    } else if (rec->batch_last != batch_last) {
+      return fail(expected, "batch boundary mismatch"), report;
+    }
+    // The entry must decode and name its own seq.
+    {
+      const std::string_view e = rec->entry;
+      const capnp::word* words = reinterpret_cast<const capnp::word*>(e.data());
+      if (reinterpret_cast<uintptr_t>(e.data()) % alignof(capnp::word) != 0) {
+        aligned.resize(e.size() / sizeof(capnp::word));
+        std::memcpy(aligned.data(), e.data(), e.size());
+        words = aligned.data();
+      }
+      bool ok = false;
+      kj::Maybe<kj::Exception> ex = kj::runCatchingExceptions([&]() {
+        capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(words, e.size() / sizeof(capnp::word)));
+        ok = reader.getRoot<schema::Entry>().getSeq() == expected.value();
+      });
+      if (ex != nullptr || !ok) return fail(expected, "entry does not decode to its own seq"), report;
+    }
+    prev = rec->hash;
+    report.head = expected;
+    report.head_hash = prev;
+    ++report.entries;
+    report.bytes += c->key().size() + c->value().size();
+    if (progress && (expected.value() & 0xffff) == 0) progress(expected);
+    expected = ubm::next(expected);
+  }
+  if (auto s = c->status(); !s) return fail(expected, s.error().to_string()), report;
+  if (batch_last > report.head) {
+    // The last batch is incomplete: never acknowledged; the ledger drops it when it next opens.
+    report.head = ubm::Seq{batch_start.value() - 1};
+    return fail(batch_start, "incomplete batch at the tail (ends at " + std::to_string(batch_last.value()) + ")"), report;
+  }
+  return report;
+}
+
+ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* const> projections,
+                                 const std::function<void(ubm::Seq)>& progress) {
+  for (auto* p : projections) p->reset();
+  ReplayReport report;
+  auto s = scan_log(storage, ubm::Seq{1}, ubm::Seq{0}, [&](const EntryView& v) {
+    for (auto* p : projections) p->apply(std::span<const EntryView>(&v, 1));
+    ++report.entries;
+    report.head = v.seq;
+    if (progress && (v.seq.value() & 0xffff) == 0) progress(v.seq);
+    return true;
+  });
+  if (!s) return s.error();
+  return report;
+}
+
+}  // namespace slap::ledger

@@ -1,0 +1,118 @@
+#include "ledger/rocksdb_storage.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+
+namespace slap::ledger {
+namespace {
+
+constexpr std::array<const char*, kFamilyCount> kFamilyNames = {"log", "checkpoints", "meta"};
+
+ubm::Error storage_error(const rocksdb::Status& s, std::string_view what) {
+  return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", std::string(what) + ": " + s.ToString());
+}
+
+rocksdb::Slice slice(std::string_view v) { return rocksdb::Slice(v.data(), v.size()); }
+
+class RocksCursor final : public Cursor {
+ public:
+  explicit RocksCursor(std::unique_ptr<rocksdb::Iterator> it) : it_(std::move(it)) {}
+  void seek(std::string_view key) override { it_->Seek(slice(key)); }
+  void seek_to_first() override { it_->SeekToFirst(); }
+  void seek_to_last() override { it_->SeekToLast(); }
+  bool valid() const override { return it_->Valid(); }
+  void next() override { it_->Next(); }
+  void prev() override { it_->Prev(); }
+  std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
+  std::string_view value() const override { return {it_->value().data(), it_->value().size()}; }
+  ubm::Status status() const override {
+    if (it_->status().ok()) return {};
+    return storage_error(it_->status(), "iterate");
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class RocksStorage final : public Storage {
+ public:
+  RocksStorage(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles) : db_(db), handles_(std::move(handles)) {}
+  ~RocksStorage() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    delete db_;
+  }
+
+  ubm::Status write(const WriteBatch& batch, Sync sync) override {
+    rocksdb::WriteBatch wb(batch.byte_size() + batch.size() * 24);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto op = batch.op(i);
+      auto* cf = handle(op.family);
+      const auto s = op.is_delete ? wb.Delete(cf, slice(op.key)) : wb.Put(cf, slice(op.key), slice(op.value));
+      if (!s.ok()) return storage_error(s, "batch");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = static_cast<bool>(sync);
+    const auto s = db_->Write(wo, &wb);
+    if (!s.ok()) return storage_error(s, "write");
+    return {};
+  }
+
+  ubm::Result<std::optional<std::string>> get(Family f, std::string_view key) const override {
+    std::string value;
+    const auto s = db_->Get(rocksdb::ReadOptions(), handle(f), slice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return storage_error(s, "get");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  std::unique_ptr<Cursor> cursor(Family f) const override {
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = 2 << 20;  // scans are sequential: replay, verify, dump
+    ro.fill_cache = false;
+    return std::make_unique<RocksCursor>(std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, handle(f))));
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* handle(Family f) const { return handles_[1 + static_cast<size_t>(f)]; }
+  rocksdb::DB* db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [default, log, checkpoints, meta]
+};
+
+}  // namespace
+
+ubm::Result<std::shared_ptr<Storage>> open_rocksdb(const std::filesystem::path& dir, RocksDBOptions options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_open_files = 512;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.keep_log_file_num = 4;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.OptimizeLevelStyleCompaction(256 << 20);
+  // Keys are big-endian sequence numbers appended in order: no need for bloom filters on the log.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_size = 16 << 10;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (const char* name : kFamilyNames) descriptors.emplace_back(name, cf_options);
+
+  std::error_code ec;
+  if (options.create_if_missing && !options.read_only) std::filesystem::create_directories(dir, ec);
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = options.read_only
+                          ? rocksdb::DB::OpenForReadOnly(db_options, dir.string(), descriptors, &handles, &db)
+                          : rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &db);
+  if (!s.ok()) return storage_error(s, "open " + dir.string());
+  return std::shared_ptr<Storage>(std::make_shared<RocksStorage>(db, std::move(handles)));
+}
+
+}  // namespace slap::ledger

@@ -1,0 +1,146 @@
+#include "ubm/validate.h"
+
+#include <set>
+#include <unordered_map>
+
+#include "ubm/unit.h"
+
+namespace slap::ubm {
+namespace {
+
+std::string at(std::string_view field, std::string_view member) {
+  std::string s(field);
+  s += '.';
+  s += member;
+  return s;
+}
+
+Status check_id(std::string_view id, std::string_view field) {
+  if (!is_valid_id(id)) {
+    return make_error(Rejection::INVALID_ID, std::string(field), "id must be 1..128 printable characters without spaces");
+  }
+  return {};
+}
+
+Status check_attributes(const std::vector<Attribute>& attrs, std::string_view field) {
+  std::set<std::string_view> seen;
+  for (const auto& a : attrs) {
+    if (a.key.empty()) return make_error(Rejection::INVALID_ATTRIBUTE, at(field, "attributes"), "empty attribute key");
+    if (!seen.insert(a.key).second) {
+      return make_error(Rejection::INVALID_ATTRIBUTE, at(field, "attributes"), "duplicated attribute key '" + a.key + "'");
+    }
+  }
+  return {};
+}
+
+Status check_movement(const Movement& m, std::string_view field) {
+  if (m.resource.empty()) return make_error(Rejection::EMPTY_RESOURCE, at(field, "resource"), "a movement needs a resource");
+  if (!is_known_unit(m.quantity.unit)) {
+    return make_error(Rejection::UNKNOWN_UNIT, at(field, "quantity.unit"), "unknown unit '" + m.quantity.unit + "'");
+  }
+  if (m.quantity.amount.is_negative() && !unit_allows_negative(m.quantity.unit)) {
+    return make_error(Rejection::NEGATIVE_QUANTITY, at(field, "quantity"), "quantity " + m.quantity.amount.to_string() + " is negative");
+  }
+  if (m.price.currency.empty()) {
+    if (!m.price.minor.is_zero()) return make_error(Rejection::MISSING_CURRENCY, at(field, "price.currency"), "a price needs a currency");
+  } else if (!is_valid_currency(m.price.currency)) {
+    return make_error(Rejection::INVALID_CURRENCY, at(field, "price.currency"), "currency '" + m.price.currency + "' is not three upper-case letters");
+  }
+  if (auto s = check_id(m.source.value(), at(field, "source")); !s) return s;
+  if (auto s = check_id(m.destination.value(), at(field, "destination")); !s) return s;
+  if (m.source == m.destination) {
+    return make_error(Rejection::SAME_SOURCE_AND_DESTINATION, at(field, "destination"), "source and destination are both '" + m.source.value() + "'");
+  }
+  for (size_t i = 0; i < m.items.size(); ++i) {
+    if (auto s = check_id(m.items[i].value(), at(field, "items[" + std::to_string(i) + "]")); !s) return s;
+  }
+  if (m.start.value() < 0 || m.stop.value() < 0) return make_error(Rejection::INVALID_TIME, at(field, "start"), "times are nanoseconds since the epoch, never negative");
+  if (m.stop.value() != 0 && m.stop < m.start) {
+    return make_error(Rejection::STOP_BEFORE_START, at(field, "stop"), "stop is before start");
+  }
+  return check_attributes(m.attributes, field);
+}
+
+Status check_identity(const Identity& id, std::string_view field) {
+  if (auto s = check_id(id.subject, at(field, "subject")); !s) return s;
+  if (id.serial.empty()) return make_error(Rejection::INVALID_ID, at(field, "serial"), "a certificate needs a serial");
+  if (id.action == IdentityAction::issue) {
+    if (id.fingerprint_sha256.size() != 32) return make_error(Rejection::INVALID_ID, at(field, "fingerprint_sha256"), "a fingerprint is 32 bytes");
+    if (id.not_after < id.not_before) return make_error(Rejection::STOP_BEFORE_START, at(field, "not_after"), "certificate expires before it starts");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status validate_structure(const EntryBody& body, std::string_view field) {
+  struct V {
+    std::string_view field;
+    Status operator()(const Movement& m) const { return check_movement(m, field); }
+    Status operator()(const Node& n) const {
+      if (auto s = check_id(n.id.value(), at(field, "id")); !s) return s;
+      return check_attributes(n.attributes, field);
+    }
+    Status operator()(const Item& it) const {
+      if (auto s = check_id(it.id.value(), at(field, "id")); !s) return s;
+      if (!it.owner.value().empty()) {
+        if (auto s = check_id(it.owner.value(), at(field, "owner")); !s) return s;
+      }
+      if (!it.parent.value().empty()) {
+        if (auto s = check_id(it.parent.value(), at(field, "parent")); !s) return s;
+      }
+      return check_attributes(it.attributes, field);
+    }
+    Status operator()(const Identity& id) const { return check_identity(id, field); }
+  };
+  return std::visit(V{field}, body);
+}
+
+Status validate_batch(std::span<const EntryBody> batch, const Resolver& known) {
+  if (batch.empty()) return make_error(Rejection::EMPTY_BATCH, "entries", "nothing to append");
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (auto s = validate_structure(batch[i], "entries[" + std::to_string(i) + "]"); !s) return s;
+  }
+  return validate_references(batch, known);
+}
+
+Status validate_references(std::span<const EntryBody> batch, const Resolver& known) {
+  // Ids registered earlier in this batch, visible to later entries of the same batch.
+  std::unordered_map<std::string_view, NodeKind> new_nodes;
+  std::unordered_map<std::string_view, ItemKind> new_items;
+  auto node_known = [&](std::string_view id) { return new_nodes.count(id) || known.node_kind(id).has_value(); };
+  auto item_known = [&](std::string_view id) { return new_items.count(id) || known.item_kind(id).has_value(); };
+  auto unresolved = [](std::string field, std::string_view what, std::string_view id) {
+    return make_error(Rejection::UNRESOLVED_REFERENCE, std::move(field), std::string(what) + " '" + std::string(id) + "' is not registered");
+  };
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // Built only on the error path: this loop runs in the ledger's single writer.
+    auto field = [i] { return "entries[" + std::to_string(i) + "]"; };
+    const EntryBody& b = batch[i];
+    if (const auto* m = std::get_if<Movement>(&b)) {
+      if (!node_known(m->source.value())) return unresolved(at(field(), "source"), "node", m->source.value());
+      if (!node_known(m->destination.value())) return unresolved(at(field(), "destination"), "node", m->destination.value());
+      for (size_t k = 0; k < m->items.size(); ++k) {
+        if (!item_known(m->items[k].value())) return unresolved(at(field(), "items[" + std::to_string(k) + "]"), "item", m->items[k].value());
+      }
+    } else if (const auto* n = std::get_if<Node>(&b)) {
+      if (node_known(n->id.value()) || item_known(n->id.value())) {
+        return make_error(Rejection::DUPLICATE_ID, at(field(), "id"), "id '" + n->id.value() + "' is already registered");
+      }
+      new_nodes.emplace(n->id.value(), n->kind);
+    } else if (const auto* it = std::get_if<Item>(&b)) {
+      if (node_known(it->id.value()) || item_known(it->id.value())) {
+        return make_error(Rejection::DUPLICATE_ID, at(field(), "id"), "id '" + it->id.value() + "' is already registered");
+      }
+      if (!it->owner.value().empty() && !node_known(it->owner.value())) return unresolved(at(field(), "owner"), "node", it->owner.value());
+      if (!it->parent.value().empty() && !item_known(it->parent.value())) return unresolved(at(field(), "parent"), "item", it->parent.value());
+      new_items.emplace(it->id.value(), it->kind);
+    } else if (const auto* id = std::get_if<Identity>(&b)) {
+      if (!node_known(id->subject) && !item_known(id->subject)) return unresolved(at(field(), "subject"), "identity subject", id->subject);
+    }
+  }
+  return {};
+}
+
+}  // namespace slap::ubm
