@@ -204,8 +204,8 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
   std::vector<Writer*> accepted;
   std::vector<Hash> hashes;
   hashes.reserve(entries);
-  WriteBatch batch;
-  batch.reserve(entries, entries * 320);
+  WriteBatch& batch = batch_;  // reused: keeps its capacity across groups
+  batch.clear();
   GroupResolver resolver(directory_);
   char key[kKeySize];
   for (Writer* x : group) {

@@ -100,6 +100,7 @@ class Ledger {
   bool broken_ = false;  // a write failed: refuse appends until reopened (recovery mends the tail)
   LedgerStats stats_;
   Hasher hasher_;        // used by the current group-commit leader only
+  WriteBatch batch_;     // likewise
 };
 
 // --- Reading without opening for write (auditors, tools) ------------------------------------

@@ -47,7 +47,9 @@ class RocksStorage final : public Storage {
   }
 
   ubm::Status write(const WriteBatch& batch, Sync sync) override {
-    rocksdb::WriteBatch wb(batch.byte_size() + batch.size() * 24);
+    // Reused per thread: a fresh multi-megabyte buffer per write costs page faults, not copies.
+    thread_local rocksdb::WriteBatch wb;
+    wb.Clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       const auto op = batch.op(i);
       auto* cf = handle(op.family);
