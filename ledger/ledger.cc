@@ -312,6 +312,11 @@ Hash Ledger::head_hash() const {
   return head_hash_;
 }
 
+size_t Ledger::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 LedgerStats Ledger::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

@@ -74,6 +74,8 @@ class Ledger {
   Hash head_hash() const;
   const Directory& directory() const { return directory_; }
   LedgerStats stats() const;
+  // Appenders waiting for or inside a group-commit write (the pending-appends gauge).
+  size_t queued() const;
 
   // Visits entries from..to (inclusive; to = 0 means the head) in order; stops when fn returns false.
   [[nodiscard]] ubm::Status scan(ubm::Seq from, ubm::Seq to, const std::function<bool(const EntryView&)>& fn) const;

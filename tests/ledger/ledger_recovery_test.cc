@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+
+#include "ledger/balances.h"
+#include "ledger/fault_storage.h"
+#include "ledger/memory_storage.h"
+#include "ledger/rocksdb_storage.h"
+#include "tests/ledger/test_util.h"
+
+using namespace slap;
+using ledger::Ledger;
+
+namespace {
+
+// Counts the entries it is fed, to tell a tail replay from a full one.
+class CountingBalances final : public ledger::Projection {
+ public:
+  std::string_view name() const override { return "balances"; }
+  void apply(std::span<const ledger::EntryView> e) override {
+    applied += e.size();
+    inner.apply(e);
+  }
+  ubm::Seq last_applied() const override { return inner.last_applied(); }
+  std::string snapshot() const override { return inner.snapshot(); }
+  ubm::Status restore(std::string_view s, ubm::Seq l) override { return inner.restore(s, l); }
+  void reset() override { inner.reset(); }
+  ledger::Balances inner;
+  uint64_t applied = 0;
+};
+
+std::string replayed_balances(const ledger::Storage& storage) {
+  ledger::Directory d;
+  ledger::Balances b;
+  ledger::Projection* ps[] = {&d, &b};
+  EXPECT_TRUE(ledger::replay(storage, ps).ok());
+  return b.snapshot();
+}
+
+}  // namespace
+
+TEST(LedgerRecovery, ReopenRestoresHeadHashAndProjections) {
+  test::TempDir dir;
+  ledger::ManualClock clock;
+  ubm::Seq head;
+  ledger::Hash hash;
+  std::string balances_before;
+  {
+    auto storage = ledger::open_rocksdb(dir.path()).value();
+    ledger::Balances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(led->append(test::usage_batch(7, i)).ok());
+    head = led->head();
+    hash = led->head_hash();
+    balances_before = b.snapshot();
+  }
+  auto storage = ledger::open_rocksdb(dir.path()).value();
+  CountingBalances b;
+  auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+  EXPECT_EQ(led->head(), head);
+  EXPECT_EQ(led->head_hash(), hash);
+  EXPECT_EQ(b.snapshot(), balances_before);
+  EXPECT_EQ(b.applied, 0u);  // a clean close left a checkpoint at the head: nothing to replay
+  EXPECT_EQ(led->directory().node_count(), 2u);
+  auto next = led->append(test::usage_batch(1, 99));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->first, ubm::next(head));
+}
+
+TEST(LedgerRecovery, CheckpointsLetAReopenReplayOnlyTheTail) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  {
+    ledger::Balances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .checkpoint_every = 100, .projections = {&b}}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(led->append(test::usage_batch(5, i)).ok());  // head 253
+    storage->fail_next_writes(1);  // the closing checkpoint is lost, as in a crash
+  }
+  CountingBalances b;
+  auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+  EXPECT_EQ(led->head().value(), 253u);
+  EXPECT_GT(b.applied, 0u);
+  EXPECT_LT(b.applied, 100u);  // only what followed the last periodic checkpoint
+  EXPECT_EQ(b.snapshot(), replayed_balances(*storage));
+}
+
+TEST(LedgerRecovery, AFailedWriteWritesNothingAndStopsTheLedgerUntilReopened) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  auto led = Ledger::open({.storage = storage, .clock = &clock}).value();
+  ASSERT_TRUE(led->append(test::parties()).ok());
+  storage->fail_next_writes(1);
+  auto r = led->append(test::usage_batch(3, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ubm::Rejection::STORAGE_ERROR);
+  EXPECT_EQ(led->head().value(), 3u);
+  EXPECT_FALSE(led->append(test::usage_batch(1, 2)).ok());  // refuses until reopened
+  led.reset();
+  led = Ledger::open({.storage = storage, .clock = &clock}).value();
+  EXPECT_EQ(led->head().value(), 3u);
+  auto again = led->append(test::usage_batch(1, 3));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->first.value(), 4u);
+  EXPECT_TRUE(ledger::verify(*storage).ok);
+}
+
+TEST(LedgerRecovery, ATornBatchIsNeverHalfThereAfterReopen) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  std::string balances_before;
+  {
+    ledger::Balances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    ASSERT_TRUE(led->append(test::usage_batch(4, 1)).ok());  // head 7
+    balances_before = b.snapshot();
+    storage->tear_next_write(3);  // 3 of 5 records reach the disk
+    ASSERT_FALSE(led->append(test::usage_batch(5, 2)).ok());
+  }
+  storage->crash();
+  auto report = ledger::verify(*storage);
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad.value(), 8u);  // the incomplete batch starts at 8
+  EXPECT_EQ(report.head.value(), 7u);
+
+  ledger::Balances b;
+  auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+  EXPECT_EQ(led->head().value(), 7u);
+  EXPECT_TRUE(ledger::verify(*storage).ok);
+  EXPECT_EQ(b.snapshot(), balances_before);
+  ASSERT_TRUE(led->append(test::usage_batch(2, 3)).ok());
+  EXPECT_EQ(led->head().value(), 9u);
+}
+
+TEST(LedgerRecovery, SyncedAppendsSurviveACrashBufferedOnesMayNot) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  {
+    auto led = Ledger::open({.storage = storage, .clock = &clock}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    ASSERT_TRUE(led->append(test::usage_batch(10, 1)).ok());
+    storage->fail_next_writes(1);  // no closing checkpoint
+  }
+  storage->crash();
+  {
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .durability = ledger::Durability::buffered}).value();
+    EXPECT_EQ(led->head().value(), 13u);  // every synced acknowledgement survived
+    ASSERT_TRUE(led->append(test::usage_batch(10, 2)).ok());
+    EXPECT_EQ(led->head().value(), 23u);
+    storage->fail_next_writes(1);
+  }
+  storage->crash();
+  auto led = Ledger::open({.storage = storage, .clock = &clock}).value();
+  EXPECT_EQ(led->head().value(), 13u);  // buffered writes were never promised to survive this
+  EXPECT_TRUE(ledger::verify(*storage).ok);
+}
+
+TEST(LedgerRecovery, ACheckpointAheadOfTheLogOrMalformedIsIgnored) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::MemoryStorage>();
+  {
+    ledger::Balances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    ASSERT_TRUE(led->append(test::usage_batch(6, 1)).ok());
+  }
+  const std::string truth = replayed_balances(*storage);
+  for (std::string bad : {std::string("\xff\xff\xff\xff\xff\xff\xff\x0f", 8) + "junk", std::string("\x05\0\0\0\0\0\0\0garbage", 15)}) {
+    ledger::WriteBatch wb;
+    wb.put(ledger::Family::checkpoints, "balances", bad);
+    ASSERT_TRUE(storage->write(wb, ledger::Sync::yes).ok());
+    CountingBalances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+    EXPECT_EQ(b.applied, 9u);  // rebuilt from the whole log
+    EXPECT_EQ(b.snapshot(), truth);
+  }
+}
