@@ -167,7 +167,7 @@ ubm::Result<Appended> Ledger::append(std::span<const ubm::EntryBody> batch) {
   Writer w;
   w.bodies = batch;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (auto s = ubm::validate_structure(batch[i], "entries[" + std::to_string(i) + "]"); !s) return reject(s.error());
+    if (auto s = ubm::validate_structure_at(batch[i], i); !s) return reject(s.error());
     auto& draft = w.drafts.emplace_back(kFirstSegmentWords);
     ubm::encode(batch[i], draft.initRoot<schema::Entry>());
   }

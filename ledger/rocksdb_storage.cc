@@ -96,7 +96,11 @@ ubm::Result<std::shared_ptr<Storage>> open_rocksdb(const std::filesystem::path& 
   db_options.keep_log_file_num = 4;
 
   rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.OptimizeLevelStyleCompaction(256 << 20);
+  cf_options.write_buffer_size = 64 << 20;
+  // LZ4 on the lower levels only: the newest tables are read by replays and tails, and flushing
+  // them uncompressed keeps the appender's CPU for the appender on small machines.
+  cf_options.compression = rocksdb::kNoCompression;
+  cf_options.bottommost_compression = rocksdb::kLZ4Compression;
   // Keys are big-endian sequence numbers appended in order: no need for bloom filters on the log.
   rocksdb::BlockBasedTableOptions table;
   table.block_size = 16 << 10;

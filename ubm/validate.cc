@@ -15,11 +15,9 @@ std::string at(std::string_view field, std::string_view member) {
   return s;
 }
 
-Status check_id(std::string_view id, std::string_view field) {
-  if (!is_valid_id(id)) {
-    return make_error(Rejection::INVALID_ID, std::string(field), "id must be 1..128 printable characters without spaces");
-  }
-  return {};
+// Field names are built only on the error path: validation runs for every appended entry.
+Error bad_id(std::string field) {
+  return make_error(Rejection::INVALID_ID, std::move(field), "id must be 1..128 printable characters without spaces");
 }
 
 Status check_attributes(const std::vector<Attribute>& attrs, std::string_view field) {
@@ -46,13 +44,13 @@ Status check_movement(const Movement& m, std::string_view field) {
   } else if (!is_valid_currency(m.price.currency)) {
     return make_error(Rejection::INVALID_CURRENCY, at(field, "price.currency"), "currency '" + m.price.currency + "' is not three upper-case letters");
   }
-  if (auto s = check_id(m.source.value(), at(field, "source")); !s) return s;
-  if (auto s = check_id(m.destination.value(), at(field, "destination")); !s) return s;
+  if (!is_valid_id(m.source.value())) return bad_id(at(field, "source"));
+  if (!is_valid_id(m.destination.value())) return bad_id(at(field, "destination"));
   if (m.source == m.destination) {
     return make_error(Rejection::SAME_SOURCE_AND_DESTINATION, at(field, "destination"), "source and destination are both '" + m.source.value() + "'");
   }
   for (size_t i = 0; i < m.items.size(); ++i) {
-    if (auto s = check_id(m.items[i].value(), at(field, "items[" + std::to_string(i) + "]")); !s) return s;
+    if (!is_valid_id(m.items[i].value())) return bad_id(at(field, "items[" + std::to_string(i) + "]"));
   }
   if (m.start.value() < 0 || m.stop.value() < 0) return make_error(Rejection::INVALID_TIME, at(field, "start"), "times are nanoseconds since the epoch, never negative");
   if (m.stop.value() != 0 && m.stop < m.start) {
@@ -62,7 +60,7 @@ Status check_movement(const Movement& m, std::string_view field) {
 }
 
 Status check_identity(const Identity& id, std::string_view field) {
-  if (auto s = check_id(id.subject, at(field, "subject")); !s) return s;
+  if (!is_valid_id(id.subject)) return bad_id(at(field, "subject"));
   if (id.serial.empty()) return make_error(Rejection::INVALID_ID, at(field, "serial"), "a certificate needs a serial");
   if (id.action == IdentityAction::issue) {
     if (id.fingerprint_sha256.size() != 32) return make_error(Rejection::INVALID_ID, at(field, "fingerprint_sha256"), "a fingerprint is 32 bytes");
@@ -78,17 +76,13 @@ Status validate_structure(const EntryBody& body, std::string_view field) {
     std::string_view field;
     Status operator()(const Movement& m) const { return check_movement(m, field); }
     Status operator()(const Node& n) const {
-      if (auto s = check_id(n.id.value(), at(field, "id")); !s) return s;
+      if (!is_valid_id(n.id.value())) return bad_id(at(field, "id"));
       return check_attributes(n.attributes, field);
     }
     Status operator()(const Item& it) const {
-      if (auto s = check_id(it.id.value(), at(field, "id")); !s) return s;
-      if (!it.owner.value().empty()) {
-        if (auto s = check_id(it.owner.value(), at(field, "owner")); !s) return s;
-      }
-      if (!it.parent.value().empty()) {
-        if (auto s = check_id(it.parent.value(), at(field, "parent")); !s) return s;
-      }
+      if (!is_valid_id(it.id.value())) return bad_id(at(field, "id"));
+      if (!it.owner.value().empty() && !is_valid_id(it.owner.value())) return bad_id(at(field, "owner"));
+      if (!it.parent.value().empty() && !is_valid_id(it.parent.value())) return bad_id(at(field, "parent"));
       return check_attributes(it.attributes, field);
     }
     Status operator()(const Identity& id) const { return check_identity(id, field); }
@@ -96,10 +90,18 @@ Status validate_structure(const EntryBody& body, std::string_view field) {
   return std::visit(V{field}, body);
 }
 
+Status validate_structure_at(const EntryBody& body, size_t index) {
+  Status s = validate_structure(body, "");
+  if (s.ok()) return s;
+  Error e = s.error();
+  e.field = "entries[" + std::to_string(index) + "]" + e.field;
+  return e;
+}
+
 Status validate_batch(std::span<const EntryBody> batch, const Resolver& known) {
   if (batch.empty()) return make_error(Rejection::EMPTY_BATCH, "entries", "nothing to append");
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (auto s = validate_structure(batch[i], "entries[" + std::to_string(i) + "]"); !s) return s;
+    if (auto s = validate_structure_at(batch[i], i); !s) return s;
   }
   return validate_references(batch, known);
 }

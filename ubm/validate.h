@@ -20,6 +20,8 @@ class Resolver {
 
 // Checks one entry on its own (no references). `field` prefixes the error's field name.
 Status validate_structure(const EntryBody& body, std::string_view field = "entry");
+// The same for entry `index` of a batch; the field prefix "entries[index]" is built only on error.
+Status validate_structure_at(const EntryBody& body, size_t index);
 
 // Checks a batch as a whole: each entry's structure, then its references (below).
 Status validate_batch(std::span<const EntryBody> batch, const Resolver& known);
