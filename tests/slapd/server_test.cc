@@ -1,0 +1,149 @@
+#include "slapd/http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/slapd/tls_client.h"
+
+using namespace slap;
+namespace net = boost::asio;
+
+namespace {
+
+// A server whose handler says who called: 200 + subject, or 401 + why not.
+struct Fixture {
+  ca::CertificateAuthority authority = ca::CertificateAuthority::create("test CA").value();
+  ca::IssuedCertificate server_cert = authority.issue({.subject = "localhost", .kind = ca::IdentityKind::server,
+                                                       .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1", "::1"}}).value();
+  std::shared_ptr<net::ssl::context> tls = http::make_server_tls(server_cert.certificate_pem, server_cert.private_key_pem,
+                                                                 authority.certificate_pem()).value();
+  std::unique_ptr<http::Server> server;
+  unsigned short port = 0;
+
+  explicit Fixture(http::ServerOptions options = {}) {
+    options.listen = {net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
+    options.io_threads = 2;
+    server = std::make_unique<http::Server>(*tls, options, [](http::Request&& req, http::Respond respond) {
+      http::Response r;
+      if (req.target == "/later") {
+        // Answer from another thread, after the handler returned.
+        std::thread([respond] { respond(http::Response{.status = 202, .body = "later"}); }).detach();
+        return;
+      }
+      if (req.peer) {
+        r.body = req.peer->subject + ":" + std::string(ca::to_string(req.peer->kind)) + ":" + std::to_string(req.body.size());
+      } else {
+        r.status = 401;
+        r.body = req.certificate_problem;
+      }
+      respond(std::move(r));
+    });
+    EXPECT_TRUE(server->start().ok());
+    port = server->endpoints().at(0).port();
+  }
+
+  test::ClientCert cert(const std::string& subject, ca::IdentityKind kind = ca::IdentityKind::person) {
+    auto c = authority.issue({.subject = subject, .kind = kind}).value();
+    return {c.certificate_pem, c.private_key_pem};
+  }
+};
+
+}  // namespace
+
+TEST(HttpServer, ClientCertificateNamesTheCaller) {
+  Fixture f;
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("COMP-7", ca::IdentityKind::computer));
+  ASSERT_TRUE(client.connected()) << client.error();
+  auto r = client.get("/whoami");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "COMP-7:computer:0");
+  // Keep-alive: a second request on the same connection.
+  r = client.post("/whoami", R"({"a":1})");
+  EXPECT_EQ(r.body, "COMP-7:computer:7");
+  EXPECT_EQ(f.server->counters().connections_total.load(), 1u);
+}
+
+TEST(HttpServer, MissingForeignOrExpiredCertificatesAreReportedNotTrusted) {
+  Fixture f;
+  {
+    test::TlsClient none("127.0.0.1", f.port, f.authority.certificate_pem());
+    auto r = none.get("/whoami");
+    EXPECT_EQ(r.status, 401u);
+    EXPECT_EQ(r.body, "no client certificate");
+  }
+  {
+    auto other = ca::CertificateAuthority::create("other CA").value();
+    auto c = other.issue({.subject = "PERSON-1"}).value();
+    test::TlsClient foreign("127.0.0.1", f.port, f.authority.certificate_pem(), test::ClientCert{c.certificate_pem, c.private_key_pem});
+    auto r = foreign.get("/whoami");
+    EXPECT_EQ(r.status, 401u);
+    EXPECT_NE(r.body.find("refused"), std::string::npos) << r.body;
+  }
+  {
+    auto c = f.authority.issue({.subject = "PERSON-2", .validity = std::chrono::hours(24), .backdate = std::chrono::hours(48)}).value();
+    test::TlsClient expired("127.0.0.1", f.port, f.authority.certificate_pem(), test::ClientCert{c.certificate_pem, c.private_key_pem});
+    auto r = expired.get("/whoami");
+    EXPECT_EQ(r.status, 401u);
+    EXPECT_NE(r.body.find("expired"), std::string::npos) << r.body;
+  }
+}
+
+TEST(HttpServer, OversizedBodiesAndHeadersAreRefused) {
+  Fixture f(http::ServerOptions{.max_body_bytes = 1024, .max_header_bytes = 2048});
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  auto r = client.post("/whoami", std::string(4096, 'x'));
+  EXPECT_EQ(r.status, 413u);
+  test::TlsClient client2("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  boost::beast::http::request<boost::beast::http::string_body> req(boost::beast::http::verb::get, "/whoami", 11);
+  req.set("X-Big", std::string(4096, 'h'));
+  boost::beast::http::write(client2.stream(), req);
+  boost::beast::flat_buffer buf;
+  boost::beast::http::response<boost::beast::http::string_body> res;
+  boost::beast::error_code ec;
+  boost::beast::http::read(client2.stream(), buf, res, ec);
+  EXPECT_EQ(res.result_int(), 431u);
+}
+
+TEST(HttpServer, ASlowClientIsCutOff) {
+  Fixture f(http::ServerOptions{.read_timeout = std::chrono::milliseconds(300)});
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  ASSERT_TRUE(client.connected());
+  const auto t0 = std::chrono::steady_clock::now();
+  // One byte at a time, as a slowloris would: the whole request must arrive within the deadline.
+  const std::string partial = "GET /whoami HTTP/1.1\r\nHost: x\r\n";
+  boost::beast::error_code ec;
+  for (char c : partial) {
+    boost::asio::write(client.stream(), boost::asio::buffer(&c, 1), ec);
+    if (ec) break;
+    char probe;
+    // Wait for the server to either close (the test's expectation) or stay silent for 50 ms.
+    boost::beast::get_lowest_layer(client.stream()).expires_after(std::chrono::milliseconds(50));
+    client.stream().read_some(boost::asio::buffer(&probe, 1), ec);
+    if (ec && ec != boost::beast::error::timeout) break;
+    ec = {};
+  }
+  EXPECT_TRUE(ec) << "the server kept a slow client";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(f.server->counters().timeouts.load(), 1u);
+}
+
+TEST(HttpServer, HandlersMayAnswerLaterFromAnotherThread) {
+  Fixture f;
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  auto r = client.get("/later");
+  EXPECT_EQ(r.status, 202u);
+  EXPECT_EQ(r.body, "later");
+  EXPECT_EQ(client.get("/whoami").status, 200u);
+}
+
+TEST(HttpServer, ListensOnIpv6Loopback) {
+  Fixture f;
+  http::ServerOptions o;
+  o.listen = {net::ip::tcp::endpoint(net::ip::make_address("::1"), 0)};
+  http::Server v6(*f.tls, o, [](http::Request&&, http::Respond respond) { respond(http::Response{.body = "v6"}); });
+  auto s = v6.start();
+  if (!s.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << s.error().detail;
+  test::TlsClient client("::1", v6.endpoints().at(0).port(), f.authority.certificate_pem(), f.cert("PERSON-1"));
+  EXPECT_EQ(client.get("/").body, "v6");
+}
