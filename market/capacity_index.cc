@@ -142,7 +142,7 @@ void CapacityIndex::fold(const Fact& fact) {
       c.network = x.strings_.intern(f.network);
       c.capability = x.strings_.intern(f.capability);
       const std::string* region = find_value(f.categories, "region");
-      c.region = x.strings_.intern(region ? *region : std::string());
+      c.region = x.strings_.intern(category("region", region ? *region : std::string()));  // the category's id
       c.price = f.price_minor;
       c.scope = f.scope;
       c.categories.clear();
