@@ -398,8 +398,8 @@ struct Market::Handler {
       if (was_pending || (was_placed && i->computer.empty())) free(guid);
     } else if (!was_placed && !was_pending) {
       place(guid);  // revived after being destroyed
-      serve_pending();
     }
+    serve_pending();  // a host that changed release or type may serve waiting shared instances
     return outcome_of(guid, true);
   }
 
