@@ -108,6 +108,13 @@ std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
   return out;
 }
 
+void InstanceRegistry::unqueue(Instance& i) {
+  if (!i.pending) return;
+  pending_.erase(i.arrival);
+  if (i.request.shared) --pending_shared_;
+  i.pending = false;
+}
+
 void InstanceRegistry::index_host(uint32_t idx) {
   const Instance& i = instances_[idx];
   if (is_host(i)) hosts_[host_key(i.request.release, i.request.software_type)].insert(idx);
@@ -158,8 +165,7 @@ void InstanceRegistry::fold(const Fact& fact) {
     void operator()(const fact::Allocated& f) {
       Instance* i = r.at(f.instance);
       if (i == nullptr) return;
-      if (i->pending) r.pending_.erase(i->arrival);
-      i->pending = false;
+      r.unqueue(*i);
       i->pending_reason.clear();
       i->computer = f.computer;
       i->partition = f.partition;
@@ -174,6 +180,7 @@ void InstanceRegistry::fold(const Fact& fact) {
         i->pending = true;
         i->arrival = ++r.arrivals_;
         r.pending_.emplace(i->arrival, index_of(i));
+        if (i->request.shared) ++r.pending_shared_;
       }
       i->pending_reason = f.reason;
     }
@@ -181,8 +188,7 @@ void InstanceRegistry::fold(const Fact& fact) {
       Instance* i = r.at(f.instance);
       Instance* h = r.at(f.host);
       if (i == nullptr || h == nullptr) return;
-      if (i->pending) r.pending_.erase(i->arrival);
-      i->pending = false;
+      r.unqueue(*i);
       i->pending_reason.clear();
       i->host = f.host;
       i->timestamp = at;
@@ -193,8 +199,7 @@ void InstanceRegistry::fold(const Fact& fact) {
       Instance* i = r.at(f.instance);
       if (i == nullptr) return;
       r.unindex_host(index_of(i));
-      if (i->pending) r.pending_.erase(i->arrival);
-      i->pending = false;
+      r.unqueue(*i);
       i->pending_reason.clear();
       if (!i->host.empty()) {
         if (Instance* h = r.at(i->host)) {
@@ -304,7 +309,10 @@ void InstanceRegistry::rebuild_indexes() {
     const Instance& i = instances_[idx];
     by_guid_.emplace(i.request.instance, idx);
     by_title_.emplace(title_key(i.request.requester, i.request.title), idx);
-    if (i.pending) pending_.emplace(i.arrival, idx);
+    if (i.pending) {
+      pending_.emplace(i.arrival, idx);
+      if (i.request.shared) ++pending_shared_;
+    }
     index_host(idx);
   }
 }
@@ -316,6 +324,7 @@ void InstanceRegistry::clear() {
   pending_.clear();
   hosts_.clear();
   arrivals_ = 0;
+  pending_shared_ = 0;
   last_at_ = ubm::TimestampNs{0};
 }
 

@@ -43,6 +43,7 @@ class InstanceRegistry final : public FactProjection {
   // Pending instances in arrival order.
   std::vector<std::string> pending() const;
   size_t pending_count() const { return pending_.size(); }
+  size_t pending_shared_count() const { return pending_shared_; }
   // Hosts for shared instances of (release, type): allocated, not shared, not requested destroyed;
   // oldest first.
   std::vector<const Instance*> hosts(std::string_view release, std::string_view type) const;
@@ -59,6 +60,7 @@ class InstanceRegistry final : public FactProjection {
 
  private:
   Instance* at(std::string_view guid) { return const_cast<Instance*>(find(guid)); }
+  void unqueue(Instance& i);
   void index_host(uint32_t idx);
   void unindex_host(uint32_t idx);
   void rebuild_indexes();
@@ -69,6 +71,7 @@ class InstanceRegistry final : public FactProjection {
   std::map<uint64_t, uint32_t> pending_;                // arrival -> instance
   std::unordered_map<std::string, std::set<uint32_t>> hosts_;  // release + '\n' + type -> instances
   uint64_t arrivals_ = 0;
+  size_t pending_shared_ = 0;  // pending instances that are shared
   ubm::TimestampNs last_at_{0};
 };
 

@@ -159,12 +159,16 @@ struct Market::Handler {
     return out;
   }
 
-  // Offers capacity to the pending queue, oldest first.
-  void serve_pending() {
+  // Offers capacity to the pending queue, oldest first. After a request only hosts can have
+  // appeared (partitions were taken, not freed): then only shared instances are offered.
+  enum class Offer { everything, hosts };
+  void serve_pending(Offer offer = Offer::everything) {
     if (m.instances_.pending_count() == 0) return;
+    if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
     for (const std::string& guid : m.instances_.pending()) {
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (i == nullptr || !i->pending) continue;
+      if (offer == Offer::hosts && !i->request.shared) continue;
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
       const fact::Requested q = i->request;
@@ -372,7 +376,7 @@ struct Market::Handler {
       const std::string rel = release_item(c.release);
       emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
       Outcome out = place(guid);
-      serve_pending();  // a new host may serve waiting shared instances
+      serve_pending(Offer::hosts);  // a new host may serve waiting shared instances
       return outcome_of(out.instance, true);
     }
     const fact::Requested& old = existing->request;
@@ -396,10 +400,12 @@ struct Market::Handler {
       // Allocated instances wait for their node to confirm; the rest go at once.
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (was_pending || (was_placed && i->computer.empty())) free(guid);
-    } else if (!was_placed && !was_pending) {
-      place(guid);  // revived after being destroyed
+    } else if (!was_placed) {
+      // Revived after being destroyed, or still waiting with new conditions. Any capacity it may
+      // take now was refused by every older pending request already, so arrival order holds.
+      place(guid);
     }
-    serve_pending();  // a host that changed release or type may serve waiting shared instances
+    serve_pending(Offer::hosts);  // a host that changed release or type may serve waiting shared instances
     return outcome_of(guid, true);
   }
 

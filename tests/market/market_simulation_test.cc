@@ -176,6 +176,17 @@ class Simulation {
   // Runs a command the model predicted: accepted or refused.
   void expect(const Command& c, bool accepted, const char* what) {
     auto r = w_.run(c);
+    if (std::getenv("SLAP_TRACE")) {
+      std::printf("%s %s", what, r.ok() ? "ok" : r.error().to_string().c_str());
+      if (const auto* q = std::get_if<RequestInstance>(&c)) {
+        std::printf(" %s/%s rel=%s type=%s shared=%d state=%d ->%s %s %s", q->requester.c_str(), q->title.c_str(), q->release.c_str(),
+                    q->software_type.c_str(), q->shared, static_cast<int>(q->state), r.ok() ? r->instance.c_str() : "",
+                    r.ok() ? r->computer.c_str() : "", r.ok() ? r->host.c_str() : "");
+        for (const auto& [k, v] : q->sla) std::printf(" %s=%s", k.c_str(), v.c_str());
+      }
+      if (const auto* q = std::get_if<ReportState>(&c)) std::printf(" %s %s", q->instance.c_str(), q->computer.c_str());
+      std::printf("\n");
+    }
     ++(r.ok() ? stats.accepted : stats.refused);
     if (r.ok() && r->written) ++stats.written;
     if (r.ok() && !r->host.empty()) ++stats.attached;
@@ -286,8 +297,8 @@ class Simulation {
     i.state = state;
     if (state == RequestedState::destroyed) {
       if (was_pending || !i.host.empty()) m_.free(i);
-    } else if (!was_placed && !was_pending) {
-      m_.place_or_queue(i);
+    } else if (!was_placed) {
+      m_.place_or_queue(i);  // revived, or waiting with new conditions: tried at once
     }
     m_.serve();
   }
