@@ -45,10 +45,12 @@ struct Model {
     RequestedState state = RequestedState::started;
     std::string computer, partition, host;
     bool pending = false;
+    uint64_t attached = 0;  // when it attached to its host (shared instances)
   };
   std::map<std::string, Computer> computers;
   std::vector<Instance> instances;  // creation order
   std::vector<std::string> queue;   // pending, arrival order
+  uint64_t attachments = 0;
 
   Instance* find(const std::string& guid) {
     for (auto& i : instances) if (i.guid == guid) return &i;
@@ -80,6 +82,7 @@ struct Model {
         if (want && h.computer != *want) continue;
         if (!fits(computers.at(h.computer), i.sla)) continue;
         i.host = h.guid;
+        i.attached = ++attachments;
         return true;
       }
       return false;
@@ -126,12 +129,15 @@ struct Model {
     if (i.pending) std::erase(queue, i.guid);
     i.pending = false;
     if (!i.computer.empty()) {
-      for (auto& s : instances) {  // shared instances it served go back to the queue, attach order
-        if (s.host == i.guid) {
-          s.host.clear();
-          s.pending = true;
-          queue.push_back(s.guid);
-        }
+      std::vector<Instance*> served;  // shared instances it served go back to the queue, attach order
+      for (auto& s : instances) {
+        if (s.host == i.guid) served.push_back(&s);
+      }
+      std::sort(served.begin(), served.end(), [](auto* a, auto* b) { return a->attached < b->attached; });
+      for (auto* s : served) {
+        s->host.clear();
+        s->pending = true;
+        queue.push_back(s->guid);
       }
       computers.at(i.computer).holder.erase(i.partition);
     }
@@ -141,9 +147,6 @@ struct Model {
   }
 };
 
-// Attach order in the model is creation order; the market keeps attach order. They agree because
-// the model re-queues in creation order only if attach order equals it: so the simulation keeps
-// shared instances attached once (a detached one is requested destroyed), see `Step::request`.
 
 class Simulation {
  public:
@@ -272,13 +275,11 @@ class Simulation {
     }
     if (existing && dice(2) == 0) sla = existing->sla;
     RequestedState state = dice(4) == 0 ? RequestedState::destroyed : RequestedState::started;
-    // A shared instance, once detached by a destroy, stays destroyed (keeps attach order = creation order).
-    if (existing && existing->shared && existing->state == RequestedState::destroyed) state = RequestedState::destroyed;
     RequestInstance r{requester, title, release, type, {}, sla, shared, state};
     if (existing == nullptr) {
       if (state == RequestedState::destroyed) return expect(r, false, "destroy unknown");
       expect(r, true, "new request");
-      Model::Instance i{cat("SOFTINST-", m_.instances.size() + 1), requester, title, release, type, normalized(sla), shared, state, {}, {}, {}, false};
+      Model::Instance i{cat("SOFTINST-", m_.instances.size() + 1), requester, title, release, type, normalized(sla), shared, state, {}, {}, {}, false, 0};
       m_.instances.push_back(i);
       m_.place_or_queue(m_.instances.back());
       m_.serve();
