@@ -35,4 +35,15 @@ enum Rejection {
   unknownComputer @21;
   notOwner @22;
   partitionInUse @23;
+  unknownPartition @24;       # names a partition the computer does not have
+  unknownInstance @25;        # names an instance the registry does not know
+  unknownSoftwareRelease @26; # names a release the ledger never saw
+  notSupplied @27;            # the computer does not supply the release
+  unknownSlaKey @28;          # an SLA condition the market does not understand
+  noCapacity @29;             # no free partition satisfies the conditions
+  invalidState @30;           # the command does not apply in the current state
+  invalidParameter @31;       # a command field is missing or ill-formed
+  titleTaken @32;             # the requester already has an instance with that title
+  unknownParty @33;           # names a person or organisation the ledger does not know
+  releaseInUse @34;           # unsupplying a release that allocated partitions still run
 }

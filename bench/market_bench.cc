@@ -1,0 +1,238 @@
+// Market benchmarks (issue 3). Real sizes:
+//   build/bin/market_bench --benchmark_filter='computers:(1000|10000|100000)$|BM_RawRocksDBAppend'
+// The CTest smoke run uses the computers:100 variants (see bench/CMakeLists.txt).
+//
+//   BM_AllocateDecide/computers:N   pure decisions (parse SLA + match + pick a partition) on
+//                                   projections of N computers x 100 partitions, 50 releases,
+//                                   80% of requests with at least one condition. Counter
+//                                   bytes_per_partition: heap held by the three projections / partitions.
+//   BM_AllocateDurable/computers:N  decide + append (RocksDB, synced, 1000 requests per write) + apply.
+//   BM_RawRocksDBAppend             baseline: pre-encoded 200-byte values, WriteBatch of 1000, synced.
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "ledger/ledger.h"
+#include "ledger/rocksdb_storage.h"
+#include "market/market.h"
+
+namespace slap::market {
+namespace {
+
+constexpr int kPartitions = 100;
+constexpr int kReleases = 50;
+constexpr int kReleasesPerComputer = 5;
+
+std::string cat(const char* prefix, uint64_t n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+std::string release(uint64_t r) { return cat("https://lab.example.org/software/release-", r) + "/software.cfg"; }
+const char* kRegions[] = {"fr", "de", "jp", "us", "br", "in", "uk", "ca", "au", "za"};
+const char* kCores[] = {"2", "4", "8", "16"};
+const char* kStorage[] = {"ssd", "hdd", "nvme"};
+
+// The world: what each computer is, generated from a seed.
+struct ComputerSpec {
+  RegisterComputer reg;
+  std::vector<std::string> releases;
+};
+ComputerSpec computer_spec(uint64_t i, std::mt19937_64& rng) {
+  ComputerSpec s;
+  s.reg = RegisterComputer{cat("COMP-", i), "owner", cat("net-", rng() % 100), Scope::open, static_cast<int64_t>(1 + rng() % 20), "EUR", "",
+                           normalized({{"region", kRegions[rng() % 10]}, {"cpu_core", kCores[rng() % 4]},
+                                       {"storage_interface", kStorage[rng() % 3]}})};
+  for (int k = 0; k < kReleasesPerComputer; ++k) s.releases.push_back(release((i + k * 7) % kReleases));
+  return s;
+}
+}  // namespace
+DeclareCapacity capacity(const std::string& guid) {
+  DeclareCapacity d{guid, {}};
+  d.partitions.reserve(kPartitions);
+  for (int p = 0; p < kPartitions; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {cat("10.0.0.", p + 1)}, {}, ""});
+  return d;
+}
+namespace {
+
+// Requests: 80% with at least one condition, mixed.
+std::vector<RequestInstance> requests(size_t n, uint64_t computers, uint64_t seed, const char* title_prefix) {
+  std::mt19937_64 rng(seed);
+  std::vector<RequestInstance> out;
+  out.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
+    RequestInstance r{"client", cat(title_prefix, k), release(rng() % kReleases), "default", {{"size", "10"}}, {}, false, RequestedState::started};
+    const int pick = static_cast<int>(rng() % 100);
+    if (pick < 20) {
+      // none
+    } else if (pick < 45) {
+      r.sla = {{"region", kRegions[rng() % 10]}};
+    } else if (pick < 60) {
+      r.sla = {{"cpu_core", kCores[rng() % 4]}, {"max_price", std::to_string(5 + rng() % 15)}};
+    } else if (pick < 70) {
+      r.sla = {{"max_price", std::to_string(3 + rng() % 10)}};
+    } else if (pick < 80) {
+      r.sla = {{"region", kRegions[rng() % 10]}, {"storage_interface", kStorage[rng() % 3]}};
+    } else if (pick < 90) {
+      r.sla = {{"network_guid", cat("net-", rng() % 100)}};
+    } else {
+      r.sla = {{"computer_guid", cat("COMP-", rng() % computers)}};
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Projections built by folding facts directly (no ledger): what the decide benchmark reads.
+struct DecideWorld {
+  ComputerView computers;
+  InstanceRegistry instances;
+  CapacityIndex capacity;
+  Matcher matcher{capacity, computers, instances};
+  double bytes_per_partition = 0;
+
+  explicit DecideWorld(uint64_t n) {
+    const size_t before = mallinfo2().uordblks;
+    std::mt19937_64 rng(42);
+    auto fold = [&](fact::Body b) {
+      Fact f{ubm::TimestampNs{1}, std::move(b)};
+      computers.apply_fact(f);
+      capacity.apply_fact(f);
+      instances.apply_fact(f);
+    };
+    for (uint64_t i = 0; i < n; ++i) {
+      ComputerSpec s = computer_spec(i, rng);
+      const auto& r = s.reg;
+      fold(fact::ComputerSet{r.computer, r.owner, r.network, r.scope, r.price_minor, r.currency, r.capability, r.categories});
+      DeclareCapacity d = slap::market::capacity(r.computer);
+      fold(fact::Formatted{r.computer, std::move(d.partitions), kPartitions, {}});
+      for (const auto& rel : s.releases) fold(fact::Supplied{r.computer, rel, true});
+    }
+    bytes_per_partition = static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(n * kPartitions);
+  }
+};
+
+DecideWorld& decide_world(uint64_t n) {
+  static std::map<uint64_t, std::unique_ptr<DecideWorld>> worlds;
+  auto& w = worlds[n];
+  if (!w) {
+    worlds.clear();  // one world at a time: the 100k one is large
+    worlds[n] = std::make_unique<DecideWorld>(n);
+    return *worlds[n];
+  }
+  return *w;
+}
+
+void BM_AllocateDecide(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  DecideWorld& w = decide_world(n);
+  const auto reqs = requests(4096, n, 7, "i");
+  size_t k = 0, placed = 0;
+  for (auto _ : state) {
+    const RequestInstance& r = reqs[k++ & 4095];
+    auto c = parse_sla(r.sla);
+    Placement p = w.matcher.place(r.release, r.requester, *c);
+    placed += p.placed();
+    benchmark::DoNotOptimize(p);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["placed_ratio"] = static_cast<double>(placed) / static_cast<double>(std::max<size_t>(k, 1));
+  state.counters["bytes_per_partition"] = w.bytes_per_partition;
+  state.counters["partitions"] = static_cast<double>(n * kPartitions);
+}
+BENCHMARK(BM_AllocateDecide)->ArgName("computers")->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kNanosecond);
+
+std::filesystem::path temp_dir(const char* name) {
+  auto dir = std::filesystem::temp_directory_path() / (std::string(name) + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+void BM_AllocateDurable(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  const auto dir = temp_dir("market_bench_durable");
+  {
+    auto storage = ledger::open_rocksdb(dir);
+    if (!storage) return state.SkipWithError(storage.error().to_string().c_str());
+    Market market;
+    auto opened = ledger::Ledger::open({.storage = *storage, .checkpoint_every = 0, .projections = market.projections()});
+    if (!opened) return state.SkipWithError(opened.error().to_string().c_str());
+    market.attach(**opened);
+    // Set-up: parties, then computers in batches (each batch one synced write).
+    std::vector<Command> batch{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
+                               RegisterParty{"client", ubm::NodeKind::person, "client"}};
+    std::mt19937_64 rng(42);
+    auto flush = [&] {
+      for (auto& r : market.execute_batch(batch)) {
+        if (!r) return state.SkipWithError(r.error().to_string().c_str()), false;
+      }
+      batch.clear();
+      return true;
+    };
+    for (uint64_t i = 0; i < n; ++i) {
+      ComputerSpec s = computer_spec(i, rng);
+      batch.push_back(s.reg);
+      batch.push_back(capacity(s.reg.computer));
+      for (const auto& rel : s.releases) batch.push_back(Supply{"owner", s.reg.computer, rel, true});
+      if (batch.size() >= 500 && !flush()) return;
+    }
+    if (!batch.empty() && !flush()) return;
+    // Measured: batches of 1000 requests, each batch decided, appended (synced) and applied.
+    constexpr size_t kBatch = 1000;
+    const auto reqs = requests(kBatch * 64, n, 9, "durable-");
+    std::vector<Command> commands;
+    size_t next = 0, allocated = 0, round = 0;
+    const uint64_t entries_before = (*opened)->stats().entries;
+    for (auto _ : state) {
+      commands.clear();
+      for (size_t k = 0; k < kBatch; ++k) {
+        RequestInstance r = reqs[next++ % reqs.size()];
+        if (round > 0) r.title += cat("-", round);
+        commands.push_back(std::move(r));
+      }
+      if (next % reqs.size() == 0) ++round;
+      for (auto& r : market.execute_batch(commands)) {
+        if (!r) return state.SkipWithError(r.error().to_string().c_str());
+        allocated += !r->computer.empty();
+      }
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
+    state.counters["allocated_ratio"] = static_cast<double>(allocated) / static_cast<double>(state.iterations() * kBatch);
+    state.counters["entries_per_request"] =
+        static_cast<double>((*opened)->stats().entries - entries_before) / static_cast<double>(state.iterations() * kBatch);
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_AllocateDurable)->ArgName("computers")->Arg(100)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_RawRocksDBAppend(benchmark::State& state) {
+  const auto dir = temp_dir("market_bench_raw");
+  {
+    auto storage = ledger::open_rocksdb(dir);
+    if (!storage) return state.SkipWithError(storage.error().to_string().c_str());
+    const std::string value(200, 'v');
+    uint64_t seq = 0;
+    char key[8];
+    for (auto _ : state) {
+      ledger::WriteBatch batch;
+      for (int k = 0; k < 1000; ++k) {
+        ++seq;
+        for (int b = 0; b < 8; ++b) key[b] = static_cast<char>((seq >> (56 - 8 * b)) & 0xff);
+        batch.put(ledger::Family::log, std::string_view(key, 8), value);
+      }
+      if (auto s = (*storage)->write(batch, ledger::Sync::yes); !s) return state.SkipWithError(s.error().to_string().c_str());
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 1000));
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_RawRocksDBAppend)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace slap::market
+
+BENCHMARK_MAIN();

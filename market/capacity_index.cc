@@ -1,0 +1,265 @@
+#include "market/capacity_index.h"
+
+#include <algorithm>
+#include <cassert>
+#include <mutex>
+
+namespace slap::market {
+namespace {
+
+std::string category(std::string_view k, std::string_view v) {
+  std::string s(k);
+  s += '=';
+  s += v;
+  return s;
+}
+
+void insert_sorted(std::vector<uint32_t>& v, uint32_t x) {
+  auto it = std::lower_bound(v.begin(), v.end(), x);
+  if (it == v.end() || *it != x) v.insert(it, x);
+}
+
+bool erase_sorted(std::vector<uint32_t>& v, uint32_t x) {
+  auto it = std::lower_bound(v.begin(), v.end(), x);
+  if (it == v.end() || *it != x) return false;
+  v.erase(it);
+  return true;
+}
+
+void write_ids(ledger::SnapshotWriter& w, const std::vector<uint32_t>& v) {
+  w.u64(v.size());
+  for (uint32_t x : v) w.u64(x);
+}
+
+std::vector<uint32_t> read_ids(ledger::SnapshotReader& r, size_t limit, bool& ok) {
+  std::vector<uint32_t> v;
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    const uint64_t x = r.u64();
+    if (x >= limit) ok = false;
+    v.push_back(static_cast<uint32_t>(x));
+  }
+  return v;
+}
+
+}  // namespace
+
+bool CapacityIndex::Computer::supplies(uint32_t release) const {
+  return std::binary_search(releases.begin(), releases.end(), release);
+}
+
+bool CapacityIndex::Computer::has_category(uint32_t kv) const {
+  return std::binary_search(categories.begin(), categories.end(), kv);
+}
+
+bool CapacityIndex::Order::operator()(uint32_t a, uint32_t b) const {
+  const Computer& x = (*table)[a];
+  const Computer& y = (*table)[b];
+  if (x.price != y.price) return x.price < y.price;
+  if (x.busy != y.busy) return x.busy < y.busy;
+  return x.guid < y.guid;
+}
+
+size_t CapacityIndex::size() const {
+  std::shared_lock lock(mu_);
+  return computers_.size();
+}
+
+uint32_t CapacityIndex::at(std::string_view guid) const {
+  auto it = by_guid_.find(std::string(guid));
+  return it == by_guid_.end() ? kNone : it->second;
+}
+
+const CapacityIndex::Computer* CapacityIndex::find(std::string_view guid) const {
+  const uint32_t idx = at(guid);
+  return idx == kNone ? nullptr : &computers_[idx];
+}
+
+const CapacityIndex::Candidates* CapacityIndex::candidates(uint32_t release, uint32_t capability) const {
+  if (release == kNone || capability == kNone) return nullptr;
+  auto it = by_release_.find(key(release, capability));
+  return it == by_release_.end() ? nullptr : &it->second;
+}
+
+const CapacityIndex::Candidates* CapacityIndex::candidates(uint32_t release, uint32_t capability, uint32_t region) const {
+  if (release == kNone || capability == kNone || region == kNone) return nullptr;
+  auto it = by_region_.find(key(release, capability, region));
+  return it == by_region_.end() ? nullptr : &it->second;
+}
+
+bool CapacityIndex::supplied_anywhere(uint32_t release) const {
+  auto it = suppliers_.find(release);
+  return it != suppliers_.end() && it->second > 0;
+}
+
+CapacityIndex::Candidates& CapacityIndex::set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k) {
+  auto it = m.find(k);
+  if (it == m.end()) it = m.emplace(k, Candidates(Order{&computers_})).first;
+  return it->second;
+}
+
+void CapacityIndex::unlist(uint32_t idx) {
+  Computer& c = computers_[idx];
+  if (!c.listed) return;
+  for (uint32_t rel : c.releases) {
+    auto a = by_release_.find(key(rel, c.capability));
+    if (a != by_release_.end()) {
+      a->second.erase(idx);
+      if (a->second.empty()) by_release_.erase(a);
+    }
+    auto b = by_region_.find(key(rel, c.capability, c.region));
+    if (b != by_region_.end()) {
+      b->second.erase(idx);
+      if (b->second.empty()) by_region_.erase(b);
+    }
+  }
+  c.listed = false;
+}
+
+void CapacityIndex::list(uint32_t idx) {
+  Computer& c = computers_[idx];
+  assert(!c.listed);
+  if (c.scope != Scope::open || !c.has_free() || c.releases.empty()) return;
+  for (uint32_t rel : c.releases) {
+    set_of(by_release_, key(rel, c.capability)).insert(idx);
+    set_of(by_region_, key(rel, c.capability, c.region)).insert(idx);
+  }
+  c.listed = true;
+}
+
+void CapacityIndex::fold(const Fact& fact) {
+  struct V {
+    CapacityIndex& x;
+    void operator()(const fact::ComputerSet& f) {
+      uint32_t idx = x.at(f.computer);
+      if (idx == kNone) {
+        idx = static_cast<uint32_t>(x.computers_.size());
+        x.computers_.emplace_back().guid = f.computer;
+        x.by_guid_.emplace(f.computer, idx);
+      }
+      x.unlist(idx);
+      Computer& c = x.computers_[idx];
+      c.owner = x.strings_.intern(f.owner);
+      c.network = x.strings_.intern(f.network);
+      c.capability = x.strings_.intern(f.capability);
+      const std::string* region = find_value(f.categories, "region");
+      c.region = x.strings_.intern(category("region", region ? *region : std::string()));  // the category's id
+      c.price = f.price_minor;
+      c.scope = f.scope;
+      c.categories.clear();
+      for (const auto& [k, v] : f.categories) insert_sorted(c.categories, x.strings_.intern(category(k, v)));
+      assert(x.strings_.size() < (1u << 21));
+      x.list(idx);
+    }
+    void operator()(const fact::Formatted& f) {
+      const uint32_t idx = x.at(f.computer);
+      if (idx == kNone) return;
+      x.unlist(idx);
+      Computer& c = x.computers_[idx];
+      c.present += f.added;
+      c.present -= std::min<uint32_t>(c.present, static_cast<uint32_t>(f.retired.size()));
+      x.list(idx);
+    }
+    void operator()(const fact::Supplied& f) {
+      const uint32_t idx = x.at(f.computer);
+      if (idx == kNone) return;
+      x.unlist(idx);
+      Computer& c = x.computers_[idx];
+      const uint32_t rel = x.strings_.intern(f.release);
+      if (f.available) {
+        if (!c.supplies(rel)) ++x.suppliers_[rel];
+        insert_sorted(c.releases, rel);
+      } else if (erase_sorted(c.releases, rel)) {
+        --x.suppliers_[rel];
+      }
+      x.list(idx);
+    }
+    void operator()(const fact::Requested&) {}
+    void operator()(const fact::Allocated& f) {
+      const uint32_t idx = x.at(f.computer);
+      if (idx == kNone) return;
+      x.unlist(idx);
+      ++x.computers_[idx].busy;
+      x.list(idx);
+    }
+    void operator()(const fact::Pending&) {}
+    void operator()(const fact::Attached&) {}
+    void operator()(const fact::Freed& f) {
+      if (f.computer.empty()) return;
+      const uint32_t idx = x.at(f.computer);
+      if (idx == kNone) return;
+      x.unlist(idx);
+      Computer& c = x.computers_[idx];
+      if (c.busy > 0) --c.busy;
+      x.list(idx);
+    }
+    void operator()(const fact::Reported&) {}
+    void operator()(const fact::Connection&) {}
+    void operator()(const fact::Banged&) {}
+    void operator()(const fact::Renamed&) {}
+  };
+  std::visit(V{*this}, fact.body);
+}
+
+void CapacityIndex::write(ledger::SnapshotWriter& w) const {
+  w.u64(strings_.size());
+  for (size_t i = 0; i < strings_.size(); ++i) w.str(strings_.name(static_cast<uint32_t>(i)));
+  w.u64(computers_.size());
+  for (const auto& c : computers_) {
+    w.str(c.guid);
+    w.u64(c.owner);
+    w.u64(c.network);
+    w.u64(c.capability);
+    w.u64(c.region);
+    w.u64(static_cast<uint64_t>(c.price));
+    w.u8(static_cast<uint8_t>(c.scope));
+    w.u64(c.present);
+    w.u64(c.busy);
+    write_ids(w, c.categories);
+    write_ids(w, c.releases);
+  }
+}
+
+bool CapacityIndex::read(ledger::SnapshotReader& r) {
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) strings_.intern(r.str());
+  const size_t limit = strings_.size();
+  bool ok = true;
+  auto id = [&](uint64_t v) {
+    if (v >= limit) ok = false;
+    return static_cast<uint32_t>(v);
+  };
+  for (uint64_t n = r.u64(); r.ok() && ok && n > 0; --n) {
+    Computer c;
+    c.guid = r.str();
+    c.owner = id(r.u64());
+    c.network = id(r.u64());
+    c.capability = id(r.u64());
+    c.region = id(r.u64());
+    c.price = static_cast<int64_t>(r.u64());
+    const uint8_t scope = r.u8();
+    if (scope > 1) return false;
+    c.scope = static_cast<Scope>(scope);
+    c.present = static_cast<uint32_t>(r.u64());
+    c.busy = static_cast<uint32_t>(r.u64());
+    c.categories = read_ids(r, limit, ok);
+    c.releases = read_ids(r, limit, ok);
+    by_guid_.emplace(c.guid, static_cast<uint32_t>(computers_.size()));
+    computers_.push_back(std::move(c));
+  }
+  if (!r.ok() || !ok) return false;
+  for (uint32_t idx = 0; idx < computers_.size(); ++idx) {
+    for (uint32_t rel : computers_[idx].releases) ++suppliers_[rel];
+    list(idx);
+  }
+  return true;
+}
+
+void CapacityIndex::clear() {
+  computers_.clear();
+  by_guid_.clear();
+  strings_.clear();
+  by_release_.clear();
+  by_region_.clear();
+  suppliers_.clear();
+}
+
+}  // namespace slap::market

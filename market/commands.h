@@ -1,0 +1,94 @@
+#pragma once
+// The market's commands: plain values that slapd/ builds after authenticating and parsing a call.
+// `actor`/`computer` fields name the authenticated identity the rules check ownership against.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "market/types.h"
+#include "ubm/model.h"
+
+namespace slap::market {
+
+// A person or organisation that can own computers and request instances.
+struct RegisterParty {
+  std::string id;
+  ubm::NodeKind kind = ubm::NodeKind::person;  // person or organisation
+  std::string title;
+};
+
+// Registers a computer, or (same owner) changes its properties.
+struct RegisterComputer {
+  std::string computer;
+  std::string owner;    // the registering party; must be registered
+  std::string network;  // network node; registered on first use
+  Scope scope = Scope::open;
+  int64_t price_minor = 0;  // per partition-hour, integer minor units
+  std::string currency;     // must be the market's currency
+  std::string capability;   // "" = none
+  StringMap categories;     // keys from sla.h kCategoryKeys (region, cpu_core, ..., project)
+};
+
+// Sent by the computer's node: the complete list of its partitions.
+struct DeclareCapacity {
+  std::string computer;
+  std::vector<PartitionSpec> partitions;
+};
+
+struct Supply {
+  std::string actor;  // must own the computer
+  std::string computer;
+  std::string release;  // URL
+  bool available = true;  // false: unsupply (requested destroyed)
+};
+
+struct RequestInstance {
+  std::string requester;  // a party, or an instance guid requesting a child
+  std::string title;
+  std::string release;
+  std::string software_type;
+  StringMap parameters;  // values may be JSON
+  StringMap sla;
+  bool shared = false;
+  RequestedState state = RequestedState::started;
+};
+
+// Sent by the node hosting the instance.
+struct ReportState {
+  std::string computer;
+  std::string instance;
+  ReportedState state = ReportedState::started;
+};
+
+// Sent by the node hosting the instance (or the host of a shared instance).
+struct ReportConnection {
+  std::string computer;
+  std::string instance;
+  StringMap parameters;
+};
+
+struct Bang {
+  std::string actor;  // the requester, the client or the instance itself
+  std::string instance;
+};
+
+struct Rename {
+  std::string actor;
+  std::string instance;
+  std::string title;
+};
+
+using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
+                             ReportConnection, Bang, Rename>;
+
+// What a successful command did.
+struct Outcome {
+  bool written = false;    // false: nothing changed, nothing was appended
+  std::string instance;    // request: the instance guid
+  std::string computer;    // request: where it runs (allocated)
+  std::string partition;
+  std::string host;        // request (shared): the host instance
+  std::string pending;     // request: why it waits, when it does
+};
+
+}  // namespace slap::market

@@ -1,0 +1,288 @@
+#include "market/computer_view.h"
+
+#include <algorithm>
+#include <cassert>
+#include <mutex>
+
+namespace slap::market {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += v[i];
+  }
+  return s;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t start = 0;
+  for (;;) {
+    const size_t at = s.find(sep, start);
+    out.emplace_back(s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
+  }
+  return out;
+}
+
+void write_map(ledger::SnapshotWriter& w, const StringMap& m) {
+  w.u64(m.size());
+  for (const auto& [k, v] : m) {
+    w.str(k);
+    w.str(v);
+  }
+}
+
+StringMap read_map(ledger::SnapshotReader& r) {
+  StringMap m;
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    std::string k = r.str();
+    m.emplace_back(std::move(k), r.str());
+  }
+  return m;
+}
+
+}  // namespace
+
+std::string pack_addresses(const PartitionSpec& p) {
+  if (p.ipv4.empty() && p.ipv6.empty() && p.tap.empty()) return {};
+  return join(p.ipv4) + '|' + join(p.ipv6) + '|' + p.tap;
+}
+
+PartitionSpec ComputerView::Partition::spec() const {
+  PartitionSpec s;
+  s.ref = ref;
+  auto parts = split(addresses, '|');
+  if (parts.size() == 3) {
+    s.ipv4 = split(parts[0], ',');
+    s.ipv6 = split(parts[1], ',');
+    s.tap = parts[2];
+  }
+  return s;
+}
+
+const ComputerView::Partition* ComputerView::Computer::partition(std::string_view ref) const {
+  auto it = std::lower_bound(by_ref.begin(), by_ref.end(), ref,
+                             [&](uint32_t i, std::string_view r) { return partitions[i].ref < r; });
+  if (it == by_ref.end() || partitions[*it].ref != ref) return nullptr;
+  return &partitions[*it];
+}
+
+bool ComputerView::Computer::supplies_release(std::string_view url) const {
+  const std::string* s = find_value(supplies, url);
+  return s != nullptr && *s == "available";
+}
+
+std::optional<ComputerView::Computer> ComputerView::get(std::string_view guid) const {
+  std::shared_lock lock(mu_);
+  const Computer* c = find(guid);
+  if (c == nullptr) return std::nullopt;
+  return *c;
+}
+
+uint64_t ComputerView::version(std::string_view guid) const {
+  std::shared_lock lock(mu_);
+  const Computer* c = find(guid);
+  return c == nullptr ? 0 : c->version;
+}
+
+size_t ComputerView::size() const {
+  std::shared_lock lock(mu_);
+  return computers_.size();
+}
+
+const ComputerView::Computer* ComputerView::find(std::string_view guid) const {
+  auto it = by_guid_.find(std::string(guid));
+  return it == by_guid_.end() ? nullptr : &computers_[it->second];
+}
+
+ComputerView::Computer* ComputerView::at(std::string_view guid) { return const_cast<Computer*>(find(guid)); }
+
+const ComputerView::Partition* ComputerView::first_free(const Computer& c) const {
+  for (const auto& p : c.partitions) {
+    if (p.present && p.instance.empty()) return &p;
+  }
+  return nullptr;
+}
+
+const ComputerView::Computer* ComputerView::location(std::string_view instance) const {
+  auto it = location_.find(std::string(instance));
+  return it == location_.end() ? nullptr : &computers_[it->second];
+}
+
+void ComputerView::bump_location(std::string_view instance) {
+  auto it = location_.find(std::string(instance));
+  if (it != location_.end()) ++computers_[it->second].version;
+}
+
+void ComputerView::fold(const Fact& fact) {
+  struct V {
+    ComputerView& v;
+    void operator()(const fact::ComputerSet& f) {
+      Computer* c = v.at(f.computer);
+      if (c == nullptr) {
+        v.by_guid_.emplace(f.computer, static_cast<uint32_t>(v.computers_.size()));
+        c = &v.computers_.emplace_back();
+      }
+      c->props = f;
+      ++c->version;
+    }
+    void operator()(const fact::Formatted& f) {
+      Computer* c = v.at(f.computer);
+      assert(c != nullptr);
+      if (c == nullptr) return;
+      for (const auto& p : f.upserts) {
+        auto it = std::lower_bound(c->by_ref.begin(), c->by_ref.end(), p.ref,
+                                   [&](uint32_t i, const std::string& r) { return c->partitions[i].ref < r; });
+        if (it != c->by_ref.end() && c->partitions[*it].ref == p.ref) {
+          auto& part = c->partitions[*it];
+          part.addresses = pack_addresses(p);
+          part.present = true;
+        } else {
+          const auto idx = static_cast<uint32_t>(c->partitions.size());
+          c->partitions.push_back(Partition{p.ref, pack_addresses(p), {}, true});
+          c->by_ref.insert(it, idx);
+        }
+      }
+      for (const auto& ref : f.retired) {
+        if (auto* p = const_cast<Partition*>(c->partition(ref))) p->present = false;
+      }
+      ++c->version;
+    }
+    void operator()(const fact::Supplied& f) {
+      Computer* c = v.at(f.computer);
+      if (c == nullptr) return;
+      auto it = std::lower_bound(c->supplies.begin(), c->supplies.end(), f.release,
+                                 [](const auto& kv, const std::string& k) { return kv.first < k; });
+      const char* state = f.available ? "available" : "destroyed";
+      if (it != c->supplies.end() && it->first == f.release) {
+        it->second = state;
+      } else {
+        c->supplies.insert(it, {f.release, state});
+      }
+      ++c->version;
+    }
+    void operator()(const fact::Requested& f) { v.bump_location(f.instance); }
+    void operator()(const fact::Allocated& f) {
+      Computer* c = v.at(f.computer);
+      if (c == nullptr) return;
+      auto* p = const_cast<Partition*>(c->partition(f.partition));
+      if (p == nullptr) return;
+      p->instance = f.instance;
+      ++c->busy;
+      ++c->version;
+      v.location_[f.instance] = static_cast<uint32_t>(c - v.computers_.data());
+    }
+    void operator()(const fact::Pending&) {}
+    void operator()(const fact::Attached& f) {
+      auto it = v.location_.find(f.host);
+      if (it == v.location_.end()) return;
+      const uint32_t idx = it->second;
+      v.location_[f.instance] = idx;
+      ++v.computers_[idx].version;
+    }
+    void operator()(const fact::Freed& f) {
+      auto it = v.location_.find(f.instance);
+      if (it == v.location_.end()) return;
+      Computer& c = v.computers_[it->second];
+      if (!f.partition.empty()) {
+        if (auto* p = const_cast<Partition*>(c.partition(f.partition)); p != nullptr && p->instance == f.instance) {
+          p->instance.clear();
+          --c.busy;
+        }
+      }
+      ++c.version;
+      v.location_.erase(it);
+    }
+    void operator()(const fact::Reported&) {}
+    void operator()(const fact::Connection& f) { v.bump_location(f.instance); }
+    void operator()(const fact::Banged& f) {
+      for (const auto& g : f.tree) v.bump_location(g);
+    }
+    void operator()(const fact::Renamed& f) { v.bump_location(f.instance); }
+  };
+  std::visit(V{*this}, fact.body);
+}
+
+void ComputerView::write(ledger::SnapshotWriter& w) const {
+  w.u64(computers_.size());
+  for (const auto& c : computers_) {
+    const auto& p = c.props;
+    w.str(p.computer);
+    w.str(p.owner);
+    w.str(p.network);
+    w.u8(static_cast<uint8_t>(p.scope));
+    w.u64(static_cast<uint64_t>(p.price_minor));
+    w.str(p.currency);
+    w.str(p.capability);
+    write_map(w, p.categories);
+    w.u64(c.partitions.size());
+    for (const auto& part : c.partitions) {
+      w.str(part.ref);
+      w.str(part.addresses);
+      w.str(part.instance);
+      w.u8(part.present ? 1 : 0);
+    }
+    write_map(w, c.supplies);
+    w.u64(c.version);
+  }
+  std::vector<std::pair<std::string_view, uint32_t>> loc(location_.begin(), location_.end());
+  std::sort(loc.begin(), loc.end());
+  w.u64(loc.size());
+  for (const auto& [g, i] : loc) {
+    w.str(g);
+    w.u64(i);
+  }
+}
+
+bool ComputerView::read(ledger::SnapshotReader& r) {
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    Computer c;
+    auto& p = c.props;
+    p.computer = r.str();
+    p.owner = r.str();
+    p.network = r.str();
+    const uint8_t scope = r.u8();
+    if (scope > 1) return false;
+    p.scope = static_cast<Scope>(scope);
+    p.price_minor = static_cast<int64_t>(r.u64());
+    p.currency = r.str();
+    p.capability = r.str();
+    p.categories = read_map(r);
+    for (uint64_t k = r.u64(); r.ok() && k > 0; --k) {
+      Partition part;
+      part.ref = r.str();
+      part.addresses = r.str();
+      part.instance = r.str();
+      part.present = r.u8() != 0;
+      if (!part.instance.empty()) ++c.busy;
+      c.partitions.push_back(std::move(part));
+    }
+    c.by_ref.resize(c.partitions.size());
+    for (uint32_t i = 0; i < c.by_ref.size(); ++i) c.by_ref[i] = i;
+    std::sort(c.by_ref.begin(), c.by_ref.end(), [&](uint32_t a, uint32_t b) { return c.partitions[a].ref < c.partitions[b].ref; });
+    c.supplies = read_map(r);
+    c.version = r.u64();
+    by_guid_.emplace(p.computer, static_cast<uint32_t>(computers_.size()));
+    computers_.push_back(std::move(c));
+  }
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    std::string g = r.str();
+    const uint64_t i = r.u64();
+    if (i >= computers_.size()) return false;
+    location_.emplace(std::move(g), static_cast<uint32_t>(i));
+  }
+  return r.ok();
+}
+
+void ComputerView::clear() {
+  computers_.clear();
+  by_guid_.clear();
+  location_.clear();
+}
+
+}  // namespace slap::market

@@ -1,0 +1,67 @@
+#pragma once
+// Projection: each computer as its node sees it — properties, partitions (addresses, the instance
+// each hosts), the releases to install with their requested state — and a version that changes
+// whenever any of it (or an instance it hosts, or a shared instance served there) changes.
+// Instance details are joined from the InstanceRegistry at read time (Market::computer_view).
+//
+// Threading: the `*_locked`-free accessors taking a shared lock are for any thread; `find` and
+// `first_free` are for the sequencer (the only folding thread) and take no lock.
+#include <optional>
+#include <unordered_map>
+
+#include "market/fact_projection.h"
+
+namespace slap::market {
+
+class ComputerView final : public FactProjection {
+ public:
+  struct Partition {
+    std::string ref;
+    std::string addresses;  // "ipv4,..|ipv6,..|tap": compact; spec() expands it
+    std::string instance;   // guid of the instance it hosts, "" when free
+    bool present = true;    // false: retired by a later declaration
+    PartitionSpec spec() const;
+  };
+  struct Computer {
+    fact::ComputerSet props;
+    std::vector<Partition> partitions;  // declaration order
+    std::vector<uint32_t> by_ref;       // indexes into partitions, sorted by ref
+    StringMap supplies;                 // release URL -> "available" | "destroyed"
+    uint64_t version = 0;
+    uint32_t busy = 0;
+    const Partition* partition(std::string_view ref) const;
+    bool supplies_release(std::string_view url) const;
+  };
+
+  std::string_view name() const override { return "market.computers"; }
+
+  // Any thread.
+  std::optional<Computer> get(std::string_view guid) const;
+  uint64_t version(std::string_view guid) const;  // 0 for an unknown computer
+  size_t size() const;
+
+  // Sequencer thread only.
+  const Computer* find(std::string_view guid) const;
+  // The first present free partition in declaration order; nullptr when none.
+  const Partition* first_free(const Computer& c) const;
+  // The computer hosting an instance (allocated, or shared through its host); nullptr when none.
+  const Computer* location(std::string_view instance) const;
+
+ protected:
+  void fold(const Fact& fact) override;
+  void write(ledger::SnapshotWriter& w) const override;
+  bool read(ledger::SnapshotReader& r) override;
+  void clear() override;
+
+ private:
+  Computer* at(std::string_view guid);
+  void bump_location(std::string_view instance);
+
+  std::vector<Computer> computers_;
+  std::unordered_map<std::string, uint32_t> by_guid_;
+  std::unordered_map<std::string, uint32_t> location_;  // instance guid -> computer index
+};
+
+std::string pack_addresses(const PartitionSpec& p);
+
+}  // namespace slap::market

@@ -1,0 +1,35 @@
+#pragma once
+// Facts <-> ledger Movements. A market Movement names its fact in the first attribute
+// ("fact" = "computer" | "format" | "supply" | "request" | "allocate" | "pending" | "attach" |
+// "free" | "report" | "connection" | "bang" | "rename"); the fact's fields follow as attributes
+// (string maps as "param <key>", "sla <key>", "cat <key>", "conn <key>"; partitions as
+// "p <ref>", "p <ref> ipv4", "p <ref> ipv6", "p <ref> tap"; retired partitions as "rm <ref>").
+// The Movement's resource, nodes, items, quantity and price carry the UBM meaning (DESIGN.md §3)
+// and are chosen by the market (the Envelope); decoding reads only the attributes and the start.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "market/facts.h"
+#include "ubm/error.h"
+#include "ubm/model.h"
+
+namespace slap::market {
+
+struct Envelope {
+  std::string source;       // node ids, different from each other
+  std::string destination;
+  std::vector<std::string> items;  // registered item ids
+  ubm::Money price;                // per unit (an allocation carries the computer's price)
+};
+
+// The resource a fact is recorded under ("hosting/partition", ...).
+std::string_view resource_of(const fact::Body& body) noexcept;
+
+ubm::Movement encode(const Fact& fact, Envelope envelope);
+
+// nullopt: not a market movement (other modules write usage, incidents...). An error: a market
+// movement that does not decode (a bug or a corrupted ledger).
+ubm::Result<std::optional<Fact>> decode(const ubm::Movement& movement);
+
+}  // namespace slap::market

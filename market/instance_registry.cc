@@ -1,0 +1,331 @@
+#include "market/instance_registry.h"
+
+#include <algorithm>
+#include <mutex>
+
+namespace slap::market {
+namespace {
+
+std::string title_key(std::string_view requester, std::string_view title) {
+  std::string k(requester);
+  k += '\n';
+  k += title;
+  return k;
+}
+
+std::string host_key(std::string_view release, std::string_view type) { return title_key(release, type); }
+
+void write_map(ledger::SnapshotWriter& w, const StringMap& m) {
+  w.u64(m.size());
+  for (const auto& [k, v] : m) {
+    w.str(k);
+    w.str(v);
+  }
+}
+
+StringMap read_map(ledger::SnapshotReader& r) {
+  StringMap m;
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    std::string k = r.str();
+    m.emplace_back(std::move(k), r.str());
+  }
+  return m;
+}
+
+void write_list(ledger::SnapshotWriter& w, const std::vector<std::string>& v) {
+  w.u64(v.size());
+  for (const auto& s : v) w.str(s);
+}
+
+std::vector<std::string> read_list(ledger::SnapshotReader& r) {
+  std::vector<std::string> v;
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) v.push_back(r.str());
+  return v;
+}
+
+bool is_host(const InstanceRegistry::Instance& i) {
+  return !i.request.shared && !i.computer.empty() && i.request.state != RequestedState::destroyed;
+}
+
+}  // namespace
+
+std::optional<InstanceRegistry::Instance> InstanceRegistry::get(std::string_view guid) const {
+  std::shared_lock lock(mu_);
+  const Instance* i = find(guid);
+  if (i == nullptr) return std::nullopt;
+  return *i;
+}
+
+size_t InstanceRegistry::size() const {
+  std::shared_lock lock(mu_);
+  return instances_.size();
+}
+
+const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view guid) const {
+  auto it = by_guid_.find(std::string(guid));
+  return it == by_guid_.end() ? nullptr : &instances_[it->second];
+}
+
+const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view requester, std::string_view title) const {
+  auto it = by_title_.find(title_key(requester, title));
+  return it == by_title_.end() ? nullptr : &instances_[it->second];
+}
+
+std::vector<std::string> InstanceRegistry::pending() const {
+  std::vector<std::string> out;
+  out.reserve(pending_.size());
+  for (const auto& [arrival, idx] : pending_) out.push_back(instances_[idx].request.instance);
+  return out;
+}
+
+std::vector<const InstanceRegistry::Instance*> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
+  std::vector<const Instance*> out;
+  auto it = hosts_.find(host_key(release, type));
+  if (it == hosts_.end()) return out;
+  for (uint32_t idx : it->second) out.push_back(&instances_[idx]);
+  return out;
+}
+
+std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
+  std::vector<std::string> out;
+  const Instance* root = find(guid);
+  if (root == nullptr) return out;
+  // Walk up to the root (bounded: a chain of requesters cannot be longer than the registry).
+  for (size_t steps = 0; steps < instances_.size(); ++steps) {
+    const Instance* up = find(root->request.requester);
+    if (up == nullptr) break;
+    root = up;
+  }
+  std::vector<const Instance*> stack{root};
+  while (!stack.empty() && out.size() <= instances_.size()) {
+    const Instance* i = stack.back();
+    stack.pop_back();
+    out.push_back(i->request.instance);
+    for (auto it = i->children.rbegin(); it != i->children.rend(); ++it) {
+      if (const Instance* c = find(*it)) stack.push_back(c);
+    }
+  }
+  return out;
+}
+
+void InstanceRegistry::unqueue(Instance& i) {
+  if (!i.pending) return;
+  pending_.erase(i.arrival);
+  if (i.request.shared) --pending_shared_;
+  i.pending = false;
+}
+
+void InstanceRegistry::index_host(uint32_t idx) {
+  const Instance& i = instances_[idx];
+  if (is_host(i)) hosts_[host_key(i.request.release, i.request.software_type)].insert(idx);
+}
+
+void InstanceRegistry::unindex_host(uint32_t idx) {
+  const Instance& i = instances_[idx];
+  auto it = hosts_.find(host_key(i.request.release, i.request.software_type));
+  if (it == hosts_.end()) return;
+  it->second.erase(idx);
+  if (it->second.empty()) hosts_.erase(it);
+}
+
+void InstanceRegistry::fold(const Fact& fact) {
+  last_at_ = std::max(last_at_, fact.at);
+  struct V {
+    InstanceRegistry& r;
+    ubm::TimestampNs at;
+    uint32_t index_of(const Instance* i) { return static_cast<uint32_t>(i - r.instances_.data()); }
+    void operator()(const fact::ComputerSet&) {}
+    void operator()(const fact::Formatted&) {}
+    void operator()(const fact::Supplied&) {}
+    void operator()(const fact::Requested& f) {
+      Instance* i = r.at(f.instance);
+      if (i == nullptr) {
+        const auto idx = static_cast<uint32_t>(r.instances_.size());
+        r.by_guid_.emplace(f.instance, idx);
+        r.by_title_.emplace(title_key(f.requester, f.title), idx);
+        if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
+        i = &r.instances_.emplace_back();
+        i->request = f;
+      } else {
+        const uint32_t idx = index_of(i);
+        r.unindex_host(idx);
+        i->request.release = f.release;
+        i->request.software_type = f.software_type;
+        i->request.parameters = f.parameters;
+        i->request.sla = f.sla;
+        i->request.shared = f.shared;
+        i->request.state = f.state;
+        r.index_host(idx);
+        if (!i->host.empty()) {
+          if (Instance* h = r.at(i->host)) h->timestamp = at;
+        }
+      }
+      i->timestamp = at;
+    }
+    void operator()(const fact::Allocated& f) {
+      Instance* i = r.at(f.instance);
+      if (i == nullptr) return;
+      r.unqueue(*i);
+      i->pending_reason.clear();
+      i->computer = f.computer;
+      i->partition = f.partition;
+      i->reported = ReportedState::none;
+      i->timestamp = at;
+      r.index_host(index_of(i));
+    }
+    void operator()(const fact::Pending& f) {
+      Instance* i = r.at(f.instance);
+      if (i == nullptr) return;
+      if (!i->pending) {
+        i->pending = true;
+        i->arrival = ++r.arrivals_;
+        r.pending_.emplace(i->arrival, index_of(i));
+        if (i->request.shared) ++r.pending_shared_;
+      }
+      i->pending_reason = f.reason;
+    }
+    void operator()(const fact::Attached& f) {
+      Instance* i = r.at(f.instance);
+      Instance* h = r.at(f.host);
+      if (i == nullptr || h == nullptr) return;
+      r.unqueue(*i);
+      i->pending_reason.clear();
+      i->host = f.host;
+      i->timestamp = at;
+      h->slaves.push_back(f.instance);
+      h->timestamp = at;
+    }
+    void operator()(const fact::Freed& f) {
+      Instance* i = r.at(f.instance);
+      if (i == nullptr) return;
+      r.unindex_host(index_of(i));
+      r.unqueue(*i);
+      i->pending_reason.clear();
+      if (!i->host.empty()) {
+        if (Instance* h = r.at(i->host)) {
+          std::erase(h->slaves, f.instance);
+          h->timestamp = at;
+        }
+      }
+      i->host.clear();
+      i->computer.clear();
+      i->partition.clear();
+      i->timestamp = at;
+    }
+    void operator()(const fact::Reported& f) {
+      if (Instance* i = r.at(f.instance)) i->reported = f.state;
+    }
+    void operator()(const fact::Connection& f) {
+      if (Instance* i = r.at(f.instance)) i->connection = f.parameters;
+    }
+    void operator()(const fact::Banged& f) {
+      for (const auto& g : f.tree) {
+        if (Instance* i = r.at(g)) i->timestamp = at;
+      }
+    }
+    void operator()(const fact::Renamed& f) {
+      Instance* i = r.at(f.instance);
+      if (i == nullptr) return;
+      const uint32_t idx = index_of(i);
+      r.by_title_.erase(title_key(i->request.requester, i->request.title));
+      i->request.title = f.title;
+      r.by_title_.emplace(title_key(i->request.requester, i->request.title), idx);
+      i->timestamp = at;
+    }
+  };
+  std::visit(V{*this, fact.at}, fact.body);
+}
+
+void InstanceRegistry::write(ledger::SnapshotWriter& w) const {
+  w.u64(instances_.size());
+  for (const auto& i : instances_) {
+    const auto& q = i.request;
+    w.str(q.instance);
+    w.str(q.requester);
+    w.str(q.title);
+    w.str(q.client);
+    w.str(q.release);
+    w.str(q.software_type);
+    write_map(w, q.parameters);
+    write_map(w, q.sla);
+    w.u8(q.shared ? 1 : 0);
+    w.u8(static_cast<uint8_t>(q.state));
+    w.str(i.computer);
+    w.str(i.partition);
+    w.str(i.host);
+    write_list(w, i.slaves);
+    write_list(w, i.children);
+    write_map(w, i.connection);
+    w.u8(static_cast<uint8_t>(i.reported));
+    w.u64(static_cast<uint64_t>(i.timestamp.value()));
+    w.u8(i.pending ? 1 : 0);
+    w.str(i.pending_reason);
+    w.u64(i.arrival);
+  }
+  w.u64(arrivals_);
+  w.u64(static_cast<uint64_t>(last_at_.value()));
+}
+
+bool InstanceRegistry::read(ledger::SnapshotReader& r) {
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    Instance i;
+    auto& q = i.request;
+    q.instance = r.str();
+    q.requester = r.str();
+    q.title = r.str();
+    q.client = r.str();
+    q.release = r.str();
+    q.software_type = r.str();
+    q.parameters = read_map(r);
+    q.sla = read_map(r);
+    q.shared = r.u8() != 0;
+    const uint8_t state = r.u8();
+    if (state > 2) return false;
+    q.state = static_cast<RequestedState>(state);
+    i.computer = r.str();
+    i.partition = r.str();
+    i.host = r.str();
+    i.slaves = read_list(r);
+    i.children = read_list(r);
+    i.connection = read_map(r);
+    const uint8_t reported = r.u8();
+    if (reported > 3) return false;
+    i.reported = static_cast<ReportedState>(reported);
+    i.timestamp = ubm::TimestampNs{static_cast<int64_t>(r.u64())};
+    i.pending = r.u8() != 0;
+    i.pending_reason = r.str();
+    i.arrival = r.u64();
+    instances_.push_back(std::move(i));
+  }
+  arrivals_ = r.u64();
+  last_at_ = ubm::TimestampNs{static_cast<int64_t>(r.u64())};
+  if (!r.ok()) return false;
+  rebuild_indexes();
+  return true;
+}
+
+void InstanceRegistry::rebuild_indexes() {
+  for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
+    const Instance& i = instances_[idx];
+    by_guid_.emplace(i.request.instance, idx);
+    by_title_.emplace(title_key(i.request.requester, i.request.title), idx);
+    if (i.pending) {
+      pending_.emplace(i.arrival, idx);
+      if (i.request.shared) ++pending_shared_;
+    }
+    index_host(idx);
+  }
+}
+
+void InstanceRegistry::clear() {
+  instances_.clear();
+  by_guid_.clear();
+  by_title_.clear();
+  pending_.clear();
+  hosts_.clear();
+  arrivals_ = 0;
+  pending_shared_ = 0;
+  last_at_ = ubm::TimestampNs{0};
+}
+
+}  // namespace slap::market

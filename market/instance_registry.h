@@ -1,0 +1,78 @@
+#pragma once
+// Projection: every instance by guid and by (requester, title), what was requested, where it is
+// (a partition, a host for a shared instance, or the pending queue in arrival order), what the
+// node reported, its connection parameters, its timestamp, and the instance trees (children).
+//
+// Threading: `get` takes the shared lock (any thread); the other accessors are for the sequencer.
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "market/fact_projection.h"
+
+namespace slap::market {
+
+class InstanceRegistry final : public FactProjection {
+ public:
+  struct Instance {
+    fact::Requested request;   // guid, requester, title, client, release, type, parameters, sla, shared, state
+    std::string computer;      // allocated partition, when any
+    std::string partition;
+    std::string host;          // shared: the host instance guid, when attached
+    std::vector<std::string> slaves;    // shared instances attached here, in attach order
+    std::vector<std::string> children;  // instances this one requested, in request order
+    StringMap connection;
+    ReportedState reported = ReportedState::none;
+    ubm::TimestampNs timestamp{0};
+    bool pending = false;
+    std::string pending_reason;
+    uint64_t arrival = 0;      // position in the pending queue
+    bool placed() const noexcept { return !computer.empty() || !host.empty(); }
+  };
+
+  std::string_view name() const override { return "market.instances"; }
+
+  // Any thread.
+  std::optional<Instance> get(std::string_view guid) const;
+  size_t size() const;
+
+  // Sequencer thread only.
+  const Instance* find(std::string_view guid) const;
+  const Instance* find(std::string_view requester, std::string_view title) const;
+  // Pending instances in arrival order.
+  std::vector<std::string> pending() const;
+  size_t pending_count() const { return pending_.size(); }
+  size_t pending_shared_count() const { return pending_shared_; }
+  // Hosts for shared instances of (release, type): allocated, not shared, not requested destroyed;
+  // oldest first.
+  std::vector<const Instance*> hosts(std::string_view release, std::string_view type) const;
+  // The root of the instance's tree, then every descendant (depth first, request order).
+  std::vector<std::string> tree(std::string_view guid) const;
+  ubm::TimestampNs last_at() const { return last_at_; }
+  uint64_t next_guid() const { return instances_.size() + 1; }
+
+ protected:
+  void fold(const Fact& fact) override;
+  void write(ledger::SnapshotWriter& w) const override;
+  bool read(ledger::SnapshotReader& r) override;
+  void clear() override;
+
+ private:
+  Instance* at(std::string_view guid) { return const_cast<Instance*>(find(guid)); }
+  void unqueue(Instance& i);
+  void index_host(uint32_t idx);
+  void unindex_host(uint32_t idx);
+  void rebuild_indexes();
+
+  std::vector<Instance> instances_;
+  std::unordered_map<std::string, uint32_t> by_guid_;
+  std::unordered_map<std::string, uint32_t> by_title_;  // requester + '\n' + title
+  std::map<uint64_t, uint32_t> pending_;                // arrival -> instance
+  std::unordered_map<std::string, std::set<uint32_t>> hosts_;  // release + '\n' + type -> instances
+  uint64_t arrivals_ = 0;
+  size_t pending_shared_ = 0;  // pending instances that are shared
+  ubm::TimestampNs last_at_{0};
+};
+
+}  // namespace slap::market

@@ -1,0 +1,572 @@
+#include "market/market.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "ledger/hash.h"
+#include "market/sla.h"
+
+namespace slap::market {
+namespace {
+
+using ubm::Rejection;
+
+ubm::Error reject(Rejection code, std::string field, std::string detail) {
+  return ubm::make_error(code, std::move(field), std::move(detail));
+}
+
+bool valid_text(std::string_view s) { return !s.empty() && s.size() <= kMaxTextLength; }
+
+ubm::Status check_map(const StringMap& m, std::string_view field) {
+  if (m.size() > kMaxMapEntries) return reject(Rejection::INVALID_PARAMETER, std::string(field), "too many entries");
+  for (const auto& [k, v] : m) {
+    if (k.size() > kMaxTextLength || v.size() > kMaxTextLength) {
+      return reject(Rejection::INVALID_PARAMETER, std::string(field) + "." + k, "key or value too long");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+using ubm::Status;
+
+// What one execute_batch accumulates.
+struct Market::Batch {
+  std::vector<ubm::EntryBody> entries;
+  std::unordered_set<std::string> registered;                // ids registered by this batch (not in the directory yet)
+  std::unordered_map<std::string, ubm::NodeKind> nodes;      // the nodes among them
+};
+
+Market::Market(MarketOptions options) : options_(std::move(options)) {}
+
+std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_}; }
+
+void Market::attach(ledger::Ledger& ledger) {
+  ledger_ = &ledger;
+  last_at_ = instances_.last_at();
+}
+
+std::string Market::release_id(std::string_view url) {
+  ledger::Hasher h;
+  const ledger::Hash d = h.digest({url});
+  return "SR-" + ledger::to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), 16));
+}
+
+ubm::Status Market::rebuild() {
+  std::vector<ledger::Projection*> ps = projections();
+  for (auto* p : ps) p->reset();
+  if (ledger_ == nullptr) return {};
+  auto s = ledger_->scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
+    for (auto* p : ps) p->apply(std::span<const ledger::EntryView>(&v, 1));
+    return true;
+  });
+  last_at_ = std::max(last_at_, instances_.last_at());
+  return s;
+}
+
+// --- the rules -------------------------------------------------------------------------------
+
+struct Market::Handler {
+  Market& m;
+  Batch& b;
+  ubm::TimestampNs at;
+  bool wrote = false;
+
+  // Registration state: the directory plus what this batch registered.
+  bool registered(const std::string& id) const {
+    if (b.registered.count(id)) return true;
+    const auto& d = m.ledger_->directory();
+    return d.node_kind(id).has_value() || d.item_kind(id).has_value();
+  }
+  std::optional<ubm::NodeKind> node_kind(const std::string& id) const {
+    if (auto it = b.nodes.find(id); it != b.nodes.end()) return it->second;
+    return m.ledger_->directory().node_kind(id);
+  }
+  void node(std::string id, ubm::NodeKind kind, std::string title) {
+    b.registered.insert(id);
+    b.nodes.emplace(id, kind);
+    b.entries.push_back(ubm::Node{ubm::NodeId(std::move(id)), kind, std::move(title), {}});
+    wrote = true;
+  }
+  void item(std::string id, ubm::ItemKind kind, std::string title, std::string owner = {}, std::string parent = {}) {
+    b.registered.insert(id);
+    b.entries.push_back(ubm::Item{ubm::ItemId(std::move(id)), kind, std::move(title), ubm::NodeId(std::move(owner)),
+                                  ubm::ItemId(std::move(parent)), {}});
+    wrote = true;
+  }
+  void ensure_market_node() {
+    if (!registered(std::string(kMarketNode))) node(std::string(kMarketNode), ubm::NodeKind::organisation, "SlapOS market");
+  }
+  std::string release_item(const std::string& url) {
+    auto it = m.release_ids_.find(url);
+    if (it == m.release_ids_.end()) it = m.release_ids_.emplace(url, release_id(url)).first;
+    if (!registered(it->second)) item(it->second, ubm::ItemKind::software_release, url);
+    return it->second;
+  }
+  void emit(fact::Body body, Envelope env) {
+    if (env.source == env.destination) env.source = std::string(kMarketNode);
+    Fact f{at, std::move(body)};
+    b.entries.push_back(encode(f, std::move(env)));
+    m.computers_.apply_fact(f);
+    m.instances_.apply_fact(f);
+    m.capacity_.apply_fact(f);
+    wrote = true;
+  }
+  static std::string partition_item(std::string_view computer, std::string_view ref) {
+    std::string s(computer);
+    s += '/';
+    s += ref;
+    return s;
+  }
+  ubm::Money price_of(const ComputerView::Computer& c) const {
+    return ubm::Money{ubm::Decimal::integer(c.props.price_minor), c.props.currency};
+  }
+
+  // A placement decision for an instance that needs one, recorded as a fact.
+  Outcome place(const std::string& guid) {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    assert(i != nullptr);
+    const fact::Requested q = i->request;  // copy: emitting may move the registry
+    Outcome out{true, guid, {}, {}, {}, {}};
+    auto conditions = parse_sla(q.sla);
+    if (!conditions) {  // cannot happen: validated when requested
+      out.pending = conditions.error().detail;
+    } else if (q.shared) {
+      Placement p = m.matcher_.host(q.release, q.software_type, *conditions);
+      if (p.placed()) {
+        emit(fact::Attached{guid, p.host}, {std::string(kMarketNode), q.client, {guid, p.host}, {}});
+        out.host = p.host;
+        return out;
+      }
+      out.pending = p.reason;
+    } else {
+      Placement p = m.matcher_.place(q.release, q.client, *conditions);
+      if (p.placed()) {
+        const ComputerView::Computer* c = m.computers_.find(p.computer);
+        emit(fact::Allocated{guid, p.computer, p.partition},
+             {c->props.owner == q.client ? c->props.network : c->props.owner, q.client,
+              {guid, partition_item(p.computer, p.partition), release_item(q.release)}, price_of(*c)});
+        out.computer = p.computer;
+        out.partition = p.partition;
+        return out;
+      }
+      out.pending = p.reason;
+    }
+    if (!i->pending || i->pending_reason != out.pending) {
+      emit(fact::Pending{guid, out.pending}, {q.client, std::string(kMarketNode), {guid}, {}});
+    }
+    return out;
+  }
+
+  // Offers capacity to the pending queue, oldest first. After a request only hosts can have
+  // appeared (partitions were taken, not freed): then only shared instances are offered.
+  enum class Offer { everything, hosts };
+  void serve_pending(Offer offer = Offer::everything) {
+    if (m.instances_.pending_count() == 0) return;
+    if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
+    for (const std::string& guid : m.instances_.pending()) {
+      const InstanceRegistry::Instance* i = m.instances_.find(guid);
+      if (i == nullptr || !i->pending) continue;
+      if (offer == Offer::hosts && !i->request.shared) continue;
+      auto conditions = parse_sla(i->request.sla);
+      if (!conditions) continue;
+      const fact::Requested q = i->request;
+      Placement p = q.shared ? m.matcher_.host(q.release, q.software_type, *conditions)
+                             : m.matcher_.place(q.release, q.client, *conditions);
+      if (!p.placed()) continue;
+      ensure_market_node();
+      place(guid);
+    }
+  }
+
+  Outcome outcome_of(const std::string& guid, bool written) const {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    return Outcome{written, guid, i->computer, i->partition, i->host, i->pending ? i->pending_reason : std::string()};
+  }
+
+  // Frees an instance's partition or host, re-queueing the shared instances it served.
+  void free(const std::string& guid) {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    const std::vector<std::string> slaves = i->slaves;
+    const std::string client = i->request.client;
+    for (const auto& s : slaves) {
+      const InstanceRegistry::Instance* si = m.instances_.find(s);
+      if (si == nullptr) continue;
+      const std::string sclient = si->request.client;
+      emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, guid}, {}});
+      emit(fact::Pending{s, "its host " + guid + " was destroyed"}, {sclient, std::string(kMarketNode), {s}, {}});
+    }
+    i = m.instances_.find(guid);
+    const std::string computer = i->computer, partition = i->partition;
+    if (!computer.empty()) {
+      const ComputerView::Computer* c = m.computers_.find(computer);
+      emit(fact::Freed{guid, computer, partition, false},
+           {client, c->props.owner == client ? c->props.network : c->props.owner, {guid, partition_item(computer, partition)}, {}});
+    } else {
+      emit(fact::Freed{guid, {}, {}, false}, {client, std::string(kMarketNode), {guid}, {}});
+    }
+  }
+
+  // --- commands ---
+
+  ubm::Result<Outcome> operator()(const RegisterParty& c) {
+    if (!ubm::is_valid_id(c.id)) return reject(Rejection::INVALID_ID, "id", "a party id is 1..128 printable characters without spaces");
+    if (c.kind != ubm::NodeKind::person && c.kind != ubm::NodeKind::organisation) {
+      return reject(Rejection::INVALID_PARAMETER, "kind", "a party is a person or an organisation");
+    }
+    if (c.id == kMarketNode || registered(c.id)) return reject(Rejection::DUPLICATE_ID, "id", "'" + c.id + "' is already registered");
+    node(c.id, c.kind, c.title);
+    return Outcome{true, {}, {}, {}, {}, {}};
+  }
+
+  ubm::Result<Outcome> operator()(const RegisterComputer& c) {
+    for (const auto* id : {&c.computer, &c.owner, &c.network}) {
+      if (!ubm::is_valid_id(*id)) return reject(Rejection::INVALID_ID, "computer", "'" + *id + "' is not a valid id");
+    }
+    if (c.price_minor < 0) return reject(Rejection::INVALID_PARAMETER, "price", "a price is never negative");
+    if (c.currency != m.options_.currency) {
+      return reject(Rejection::INVALID_PARAMETER, "currency", "this market prices in " + m.options_.currency);
+    }
+    if (c.capability.size() > kMaxTextLength) return reject(Rejection::INVALID_PARAMETER, "capability", "too long");
+    if (auto s = check_map(c.categories, "categories"); !s) return s.error();
+    for (const auto& [k, v] : c.categories) {
+      if (!is_category_key(k)) return reject(Rejection::INVALID_PARAMETER, "categories." + k, "unknown category '" + k + "'");
+      if (v.empty()) return reject(Rejection::INVALID_PARAMETER, "categories." + k, "a category needs a value");
+    }
+    auto owner = node_kind(c.owner);
+    if (!owner) return reject(Rejection::UNKNOWN_PARTY, "owner", "'" + c.owner + "' is not registered");
+    if (*owner == ubm::NodeKind::network) return reject(Rejection::KIND_MISMATCH, "owner", "a network cannot own a computer");
+    auto network = node_kind(c.network);
+    if (network && *network != ubm::NodeKind::network) return reject(Rejection::KIND_MISMATCH, "network", "'" + c.network + "' is not a network");
+    if (c.network == kMarketNode) return reject(Rejection::KIND_MISMATCH, "network", "reserved id");
+    fact::ComputerSet f{c.computer, c.owner, c.network, c.scope, c.price_minor, c.currency, c.capability, normalized(c.categories)};
+    const ComputerView::Computer* existing = m.computers_.find(c.computer);
+    if (existing != nullptr) {
+      if (existing->props.owner != c.owner) return reject(Rejection::NOT_OWNER, "owner", "computer " + c.computer + " belongs to someone else");
+      const auto& p = existing->props;
+      if (p.network == f.network && p.scope == f.scope && p.price_minor == f.price_minor && p.capability == f.capability &&
+          p.categories == f.categories) {
+        return Outcome{false, {}, {}, {}, {}, {}};
+      }
+    } else if (registered(c.computer)) {
+      return reject(Rejection::DUPLICATE_ID, "computer", "'" + c.computer + "' is already registered");
+    }
+    ensure_market_node();
+    if (!network) node(c.network, ubm::NodeKind::network, c.network);
+    if (existing == nullptr) item(c.computer, ubm::ItemKind::computer, c.computer, c.owner);
+    emit(std::move(f), {c.network, c.owner, {c.computer}, ubm::Money{ubm::Decimal::integer(c.price_minor), c.currency}});
+    serve_pending();
+    return Outcome{true, {}, {}, {}, {}, {}};
+  }
+
+  ubm::Result<Outcome> operator()(const DeclareCapacity& c) {
+    const ComputerView::Computer* comp = m.computers_.find(c.computer);
+    if (comp == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not registered");
+    if (c.partitions.size() > kMaxPartitionsPerComputer) return reject(Rejection::INVALID_PARAMETER, "partitions", "too many partitions");
+    std::vector<std::string_view> refs;
+    for (size_t k = 0; k < c.partitions.size(); ++k) {
+      const auto& p = c.partitions[k];
+      const std::string field = "partitions[" + std::to_string(k) + "]";
+      if (!ubm::is_valid_id(p.ref) || !ubm::is_valid_id(partition_item(c.computer, p.ref))) {
+        return reject(Rejection::INVALID_ID, field + ".ref", "a partition ref is a short id without spaces");
+      }
+      for (const auto* list : {&p.ipv4, &p.ipv6}) {
+        for (const auto& a : *list) {
+          if (a.empty() || a.size() > 64 || a.find_first_of(",| ") != std::string::npos) {
+            return reject(Rejection::INVALID_PARAMETER, field + ".address", "'" + a + "' is not an address");
+          }
+        }
+      }
+      if (p.tap.size() > 64 || p.tap.find_first_of(",| ") != std::string::npos) return reject(Rejection::INVALID_PARAMETER, field + ".tap", "bad tap name");
+      refs.push_back(p.ref);
+    }
+    std::sort(refs.begin(), refs.end());
+    if (std::adjacent_find(refs.begin(), refs.end()) != refs.end()) {
+      return reject(Rejection::INVALID_PARAMETER, "partitions", "a partition ref is declared twice");
+    }
+    fact::Formatted f;
+    f.computer = c.computer;
+    std::vector<PartitionSpec> updated;
+    std::vector<std::string> brand_new;
+    for (const auto& p : c.partitions) {
+      const ComputerView::Partition* old = comp->partition(p.ref);
+      if (old == nullptr || !old->present) {
+        f.upserts.push_back(p);
+        if (old == nullptr) brand_new.push_back(p.ref);
+      } else if (old->addresses != pack_addresses(p)) {
+        updated.push_back(p);
+      }
+    }
+    f.added = static_cast<uint32_t>(f.upserts.size());
+    for (auto& p : updated) f.upserts.push_back(std::move(p));
+    for (const auto& old : comp->partitions) {
+      if (!old.present || std::binary_search(refs.begin(), refs.end(), std::string_view(old.ref))) continue;
+      if (!old.instance.empty()) {
+        return reject(Rejection::PARTITION_IN_USE, "partitions", "partition " + old.ref + " hosts " + old.instance + " and cannot be removed");
+      }
+      f.retired.push_back(old.ref);
+    }
+    if (f.upserts.empty() && f.retired.empty()) return Outcome{false, {}, {}, {}, {}, {}};
+    const std::string owner = comp->props.owner, network = comp->props.network;
+    Envelope env{network, owner, {c.computer}, {}};
+    for (const auto& ref : brand_new) item(partition_item(c.computer, ref), ubm::ItemKind::partition, ref, owner, c.computer);
+    for (const auto& p : f.upserts) env.items.push_back(partition_item(c.computer, p.ref));
+    emit(std::move(f), std::move(env));
+    serve_pending();
+    return Outcome{true, {}, {}, {}, {}, {}};
+  }
+
+  ubm::Result<Outcome> operator()(const Supply& c) {
+    const ComputerView::Computer* comp = m.computers_.find(c.computer);
+    if (comp == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not registered");
+    if (comp->props.owner != c.actor) return reject(Rejection::NOT_OWNER, "computer", c.actor + " does not own " + c.computer);
+    if (!valid_text(c.release)) return reject(Rejection::INVALID_PARAMETER, "release", "a release URL is 1..4096 bytes");
+    const std::string* state = find_value(comp->supplies, c.release);
+    const bool now_available = state != nullptr && *state == "available";
+    if (c.available == now_available && (c.available || state != nullptr)) return Outcome{false, {}, {}, {}, {}, {}};
+    if (!c.available) {
+      for (const auto& p : comp->partitions) {
+        if (p.instance.empty()) continue;
+        const InstanceRegistry::Instance* i = m.instances_.find(p.instance);
+        if (i != nullptr && i->request.release == c.release) {
+          return reject(Rejection::RELEASE_IN_USE, "release", "partition " + p.ref + " runs it (" + p.instance + ")");
+        }
+      }
+    }
+    const std::string owner = comp->props.owner, network = comp->props.network;
+    const std::string rel = release_item(c.release);
+    emit(fact::Supplied{c.computer, c.release, c.available}, {owner, network, {rel, c.computer}, {}});
+    if (c.available) serve_pending();
+    return Outcome{true, {}, {}, {}, {}, {}};
+  }
+
+  ubm::Result<Outcome> operator()(const RequestInstance& c) {
+    if (!valid_text(c.title)) return reject(Rejection::INVALID_PARAMETER, "title", "a title is 1..4096 bytes");
+    if (!valid_text(c.release)) return reject(Rejection::INVALID_PARAMETER, "release", "a release URL is 1..4096 bytes");
+    if (c.software_type.size() > kMaxTextLength) return reject(Rejection::INVALID_PARAMETER, "software_type", "too long");
+    if (auto s = check_map(c.parameters, "parameters"); !s) return s.error();
+    if (auto s = check_map(c.sla, "sla"); !s) return s.error();
+    StringMap sla = normalized(c.sla);
+    auto conditions = parse_sla(sla);
+    if (!conditions) return conditions.error();
+    if (!c.shared && !conditions->instance_guid.empty()) {
+      return reject(Rejection::INVALID_PARAMETER, "sla.instance_guid", "instance_guid names the host of a shared instance");
+    }
+    std::string client;
+    std::string parent;
+    if (const InstanceRegistry::Instance* r = m.instances_.find(c.requester)) {
+      client = r->request.client;
+      parent = c.requester;
+    } else {
+      auto kind = node_kind(c.requester);
+      if (!kind || *kind == ubm::NodeKind::network || c.requester == kMarketNode) {
+        return reject(Rejection::UNKNOWN_PARTY, "requester", "'" + c.requester + "' is neither a registered party nor an instance");
+      }
+      client = c.requester;
+    }
+    fact::Requested f{{}, c.requester, c.title, client, c.release, c.software_type, normalized(c.parameters), std::move(sla), c.shared, c.state};
+    const InstanceRegistry::Instance* existing = m.instances_.find(c.requester, c.title);
+    if (existing == nullptr) {
+      if (c.state == RequestedState::destroyed) return reject(Rejection::INVALID_STATE, "state", "nothing to destroy: no such instance");
+      f.instance = "SOFTINST-" + std::to_string(m.instances_.next_guid());
+      const std::string guid = f.instance;
+      ensure_market_node();
+      item(guid, ubm::ItemKind::instance, c.title, client, parent);
+      const std::string rel = release_item(c.release);
+      emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
+      Outcome out = place(guid);
+      serve_pending(Offer::hosts);  // a new host may serve waiting shared instances
+      return outcome_of(out.instance, true);
+    }
+    const fact::Requested& old = existing->request;
+    f.instance = old.instance;
+    const std::string guid = old.instance;
+    if (old.shared != c.shared) return reject(Rejection::INVALID_STATE, "shared", "an instance cannot change between shared and not shared");
+    if (old.release == f.release && old.software_type == f.software_type && old.parameters == f.parameters &&
+        old.sla == f.sla && old.state == f.state) {
+      return outcome_of(guid, false);
+    }
+    if (old.release != f.release && !existing->computer.empty()) {
+      const ComputerView::Computer* comp = m.computers_.find(existing->computer);
+      if (comp == nullptr || !comp->supplies_release(f.release)) {
+        return reject(Rejection::NOT_SUPPLIED, "release", "computer " + existing->computer + " does not supply the new release");
+      }
+    }
+    const bool was_placed = existing->placed(), was_pending = existing->pending;
+    const std::string rel = release_item(c.release);
+    emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
+    if (c.state == RequestedState::destroyed) {
+      // Allocated instances wait for their node to confirm; the rest go at once.
+      const InstanceRegistry::Instance* i = m.instances_.find(guid);
+      if (was_pending || (was_placed && i->computer.empty())) free(guid);
+    } else if (!was_placed) {
+      // Revived after being destroyed, or still waiting with new conditions. Any capacity it may
+      // take now was refused by every older pending request already, so arrival order holds.
+      place(guid);
+    }
+    serve_pending(Offer::hosts);  // a host that changed release or type may serve waiting shared instances
+    return outcome_of(guid, true);
+  }
+
+  ubm::Result<Outcome> operator()(const ReportState& c) {
+    const InstanceRegistry::Instance* i = m.instances_.find(c.instance);
+    if (i == nullptr) return reject(Rejection::UNKNOWN_INSTANCE, "instance", "'" + c.instance + "' is not known");
+    if (m.computers_.find(c.computer) == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not registered");
+    if (i->computer.empty()) return reject(Rejection::INVALID_STATE, "instance", c.instance + " holds no partition");
+    if (i->computer != c.computer) return reject(Rejection::NOT_OWNER, "computer", c.instance + " does not run on " + c.computer);
+    if (c.state == ReportedState::none) return reject(Rejection::INVALID_PARAMETER, "state", "report started, stopped or destroyed");
+    if (c.state == ReportedState::destroyed && i->request.state != RequestedState::destroyed) {
+      return reject(Rejection::INVALID_STATE, "state", c.instance + " was not requested destroyed");
+    }
+    if (i->reported == c.state) return outcome_of(c.instance, false);
+    const std::string client = i->request.client;
+    const ComputerView::Computer* comp = m.computers_.find(c.computer);
+    const std::string owner = comp->props.owner, network = comp->props.network;
+    emit(fact::Reported{c.instance, c.state}, {owner == client ? network : owner, client, {c.instance}, {}});
+    if (c.state == ReportedState::destroyed) {
+      ensure_market_node();
+      free(c.instance);
+      serve_pending();
+    }
+    return outcome_of(c.instance, true);
+  }
+
+  ubm::Result<Outcome> operator()(const ReportConnection& c) {
+    const InstanceRegistry::Instance* i = m.instances_.find(c.instance);
+    if (i == nullptr) return reject(Rejection::UNKNOWN_INSTANCE, "instance", "'" + c.instance + "' is not known");
+    const ComputerView::Computer* at_comp = m.computers_.location(c.instance);
+    if (at_comp == nullptr) return reject(Rejection::INVALID_STATE, "instance", c.instance + " is not placed");
+    if (at_comp->props.computer != c.computer) return reject(Rejection::NOT_OWNER, "computer", c.instance + " is not served by " + c.computer);
+    if (auto s = check_map(c.parameters, "parameters"); !s) return s.error();
+    StringMap params = normalized(c.parameters);
+    if (params == i->connection) return outcome_of(c.instance, false);
+    const std::string client = i->request.client;
+    const std::string owner = at_comp->props.owner, network = at_comp->props.network;
+    emit(fact::Connection{c.instance, std::move(params)}, {owner == client ? network : owner, client, {c.instance}, {}});
+    return outcome_of(c.instance, true);
+  }
+
+  Status authorize(const InstanceRegistry::Instance& i, const std::string& actor) const {
+    if (actor == i.request.requester || actor == i.request.client || actor == i.request.instance) return {};
+    return reject(Rejection::NOT_OWNER, "actor", actor + " may not act on " + i.request.instance);
+  }
+
+  ubm::Result<Outcome> operator()(const Bang& c) {
+    const InstanceRegistry::Instance* i = m.instances_.find(c.instance);
+    if (i == nullptr) return reject(Rejection::UNKNOWN_INSTANCE, "instance", "'" + c.instance + "' is not known");
+    if (auto s = authorize(*i, c.actor); !s) return s.error();
+    const std::string client = i->request.client;
+    ensure_market_node();
+    emit(fact::Banged{c.instance, m.instances_.tree(c.instance)}, {client, std::string(kMarketNode), {c.instance}, {}});
+    return outcome_of(c.instance, true);
+  }
+
+  ubm::Result<Outcome> operator()(const Rename& c) {
+    const InstanceRegistry::Instance* i = m.instances_.find(c.instance);
+    if (i == nullptr) return reject(Rejection::UNKNOWN_INSTANCE, "instance", "'" + c.instance + "' is not known");
+    if (auto s = authorize(*i, c.actor); !s) return s.error();
+    if (!valid_text(c.title)) return reject(Rejection::INVALID_PARAMETER, "title", "a title is 1..4096 bytes");
+    if (c.title == i->request.title) return outcome_of(c.instance, false);
+    if (m.instances_.find(i->request.requester, c.title) != nullptr) {
+      return reject(Rejection::TITLE_TAKEN, "title", i->request.requester + " already has an instance titled '" + c.title + "'");
+    }
+    const std::string client = i->request.client;
+    ensure_market_node();
+    emit(fact::Renamed{c.instance, c.title}, {client, std::string(kMarketNode), {c.instance}, {}});
+    return outcome_of(c.instance, true);
+  }
+};
+
+// --- execution ---------------------------------------------------------------------------------
+
+ubm::Result<Outcome> Market::run(const Command& command, Batch& batch) {
+  const ubm::TimestampNs now = options_.clock->now();
+  const ubm::TimestampNs at = std::max(now, ubm::TimestampNs{last_at_.value() + 1});
+  Handler h{*this, batch, at};
+  auto result = std::visit(h, command);
+  if (h.wrote) last_at_ = at;
+  return result;
+}
+
+ubm::Result<Outcome> Market::execute(const Command& command) {
+  auto results = execute_batch(std::span<const Command>(&command, 1));
+  return std::move(results.front());
+}
+
+std::vector<ubm::Result<Outcome>> Market::execute_batch(std::span<const Command> commands) {
+  assert(ledger_ != nullptr);
+  assert(commands.size() <= kMaxBatchCommands);
+  std::vector<ubm::Result<Outcome>> results;
+  results.reserve(commands.size());
+  Batch batch;
+  std::vector<size_t> wrote;
+  for (size_t k = 0; k < commands.size(); ++k) {
+    const size_t before = batch.entries.size();
+    results.push_back(run(commands[k], batch));
+    // A rejected command must not have emitted anything (rules validate before they emit).
+    assert(results.back().ok() || batch.entries.size() == before);
+    if (batch.entries.size() != before) wrote.push_back(k);
+  }
+  if (batch.entries.empty()) return results;
+
+  const ubm::Seq predicted_first = ubm::next(ledger_->head());
+  const ubm::Seq predicted_last{predicted_first.value() + batch.entries.size() - 1};
+  computers_.speculated_until(predicted_last);
+  instances_.speculated_until(predicted_last);
+  capacity_.speculated_until(predicted_last);
+  auto appended = ledger_->append(batch.entries);
+  if (appended && appended->first == predicted_first) return results;
+
+  // The projections folded what the ledger does not hold (or hold elsewhere): start again.
+  (void)rebuild();
+  if (appended) return results;
+  std::vector<ubm::Result<Outcome>> failed;
+  failed.reserve(results.size());
+  size_t w = 0;
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (w < wrote.size() && wrote[w] == k) {
+      failed.emplace_back(appended.error());
+      ++w;
+    } else {
+      failed.push_back(std::move(results[k]));
+    }
+  }
+  return failed;
+}
+
+// --- reading ---------------------------------------------------------------------------------
+
+Placement Market::decide(const RequestInstance& r) const {
+  auto conditions = parse_sla(normalized(r.sla));
+  if (!conditions) return Placement{{}, {}, {}, conditions.error().detail};
+  std::string client = r.requester;
+  if (const auto* i = instances_.find(r.requester)) client = i->request.client;
+  return r.shared ? matcher_.host(r.release, r.software_type, *conditions) : matcher_.place(r.release, client, *conditions);
+}
+
+std::optional<ComputerSnapshot> Market::computer_snapshot(std::string_view guid) const {
+  auto c = computers_.get(guid);
+  if (!c) return std::nullopt;
+  ComputerSnapshot s;
+  s.props = c->props;
+  s.version = c->version;
+  s.releases = c->supplies;
+  for (const auto& p : c->partitions) {
+    PartitionRun run;
+    run.spec = p.spec();
+    run.present = p.present;
+    if (!p.instance.empty()) {
+      run.instance = instances_.get(p.instance);
+      if (run.instance) {
+        for (const auto& g : run.instance->slaves) {
+          if (auto si = instances_.get(g)) run.shared.push_back(std::move(*si));
+        }
+      }
+    }
+    s.partitions.push_back(std::move(run));
+  }
+  return s;
+}
+
+}  // namespace slap::market

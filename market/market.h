@@ -1,0 +1,106 @@
+#pragma once
+// The market's face: decides commands on its projections and appends the decisions to the ledger.
+//
+//   Market market({.clock = &clock});
+//   auto ledger = ledger::Ledger::open({.storage = s, .clock = &clock, .projections = market.projections()});
+//   market.attach(**ledger);
+//   auto out = market.execute(RequestInstance{...});
+//
+// Threading contract: execute/execute_batch/attach/rebuild are called by ONE thread, the sequencer
+// (sequencer.h runs one). That thread must also be the only one appending to the ledger while the
+// market is attached, and the only one calling Ledger::checkpoint. Readers on any thread use
+// the projections' locked accessors (ComputerView::get, InstanceRegistry::get, computer_snapshot).
+//
+// How a batch is decided: each command is validated on the projections; a rejected command changes
+// nothing. An accepted one emits facts, which are folded into the projections at once (so the next
+// command of the batch sees them) and queued as ledger entries. The batch is appended in one
+// ledger write; the ledger then feeds the entries back and the projections skip what they folded.
+// If the write fails (or sequence numbers differ from the prediction because someone else
+// appended), the projections are reset and rebuilt from the ledger, and the commands that wrote
+// report the storage error. Readers may therefore see a decision shortly before it is durable;
+// replies are given only after it is.
+#include <memory>
+#include <span>
+#include <unordered_set>
+
+#include "ledger/clock.h"
+#include "ledger/ledger.h"
+#include "market/capacity_index.h"
+#include "market/commands.h"
+#include "market/computer_view.h"
+#include "market/encoding.h"
+#include "market/instance_registry.h"
+#include "market/matcher.h"
+
+namespace slap::market {
+
+inline constexpr std::string_view kMarketNode = "slapos-market";  // counterpart of requests and pending facts
+inline constexpr size_t kMaxBatchCommands = 10'000;
+inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
+inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
+inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
+
+struct MarketOptions {
+  ledger::Clock* clock = &ledger::SystemClock::instance();  // decision times; must outlive the market
+  std::string currency = "EUR";                              // every computer prices in it
+};
+
+// A computer as its node needs it: every partition with what it must run.
+struct PartitionRun {
+  PartitionSpec spec;
+  bool present = true;
+  std::optional<InstanceRegistry::Instance> instance;
+  std::vector<InstanceRegistry::Instance> shared;  // shared instances served by it
+};
+struct ComputerSnapshot {
+  fact::ComputerSet props;
+  uint64_t version = 0;
+  std::vector<PartitionRun> partitions;
+  StringMap releases;  // URL -> available | destroyed
+};
+
+class Market {
+ public:
+  explicit Market(MarketOptions options = {});
+  Market(const Market&) = delete;
+  Market& operator=(const Market&) = delete;
+
+  // Give these to Ledger::open; they must outlive the ledger.
+  std::vector<ledger::Projection*> projections();
+  void attach(ledger::Ledger& ledger);
+
+  [[nodiscard]] ubm::Result<Outcome> execute(const Command& command);
+  // Decides every command in order, then appends all their entries in one write.
+  // Precondition: commands.size() <= kMaxBatchCommands.
+  std::vector<ubm::Result<Outcome>> execute_batch(std::span<const Command> commands);
+
+  // Resets the projections and replays the whole ledger into them.
+  [[nodiscard]] ubm::Status rebuild();
+
+  const ComputerView& computers() const { return computers_; }
+  const InstanceRegistry& instances() const { return instances_; }
+  const CapacityIndex& capacity() const { return capacity_; }
+  // Joined read model; any thread (each projection is read under its own lock).
+  std::optional<ComputerSnapshot> computer_snapshot(std::string_view guid) const;
+  // The pure decision for a request, without writing anything (benchmarks, dry runs).
+  Placement decide(const RequestInstance& request) const;
+
+  // Release URL -> item id ("SR-" + 32 hex digits of its SHA-256).
+  static std::string release_id(std::string_view url);
+
+ private:
+  struct Batch;
+  struct Handler;
+  ubm::Result<Outcome> run(const Command& command, Batch& batch);
+
+  MarketOptions options_;
+  ComputerView computers_;
+  InstanceRegistry instances_;
+  CapacityIndex capacity_;
+  Matcher matcher_{capacity_, computers_, instances_};
+  ledger::Ledger* ledger_ = nullptr;
+  ubm::TimestampNs last_at_{0};
+  std::unordered_map<std::string, std::string> release_ids_;  // cache
+};
+
+}  // namespace slap::market

@@ -1,0 +1,170 @@
+#include "market/matcher.h"
+
+namespace slap::market {
+
+struct Matcher::Compiled {
+  uint32_t release = kNone;
+  uint32_t capability = kNone;
+  uint32_t region = kNone;   // kNone: not asked
+  uint32_t network = kNone;  // kNone: not asked
+  std::vector<uint32_t> categories;
+  std::optional<ubm::Decimal> max_price;
+  std::string impossible;  // a condition no computer can satisfy
+};
+
+Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c) const {
+  Compiled k;
+  k.release = capacity_.id(release);
+  k.capability = capacity_.id(c.capability);
+  k.max_price = c.max_price;
+  if (k.capability == kNone) {
+    k.impossible = c.capability.empty() ? std::string("no computer is registered") : "no computer has capability=" + c.capability;
+  }
+  if (!c.network_guid.empty()) {
+    k.network = capacity_.id(c.network_guid);
+    if (k.network == kNone && k.impossible.empty()) k.impossible = "no computer is on network_guid=" + c.network_guid;
+  }
+  for (const auto& [key, value] : c.categories) {
+    std::string kv = key;
+    kv += '=';
+    kv += value;
+    const uint32_t id = capacity_.id(kv);
+    if (id == kNone && k.impossible.empty()) {
+      k.impossible = "no computer has " + (key == "project" ? std::string("project_guid") : key) + "=" + value;
+    }
+    if (key == "region") k.region = id;
+    k.categories.push_back(id);
+  }
+  return k;
+}
+
+bool Matcher::satisfies(const CapacityIndex::Computer& m, const Compiled& k) const {
+  if (m.capability != k.capability) return false;
+  if (k.network != kNone && m.network != k.network) return false;
+  if (k.max_price && ubm::Decimal::integer(m.price) > *k.max_price) return false;
+  for (uint32_t cat : k.categories) {
+    if (!m.has_category(cat)) return false;
+  }
+  return true;
+}
+
+Placement Matcher::on(const CapacityIndex::Computer& m) const {
+  Placement p;
+  const ComputerView::Computer* view = computers_.find(m.guid);
+  const ComputerView::Partition* free = view ? computers_.first_free(*view) : nullptr;
+  if (free == nullptr) {
+    p.reason = "computer " + m.guid + " has no free partition";  // cannot happen when listed
+    return p;
+  }
+  p.computer = m.guid;
+  p.partition = free->ref;
+  return p;
+}
+
+Placement Matcher::at_computer(std::string_view client, const Compiled& k, const Conditions& c) const {
+  Placement p;
+  const CapacityIndex::Computer* m = capacity_.find(c.computer_guid);
+  if (m == nullptr) return p.reason = "computer_guid=" + c.computer_guid + " is not a registered computer", p;
+  if (m->scope != Scope::open && m->owner != capacity_.id(client)) {
+    return p.reason = "computer_guid=" + c.computer_guid + " is closed to allocation", p;
+  }
+  if (k.release == kNone || !m->supplies(k.release)) return p.reason = "computer_guid=" + c.computer_guid + " does not supply the release", p;
+  if (!m->has_free()) return p.reason = "computer_guid=" + c.computer_guid + " has no free partition", p;
+  if (!k.impossible.empty()) return p.reason = k.impossible, p;
+  if (!satisfies(*m, k)) return p.reason = "computer_guid=" + c.computer_guid + " does not satisfy " + describe(c), p;
+  return on(*m);
+}
+
+Placement Matcher::place(std::string_view release, std::string_view client, const Conditions& c) const {
+  const Compiled k = compile(release, c);
+  if (!c.computer_guid.empty()) return at_computer(client, k, c);
+  Placement p;
+  if (!k.impossible.empty()) return p.reason = k.impossible, p;
+  const CapacityIndex::Candidates* set =
+      k.region != kNone ? capacity_.candidates(k.release, k.capability, k.region) : capacity_.candidates(k.release, k.capability);
+  if (set != nullptr) {
+    size_t steps = 0;
+    for (uint32_t idx : *set) {
+      const auto& m = capacity_.computer(idx);
+      if (k.max_price && ubm::Decimal::integer(m.price) > *k.max_price) break;  // price order: none cheaper follows
+      if (satisfies(m, k)) return on(m);
+      if (++steps >= kMaxScan) return p.reason = "no match among the " + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
+    }
+  }
+  p.reason = explain(k, c);
+  return p;
+}
+
+std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
+  if (k.release == kNone || !capacity_.supplied_anywhere(k.release)) return "no computer supplies the release";
+  const CapacityIndex::Candidates* set = capacity_.candidates(k.release, k.capability);
+  if (set == nullptr || set->empty()) {
+    return c.capability.empty() ? "no open computer supplying the release has a free partition"
+                                : "no open computer with capability=" + c.capability + " supplying the release has a free partition";
+  }
+  // Name the first condition that no candidate satisfies on its own.
+  auto any = [&](auto&& pred) {
+    size_t steps = 0;
+    for (uint32_t idx : *set) {
+      if (pred(capacity_.computer(idx))) return true;
+      if (++steps >= kMaxScan) return true;
+    }
+    return false;
+  };
+  if (k.network != kNone && !any([&](const auto& m) { return m.network == k.network; })) {
+    return "no free partition on network_guid=" + c.network_guid;
+  }
+  for (size_t i = 0; i < k.categories.size(); ++i) {
+    const uint32_t cat = k.categories[i];
+    if (!any([&](const auto& m) { return m.has_category(cat); })) {
+      const auto& [key, value] = c.categories[i];
+      return "no free partition with " + (key == "project" ? std::string("project_guid") : key) + "=" + value;
+    }
+  }
+  if (k.max_price && !any([&](const auto& m) { return ubm::Decimal::integer(m.price) <= *k.max_price; })) {
+    return "no free partition at max_price=" + k.max_price->to_string() + " or less";
+  }
+  return "no free partition satisfies all of " + describe(c);
+}
+
+Placement Matcher::host(std::string_view release, std::string_view software_type, const Conditions& c) const {
+  Placement p;
+  auto fits = [&](const InstanceRegistry::Instance& h) {
+    if (!c.computer_guid.empty() && h.computer != c.computer_guid) return false;
+    const CapacityIndex::Computer* m = capacity_.find(h.computer);
+    if (m == nullptr) return false;
+    Conditions rest = c;
+    rest.computer_guid.clear();
+    rest.instance_guid.clear();
+    Compiled k = compile(release, rest);
+    if (c.capability.empty()) {  // a host's capability does not keep shared instances away
+      k.capability = m->capability;
+      k.impossible.clear();
+      for (uint32_t cat : k.categories) if (cat == kNone) return false;
+      if (!c.network_guid.empty() && k.network == kNone) return false;
+    }
+    return k.impossible.empty() && satisfies(*m, k);
+  };
+  if (!c.instance_guid.empty()) {
+    const InstanceRegistry::Instance* h = instances_.find(c.instance_guid);
+    if (h == nullptr) return p.reason = "instance_guid=" + c.instance_guid + " is not a known instance", p;
+    if (h->request.shared || h->computer.empty() || h->request.state == RequestedState::destroyed) {
+      return p.reason = "instance_guid=" + c.instance_guid + " is not a running host", p;
+    }
+    if (!fits(*h)) return p.reason = "instance_guid=" + c.instance_guid + " does not satisfy " + describe(c), p;
+    p.host = h->request.instance;
+    return p;
+  }
+  size_t steps = 0;
+  for (const InstanceRegistry::Instance* h : instances_.hosts(release, software_type)) {
+    if (fits(*h)) {
+      p.host = h->request.instance;
+      return p;
+    }
+    if (++steps >= kMaxScan) break;
+  }
+  p.reason = "no running host instance of the release and software type satisfies " + (c.empty() ? std::string("the request") : describe(c));
+  return p;
+}
+
+}  // namespace slap::market

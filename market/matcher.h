@@ -1,0 +1,56 @@
+#pragma once
+// Where a request goes: pure decisions on the projections (no writes, no clock).
+//
+// A partition (not shared): among computers that are open (or closed but owned by the client,
+// reachable through computer_guid only), supply the release, have a free partition and satisfy
+// every condition, the cheapest wins; ties go to the least loaded (fewest busy partitions), then
+// the smaller guid. computer_guid skips the ordering but checks the same rules on that computer.
+// The partition is the computer's first free one in declaration order.
+// A host (shared): the host named by instance_guid, or the oldest busy instance running the same
+// release and software type on a computer satisfying the conditions.
+//
+// Cost: one hash lookup per condition to compile it, one ordered-set lookup, then a walk in price
+// order that skips candidates failing unindexed conditions — at most kMaxScan steps (a request
+// that would need more stays pending with a reason saying so).
+#include <string>
+
+#include "market/capacity_index.h"
+#include "market/computer_view.h"
+#include "market/instance_registry.h"
+#include "market/sla.h"
+
+namespace slap::market {
+
+inline constexpr size_t kMaxScan = 1 << 16;
+
+struct Placement {
+  std::string computer;   // allocated: computer guid and partition ref
+  std::string partition;
+  std::string host;       // shared: host instance guid
+  std::string reason;     // neither: why not
+  bool placed() const noexcept { return !computer.empty() || !host.empty(); }
+};
+
+class Matcher {
+ public:
+  Matcher(const CapacityIndex& capacity, const ComputerView& computers, const InstanceRegistry& instances)
+      : capacity_(capacity), computers_(computers), instances_(instances) {}
+
+  // `client` is the party billed (a closed computer accepts its owner's requests).
+  Placement place(std::string_view release, std::string_view client, const Conditions& c) const;
+  Placement host(std::string_view release, std::string_view software_type, const Conditions& c) const;
+
+ private:
+  struct Compiled;
+  Compiled compile(std::string_view release, const Conditions& c) const;
+  bool satisfies(const CapacityIndex::Computer& computer, const Compiled& k) const;
+  std::string explain(const Compiled& k, const Conditions& c) const;
+  Placement at_computer(std::string_view client, const Compiled& k, const Conditions& c) const;
+  Placement on(const CapacityIndex::Computer& computer) const;
+
+  const CapacityIndex& capacity_;
+  const ComputerView& computers_;
+  const InstanceRegistry& instances_;
+};
+
+}  // namespace slap::market

@@ -1,0 +1,51 @@
+#pragma once
+// The one writer thread the Market needs: many threads submit commands, one thread decides them in
+// arrival order and appends each group in one ledger write (group commit at the market level).
+//
+//   Sequencer seq(market, {.max_batch = 1000});
+//   auto outcome = seq.submit(RequestInstance{...}).get();   // once durable
+//
+// Bounded: at most `max_queue` commands wait; submit() blocks while the queue is full. The
+// destructor decides what is queued, then stops the thread.
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "market/market.h"
+
+namespace slap::market {
+
+struct SequencerOptions {
+  size_t max_batch = 1000;   // commands decided and appended together (<= kMaxBatchCommands)
+  size_t max_queue = 100'000;
+};
+
+class Sequencer {
+ public:
+  Sequencer(Market& market, SequencerOptions options = {});
+  ~Sequencer();
+  Sequencer(const Sequencer&) = delete;
+  Sequencer& operator=(const Sequencer&) = delete;
+
+  // Thread-safe.
+  std::future<ubm::Result<Outcome>> submit(Command command);
+
+ private:
+  struct Job {
+    Command command;
+    std::promise<ubm::Result<Outcome>> done;
+  };
+  void loop();
+
+  Market& market_;
+  SequencerOptions options_;
+  std::mutex mu_;
+  std::condition_variable work_, room_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace slap::market

@@ -1,0 +1,309 @@
+// The market's rules, one behaviour per test, on an in-memory ledger.
+#include "market/encoding.h"
+#include "market/sla.h"
+#include "market_fixture.h"
+
+namespace slap::market::testing {
+namespace {
+
+using ubm::Rejection;
+
+class MarketRules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    w.party("owner");
+    w.party("alice");
+    w.party("bob");
+  }
+  // One open computer with `n` partitions supplying kRelease.
+  void host(const std::string& guid, int64_t price, StringMap cats = {}, int n = 2, std::string network = "net-1",
+            std::string capability = "") {
+    w.computer(guid, price, std::move(cats), "owner", std::move(network), std::move(capability));
+    w.format(guid, n);
+    w.supply(guid);
+  }
+  World w;
+};
+
+TEST_F(MarketRules, CheapestComputerWinsThenLeastLoadedThenGuid) {
+  host("COMP-b", 20);
+  host("COMP-a", 10);
+  host("COMP-c", 10);
+  EXPECT_EQ(w.request("i1").computer, "COMP-a");  // cheapest; ties by guid
+  EXPECT_EQ(w.request("i2").computer, "COMP-c");  // same price, COMP-a now busier
+  EXPECT_EQ(w.request("i3").computer, "COMP-a");
+  EXPECT_EQ(w.request("i4").computer, "COMP-c");
+  EXPECT_EQ(w.request("i5").computer, "COMP-b");  // the cheap ones are full
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, EachMatchedSlaKeyIsAcceptedAndRefused) {
+  StringMap cats;
+  for (auto k : kCategoryKeys) cats.emplace_back(std::string(k), "v-" + std::string(k));
+  host("COMP-x", 5, cats, 40, "net-x");
+  host("COMP-cap", 1, {}, 2, "net-1", "gpu");
+  struct Case {
+    std::string key, good, bad;
+  };
+  std::vector<Case> cases = {{"computer_guid", "COMP-x", "COMP-nope"}, {"network_guid", "net-x", "net-nope"},
+                             {"max_price", "5", "4"}, {"capability", "gpu", "fpga"},
+                             {"project_guid", "v-project", "other"}};
+  for (auto k : kCategoryKeys) {
+    if (k != "project") cases.push_back({std::string(k), "v-" + std::string(k), "other"});
+  }
+  int n = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.key);
+    Outcome good = w.request("good-" + std::to_string(n), {{c.key, c.good}});
+    EXPECT_FALSE(good.computer.empty()) << good.pending;
+    EXPECT_EQ(good.computer, c.key == "capability" ? "COMP-cap" : "COMP-x");
+    Outcome bad = w.request("bad-" + std::to_string(n), {{c.key, c.bad}});
+    EXPECT_TRUE(bad.computer.empty());
+    EXPECT_FALSE(bad.pending.empty());
+    ++n;
+  }
+  // A computer with a capability serves only requests asking for it.
+  Outcome plain = w.request("plain", {{"computer_guid", "COMP-cap"}});
+  EXPECT_TRUE(plain.computer.empty());
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, UnknownSlaKeyIsRefusedNamingTheKey) {
+  host("COMP-1", 1);
+  auto r = w.run(RequestInstance{"alice", "x", kRelease, "default", {}, {{"colour", "blue"}}, false, RequestedState::started});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Rejection::UNKNOWN_SLA_KEY);
+  EXPECT_NE(r.error().detail.find("colour"), std::string::npos);
+  EXPECT_EQ(w.refused(RequestInstance{"alice", "x", kRelease, "default", {}, {{"colour", "blue"}}, false, RequestedState::started}),
+            Rejection::UNKNOWN_SLA_KEY);
+}
+
+TEST_F(MarketRules, PassedOnKeysAreNotMatched) {
+  host("COMP-1", 1);
+  Outcome o = w.request("x", {{"retention_delay", "7"}, {"fw_restricted_access", "on"}});
+  EXPECT_EQ(o.computer, "COMP-1");
+  EXPECT_EQ(*find_value(w.market().instances().get(o.instance)->request.sla, "retention_delay"), "7");
+}
+
+TEST_F(MarketRules, PendingRequestsAreServedInArrivalOrderWhenCapacityAppears) {
+  w.computer("COMP-1", 1);
+  w.supply("COMP-1");
+  Outcome a = w.request("a");
+  Outcome b = w.request("b", {{"region", "fr"}});
+  Outcome c = w.request("c");
+  EXPECT_FALSE(a.pending.empty());
+  EXPECT_NE(b.pending.find("region=fr"), std::string::npos) << b.pending;
+  EXPECT_FALSE(c.pending.empty());
+  EXPECT_EQ(w.market().instances().pending(), (std::vector<std::string>{a.instance, b.instance, c.instance}));
+  w.format("COMP-1", 1);  // one partition: the oldest request that fits takes it
+  EXPECT_EQ(w.market().instances().get(a.instance)->partition, "slappart0");
+  EXPECT_EQ(w.market().instances().pending(), (std::vector<std::string>{b.instance, c.instance}));
+  w.format("COMP-1", 3);
+  EXPECT_EQ(w.market().instances().get(c.instance)->partition, "slappart1");
+  EXPECT_TRUE(w.market().instances().get(b.instance)->pending);
+  w.computer("COMP-fr", 1, {{"region", "fr"}});
+  w.format("COMP-fr", 1);
+  EXPECT_TRUE(w.market().instances().get(b.instance)->pending);  // not supplied yet
+  w.supply("COMP-fr");
+  EXPECT_EQ(w.market().instances().get(b.instance)->computer, "COMP-fr");
+  EXPECT_EQ(w.market().instances().pending_count(), 0u);
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, SameRequestTwiceIsTheSameInstanceAndWritesNothing) {
+  host("COMP-1", 1);
+  Outcome first = w.request("db", {}, "alice", false, RequestedState::started, {{"size", "10"}});
+  const ubm::Seq head = w.ledger().head();
+  const auto ts = w.market().instances().get(first.instance)->timestamp;
+  Outcome again = w.request("db", {}, "alice", false, RequestedState::started, {{"size", "10"}});
+  EXPECT_FALSE(again.written);
+  EXPECT_EQ(again.instance, first.instance);
+  EXPECT_EQ(again.partition, first.partition);
+  EXPECT_EQ(w.ledger().head(), head);
+  EXPECT_EQ(w.market().instances().get(first.instance)->timestamp, ts);
+  // Another requester with the same title is another instance.
+  EXPECT_NE(w.request("db", {}, "bob").instance, first.instance);
+}
+
+TEST_F(MarketRules, ChangedRequestBumpsTimestampAndComputerVersion) {
+  host("COMP-1", 1);
+  Outcome o = w.request("db", {}, "alice", false, RequestedState::started, {{"size", "10"}});
+  const auto ts = w.market().instances().get(o.instance)->timestamp;
+  const uint64_t version = w.market().computers().version("COMP-1");
+  Outcome changed = w.request("db", {}, "alice", false, RequestedState::stopped, {{"size", "20"}});
+  EXPECT_TRUE(changed.written);
+  auto i = w.market().instances().get(o.instance);
+  EXPECT_GT(i->timestamp, ts);
+  EXPECT_EQ(i->request.state, RequestedState::stopped);
+  EXPECT_EQ(*find_value(i->request.parameters, "size"), "20");
+  EXPECT_GT(w.market().computers().version("COMP-1"), version);
+  auto view = w.market().computer_snapshot("COMP-1");
+  ASSERT_TRUE(view);
+  ASSERT_TRUE(view->partitions[0].instance);
+  EXPECT_EQ(view->partitions[0].instance->request.state, RequestedState::stopped);
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, DestroyFreesThePartitionOnlyAfterTheNodeConfirms) {
+  host("COMP-1", 1, {}, 1);
+  Outcome o = w.request("db");
+  Outcome waiting = w.request("other");
+  EXPECT_FALSE(waiting.pending.empty());
+  w.request("db", {}, "alice", false, RequestedState::destroyed);
+  EXPECT_EQ(w.market().instances().get(o.instance)->computer, "COMP-1");  // still held
+  EXPECT_TRUE(w.market().instances().get(waiting.instance)->pending);
+  EXPECT_EQ(w.refused(ReportState{"COMP-2", o.instance, ReportedState::destroyed}), Rejection::UNKNOWN_COMPUTER);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::destroyed});
+  EXPECT_TRUE(w.market().instances().get(o.instance)->computer.empty());
+  EXPECT_EQ(w.market().instances().get(waiting.instance)->partition, "slappart0");
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, DestroyReportForARunningInstanceIsRefused) {
+  host("COMP-1", 1);
+  Outcome o = w.request("db");
+  EXPECT_EQ(w.refused(ReportState{"COMP-1", o.instance, ReportedState::destroyed}), Rejection::INVALID_STATE);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::started});
+  EXPECT_EQ(w.market().instances().get(o.instance)->reported, ReportedState::started);
+}
+
+TEST_F(MarketRules, SharedInstancesAttachToAHostWithoutAPartition) {
+  host("COMP-1", 1, {}, 2);
+  Outcome slave0 = w.request("site0", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_FALSE(slave0.pending.empty());  // no host yet
+  Outcome front = w.request("frontend", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(w.market().instances().get(slave0.instance)->host, front.instance);  // served on arrival of the host
+  const auto host_ts = w.market().instances().get(front.instance)->timestamp;
+  Outcome slave1 = w.request("site1", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(slave1.host, front.instance);
+  EXPECT_TRUE(slave1.computer.empty());
+  EXPECT_GT(w.market().instances().get(front.instance)->timestamp, host_ts);
+  EXPECT_EQ(w.market().computers().get("COMP-1")->busy, 1u);
+  Outcome named = w.request("site2", {{"instance_guid", front.instance}}, "bob", true, RequestedState::started, {}, kRelease, "other");
+  EXPECT_EQ(named.host, front.instance);
+  // Connection parameters for a shared instance come from the host's computer.
+  w.ok(ReportConnection{"COMP-1", slave1.instance, {{"url", "https://site1"}}});
+  auto view = w.market().computer_snapshot("COMP-1");
+  ASSERT_TRUE(view->partitions[0].instance);
+  ASSERT_EQ(view->partitions[0].shared.size(), 3u);
+  EXPECT_EQ(*find_value(view->partitions[0].shared[1].connection, "url"), "https://site1");
+  // Destroying a shared instance detaches it at once.
+  w.request("site1", {}, "bob", true, RequestedState::destroyed, {}, kRelease, "frontend");
+  EXPECT_TRUE(w.market().instances().get(slave1.instance)->host.empty());
+  // Destroying the host re-queues its shared instances.
+  w.request("frontend", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "frontend");
+  w.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed});
+  EXPECT_TRUE(w.market().instances().get(slave0.instance)->pending);
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, RejectedCommandsWriteNothing) {
+  host("COMP-1", 1);
+  Outcome o = w.request("db");
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-1", "bob", "net-1", Scope::open, 1, "EUR", "", {}}), Rejection::NOT_OWNER);
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-9", "nobody", "net-1", Scope::open, 1, "EUR", "", {}}), Rejection::UNKNOWN_PARTY);
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-9", "owner", "net-1", Scope::open, 1, "USD", "", {}}), Rejection::INVALID_PARAMETER);
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-9", "owner", "net-1", Scope::open, 1, "EUR", "", {{"colour", "x"}}}), Rejection::INVALID_PARAMETER);
+  EXPECT_EQ(w.refused(DeclareCapacity{"COMP-9", {}}), Rejection::UNKNOWN_COMPUTER);
+  EXPECT_EQ(w.refused(DeclareCapacity{"COMP-1", {}}), Rejection::PARTITION_IN_USE);
+  EXPECT_EQ(w.refused(Supply{"bob", "COMP-1", kRelease2, true}), Rejection::NOT_OWNER);
+  EXPECT_EQ(w.refused(Supply{"owner", "COMP-1", kRelease, false}), Rejection::RELEASE_IN_USE);
+  EXPECT_EQ(w.refused(RequestInstance{"nobody", "x", kRelease, "", {}, {}, false, RequestedState::started}), Rejection::UNKNOWN_PARTY);
+  EXPECT_EQ(w.refused(RequestInstance{"alice", "", kRelease, "", {}, {}, false, RequestedState::started}), Rejection::INVALID_PARAMETER);
+  EXPECT_EQ(w.refused(RequestInstance{"alice", "new", kRelease, "", {}, {}, false, RequestedState::destroyed}), Rejection::INVALID_STATE);
+  EXPECT_EQ(w.refused(RequestInstance{"alice", "db", kRelease, "default", {}, {}, true, RequestedState::started}), Rejection::INVALID_STATE);
+  EXPECT_EQ(w.refused(RequestInstance{"alice", "db", kRelease2, "default", {}, {}, false, RequestedState::started}), Rejection::NOT_SUPPLIED);
+  EXPECT_EQ(w.refused(ReportState{"COMP-1", "SOFTINST-999", ReportedState::started}), Rejection::UNKNOWN_INSTANCE);
+  EXPECT_EQ(w.refused(ReportConnection{"COMP-2", o.instance, {}}), Rejection::NOT_OWNER);
+  EXPECT_EQ(w.refused(Bang{"bob", o.instance}), Rejection::NOT_OWNER);
+  w.request("db2");
+  EXPECT_EQ(w.refused(Rename{"alice", o.instance, "db2"}), Rejection::TITLE_TAKEN);
+  EXPECT_EQ(w.refused(RegisterParty{"alice", ubm::NodeKind::person, "again"}), Rejection::DUPLICATE_ID);
+}
+
+TEST_F(MarketRules, RenameAndBangTouchTheTree) {
+  host("COMP-1", 1, {}, 3);
+  Outcome root = w.request("root");
+  Outcome child = w.request("child", {}, root.instance);
+  EXPECT_EQ(w.market().instances().get(root.instance)->children, std::vector<std::string>{child.instance});
+  EXPECT_EQ(w.market().instances().get(child.instance)->request.client, "alice");
+  const auto ts = w.market().instances().get(child.instance)->timestamp;
+  w.ok(Bang{"alice", root.instance});
+  EXPECT_GT(w.market().instances().get(child.instance)->timestamp, ts);
+  w.ok(Rename{"alice", root.instance, "renamed"});
+  EXPECT_EQ(w.market().instances().find("alice", "renamed")->request.instance, root.instance);
+  EXPECT_EQ(w.market().instances().find("alice", "root"), nullptr);
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, RedeclaringAddsUpdatesAndRetiresFreePartitions) {
+  host("COMP-1", 1, {}, 3);
+  Outcome o = w.request("db");  // slappart0
+  const uint64_t v = w.market().computers().version("COMP-1");
+  w.ok(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"},
+                                  PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1"}}});
+  auto c = w.market().computers().get("COMP-1");
+  EXPECT_GT(c->version, v);
+  EXPECT_FALSE(c->partition("slappart2")->present);
+  EXPECT_EQ(c->partition("slappart1")->spec().ipv6, std::vector<std::string>{"fd00::1"});
+  EXPECT_EQ(w.market().capacity().find("COMP-1")->present, 2u);
+  EXPECT_FALSE(w.run(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"},
+                                                PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1"}}})->written);
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, ClosedComputersServeOnlyTheirOwnerByGuid) {
+  w.computer("COMP-home", 0, {}, "alice", "net-home", "", Scope::close);
+  w.format("COMP-home", 1);
+  w.ok(Supply{"alice", "COMP-home", kRelease, true});
+  EXPECT_FALSE(w.request("x", {}, "bob").pending.empty());
+  EXPECT_FALSE(w.request("y", {{"computer_guid", "COMP-home"}}, "bob").pending.empty());
+  EXPECT_EQ(w.request("z", {{"computer_guid", "COMP-home"}}, "alice").computer, "COMP-home");
+}
+
+TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
+  auto fault = std::make_shared<ledger::FaultStorage>();
+  World f(fault);
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 2);
+  f.supply("COMP-1");
+  const auto before = f.snapshots();
+  const ubm::Seq head = f.ledger().head();
+  fault->fail_next_writes(1);
+  auto r = f.run(RequestInstance{"alice", "db", kRelease, "", {}, {}, false, RequestedState::started});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Rejection::STORAGE_ERROR);
+  EXPECT_EQ(f.ledger().head(), head);
+  EXPECT_EQ(f.snapshots(), before);
+}
+
+TEST(MarketEncoding, EveryFactRoundTrips) {
+  std::vector<fact::Body> bodies = {
+      fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
+      fact::Formatted{"C", {PartitionSpec{"p0", {"1.2.3.4", "1.2.3.5"}, {"fd::1"}, "tap0"}, PartitionSpec{"p1", {}, {}, ""}}, 1, {"p9"}},
+      fact::Supplied{"C", "http://x", false},
+      fact::Requested{"I", "alice", "t", "alice", "http://x", "type", {{"a", "1"}}, {{"region", "fr"}}, true, RequestedState::stopped},
+      fact::Allocated{"I", "C", "p0"},
+      fact::Pending{"I", "because"},
+      fact::Attached{"I", "H"},
+      fact::Freed{"I", "C", "p0", true},
+      fact::Reported{"I", ReportedState::destroyed},
+      fact::Connection{"I", {{"url", "x"}}},
+      fact::Banged{"I", {"I", "J"}},
+      fact::Renamed{"I", "new"},
+  };
+  for (const auto& b : bodies) {
+    Fact f{ubm::TimestampNs{42}, b};
+    auto m = encode(f, {"a", "b", {}, {}});
+    auto back = decode(m);
+    ASSERT_TRUE(back.ok());
+    ASSERT_TRUE(back->has_value());
+    EXPECT_EQ((*back)->at, f.at);
+    EXPECT_EQ(encode(**back, {"a", "b", {}, {}}), m) << resource_of(b);
+  }
+}
+
+}  // namespace
+}  // namespace slap::market::testing
