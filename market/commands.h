@@ -78,8 +78,14 @@ struct Rename {
   std::string title;
 };
 
+// A certificate issued to or revoked from a registered party, computer or instance (slapd's CA
+// decides; the market records it, being the ledger's single writer).
+struct RecordIdentity {
+  ubm::Identity identity;
+};
+
 using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
-                             ReportConnection, Bang, Rename>;
+                             ReportConnection, Bang, Rename, RecordIdentity>;
 
 // What a successful command did.
 struct Outcome {

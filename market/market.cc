@@ -5,6 +5,7 @@
 
 #include "ledger/hash.h"
 #include "market/sla.h"
+#include "ubm/validate.h"
 
 namespace slap::market {
 namespace {
@@ -460,6 +461,18 @@ struct Market::Handler {
     ensure_market_node();
     emit(fact::Banged{c.instance, m.instances_.tree(c.instance)}, {client, std::string(kMarketNode), {c.instance}, {}});
     return outcome_of(c.instance, true);
+  }
+
+  ubm::Result<Outcome> operator()(const RecordIdentity& c) {
+    if (auto st = ubm::validate_structure(ubm::EntryBody{c.identity}, "identity"); !st) return st.error();
+    if (!registered(c.identity.subject)) {
+      return reject(Rejection::UNRESOLVED_REFERENCE, "identity.subject", "'" + c.identity.subject + "' is not registered");
+    }
+    b.entries.push_back(c.identity);
+    wrote = true;
+    Outcome out;
+    out.written = true;
+    return out;
   }
 
   ubm::Result<Outcome> operator()(const Rename& c) {

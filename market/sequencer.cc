@@ -29,6 +29,21 @@ std::future<ubm::Result<Outcome>> Sequencer::submit(Command command) {
   return f;
 }
 
+bool Sequencer::try_submit(Command command, Callback done) {
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= options_.max_queue || stopping_) return false;
+    queue_.push_back(Job{std::move(command), {}, std::move(done)});
+  }
+  work_.notify_one();
+  return true;
+}
+
+size_t Sequencer::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 void Sequencer::loop() {
   std::vector<Job> jobs;
   std::vector<Command> commands;
@@ -47,7 +62,13 @@ void Sequencer::loop() {
     commands.clear();
     for (auto& j : jobs) commands.push_back(std::move(j.command));
     auto results = market_.execute_batch(commands);
-    for (size_t k = 0; k < jobs.size(); ++k) jobs[k].done.set_value(std::move(results[k]));
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      if (jobs[k].callback) {
+        jobs[k].callback(std::move(results[k]));
+      } else {
+        jobs[k].done.set_value(std::move(results[k]));
+      }
+    }
     jobs.clear();
   }
 }

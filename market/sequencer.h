@@ -9,6 +9,7 @@
 // destructor decides what is queued, then stops the thread.
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -29,19 +30,26 @@ class Sequencer {
   Sequencer(const Sequencer&) = delete;
   Sequencer& operator=(const Sequencer&) = delete;
 
-  // Thread-safe.
+  using Callback = std::function<void(ubm::Result<Outcome>)>;
+
+  // Thread-safe. Blocks while the queue is full.
   std::future<ubm::Result<Outcome>> submit(Command command);
+  // Thread-safe, never blocks (for I/O threads): false when the queue is full (the caller answers
+  // 503). `done` runs on the sequencer thread once the outcome is durable; keep it short.
+  bool try_submit(Command command, Callback done);
+  size_t queued() const;
 
  private:
   struct Job {
     Command command;
     std::promise<ubm::Result<Outcome>> done;
+    Callback callback;  // when set, used instead of the promise
   };
   void loop();
 
   Market& market_;
   SequencerOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable work_, room_;
   std::deque<Job> queue_;
   bool stopping_ = false;
