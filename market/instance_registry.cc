@@ -56,6 +56,23 @@ std::optional<InstanceRegistry::Instance> InstanceRegistry::get(std::string_view
   return *i;
 }
 
+std::optional<InstanceRegistry::Instance> InstanceRegistry::get(std::string_view requester, std::string_view title) const {
+  std::shared_lock lock(mu_);
+  const Instance* i = find(requester, title);
+  if (i == nullptr) return std::nullopt;
+  return *i;
+}
+
+std::vector<InstanceRegistry::Instance> InstanceRegistry::list(const std::function<bool(const Instance&)>& pred, size_t limit) const {
+  std::shared_lock lock(mu_);
+  std::vector<Instance> out;
+  for (const auto& i : instances_) {
+    if (out.size() >= limit) break;
+    if (pred(i)) out.push_back(i);
+  }
+  return out;
+}
+
 size_t InstanceRegistry::size() const {
   std::shared_lock lock(mu_);
   return instances_.size();

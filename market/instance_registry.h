@@ -4,6 +4,7 @@
 // node reported, its connection parameters, its timestamp, and the instance trees (children).
 //
 // Threading: `get` takes the shared lock (any thread); the other accessors are for the sequencer.
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -35,6 +36,10 @@ class InstanceRegistry final : public FactProjection {
 
   // Any thread.
   std::optional<Instance> get(std::string_view guid) const;
+  std::optional<Instance> get(std::string_view requester, std::string_view title) const;
+  // Instances matching `pred`, in guid-registration order, at most `limit` (a full scan: for
+  // listings, not hot paths).
+  std::vector<Instance> list(const std::function<bool(const Instance&)>& pred, size_t limit) const;
   size_t size() const;
 
   // Sequencer thread only.

@@ -1,0 +1,155 @@
+#include "slapd/api/api.h"
+
+#include <boost/json.hpp>
+
+namespace slap::slapd {
+
+namespace bj = boost::json;
+
+Api::Api(ApiContext ctx) : ctx_(std::move(ctx)) {}
+
+bool Api::rate_ok(const std::string& subject) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(rate_mu_);
+  auto [it, fresh] = buckets_.try_emplace(subject, Bucket{ctx_.limits.burst, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    const double elapsed = std::chrono::duration<double>(now - b.at).count();
+    b.tokens = std::min(ctx_.limits.burst, b.tokens + elapsed * ctx_.limits.requests_per_second);
+    b.at = now;
+  }
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+namespace {
+
+Route classify(const std::string& path, boost::beast::http::verb method) {
+  if (path == "/healthz") return Route::healthz;
+  if (path == "/metrics") return Route::metrics;
+  if (path.rfind("/slapos.", 0) == 0) {
+    return path.rfind("/slapos.get.", 0) == 0 || path.rfind("/slapos.allDocs.", 0) == 0 ? Route::jsonrpc_read : Route::jsonrpc_write;
+  }
+  if (path.rfind("/v1/ledger", 0) == 0) return Route::ledger;
+  if (path.rfind("/v1/computers/", 0) == 0 && method == boost::beast::http::verb::get) return Route::v1_computer_view;
+  if (path.rfind("/v1/", 0) == 0) return method == boost::beast::http::verb::get ? Route::v1_read : Route::v1_write;
+  return Route::not_found;
+}
+
+}  // namespace
+
+void Api::handle(http::Request&& req, http::Respond respond) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto q = req.target.find('?');
+  const std::string path = req.target.substr(0, q);
+  const std::string query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
+  const Route route = classify(path, req.method);
+  const Dialect dialect = route == Route::jsonrpc_read || route == Route::jsonrpc_write ? Dialect::jsonrpc : Dialect::v1;
+  Reply reply = [this, start, route, respond = std::move(respond)](http::Response r) {
+    ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    respond(std::move(r));
+  };
+
+  if (route == Route::healthz) {
+    return reply(json_response(200, bj::object{{"status", "ok"}, {"ledger_head", ctx_.ledger.head().value()}}));
+  }
+  // Authentication: a certificate from our CA, within its validity, known and not revoked.
+  if (!req.peer) return reply(error_response(dialect, 401, "unauthorized", req.certificate_problem));
+  const auto& peer = *req.peer;
+  if (!ctx_.identities.valid(peer.serial_hex, peer.subject)) {
+    return reply(error_response(dialect, 401, "unauthorized", "certificate " + peer.serial_hex + " is revoked or unknown"));
+  }
+  if (peer.not_after_ns != 0 && peer.not_after_ns < ctx_.clock.now().value()) {
+    return reply(error_response(dialect, 401, "unauthorized", "certificate expired"));
+  }
+  if (!rate_ok(peer.subject)) return reply(error_response(dialect, 429, "too_many_requests", "rate limit for " + peer.subject));
+  Caller caller{peer.subject, peer.kind, ctx_.identities.roles(peer.subject)};
+  this->route(caller, req, path, query, std::move(reply));
+}
+
+void Api::route(const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply) {
+  using boost::beast::http::verb;
+  if (path == "/metrics") {
+    if (req.method != verb::get) return reply(error_response(Dialect::v1, 405, "method_not_allowed", "GET only"));
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = ctx_.metrics.render([this](std::string& out) {
+      const auto stats = ctx_.ledger.stats();
+      out += "# TYPE slap_ledger_head gauge\nslap_ledger_head " + std::to_string(ctx_.ledger.head().value()) + "\n";
+      out += "# TYPE slap_ledger_appended_entries_total counter\nslap_ledger_appended_entries_total " + std::to_string(stats.entries) + "\n";
+      out += "# TYPE slap_ledger_group_commit_writes_total counter\nslap_ledger_group_commit_writes_total " + std::to_string(stats.writes) + "\n";
+      out += "# TYPE slap_ledger_group_commit_max_entries gauge\nslap_ledger_group_commit_max_entries " + std::to_string(stats.max_group_entries) + "\n";
+      out += "# TYPE slap_ledger_rejected_total counter\nslap_ledger_rejected_total " + std::to_string(stats.rejected) + "\n";
+      out += "# TYPE slap_sequencer_queued gauge\nslap_sequencer_queued " + std::to_string(ctx_.sequencer.queued()) + "\n";
+      out += "# TYPE slap_long_polls gauge\nslap_long_polls " + std::to_string(ctx_.long_poll.waiting()) + "\n";
+      out += "# TYPE slap_instances gauge\nslap_instances " + std::to_string(ctx_.market.instances().size()) + "\n";
+      out += "# TYPE slap_computers gauge\nslap_computers " + std::to_string(ctx_.market.computers().size()) + "\n";
+    });
+    return reply(std::move(r));
+  }
+  if (path.rfind("/slapos.", 0) == 0) {
+    if (req.method != verb::post) return reply(error_response(Dialect::jsonrpc, 405, "method_not_allowed", "JSON-RPC verbs are POST"));
+    const std::string verb_name = path.substr(1);
+    json::FieldError error;
+    auto body = json::Body::parse(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), error);
+    if (!body) return reply(bad_request(Dialect::jsonrpc, error));
+    if (is_client_verb(verb_name)) return rpc_client(*this, caller, verb_name, *body, std::move(reply));
+    if (is_node_verb(verb_name)) return rpc_node(*this, caller, verb_name, *body, std::move(reply));
+    return reply(error_response(Dialect::jsonrpc, 404, "not_found", "no such verb: " + verb_name));
+  }
+  if (path.rfind("/v1/", 0) == 0) return v1_route(*this, caller, req, path, query, std::move(reply));
+  reply(error_response(Dialect::v1, 404, "not_found", "no such path: " + path));
+}
+
+void Api::submit(market::Command command, Dialect d, Reply reply, std::function<http::Response(const market::Outcome&)> to_response) {
+  auto shared_reply = std::make_shared<Reply>(std::move(reply));
+  const bool queued = ctx_.sequencer.try_submit(std::move(command), [this, d, shared_reply, to_response = std::move(to_response)](ubm::Result<market::Outcome> r) {
+    // On the sequencer thread, after the write is durable: wake long polls, answer.
+    ctx_.long_poll.notify();
+    (*shared_reply)(r ? to_response(r.value()) : rejection(d, r.error()));
+  });
+  if (!queued) (*shared_reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
+}
+
+void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply reply,
+                     std::function<http::Response(const std::vector<market::Outcome>&)> to_response) {
+  // Queued back to back, so the sequencer decides them in this order (usually in one batch).
+  struct Group {
+    std::mutex mu;
+    size_t remaining;
+    std::vector<ubm::Result<market::Outcome>> results;
+    Reply reply;
+    std::function<http::Response(const std::vector<market::Outcome>&)> to_response;
+  };
+  auto g = std::make_shared<Group>();
+  g->remaining = commands.size();
+  g->results.assign(commands.size(), ubm::Result<market::Outcome>(ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", "not decided")));
+  g->reply = std::move(reply);
+  g->to_response = std::move(to_response);
+  for (size_t k = 0; k < commands.size(); ++k) {
+    const bool queued = ctx_.sequencer.try_submit(std::move(commands[k]), [this, d, g, k](ubm::Result<market::Outcome> r) {
+      std::unique_lock lock(g->mu);
+      g->results[k] = std::move(r);
+      if (--g->remaining > 0) return;
+      lock.unlock();
+      ctx_.long_poll.notify();
+      std::vector<market::Outcome> outcomes;
+      for (auto& res : g->results) {
+        if (!res) return g->reply(rejection(d, res.error()));
+        outcomes.push_back(res.value());
+      }
+      g->reply(g->to_response(outcomes));
+    });
+    if (!queued) {
+      // Nothing of the rest is queued; what was queued still completes (its callbacks see the count
+      // never reach zero), so answer now.
+      std::lock_guard lock(g->mu);
+      g->remaining = SIZE_MAX;
+      g->reply(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
+      return;
+    }
+  }
+}
+
+}  // namespace slap::slapd

@@ -1,0 +1,101 @@
+#pragma once
+// The master's API: authentication (client certificate + identity registry), rate limits,
+// routing to the JSON-RPC v0 verbs and the /v1/ extensions, metrics. Handlers parse and validate
+// everything before a command reaches the sequencer; they hold no business rules (market/ does).
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "ledger/ledger.h"
+#include "market/market.h"
+#include "market/sequencer.h"
+#include "slapd/api/responses.h"
+#include "slapd/ca/certificate_authority.h"
+#include "slapd/http/server.h"
+#include "slapd/identity_registry.h"
+#include "slapd/long_poll.h"
+#include "slapd/metrics.h"
+#include "slapd/node_reports.h"
+
+namespace slap::slapd {
+
+struct ApiLimits {
+  double requests_per_second = 5'000;  // per identity, token bucket
+  double burst = 10'000;
+  std::chrono::seconds max_wait{60};   // long-poll bound
+  size_t ledger_page = 10'000;         // entries per /v1/ledger page
+};
+
+struct ApiContext {
+  market::Market& market;
+  market::Sequencer& sequencer;
+  ledger::Ledger& ledger;
+  IdentityRegistry& identities;
+  const ca::CertificateAuthority& authority;
+  LongPoll& long_poll;
+  Metrics& metrics;
+  NodeReports& reports;
+  ledger::Clock& clock;
+  ApiLimits limits;
+};
+
+// Who is calling, as established by the certificate and the identity registry.
+struct Caller {
+  std::string subject;
+  ca::IdentityKind kind = ca::IdentityKind::person;
+  std::set<std::string> roles;
+  bool has_role(const std::string& r) const { return roles.count(r) > 0 || roles.count("admin") > 0; }
+  bool admin() const { return roles.count("admin") > 0; }
+};
+
+using Reply = std::function<void(http::Response)>;
+
+class Api {
+ public:
+  explicit Api(ApiContext ctx);
+  void handle(http::Request&& request, http::Respond respond);
+
+  // Used by the handler files (api/*.cc).
+  ApiContext& ctx() { return ctx_; }
+
+  // A computer's view rendered once per version and shared by every reader of that version.
+  struct CachedView {
+    uint64_t version = 0;
+    std::string etag;  // "\"<version>\""
+    std::string body;
+  };
+  std::shared_ptr<const CachedView> computer_view(const std::string& guid);
+  // Sends a command to the sequencer; `to_response` turns the durable outcome into the reply.
+  void submit(market::Command command, Dialect d, Reply reply,
+              std::function<http::Response(const market::Outcome&)> to_response);
+  // Queues several commands in order; answers once all are decided: the first refusal, or
+  // `to_response` with every outcome. (A refusal does not undo the commands before it.)
+  void submit_all(std::vector<market::Command> commands, Dialect d, Reply reply,
+                  std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
+
+ private:
+  bool rate_ok(const std::string& subject);
+  void route(const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
+
+  ApiContext ctx_;
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex view_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const CachedView>> views_;
+  std::mutex rate_mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+// Handler groups, one file each.
+void rpc_client(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply);
+void rpc_node(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply);
+bool is_client_verb(const std::string& verb);
+bool is_node_verb(const std::string& verb);
+void v1_route(Api& api, const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
+
+}  // namespace slap::slapd

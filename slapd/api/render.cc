@@ -1,0 +1,130 @@
+#include "slapd/api/render.h"
+
+namespace slap::slapd {
+
+namespace bj = boost::json;
+
+bj::object string_map_json(const market::StringMap& m) {
+  bj::object o;
+  for (const auto& [k, v] : m) o[k] = v;
+  return o;
+}
+
+std::string root_title(const market::Market& market, const market::InstanceRegistry::Instance& i) {
+  std::string title = i.request.title;
+  std::string up = i.request.requester;
+  for (int depth = 0; depth < 64; ++depth) {  // bounded: trees are shallow; a cycle cannot loop forever
+    auto parent = market.instances().get(up);
+    if (!parent) break;
+    title = parent->request.title;
+    up = parent->request.requester;
+  }
+  return title;
+}
+
+namespace {
+
+bj::array ip_list(const market::PartitionSpec& p) {
+  bj::array out;
+  const std::string iface = p.tap.empty() ? p.ref : p.tap;
+  for (const auto& a : p.ipv4) out.push_back(bj::array{bj::string(iface), bj::string(a)});
+  for (const auto& a : p.ipv6) out.push_back(bj::array{bj::string(iface), bj::string(a)});
+  return out;
+}
+
+}  // namespace
+
+bj::object instance_json(Api& api, const market::InstanceRegistry::Instance& i) {
+  auto& market = api.ctx().market;
+  bj::array ips;
+  std::string computer = i.computer, partition = i.partition;
+  if (i.request.shared && !i.host.empty()) {  // a shared instance lives where its host lives
+    if (auto host = market.instances().get(i.host)) {
+      computer = host->computer;
+      partition = host->partition;
+    }
+  }
+  if (!computer.empty()) {
+    if (auto c = market.computers().get(computer)) {
+      if (const auto* p = c->partition(partition)) ips = ip_list(p->spec());
+    }
+  }
+  std::string status = i.pending ? "pending: " + i.pending_reason : api.ctx().reports.instance_message(i.request.instance);
+  return bj::object{{"computer_guid", computer},
+                    {"instance_guid", i.request.instance},
+                    {"root_instance_title", root_title(market, i)},
+                    {"title", i.request.title},
+                    {"state", std::string(market::to_string(i.request.state))},
+                    {"compute_partition_id", partition},
+                    {"software_release_uri", i.request.release},
+                    {"software_type", i.request.software_type},
+                    {"shared", i.request.shared},
+                    {"processing_timestamp", i.timestamp.value() / 1'000'000'000},
+                    {"access_status_message", status},
+                    {"parameters", string_map_json(i.request.parameters)},
+                    {"sla_parameters", string_map_json(i.request.sla)},
+                    {"connection_parameters", string_map_json(i.connection)},
+                    {"ip_list", ips},
+                    {"full_ip_list", bj::array{}}};
+}
+
+bj::object computer_view_json(Api& api, const market::ComputerSnapshot& s) {
+  auto& market = api.ctx().market;
+  bj::array software;
+  for (const auto& [url, state] : s.releases) software.push_back(bj::object{{"url", url}, {"state", state}});
+  bj::array partitions;
+  for (const auto& p : s.partitions) {
+    if (!p.present && !p.instance) continue;
+    bj::object o{{"partition_id", p.spec.ref}, {"ip_list", ip_list(p.spec)}};
+    if (p.instance) {
+      const auto& i = *p.instance;
+      o["instance_guid"] = i.request.instance;
+      o["title"] = i.request.title;
+      o["root_instance_title"] = root_title(market, i);
+      o["state"] = std::string(market::to_string(i.request.state));
+      o["software_release_uri"] = i.request.release;
+      o["software_type"] = i.request.software_type;
+      o["timestamp"] = std::to_string(i.timestamp.value());
+      o["parameters"] = string_map_json(i.request.parameters);
+      o["sla_parameters"] = string_map_json(i.request.sla);
+      o["connection_parameters"] = string_map_json(i.connection);
+      bj::array shared;
+      for (const auto& si : p.shared) {
+        shared.push_back(bj::object{{"instance_guid", si.request.instance},
+                                    {"title", si.request.title},
+                                    {"state", std::string(market::to_string(si.request.state))},
+                                    {"parameters", string_map_json(si.request.parameters)},
+                                    {"connection_parameters", string_map_json(si.connection)}});
+      }
+      o["shared_instances"] = std::move(shared);
+    } else {
+      o["state"] = "free";
+    }
+    partitions.push_back(std::move(o));
+  }
+  return bj::object{{"computer_guid", s.props.computer}, {"version", s.version}, {"software", std::move(software)},
+                    {"partitions", std::move(partitions)}};
+}
+
+bool may_read(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
+  if (c.admin()) return true;
+  switch (c.kind) {
+    case ca::IdentityKind::person:
+      return i.request.client == c.subject || i.request.requester == c.subject;
+    case ca::IdentityKind::instance:
+      return i.request.instance == c.subject || i.request.requester == c.subject || i.host == c.subject;
+    case ca::IdentityKind::computer: {
+      if (i.computer == c.subject) return true;
+      if (!i.host.empty()) {
+        auto host = api.ctx().market.instances().get(i.host);
+        return host && host->computer == c.subject;
+      }
+      return false;
+    }
+    case ca::IdentityKind::server:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace slap::slapd

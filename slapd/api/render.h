@@ -1,0 +1,21 @@
+#pragma once
+// The JSON shapes the API returns: an instance as the JSON-RPC API describes it, and a computer's
+// whole view for its node (/v1/computers/{guid}).
+#include <boost/json/object.hpp>
+
+#include "market/market.h"
+#include "slapd/api/api.h"
+
+namespace slap::slapd {
+
+boost::json::object string_map_json(const market::StringMap& m);
+// The root of an instance's tree (walks requesters up to a person).
+std::string root_title(const market::Market& market, const market::InstanceRegistry::Instance& i);
+boost::json::object instance_json(Api& api, const market::InstanceRegistry::Instance& i);
+boost::json::object computer_view_json(Api& api, const market::ComputerSnapshot& s);
+
+// May `caller` read this instance? Its client, itself, its parent, its host, the computer running
+// it (or its host), an admin.
+bool may_read(Api& api, const Caller& caller, const market::InstanceRegistry::Instance& i);
+
+}  // namespace slap::slapd

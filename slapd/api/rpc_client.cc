@@ -1,0 +1,206 @@
+// JSON-RPC v0 verbs used by people (and by instances requesting children): request and read
+// instances, rename, bang, supply, computer certificates.
+#include <boost/json.hpp>
+
+#include "slapd/api/api.h"
+#include "slapd/api/render.h"
+
+namespace slap::slapd {
+
+namespace bj = boost::json;
+using market::Outcome;
+
+namespace {
+
+constexpr Dialect kD = Dialect::jsonrpc;
+
+http::Response forbidden(const std::string& why) { return error_response(kD, 403, "forbidden", why); }
+
+// Reads a required string field; on failure replies 400 and returns nullopt.
+std::optional<std::string> need(const json::Body& body, std::string_view field, const Reply& reply, size_t max = 4096) {
+  json::FieldError e;
+  auto v = body.string(field, e, max);
+  if (!v) reply(bad_request(kD, e));
+  return v;
+}
+
+bool only(const json::Body& body, std::initializer_list<std::string_view> keys, const Reply& reply) {
+  json::FieldError e;
+  if (body.only_keys(keys, e)) return true;
+  reply(bad_request(kD, e));
+  return false;
+}
+
+// A new certificate for `subject`, recorded in the ledger before the key is handed out.
+void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind kind, const Reply& reply) {
+  auto cert = api.ctx().authority.issue({.subject = subject, .kind = kind});
+  if (!cert) return reply(error_response(kD, 503, "ca_error", cert.error().detail));
+  ubm::Identity id{ubm::IdentityAction::issue, subject, cert->serial_hex, cert->fingerprint_sha256,
+                   ubm::TimestampNs{cert->not_before_ns}, ubm::TimestampNs{cert->not_after_ns}, ""};
+  auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
+  api.submit(market::RecordIdentity{id}, kD, reply, [c](const Outcome&) {
+    return json_response(200, bj::object{{"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
+  });
+}
+
+void request_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {
+  if (caller.kind != ca::IdentityKind::person && caller.kind != ca::IdentityKind::instance) return reply(forbidden("only people and instances request instances"));
+  if (!only(body, {"title", "software_release_uri", "software_type", "parameters", "sla_parameters", "state", "shared"}, reply)) return;
+  market::RequestInstance r;
+  r.requester = caller.subject;
+  auto title = need(body, "title", reply, 200);
+  if (!title) return;
+  auto url = need(body, "software_release_uri", reply);
+  if (!url) return;
+  auto type = need(body, "software_type", reply, 256);
+  if (!type) return;
+  json::FieldError e;
+  bool failed = false;
+  auto params = body.string_map("parameters", e, failed);
+  auto sla = failed ? std::nullopt : body.string_map("sla_parameters", e, failed);
+  auto state = failed ? std::nullopt : body.optional_string("state", e, failed, 16);
+  auto shared = failed ? std::nullopt : body.optional_bool("shared", e, failed);
+  if (failed) return reply(bad_request(kD, e));
+  if (state && !market::parse(*state, r.state)) return reply(bad_request(kD, {"state", "expected started, stopped or destroyed"}));
+  r.title = std::move(*title);
+  r.release = std::move(*url);
+  r.software_type = std::move(*type);
+  r.parameters = std::move(*params);
+  r.sla = std::move(*sla);
+  r.shared = shared.value_or(false);
+  Api* a = &api;
+  api.submit(std::move(r), kD, reply, [a](const Outcome& o) {
+    auto i = a->ctx().market.instances().get(o.instance);
+    if (!i) return error_response(kD, 503, "not_found", "instance vanished");
+    if (!i->placed() && i->request.state != market::RequestedState::destroyed) {
+      // SlapOS answers a request it could not place yet with 408: ask again later.
+      return error_response(kD, 408, "not_ready", o.instance + " is pending: " + o.pending);
+    }
+    return json_response(200, instance_json(*a, *i));
+  });
+}
+
+}  // namespace
+
+bool is_client_verb(const std::string& v) {
+  static const std::set<std::string, std::less<>> verbs = {
+      "slapos.post.v0.software_instance",        "slapos.get.v0.software_instance",   "slapos.allDocs.v0.instance_tree_list",
+      "slapos.get.v0.instance_tree",             "slapos.allDocs.v0.instance_node_instance_list",
+      "slapos.put.v0.software_instance_title",   "slapos.put.v0.software_instance_bang",
+      "slapos.get.v0.hateoas_url",               "slapos.post.v0.software_installation",
+      "slapos.post.v0.compute_node_certificate", "slapos.remove.v0.compute_node_certificate"};
+  return verbs.count(v) > 0;
+}
+
+void rpc_client(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply) {
+  auto& market = api.ctx().market;
+  if (verb == "slapos.post.v0.software_instance") return request_instance(api, caller, body, reply);
+
+  if (verb == "slapos.get.v0.software_instance") {
+    if (!only(body, {"instance_guid"}, reply)) return;
+    auto guid = need(body, "instance_guid", reply, 128);
+    if (!guid) return;
+    auto i = market.instances().get(*guid);
+    if (!i) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
+    if (!may_read(api, caller, *i)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    return reply(json_response(200, instance_json(api, *i)));
+  }
+
+  if (verb == "slapos.allDocs.v0.instance_tree_list") {
+    if (!only(body, {}, reply)) return;
+    auto roots = market.instances().list([&](const auto& i) { return i.request.requester == caller.subject; }, 10'000);
+    bj::array list;
+    for (const auto& i : roots) list.push_back(bj::object{{"title", i.request.title}});
+    return reply(json_response(200, bj::object{{"result_list", std::move(list)}}));
+  }
+
+  if (verb == "slapos.get.v0.instance_tree") {
+    if (!only(body, {"title"}, reply)) return;
+    auto title = need(body, "title", reply, 200);
+    if (!title) return;
+    auto i = market.instances().get(caller.subject, *title);
+    if (!i) return reply(error_response(kD, 404, "unknown_instance", caller.subject + " has no instance titled '" + *title + "'"));
+    return reply(json_response(200, instance_json(api, *i)));
+  }
+
+  if (verb == "slapos.allDocs.v0.instance_node_instance_list") {
+    if (!only(body, {"instance_guid"}, reply)) return;
+    auto guid = need(body, "instance_guid", reply, 128);
+    if (!guid) return;
+    auto parent = market.instances().get(*guid);
+    if (!parent) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
+    if (!may_read(api, caller, *parent)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    bj::array list;
+    for (const auto& g : parent->children) {
+      if (auto c = market.instances().get(g)) {
+        list.push_back(bj::object{{"instance_guid", g},
+                                  {"title", c->request.title},
+                                  {"software_release_uri", c->request.release},
+                                  {"compute_partition_id", c->partition},
+                                  {"parameters", string_map_json(c->request.parameters)},
+                                  {"state", std::string(market::to_string(c->request.state))}});
+      }
+    }
+    return reply(json_response(200, bj::object{{"result_list", std::move(list)}}));
+  }
+
+  if (verb == "slapos.put.v0.software_instance_title") {
+    if (!only(body, {"instance_guid", "title"}, reply)) return;
+    auto guid = need(body, "instance_guid", reply, 128);
+    auto title = guid ? need(body, "title", reply, 200) : std::nullopt;
+    if (!title) return;
+    return api.submit(market::Rename{caller.subject, *guid, *title}, kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " renamed"); });
+  }
+
+  if (verb == "slapos.put.v0.software_instance_bang") {
+    if (!only(body, {"instance_guid", "message"}, reply)) return;
+    auto guid = need(body, "instance_guid", reply, 128);
+    auto message = guid ? need(body, "message", reply) : std::nullopt;
+    if (!message) return;
+    return api.submit(market::Bang{caller.subject, *guid}, kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " banged"); });
+  }
+
+  if (verb == "slapos.get.v0.hateoas_url") {
+    return reply(json_response(200, bj::object{{"hateoas_url", ""}}));  // this master has no HATEOAS interface
+  }
+
+  if (verb == "slapos.post.v0.software_installation") {
+    if (!only(body, {"software_release_uri", "computer_guid", "state"}, reply)) return;
+    auto url = need(body, "software_release_uri", reply);
+    auto computer = url ? need(body, "computer_guid", reply, 128) : std::nullopt;
+    if (!computer) return;
+    json::FieldError e;
+    bool failed = false;
+    auto state = body.optional_string("state", e, failed, 16);
+    if (failed) return reply(bad_request(kD, e));
+    if (state && *state != "available" && *state != "destroyed") return reply(bad_request(kD, {"state", "expected available or destroyed"}));
+    market::Supply s{caller.subject, *computer, *url, !state || *state == "available"};
+    return api.submit(std::move(s), kD, reply, [](const Outcome&) { return rpc_success("software installation recorded"); });
+  }
+
+  if (verb == "slapos.post.v0.compute_node_certificate" || verb == "slapos.remove.v0.compute_node_certificate") {
+    if (!only(body, {"computer_guid"}, reply)) return;
+    auto computer = need(body, "computer_guid", reply, 128);
+    if (!computer) return;
+    auto c = market.computers().get(*computer);
+    if (!c) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
+    if (c->props.owner != caller.subject && !caller.admin()) return reply(forbidden(caller.subject + " does not own " + *computer));
+    if (verb == "slapos.post.v0.compute_node_certificate") return issue_certificate(api, *computer, ca::IdentityKind::computer, reply);
+    std::vector<market::Command> revokes;
+    for (const auto& serial : api.ctx().identities.serials_of(*computer)) {
+      revokes.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, *computer, serial, "", {}, {}, ""}});
+    }
+    if (revokes.empty()) return reply(rpc_success("no certificate to revoke"));
+    return api.submit_all(std::move(revokes), kD, reply, [](const std::vector<Outcome>& all) {
+      return rpc_success(std::to_string(all.size()) + " certificate(s) revoked");
+    });
+  }
+  reply(error_response(kD, 404, "not_found", "no such verb: " + verb));
+}
+
+// Used by rpc_node.cc too.
+void issue_certificate_for(Api& api, const std::string& subject, ca::IdentityKind kind, const Reply& reply) {
+  issue_certificate(api, subject, kind, reply);
+}
+
+}  // namespace slap::slapd

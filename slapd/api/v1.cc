@@ -1,0 +1,254 @@
+// /v1/: what the JSON-RPC API lacks — the node's one-response computer view (ETag, 304, long
+// poll), registration of computers and persons, certificate revocation, instance listing, and the
+// ledger for auditors.
+#include <boost/json.hpp>
+#include <openssl/rand.h>
+
+#include <charconv>
+
+#include "slapd/api/api.h"
+#include "slapd/api/render.h"
+#include "slapd/json/entry_json.h"
+
+namespace slap::slapd {
+
+namespace bj = boost::json;
+using market::Outcome;
+
+namespace {
+
+constexpr Dialect kD = Dialect::v1;
+
+http::Response forbidden(const std::string& why) { return error_response(kD, 403, "forbidden", why); }
+
+std::string random_id(const char* prefix) {
+  unsigned char bytes[6];
+  RAND_bytes(bytes, sizeof bytes);
+  return std::string(prefix) + ledger::to_hex(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
+// Query parameter `key` as an unsigned integer; nullopt when absent; error when malformed.
+std::optional<uint64_t> query_uint(const std::string& query, std::string_view key, bool& bad) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string::npos) amp = query.size();
+    std::string_view kv(query.data() + pos, amp - pos);
+    if (kv.substr(0, key.size()) == key && kv.size() > key.size() && kv[key.size()] == '=') {
+      std::string_view v = kv.substr(key.size() + 1);
+      uint64_t out = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      if (ec != std::errc() || p != v.data() + v.size()) {
+        bad = true;
+        return std::nullopt;
+      }
+      return out;
+    }
+    pos = amp + 1;
+  }
+  return std::nullopt;
+}
+
+http::Response view_response(const Api::CachedView& v) {
+  http::Response r;
+  r.body = v.body;
+  r.headers = {{"ETag", v.etag}, {"Cache-Control", "no-cache"}};
+  return r;
+}
+
+http::Response not_modified(const std::string& etag) {
+  http::Response r;
+  r.status = 304;
+  r.content_type.clear();
+  r.headers = {{"ETag", etag}};
+  return r;
+}
+
+void computer_view(Api& api, const Caller& caller, const std::string& guid, const std::string& query, const std::string& inm, Reply reply) {
+  auto& market = api.ctx().market;
+  auto c = market.computers().version(guid);
+  if (c == 0) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
+  if (!caller.admin() && caller.subject != guid) {
+    auto props = market.computers().get(guid);
+    if (!props || props->props.owner != caller.subject) return reply(forbidden(caller.subject + " may not read " + guid));
+  }
+  bool bad = false;
+  const auto wait = query_uint(query, "wait", bad);
+  if (bad) return reply(error_response(kD, 400, "bad_request", "wait must be a number of seconds"));
+  auto view = api.computer_view(guid);
+  if (!view) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
+  if (inm.empty() || inm != view->etag) return reply(view_response(*view));
+  if (!wait || *wait == 0) return reply(not_modified(view->etag));
+  // Long poll: park until the version changes or the (bounded) wait ends.
+  const auto seconds = std::min<uint64_t>(*wait, static_cast<uint64_t>(api.ctx().limits.max_wait.count()));
+  const uint64_t seen = view->version;
+  Api* a = &api;
+  auto shared_reply = std::make_shared<Reply>(std::move(reply));
+  const bool parked = api.ctx().long_poll.wait(
+      std::chrono::steady_clock::now() + std::chrono::seconds(seconds),
+      [a, guid, seen] { return a->ctx().market.computers().version(guid) != seen; },
+      [a, guid, etag = view->etag, shared_reply](bool changed) {
+        if (!changed) return (*shared_reply)(not_modified(etag));
+        auto fresh = a->computer_view(guid);
+        (*shared_reply)(fresh ? view_response(*fresh) : not_modified(etag));
+      });
+  if (!parked) (*shared_reply)(error_response(kD, 503, "overloaded", "too many long polls; poll again later"));
+}
+
+void register_computer(Api& api, const Caller& caller, const json::Body& body, Reply reply) {
+  if (caller.kind != ca::IdentityKind::person) return reply(forbidden("only people register computers"));
+  json::FieldError e;
+  if (!body.only_keys({"title", "network", "region", "categories", "price_minor", "currency", "capability", "scope"}, e)) return reply(bad_request(kD, e));
+  bool failed = false;
+  auto title = body.optional_string("title", e, failed, 200);
+  auto network = failed ? std::nullopt : body.optional_string("network", e, failed, 128);
+  auto region = failed ? std::nullopt : body.optional_string("region", e, failed, 128);
+  auto categories = failed ? std::nullopt : body.string_map("categories", e, failed, 64);
+  auto price = failed ? std::nullopt : body.optional_int("price_minor", e, failed);
+  auto currency = failed ? std::nullopt : body.optional_string("currency", e, failed, 3);
+  auto capability = failed ? std::nullopt : body.optional_string("capability", e, failed, 128);
+  auto scope = failed ? std::nullopt : body.optional_string("scope", e, failed, 8);
+  if (failed) return reply(bad_request(kD, e));
+  if (price && *price < 0) return reply(bad_request(kD, {"price_minor", "must be >= 0 (integer minor units)"}));
+  market::RegisterComputer r;
+  r.computer = random_id("COMP-");
+  r.owner = caller.subject;
+  r.network = network.value_or("NET-default");
+  r.price_minor = price.value_or(0);
+  r.currency = currency.value_or("EUR");
+  r.capability = capability.value_or("");
+  r.categories = std::move(*categories);
+  if (region) r.categories.emplace_back("region", *region);
+  if (scope && !market::parse(*scope, r.scope)) return reply(bad_request(kD, {"scope", "expected open or close"}));
+  auto cert = api.ctx().authority.issue({.subject = r.computer, .kind = ca::IdentityKind::computer});
+  if (!cert) return reply(error_response(kD, 503, "ca_error", cert.error().detail));
+  auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
+  ubm::Identity id{ubm::IdentityAction::issue, r.computer, c->serial_hex, c->fingerprint_sha256,
+                   ubm::TimestampNs{c->not_before_ns}, ubm::TimestampNs{c->not_after_ns}, ""};
+  const std::string guid = r.computer;
+  std::vector<market::Command> commands{std::move(r), market::RecordIdentity{id}};
+  api.submit_all(std::move(commands), kD, std::move(reply), [guid, c](const std::vector<Outcome>&) {
+    return json_response(201, bj::object{{"computer_guid", guid}, {"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
+  });
+}
+
+void add_person(Api& api, const Caller& caller, const json::Body& body, Reply reply) {
+  if (!caller.admin()) return reply(forbidden("only an administrator adds people"));
+  json::FieldError e;
+  if (!body.only_keys({"name", "role", "kind"}, e)) return reply(bad_request(kD, e));
+  auto name = body.string("name", e, 200);
+  if (!name) return reply(bad_request(kD, e));
+  bool failed = false;
+  auto role = body.optional_string("role", e, failed, 16);
+  auto kind = failed ? std::nullopt : body.optional_string("kind", e, failed, 16);
+  if (failed) return reply(bad_request(kD, e));
+  if (role && *role != "analyst" && *role != "auditor" && *role != "admin" && !role->empty()) {
+    return reply(bad_request(kD, {"role", "expected analyst, auditor or admin"}));
+  }
+  const bool organisation = kind && *kind == "organisation";
+  if (kind && !organisation && *kind != "person") return reply(bad_request(kD, {"kind", "expected person or organisation"}));
+  const std::string guid = random_id(organisation ? "ORG-" : "PERSON-");
+  auto cert = api.ctx().authority.issue({.subject = guid, .kind = ca::IdentityKind::person});
+  if (!cert) return reply(error_response(kD, 503, "ca_error", cert.error().detail));
+  auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
+  ubm::Identity id{ubm::IdentityAction::issue, guid, c->serial_hex, c->fingerprint_sha256,
+                   ubm::TimestampNs{c->not_before_ns}, ubm::TimestampNs{c->not_after_ns}, role.value_or("")};
+  std::vector<market::Command> commands{market::RegisterParty{guid, organisation ? ubm::NodeKind::organisation : ubm::NodeKind::person, *name},
+                                        market::RecordIdentity{id}};
+  api.submit_all(std::move(commands), kD, std::move(reply), [guid, c](const std::vector<Outcome>&) {
+    return json_response(201, bj::object{{"guid", guid}, {"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
+  });
+}
+
+void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply) {
+  json::FieldError e;
+  if (!body.only_keys({"serial"}, e)) return reply(bad_request(kD, e));
+  auto serial = body.string("serial", e, 64);
+  if (!serial) return reply(bad_request(kD, e));
+  auto cert = api.ctx().identities.certificate(*serial);
+  if (!cert) return reply(error_response(kD, 404, "unknown_certificate", "no certificate " + *serial));
+  bool allowed = caller.admin() || cert->subject == caller.subject;
+  if (!allowed) {  // a computer's owner may revoke its certificates
+    if (auto c = api.ctx().market.computers().get(cert->subject)) allowed = c->props.owner == caller.subject;
+  }
+  if (!allowed) return reply(forbidden(caller.subject + " may not revoke " + *serial));
+  if (cert->revoked) return reply(json_response(200, bj::object{{"serial", *serial}, {"revoked", true}}));
+  ubm::Identity id{ubm::IdentityAction::revoke, cert->subject, *serial, "", {}, {}, ""};
+  const std::string s = *serial;
+  api.submit(market::RecordIdentity{id}, kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });
+}
+
+void list_instances(Api& api, const Caller& caller, Reply reply) {
+  auto list = api.ctx().market.instances().list([&](const auto& i) { return may_read(api, caller, i); }, 10'000);
+  bj::array out;
+  for (const auto& i : list) out.push_back(instance_json(api, i));
+  reply(json_response(200, bj::object{{"instances", std::move(out)}}));
+}
+
+void ledger_routes(Api& api, const Caller& caller, const std::string& path, const std::string& query, Reply reply) {
+  if (!caller.has_role("auditor")) return reply(forbidden("the ledger is for auditors"));
+  auto& led = api.ctx().ledger;
+  if (path == "/v1/ledger/head") {
+    return reply(json_response(200, bj::object{{"seq", led.head().value()}, {"hash", ledger::to_hex(led.head_hash())}}));
+  }
+  bool bad = false;
+  const uint64_t from = query_uint(query, "from", bad).value_or(1);
+  const uint64_t limit = std::min<uint64_t>(query_uint(query, "limit", bad).value_or(100), api.ctx().limits.ledger_page);
+  if (bad || from == 0) return reply(error_response(kD, 400, "bad_request", "from and limit are positive integers"));
+  http::Response r;
+  r.content_type = "application/x-ndjson";
+  uint64_t n = 0;
+  auto s = led.scan(ubm::Seq{from}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
+    if (n++ >= limit) return false;
+    r.body += bj::serialize(json::entry_to_json(v));
+    r.body += '\n';
+    return true;
+  });
+  if (!s) return reply(error_response(kD, 500, "ledger_error", s.error().to_string()));
+  reply(std::move(r));
+}
+
+}  // namespace
+
+std::shared_ptr<const Api::CachedView> Api::computer_view(const std::string& guid) {
+  const uint64_t version = ctx_.market.computers().version(guid);
+  if (version == 0) return nullptr;
+  {
+    std::lock_guard lock(view_mu_);
+    auto it = views_.find(guid);
+    if (it != views_.end() && it->second->version == version) return it->second;
+  }
+  auto snapshot = ctx_.market.computer_snapshot(guid);
+  if (!snapshot) return nullptr;
+  auto v = std::make_shared<CachedView>();
+  v->version = snapshot->version;
+  v->etag = "\"" + std::to_string(snapshot->version) + "\"";
+  v->body = bj::serialize(computer_view_json(*this, *snapshot));
+  std::lock_guard lock(view_mu_);
+  auto& slot = views_[guid];
+  if (!slot || slot->version < v->version) slot = v;
+  return v;
+}
+
+void v1_route(Api& api, const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply) {
+  using boost::beast::http::verb;
+  const bool get = req.method == verb::get, post = req.method == verb::post;
+  if (path.rfind("/v1/ledger", 0) == 0 && get) return ledger_routes(api, caller, path, query, std::move(reply));
+  if (path.rfind("/v1/computers/", 0) == 0 && get) {
+    const std::string guid = path.substr(std::string("/v1/computers/").size());
+    if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));
+    return computer_view(api, caller, guid, query, req.if_none_match, std::move(reply));
+  }
+  if (path == "/v1/instances" && get) return list_instances(api, caller, std::move(reply));
+  if (post && (path == "/v1/computers" || path == "/v1/persons" || path == "/v1/certificates/revoke")) {
+    json::FieldError e;
+    auto body = json::Body::parse(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), e);
+    if (!body) return reply(bad_request(kD, e));
+    if (path == "/v1/computers") return register_computer(api, caller, *body, std::move(reply));
+    if (path == "/v1/persons") return add_person(api, caller, *body, std::move(reply));
+    return revoke(api, caller, *body, std::move(reply));
+  }
+  reply(error_response(kD, 404, "not_found", "no such path: " + std::string(boost::beast::http::to_string(req.method)) + " " + path));
+}
+
+}  // namespace slap::slapd

@@ -1,0 +1,132 @@
+#include "slapd/master.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ledger/rocksdb_storage.h"
+
+namespace slap::slapd {
+namespace {
+
+namespace fs = std::filesystem;
+
+ubm::Result<std::string> read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "state", "cannot read " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ubm::Error state_error(std::string what) { return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "state", std::move(what)); }
+
+}  // namespace
+
+Master::Master(MasterOptions options)
+    : options_(std::move(options)), paths_{options_.state_dir}, market_(market::MarketOptions{.clock = options_.clock}) {}
+
+Master::~Master() { stop(); }
+
+ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
+  std::unique_ptr<Master> m(new Master(std::move(options)));
+  std::error_code ec;
+  fs::create_directories(m->paths_.dir, ec);
+  if (ec) return state_error("cannot create " + m->paths_.dir.string() + ": " + ec.message());
+  fs::permissions(m->paths_.dir, fs::perms::owner_all, ec);
+
+  // The CA and the server's own certificate.
+  if (!fs::exists(m->paths_.ca_key())) {
+    spdlog::info("initialising a new certificate authority in {}", m->paths_.dir.string());
+    auto authority = ca::CertificateAuthority::create("slapledger master CA");
+    if (!authority) return authority.error();
+    if (auto s = authority->save(m->paths_.dir); !s) return s.error();
+  }
+  auto authority = ca::CertificateAuthority::load(m->paths_.dir);
+  if (!authority) return authority.error();
+  m->authority_.emplace(std::move(authority.value()));
+  if (!fs::exists(m->paths_.server_key())) {
+    auto cert = m->authority_->issue({.subject = "localhost", .kind = ca::IdentityKind::server, .validity = std::chrono::hours(24 * 3650),
+                                      .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1", "::1"}});
+    if (!cert) return cert.error();
+    if (auto s = ca::write_file(m->paths_.server_crt(), cert->certificate_pem, fs::perms(0644)); !s) return s.error();
+    if (auto s = ca::write_file(m->paths_.server_key(), cert->private_key_pem, fs::perms(0600)); !s) return s.error();
+  }
+
+  // Ledger, market, identities, sequencer.
+  auto storage = ledger::open_rocksdb(m->paths_.ledger());
+  if (!storage) return storage.error();
+  auto projections = m->market_.projections();
+  projections.push_back(&m->identities_);
+  auto led = ledger::Ledger::open({.storage = storage.value(), .clock = m->options_.clock, .projections = projections});
+  if (!led) return led.error();
+  m->ledger_ = std::move(led.value());
+  m->market_.attach(*m->ledger_);
+  m->sequencer_ = std::make_unique<market::Sequencer>(m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch});
+  if (auto s = m->ensure_admin(); !s) return s.error();
+
+  m->long_poll_ = std::make_unique<LongPoll>();
+  m->api_ = std::make_unique<Api>(ApiContext{m->market_, *m->sequencer_, *m->ledger_, m->identities_, *m->authority_, *m->long_poll_,
+                                             m->metrics_, m->reports_, *m->options_.clock, m->options_.api});
+  spdlog::info("ledger head {} ({} computers, {} instances)", m->ledger_->head().value(), m->market_.computers().size(),
+               m->market_.instances().size());
+  return m;
+}
+
+ubm::Status Master::ensure_admin() {
+  // Idempotent, so an init interrupted at any point completes on the next start.
+  if (fs::exists(paths_.admin_key())) return {};
+  std::vector<market::Command> commands;
+  if (!ledger_->directory().node_kind(kAdminId)) {
+    commands.push_back(market::RegisterParty{std::string(kAdminId), ubm::NodeKind::person, "Administrator"});
+  }
+  auto cert = authority_->issue({.subject = std::string(kAdminId), .kind = ca::IdentityKind::person});
+  if (!cert) return cert.error();
+  commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::issue, std::string(kAdminId), cert->serial_hex,
+                                                          cert->fingerprint_sha256, ubm::TimestampNs{cert->not_before_ns},
+                                                          ubm::TimestampNs{cert->not_after_ns}, "admin"}});
+  for (auto& c : commands) {
+    auto r = sequencer_->submit(std::move(c)).get();
+    if (!r) return r.error();
+  }
+  if (auto s = ca::write_file(paths_.admin_crt(), cert->certificate_pem, fs::perms(0644)); !s) return s;
+  return ca::write_file(paths_.admin_key(), cert->private_key_pem, fs::perms(0600));
+}
+
+ubm::Status Master::serve() {
+  auto cert = read_text(paths_.server_crt());
+  if (!cert) return cert.error();
+  auto key = read_text(paths_.server_key());
+  if (!key) return key.error();
+  auto tls = http::make_server_tls(*cert, *key, authority_->certificate_pem());
+  if (!tls) return tls.error();
+  tls_ = tls.value();
+  auto options = options_.server;
+  options.listen = options_.listen;
+  Api* api = api_.get();
+  server_ = std::make_unique<http::Server>(*tls_, options, [api](http::Request&& req, http::Respond respond) { api->handle(std::move(req), std::move(respond)); });
+  if (auto s = server_->start(); !s) return s;
+  for (const auto& ep : server_->endpoints()) spdlog::info("listening on https://{}", (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) + ":" + std::to_string(ep.port()));
+  return {};
+}
+
+void Master::stop() {
+  if (server_) {
+    server_->stop();
+    server_.reset();
+  }
+  long_poll_.reset();  // answers parked long polls
+  sequencer_.reset();  // decides what is queued, then stops
+  api_.reset();
+  if (ledger_) {
+    spdlog::info("ledger closed at head {}", ledger_->head().value());
+    ledger_.reset();  // writes checkpoints
+  }
+}
+
+std::vector<boost::asio::ip::tcp::endpoint> Master::endpoints() const {
+  return server_ ? server_->endpoints() : std::vector<boost::asio::ip::tcp::endpoint>{};
+}
+
+}  // namespace slap::slapd
