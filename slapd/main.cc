@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   size_t max_body = 1 << 20;
   double rate = 5'000;
   unsigned max_wait = 60;
+  std::string port_file;
 
   auto* init = app.add_subcommand("init", "Create the ledger, the CA and the administrator identity in DIR");
   init->add_option("--state-dir", state_dir, "State directory")->required();
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body", max_body, "Largest request body (bytes)")->check(CLI::Range(size_t{1024}, size_t{64} << 20));
   serve->add_option("--rate", rate, "Requests per second per identity")->check(CLI::Range(1.0, 1e7));
   serve->add_option("--max-wait", max_wait, "Longest long poll (seconds)")->check(CLI::Range(1u, 3600u));
+  serve->add_option("--port-file", port_file, "Write the bound ports here, one per line, once listening (port 0 picks free ports)");
   CLI11_PARSE(app, argc, argv);
 
   MasterOptions options;
@@ -94,6 +96,14 @@ int main(int argc, char** argv) {
   if (auto s = (*master)->serve(); !s) {
     spdlog::error("{}", s.error().to_string());
     return 1;
+  }
+  if (!port_file.empty()) {
+    std::string ports;
+    for (const auto& ep : (*master)->endpoints()) ports += std::to_string(ep.port()) + "\n";
+    if (auto s = slap::ca::write_file(port_file, ports, std::filesystem::perms(0644)); !s) {
+      spdlog::error("{}", s.error().to_string());
+      return 1;
+    }
   }
   int sig = 0;
   sigwait(&signals, &sig);

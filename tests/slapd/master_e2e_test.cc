@@ -1,0 +1,112 @@
+// The master end to end, with real processes on loopback: init, serve, register a computer, format
+// it with 10 partitions over JSON-RPC, supply, request 10 instances as a person, read them back,
+// report started and connection parameters as the computer, read them as the person, long poll,
+// 304, kill -9 and restart: everything is back, identical.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "tests/ledger/test_util.h"
+#include "tests/slapd/master_process.h"
+
+using namespace slap;
+using test::parse_object;
+using test::str;
+
+TEST(MasterEndToEnd, FullLifecycleSurvivesKillNine) {
+  test::TempDir dir;
+  const auto state = dir.path() / "master";
+  test::MasterProcess master(state);
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  ASSERT_TRUE(admin.connected()) << admin.error();
+
+  // A person, who registers a computer.
+  auto person_reply = admin.post("/v1/persons", R"({"name":"Alice"})");
+  ASSERT_EQ(person_reply.status, 201u) << person_reply.body;
+  auto person_json = parse_object(person_reply.body);
+  auto alice = master.client(test::cert_of(person_json));
+  auto comp_reply = alice.post("/v1/computers", R"({"region":"eu-west","price_minor":12,"currency":"EUR"})");
+  ASSERT_EQ(comp_reply.status, 201u) << comp_reply.body;
+  auto comp_json = parse_object(comp_reply.body);
+  const std::string guid = str(comp_json, "computer_guid");
+  auto computer = master.client(test::cert_of(comp_json));
+
+  // Format with 10 partitions, as the computer.
+  std::string parts;
+  for (int p = 0; p < 10; ++p) {
+    parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + R"(","ip_list":[{"ip-address":"127.1.0.)" +
+             std::to_string(p + 1) + R"(","network-interface":"lo"}]})";
+  }
+  auto fmt = computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[)" + parts + "]}");
+  ASSERT_EQ(fmt.status, 200u) << fmt.body;
+  EXPECT_EQ(str(parse_object(fmt.body), "type"), "success");
+
+  // Supply, as the owner.
+  auto supply = alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///srv/kvm.cfg"})");
+  ASSERT_EQ(supply.status, 200u) << supply.body;
+
+  // The view and its ETag; 304 when nothing changed.
+  auto view = computer.get("/v1/computers/" + guid);
+  ASSERT_EQ(view.status, 200u);
+  ASSERT_FALSE(view.etag.empty());
+  EXPECT_EQ(computer.get("/v1/computers/" + guid, view.etag).status, 304u);
+
+  // A long poll parked on the current version wakes when the requests change the view.
+  test::TlsClient poller("127.0.0.1", master.port(), master.ca(), test::cert_of(comp_json));
+  auto woken = std::async(std::launch::async, [&] { return poller.get("/v1/computers/" + guid + "?wait=30", view.etag); });
+
+  // Ten instances, as the person.
+  std::vector<std::string> instances;
+  for (int k = 0; k < 10; ++k) {
+    auto r = alice.post("/slapos.post.v0.software_instance", R"({"title":"vm)" + std::to_string(k) +
+                                                                  R"(","software_release_uri":"file:///srv/kvm.cfg","software_type":"default","parameters":{"ram":"2048"}})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    auto o = parse_object(r.body);
+    EXPECT_EQ(str(o, "computer_guid"), guid);
+    instances.push_back(str(o, "instance_guid"));
+  }
+  auto poll = woken.get();
+  EXPECT_EQ(poll.status, 200u);
+  EXPECT_NE(poll.etag, view.etag);
+
+  // Requesting again is idempotent: same instance, nothing new.
+  auto again = alice.post("/slapos.post.v0.software_instance", R"({"title":"vm3","software_release_uri":"file:///srv/kvm.cfg","software_type":"default","parameters":{"ram":"2048"}})");
+  EXPECT_EQ(str(parse_object(again.body), "instance_guid"), instances[3]);
+
+  // The node reports started and publishes connection parameters.
+  for (const auto& i : instances) {
+    auto s = computer.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + i + R"(","reported_state":"started"})");
+    ASSERT_EQ(s.status, 200u) << s.body;
+    auto c = computer.post("/slapos.put.v0.software_instance_connection_parameter",
+                           R"({"instance_guid":")" + i + R"(","connection_parameter_dict":{"url":"https://)" + i + R"(.example"}})");
+    ASSERT_EQ(c.status, 200u) << c.body;
+  }
+  // The person reads them.
+  auto read = alice.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + instances[7] + R"("})");
+  ASSERT_EQ(read.status, 200u);
+  auto read_json = parse_object(read.body);
+  EXPECT_EQ(str(read_json.at("connection_parameters").as_object(), "url"), "https://" + instances[7] + ".example");
+  auto list = alice.post("/slapos.allDocs.v0.instance_tree_list", "{}");
+  EXPECT_EQ(parse_object(list.body).at("result_list").as_array().size(), 10u);
+
+  // Everything the state holds, before the crash.
+  const auto before_view = computer.get("/v1/computers/" + guid);
+  const auto before_instance = alice.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + instances[2] + R"("})");
+  const auto before_head = admin.get("/v1/ledger/head");
+  ASSERT_EQ(before_head.status, 200u) << before_head.body;
+
+  master.kill(SIGKILL);
+  master.start();
+  ASSERT_TRUE(master.ready());
+  auto admin2 = master.client(master.admin());
+  auto alice2 = master.client(test::cert_of(person_json));
+  auto computer2 = master.client(test::cert_of(comp_json));
+  EXPECT_EQ(admin2.get("/v1/ledger/head").body, before_head.body);
+  auto after_view = computer2.get("/v1/computers/" + guid);
+  EXPECT_EQ(after_view.body, before_view.body);
+  EXPECT_EQ(after_view.etag, before_view.etag);
+  EXPECT_EQ(alice2.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + instances[2] + R"("})").body, before_instance.body);
+  // The ledger verifies after the crash.
+  EXPECT_EQ(master.kill(SIGTERM), 0);
+}
