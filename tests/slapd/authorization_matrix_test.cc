@@ -1,0 +1,134 @@
+// Every cross-identity action is refused (403), every untrusted certificate is unauthenticated
+// (401), and none of them writes anything: the ledger head is unchanged.
+#include <gtest/gtest.h>
+
+#include "slapd/ca/certificate_authority.h"
+#include "tests/ledger/test_util.h"
+#include "tests/slapd/master_process.h"
+
+using namespace slap;
+using test::parse_object;
+using test::str;
+
+namespace {
+
+struct World {
+  test::ClientCert x, y, a, b, ix1, ix2, iy;
+  std::string a_guid, b_guid, ix1_guid, ix2_guid, iy_guid, a_serial;
+};
+
+std::string format_body(const std::string& guid) {
+  return R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"},{"partition_id":"slappart2"}]})";
+}
+
+}  // namespace
+
+TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  World w;
+  auto person = [&](const char* name) { return test::cert_of(parse_object(admin.post("/v1/persons", std::string(R"({"name":")") + name + "\"}").body)); };
+  w.x = person("X");
+  w.y = person("Y");
+  auto cx = master.client(w.x), cy = master.client(w.y);
+  auto computer = [&](test::TlsClient& owner, std::string& guid) {
+    auto o = parse_object(owner.post("/v1/computers", R"({"price_minor":1})").body);
+    guid = str(o, "computer_guid");
+    return test::cert_of(o);
+  };
+  w.a = computer(cx, w.a_guid);
+  w.b = computer(cy, w.b_guid);
+  auto ca_ = master.client(w.a), cb = master.client(w.b);
+  ASSERT_EQ(ca_.post("/slapos.put.v0.compute_node_format", format_body(w.a_guid)).status, 200u);
+  ASSERT_EQ(cb.post("/slapos.put.v0.compute_node_format", format_body(w.b_guid)).status, 200u);
+  ASSERT_EQ(cx.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + w.a_guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  ASSERT_EQ(cy.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + w.b_guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  auto request = [&](test::TlsClient& who, const std::string& title, const std::string& comp) {
+    auto r = who.post("/slapos.post.v0.software_instance", R"({"title":")" + title + R"(","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + comp + R"("}})");
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return str(parse_object(r.body), "instance_guid");
+  };
+  w.ix1_guid = request(cx, "x1", w.a_guid);
+  w.ix2_guid = request(cx, "x2", w.a_guid);
+  w.iy_guid = request(cy, "y1", w.b_guid);
+  auto instance_cert = [&](test::TlsClient& node, const std::string& guid) {
+    auto r = node.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + guid + R"("})");
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return test::cert_of(parse_object(r.body));
+  };
+  w.ix1 = instance_cert(ca_, w.ix1_guid);
+  w.ix2 = instance_cert(ca_, w.ix2_guid);
+  auto cix1 = master.client(w.ix1);
+  // A certificate of computer A we will revoke, to prove a revoked certificate is refused.
+  auto extra = cx.post("/slapos.post.v0.compute_node_certificate", R"({"computer_guid":")" + w.a_guid + R"("})");
+  ASSERT_EQ(extra.status, 200u) << extra.body;
+  const auto a_extra = test::cert_of(parse_object(extra.body));
+  const auto a_extra_id = ca::identity_of_pem(a_extra.cert_pem).value();
+  ASSERT_EQ(cx.post("/v1/certificates/revoke", R"({"serial":")" + a_extra_id.serial_hex + R"("})").status, 200u);
+
+  const std::string head = admin.get("/v1/ledger/head").body;
+  ASSERT_NE(head.find("\"seq\""), std::string::npos) << head;
+
+  struct Case {
+    const char* what;
+    test::TlsClient* client;
+    std::string path;
+    std::string body;
+    unsigned expected;
+  };
+  auto iy = w.iy_guid, ix2 = w.ix2_guid, b = w.b_guid;
+  std::vector<Case> cases = {
+      {"computer A formats computer B", &ca_, "/slapos.put.v0.compute_node_format", format_body(b), 403},
+      {"computer A lists B's software", &ca_, "/slapos.allDocs.v0.compute_node_software_installation_list", R"({"computer_guid":")" + b + "\"}", 403},
+      {"computer A lists B's instances", &ca_, "/slapos.allDocs.v0.compute_node_instance_list", R"({"computer_guid":")" + b + "\"}", 403},
+      {"computer A reports B's instance started", &ca_, "/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + iy + R"(","reported_state":"started"})", 403},
+      {"computer A publishes B's instance parameters", &ca_, "/slapos.put.v0.software_instance_connection_parameter", R"({"instance_guid":")" + iy + R"(","connection_parameter_dict":{"a":"b"}})", 403},
+      {"computer A takes B's instance certificate", &ca_, "/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + iy + "\"}", 403},
+      {"computer A reads B's view", &ca_, "/v1/computers/" + b, "", 403},
+      {"computer A reports B's software", &ca_, "/slapos.put.v0.software_installation_reported_state", R"({"computer_guid":")" + b + R"(","software_release_uri":"file:///sr","reported_state":"available"})", 403},
+      {"person X reads Y's instance", &cx, "/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}", 403},
+      {"person X renames Y's instance", &cx, "/slapos.put.v0.software_instance_title", R"({"instance_guid":")" + iy + R"(","title":"mine"})", 403},
+      {"person X bangs Y's instance", &cx, "/slapos.put.v0.software_instance_bang", R"({"instance_guid":")" + iy + R"(","message":"x"})", 403},
+      {"person X supplies Y's computer", &cx, "/slapos.post.v0.software_installation", R"({"computer_guid":")" + b + R"(","software_release_uri":"file:///evil"})", 403},
+      {"person X takes a certificate of Y's computer", &cx, "/slapos.post.v0.compute_node_certificate", R"({"computer_guid":")" + b + "\"}", 403},
+      {"person X revokes Y's computer certificates", &cx, "/slapos.remove.v0.compute_node_certificate", R"({"computer_guid":")" + b + "\"}", 403},
+      {"person X reads Y's computer view", &cx, "/v1/computers/" + b, "", 403},
+      {"person X adds a person", &cx, "/v1/persons", R"({"name":"Z"})", 403},
+      {"person X reads the ledger", &cx, "/v1/ledger/head", "", 403},
+      {"person X reports an instance state", &cx, "/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + w.ix1_guid + R"(","reported_state":"started"})", 403},
+      {"instance x1 reads its sibling", &cix1, "/slapos.get.v0.software_instance", R"({"instance_guid":")" + ix2 + "\"}", 403},
+      {"instance x1 publishes its sibling's parameters", &cix1, "/slapos.put.v0.software_instance_connection_parameter", R"({"instance_guid":")" + ix2 + R"(","connection_parameter_dict":{"a":"b"}})", 403},
+      {"instance x1 renames its sibling", &cix1, "/slapos.put.v0.software_instance_title", R"({"instance_guid":")" + ix2 + R"(","title":"t"})", 403},
+      {"instance x1 reads Y's instance", &cix1, "/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}", 403},
+      {"instance x1 formats computer A", &cix1, "/slapos.put.v0.compute_node_format", format_body(w.a_guid), 403},
+      {"instance x1 registers a computer", &cix1, "/v1/computers", "{}", 403},
+  };
+  // Untrusted certificates.
+  test::TlsClient none("127.0.0.1", master.port(), master.ca());
+  auto revoked = master.client(a_extra);
+  auto other_ca = ca::CertificateAuthority::create("another CA").value();
+  auto foreign_cert = other_ca.issue({.subject = w.a_guid, .kind = ca::IdentityKind::computer}).value();
+  test::TlsClient foreign("127.0.0.1", master.port(), master.ca(), test::ClientCert{foreign_cert.certificate_pem, foreign_cert.private_key_pem});
+  auto our_ca = ca::CertificateAuthority::load(dir.path() / "master").value();
+  auto expired_cert = our_ca.issue({.subject = w.a_guid, .kind = ca::IdentityKind::computer, .validity = std::chrono::hours(1), .backdate = std::chrono::hours(2)}).value();
+  test::TlsClient expired("127.0.0.1", master.port(), master.ca(), test::ClientCert{expired_cert.certificate_pem, expired_cert.private_key_pem});
+  auto unknown_cert = our_ca.issue({.subject = w.a_guid, .kind = ca::IdentityKind::computer}).value();  // signed by the CA, never recorded
+  test::TlsClient unrecorded("127.0.0.1", master.port(), master.ca(), test::ClientCert{unknown_cert.certificate_pem, unknown_cert.private_key_pem});
+  for (auto* c : {&none, &revoked, &foreign, &expired, &unrecorded}) {
+    cases.push_back({"untrusted certificate formats A", c, "/slapos.put.v0.compute_node_format", format_body(w.a_guid), 401});
+    cases.push_back({"untrusted certificate reads A's view", c, "/v1/computers/" + w.a_guid, "", 401});
+    cases.push_back({"untrusted certificate requests", c, "/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"file:///sr","software_type":"default"})", 401});
+  }
+
+  for (auto& c : cases) {
+    auto r = c.body.empty() && c.path.rfind("/slapos.", 0) != 0 ? c.client->get(c.path) : c.client->post(c.path, c.body);
+    EXPECT_EQ(r.status, c.expected) << c.what << ": " << r.body << r.error;
+  }
+  EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused action wrote to the ledger";
+  // The legitimate counterparts still work (the matrix refuses only what it should).
+  EXPECT_EQ(cy.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}").status, 200u);
+  EXPECT_EQ(cix1.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + w.ix1_guid + "\"}").status, 200u);
+  EXPECT_EQ(ca_.get("/v1/computers/" + w.a_guid).status, 200u);
+}
