@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every command");
   slap::ctl::add_ledger_commands(app);
   slap::ctl::add_demo_command(app);
+  slap::ctl::add_people_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
