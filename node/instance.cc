@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -28,6 +29,14 @@ bool valid_rel_path(const std::string& rel) {
     if (part == ".." || part == ".") return false;
   }
   return rel.find_first_of("\n\r") == std::string::npos;
+}
+
+std::string current_user_name() {
+  struct passwd pw;
+  struct passwd* res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(::geteuid(), &pw, buf, sizeof buf, &res) == 0 && res != nullptr) return pw.pw_name;
+  return std::to_string(::geteuid());
 }
 
 }  // namespace
@@ -74,6 +83,7 @@ Result<RenderedInstance> render_instance(const Profile& profile, const Partition
   }
   if (!part.count("ipv6")) part["ipv6"] = "";
   part["user"] = layout.user;
+  part["process-user"] = layout.user.empty() ? current_user_name() : layout.user;
   part["instance-guid"] = pv.instance_guid;
   part["title"] = pv.title;
   part["root-title"] = pv.root_instance_title;
