@@ -62,13 +62,10 @@ TEST(Supervisor, StartsStopsAndSurvivesItsController) {
 TEST(Supervisor, RefusesBadProgramDefinitions) {
   testing::TempDir tmp;
   Supervisor sup(tmp / "run");
-  ProgramSpec p;
-  p.name = "bad name";
-  p.command = "x";
-  EXPECT_FALSE(sup.apply_group("slappart0", {p}).ok());
-  p.name = "ok";
-  p.command = "line\n[program:injected]";
-  EXPECT_FALSE(sup.apply_group("slappart0", {p}).ok());
+  ProgramSpec bad_name{.name = "bad name", .command = "x"};
+  EXPECT_FALSE(sup.apply_group("slappart0", {bad_name}).ok());
+  ProgramSpec injected{.name = "ok", .command = "line\n[program:injected]"};
+  EXPECT_FALSE(sup.apply_group("slappart0", {injected}).ok());
   EXPECT_FALSE(sup.apply_group("../x", {}).ok());
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <pugixml.hpp>
 
 #include "node/usage.h"
@@ -24,7 +25,8 @@ struct Burner {
       if (::fork() == 0) {
         for (;;) ::pause();
       }
-      std::vector<char> mem(8 << 20, 1);  // 8 MiB touched
+      volatile char* mem = static_cast<volatile char*>(std::malloc(8 << 20));
+      for (size_t i = 0; i < (8u << 20); i += 512) mem[i] = 1;  // 8 MiB touched
       volatile uint64_t x = mem[100];
       for (;;) x = x * 3 + 1;
     }
@@ -85,7 +87,9 @@ void expect_sequence(const pugi::xml_node& node, const std::vector<Slot>& seq) {
       ++n;
     }
     EXPECT_GE(n, slot.min) << node.name() << " lacks " << slot.name;
-    if (slot.max >= 0) EXPECT_LE(n, slot.max) << node.name() << " has too many " << slot.name;
+    if (slot.max >= 0) {
+      EXPECT_LE(n, slot.max) << node.name() << " has too many " << slot.name;
+    }
   }
   EXPECT_EQ(i, names.size()) << node.name() << " has an unexpected <" << (i < names.size() ? names[i] : "") << ">";
 }
