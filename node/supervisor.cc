@@ -4,7 +4,12 @@
 
 #include <sys/stat.h>
 
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
+#include <pugixml.hpp>
 #include <sstream>
 #include <thread>
 
@@ -39,24 +44,127 @@ bool valid_program_name(const std::string& s) {
 
 Supervisor::Supervisor(std::string run_dir) : run_dir_(std::move(run_dir)), conf_(run_dir_ + "/supervisord.conf") {}
 
-Result<std::string> Supervisor::ctl(const std::vector<std::string>& args, int timeout_s) {
-  Command c;
-  c.argv = {"supervisorctl", "-c", conf_};
-  c.argv.insert(c.argv.end(), args.begin(), args.end());
-  c.capture = true;
-  c.timeout = std::chrono::seconds(timeout_s);
-  auto r = run_command(c);
-  if (!r) return r.error();
-  return std::move(r->output);
+// A decoded XML-RPC value.
+struct XValue {
+  enum Kind { kString, kInt, kBool, kArray, kStruct, kOther } kind = kOther;
+  std::string text;
+  long number = 0;
+  std::vector<XValue> items;
+  std::map<std::string, XValue> members;
+  const XValue* member(const std::string& k) const {
+    auto it = members.find(k);
+    return it == members.end() ? nullptr : &it->second;
+  }
+};
+
+namespace {
+XValue decode(const pugi::xml_node& value) {
+  XValue v;
+  pugi::xml_node typed = value.first_child();
+  if (!typed || typed.type() == pugi::node_pcdata) {
+    v.kind = XValue::kString;
+    v.text = value.child_value();
+    return v;
+  }
+  std::string_view t = typed.name();
+  if (t == "string") {
+    v.kind = XValue::kString;
+    v.text = typed.child_value();
+  } else if (t == "int" || t == "i4" || t == "i8") {
+    v.kind = XValue::kInt;
+    v.number = std::strtol(typed.child_value(), nullptr, 10);
+  } else if (t == "boolean") {
+    v.kind = XValue::kBool;
+    v.number = std::strtol(typed.child_value(), nullptr, 10);
+  } else if (t == "array") {
+    v.kind = XValue::kArray;
+    for (auto item : typed.child("data").children("value")) v.items.push_back(decode(item));
+  } else if (t == "struct") {
+    v.kind = XValue::kStruct;
+    for (auto m : typed.children("member")) v.members[m.child_value("name")] = decode(m.child("value"));
+  }
+  return v;
+}
+}  // namespace
+
+struct Supervisor::Reply {
+  bool fault = false;
+  long fault_code = 0;
+  std::string fault_string;
+  XValue value;
+};
+
+Result<Supervisor::Reply> Supervisor::call(const std::string& method, const std::vector<Param>& params, int timeout_s) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  pugi::xml_document doc;
+  auto mc = doc.append_child("methodCall");
+  mc.append_child("methodName").text() = method.c_str();
+  auto ps = mc.append_child("params");
+  for (const auto& p : params) {
+    auto v = ps.append_child("param").append_child("value");
+    if (p.is_bool) v.append_child("boolean").text() = p.flag ? "1" : "0";
+    else v.append_child("string").text() = p.text.c_str();
+  }
+  std::ostringstream body;
+  body << "<?xml version=\"1.0\"?>";
+  doc.save(body, "", pugi::format_raw | pugi::format_no_declaration);
+
+  asio::io_context ioc;
+  asio::local::stream_protocol::socket sock(ioc);
+  boost::system::error_code ec;
+  sock.connect(asio::local::stream_protocol::endpoint(run_dir_ + "/supervisord.sock"), ec);
+  if (ec) return make_error(Errc::kIo, "supervisord socket: " + ec.message());
+  http::request<http::string_body> req{http::verb::post, "/RPC2", 11};
+  req.set(http::field::host, "localhost");
+  req.set(http::field::content_type, "text/xml");
+  req.body() = body.str();
+  req.prepare_payload();
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(16u << 20);
+  boost::beast::flat_buffer buf;
+  boost::system::error_code result = asio::error::timed_out;
+  asio::steady_timer deadline(ioc);
+  deadline.expires_after(std::chrono::seconds(timeout_s));
+  deadline.async_wait([&](boost::system::error_code e) {
+    if (!e) sock.close();
+  });
+  http::async_write(sock, req, [&](boost::system::error_code e, size_t) {
+    if (e) {
+      result = e;
+      deadline.cancel();
+      return;
+    }
+    http::async_read(sock, buf, parser, [&](boost::system::error_code e2, size_t) {
+      result = e2;
+      deadline.cancel();
+    });
+  });
+  ioc.run();
+  if (result) return make_error(Errc::kIo, "supervisord " + method + ": " + result.message());
+  auto& res = parser.get();
+  if (res.result_int() != 200) return make_error(Errc::kIo, "supervisord " + method + ": HTTP " + std::to_string(res.result_int()));
+  pugi::xml_document reply;
+  if (!reply.load_string(res.body().c_str())) return make_error(Errc::kIo, "supervisord " + method + ": bad XML-RPC reply");
+  Reply out;
+  auto mr = reply.child("methodResponse");
+  if (auto fault = mr.child("fault")) {
+    XValue f = decode(fault.child("value"));
+    out.fault = true;
+    if (const auto* c = f.member("faultCode")) out.fault_code = c->number;
+    if (const auto* s = f.member("faultString")) out.fault_string = s->text;
+    return out;
+  }
+  auto value = mr.child("params").child("param").child("value");
+  if (!value) return make_error(Errc::kIo, "supervisord " + method + ": reply without a value");
+  out.value = decode(value);
+  return out;
 }
 
 bool Supervisor::answers() {
   if (!fs::exists(run_dir_ + "/supervisord.sock")) return false;
-  auto out = ctl({"pid"}, 10);
-  if (!out) return false;
-  std::string s = *out;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  auto r = call("supervisor.getPID", {}, 10);
+  return r.ok() && !r->fault && r->value.kind == XValue::kInt && r->value.number > 0;
 }
 
 Status Supervisor::ensure_running() {
@@ -147,76 +255,82 @@ Status Supervisor::apply_group(const std::string& group, const std::vector<Progr
       if (auto st = write_file_atomic(path, text, 0600); !st) return st;
     }
   }
-  auto r = ctl({"update", group});
-  if (!r) return r.error();
-  if (r->find("ERROR") != std::string::npos) return make_error(Errc::kIo, "supervisorctl update " + group + ": " + *r);
+  // `supervisorctl update <group>`: reload, then re-create the group if it was added or changed.
+  auto reload = call("supervisor.reloadConfig", {});
+  if (!reload) return reload.error();
+  if (reload->fault) return make_error(Errc::kIo, "reloadConfig: " + reload->fault_string);
+  auto listed = [&](size_t which) {
+    const XValue& v = reload->value;
+    if (v.items.empty() || v.items[0].items.size() < 3) return false;
+    for (const auto& n : v.items[0].items[which].items) {
+      if (n.text == group) return true;
+    }
+    return false;
+  };
+  bool added = listed(0), changed = listed(1), removed = listed(2);
+  if (changed || removed) {
+    auto stop = call("supervisor.stopProcessGroup", {{group}, {"", true, true}}, 120);
+    if (!stop) return stop.error();
+    auto rm = call("supervisor.removeProcessGroup", {{group}});
+    if (!rm) return rm.error();
+    if (rm->fault) return make_error(Errc::kIo, "removeProcessGroup " + group + ": " + rm->fault_string);
+  }
+  if (added || changed) {
+    auto add = call("supervisor.addProcessGroup", {{group}});
+    if (!add) return add.error();
+    if (add->fault) return make_error(Errc::kIo, "addProcessGroup " + group + ": " + add->fault_string);
+  }
   return {};
 }
 
 Status Supervisor::remove_group(const std::string& group) { return apply_group(group, {}); }
 
+namespace {
+constexpr long kSuccess = 80;  // supervisor.xmlrpc.Faults.SUCCESS
+constexpr long kBadName = 10;  // Faults.BAD_NAME: no such group
+}  // namespace
+
 Status Supervisor::start_group(const std::string& group) {
-  auto r = ctl({"start", group + ":*"}, 120);
+  auto r = call("supervisor.startProcessGroup", {{group}, {"", true, true}}, 120);
   if (!r) return r.error();
-  std::istringstream in(*r);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find("ERROR") != std::string::npos && line.find("already started") == std::string::npos) {
-      return make_error(Errc::kIo, "start " + group + ": " + *r);
+  if (r->fault) return make_error(Errc::kIo, "start " + group + ": " + r->fault_string);
+  for (const auto& item : r->value.items) {
+    const auto* status = item.member("status");
+    if (status != nullptr && status->number != kSuccess) {
+      const auto* name = item.member("name");
+      const auto* desc = item.member("description");
+      return make_error(Errc::kIo, "start " + group + ":" + (name ? name->text : "?") + ": " + (desc ? desc->text : "failed"));
     }
   }
   return {};
 }
 
 Status Supervisor::stop_group(const std::string& group) {
-  auto r = ctl({"stop", group + ":*"}, 120);
+  auto r = call("supervisor.stopProcessGroup", {{group}, {"", true, true}}, 120);
   if (!r) return r.error();
-  std::istringstream in(*r);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find("ERROR") != std::string::npos && line.find("not running") == std::string::npos &&
-        line.find("no such group") == std::string::npos) {
-      return make_error(Errc::kIo, "stop " + group + ": " + *r);
-    }
-  }
+  if (r->fault && r->fault_code != kBadName) return make_error(Errc::kIo, "stop " + group + ": " + r->fault_string);
   return {};
 }
 
 Result<std::map<std::string, ProcessStatus>> Supervisor::status() {
-  auto r = ctl({"status"});
+  auto r = call("supervisor.getAllProcessInfo", {});
   if (!r) return r.error();
+  if (r->fault) return make_error(Errc::kIo, "getAllProcessInfo: " + r->fault_string);
   std::map<std::string, ProcessStatus> out;
-  std::istringstream in(*r);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string name, state, word;
-    ls >> name >> state;
-    if (name.empty() || state.empty() || name.find(':') == std::string::npos) continue;
-    if (name.find("unix://") != std::string::npos) return make_error(Errc::kIo, "supervisord unreachable: " + line);
-    ProcessStatus ps;
-    ps.state = state;
-    while (ls >> word) {
-      if (word == "pid") {
-        std::string pid;
-        ls >> pid;
-        if (!pid.empty() && pid.back() == ',') pid.pop_back();
-        try {
-          ps.pid = std::stoi(pid);
-        } catch (const std::exception&) {
-          ps.pid = 0;
-        }
-        break;
-      }
-    }
-    out[name] = ps;
+  for (const auto& item : r->value.items) {
+    const auto* name = item.member("name");
+    const auto* group = item.member("group");
+    const auto* state = item.member("statename");
+    const auto* pid = item.member("pid");
+    if (name == nullptr || group == nullptr || state == nullptr) continue;
+    out[group->text + ":" + name->text] = ProcessStatus{state->text, pid ? static_cast<int>(pid->number) : 0};
   }
   return out;
 }
 
 Status Supervisor::shutdown() {
   if (!answers()) return {};
-  auto r = ctl({"shutdown"});
+  auto r = call("supervisor.shutdown", {});
   if (!r) return r.error();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {

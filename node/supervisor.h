@@ -1,8 +1,9 @@
 #pragma once
 // Drives the real supervisord (Debian `supervisor`): slapnode writes its configuration and one
 // file per partition group under the run directory, starts it if its socket does not answer, and
-// talks to it with `supervisorctl -c <conf>`. supervisord daemonizes, so instances keep running
-// while slapnode restarts.
+// talks to it with its XML-RPC interface on the unix socket (what `supervisorctl -c <conf>`
+// uses; no Python start-up per call). supervisord daemonizes, so instances keep running while
+// slapnode restarts.
 #include <map>
 #include <string>
 #include <vector>
@@ -34,8 +35,8 @@ class Supervisor {
   Status ensure_running();
   bool answers();
 
-  // Writes programs/<group>.conf (replacing it) and applies it (`update <group>`), which
-  // restarts changed programs only.
+  // Writes programs/<group>.conf (replacing it) and applies it like `supervisorctl update
+  // <group>`: a changed group is stopped and re-added, an unchanged one is left running.
   Status apply_group(const std::string& group, const std::vector<ProgramSpec>& programs);
   // Removes the group's file and applies (stops its processes).
   Status remove_group(const std::string& group);
@@ -47,7 +48,13 @@ class Supervisor {
   Status shutdown();
 
  private:
-  Result<std::string> ctl(const std::vector<std::string>& args, int timeout_s = 60);
+  struct Param {
+    std::string text;
+    bool is_bool = false;
+    bool flag = false;
+  };
+  struct Reply;
+  Result<Reply> call(const std::string& method, const std::vector<Param>& params, int timeout_s = 60);
 
   std::string run_dir_;
   std::string conf_;
