@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   using namespace slap::node;
   CLI::App app{"slapnode: formats partitions, builds software releases, runs instances, reports usage"};
   app.require_subcommand(1, 1);
+  app.fallthrough();  // options may follow the subcommand
   std::string config_path = "/etc/slapledger/node.conf";
   std::string master_url, guid, cert, key, ca, instance_root, software_root, run_dir, ipv4_range, iface, privileged;
   int partitions = -1;
@@ -37,7 +38,11 @@ int main(int argc, char** argv) {
   app.add_option("--interface", iface, "interface the partition addresses go on");
   app.add_option("--privileged", privileged, "auto|yes|no: create users, chown, add addresses");
   app.add_flag("-v,--verbose", verbose, "debug logging");
-  for (const char* name : {"format", "software", "instance", "report", "run"}) app.add_subcommand(name);
+  app.add_subcommand("format", "create partitions and declare them to the master (one pass)");
+  app.add_subcommand("software", "build available releases, remove the others (one pass)");
+  app.add_subcommand("instance", "render, start, stop and destroy instances (one pass)");
+  app.add_subcommand("report", "post usage and complete destroys (one pass)");
+  app.add_subcommand("run", "the daemon: every pass on its schedule and on view changes");
   CLI11_PARSE(app, argc, argv);
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
