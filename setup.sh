@@ -12,6 +12,7 @@ PACKAGES=(
   librocksdb-dev libcapnp-dev capnproto libboost1.81-dev libssl-dev
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libpugixml-dev
+  supervisor patch memcached
 )
 
 install_packages() {

@@ -1,0 +1,98 @@
+#include "node/config.h"
+
+#include <functional>
+#include <stdexcept>
+#include <tuple>
+#include <map>
+
+#include "node/ini.h"
+#include "node/net.h"
+#include "node/sys.h"
+
+namespace slap::node {
+
+bool NodeConfig::privileged() const {
+  if (privilege == Privilege::kYes) return true;
+  if (privilege == Privilege::kNo) return false;
+  return running_as_root();
+}
+
+std::string NodeConfig::partition_path(int n) const { return instance_root + "/slappart" + std::to_string(n); }
+
+namespace {
+Status set_int(int& out, const std::string& v, const std::string& key, int lo, int hi) {
+  try {
+    size_t used = 0;
+    long n = std::stol(v, &used);
+    if (used != v.size() || n < lo || n > hi) throw std::out_of_range(key);
+    out = static_cast<int>(n);
+    return {};
+  } catch (const std::exception&) {
+    return make_error(Errc::kInvalid, key + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+}
+}  // namespace
+
+Status apply_config_text(NodeConfig& cfg, const std::string& text, const std::string& origin) {
+  auto ini = parse_ini(text, origin, IniOptions{true});
+  if (!ini) return ini.error();
+  std::vector<IniEntry> entries = ini->global;
+  for (const auto& s : ini->sections) {
+    if (s.name != "slapnode") return make_error(Errc::kInvalid, origin + ": unknown section [" + s.name + "]");
+    entries.insert(entries.end(), s.entries.begin(), s.entries.end());
+  }
+  std::map<std::string, std::string*> strings{
+      {"master_url", &cfg.master_url},       {"computer_guid", &cfg.computer_guid}, {"cert", &cfg.cert},
+      {"key", &cfg.key},                     {"ca", &cfg.ca},                       {"instance_root", &cfg.instance_root},
+      {"software_root", &cfg.software_root}, {"run_dir", &cfg.run_dir},             {"ipv4_range", &cfg.ipv4_range},
+      {"interface", &cfg.interface_name},    {"software_user", &cfg.software_user}};
+  std::map<std::string, std::tuple<int*, int, int>> ints{
+      {"partition_count", {&cfg.partition_count, 0, 10000}},
+      {"software_interval", {&cfg.software_interval_s, 1, 86400}},
+      {"instance_interval", {&cfg.instance_interval_s, 1, 86400}},
+      {"report_interval", {&cfg.report_interval_s, 1, 7 * 86400}},
+      {"format_interval", {&cfg.format_interval_s, 1, 30 * 86400}},
+      {"http_timeout", {&cfg.http_timeout_s, 1, 600}},
+      {"retries", {&cfg.retries, 1, 20}},
+      {"build_timeout", {&cfg.build_timeout_s, 1, 86400}}};
+  for (const auto& e : entries) {
+    if (auto s = strings.find(e.key); s != strings.end()) {
+      *s->second = e.value;
+    } else if (auto i = ints.find(e.key); i != ints.end()) {
+      auto [ptr, lo, hi] = i->second;
+      if (auto st = set_int(*ptr, e.value, e.key, lo, hi); !st) return st;
+    } else if (e.key == "privileged") {
+      if (e.value == "auto") cfg.privilege = Privilege::kAuto;
+      else if (e.value == "yes" || e.value == "true") cfg.privilege = Privilege::kYes;
+      else if (e.value == "no" || e.value == "false") cfg.privilege = Privilege::kNo;
+      else return make_error(Errc::kInvalid, "privileged must be auto, yes or no");
+    } else {
+      return make_error(Errc::kInvalid, origin + ":" + std::to_string(e.line) + ": unknown key '" + e.key + "'");
+    }
+  }
+  return {};
+}
+
+Status load_config_file(NodeConfig& cfg, const std::string& path) {
+  auto text = read_file(path, kMaxIniBytes);
+  if (!text) return text.error();
+  return apply_config_text(cfg, *text, path);
+}
+
+Status validate_config(const NodeConfig& cfg, bool needs_master) {
+  for (const auto* p : {&cfg.instance_root, &cfg.software_root, &cfg.run_dir}) {
+    if (p->empty() || (*p)[0] != '/') return make_error(Errc::kInvalid, "paths must be absolute: '" + *p + "'");
+  }
+  auto range = parse_ipv4_range(cfg.ipv4_range);
+  if (!range) return range.error();
+  if (static_cast<uint64_t>(cfg.partition_count) + 2 > range->size()) {
+    return make_error(Errc::kInvalid, cfg.ipv4_range + " is too small for " + std::to_string(cfg.partition_count) + " partitions");
+  }
+  if (needs_master) {
+    if (cfg.master_url.empty()) return make_error(Errc::kInvalid, "master_url is required");
+    if (cfg.computer_guid.empty()) return make_error(Errc::kInvalid, "computer_guid is required");
+  }
+  return {};
+}
+
+}  // namespace slap::node

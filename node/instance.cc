@@ -1,0 +1,404 @@
+#include "node/instance.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "node/slap_client.h"
+#include "node/software.h"
+#include "node/sys.h"
+
+namespace slap::node {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+bool valid_rel_path(const std::string& rel) {
+  if (rel.empty() || rel.size() > 1024 || rel[0] == '/') return false;
+  for (const auto& part : fs::path(rel)) {
+    if (part == ".." || part == ".") return false;
+  }
+  return rel.find_first_of("\n\r") == std::string::npos;
+}
+
+std::string current_user_name() {
+  struct passwd pw;
+  struct passwd* res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(::geteuid(), &pw, buf, sizeof buf, &res) == 0 && res != nullptr) return pw.pw_name;
+  return std::to_string(::geteuid());
+}
+
+}  // namespace
+
+Status write_inside(const std::string& root, const std::string& rel, const std::string& content, mode_t mode,
+                    const std::optional<Identity>& owner) {
+  if (!valid_rel_path(rel)) return make_error(Errc::kInvalid, "refused path '" + rel + "'");
+  fs::path p(rel);
+  std::string cur = root;
+  for (auto it = p.begin(); it != p.end(); ++it) {
+    if (std::next(it) == p.end()) break;
+    cur += "/" + it->string();
+    struct stat st;
+    if (::lstat(cur.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return make_error(Errc::kInvalid, cur + " is not a plain directory");
+      continue;
+    }
+    if (::mkdir(cur.c_str(), 0750) != 0) return make_error(Errc::kIo, "mkdir " + cur + ": " + std::strerror(errno));
+    if (owner) (void)::lchown(cur.c_str(), owner->uid, owner->gid);
+  }
+  std::string path = root + "/" + rel;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return make_error(Errc::kInvalid, path + " exists and is not a regular file");
+  }
+  if (auto s = write_file_atomic(path, content, mode); !s) return s;
+  if (owner) (void)::lchown(path.c_str(), owner->uid, owner->gid);
+  return {};
+}
+
+Result<RenderedInstance> render_instance(const Profile& profile, const PartitionView& pv,
+                                         const PartitionLayout& layout, const NodeConfig& cfg) {
+  std::string section = "instance-" + pv.software_type;
+  if (!profile.has(section)) section = "instance";
+  if (!profile.has(section)) return make_error(Errc::kNotFound, "the release has no [instance] section");
+
+  SectionMap literal;
+  auto& part = literal["partition"];
+  part["id"] = layout.id;
+  part["path"] = layout.path;
+  part["ipv4"] = layout.ipv4;
+  for (const auto& [iface, addr] : pv.ip_list) {
+    if (addr.find(':') != std::string::npos && part["ipv6"].empty()) part["ipv6"] = addr;
+  }
+  if (!part.count("ipv6")) part["ipv6"] = "";
+  part["user"] = layout.user;
+  part["process-user"] = layout.user.empty() ? current_user_name() : layout.user;
+  part["instance-guid"] = pv.instance_guid;
+  part["title"] = pv.title;
+  part["root-title"] = pv.root_instance_title;
+  part["software-type"] = pv.software_type;
+  part["software-release-url"] = pv.software_release_uri;
+  part["certificate-file"] = layout.path + "/.slapnode/certificate.pem";
+  part["key-file"] = layout.path + "/.slapnode/key.pem";
+  part["shared-file"] = layout.path + "/.slapnode/shared.json";
+  auto& conn = literal["slap-connection"];
+  conn["computer-id"] = cfg.computer_guid;
+  conn["partition-id"] = layout.id;
+  conn["server-url"] = cfg.master_url;
+  conn["cert-file"] = part["certificate-file"];
+  conn["key-file"] = part["key-file"];
+  auto& shared = literal["shared"];
+  shared["count"] = std::to_string(pv.shared_instances.size());
+  std::string guids;
+  for (const auto& s : pv.shared_instances) guids += (guids.empty() ? "" : " ") + s.instance_guid;
+  shared["guids"] = guids;
+
+  // Parameter defaults from the profile, then the requester's values.
+  auto& params = literal["parameters"];
+  {
+    SectionMap none;
+    Substituter defaults(profile, none);
+    if (auto d = profile.sections.find("default-parameters"); d != profile.sections.end()) {
+      for (const auto& [k, v] : d->second) {
+        auto e = defaults.value("default-parameters", k);
+        if (!e) return e.error();
+        params[k] = *e;
+      }
+    }
+  }
+  for (const auto& [k, v] : pv.parameters) params[k] = v;
+
+  Substituter plain(profile, literal);
+  Substituter quoted(profile, literal);
+  quoted.set_quote(shell_quote);
+  RenderedInstance out;
+  int startsecs = 1;
+  if (const auto* s = profile.get(section, "startsecs"); s != nullptr) {
+    if (s->empty() || s->size() > 3 || s->find_first_not_of("0123456789") != std::string::npos) {
+      return make_error(Errc::kInvalid, "startsecs must be a small integer");
+    }
+    startsecs = std::stoi(*s);
+  }
+  for (const auto& [key, raw] : profile.sections.at(section)) {
+    auto dot = key.find('.');
+    if (dot == std::string::npos) continue;
+    std::string kind = key.substr(0, dot);
+    std::string name = key.substr(dot + 1);
+    if (kind == "program" || kind == "promise") {
+      if (!valid_program_name(name)) return make_error(Errc::kInvalid, "bad " + kind + " name '" + name + "'");
+      auto cmd = quoted.value(section, key);
+      if (!cmd) return Error{cmd.error().code, key + ": " + cmd.error().detail};
+      if (cmd->find_first_of("\n\r") != std::string::npos) return make_error(Errc::kInvalid, key + ": a command is one line");
+      if (kind == "promise") {
+        out.promises.emplace_back(name, *cmd);
+        continue;
+      }
+      ProgramSpec ps;
+      ps.name = name;
+      ps.command = *cmd;
+      ps.directory = layout.path;
+      ps.user = layout.user;
+      ps.startsecs = startsecs;
+      ps.environment = {{"HOME", layout.path}, {"SLAPNODE_PARTITION", layout.id}};
+      out.programs.push_back(std::move(ps));
+    } else if (kind == "connection") {
+      auto v = plain.value(section, key);
+      if (!v) return Error{v.error().code, key + ": " + v.error().detail};
+      out.connection[name] = *v;
+    } else if (kind == "file") {
+      if (!valid_rel_path(name) || name.rfind(".slapnode", 0) == 0) return make_error(Errc::kInvalid, "refused file path '" + name + "'");
+      auto v = plain.value(section, key);
+      if (!v) return Error{v.error().code, key + ": " + v.error().detail};
+      std::string content = *v;
+      if (!content.empty() && content.back() != '\n') content += '\n';
+      out.files.emplace_back(name, std::move(content));
+    }
+  }
+  return out;
+}
+
+std::string record_path(const PartitionLayout& layout) { return layout.path + "/.slapnode/state.json"; }
+
+Result<PartitionRecord> read_record(const PartitionLayout& layout) {
+  auto text = read_file(record_path(layout), 64 * 1024);
+  if (!text) return text.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec || !v.is_object()) return make_error(Errc::kInvalid, "partition record is not JSON");
+  PartitionRecord r;
+  const auto& o = v.as_object();
+  auto str = [&](const char* k, std::string& out) {
+    if (auto* x = o.if_contains(k); x != nullptr && x->is_string()) out = std::string(x->as_string());
+  };
+  str("instance_guid", r.instance_guid);
+  str("timestamp", r.timestamp);
+  str("state", r.state);
+  str("software_release_uri", r.software_release_uri);
+  if (auto* x = o.if_contains("programs"); x != nullptr && x->is_int64()) r.programs = static_cast<int>(x->as_int64());
+  return r;
+}
+
+namespace {
+Status write_record(const PartitionLayout& layout, const PartitionRecord& r) {
+  json::object o{{"instance_guid", r.instance_guid},
+                 {"timestamp", r.timestamp},
+                 {"state", r.state},
+                 {"software_release_uri", r.software_release_uri},
+                 {"programs", r.programs}};
+  return write_inside(layout.path, ".slapnode/state.json", json::serialize(o) + "\n", 0644, layout.identity);
+}
+
+// Kills every process of a partition's user (privileged mode only: unprivileged partitions share
+// slapnode's uid and rely on supervisord stopping their programs).
+void kill_user_processes(uid_t uid) {
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 1) continue;
+    struct stat st;
+    std::string p = std::string("/proc/") + e->d_name;
+    if (::stat(p.c_str(), &st) == 0 && st.st_uid == uid) ::kill(static_cast<pid_t>(pid), SIGKILL);
+  }
+  ::closedir(d);
+}
+}  // namespace
+
+InstanceManager::InstanceManager(const NodeConfig& cfg, Supervisor& supervisor, SlapClient& client)
+    : cfg_(cfg), supervisor_(supervisor), client_(client) {}
+
+bool InstanceManager::running(const PartitionLayout& layout, int programs,
+                              const std::map<std::string, ProcessStatus>& status) const {
+  int up = 0;
+  for (auto it = status.lower_bound(layout.id + ":"); it != status.end() && it->first.rfind(layout.id + ":", 0) == 0; ++it) {
+    if (it->second.state == "RUNNING" || it->second.state == "STARTING") ++up;
+    else return false;
+  }
+  return up == programs;
+}
+
+void InstanceManager::note_error(const PartitionView& p, const Error& e, InstancePassResult& res) {
+  ++res.failed;
+  spdlog::error("instance {} in {}: {}", p.instance_guid, p.partition_id, e.to_string());
+  if (e.code == Errc::kUnreachable) res.master_unreachable = true;
+  auto st = client_.instance_error(p.instance_guid, e.to_string());
+  if (!st && st.error().code == Errc::kUnreachable) res.master_unreachable = true;
+}
+
+void InstanceManager::fetch_certificate(const PartitionView& p, const PartitionLayout& layout) {
+  auto cert = client_.instance_certificate(p.instance_guid);
+  if (!cert) {
+    spdlog::warn("instance {}: no certificate from the master: {}", p.instance_guid, cert.error().to_string());
+    return;
+  }
+  auto a = write_inside(layout.path, ".slapnode/certificate.pem", cert->certificate, 0600, layout.identity);
+  auto b = write_inside(layout.path, ".slapnode/key.pem", cert->key, 0600, layout.identity);
+  if (!a || !b) spdlog::error("instance {}: cannot write its certificate", p.instance_guid);
+}
+
+Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res) {
+  if (auto st = supervisor_.remove_group(layout.id); !st) return st;
+  if (layout.identity) kill_user_processes(layout.identity->uid);
+  if (auto st = wipe_directory_contents(layout.path); !st) return st;
+  if (p != nullptr) {
+    if (auto st = client_.instance_state(p->instance_guid, "destroyed"); !st) {
+      if (st.error().code == Errc::kUnreachable) res.master_unreachable = true;
+      return st;
+    }
+    PartitionRecord rec{p->instance_guid, p->timestamp, "destroyed", p->software_release_uri, 0};
+    if (auto st = write_record(layout, rec); !st) return st;
+  }
+  ++res.destroyed;
+  spdlog::info("partition {}: destroyed and emptied", layout.id);
+  return {};
+}
+
+Status InstanceManager::process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res) {
+  auto profile = installed_profile(cfg_.software_root, p.software_release_uri);
+  if (!profile) return make_error(Errc::kNotFound, "software release not installed yet: " + p.software_release_uri);
+  auto rendered = render_instance(*profile, p, layout, cfg_);
+  if (!rendered) return rendered.error();
+  fetch_certificate(p, layout);
+  json::array shared;
+  for (const auto& s : p.shared_instances) {
+    json::object params, conn;
+    for (const auto& [k, v] : s.parameters) params[k] = v;
+    for (const auto& [k, v] : s.connection_parameters) conn[k] = v;
+    shared.push_back(json::object{{"instance_guid", s.instance_guid}, {"title", s.title}, {"state", s.state},
+                                  {"parameters", std::move(params)}, {"connection_parameters", std::move(conn)}});
+  }
+  if (auto st = write_inside(layout.path, ".slapnode/shared.json", json::serialize(shared) + "\n", 0640, layout.identity); !st) return st;
+  for (const auto& [rel, content] : rendered->files) {
+    if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
+  }
+  if (auto st = supervisor_.apply_group(layout.id, rendered->programs); !st) return st;
+  bool started = p.state == InstanceState::kStarted;
+  if (started && !rendered->programs.empty()) {
+    if (auto st = supervisor_.start_group(layout.id); !st) return st;
+  } else if (!started) {
+    if (auto st = supervisor_.stop_group(layout.id); !st) return st;
+  }
+  bool promise_ok = true;
+  if (started) {
+    for (const auto& [name, cmd] : rendered->promises) {
+      Command c;
+      c.argv = {"/bin/sh", "-c", cmd};
+      c.cwd = layout.path;
+      c.capture = true;
+      c.capture_limit = 4096;
+      c.timeout = std::chrono::seconds(30);
+      c.as = layout.identity;
+      c.env = {"HOME=" + layout.path};
+      auto r = run_command(c);
+      if (!r || r->exit_code != 0) {
+        promise_ok = false;
+        res.promise_failed = true;
+        note_error(p, make_error(Errc::kPromise, "promise " + name + " failed: " + (r ? r->output : r.error().detail)), res);
+        --res.failed;  // counted as a promise failure, not a processing failure
+      }
+    }
+  }
+  if (!rendered->connection.empty()) {
+    if (auto st = client_.connection_parameters(p.instance_guid, rendered->connection); !st) return st;
+  }
+  if (auto st = client_.instance_state(p.instance_guid, started ? "started" : "stopped"); !st) return st;
+  if (!promise_ok) return {};  // reprocessed next pass
+  PartitionRecord rec{p.instance_guid, p.timestamp, started ? "started" : "stopped", p.software_release_uri,
+                      started ? static_cast<int>(rendered->programs.size()) : 0};
+  return write_record(layout, rec);
+}
+
+InstancePassResult InstanceManager::run_pass(const ComputerView& view) {
+  InstancePassResult res;
+  if (auto st = supervisor_.ensure_running(); !st) {
+    spdlog::error("instance pass: {}", st.error().to_string());
+    res.failed = 1;
+    return res;
+  }
+  auto status = supervisor_.status();
+  if (!status) {
+    spdlog::error("instance pass: {}", status.error().to_string());
+    res.failed = 1;
+    return res;
+  }
+  auto layouts = partition_layout(cfg_);
+  std::map<std::string, const PartitionView*> by_id;
+  for (const auto& p : view.partitions) by_id[p.partition_id] = &p;
+  for (const auto& layout : layouts) {
+    struct stat st;
+    if (::stat(layout.path.c_str(), &st) != 0) {
+      if (by_id.count(layout.id)) spdlog::error("partition {} is not formatted: run slapnode format", layout.id);
+      continue;
+    }
+    auto rec = read_record(layout);
+    auto it = by_id.find(layout.id);
+    const PartitionView* p = it == by_id.end() ? nullptr : it->second;
+    if (p == nullptr || p->state == InstanceState::kFree) {
+      // Freed behind our back (or never used): clean what an earlier instance left.
+      if (rec && rec->state != "destroyed") {
+        InstancePassResult ignored;
+        if (auto s = destroy(nullptr, layout, ignored); !s) spdlog::error("partition {}: {}", layout.id, s.error().to_string());
+      }
+      continue;
+    }
+    if (p->state == InstanceState::kDestroyed) {
+      if (rec && rec->state == "destroyed" && rec->instance_guid == p->instance_guid) {
+        ++res.unchanged;
+        continue;
+      }
+      if (auto s = destroy(p, layout, res); !s) note_error(*p, s.error(), res);
+      continue;
+    }
+    std::string want = instance_state_name(p->state);
+    bool same = rec && rec->instance_guid == p->instance_guid && rec->timestamp == p->timestamp && rec->state == want &&
+                rec->software_release_uri == p->software_release_uri;
+    if (same && (p->state != InstanceState::kStarted || running(layout, rec->programs, *status))) {
+      ++res.unchanged;
+      continue;
+    }
+    if (rec && rec->instance_guid != p->instance_guid && rec->state != "destroyed") {
+      // Another instance now owns this partition: start from an empty directory.
+      InstancePassResult ignored;
+      if (auto s = destroy(nullptr, layout, ignored); !s) {
+        note_error(*p, s.error(), res);
+        continue;
+      }
+    }
+    ++res.processed;
+    if (auto s = process(*p, layout, res); !s) note_error(*p, s.error(), res);
+  }
+  return res;
+}
+
+InstancePassResult InstanceManager::complete_destroys(const ComputerView& view) {
+  InstancePassResult res;
+  auto layouts = partition_layout(cfg_);
+  for (const auto& p : view.partitions) {
+    if (p.state != InstanceState::kDestroyed) continue;
+    for (const auto& layout : layouts) {
+      if (layout.id != p.partition_id) continue;
+      auto rec = read_record(layout);
+      if (rec && rec->state == "destroyed" && rec->instance_guid == p.instance_guid) continue;
+      if (auto st = supervisor_.ensure_running(); !st) {
+        note_error(p, st.error(), res);
+        continue;
+      }
+      if (auto s = destroy(&p, layout, res); !s) note_error(p, s.error(), res);
+    }
+  }
+  return res;
+}
+
+}  // namespace slap::node

@@ -1,0 +1,73 @@
+#pragma once
+// The instance pass: for each partition whose (guid, timestamp, requested state, release) changed
+// since its last successful pass — recorded in <partition>/.slapnode/state.json — or whose
+// processes are not all running, render the release's instance section into supervisord programs,
+// files and connection parameters, start or stop them and report. Destroyed partitions are
+// stopped, emptied and reported. One thread; unchanged partitions cost one status lookup.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "node/config.h"
+#include "node/format.h"
+#include "node/profile.h"
+#include "node/supervisor.h"
+#include "node/view.h"
+
+namespace slap::node {
+
+class SlapClient;
+
+struct RenderedInstance {
+  std::vector<ProgramSpec> programs;
+  std::map<std::string, std::string> connection;
+  std::vector<std::pair<std::string, std::string>> files;     // path relative to the partition, content
+  std::vector<std::pair<std::string, std::string>> promises;  // name, command
+};
+
+// Renders the `[instance-<software type>]` (or `[instance]`) section of an installed profile.
+Result<RenderedInstance> render_instance(const Profile& profile, const PartitionView& partition,
+                                         const PartitionLayout& layout, const NodeConfig& cfg);
+
+// The record slapnode keeps in each partition.
+struct PartitionRecord {
+  std::string instance_guid;
+  std::string timestamp;
+  std::string state;  // started | stopped | destroyed
+  std::string software_release_uri;
+  int programs = 0;
+};
+std::string record_path(const PartitionLayout& layout);
+Result<PartitionRecord> read_record(const PartitionLayout& layout);
+
+struct InstancePassResult {
+  int processed = 0, unchanged = 0, failed = 0, destroyed = 0;
+  bool promise_failed = false;
+  bool master_unreachable = false;
+};
+
+class InstanceManager {
+ public:
+  InstanceManager(const NodeConfig& cfg, Supervisor& supervisor, SlapClient& client);
+  InstancePassResult run_pass(const ComputerView& view);
+  // Completes destroys the master requested (the report pass calls this too).
+  InstancePassResult complete_destroys(const ComputerView& view);
+
+ private:
+  Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);
+  Status destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res);
+  bool running(const PartitionLayout& layout, int programs, const std::map<std::string, ProcessStatus>& status) const;
+  void fetch_certificate(const PartitionView& p, const PartitionLayout& layout);
+  void note_error(const PartitionView& p, const Error& e, InstancePassResult& res);
+
+  const NodeConfig& cfg_;
+  Supervisor& supervisor_;
+  SlapClient& client_;
+};
+
+// Writes `content` at `rel` inside `root`, creating directories; refuses absolute paths, `..` and
+// symlinks on the way; chowns what it creates to `owner` when given.
+Status write_inside(const std::string& root, const std::string& rel, const std::string& content, mode_t mode,
+                    const std::optional<Identity>& owner);
+
+}  // namespace slap::node

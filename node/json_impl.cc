@@ -1,0 +1,2 @@
+// Boost.JSON compiled once for slap_node (header-only library; the node never links slapd).
+#include <boost/json/src.hpp>

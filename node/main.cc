@@ -1,0 +1,94 @@
+// slapnode: the node daemon. `slapnode format|software|instance|report` run one pass and exit
+// (0 ok, 1 failure, 2 a promise failed, 3 master unreachable); `slapnode run` is the daemon.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+
+#include "node/config.h"
+#include "node/node.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace slap::node;
+  CLI::App app{"slapnode: formats partitions, builds software releases, runs instances, reports usage"};
+  app.require_subcommand(1, 1);
+  app.fallthrough();  // options may follow the subcommand
+  std::string config_path = "/etc/slapledger/node.conf";
+  std::string master_url, guid, cert, key, ca, instance_root, software_root, run_dir, ipv4_range, iface, privileged;
+  int partitions = -1;
+  bool verbose = false;
+  app.add_option("-c,--config", config_path, "configuration file (INI key = value)");
+  app.add_option("--master-url", master_url, "master URL, e.g. https://master:8443");
+  app.add_option("--computer-guid", guid, "this computer's id");
+  app.add_option("--cert", cert, "the computer's certificate (PEM)");
+  app.add_option("--key", key, "its private key (PEM)");
+  app.add_option("--ca", ca, "the master's CA certificate (PEM)");
+  app.add_option("--instance-root", instance_root, "where partitions live");
+  app.add_option("--software-root", software_root, "where releases are built");
+  app.add_option("--run-dir", run_dir, "supervisord configuration, socket and logs");
+  app.add_option("--partitions", partitions, "partition count");
+  app.add_option("--ipv4-range", ipv4_range, "address plan, e.g. 127.1.0.0/24");
+  app.add_option("--interface", iface, "interface the partition addresses go on");
+  app.add_option("--privileged", privileged, "auto|yes|no: create users, chown, add addresses");
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.add_subcommand("format", "create partitions and declare them to the master (one pass)");
+  app.add_subcommand("software", "build available releases, remove the others (one pass)");
+  app.add_subcommand("instance", "render, start, stop and destroy instances (one pass)");
+  app.add_subcommand("report", "post usage and complete destroys (one pass)");
+  app.add_subcommand("run", "the daemon: every pass on its schedule and on view changes");
+  CLI11_PARSE(app, argc, argv);
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+
+  NodeConfig cfg;
+  bool explicit_config = app.get_option("--config")->count() > 0;
+  if (explicit_config || std::filesystem::exists(config_path)) {
+    if (auto st = load_config_file(cfg, config_path); !st) {
+      spdlog::error("{}", st.error().to_string());
+      return 1;
+    }
+  }
+  auto over = [](std::string& dst, const std::string& v) {
+    if (!v.empty()) dst = v;
+  };
+  over(cfg.master_url, master_url);
+  over(cfg.computer_guid, guid);
+  over(cfg.cert, cert);
+  over(cfg.key, key);
+  over(cfg.ca, ca);
+  over(cfg.instance_root, instance_root);
+  over(cfg.software_root, software_root);
+  over(cfg.run_dir, run_dir);
+  over(cfg.ipv4_range, ipv4_range);
+  over(cfg.interface_name, iface);
+  if (partitions >= 0) cfg.partition_count = partitions;
+  if (!privileged.empty()) {
+    if (auto st = apply_config_text(cfg, "privileged = " + privileged, "--privileged"); !st) {
+      spdlog::error("{}", st.error().to_string());
+      return 1;
+    }
+  }
+  std::string cmd = app.get_subcommands().front()->get_name();
+  if (auto st = validate_config(cfg, cmd != "format"); !st) {
+    spdlog::error("configuration: {}", st.error().to_string());
+    return 1;
+  }
+  Node node(cfg);
+  ExitCode code = ExitCode::kOk;
+  if (cmd == "format") code = node.format_pass();
+  else if (cmd == "software") code = node.software_pass();
+  else if (cmd == "instance") code = node.instance_pass();
+  else if (cmd == "report") code = node.report_pass();
+  else {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    code = node.run(g_stop);
+  }
+  return static_cast<int>(code);
+}

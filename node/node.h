@@ -1,0 +1,52 @@
+#pragma once
+// The node: one object wiring configuration, the SLAP client, the software builder, supervisord
+// and the instance manager, with one method per pass and the daemon loop. Single-threaded.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "node/config.h"
+#include "node/fetch.h"
+#include "node/instance.h"
+#include "node/slap_client.h"
+#include "node/software.h"
+#include "node/supervisor.h"
+
+namespace slap::node {
+
+enum class ExitCode : int { kOk = 0, kFailure = 1, kPromiseFailed = 2, kMasterUnreachable = 3 };
+
+class Node {
+ public:
+  explicit Node(NodeConfig cfg);
+
+  ExitCode format_pass();
+  ExitCode software_pass();
+  ExitCode instance_pass();
+  ExitCode report_pass();
+  // Runs every pass on its schedule until `stop` is set; passes also run as soon as the
+  // long-poll reports a new view version.
+  ExitCode run(const std::atomic<bool>& stop);
+
+  SlapClient& client() { return *client_; }
+  Supervisor& supervisor() { return supervisor_; }
+  const NodeConfig& config() const { return cfg_; }
+
+ private:
+  Result<ComputerView> view();
+  ExitCode software_pass_with(const ComputerView& v);
+  ExitCode instance_pass_with(const ComputerView& v);
+  ExitCode report_pass_with(const ComputerView& v);
+
+  NodeConfig cfg_;
+  std::unique_ptr<SlapClient> client_;
+  std::unique_ptr<Fetcher> fetcher_;
+  std::unique_ptr<SoftwareBuilder> builder_;
+  Supervisor supervisor_;
+  std::unique_ptr<InstanceManager> instances_;
+  std::map<std::string, std::string> software_reported_;  // daemon mode: states already sent
+  std::string etag_;
+};
+
+}  // namespace slap::node

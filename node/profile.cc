@@ -1,0 +1,282 @@
+#include "node/profile.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "node/ini.h"
+
+namespace slap::node {
+namespace {
+
+constexpr std::string_view kBaseToken = "${:_profile_base_location_}";
+
+void replace_all(std::string& s, std::string_view from, const std::string& to) {
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+}
+
+std::vector<std::string> split_ws(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+
+// Merges `file` on top of `into` (later wins, += appends).
+void merge(SectionMap& into, const IniFile& file, const std::string& dir) {
+  for (const auto& sec : file.sections) {
+    auto& dst = into[sec.name];
+    for (const auto& e : sec.entries) {
+      std::string v = e.value;
+      replace_all(v, kBaseToken, dir);
+      if (e.append) {
+        auto it = dst.find(e.key);
+        if (it != dst.end() && !it->second.empty()) {
+          it->second += "\n" + v;
+          continue;
+        }
+      }
+      dst[e.key] = std::move(v);
+    }
+  }
+}
+
+struct Loader {
+  const FetchFn& fetch;
+  Profile& out;
+  std::vector<std::string> stack;
+
+  Result<SectionMap> load(const std::string& url) {
+    if (!url_scheme_allowed(url)) return make_error(Errc::kInvalid, "refused profile URL '" + url + "'");
+    if (std::find(stack.begin(), stack.end(), url) != stack.end()) {
+      std::string chain;
+      for (const auto& s : stack) chain += s + " -> ";
+      return make_error(Errc::kCycle, "extends cycle: " + chain + url);
+    }
+    if (static_cast<int>(stack.size()) >= kMaxExtendsDepth) {
+      return make_error(Errc::kInvalid, "extends deeper than " + std::to_string(kMaxExtendsDepth));
+    }
+    if (static_cast<int>(out.files.size()) >= kMaxProfileFiles) {
+      return make_error(Errc::kInvalid, "more than " + std::to_string(kMaxProfileFiles) + " profile files");
+    }
+    auto text = fetch(url);
+    if (!text) return Error{text.error().code, "fetching " + url + ": " + text.error().detail};
+    auto ini = parse_ini(*text, url);
+    if (!ini) return ini.error();
+    out.files.push_back(url);
+    stack.push_back(url);
+    SectionMap merged;
+    for (const auto& sec : ini->sections) {
+      if (sec.name != "buildout") continue;
+      for (const auto& e : sec.entries) {
+        if (e.key != "extends") continue;
+        for (const auto& ref : split_ws(e.value)) {
+          auto base = load(resolve_url(url, ref));
+          if (!base) return base.error();
+          for (auto& [name, kv] : *base) {
+            for (auto& [k, v] : kv) merged[name][k] = v;
+          }
+        }
+      }
+    }
+    stack.pop_back();
+    merge(merged, *ini, url_directory(url));
+    auto b = merged.find("buildout");
+    if (b != merged.end()) b->second.erase("extends");
+    return merged;
+  }
+};
+
+bool valid_ref_name(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '/';
+  });
+}
+
+}  // namespace
+
+const std::string* Profile::get(const std::string& section, const std::string& key) const {
+  auto s = sections.find(section);
+  if (s == sections.end()) return nullptr;
+  auto k = s->second.find(key);
+  return k == s->second.end() ? nullptr : &k->second;
+}
+
+bool url_scheme_allowed(std::string_view url) {
+  if (url.size() > 4096) return false;
+  for (unsigned char c : url) {
+    if (c < 0x21 || c == 0x7f) return false;
+  }
+  return url.rfind("file:///", 0) == 0 || url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+std::string url_directory(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t slash = url.rfind('/');
+  if (slash == std::string::npos || (scheme != std::string::npos && slash < scheme + 3)) return url;
+  if (scheme != std::string::npos && url.rfind("file://", 0) != 0 && slash == scheme + 2) return url;
+  return url.substr(0, slash);
+}
+
+std::string resolve_url(const std::string& base, const std::string& ref) {
+  if (ref.find("://") != std::string::npos) return ref;
+  std::string dir = url_directory(base);
+  if (!ref.empty() && ref[0] == '/') {
+    // Absolute path on the same host.
+    size_t scheme = base.find("://");
+    if (base.rfind("file://", 0) == 0) return "file://" + ref;
+    size_t host_end = base.find('/', scheme + 3);
+    return base.substr(0, host_end) + ref;
+  }
+  // Split the path part of dir after scheme://host and apply ref's segments.
+  size_t scheme = dir.find("://");
+  size_t path_start = dir.rfind("file://", 0) == 0 ? scheme + 3 : dir.find('/', scheme + 3);
+  std::string prefix = path_start == std::string::npos ? dir : dir.substr(0, path_start);
+  std::string path = path_start == std::string::npos ? "" : dir.substr(path_start);
+  std::vector<std::string> segs;
+  auto push_segments = [&](const std::string& p, bool from_ref) {
+    std::stringstream ss(p);
+    std::string seg;
+    while (std::getline(ss, seg, '/')) {
+      if (seg.empty() || seg == ".") continue;
+      if (seg == "..") {
+        if (!segs.empty()) segs.pop_back();
+        continue;
+      }
+      segs.push_back(seg);
+    }
+    (void)from_ref;
+  };
+  push_segments(path, false);
+  push_segments(ref, true);
+  std::string out = prefix;
+  for (const auto& s : segs) out += "/" + s;
+  return out;
+}
+
+Result<Profile> load_profile(const std::string& url, const FetchFn& fetch) {
+  Profile p;
+  p.url = url;
+  Loader loader{fetch, p, {}};
+  auto merged = loader.load(url);
+  if (!merged) return merged.error();
+  p.sections = std::move(*merged);
+  return p;
+}
+
+std::string dump_profile(const Profile& p) {
+  std::string out;
+  for (const auto& [name, kv] : p.sections) {
+    out += "[" + name + "]\n";
+    for (const auto& [k, v] : kv) {
+      out += k + " =";
+      std::stringstream ss(v);
+      std::string line;
+      bool first = true;
+      // Multi-line values: first line after '=', the rest indented by two spaces.
+      if (v.find('\n') != std::string::npos) {
+        out += "\n";
+        while (std::getline(ss, line)) out += "  " + line + "\n";
+        (void)first;
+      } else {
+        out += (v.empty() ? "" : " " + v) + "\n";
+      }
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+Result<Profile> parse_flat_profile(std::string_view text, std::string url) {
+  auto ini = parse_ini(text, url);
+  if (!ini) return ini.error();
+  Profile p;
+  p.url = std::move(url);
+  for (const auto& sec : ini->sections) {
+    auto& dst = p.sections[sec.name];
+    for (const auto& e : sec.entries) dst[e.key] = e.value;
+  }
+  return p;
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("_-.,:/@=+").find(c) != std::string_view::npos;
+      })) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\"'\"'";
+    else out += c;
+  }
+  return out + "'";
+}
+
+Result<std::string> Substituter::expand(std::string_view text, const std::string& current_section) const {
+  std::vector<std::string> stack;
+  return expand_at(text, current_section, 0, stack);
+}
+
+Result<std::string> Substituter::value(const std::string& section, const std::string& key) const {
+  return expand("${" + section + ":" + key + "}", section);
+}
+
+Result<std::string> Substituter::expand_at(std::string_view text, const std::string& current, int depth,
+                                           std::vector<std::string>& stack) const {
+  if (depth > 32) return make_error(Errc::kCycle, "substitution nested deeper than 32");
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 3, "$${") == 0) {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.compare(i, 2, "${") != 0) {
+      out += text[i++];
+      continue;
+    }
+    size_t end = text.find('}', i + 2);
+    if (end == std::string_view::npos) return make_error(Errc::kInvalid, "unterminated ${ in '" + std::string(text) + "'");
+    std::string_view ref = text.substr(i + 2, end - i - 2);
+    size_t colon = ref.find(':');
+    if (colon == std::string_view::npos) {
+      return make_error(Errc::kInvalid, "reference '${" + std::string(ref) + "}' lacks section:key");
+    }
+    std::string sec(ref.substr(0, colon));
+    std::string key(ref.substr(colon + 1));
+    if (sec.empty()) sec = current;
+    if (!valid_ref_name(sec) || !valid_ref_name(key) || key.empty()) {
+      return make_error(Errc::kInvalid, "bad reference '${" + std::string(ref) + "}'");
+    }
+    auto lit = literal_.find(sec);
+    if (lit != literal_.end()) {
+      auto k = lit->second.find(key);
+      if (k == lit->second.end()) return make_error(Errc::kNotFound, "no value for ${" + sec + ":" + key + "}");
+      out += quote_ ? quote_(k->second) : k->second;
+    } else {
+      const std::string* raw = profile_.get(sec, key);
+      if (raw == nullptr) return make_error(Errc::kNotFound, "no value for ${" + sec + ":" + key + "}");
+      std::string id = sec + ":" + key;
+      if (std::find(stack.begin(), stack.end(), id) != stack.end()) {
+        return make_error(Errc::kCycle, "substitution cycle through ${" + id + "}");
+      }
+      stack.push_back(id);
+      auto v = expand_at(*raw, sec, depth + 1, stack);
+      stack.pop_back();
+      if (!v) return v.error();
+      out += *v;
+    }
+    i = end + 1;
+  }
+  return out;
+}
+
+}  // namespace slap::node

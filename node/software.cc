@@ -1,0 +1,388 @@
+#include "node/software.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "node/ini.h"
+#include "node/slap_client.h"
+
+namespace slap::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kMeta = "/.slapnode";
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string l;
+  while (std::getline(in, l)) {
+    while (!l.empty() && (l.back() == ' ' || l.back() == '\t')) l.pop_back();
+    size_t b = l.find_first_not_of(" \t");
+    if (b != std::string::npos) out.push_back(l.substr(b));
+  }
+  return out;
+}
+
+bool inside(const std::string& dir, const std::string& path) {
+  std::string d = fs::path(dir).lexically_normal().string();
+  std::string p = fs::path(path).lexically_normal().string();
+  return p == d || p.rfind(d + "/", 0) == 0;
+}
+
+bool valid_sha256(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string basename_of(const std::string& url) {
+  std::string name = url.substr(url.rfind('/') + 1);
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("?#") != std::string::npos) name = "download";
+  return name;
+}
+
+}  // namespace
+
+std::string software_dir(const std::string& software_root, const std::string& url) {
+  return software_root + "/" + sha256_hex(url);
+}
+
+bool software_installed(const std::string& software_root, const std::string& url) {
+  return fs::exists(software_dir(software_root, url) + kMeta + "/installed");
+}
+
+Result<Profile> installed_profile(const std::string& software_root, const std::string& url) {
+  std::string dir = software_dir(software_root, url);
+  if (!software_installed(software_root, url)) return make_error(Errc::kNotFound, "release not installed: " + url);
+  auto text = read_file(dir + kMeta + "/profile.cfg", kMaxIniBytes);
+  if (!text) return text.error();
+  return parse_flat_profile(*text, url);
+}
+
+std::string SoftwareBuilder::log_path(const std::string& url) const {
+  return software_dir(opts_.software_root, url) + kMeta + "/build.log";
+}
+
+std::map<std::string, std::string> SoftwareBuilder::known_releases() const {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(opts_.software_root, ec)) {
+    std::string name = e.path().filename().string();
+    if (!valid_sha256(name)) continue;
+    auto url = read_file(e.path().string() + kMeta + "/url", 8192);
+    if (url && sha256_hex(*url) == name) out[*url] = e.path().string();
+  }
+  return out;
+}
+
+Status SoftwareBuilder::own(const std::string& path) {
+  if (!opts_.build_as) return {};
+  if (::lchown(path.c_str(), opts_.build_as->uid, opts_.build_as->gid) != 0) {
+    return make_error(Errc::kIo, "chown " + path);
+  }
+  return {};
+}
+
+Status SoftwareBuilder::remove(const std::string& url) {
+  std::string dir = software_dir(opts_.software_root, url);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return make_error(Errc::kIo, "cannot remove " + dir + ": " + ec.message());
+  return {};
+}
+
+Result<bool> SoftwareBuilder::install(const std::string& url) {
+  if (!url_scheme_allowed(url)) return make_error(Errc::kInvalid, "refused release URL");
+  std::string dir = software_dir(opts_.software_root, url);
+  if (software_installed(opts_.software_root, url)) return false;
+  std::error_code ec;
+  fs::remove_all(dir, ec);  // an unfinished earlier attempt
+  fs::create_directories(dir + kMeta, ec);
+  if (ec) return make_error(Errc::kIo, "cannot create " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0755);
+  if (auto st = own(dir); !st) return st.error();
+  if (auto st = write_file_atomic(dir + kMeta + "/url", url); !st) return st.error();
+  auto st = build(url, dir);
+  if (!st) {
+    std::ofstream(log_path(url), std::ios::app) << "slapnode: build failed: " << st.error().to_string() << "\n";
+    return st.error();
+  }
+  if (auto w = write_file_atomic(dir + kMeta + "/installed", url + "\n"); !w) return w.error();
+  return true;
+}
+
+Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
+  std::string log = log_path(url);
+  auto profile = load_profile(url, fetch_);
+  if (!profile) return profile.error();
+  Profile p = std::move(*profile);
+  p.sections["buildout"]["directory"] = dir;
+  std::vector<std::string> parts = words(p.get("buildout", "parts") ? *p.get("buildout", "parts") : "");
+  for (const auto& part : parts) {
+    if (!p.has(part)) return make_error(Errc::kNotFound, "part [" + part + "] is not defined");
+    auto& sec = p.sections[part];
+    if (!sec.count("location")) sec["location"] = dir + "/parts/" + part;
+  }
+  SectionMap none;
+  Substituter sub(p, none);
+  for (const auto& part : parts) {
+    std::ofstream(log, std::ios::app) << "slapnode: part [" << part << "]\n";
+    if (auto st = run_part(p, sub, part, dir, log); !st) {
+      return Error{st.error().code, "part [" + part + "]: " + st.error().detail};
+    }
+  }
+  return write_file_atomic(dir + kMeta + "/profile.cfg", dump_profile(p));
+}
+
+Result<std::string> SoftwareBuilder::download(const std::string& url, const std::string& sha256,
+                                              const std::string& dest) {
+  if (!valid_sha256(sha256)) return make_error(Errc::kChecksum, "a sha256 (64 lower-case hex digits) is required for " + url);
+  auto bytes = fetch_(url);
+  if (!bytes) return bytes.error();
+  std::string got = sha256_hex(*bytes);
+  if (got != sha256) return make_error(Errc::kChecksum, url + ": sha256 " + got + " does not match " + sha256);
+  std::error_code ec;
+  fs::create_directories(fs::path(dest).parent_path(), ec);
+  if (auto st = write_file_atomic(dest, *bytes, 0644); !st) return st.error();
+  if (auto st = own(dest); !st) return st.error();
+  return dest;
+}
+
+Status SoftwareBuilder::run(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
+                            const std::string& what) {
+  std::ofstream(log, std::ios::app) << "slapnode: $";
+  {
+    std::ofstream l(log, std::ios::app);
+    for (const auto& a : argv) l << " " << a;
+    l << "\n";
+  }
+  Command c;
+  c.argv = argv;
+  c.cwd = cwd;
+  c.log_path = log;
+  c.timeout = opts_.build_timeout;
+  c.as = opts_.build_as;
+  c.env = {"HOME=" + cwd};
+  auto r = run_command(c);
+  if (!r) return r.error();
+  if (r->exit_code != 0) return make_error(Errc::kBuild, what + " exited with " + std::to_string(r->exit_code));
+  return {};
+}
+
+Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const std::string& part,
+                                 const std::string& dir, const std::string& log) {
+  auto get = [&](const std::string& key, bool required) -> Result<std::string> {
+    if (p.get(part, key) == nullptr) {
+      if (required) return make_error(Errc::kNotFound, "missing key '" + key + "'");
+      return std::string();
+    }
+    return sub.value(part, key);
+  };
+  auto recipe = get("recipe", true);
+  if (!recipe) return recipe.error();
+  auto location = get("location", true);
+  if (!location) return location.error();
+  if (!inside(dir, *location)) return make_error(Errc::kInvalid, "location outside the software directory");
+  std::error_code ec;
+  fs::create_directories(dir + "/parts", ec);
+  if (auto st = own(dir + "/parts"); !st) return st;
+
+  auto fetch_source = [&](const std::string& subdir) -> Result<std::string> {
+    auto url = get("url", true);
+    if (!url) return url.error();
+    auto sum = get("sha256", true);
+    if (!sum) return sum.error();
+    std::string resolved = resolve_url(p.url, *url);
+    return download(resolved, *sum, dir + kMeta + "/downloads/" + subdir + "/" + basename_of(resolved));
+  };
+  auto extract = [&](const std::string& archive, const std::string& into, const std::string& strip) -> Status {
+    std::error_code e;
+    fs::create_directories(into, e);
+    if (auto st = own(into); !st) return st;
+    std::vector<std::string> argv{"tar", "-xf", archive, "-C", into, "--no-same-owner"};
+    if (!strip.empty() && strip != "0") argv.push_back("--strip-components=" + strip);
+    return run(argv, dir, log, "tar");
+  };
+
+  const std::string& r = *recipe;
+  if (r == "download") {
+    auto file = fetch_source(part);
+    if (!file) return file.error();
+    fs::create_directories(*location, ec);
+    if (auto st = own(*location); !st) return st;
+    fs::copy_file(*file, *location + "/" + fs::path(*file).filename().string(), fs::copy_options::overwrite_existing, ec);
+    if (ec) return make_error(Errc::kIo, "copy: " + ec.message());
+    return own(*location + "/" + fs::path(*file).filename().string());
+  }
+  if (r == "extract") {
+    auto file = fetch_source(part);
+    if (!file) return file.error();
+    auto strip = get("strip-components", false);
+    return extract(*file, *location, strip ? *strip : "");
+  }
+  if (r == "cmmi") {
+    auto file = fetch_source(part);
+    if (!file) return file.error();
+    std::string build = dir + kMeta + "/build/" + part;
+    fs::remove_all(build, ec);
+    auto strip = get("strip-components", false);
+    if (auto st = extract(*file, build, strip && !strip->empty() ? *strip : "1"); !st) return st;
+    auto patches = get("patches", false);
+    if (!patches) return patches.error();
+    auto patch_options = get("patch-options", false);
+    std::vector<std::string> popts = words(patch_options && !patch_options->empty() ? *patch_options : "-p1");
+    int n = 0;
+    for (const auto& line : lines(*patches)) {
+      // Each line: URL#sha256 (the checksum is required).
+      size_t hash = line.rfind('#');
+      if (hash == std::string::npos) return make_error(Errc::kChecksum, "patch '" + line + "' lacks #sha256");
+      std::string purl = resolve_url(p.url, line.substr(0, hash));
+      auto pf = download(purl, line.substr(hash + 1), dir + kMeta + "/downloads/" + part + "-patch" + std::to_string(n++) + "/" + basename_of(purl));
+      if (!pf) return pf.error();
+      std::vector<std::string> argv{"patch", "--batch", "--forward"};
+      argv.insert(argv.end(), popts.begin(), popts.end());
+      argv.push_back("-i");
+      argv.push_back(*pf);
+      if (auto st = run(argv, build, log, "patch " + basename_of(purl)); !st) return st;
+    }
+    auto configure = get("configure-command", false);
+    auto copts = get("configure-options", false);
+    if (!copts) return copts.error();
+    std::string cfg_cmd = configure && !configure->empty() ? *configure : "./configure";
+    if (cfg_cmd != "none") {
+      std::string line = cfg_cmd + " --prefix=" + shell_quote(*location);
+      for (const auto& o : lines(*copts)) line += " " + o;
+      if (auto st = run({"/bin/sh", "-c", line}, build, log, "configure"); !st) return st;
+    }
+    auto mopts = get("make-options", false);
+    if (!mopts) return mopts.error();
+    std::vector<std::string> make{"make"};
+    for (const auto& w : words(*mopts)) make.push_back(w);
+    if (auto st = run(make, build, log, "make"); !st) return st;
+    auto targets = get("make-targets", false);
+    make.push_back("PREFIX=" + *location);
+    for (const auto& t : words(targets && !targets->empty() ? *targets : "install")) make.push_back(t);
+    return run(make, build, log, "make install");
+  }
+  if (r == "command") {
+    auto command = get("command", true);
+    if (!command) return command.error();
+    return run({"/bin/sh", "-c", *command}, dir, log, "command");
+  }
+  if (r == "template") {
+    auto output = get("output", true);
+    if (!output) return output.error();
+    if (!inside(dir, *output)) return make_error(Errc::kInvalid, "template output outside the software directory");
+    std::string text;
+    if (p.get(part, "inline") != nullptr) {
+      auto t = get("inline", true);
+      if (!t) return t.error();
+      text = *t;
+      if (!text.empty() && text.back() != '\n') text += '\n';
+    } else {
+      auto url = get("url", true);
+      if (!url) return url.error();
+      auto sum = get("sha256", true);
+      if (!sum) return sum.error();
+      if (!valid_sha256(*sum)) return make_error(Errc::kChecksum, "template needs a sha256");
+      auto bytes = fetch_(resolve_url(p.url, *url));
+      if (!bytes) return bytes.error();
+      if (sha256_hex(*bytes) != *sum) return make_error(Errc::kChecksum, "template " + *url + ": sha256 mismatch");
+      auto t = sub.expand(*bytes, part);
+      if (!t) return t.error();
+      text = *t;
+    }
+    auto mode_s = get("mode", false);
+    mode_t mode = 0644;
+    if (mode_s && !mode_s->empty()) {
+      if (mode_s->find_first_not_of("01234567") != std::string::npos || mode_s->size() > 4) {
+        return make_error(Errc::kInvalid, "mode must be octal");
+      }
+      mode = static_cast<mode_t>(std::stoul(*mode_s, nullptr, 8) & 0755);
+    }
+    fs::create_directories(fs::path(*output).parent_path(), ec);
+    for (fs::path d = fs::path(*output).parent_path(); inside(dir, d.string()) && d.string() != dir; d = d.parent_path()) {
+      (void)own(d.string());
+    }
+    if (auto st = write_file_atomic(*output, text, mode); !st) return st;
+    return own(*output);
+  }
+  return make_error(Errc::kInvalid, "unknown recipe '" + r + "'");
+}
+
+SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& builder, SlapClient& client,
+                                     std::map<std::string, std::string>* reported) {
+  SoftwarePassResult res;
+  auto report = [&](const std::string& url, const std::string& state) {
+    if (reported != nullptr) {
+      auto it = reported->find(url);
+      if (it != reported->end() && it->second == state) return;
+    }
+    auto st = client.software_state(url, state);
+    if (!st) {
+      spdlog::warn("software {}: reporting {} failed: {}", url, state, st.error().to_string());
+      if (st.error().code == Errc::kUnreachable) res.master_unreachable = true;
+      return;
+    }
+    if (reported != nullptr) (*reported)[url] = state;
+  };
+  std::map<std::string, bool> wanted;
+  for (const auto& s : view.software) wanted[s.url] = s.state == SoftwareState::kAvailable;
+  for (const auto& s : view.software) {
+    if (s.state == SoftwareState::kDestroyed) {
+      if (auto st = builder.remove(s.url); !st) {
+        spdlog::error("software {}: {}", s.url, st.error().to_string());
+        continue;
+      }
+      ++res.removed;
+      report(s.url, "destroyed");
+      continue;
+    }
+    if (!software_installed(builder.options().software_root, s.url)) {
+      report(s.url, "building");
+      if (reported != nullptr) reported->erase(s.url);
+    }
+    auto r = builder.install(s.url);
+    if (!r) {
+      ++res.failed;
+      spdlog::error("software {}: build failed: {}", s.url, r.error().to_string());
+      std::string tail = file_tail(builder.log_path(s.url), 4000);
+      auto st = client.software_error(s.url, r.error().to_string() + "\n" + tail);
+      if (!st && st.error().code == Errc::kUnreachable) res.master_unreachable = true;
+      if (reported != nullptr) reported->erase(s.url);
+      continue;
+    }
+    if (*r) {
+      ++res.built;
+      spdlog::info("software {}: built into {}", s.url, software_dir(builder.options().software_root, s.url));
+    }
+    report(s.url, "available");
+  }
+  // What the master no longer lists is removed (the list is a promise, not an action).
+  for (const auto& [url, dir] : builder.known_releases()) {
+    if (wanted.count(url)) continue;
+    if (auto st = builder.remove(url); !st) {
+      spdlog::error("software {}: {}", url, st.error().to_string());
+      continue;
+    }
+    spdlog::info("software {}: no longer listed, removed", url);
+    ++res.removed;
+    if (reported != nullptr) reported->erase(url);
+  }
+  return res;
+}
+
+}  // namespace slap::node

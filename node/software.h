@@ -1,0 +1,65 @@
+#pragma once
+// Software releases: each URL is built once into <software root>/<sha256 of URL>/ following its
+// profile's [buildout] parts (node/RELEASE_FORMAT.md), then marked installed. A build without the
+// marker is wiped and started again on the next pass. Builds never run as root: when `build_as`
+// is set every command drops to that identity.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/profile.h"
+#include "node/sys.h"
+#include "node/view.h"
+
+namespace slap::node {
+
+class SlapClient;
+
+struct SoftwareOptions {
+  std::string software_root;
+  std::optional<Identity> build_as;
+  std::chrono::seconds build_timeout{3600};
+};
+
+std::string software_dir(const std::string& software_root, const std::string& url);
+bool software_installed(const std::string& software_root, const std::string& url);
+// The merged profile stored at install time (instances never fetch the URL again).
+Result<Profile> installed_profile(const std::string& software_root, const std::string& url);
+
+class SoftwareBuilder {
+ public:
+  SoftwareBuilder(SoftwareOptions opts, FetchFn fetch) : opts_(std::move(opts)), fetch_(std::move(fetch)) {}
+
+  // true: built now; false: already installed. On failure the directory stays unmarked.
+  Result<bool> install(const std::string& url);
+  Status remove(const std::string& url);
+  std::string log_path(const std::string& url) const;
+  // URL -> directory of every release directory slapnode made under the root.
+  std::map<std::string, std::string> known_releases() const;
+  const SoftwareOptions& options() const { return opts_; }
+
+ private:
+  Status build(const std::string& url, const std::string& dir);
+  Status run_part(const Profile& p, const Substituter& sub, const std::string& part, const std::string& dir,
+                  const std::string& log);
+  Result<std::string> download(const std::string& url, const std::string& sha256, const std::string& dest);
+  Status run(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
+             const std::string& what);
+  Status own(const std::string& path);
+
+  SoftwareOptions opts_;
+  FetchFn fetch_;
+};
+
+// One software pass over the view: install what is available, remove what is destroyed or no
+// longer listed, report states. `reported` remembers states already sent (daemon mode).
+struct SoftwarePassResult {
+  int built = 0, failed = 0, removed = 0;
+  bool master_unreachable = false;
+};
+SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& builder, SlapClient& client,
+                                     std::map<std::string, std::string>* reported);
+
+}  // namespace slap::node

@@ -1,0 +1,252 @@
+#include "node/sys.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+extern char** environ;
+
+namespace slap::node {
+namespace fs = std::filesystem;
+
+namespace {
+std::string hex(const unsigned char* d, unsigned n) {
+  static const char* k = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (unsigned i = 0; i < n; ++i) {
+    out += k[d[i] >> 4];
+    out += k[d[i] & 15];
+  }
+  return out;
+}
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+  return hex(md, n);
+}
+
+Result<std::string> sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::kIo, "cannot open " + path);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_DigestFinal_ex(ctx, md, &n);
+  EVP_MD_CTX_free(ctx);
+  return hex(md, n);
+}
+
+Result<std::string> read_file(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::kNotFound, "cannot open " + path);
+  std::string out;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    out.append(buf.data(), static_cast<size_t>(in.gcount()));
+    if (out.size() > max_bytes) return make_error(Errc::kInvalid, path + " is larger than the limit");
+  }
+  return out;
+}
+
+Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return make_error(Errc::kIo, "open " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t w = ::write(fd, content.data() + off, content.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return make_error(Errc::kIo, "write " + tmp + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(w);
+  }
+  ::fchmod(fd, mode);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return make_error(Errc::kIo, "rename " + tmp + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+std::optional<Identity> lookup_user(const std::string& name) {
+  struct passwd pw;
+  struct passwd* res = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || res == nullptr) return std::nullopt;
+  return Identity{pw.pw_uid, pw.pw_gid};
+}
+
+bool running_as_root() { return ::geteuid() == 0; }
+
+Result<CommandResult> run_command(const Command& cmd) {
+  if (cmd.argv.empty()) return make_error(Errc::kInvalid, "empty command");
+  // Everything the child needs is prepared before fork.
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    std::string_view key = kv.substr(0, kv.find('='));
+    bool replaced = false;
+    for (const auto& add : cmd.env) {
+      if (std::string_view(add).substr(0, add.find('=')) == key) replaced = true;
+    }
+    if (!replaced) env_store.emplace_back(kv);
+  }
+  for (const auto& add : cmd.env) env_store.push_back(add);
+  std::vector<char*> envp;
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_store = cmd.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_store) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int out_fd = -1;
+  int pipe_fds[2] = {-1, -1};
+  if (cmd.capture) {
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return make_error(Errc::kIo, "pipe failed");
+    out_fd = pipe_fds[1];
+  } else if (!cmd.log_path.empty()) {
+    out_fd = ::open(cmd.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (out_fd < 0) return make_error(Errc::kIo, "cannot open log " + cmd.log_path);
+    if (cmd.as) (void)::fchown(out_fd, cmd.as->uid, cmd.as->gid);
+  } else {
+    out_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  }
+  int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out_fd);
+    if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
+    ::close(null_in);
+    return make_error(Errc::kIo, "fork failed");
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(null_in, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) != 0) _exit(126);
+    if (cmd.as) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(cmd.as->gid) != 0 || ::setuid(cmd.as->uid) != 0) _exit(126);
+    }
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execvpe(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  ::close(null_in);
+  if (cmd.capture) ::close(pipe_fds[1]);
+  else ::close(out_fd);
+
+  CommandResult result;
+  auto deadline = std::chrono::steady_clock::now() + cmd.timeout;
+  int status = 0;
+  bool done = false;
+  bool pipe_open = cmd.capture;
+  while (!done) {
+    if (pipe_open) {
+      pollfd p{pipe_fds[0], POLLIN, 0};
+      int r = ::poll(&p, 1, 50);
+      if (r > 0) {
+        char buf[8192];
+        ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
+        if (n > 0) {
+          if (result.output.size() < cmd.capture_limit) {
+            result.output.append(buf, std::min(static_cast<size_t>(n), cmd.capture_limit - result.output.size()));
+          }
+        } else if (n == 0) {
+          pipe_open = false;
+        }
+      }
+    }
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) {
+      done = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      if (cmd.capture) ::close(pipe_fds[0]);
+      return make_error(Errc::kTimeout, "command '" + cmd.argv[0] + "' passed its deadline");
+    }
+    if (!pipe_open) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (cmd.capture) {
+    // Drain what remains (a grandchild may keep the pipe open: read without blocking only).
+    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+    char buf[8192];
+    ssize_t n;
+    while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0) {
+      if (result.output.size() < cmd.capture_limit) {
+        result.output.append(buf, std::min(static_cast<size_t>(n), cmd.capture_limit - result.output.size()));
+      }
+    }
+    ::close(pipe_fds[0]);
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string file_tail(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  auto size = static_cast<size_t>(in.tellg());
+  size_t start = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(static_cast<std::streamoff>(start));
+  std::string out(size - start, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  return out;
+}
+
+Status wipe_directory_contents(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) return {};
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::error_code rec;
+    fs::remove_all(entry.path(), rec);  // remove_all does not follow symlinks
+    if (rec) return make_error(Errc::kIo, "cannot remove " + entry.path().string() + ": " + rec.message());
+  }
+  if (ec) return make_error(Errc::kIo, "cannot list " + dir + ": " + ec.message());
+  return {};
+}
+
+uint64_t disk_usage_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       it != end; it.increment(ec)) {
+    if (ec) break;
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+}  // namespace slap::node

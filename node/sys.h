@@ -1,0 +1,60 @@
+#pragma once
+// Local system helpers: hashing, whole-file I/O, and running a command with a deadline, an
+// optional identity drop and its output sent to a log file or captured (bounded).
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "node/status.h"
+
+namespace slap::node {
+
+std::string sha256_hex(std::string_view bytes);
+Result<std::string> sha256_file(const std::string& path);
+
+inline constexpr size_t kMaxReadBytes = 64u << 20;
+Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxReadBytes);
+// Writes to path.tmp then renames; mode applied before the rename.
+Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// The uid/gid of a system user, or nullopt.
+std::optional<Identity> lookup_user(const std::string& name);
+bool running_as_root();
+
+struct Command {
+  std::vector<std::string> argv;
+  std::string cwd;                       // empty: inherit
+  std::vector<std::string> env;          // "KEY=VALUE" added to (or replacing in) the environment
+  std::string log_path;                  // stdout+stderr appended here; empty: /dev/null or capture
+  bool capture = false;                  // collect stdout+stderr into CommandResult::output
+  size_t capture_limit = 1 << 20;        // bytes kept when capturing
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};
+  std::optional<Identity> as;            // drop to this identity before exec (needs root)
+};
+
+struct CommandResult {
+  int exit_code = -1;  // exit status, or 128+signal
+  std::string output;  // when capture
+};
+
+// kTimeout when the deadline passes (the whole process group is killed), kIo when it cannot start.
+Result<CommandResult> run_command(const Command& cmd);
+
+// Last `max_bytes` of a file (for build error reports).
+std::string file_tail(const std::string& path, size_t max_bytes);
+
+// Removes everything inside `dir`, keeping `dir` itself. Never follows symlinks.
+Status wipe_directory_contents(const std::string& dir);
+
+// Sum of the allocated bytes of the files under `dir` (st_blocks * 512), not following symlinks.
+uint64_t disk_usage_bytes(const std::string& dir);
+
+}  // namespace slap::node

@@ -1,0 +1,209 @@
+#include "node/usage.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <pugixml.hpp>
+#include <set>
+#include <sstream>
+
+#include "node/sys.h"
+
+namespace slap::node {
+namespace json = boost::json;
+
+long clock_ticks_per_second() { return ::sysconf(_SC_CLK_TCK); }
+
+namespace {
+// Fields of /proc/<pid>/stat after the ")" closing the command name.
+bool stat_fields(pid_t pid, std::vector<std::string>& fields) {
+  auto text = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!text) return false;
+  size_t close = text->rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream in(text->substr(close + 1));
+  std::string f;
+  fields.clear();
+  while (in >> f) fields.push_back(f);
+  return fields.size() > 22;
+}
+uint64_t to_u64(const std::string& s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+}  // namespace
+
+Result<ProcessSample> sample_process(pid_t pid) {
+  std::vector<std::string> f;
+  if (!stat_fields(pid, f)) return make_error(Errc::kNotFound, "no process " + std::to_string(pid));
+  // After ')': [0]=state [1]=ppid ... [11]=utime [12]=stime [19]=starttime [21]=rss pages
+  ProcessSample s;
+  s.pid = pid;
+  s.cpu_ticks = to_u64(f[11]) + to_u64(f[12]);
+  s.start_ticks = to_u64(f[19]);
+  s.rss_bytes = to_u64(f[21]) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return s;
+}
+
+std::vector<pid_t> process_tree(const std::vector<pid_t>& roots) {
+  std::multimap<pid_t, pid_t> children;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (*end != '\0' || pid <= 0) continue;
+      std::vector<std::string> f;
+      if (!stat_fields(static_cast<pid_t>(pid), f)) continue;
+      children.emplace(static_cast<pid_t>(to_u64(f[1])), static_cast<pid_t>(pid));
+    }
+    ::closedir(d);
+  }
+  std::vector<pid_t> out;
+  std::set<pid_t> seen;
+  std::vector<pid_t> todo(roots.begin(), roots.end());
+  while (!todo.empty() && out.size() < 100000) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    if (p <= 0 || !seen.insert(p).second) continue;
+    out.push_back(p);
+    auto [a, b] = children.equal_range(p);
+    for (auto it = a; it != b; ++it) todo.push_back(it->second);
+  }
+  return out;
+}
+
+std::string tio_date(int64_t epoch_s) {
+  std::time_t t = static_cast<std::time_t>(epoch_s);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string format_quantity(double q) {
+  if (!std::isfinite(q)) return "0";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, q, std::chars_format::fixed, 3);
+  std::string s(buf, r.ptr);
+  while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
+    bool dot = s.back() == '.';
+    s.pop_back();
+    if (dot) break;
+  }
+  return s;
+}
+
+std::string build_tioxml(const std::string& computer_guid, const std::vector<PartitionUsage>& partitions) {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "utf-8";
+  auto journal = doc.append_child("journal");
+  for (const auto& p : partitions) {
+    if (p.movements.empty()) continue;  // the schema needs at least one movement
+    auto tx = journal.append_child("transaction");
+    tx.append_attribute("type") = "Sale Packing List";
+    tx.append_child("title").text() = ("Resource consumptions of " + p.title).c_str();
+    tx.append_child("start_date").text() = tio_date(p.start).c_str();
+    tx.append_child("stop_date").text() = tio_date(p.stop).c_str();
+    tx.append_child("reference").text() = p.partition_id.c_str();
+    tx.append_child("currency");
+    tx.append_child("payment_mode");
+    tx.append_child("category");
+    auto src = tx.append_child("arrow");
+    src.append_attribute("type") = "Source";
+    src.append_child("source").text() = computer_guid.c_str();
+    auto dst = tx.append_child("arrow");
+    dst.append_attribute("type") = "Destination";
+    dst.append_child("destination").text() = p.instance_guid.c_str();
+    for (const auto& m : p.movements) {
+      auto mv = tx.append_child("movement");
+      mv.append_child("resource").text() = m.resource.c_str();
+      mv.append_child("title").text() = m.title.c_str();
+      mv.append_child("reference").text() = m.reference.c_str();
+      mv.append_child("quantity").text() = m.quantity.c_str();
+      mv.append_child("price").text() = "0.0";
+      mv.append_child("VAT");
+      if (m.categories.empty()) mv.append_child("category");
+      for (const auto& c : m.categories) mv.append_child("category").text() = c.c_str();
+    }
+  }
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw);
+  return out.str();
+}
+
+Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml) {
+  if (xml.size() > (1u << 20)) return make_error(Errc::kInvalid, "consumption file larger than 1 MiB");
+  pugi::xml_document doc;
+  auto r = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default & ~pugi::parse_doctype);
+  if (!r) return make_error(Errc::kInvalid, std::string("consumption file is not XML: ") + r.description());
+  auto root = doc.child("consumption");
+  if (!root) return make_error(Errc::kInvalid, "root element is not <consumption>");
+  std::vector<UsageMovement> out;
+  for (auto mv : root.children()) {
+    if (std::string_view(mv.name()) != "movement") return make_error(Errc::kInvalid, "unexpected <" + std::string(mv.name()) + ">");
+    UsageMovement m;
+    m.resource = mv.child_value("resource");
+    m.title = mv.child_value("title");
+    m.reference = mv.child_value("reference");
+    std::string q = mv.child_value("quantity");
+    double qd = 0;
+    auto fc = std::from_chars(q.data(), q.data() + q.size(), qd);
+    if (m.resource.empty() || m.resource.size() > 256 || fc.ec != std::errc() || fc.ptr != q.data() + q.size() ||
+        !mv.child("price") || !mv.child("VAT")) {
+      return make_error(Errc::kInvalid, "movement lacks resource, a numeric quantity, price or VAT");
+    }
+    m.quantity = q;
+    for (auto c : mv.children("category")) {
+      if (*c.child_value()) m.categories.emplace_back(c.child_value());
+    }
+    out.push_back(std::move(m));
+    if (out.size() > 10000) return make_error(Errc::kInvalid, "too many movements");
+  }
+  if (out.empty()) return make_error(Errc::kInvalid, "no movement");
+  return out;
+}
+
+CpuDelta cpu_since_last(const std::string& partition_path, const std::vector<ProcessSample>& now_samples, int64_t now,
+                        bool persist) {
+  std::string path = partition_path + "/.slapnode/usage.json";
+  std::map<std::string, uint64_t> previous;
+  CpuDelta out;
+  if (auto text = read_file(path, 1 << 20)) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*text, ec);
+    if (!ec && v.is_object()) {
+      if (auto* t = v.as_object().if_contains("time"); t != nullptr && t->is_int64()) out.previous_time = t->as_int64();
+      if (auto* procs = v.as_object().if_contains("procs"); procs != nullptr && procs->is_object()) {
+        for (const auto& [k, x] : procs->as_object()) {
+          if (x.is_int64() && x.as_int64() >= 0) previous[std::string(k)] = static_cast<uint64_t>(x.as_int64());
+        }
+      }
+    }
+  }
+  json::object procs;
+  uint64_t ticks = 0;
+  for (const auto& s : now_samples) {
+    std::string key = std::to_string(s.pid) + ":" + std::to_string(s.start_ticks);
+    auto it = previous.find(key);
+    uint64_t before = it == previous.end() ? 0 : it->second;
+    ticks += s.cpu_ticks >= before ? s.cpu_ticks - before : s.cpu_ticks;
+    out.rss_bytes += s.rss_bytes;
+    procs[key] = static_cast<int64_t>(s.cpu_ticks);
+  }
+  out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
+  if (persist) {
+    json::object o{{"time", now}, {"procs", std::move(procs)}};
+    (void)write_file_atomic(path, json::serialize(o) + "\n", 0644);
+  }
+  return out;
+}
+
+}  // namespace slap::node

@@ -1,0 +1,63 @@
+#pragma once
+// Usage collection: CPU seconds and RSS of a partition's processes (from /proc, the supervised
+// processes and all their descendants), disk bytes of its directory, plus the movements the
+// instance writes itself in partition_consumption.xsd format under var/xml_report/*.xml.
+// Output: a TioXML journal (computer_consumption.xsd), one transaction per partition.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "node/status.h"
+
+namespace slap::node {
+
+struct ProcessSample {
+  pid_t pid = 0;
+  uint64_t start_ticks = 0;  // identifies the process across pid reuse
+  uint64_t cpu_ticks = 0;    // utime + stime
+  uint64_t rss_bytes = 0;
+};
+
+Result<ProcessSample> sample_process(pid_t pid);
+// `roots` and every descendant (by /proc/<pid>/stat ppid), each once.
+std::vector<pid_t> process_tree(const std::vector<pid_t>& roots);
+long clock_ticks_per_second();
+
+struct UsageMovement {
+  std::string resource;   // usage/cpu_s, usage/ram_byte_s, usage/disk_byte_s or the instance's own
+  std::string title;
+  std::string reference;  // the instance guid
+  std::string quantity;   // decimal text
+  std::vector<std::string> categories;
+};
+
+struct PartitionUsage {
+  std::string partition_id;
+  std::string instance_guid;
+  std::string title;
+  int64_t start = 0;  // period, seconds since the epoch
+  int64_t stop = 0;
+  std::vector<UsageMovement> movements;
+};
+
+// Dates are "YYYY-MM-DD HH:MM:SS" UTC; `start`/`stop` are seconds since the epoch.
+std::string tio_date(int64_t epoch_s);
+std::string build_tioxml(const std::string& computer_guid, const std::vector<PartitionUsage>& partitions);
+// Movements from an instance's consumption file (partition_consumption.xsd); refuses other shapes.
+Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml);
+std::string format_quantity(double q);
+
+// CPU ticks per process since the previous sample, kept in <partition>/.slapnode/usage.json.
+struct CpuDelta {
+  double cpu_seconds = 0;
+  uint64_t rss_bytes = 0;
+  int64_t previous_time = 0;  // 0 when there was no previous sample
+};
+CpuDelta cpu_since_last(const std::string& partition_path, const std::vector<ProcessSample>& now_samples,
+                        int64_t now, bool persist);
+
+}  // namespace slap::node

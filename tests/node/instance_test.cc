@@ -1,0 +1,307 @@
+// The node's passes against a fake master (TLS, ephemeral port): format, software built once,
+// instances under the real supervisord, connection parameters, stop, destroy, usage report,
+// master unreachable, and rebuilding everything after the node's own state is wiped.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <pugixml.hpp>
+
+#include "node/node.h"
+#include "node/software.h"
+#include "tests/node/test_support.h"
+
+namespace slap::node {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestRequest;
+using testing::TestResponse;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+// A loopback range unlikely to collide with another test run on this machine.
+std::string test_range() { return "127." + std::to_string(20 + ::getpid() % 200) + "." + std::to_string(::getpid() % 250) + ".0/24"; }
+
+std::string range_address(const std::string& range, int offset) {
+  return range.substr(0, range.rfind('.')) + "." + std::to_string(offset);
+}
+
+bool can_connect(const std::string& ip, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+int free_port(const std::string& ip) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct FakeMaster {
+  std::mutex mu;
+  json::object view;
+  int version = 1;
+
+  void bump() { view["version"] = ++version; }
+  json::array& partitions() { return view["partitions"].as_array(); }
+  json::object& partition(const std::string& id) {
+    for (auto& p : partitions()) {
+      if (p.as_object().at("partition_id").as_string() == id) return p.as_object();
+    }
+    partitions().push_back(json::object{{"partition_id", id}});
+    return partitions().back().as_object();
+  }
+  std::atomic<bool> stopping{false};
+
+  TestResponse handle(const TestRequest& r) {
+    if (r.target.find("?wait=") != std::string::npos && r.headers.count("if-none-match")) {
+      // Long-poll: hold the answer until the version changes, the wait ends or the test stops.
+      int wait = std::stoi(r.target.substr(r.target.find("?wait=") + 6));
+      testing::wait_for([&] {
+        std::lock_guard<std::mutex> g(mu);
+        return stopping.load() || r.headers.at("if-none-match") != "\"" + std::to_string(version) + "\"";
+      }, std::chrono::seconds(wait));
+    }
+    std::lock_guard<std::mutex> g(mu);
+    if (r.target.rfind("/v1/computers/COMP-1", 0) == 0) {
+      std::string etag = "\"" + std::to_string(version) + "\"";
+      if (r.headers.count("if-none-match") && r.headers.at("if-none-match") == etag) return TestResponse{304, "", {{"ETag", etag}}};
+      return TestResponse{200, json::serialize(view), {{"ETag", etag}}};
+    }
+    if (r.target == "/slapos.get.v0.software_instance_certificate") {
+      return TestResponse{200, R"({"key":"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n","certificate":"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"})", {}};
+    }
+    if (r.target.rfind("/slapos.", 0) == 0) return TestResponse{200, R"({"type":"success","title":"ok"})", {}};
+    return TestResponse{404, R"({"error":"not_found"})", {}};
+  }
+};
+
+class NodeFlow : public ::testing::Test {
+ protected:
+  testing::TempDir tmp;
+  FakeMaster master;
+  std::unique_ptr<testing::TestServer> server;
+  NodeConfig cfg;
+  std::string hello_url, memcached_url;
+
+  void SetUp() override {
+    testing::make_certificates(tmp.path());
+    testing::sh(testing::examples_dir() + "/hello/make-release.sh " + tmp / "hello" + " >/dev/null");
+    hello_url = "file://" + tmp / "hello/software.cfg";
+    memcached_url = "file://" + testing::examples_dir() + "/memcached-large/software.cfg";
+    master.view = json::object{{"computer_guid", "COMP-1"}, {"version", 1},
+                               {"software", json::array{json::object{{"url", hello_url}, {"state", "available"}},
+                                                        json::object{{"url", memcached_url}, {"state", "available"}}}},
+                               {"partitions", json::array{}}};
+    server = std::make_unique<testing::TestServer>([this](const TestRequest& r) { return master.handle(r); }, tmp.path());
+    cfg.master_url = server->url();
+    cfg.computer_guid = "COMP-1";
+    cfg.ca = tmp / "ca.pem";
+    cfg.cert = tmp / "client.pem";
+    cfg.key = tmp / "client.key";
+    cfg.instance_root = tmp / "srv";
+    cfg.software_root = tmp / "opt";
+    cfg.run_dir = tmp / "run";
+    cfg.partition_count = 4;
+    cfg.ipv4_range = test_range();
+    cfg.privilege = Privilege::kNo;
+    cfg.retries = 2;
+    cfg.http_timeout_s = 10;
+  }
+  void TearDown() override {
+    Supervisor(cfg.run_dir).shutdown().ok();
+  }
+
+  void allocate(const std::string& id, const std::string& guid, const std::string& url, const std::string& state,
+                json::object params = {}) {
+    std::lock_guard<std::mutex> g(master.mu);
+    auto& p = master.partition(id);
+    p["ip_list"] = json::array{json::array{"lo", range_address(cfg.ipv4_range, std::stoi(id.substr(8)) + 1)}};
+    p["instance_guid"] = guid;
+    p["title"] = "title-" + guid;
+    p["root_instance_title"] = "title-" + guid;
+    p["state"] = state;
+    p["software_release_uri"] = url;
+    p["software_type"] = "default";
+    p["timestamp"] = std::to_string(1732500000000000000LL + master.version);
+    p["parameters"] = std::move(params);
+    p["shared_instances"] = json::array{};
+    master.bump();
+  }
+  void set_state(const std::string& id, const std::string& state) {
+    std::lock_guard<std::mutex> g(master.mu);
+    auto& p = master.partition(id);
+    p["state"] = state;
+    p["timestamp"] = std::to_string(1732500000000000000LL + master.version + 1);
+    master.bump();
+  }
+  std::vector<std::string> reported(const std::string& guid) {
+    std::vector<std::string> out;
+    for (const auto& r : server->requests_to("/slapos.put.v0.software_instance_reported_state")) {
+      auto o = json::parse(r.body).as_object();
+      if (o.at("instance_guid").as_string() == guid) out.emplace_back(o.at("reported_state").as_string());
+    }
+    return out;
+  }
+  int program_pid(Node& node, const std::string& name) {
+    auto s = node.supervisor().status();
+    if (!s.ok() || !s->count(name) || s->at(name).state != "RUNNING") return 0;
+    return s->at(name).pid;
+  }
+};
+
+TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(server->requests_to("/slapos.put.v0.compute_node_format").size(), 1u);
+
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_TRUE(software_installed(cfg.software_root, hello_url));
+  EXPECT_TRUE(software_installed(cfg.software_root, memcached_url));
+  auto sw_reports = server->requests_to("/slapos.put.v0.software_installation_reported_state");
+  EXPECT_EQ(sw_reports.size(), 4u);  // building + available, twice
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);  // nothing rebuilt, nothing re-reported in one process
+  EXPECT_EQ(server->requests_to("/slapos.put.v0.software_installation_reported_state").size(), 4u);
+
+  std::string mc_ip = range_address(cfg.ipv4_range, 1);
+  int port = free_port(mc_ip);
+  allocate("slappart0", "SOFTINST-1", memcached_url, "started", json::object{{"port", std::to_string(port)}});
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(testing::wait_for([&] { return can_connect(mc_ip, port); }, 10s));
+  EXPECT_EQ(reported("SOFTINST-1"), std::vector<std::string>{"started"});
+  auto conn = server->requests_to("/slapos.put.v0.software_instance_connection_parameter");
+  ASSERT_EQ(conn.size(), 2u);
+  auto dict = json::parse(conn[0].body).as_object().at("connection_parameter_dict").as_object();
+  EXPECT_EQ(dict.at("url").as_string(), "memcached://" + mc_ip + ":" + std::to_string(port));
+  EXPECT_EQ(dict.at("memory-mb").as_string(), "64");  // the extending release's default
+  auto greeting = read_file(cfg.partition_path(1) + "/greeting.txt");
+  ASSERT_TRUE(greeting.ok());
+  EXPECT_EQ(*greeting, "hello, here is my patch\n");
+  auto conf = read_file(cfg.partition_path(1) + "/etc/hello.conf");
+  ASSERT_TRUE(conf.ok());
+  EXPECT_EQ(*conf, "partition = slappart1\naddress = " + range_address(cfg.ipv4_range, 2) + "\n");
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/.slapnode/certificate.pem"));
+  int hello_pid = program_pid(node, "slappart1:slappart1-hello");
+  EXPECT_GT(hello_pid, 0);
+
+  // Unchanged partitions are not touched, and the pass is fast.
+  auto before = server->requests().size();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(server->requests().size(), before + 1);  // the view only
+  EXPECT_EQ(program_pid(node, "slappart1:slappart1-hello"), hello_pid);
+
+  // Stop hello.
+  set_state("slappart1", "stopped");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(testing::wait_for([&] { return ::kill(hello_pid, 0) != 0; }, 10s));
+  EXPECT_EQ(reported("SOFTINST-2").back(), "stopped");
+
+  // A process that dies is noticed and restarted by the next pass (or by supervisord itself).
+  // Destroy memcached: stopped, emptied, reported.
+  ASSERT_TRUE(write_file_atomic(cfg.partition_path(0) + "/data.db", "x").ok());
+  set_state("slappart0", "destroyed");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(testing::wait_for([&] { return !can_connect(mc_ip, port); }, 10s));
+  EXPECT_FALSE(fs::exists(cfg.partition_path(0) + "/data.db"));
+  EXPECT_EQ(reported("SOFTINST-1").back(), "destroyed");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_EQ(reported("SOFTINST-1").size(), 2u);  // destroyed reported once
+
+  // A partition naming a release that is not installed fails alone.
+  allocate("slappart2", "SOFTINST-3", "file:///nowhere/software.cfg", "started");
+  EXPECT_EQ(node.instance_pass(), ExitCode::kFailure);
+  EXPECT_EQ(server->requests_to("/slapos.put.v0.software_instance_error").size(), 1u);
+  { std::lock_guard<std::mutex> g(master.mu); master.partitions().pop_back(); master.bump(); }
+
+  // Usage report, with a movement the instance wrote itself.
+  set_state("slappart1", "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  fs::create_directories(cfg.partition_path(1) + "/var/xml_report");
+  ASSERT_TRUE(write_file_atomic(cfg.partition_path(1) + "/var/xml_report/r1.xml",
+                                "<consumption><movement><resource>custom/greetings</resource><quantity>3</quantity>"
+                                "<price>0</price><VAT/></movement></consumption>")
+                  .ok());
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  auto usage = server->requests_to("/slapos.post.v0.compute_node_usage");
+  ASSERT_EQ(usage.size(), 1u);
+  std::string xml(json::parse(usage[0].body).as_object().at("tioxml").as_string());
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(xml.c_str())) << xml;
+  auto tx = doc.child("journal").child("transaction");
+  EXPECT_STREQ(tx.child_value("reference"), "slappart1");
+  std::set<std::string> resources;
+  for (auto mv : tx.children("movement")) resources.insert(mv.child_value("resource"));
+  EXPECT_EQ(resources, (std::set<std::string>{"usage/cpu_s", "usage/ram_byte_s", "usage/disk_byte_s", "custom/greetings"}));
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r1.xml.reported"));
+}
+
+TEST_F(NodeFlow, MasterUnreachableKeepsInstancesRunningAndWipedStateIsRebuilt) {
+  std::string ip = range_address(cfg.ipv4_range, 1);
+  int port = free_port(ip);
+  allocate("slappart0", "SOFTINST-1", memcached_url, "started", json::object{{"port", std::to_string(port)}});
+  {
+    Node node(cfg);
+    ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+    ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+    ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+    ASSERT_TRUE(testing::wait_for([&] { return can_connect(ip, port); }, 10s));
+  }
+  // The master goes away: one-shot passes exit 3, the instance keeps serving.
+  NodeConfig offline = cfg;
+  offline.master_url = "https://127.0.0.1:1";
+  offline.retries = 1;
+  Node lost(offline);
+  EXPECT_EQ(lost.instance_pass(), ExitCode::kMasterUnreachable);
+  EXPECT_EQ(lost.software_pass(), ExitCode::kMasterUnreachable);
+  EXPECT_TRUE(can_connect(ip, port));
+
+  // Wipe everything the node keeps outside partition data: supervisord, its run dir, the software.
+  ASSERT_TRUE(Supervisor(cfg.run_dir).shutdown().ok());
+  EXPECT_TRUE(testing::wait_for([&] { return !can_connect(ip, port); }, 10s));
+  fs::remove_all(cfg.run_dir);
+  fs::remove_all(cfg.software_root);
+  Node fresh(cfg);
+  ASSERT_EQ(fresh.software_pass(), ExitCode::kOk);
+  ASSERT_EQ(fresh.instance_pass(), ExitCode::kOk);  // record unchanged, processes missing: reprocessed
+  EXPECT_TRUE(testing::wait_for([&] { return can_connect(ip, port); }, 10s));
+}
+
+TEST_F(NodeFlow, DaemonRunsPassesAndReactsToTheLongPoll) {
+  cfg.report_interval_s = 3600;
+  Node node(cfg);
+  std::atomic<bool> stop{false};
+  std::thread daemon([&] { node.run(stop); });
+  // First round: format + software + instance with an empty view.
+  ASSERT_TRUE(testing::wait_for([&] { return software_installed(cfg.software_root, hello_url) &&
+                                             !server->requests_to("/slapos.put.v0.compute_node_format").empty(); }, 30s));
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  // The long-poll sees the new version and runs an instance pass at once (interval is 60 s).
+  EXPECT_TRUE(testing::wait_for([&] { return fs::exists(cfg.partition_path(1) + "/greeting.txt"); }, 20s));
+  stop = true;
+  master.stopping = true;
+  daemon.join();
+  EXPECT_FALSE(reported("SOFTINST-2").empty());
+}
+
+}  // namespace
+}  // namespace slap::node

@@ -1,0 +1,73 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "node/supervisor.h"
+#include "tests/node/test_support.h"
+
+namespace slap::node {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+TEST(Supervisor, StartsStopsAndSurvivesItsController) {
+  testing::TempDir tmp;
+  std::string run = tmp / "run";
+  int pid = 0;
+  {
+    Supervisor sup(run);
+    ASSERT_TRUE(sup.ensure_running().ok());
+    ProgramSpec p;
+    p.name = "sleeper";
+    p.command = "/bin/sleep 300";
+    p.directory = tmp.path();
+    p.startsecs = 0;
+    p.environment = {{"HOME", tmp.path()}};
+    ASSERT_TRUE(sup.apply_group("slappart0", {p}).ok());
+    ASSERT_TRUE(sup.start_group("slappart0").ok());
+    ASSERT_TRUE(testing::wait_for(
+        [&] {
+          auto s = sup.status();
+          if (!s.ok() || !s->count("slappart0:slappart0-sleeper")) return false;
+          pid = s->at("slappart0:slappart0-sleeper").pid;
+          return s->at("slappart0:slappart0-sleeper").state == "RUNNING";
+        },
+        15s));
+    EXPECT_TRUE(alive(pid));
+  }
+  // A new controller (slapnode restarted) finds the same supervisord and process.
+  Supervisor again(run);
+  ASSERT_TRUE(again.answers());
+  ASSERT_TRUE(again.ensure_running().ok());
+  auto s = again.status();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->at("slappart0:slappart0-sleeper").pid, pid);
+
+  ASSERT_TRUE(again.stop_group("slappart0").ok());
+  EXPECT_TRUE(testing::wait_for([&] { return !alive(pid); }, 15s));
+  auto stopped = again.status();
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->at("slappart0:slappart0-sleeper").state, "STOPPED");
+  ASSERT_TRUE(again.stop_group("slappart0").ok());  // stopping twice is fine
+
+  ASSERT_TRUE(again.remove_group("slappart0").ok());
+  auto removed = again.status();
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->count("slappart0:slappart0-sleeper"), 0u);
+  ASSERT_TRUE(again.shutdown().ok());
+  EXPECT_FALSE(again.answers());
+}
+
+TEST(Supervisor, RefusesBadProgramDefinitions) {
+  testing::TempDir tmp;
+  Supervisor sup(tmp / "run");
+  ProgramSpec bad_name{.name = "bad name", .command = "x"};
+  EXPECT_FALSE(sup.apply_group("slappart0", {bad_name}).ok());
+  ProgramSpec injected{.name = "ok", .command = "line\n[program:injected]"};
+  EXPECT_FALSE(sup.apply_group("slappart0", {injected}).ok());
+  EXPECT_FALSE(sup.apply_group("../x", {}).ok());
+}
+
+}  // namespace
+}  // namespace slap::node

@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <pugixml.hpp>
+
+#include "node/usage.h"
+#include "tests/node/test_support.h"
+
+namespace slap::node {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A child that burns CPU and holds memory, with a grandchild; killed at the end of the test.
+struct Burner {
+  pid_t pid = -1;
+  Burner() {
+    pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      if (::fork() == 0) {
+        for (;;) ::pause();
+      }
+      volatile char* mem = static_cast<volatile char*>(std::malloc(8 << 20));
+      for (size_t i = 0; i < (8u << 20); i += 512) mem[i] = 1;  // 8 MiB touched
+      volatile uint64_t x = mem[100];
+      for (;;) x = x * 3 + 1;
+    }
+    ::setpgid(pid, pid);
+  }
+  ~Burner() {
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+TEST(Usage, MeasuresARealChildProcess) {
+  Burner b;
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        auto s = sample_process(b.pid);
+        return s.ok() && s->cpu_ticks >= 5;
+      },
+      20s));
+  auto s = sample_process(b.pid);
+  ASSERT_TRUE(s.ok());
+  EXPECT_GE(s->rss_bytes, 8u << 20);
+  EXPECT_GT(s->start_ticks, 0u);
+  std::vector<pid_t> tree;
+  ASSERT_TRUE(testing::wait_for([&] { tree = process_tree({b.pid}); return tree.size() == 2; }, 10s));
+  EXPECT_EQ(tree[0], b.pid);
+  EXPECT_FALSE(sample_process(999999999).ok());
+
+  // Deltas: the first sample counts everything, the next only what was burned since.
+  testing::TempDir tmp;
+  std::filesystem::create_directories(tmp / ".slapnode");
+  auto first = cpu_since_last(tmp.path(), {*s}, 1000, true);
+  EXPECT_EQ(first.previous_time, 0);
+  EXPECT_NEAR(first.cpu_seconds, static_cast<double>(s->cpu_ticks) / clock_ticks_per_second(), 1e-9);
+  auto later = *s;
+  later.cpu_ticks += 50;
+  auto second = cpu_since_last(tmp.path(), {later}, 1060, true);
+  EXPECT_EQ(second.previous_time, 1000);
+  EXPECT_NEAR(second.cpu_seconds, 50.0 / clock_ticks_per_second(), 1e-9);
+}
+
+// Checks an element's children against an xsd sequence: names in order, with min/max counts.
+struct Slot {
+  const char* name;
+  int min;
+  int max;  // -1: unbounded
+};
+void expect_sequence(const pugi::xml_node& node, const std::vector<Slot>& seq) {
+  std::vector<std::string> names;
+  for (auto c : node.children()) {
+    if (c.type() == pugi::node_element) names.emplace_back(c.name());
+  }
+  size_t i = 0;
+  for (const auto& slot : seq) {
+    int n = 0;
+    while (i < names.size() && names[i] == slot.name) {
+      ++i;
+      ++n;
+    }
+    EXPECT_GE(n, slot.min) << node.name() << " lacks " << slot.name;
+    if (slot.max >= 0) {
+      EXPECT_LE(n, slot.max) << node.name() << " has too many " << slot.name;
+    }
+  }
+  EXPECT_EQ(i, names.size()) << node.name() << " has an unexpected <" << (i < names.size() ? names[i] : "") << ">";
+}
+
+TEST(TioXml, JournalFollowsComputerConsumptionXsd) {
+  PartitionUsage a;
+  a.partition_id = "slappart0";
+  a.instance_guid = "SOFTINST-1";
+  a.title = "db <main> & co";
+  a.start = 1732500000;
+  a.stop = 1732503600;
+  a.movements.push_back({"usage/cpu_s", "CPU seconds", "SOFTINST-1", format_quantity(12.5), {}});
+  a.movements.push_back({"usage/ram_byte_s", "RAM", "SOFTINST-1", format_quantity(1e12), {"cat-a", "cat-b"}});
+  PartitionUsage empty;
+  empty.partition_id = "slappart1";
+  std::string xml = build_tioxml("COMP-1", {a, empty});
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(xml.c_str())) << xml;
+  auto journal = doc.child("journal");
+  ASSERT_TRUE(journal);
+  expect_sequence(journal, {{"transaction", 1, -1}});
+  auto tx = journal.child("transaction");
+  EXPECT_STREQ(tx.attribute("type").value(), "Sale Packing List");
+  expect_sequence(tx, {{"title", 0, 1}, {"start_date", 1, 1}, {"stop_date", 1, 1}, {"reference", 1, 1},
+                       {"currency", 1, 1}, {"payment_mode", 1, 1}, {"category", 0, -1}, {"arrow", 1, -1},
+                       {"movement", 1, -1}});
+  EXPECT_STREQ(tx.child_value("title"), "Resource consumptions of db <main> & co");
+  EXPECT_STREQ(tx.child_value("start_date"), "2024-11-25 02:00:00");
+  EXPECT_STREQ(tx.child_value("stop_date"), "2024-11-25 03:00:00");
+  EXPECT_STREQ(tx.child_value("reference"), "slappart0");
+  for (auto arrow : tx.children("arrow")) {
+    EXPECT_TRUE(arrow.attribute("type"));
+    expect_sequence(arrow, {{"source", 0, 1}, {"destination", 0, 1}});
+  }
+  int movements = 0;
+  for (auto mv : tx.children("movement")) {
+    ++movements;
+    expect_sequence(mv, {{"resource", 1, 1}, {"title", 0, 1}, {"reference", 0, 1}, {"quantity", 1, 1},
+                         {"price", 1, 1}, {"VAT", 1, 1}, {"category", 0, -1}});
+    EXPECT_NO_THROW((void)std::stod(mv.child_value("quantity")));
+  }
+  EXPECT_EQ(movements, 2);
+  EXPECT_STREQ(tx.child("movement").next_sibling("movement").child_value("quantity"), "1000000000000");
+  // Only one transaction: the partition without movements is left out.
+  EXPECT_FALSE(tx.next_sibling("transaction"));
+}
+
+TEST(TioXml, ReferenceJournalHasTheShapeWeCheck) {
+  auto text = read_file(std::string(SLAP_REFERENCE_DIR) + "/tioxml-example-2019-10-07.xml");
+  if (!text.ok()) GTEST_SKIP() << "reference journal not found beside the repository";
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(text->c_str()));
+  auto tx = doc.child("journal").child("transaction");
+  expect_sequence(tx, {{"title", 0, 1}, {"start_date", 1, 1}, {"stop_date", 1, 1}, {"reference", 1, 1},
+                       {"currency", 1, 1}, {"payment_mode", 1, 1}, {"category", 0, -1}, {"arrow", 1, -1},
+                       {"movement", 1, -1}});
+}
+
+TEST(Consumption, InstanceFilesAreParsedOrRefused) {
+  auto ok = parse_partition_consumption(
+      "<?xml version='1.0'?><consumption><movement><resource>custom/requests</resource><title>Requests</title>"
+      "<reference>x</reference><quantity>42.5</quantity><price>0.0</price><VAT/><category>web</category></movement>"
+      "</consumption>");
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].resource, "custom/requests");
+  EXPECT_EQ((*ok)[0].quantity, "42.5");
+  EXPECT_EQ((*ok)[0].categories, std::vector<std::string>{"web"});
+  EXPECT_FALSE(parse_partition_consumption("<journal/>").ok());
+  EXPECT_FALSE(parse_partition_consumption("not xml").ok());
+  EXPECT_FALSE(parse_partition_consumption("<consumption><movement><resource>r</resource><quantity>lots</quantity>"
+                                           "<price>0</price><VAT/></movement></consumption>")
+                   .ok());
+  EXPECT_FALSE(parse_partition_consumption("<consumption></consumption>").ok());
+}
+
+TEST(Quantity, IsExactDecimalText) {
+  EXPECT_EQ(format_quantity(0), "0");
+  EXPECT_EQ(format_quantity(1.25), "1.25");
+  EXPECT_EQ(format_quantity(100), "100");
+  EXPECT_EQ(format_quantity(0.3333333), "0.333");
+}
+
+}  // namespace
+}  // namespace slap::node
