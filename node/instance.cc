@@ -12,12 +12,17 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "node/slap_client.h"
 #include "node/software.h"
 #include "node/sys.h"
 
 namespace slap::node {
+
+// How long a promise may fail right after its instance was (re)started before it counts as failed.
+constexpr std::chrono::seconds kPromiseGrace{10};
+
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
@@ -301,7 +306,14 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
       c.timeout = std::chrono::seconds(30);
       c.as = layout.identity;
       c.env = {"HOME=" + layout.path};
+      // A promise may need a moment after a (re)start: the process has to come up and write what
+      // the promise checks. Retry until it holds or the grace period ends.
+      const auto deadline = std::chrono::steady_clock::now() + kPromiseGrace;
       auto r = run_command(c);
+      while ((!r || r->exit_code != 0) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        r = run_command(c);
+      }
       if (!r || r->exit_code != 0) {
         promise_ok = false;
         res.promise_failed = true;
