@@ -84,8 +84,26 @@ struct RecordIdentity {
   ubm::Identity identity;
 };
 
+// Usage a node measured, from one TioXML journal (slapd parses and checks the XML).
+struct UsageLine {
+  std::string resource;  // "usage/cpu_s", "custom/transaction", ...
+  ubm::Decimal quantity;
+  std::string unit;      // a known unit
+  std::string reference; // instance guid, partition id, "slapuserN", or the computer guid
+  std::string title;
+};
+struct UsageTransaction {
+  std::string reference;  // the journal's transaction reference (a partition id for slapnode)
+  ubm::TimestampNs start, stop;
+  std::vector<UsageLine> lines;
+};
+struct ReportUsage {
+  std::string computer;  // the posting computer: every reference must be its own
+  std::vector<UsageTransaction> transactions;
+};
+
 using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
-                             ReportConnection, Bang, Rename, RecordIdentity>;
+                             ReportConnection, Bang, Rename, RecordIdentity, ReportUsage>;
 
 // What a successful command did.
 struct Outcome {

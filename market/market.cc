@@ -37,11 +37,12 @@ struct Market::Batch {
   std::vector<ubm::EntryBody> entries;
   std::unordered_set<std::string> registered;                // ids registered by this batch (not in the directory yet)
   std::unordered_map<std::string, ubm::NodeKind> nodes;      // the nodes among them
+  std::unordered_set<std::string> journals;                  // usage journals accounted by this batch
 };
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
 
-std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_}; }
+std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_}; }
 
 void Market::attach(ledger::Ledger& ledger) {
   ledger_ = &ledger;
@@ -473,6 +474,98 @@ struct Market::Handler {
     Outcome out;
     out.written = true;
     return out;
+  }
+
+  // Usage from a node's TioXML journal becomes usage Movements, supplier (the computer's owner) to
+  // client (the instance's client), once per (computer, transaction reference, period).
+  ubm::Result<Outcome> operator()(const ReportUsage& c) {
+    const ComputerView::Computer* comp = m.computers_.find(c.computer);
+    if (comp == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not known");
+    const std::string owner = comp->props.owner;
+    struct Pending {
+      std::string key;
+      std::vector<ubm::Movement> movements;
+    };
+    std::vector<Pending> accepted;
+    // The instance a movement's reference names, on this computer only.
+    auto instance_of = [&](const std::string& ref, const std::string& tx_ref) -> ubm::Result<std::string> {
+      std::string partition;
+      if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
+      else if (ref.rfind("slappart", 0) == 0) partition = ref;
+      if (!partition.empty()) {
+        const auto* p = comp->partition(partition);
+        if (p == nullptr) return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + c.computer);
+        if (p->instance.empty()) return reject(Rejection::INVALID_STATE, "reference", partition + " of " + c.computer + " hosts no instance");
+        return p->instance;
+      }
+      if (const auto* i = m.instances_.find(ref)) {
+        const ComputerView::Computer* at = m.computers_.location(ref);
+        if (at == nullptr || at->props.computer != c.computer) return reject(Rejection::NOT_OWNER, "reference", ref + " does not run on " + c.computer);
+        return i->request.instance;
+      }
+      if (ref.empty() || ref == c.computer) {
+        if (tx_ref.rfind("slappart", 0) == 0) return instance_of_partition(comp, tx_ref, c.computer);
+        return std::string();  // the computer itself
+      }
+      return reject(Rejection::UNKNOWN_INSTANCE, "reference", "'" + ref + "' names no instance or partition of " + c.computer);
+    };
+    for (size_t t = 0; t < c.transactions.size(); ++t) {
+      const auto& tx = c.transactions[t];
+      const std::string where = "transaction[" + std::to_string(t) + "]";
+      if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
+      std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
+      if (m.journals_.seen(key) || b.journals.count(key)) continue;  // accounted already: idempotent
+      Pending p{key, {}};
+      for (size_t k = 0; k < tx.lines.size(); ++k) {
+        const auto& l = tx.lines[k];
+        auto guid = instance_of(l.reference, tx.reference);
+        if (!guid) {
+          auto e = guid.error();
+          e.field = where + ".movement[" + std::to_string(k) + "]." + e.field;
+          return e;
+        }
+        ubm::Movement mv;
+        mv.resource = l.resource;
+        mv.quantity = {l.quantity, l.unit};
+        mv.price = {ubm::Decimal{}, ""};  // rated by billing, not here
+        mv.source = ubm::NodeId{owner};
+        mv.start = tx.start;
+        mv.stop = tx.stop;
+        mv.attributes = {{std::string(kUsageJournalAttribute), key}, {"reference", l.reference}};
+        if (!l.title.empty()) mv.attributes.push_back({"title", l.title});
+        if (guid->empty()) {
+          mv.destination = ubm::NodeId{std::string(kMarketNode)};
+          mv.items = {ubm::ItemId{c.computer}};
+        } else {
+          const auto* i = m.instances_.find(*guid);
+          mv.destination = ubm::NodeId{i->request.client};
+          mv.items = {ubm::ItemId{*guid}, ubm::ItemId{c.computer}};
+        }
+        if (mv.destination == mv.source) mv.destination = ubm::NodeId{std::string(kMarketNode)};
+        if (auto st = ubm::validate_structure(ubm::EntryBody{mv}, where + ".movement[" + std::to_string(k) + "]"); !st) return st.error();
+        p.movements.push_back(std::move(mv));
+      }
+      accepted.push_back(std::move(p));
+    }
+    // Everything validated: only now emit (a rejected journal writes nothing).
+    Outcome out;
+    for (auto& p : accepted) {
+      if (p.movements.empty()) continue;
+      ensure_market_node();
+      b.journals.insert(p.key);
+      for (auto& mv : p.movements) b.entries.push_back(std::move(mv));
+      wrote = true;
+      out.written = true;
+    }
+    out.computer = c.computer;
+    return out;
+  }
+
+  static ubm::Result<std::string> instance_of_partition(const ComputerView::Computer* comp, const std::string& partition, const std::string& computer) {
+    const auto* p = comp->partition(partition);
+    if (p == nullptr) return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
+    if (p->instance.empty()) return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosts no instance");
+    return p->instance;
   }
 
   ubm::Result<Outcome> operator()(const Rename& c) {

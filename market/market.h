@@ -31,6 +31,7 @@
 #include "market/encoding.h"
 #include "market/instance_registry.h"
 #include "market/matcher.h"
+#include "market/usage_journals.h"
 
 namespace slap::market {
 
@@ -80,6 +81,7 @@ class Market {
   const ComputerView& computers() const { return computers_; }
   const InstanceRegistry& instances() const { return instances_; }
   const CapacityIndex& capacity() const { return capacity_; }
+  const UsageJournals& usage_journals() const { return journals_; }
   // Joined read model; any thread (each projection is read under its own lock).
   std::optional<ComputerSnapshot> computer_snapshot(std::string_view guid) const;
   // The pure decision for a request, without writing anything (benchmarks, dry runs).
@@ -98,6 +100,7 @@ class Market {
   InstanceRegistry instances_;
   CapacityIndex capacity_;
   Matcher matcher_{capacity_, computers_, instances_};
+  UsageJournals journals_;
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};
   std::unordered_map<std::string, std::string> release_ids_;  // cache

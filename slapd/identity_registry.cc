@@ -15,7 +15,9 @@ void IdentityRegistry::apply(std::span<const ledger::EntryView> entries) {
     auto id = body.getIdentity();
     std::string serial(id.getSerial().cStr(), id.getSerial().size());
     if (id.getAction() == schema::IdentityAction::ISSUE) {
-      by_serial_[serial] = Certificate{std::string(id.getSubject().cStr()), std::string(id.getRole().cStr()), id.getNotAfterNs(), false};
+      Certificate c{std::string(id.getSubject().cStr()), std::string(id.getRole().cStr()), id.getNotAfterNs(), false};
+      index(serial, c.subject);
+      by_serial_[serial] = std::move(c);
     } else if (auto it = by_serial_.find(serial); it != by_serial_.end()) {
       it->second.revoked = true;
     }
@@ -54,9 +56,12 @@ ubm::Status IdentityRegistry::restore(std::string_view snapshot, ubm::Seq last_a
     c.revoked = r.u8() != 0;
     m.emplace(std::move(serial), std::move(c));
   }
+  std::map<std::string, std::set<std::string>, std::less<>> subjects;
+  for (const auto& [serial, c] : m) subjects[c.subject].insert(serial);
   if (!r.ok() || !r.at_end()) return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "identities", "truncated snapshot");
   std::unique_lock lock(mu_);
   by_serial_ = std::move(m);
+  by_subject_ = std::move(subjects);
   last_ = last_applied;
   return {};
 }
@@ -64,6 +69,7 @@ ubm::Status IdentityRegistry::restore(std::string_view snapshot, ubm::Seq last_a
 void IdentityRegistry::reset() {
   std::unique_lock lock(mu_);
   by_serial_.clear();
+  by_subject_.clear();
   last_ = ubm::Seq{0};
 }
 
@@ -80,11 +86,16 @@ std::optional<IdentityRegistry::Certificate> IdentityRegistry::certificate(std::
   return it->second;
 }
 
+void IdentityRegistry::index(const std::string& serial, const std::string& subject) { by_subject_[subject].insert(serial); }
+
 std::set<std::string> IdentityRegistry::roles(std::string_view subject) const {
   std::shared_lock lock(mu_);
   std::set<std::string> out;
-  for (const auto& [serial, c] : by_serial_) {
-    if (c.subject == subject && !c.revoked && !c.role.empty()) out.insert(c.role);
+  auto it = by_subject_.find(subject);
+  if (it == by_subject_.end()) return out;
+  for (const auto& serial : it->second) {
+    const auto& c = by_serial_.at(serial);
+    if (!c.revoked && !c.role.empty()) out.insert(c.role);
   }
   return out;
 }
@@ -92,8 +103,10 @@ std::set<std::string> IdentityRegistry::roles(std::string_view subject) const {
 std::vector<std::string> IdentityRegistry::serials_of(std::string_view subject) const {
   std::shared_lock lock(mu_);
   std::vector<std::string> out;
-  for (const auto& [serial, c] : by_serial_) {
-    if (c.subject == subject && !c.revoked) out.push_back(serial);
+  auto it = by_subject_.find(subject);
+  if (it == by_subject_.end()) return out;
+  for (const auto& serial : it->second) {
+    if (!by_serial_.at(serial).revoked) out.push_back(serial);
   }
   return out;
 }

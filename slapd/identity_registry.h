@@ -39,6 +39,9 @@ class IdentityRegistry final : public ledger::Projection {
  private:
   mutable std::shared_mutex mu_;
   std::map<std::string, Certificate, std::less<>> by_serial_;
+  // subject -> its serials: per-request role lookups must not scan every certificate.
+  std::map<std::string, std::set<std::string>, std::less<>> by_subject_;
+  void index(const std::string& serial, const std::string& subject);
   ubm::Seq last_{0};
 };
 

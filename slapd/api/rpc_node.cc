@@ -5,6 +5,7 @@
 
 #include "slapd/api/api.h"
 #include "slapd/api/render.h"
+#include "slapd/usage/tioxml.h"
 
 namespace slap::slapd {
 
@@ -280,7 +281,15 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!only(body, {"computer_guid", "tioxml"}, reply)) return;
     auto computer = own_computer(caller, body, reply);
     if (!computer) return;
-    return reply(error_response(kD, 501, "not_implemented", "usage ingestion (TioXML to usage movements) is not built yet; nothing was recorded"));
+    auto xml = need(body, "tioxml", reply, 16u << 20);
+    if (!xml) return;
+    auto journal = usage::parse_journal(*xml);
+    if (!journal) return reply(error_response(kD, 422, ubm::rejection_name(journal.error().code), journal.error().field + ": " + journal.error().detail));
+    size_t lines = 0;
+    for (const auto& t : *journal) lines += t.lines.size();
+    return api.submit(market::ReportUsage{*computer, std::move(*journal)}, kD, reply, [lines](const Outcome& o) {
+      return rpc_success(o.written ? std::to_string(lines) + " usage movements accounted" : "journal already accounted");
+    });
   }
   reply(error_response(kD, 404, "not_found", "no such verb: " + verb));
 }

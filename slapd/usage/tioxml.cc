@@ -1,0 +1,162 @@
+#include "slapd/usage/tioxml.h"
+
+#include <pugixml.hpp>
+
+#include <ctime>
+#include <initializer_list>
+
+#include "ubm/unit.h"
+
+namespace slap::usage {
+namespace {
+
+ubm::Error invalid(std::string field, std::string detail) {
+  return ubm::make_error(ubm::Rejection::INVALID_PARAMETER, std::move(field), std::move(detail));
+}
+
+struct Slot {
+  const char* name;
+  bool required;
+  bool repeated;
+};
+
+// Checks that the element children of `node` follow the xsd sequence `slots` (names, order,
+// multiplicity) and nothing else.
+ubm::Status check_sequence(pugi::xml_node node, std::initializer_list<Slot> slots, const std::string& where) {
+  auto child = node.first_child();
+  auto skip_text = [&] {
+    while (child && child.type() != pugi::node_element) {
+      if (child.type() == pugi::node_pcdata && std::string_view(child.value()).find_first_not_of(" \t\r\n") != std::string_view::npos) break;
+      child = child.next_sibling();
+    }
+  };
+  for (const Slot& s : slots) {
+    skip_text();
+    size_t count = 0;
+    while (child && child.type() == pugi::node_element && std::string_view(child.name()) == s.name) {
+      ++count;
+      child = child.next_sibling();
+      skip_text();
+      if (!s.repeated) break;
+    }
+    if (s.required && count == 0) return invalid(where, std::string("missing <") + s.name + ">");
+  }
+  skip_text();
+  if (child) {
+    return invalid(where, child.type() == pugi::node_element ? std::string("unexpected <") + child.name() + ">" : std::string("unexpected text"));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string unit_of(std::string_view resource, const std::vector<std::string>& categories) {
+  if (resource == "usage/cpu_s") return "cpu_s";
+  if (resource == "usage/ram_byte_s" || resource == "usage/disk_byte_s") return "byte_s";
+  if (resource == "usage/net_bytes") return "net_byte";
+  if (resource.rfind("incident/", 0) == 0) return "incident";
+  for (const auto& c : categories) {
+    if (c.rfind("unit:", 0) == 0 && ubm::is_known_unit(std::string_view(c).substr(5))) return c.substr(5);
+  }
+  const auto slash = resource.rfind('/');
+  const std::string_view last = slash == std::string_view::npos ? resource : resource.substr(slash + 1);
+  if (ubm::is_known_unit(last)) return std::string(last);
+  return {};
+}
+
+ubm::Result<ubm::TimestampNs> parse_date(std::string_view t) {
+  struct tm tm {};
+  auto digits = [&](size_t pos, size_t n, int& out) {
+    out = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (i >= t.size() || t[i] < '0' || t[i] > '9') return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (t.size() != 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':' || !digits(0, 4, y) ||
+      !digits(5, 2, mo) || !digits(8, 2, d) || !digits(11, 2, h) || !digits(14, 2, mi) || !digits(17, 2, s) || mo < 1 || mo > 12 ||
+      d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970) {
+    return invalid("date", "'" + std::string(t.substr(0, 32)) + "' is not YYYY-MM-DD HH:MM:SS");
+  }
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  return ubm::TimestampNs{static_cast<int64_t>(timegm(&tm)) * 1'000'000'000};
+}
+
+ubm::Result<std::vector<market::UsageTransaction>> parse_journal(std::string_view xml, const Limits& limits) {
+  pugi::xml_document doc;
+  // No entity expansion beyond the XML built-ins, no DOCTYPE processing: pugixml never fetches.
+  const auto parsed = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default & ~pugi::parse_doctype);
+  if (!parsed) return invalid("tioxml", std::string("malformed XML: ") + parsed.description() + " at byte " + std::to_string(parsed.offset));
+  const auto journal = doc.document_element();
+  if (std::string_view(journal.name()) != "journal") return invalid("tioxml", "the root element must be <journal>");
+  if (auto s = check_sequence(journal, {{"transaction", true, true}}, "journal"); !s) return s.error();
+  std::vector<market::UsageTransaction> out;
+  size_t movements = 0, t = 0;
+  for (auto tx : journal.children("transaction")) {
+    const std::string where = "transaction[" + std::to_string(t++) + "]";
+    if (out.size() >= limits.max_transactions) return invalid(where, "more than " + std::to_string(limits.max_transactions) + " transactions");
+    if (!tx.attribute("type")) return invalid(where, "missing the type attribute");
+    if (auto s = check_sequence(tx, {{"title", false, false}, {"start_date", true, false}, {"stop_date", true, false}, {"reference", true, false},
+                                     {"currency", true, false}, {"payment_mode", true, false}, {"category", false, true}, {"arrow", true, true},
+                                     {"movement", true, true}},
+                                where);
+        !s) {
+      return s.error();
+    }
+    market::UsageTransaction u;
+    u.reference = tx.child_value("reference");
+    auto start = parse_date(tx.child_value("start_date"));
+    if (!start) return invalid(where + ".start_date", start.error().detail);
+    auto stop = parse_date(tx.child_value("stop_date"));
+    if (!stop) return invalid(where + ".stop_date", stop.error().detail);
+    u.start = *start;
+    u.stop = *stop;
+    for (auto arrow : tx.children("arrow")) {
+      if (!arrow.attribute("type")) return invalid(where + ".arrow", "missing the type attribute");
+      if (auto s = check_sequence(arrow, {{"source", false, false}, {"destination", false, false}}, where + ".arrow"); !s) return s.error();
+    }
+    size_t k = 0;
+    for (auto mv : tx.children("movement")) {
+      const std::string mwhere = where + ".movement[" + std::to_string(k++) + "]";
+      if (++movements > limits.max_movements) return invalid(mwhere, "more than " + std::to_string(limits.max_movements) + " movements");
+      if (auto s = check_sequence(mv, {{"resource", true, false}, {"title", false, false}, {"reference", false, false}, {"quantity", true, false},
+                                       {"price", true, false}, {"VAT", true, false}, {"category", false, true}},
+                                  mwhere);
+          !s) {
+        return s.error();
+      }
+      market::UsageLine line;
+      line.resource = mv.child_value("resource");
+      line.title = mv.child_value("title");
+      line.reference = mv.child_value("reference");
+      if (line.resource.empty() || line.resource.size() > 256) return invalid(mwhere + ".resource", "a resource is 1..256 bytes");
+      auto q = ubm::Decimal::parse(mv.child_value("quantity"));
+      if (!q) {
+        auto e = q.error();
+        e.field = mwhere + ".quantity";
+        return e;
+      }
+      if (q->is_negative()) return ubm::make_error(ubm::Rejection::NEGATIVE_QUANTITY, mwhere + ".quantity", "quantity " + q->to_string() + " is negative");
+      line.quantity = *q;
+      std::vector<std::string> categories;
+      for (auto c : mv.children("category")) categories.emplace_back(c.child_value());
+      line.unit = unit_of(line.resource, categories);
+      if (line.unit.empty()) {
+        return ubm::make_error(ubm::Rejection::UNKNOWN_UNIT, mwhere + ".resource",
+                               "resource '" + line.resource + "' has no known unit (add a category unit:<unit>)");
+      }
+      u.lines.push_back(std::move(line));
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+}  // namespace slap::usage
