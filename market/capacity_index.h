@@ -60,6 +60,7 @@ class CapacityIndex final : public FactProjection {
   // Sequencer thread only.
   const Computer* find(std::string_view guid) const;
   const Computer& computer(uint32_t idx) const { return computers_[idx]; }
+  uint32_t index_of(const Computer& c) const { return static_cast<uint32_t>(&c - computers_.data()); }
   uint32_t id(std::string_view s) const { return strings_.id(s); }  // kNone: nobody declared it
   // Open computers with a free partition supplying `release` under `capability` (kNone ids allowed:
   // they give nullptr), optionally in one region.

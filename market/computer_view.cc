@@ -100,6 +100,11 @@ const ComputerView::Computer* ComputerView::find(std::string_view guid) const {
   return it == by_guid_.end() ? nullptr : &computers_[it->second];
 }
 
+const ComputerView::Computer* ComputerView::find(uint32_t idx, std::string_view guid) const {
+  if (idx < computers_.size() && computers_[idx].props.computer == guid) return &computers_[idx];
+  return find(guid);
+}
+
 ComputerView::Computer* ComputerView::at(std::string_view guid) { return const_cast<Computer*>(find(guid)); }
 
 const ComputerView::Partition* ComputerView::first_free(const Computer& c) const {

@@ -45,6 +45,10 @@ class ComputerView final : public FactProjection {
 
   // Sequencer thread only.
   const Computer* find(std::string_view guid) const;
+  // The computer at `idx` in registration order when its guid is `guid` (the CapacityIndex numbers
+  // computers the same way: both append on a computer's first fact), else find(guid). Saves a
+  // hash lookup, that is cache misses, on each placement in a large world.
+  const Computer* find(uint32_t idx, std::string_view guid) const;
   // The first present free partition in declaration order; nullptr when none.
   const Partition* first_free(const Computer& c) const;
   // The computer hosting an instance (allocated, or shared through its host); nullptr when none.

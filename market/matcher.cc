@@ -58,7 +58,7 @@ bool Matcher::satisfies(const CapacityIndex::Computer& m, const Compiled& k) con
 
 Placement Matcher::on(const CapacityIndex::Computer& m) const {
   Placement p;
-  const ComputerView::Computer* view = computers_.find(m.guid);  // no copy: heterogeneous lookup
+  const ComputerView::Computer* view = computers_.find(capacity_.index_of(m), m.guid);
   const ComputerView::Partition* free = view ? computers_.first_free(*view) : nullptr;
   if (free == nullptr) {
     p.reason = "computer " + m.guid + " has no free partition";  // cannot happen when listed
