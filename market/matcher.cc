@@ -125,17 +125,22 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
     }
     return false;
   };
-  if (k.network != kNone && !any([&](const auto& m) { return m.network == k.network; })) {
+  // Region and network have their own orders: whether any candidate has them is whether their
+  // order is empty (no walk: pending requests are explained on every attempt).
+  auto empty = [](const CapacityIndex::Candidates* x) { return x == nullptr || x->empty(); };
+  if (k.network != kNone && empty(capacity_.network_candidates(k.release, k.capability, k.network))) {
     return "no free partition on network_guid=" + c.network_guid;
   }
   for (size_t i = 0; i < k.categories.size(); ++i) {
     const uint32_t cat = k.categories[i];
-    if (!any([&](const auto& m) { return m.has_category(cat); })) {
+    const bool none = cat == k.region ? empty(capacity_.candidates(k.release, k.capability, k.region))
+                                      : !any([&](const auto& m) { return m.has_category(cat); });
+    if (none) {
       const auto& [key, value] = c.categories[i];
       return "no free partition with " + (key == "project" ? std::string("project_guid") : key) + "=" + value;
     }
   }
-  if (k.max_price && !any([&](const auto& m) { return m.price <= k.max_minor; })) {
+  if (k.max_price && set->begin()->price > k.max_minor) {  // the cheapest comes first
     return "no free partition at max_price=" + k.max_price->to_string() + " or less";
   }
   return "no free partition satisfies all of " + describe(c);
