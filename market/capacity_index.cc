@@ -51,12 +51,25 @@ bool CapacityIndex::Computer::has_category(uint32_t kv) const {
   return std::binary_search(categories.begin(), categories.end(), kv);
 }
 
-bool CapacityIndex::Order::operator()(uint32_t a, uint32_t b) const {
-  const Computer& x = (*table)[a];
-  const Computer& y = (*table)[b];
-  if (x.price != y.price) return x.price < y.price;
-  if (x.busy != y.busy) return x.busy < y.busy;
-  return x.guid < y.guid;
+bool CapacityIndex::Order::operator()(const Entry& a, const Entry& b) const {
+  if (a.price != b.price) return a.price < b.price;
+  if (a.busy != b.busy) return a.busy < b.busy;
+  if (a.guid_prefix[0] != b.guid_prefix[0]) return a.guid_prefix[0] < b.guid_prefix[0];
+  if (a.guid_prefix[1] != b.guid_prefix[1]) return a.guid_prefix[1] < b.guid_prefix[1];
+  if (a.idx == b.idx) return false;
+  return (*table)[a.idx].guid < (*table)[b.idx].guid;
+}
+
+// Big-endian bytes compare as unsigned integers in the order std::string compares them; zero
+// padding sorts a shorter guid first, as std::string does (ids hold no NUL).
+CapacityIndex::Entry CapacityIndex::entry(uint32_t idx) const {
+  const Computer& c = computers_[idx];
+  Entry e{c.price, c.busy, idx, {0, 0}};
+  for (size_t i = 0; i < 16; ++i) {
+    const uint64_t byte = i < c.guid.size() ? static_cast<unsigned char>(c.guid[i]) : 0;
+    e.guid_prefix[i / 8] |= byte << (56 - 8 * (i % 8));
+  }
+  return e;
 }
 
 size_t CapacityIndex::size() const {
@@ -65,7 +78,7 @@ size_t CapacityIndex::size() const {
 }
 
 uint32_t CapacityIndex::at(std::string_view guid) const {
-  auto it = by_guid_.find(std::string(guid));
+  auto it = by_guid_.find(guid);
   return it == by_guid_.end() ? kNone : it->second;
 }
 
@@ -86,6 +99,12 @@ const CapacityIndex::Candidates* CapacityIndex::candidates(uint32_t release, uin
   return it == by_region_.end() ? nullptr : &it->second;
 }
 
+const CapacityIndex::Candidates* CapacityIndex::network_candidates(uint32_t release, uint32_t capability, uint32_t network) const {
+  if (release == kNone || capability == kNone || network == kNone) return nullptr;
+  auto it = by_network_.find(key(release, capability, network));
+  return it == by_network_.end() ? nullptr : &it->second;
+}
+
 bool CapacityIndex::supplied_anywhere(uint32_t release) const {
   auto it = suppliers_.find(release);
   return it != suppliers_.end() && it->second > 0;
@@ -97,33 +116,26 @@ CapacityIndex::Candidates& CapacityIndex::set_of(std::unordered_map<uint64_t, Ca
   return it->second;
 }
 
+// Empty sets stay in their maps: computers hold pointers to them, and their number is bounded by
+// the (release, capability, region or network) combinations ever listed.
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
-  if (!c.listed) return;
-  for (uint32_t rel : c.releases) {
-    auto a = by_release_.find(key(rel, c.capability));
-    if (a != by_release_.end()) {
-      a->second.erase(idx);
-      if (a->second.empty()) by_release_.erase(a);
-    }
-    auto b = by_region_.find(key(rel, c.capability, c.region));
-    if (b != by_region_.end()) {
-      b->second.erase(idx);
-      if (b->second.empty()) by_region_.erase(b);
-    }
-  }
-  c.listed = false;
+  for (auto& [set, it] : c.entries) set->erase(it);
+  c.entries.clear();
 }
 
 void CapacityIndex::list(uint32_t idx) {
   Computer& c = computers_[idx];
-  assert(!c.listed);
+  assert(!c.listed());
   if (c.scope != Scope::open || !c.has_free() || c.releases.empty()) return;
+  const Entry e = entry(idx);
+  c.entries.reserve(3 * c.releases.size());
+  auto add = [&](Candidates& set) { c.entries.emplace_back(&set, set.insert(e).first); };
   for (uint32_t rel : c.releases) {
-    set_of(by_release_, key(rel, c.capability)).insert(idx);
-    set_of(by_region_, key(rel, c.capability, c.region)).insert(idx);
+    add(set_of(by_release_, key(rel, c.capability)));
+    add(set_of(by_region_, key(rel, c.capability, c.region)));
+    add(set_of(by_network_, key(rel, c.capability, c.network)));
   }
-  c.listed = true;
 }
 
 void CapacityIndex::fold(const Fact& fact) {
@@ -173,9 +185,12 @@ void CapacityIndex::fold(const Fact& fact) {
       }
       x.list(idx);
     }
-    void operator()(const fact::Requested&) {}
-    void operator()(const fact::Allocated& f) {
-      const uint32_t idx = x.at(f.computer);
+    void operator()(const fact::Requested& f) {
+      if (f.allocated()) allocate(f.computer);
+    }
+    void operator()(const fact::Allocated& f) { allocate(f.computer); }
+    void allocate(std::string_view computer) {
+      const uint32_t idx = x.at(computer);
       if (idx == kNone) return;
       x.unlist(idx);
       ++x.computers_[idx].busy;
@@ -259,6 +274,7 @@ void CapacityIndex::clear() {
   strings_.clear();
   by_release_.clear();
   by_region_.clear();
+  by_network_.clear();
   suppliers_.clear();
 }
 

@@ -1,9 +1,16 @@
 #pragma once
 // Projection: the free-capacity index the matcher decides on. For every (release, capability) the
 // computers that are open, supply the release and have a free partition, ordered by
-// (price, busy partitions, guid); the same again per region. Finding the best candidate is one
-// ordered-set lookup (log of the number of computers); conditions the index does not key on are
-// checked while walking the order (bounded by the matcher).
+// (price, busy partitions, guid); the same again per region and per network (the selective
+// conditions: walking the release-wide order to the first computer of one network among 100 would
+// cost a hundred steps). Finding the best candidate is one ordered-set lookup (log of the number
+// of computers); conditions the index does not key on are checked while walking the order
+// (bounded by the matcher).
+//
+// A set element carries its own sort key (price, busy, the guid's first 16 bytes), so walking and
+// re-ordering read only the tree's nodes, not the computer table; only guids equal on 16 bytes
+// fall back to the table. Each computer remembers where its elements are, so an allocation (busy
+// + 1) erases them without searching and re-inserts them once.
 //
 // Threading: sequencer thread only (folding and deciding happen there); `size` locks.
 #include <set>
@@ -16,6 +23,20 @@ namespace slap::market {
 
 class CapacityIndex final : public FactProjection {
  public:
+  struct Computer;
+  // One element of an ordered set: a computer with its sort key (price, busy, guid).
+  struct Entry {
+    int64_t price = 0;
+    uint32_t busy = 0;
+    uint32_t idx = 0;           // into the computer table
+    uint64_t guid_prefix[2]{};  // the guid's first 16 bytes, big-endian, zero-padded
+  };
+  struct Order {
+    const std::vector<Computer>* table;  // read only for guids equal on their first 16 bytes
+    bool operator()(const Entry& a, const Entry& b) const;
+  };
+  using Candidates = std::set<Entry, Order>;
+
   struct Computer {
     std::string guid;
     uint32_t owner = kNone, network = kNone, capability = kNone, region = kNone;
@@ -25,17 +46,13 @@ class CapacityIndex final : public FactProjection {
     uint32_t busy = 0;     // partitions holding an instance
     std::vector<uint32_t> categories;  // interned "key=value", sorted
     std::vector<uint32_t> releases;    // interned release URLs supplied (available), sorted
-    bool listed = false;               // in the ordered sets
+    // Its elements in the ordered sets (empty: not listed), so unlisting needs no search.
+    std::vector<std::pair<Candidates*, Candidates::iterator>> entries;
+    bool listed() const noexcept { return !entries.empty(); }
     bool has_free() const noexcept { return present > busy; }
     bool supplies(uint32_t release) const;
     bool has_category(uint32_t kv) const;
   };
-  // Orders computers by (price, busy, guid); the comparator reads the computer table.
-  struct Order {
-    const std::vector<Computer>* table;
-    bool operator()(uint32_t a, uint32_t b) const;
-  };
-  using Candidates = std::set<uint32_t, Order>;
 
   std::string_view name() const override { return "market.capacity"; }
   size_t size() const;
@@ -43,11 +60,13 @@ class CapacityIndex final : public FactProjection {
   // Sequencer thread only.
   const Computer* find(std::string_view guid) const;
   const Computer& computer(uint32_t idx) const { return computers_[idx]; }
+  uint32_t index_of(const Computer& c) const { return static_cast<uint32_t>(&c - computers_.data()); }
   uint32_t id(std::string_view s) const { return strings_.id(s); }  // kNone: nobody declared it
   // Open computers with a free partition supplying `release` under `capability` (kNone ids allowed:
   // they give nullptr), optionally in one region.
   const Candidates* candidates(uint32_t release, uint32_t capability) const;
   const Candidates* candidates(uint32_t release, uint32_t capability, uint32_t region) const;
+  const Candidates* network_candidates(uint32_t release, uint32_t capability, uint32_t network) const;
   // Whether any computer at all supplies the release (for pending reasons).
   bool supplied_anywhere(uint32_t release) const;
 
@@ -66,12 +85,18 @@ class CapacityIndex final : public FactProjection {
   void unlist(uint32_t idx);
   void list(uint32_t idx);
   Candidates& set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k);
+  Entry entry(uint32_t idx) const;
 
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
   std::vector<Computer> computers_;
-  std::unordered_map<std::string, uint32_t> by_guid_;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> by_guid_;
   Interner strings_;
   std::unordered_map<uint64_t, Candidates> by_release_;
   std::unordered_map<uint64_t, Candidates> by_region_;
+  std::unordered_map<uint64_t, Candidates> by_network_;  // keyed like by_region_, network id last
   std::unordered_map<uint32_t, uint32_t> suppliers_;  // release -> computers supplying it (any state of capacity)
 };
 

@@ -96,26 +96,40 @@ size_t ComputerView::size() const {
 }
 
 const ComputerView::Computer* ComputerView::find(std::string_view guid) const {
-  auto it = by_guid_.find(std::string(guid));
+  auto it = by_guid_.find(guid);
   return it == by_guid_.end() ? nullptr : &computers_[it->second];
+}
+
+const ComputerView::Computer* ComputerView::find(uint32_t idx, std::string_view guid) const {
+  if (idx < computers_.size() && computers_[idx].props.computer == guid) return &computers_[idx];
+  return find(guid);
 }
 
 ComputerView::Computer* ComputerView::at(std::string_view guid) { return const_cast<Computer*>(find(guid)); }
 
 const ComputerView::Partition* ComputerView::first_free(const Computer& c) const {
-  for (const auto& p : c.partitions) {
+  for (size_t i = c.free_from; i < c.partitions.size(); ++i) {
+    const Partition& p = c.partitions[i];
     if (p.present && p.instance.empty()) return &p;
   }
   return nullptr;
 }
 
+void ComputerView::skip_taken(Computer& c) {
+  while (c.free_from < c.partitions.size()) {
+    const Partition& p = c.partitions[c.free_from];
+    if (p.present && p.instance.empty()) return;
+    ++c.free_from;
+  }
+}
+
 const ComputerView::Computer* ComputerView::location(std::string_view instance) const {
-  auto it = location_.find(std::string(instance));
+  auto it = location_.find(instance);
   return it == location_.end() ? nullptr : &computers_[it->second];
 }
 
 void ComputerView::bump_location(std::string_view instance) {
-  auto it = location_.find(std::string(instance));
+  auto it = location_.find(instance);
   if (it != location_.end()) ++computers_[it->second].version;
 }
 
@@ -151,6 +165,8 @@ void ComputerView::fold(const Fact& fact) {
       for (const auto& ref : f.retired) {
         if (auto* p = const_cast<Partition*>(c->partition(ref))) p->present = false;
       }
+      c->free_from = 0;  // a partition may have been revived anywhere
+      skip_taken(*c);
       ++c->version;
     }
     void operator()(const fact::Supplied& f) {
@@ -166,16 +182,21 @@ void ComputerView::fold(const Fact& fact) {
       }
       ++c->version;
     }
-    void operator()(const fact::Requested& f) { v.bump_location(f.instance); }
-    void operator()(const fact::Allocated& f) {
-      Computer* c = v.at(f.computer);
+    void operator()(const fact::Requested& f) {
+      v.bump_location(f.instance);
+      if (f.allocated()) allocate(f.instance, f.computer, f.partition);
+    }
+    void operator()(const fact::Allocated& f) { allocate(f.instance, f.computer, f.partition); }
+    void allocate(const std::string& instance, std::string_view computer, std::string_view partition) {
+      Computer* c = v.at(computer);
       if (c == nullptr) return;
-      auto* p = const_cast<Partition*>(c->partition(f.partition));
+      auto* p = const_cast<Partition*>(c->partition(partition));
       if (p == nullptr) return;
-      p->instance = f.instance;
+      p->instance = instance;
+      skip_taken(*c);
       ++c->busy;
       ++c->version;
-      v.location_[f.instance] = static_cast<uint32_t>(c - v.computers_.data());
+      v.location_[instance] = static_cast<uint32_t>(c - v.computers_.data());
     }
     void operator()(const fact::Pending&) {}
     void operator()(const fact::Attached& f) {
@@ -192,6 +213,7 @@ void ComputerView::fold(const Fact& fact) {
       if (!f.partition.empty()) {
         if (auto* p = const_cast<Partition*>(c.partition(f.partition)); p != nullptr && p->instance == f.instance) {
           p->instance.clear();
+          c.free_from = std::min(c.free_from, static_cast<uint32_t>(p - c.partitions.data()));
           --c.busy;
         }
       }
@@ -267,6 +289,7 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
     std::sort(c.by_ref.begin(), c.by_ref.end(), [&](uint32_t a, uint32_t b) { return c.partitions[a].ref < c.partitions[b].ref; });
     c.supplies = read_map(r);
     c.version = r.u64();
+    skip_taken(c);
     by_guid_.emplace(p.computer, static_cast<uint32_t>(computers_.size()));
     computers_.push_back(std::move(c));
   }

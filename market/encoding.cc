@@ -79,6 +79,10 @@ struct Encoder {
     w.add("state", std::string(to_string(f.state)));
     w.map("param ", f.parameters);
     w.map("sla ", f.sla);
+    if (f.allocated()) {
+      w.add("computer", f.computer);
+      w.add("partition", f.partition);
+    }
     return "request";
   }
   const char* operator()(const fact::Allocated& f) {
@@ -164,7 +168,7 @@ std::string_view resource_of(const fact::Body& body) noexcept {
   switch (body.index()) {
     case 0: case 1: return "capacity/partition";
     case 2: return "software/supply";
-    case 3: return "hosting/request";
+    case 3: return std::get<fact::Requested>(body).allocated() ? "hosting/partition" : "hosting/request";
     case 4: return "hosting/partition";
     case 5: return "hosting/pending";
     case 6: return "hosting/shared";
@@ -197,7 +201,8 @@ ubm::Movement encode(const Fact& f, Envelope env) {
     m.price = {ubm::Decimal::integer(c->price_minor), c->currency};
   } else if (const auto* p = std::get_if<fact::Formatted>(&f.body)) {
     m.quantity = {ubm::Decimal::integer(static_cast<int64_t>(p->upserts.size())), "partition"};
-  } else if (std::holds_alternative<fact::Allocated>(f.body) || std::holds_alternative<fact::Freed>(f.body)) {
+  } else if (std::holds_alternative<fact::Allocated>(f.body) || std::holds_alternative<fact::Freed>(f.body) ||
+             (std::holds_alternative<fact::Requested>(f.body) && std::get<fact::Requested>(f.body).allocated())) {
     m.quantity = {ubm::Decimal::integer(1), "partition"};
     if (std::holds_alternative<fact::Freed>(f.body)) m.stop = f.at;
   } else if (std::holds_alternative<fact::Requested>(f.body) || std::holds_alternative<fact::Attached>(f.body)) {
@@ -270,6 +275,11 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
     if (!parse(r.get("state"), f.state)) return bad("bad requested state");
     f.parameters = r.map("param ");
     f.sla = r.map("sla ");
+    if (r.has("computer")) {
+      f.computer = r.get("computer");
+      f.partition = r.get("partition");
+      if (f.computer.empty() || f.partition.empty()) return bad("an allocated request names its computer and partition");
+    }
     out.body = std::move(f);
   } else if (kind == "allocate") {
     out.body = fact::Allocated{r.get("instance"), r.get("computer"), r.get("partition")};

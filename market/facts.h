@@ -50,6 +50,11 @@ struct Requested {
   StringMap sla;
   bool shared = false;
   RequestedState state = RequestedState::started;
+  // Set when a new request was allocated at once: the fact is then also the Allocated fact (one
+  // ledger entry, the allocation movement of DESIGN.md §3, instead of a request and an allocation).
+  std::string computer;
+  std::string partition;  // ref
+  bool allocated() const noexcept { return !computer.empty(); }
 };
 
 struct Allocated {

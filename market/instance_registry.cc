@@ -79,7 +79,7 @@ size_t InstanceRegistry::size() const {
 }
 
 const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view guid) const {
-  auto it = by_guid_.find(std::string(guid));
+  auto it = by_guid_.find(guid);
   return it == by_guid_.end() ? nullptr : &instances_[it->second];
 }
 
@@ -134,12 +134,17 @@ void InstanceRegistry::unqueue(Instance& i) {
 
 void InstanceRegistry::index_host(uint32_t idx) {
   const Instance& i = instances_[idx];
-  if (is_host(i)) hosts_[host_key(i.request.release, i.request.software_type)].insert(idx);
+  if (!is_host(i)) return;
+  scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
+  auto it = hosts_.find(std::string_view(scratch_));
+  if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::set<uint32_t>{}).first;
+  it->second.insert(idx);
 }
 
 void InstanceRegistry::unindex_host(uint32_t idx) {
   const Instance& i = instances_[idx];
-  auto it = hosts_.find(host_key(i.request.release, i.request.software_type));
+  scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
+  auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) return;
   it->second.erase(idx);
   if (it->second.empty()) hosts_.erase(it);
@@ -163,6 +168,8 @@ void InstanceRegistry::fold(const Fact& fact) {
         if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
         i = &r.instances_.emplace_back();
         i->request = f;
+        i->request.computer.clear();  // where it runs is kept in Instance::computer/partition
+        i->request.partition.clear();
       } else {
         const uint32_t idx = index_of(i);
         r.unindex_host(idx);
@@ -178,14 +185,17 @@ void InstanceRegistry::fold(const Fact& fact) {
         }
       }
       i->timestamp = at;
+      if (f.allocated()) allocate(*i, f.computer, f.partition);
     }
     void operator()(const fact::Allocated& f) {
-      Instance* i = r.at(f.instance);
-      if (i == nullptr) return;
+      if (Instance* i = r.at(f.instance)) allocate(*i, f.computer, f.partition);
+    }
+    void allocate(Instance& inst, const std::string& computer, const std::string& partition) {
+      Instance* i = &inst;
       r.unqueue(*i);
       i->pending_reason.clear();
-      i->computer = f.computer;
-      i->partition = f.partition;
+      i->computer = computer;
+      i->partition = partition;
       i->reported = ReportedState::none;
       i->timestamp = at;
       r.index_host(index_of(i));

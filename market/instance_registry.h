@@ -70,11 +70,19 @@ class InstanceRegistry final : public FactProjection {
   void unindex_host(uint32_t idx);
   void rebuild_indexes();
 
+  // Heterogeneous lookups: finding by a string_view copies nothing.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
   std::vector<Instance> instances_;
-  std::unordered_map<std::string, uint32_t> by_guid_;
-  std::unordered_map<std::string, uint32_t> by_title_;  // requester + '\n' + title
-  std::map<uint64_t, uint32_t> pending_;                // arrival -> instance
-  std::unordered_map<std::string, std::set<uint32_t>> hosts_;  // release + '\n' + type -> instances
+  Map<uint32_t> by_guid_;
+  Map<uint32_t> by_title_;                  // requester + '\n' + title
+  std::map<uint64_t, uint32_t> pending_;    // arrival -> instance
+  Map<std::set<uint32_t>> hosts_;           // release + '\n' + type -> instances
+  std::string scratch_;                     // builds hosts_ keys without allocating (folding thread)
   uint64_t arrivals_ = 0;
   size_t pending_shared_ = 0;  // pending instances that are shared
   ubm::TimestampNs last_at_{0};

@@ -376,10 +376,27 @@ struct Market::Handler {
       ensure_market_node();
       item(guid, ubm::ItemKind::instance, c.title, client, parent);
       const std::string rel = release_item(c.release);
-      emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
-      Outcome out = place(guid);
+      if (!c.shared) {
+        // Decided before it is recorded (the matcher reads no instance), so that an allocation
+        // is one entry: the request and its partition together, the movement of DESIGN.md §3.
+        Placement p = m.matcher_.place(c.release, client, *conditions);
+        if (p.placed()) {
+          const ComputerView::Computer* comp = m.computers_.find(p.computer);
+          Envelope env{comp->props.owner == client ? comp->props.network : comp->props.owner, client,
+                       {guid, partition_item(p.computer, p.partition), rel}, price_of(*comp)};
+          f.computer = std::move(p.computer);
+          f.partition = std::move(p.partition);
+          emit(std::move(f), std::move(env));
+        } else {
+          emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
+          emit(fact::Pending{guid, std::move(p.reason)}, {client, std::string(kMarketNode), {guid}, {}});
+        }
+      } else {
+        emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
+        place(guid);
+      }
       serve_pending(Offer::hosts);  // a new host may serve waiting shared instances
-      return outcome_of(out.instance, true);
+      return outcome_of(guid, true);
     }
     const fact::Requested& old = existing->request;
     f.instance = old.instance;

@@ -9,6 +9,7 @@ struct Matcher::Compiled {
   uint32_t network = kNone;  // kNone: not asked
   std::vector<uint32_t> categories;
   std::optional<ubm::Decimal> max_price;
+  int64_t max_minor = INT64_MAX;  // floor(max_price): an integer price satisfies it iff <= this
   std::string impossible;  // a condition no computer can satisfy
 };
 
@@ -17,6 +18,11 @@ Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c
   k.release = capacity_.id(release);
   k.capability = capacity_.id(c.capability);
   k.max_price = c.max_price;
+  if (c.max_price) {  // non-negative (parse_sla): integer division is the floor
+    int64_t div = 1;
+    for (uint8_t i = 0; i < c.max_price->scale(); ++i) div *= 10;
+    k.max_minor = c.max_price->mantissa() / div;
+  }
   if (k.capability == kNone) {
     k.impossible = c.capability.empty() ? std::string("no computer is registered") : "no computer has capability=" + c.capability;
   }
@@ -24,8 +30,10 @@ Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c
     k.network = capacity_.id(c.network_guid);
     if (k.network == kNone && k.impossible.empty()) k.impossible = "no computer is on network_guid=" + c.network_guid;
   }
+  k.categories.reserve(c.categories.size());
+  std::string kv;  // one buffer for every "key=value" looked up
   for (const auto& [key, value] : c.categories) {
-    std::string kv = key;
+    kv.assign(key);
     kv += '=';
     kv += value;
     const uint32_t id = capacity_.id(kv);
@@ -41,7 +49,7 @@ Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c
 bool Matcher::satisfies(const CapacityIndex::Computer& m, const Compiled& k) const {
   if (m.capability != k.capability) return false;
   if (k.network != kNone && m.network != k.network) return false;
-  if (k.max_price && ubm::Decimal::integer(m.price) > *k.max_price) return false;
+  if (m.price > k.max_minor) return false;
   for (uint32_t cat : k.categories) {
     if (!m.has_category(cat)) return false;
   }
@@ -50,7 +58,7 @@ bool Matcher::satisfies(const CapacityIndex::Computer& m, const Compiled& k) con
 
 Placement Matcher::on(const CapacityIndex::Computer& m) const {
   Placement p;
-  const ComputerView::Computer* view = computers_.find(m.guid);
+  const ComputerView::Computer* view = computers_.find(capacity_.index_of(m), m.guid);
   const ComputerView::Partition* free = view ? computers_.first_free(*view) : nullptr;
   if (free == nullptr) {
     p.reason = "computer " + m.guid + " has no free partition";  // cannot happen when listed
@@ -80,13 +88,19 @@ Placement Matcher::place(std::string_view release, std::string_view client, cons
   if (!c.computer_guid.empty()) return at_computer(client, k, c);
   Placement p;
   if (!k.impossible.empty()) return p.reason = k.impossible, p;
-  const CapacityIndex::Candidates* set =
-      k.region != kNone ? capacity_.candidates(k.release, k.capability, k.region) : capacity_.candidates(k.release, k.capability);
+  // Walk the narrowest order that holds every satisfying computer: its network's or its region's
+  // when asked (the smaller of the two), else the release's.
+  const CapacityIndex::Candidates* set = capacity_.candidates(k.release, k.capability);
+  if (k.region != kNone) set = capacity_.candidates(k.release, k.capability, k.region);
+  if (k.network != kNone) {
+    const auto* by_network = capacity_.network_candidates(k.release, k.capability, k.network);
+    if (k.region == kNone || (set != nullptr && (by_network == nullptr || by_network->size() < set->size()))) set = by_network;
+  }
   if (set != nullptr) {
     size_t steps = 0;
-    for (uint32_t idx : *set) {
-      const auto& m = capacity_.computer(idx);
-      if (k.max_price && ubm::Decimal::integer(m.price) > *k.max_price) break;  // price order: none cheaper follows
+    for (const CapacityIndex::Entry& e : *set) {
+      if (e.price > k.max_minor) break;  // price order: none cheaper follows
+      const auto& m = capacity_.computer(e.idx);
       if (satisfies(m, k)) return on(m);
       if (++steps >= kMaxScan) return p.reason = "no match among the " + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
     }
@@ -105,23 +119,28 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
   // Name the first condition that no candidate satisfies on its own.
   auto any = [&](auto&& pred) {
     size_t steps = 0;
-    for (uint32_t idx : *set) {
-      if (pred(capacity_.computer(idx))) return true;
+    for (const CapacityIndex::Entry& e : *set) {
+      if (pred(capacity_.computer(e.idx))) return true;
       if (++steps >= kMaxScan) return true;
     }
     return false;
   };
-  if (k.network != kNone && !any([&](const auto& m) { return m.network == k.network; })) {
+  // Region and network have their own orders: whether any candidate has them is whether their
+  // order is empty (no walk: pending requests are explained on every attempt).
+  auto empty = [](const CapacityIndex::Candidates* x) { return x == nullptr || x->empty(); };
+  if (k.network != kNone && empty(capacity_.network_candidates(k.release, k.capability, k.network))) {
     return "no free partition on network_guid=" + c.network_guid;
   }
   for (size_t i = 0; i < k.categories.size(); ++i) {
     const uint32_t cat = k.categories[i];
-    if (!any([&](const auto& m) { return m.has_category(cat); })) {
+    const bool none = cat == k.region ? empty(capacity_.candidates(k.release, k.capability, k.region))
+                                      : !any([&](const auto& m) { return m.has_category(cat); });
+    if (none) {
       const auto& [key, value] = c.categories[i];
       return "no free partition with " + (key == "project" ? std::string("project_guid") : key) + "=" + value;
     }
   }
-  if (k.max_price && !any([&](const auto& m) { return ubm::Decimal::integer(m.price) <= *k.max_price; })) {
+  if (k.max_price && set->begin()->price > k.max_minor) {  // the cheapest comes first
     return "no free partition at max_price=" + k.max_price->to_string() + " or less";
   }
   return "no free partition satisfies all of " + describe(c);
