@@ -12,6 +12,7 @@ PACKAGES=(
   librocksdb-dev libcapnp-dev capnproto libboost1.81-dev libssl-dev
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libpugixml-dev
+  nginx  # the baseline of bench/http_bench.sh
 )
 
 install_packages() {
