@@ -109,9 +109,13 @@ chmod 755 "$tmp/www"
 chmod 644 "$tmp/www/view.json"
 echo "http_bench: view for nginx: $(stat -c %s "$tmp/www/view.json") bytes"
 
-nginx_bin="$(command -v nginx || true)"
-[ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
+# NGINX=/path/to/nginx picks another binary (NGINX=none skips the baseline).
+nginx_bin="${NGINX:-}"
 if [ -z "$nginx_bin" ]; then
+  nginx_bin="$(command -v nginx || true)"
+  if [ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ]; then nginx_bin=/usr/sbin/nginx; fi
+fi
+if [ -z "$nginx_bin" ] || [ ! -x "$nginx_bin" ]; then
   echo "http_bench: nginx is not installed (apt-get install nginx): skipping the baseline"
 else
   ng="$tmp/nginx"

@@ -38,7 +38,9 @@ struct Worker {
 class Connection {
  public:
   Connection(const Plan& plan, Worker& worker, size_t index, const Clock::time_point& deadline)
-      : plan_(plan), w_(worker), index_(index), deadline_(deadline) {}
+      : plan_(plan), w_(worker), index_(index), deadline_(deadline) {
+    buffer_.reserve(64 << 10);  // room for a whole view: no regrowth on the first answers
+  }
 
   Worker& worker() { return w_; }
 
