@@ -13,6 +13,7 @@ PACKAGES=(
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libpugixml-dev
   supervisor patch memcached
+  nginx  # the baseline of bench/http_bench.sh
 )
 
 install_packages() {

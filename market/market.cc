@@ -509,15 +509,10 @@ struct Market::Handler {
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
-      if (!partition.empty()) {
-        const auto* p = comp->partition(partition);
-        if (p == nullptr) return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + c.computer);
-        if (p->instance.empty()) return reject(Rejection::INVALID_STATE, "reference", partition + " of " + c.computer + " hosts no instance");
-        return p->instance;
-      }
+      if (!partition.empty()) return instance_of_partition(comp, partition, c.computer);
       if (const auto* i = m.instances_.find(ref)) {
-        const ComputerView::Computer* at = m.computers_.location(ref);
-        if (at == nullptr || at->props.computer != c.computer) return reject(Rejection::NOT_OWNER, "reference", ref + " does not run on " + c.computer);
+        const ComputerView::Computer* loc = m.computers_.location(ref);
+        if (loc == nullptr || loc->props.computer != c.computer) return reject(Rejection::NOT_OWNER, "reference", ref + " does not run on " + c.computer);
         return i->request.instance;
       }
       if (ref.empty() || ref == c.computer) {
