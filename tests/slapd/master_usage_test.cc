@@ -1,0 +1,85 @@
+// Usage journals posted by nodes: accounted once, only for the posting computer's own partitions,
+// refused whole when any movement is bad — and what is accepted is in the ledger.
+#include <gtest/gtest.h>
+
+#include "tests/ledger/test_util.h"
+#include "tests/slapd/master_process.h"
+
+using namespace slap;
+using test::parse_object;
+using test::str;
+
+namespace {
+
+std::string journal(const std::string& partition, const std::string& start, const std::string& quantity) {
+  std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + start +
+                    "</start_date><stop_date>2026-11-25 23:00:00</stop_date><reference>" + partition +
+                    "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
+                    "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
+                    "</quantity><price>0.0</price><VAT/></movement>"
+                    "<movement><resource>usage/ram_byte_s</resource><reference>" + partition +
+                    "</reference><quantity>1024</quantity><price>0.0</price><VAT/></movement></transaction></journal>";
+  boost::json::object body{{"tioxml", xml}};
+  return boost::json::serialize(body);
+}
+
+std::string with_computer(std::string body, const std::string& guid) {
+  auto o = parse_object(body);
+  o["computer_guid"] = guid;
+  return boost::json::serialize(o);
+}
+
+size_t usage_lines(test::TlsClient& admin) {
+  auto r = admin.get("/v1/ledger?from=1&limit=10000");
+  size_t n = 0;
+  for (size_t pos = 0; (pos = r.body.find("\"resource\":\"usage/", pos)) != std::string::npos; ++pos) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(MasterUsage, JournalsAreAccountedOnceAndOnlyForTheirComputer) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto person = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"P"})").body)));
+  std::vector<std::string> guids;
+  std::vector<test::ClientCert> certs;
+  for (int k = 0; k < 2; ++k) {
+    auto o = parse_object(person.post("/v1/computers", "{}").body);
+    guids.push_back(str(o, "computer_guid"));
+    certs.push_back(test::cert_of(o));
+    auto c = master.client(certs.back());
+    ASSERT_EQ(c.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guids[k] + R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"}]})").status, 200u);
+    ASSERT_EQ(person.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guids[k] + R"(","software_release_uri":"file:///sr"})").status, 200u);
+    ASSERT_EQ(person.post("/slapos.post.v0.software_instance", R"({"title":"i)" + std::to_string(k) + R"(","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guids[k] + R"("}})").status, 200u);
+  }
+  auto a = master.client(certs[0]);
+  const auto body = with_computer(journal("slappart0", "2026-11-25 22:00:00", "76.4371428571"), guids[0]);
+  auto first = a.post("/slapos.post.v0.compute_node_usage", body);
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(usage_lines(admin), 2u);
+  // The same journal again: accounted once.
+  auto second = a.post("/slapos.post.v0.compute_node_usage", body);
+  ASSERT_EQ(second.status, 200u) << second.body;
+  EXPECT_NE(second.body.find("already"), std::string::npos);
+  EXPECT_EQ(usage_lines(admin), 2u);
+  // The exact quantity is in the ledger, as a decimal string.
+  EXPECT_NE(admin.get("/v1/ledger?from=1&limit=10000").body.find("\"quantity\":\"76.4371428571\""), std::string::npos);
+
+  const std::string head = admin.get("/v1/ledger/head").body;
+  // Computer A posting for computer B, or for a partition it does not have: 403.
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", "2026-11-25 21:00:00", "1"), guids[1])).status, 403u);
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart9", "2026-11-25 21:00:00", "1"), guids[0])).status, 403u);
+  // A free partition, a negative or overflowing quantity, malformed XML: 422 naming the movement.
+  auto free_partition = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart1", "2026-11-25 21:00:00", "1"), guids[0]));
+  EXPECT_EQ(free_partition.status, 409u) << free_partition.body;
+  auto negative = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", "2026-11-25 21:00:00", "-1"), guids[0]));
+  EXPECT_EQ(negative.status, 422u);
+  EXPECT_NE(negative.body.find("transaction[0].movement[0].quantity"), std::string::npos) << negative.body;
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", "2026-11-25 21:00:00", "99999999999999999999"), guids[0])).status, 422u);
+  auto malformed = a.post("/slapos.post.v0.compute_node_usage", R"({"computer_guid":")" + guids[0] + R"(","tioxml":"<journal><trans"})");
+  EXPECT_EQ(malformed.status, 422u) << malformed.body;
+  EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused journal wrote to the ledger";
+}
