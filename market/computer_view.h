@@ -41,6 +41,8 @@ class ComputerView final : public FactProjection {
   // Any thread.
   std::optional<Computer> get(std::string_view guid) const;
   uint64_t version(std::string_view guid) const;  // 0 for an unknown computer
+  // One partition's declaration, without copying the computer.
+  std::optional<PartitionSpec> partition_spec(std::string_view guid, std::string_view ref) const;
   size_t size() const;
 
   // Sequencer thread only.

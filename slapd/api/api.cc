@@ -46,10 +46,13 @@ void Api::handle(http::Request&& req, http::Respond respond) {
   const std::string query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
   const Route route = classify(path, req.method);
   const Dialect dialect = route == Route::jsonrpc_read || route == Route::jsonrpc_write ? Dialect::jsonrpc : Dialect::v1;
-  Reply reply = [this, start, route, respond = std::move(respond)](http::Response r) {
-    ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    respond(std::move(r));
-  };
+  Reply reply([this, start, route, respond = std::move(respond)](http::Respond::Make make) {
+    respond.later([this, start, route, make = std::move(make)] {
+      http::Response r = make();
+      ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      return r;
+    });
+  });
 
   if (route == Route::healthz) {
     return reply(json_response(200, bj::object{{"status", "ok"}, {"ledger_head", ctx_.ledger.head().value()}}));
@@ -104,10 +107,13 @@ void Api::route(const Caller& caller, http::Request& req, const std::string& pat
 
 void Api::submit(market::Command command, Dialect d, Reply reply, std::function<http::Response(const market::Outcome&)> to_response) {
   auto shared_reply = std::make_shared<Reply>(std::move(reply));
-  const bool queued = ctx_.sequencer.try_submit(std::move(command), [this, d, shared_reply, to_response = std::move(to_response)](ubm::Result<market::Outcome> r) {
+  auto render = std::make_shared<std::function<http::Response(const market::Outcome&)>>(std::move(to_response));
+  const bool queued = ctx_.sequencer.try_submit(std::move(command), [this, d, shared_reply, to_response = render](ubm::Result<market::Outcome> r) {
     // On the sequencer thread, after the write is durable: wake long polls, answer.
     ctx_.long_poll.notify();
-    (*shared_reply)(r ? to_response(r.value()) : rejection(d, r.error()));
+    if (!r) return (*shared_reply)(rejection(d, r.error()));
+    // Rendered on the connection's I/O thread, not here on the sequencer.
+    shared_reply->later([to_response, outcome = std::move(r.value())] { return (*to_response)(outcome); });
   });
   if (!queued) (*shared_reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
 }
@@ -119,13 +125,13 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
     std::mutex mu;
     size_t remaining;
     std::vector<ubm::Result<market::Outcome>> results;
-    Reply reply;
+    std::optional<Reply> reply;
     std::function<http::Response(const std::vector<market::Outcome>&)> to_response;
   };
   auto g = std::make_shared<Group>();
   g->remaining = commands.size();
   g->results.assign(commands.size(), ubm::Result<market::Outcome>(ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", "not decided")));
-  g->reply = std::move(reply);
+  g->reply.emplace(std::move(reply));
   g->to_response = std::move(to_response);
   for (size_t k = 0; k < commands.size(); ++k) {
     const bool queued = ctx_.sequencer.try_submit(std::move(commands[k]), [this, d, g, k](ubm::Result<market::Outcome> r) {
@@ -136,17 +142,17 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
       ctx_.long_poll.notify();
       std::vector<market::Outcome> outcomes;
       for (auto& res : g->results) {
-        if (!res) return g->reply(rejection(d, res.error()));
+        if (!res) return (*g->reply)(rejection(d, res.error()));
         outcomes.push_back(res.value());
       }
-      g->reply(g->to_response(outcomes));
+      g->reply->later([g, outcomes = std::move(outcomes)] { return g->to_response(outcomes); });
     });
     if (!queued) {
       // Nothing of the rest is queued; what was queued still completes (its callbacks see the count
       // never reach zero), so answer now.
       std::lock_guard lock(g->mu);
       g->remaining = SIZE_MAX;
-      g->reply(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
+      (*g->reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
       return;
     }
   }

@@ -51,7 +51,7 @@ struct Caller {
   bool admin() const { return roles.count("admin") > 0; }
 };
 
-using Reply = std::function<void(http::Response)>;
+using Reply = http::Respond;
 
 class Api {
  public:

@@ -45,9 +45,7 @@ bj::object instance_json(Api& api, const market::InstanceRegistry::Instance& i) 
     }
   }
   if (!computer.empty()) {
-    if (auto c = market.computers().get(computer)) {
-      if (const auto* p = c->partition(partition)) ips = ip_list(p->spec());
-    }
+    if (auto spec = market.computers().partition_spec(computer, partition)) ips = ip_list(*spec);
   }
   std::string status = i.pending ? "pending: " + i.pending_reason : api.ctx().reports.instance_message(i.request.instance);
   return bj::object{{"computer_guid", computer},

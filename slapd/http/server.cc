@@ -133,12 +133,12 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(stream_).expires_never();
     ++server_.in_flight;
     auto self = shared_from_this();
-    server_.handler(std::move(req), [self](Response r) {
-      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+    server_.handler(std::move(req), Respond([self](Respond::Make make) {
+      net::post(self->stream_.get_executor(), [self, make = std::move(make)]() mutable {
         --self->server_.in_flight;
-        self->write(std::move(r));
+        self->write(make());
       });
-    });
+    }));
   }
 
   void write(Response r) {

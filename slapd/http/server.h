@@ -43,7 +43,21 @@ struct Response {
   bool close = false;  // close the connection after this response
 };
 
-using Respond = std::function<void(Response)>;  // call exactly once
+// The way back to the client. Call exactly once, from any thread: with a Response, or with a
+// function that makes it, which then runs on the connection's I/O thread (so rendering a reply
+// never occupies the thread that decided it, e.g. the sequencer).
+class Respond {
+ public:
+  using Make = std::function<Response()>;
+  explicit Respond(std::function<void(Make)> later) : later_(std::move(later)) {}
+  void operator()(Response r) const {
+    later_([r = std::move(r)]() mutable { return std::move(r); });
+  }
+  void later(Make make) const { later_(std::move(make)); }
+
+ private:
+  std::function<void(Make)> later_;
+};
 using Handler = std::function<void(Request&&, Respond)>;
 
 struct ServerOptions {
