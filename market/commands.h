@@ -102,8 +102,13 @@ struct ReportUsage {
   std::vector<UsageTransaction> transactions;
 };
 
+// The master's signed checkpoint (slapd signs; the market records it, being the single writer).
+struct RecordCheckpoint {
+  ubm::Checkpoint checkpoint;
+};
+
 using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
-                             ReportConnection, Bang, Rename, RecordIdentity, ReportUsage>;
+                             ReportConnection, Bang, Rename, RecordIdentity, ReportUsage, RecordCheckpoint>;
 
 // What a successful command did.
 struct Outcome {

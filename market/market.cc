@@ -481,6 +481,16 @@ struct Market::Handler {
     return outcome_of(c.instance, true);
   }
 
+  ubm::Result<Outcome> operator()(const RecordCheckpoint& c) {
+    if (auto st = ubm::validate_structure(ubm::EntryBody{c.checkpoint}, "checkpoint"); !st) return st.error();
+    if (c.checkpoint.seq > m.ledger_->head()) return reject(Rejection::INVALID_STATE, "checkpoint.seq", "attests an entry not written yet");
+    b.entries.push_back(c.checkpoint);
+    wrote = true;
+    Outcome out;
+    out.written = true;
+    return out;
+  }
+
   ubm::Result<Outcome> operator()(const RecordIdentity& c) {
     if (auto st = ubm::validate_structure(ubm::EntryBody{c.identity}, "identity"); !st) return st.error();
     if (!registered(c.identity.subject)) {

@@ -14,6 +14,7 @@ struct Entry {
     node @3 :Node;
     item @4 :Item;
     identity @5 :Identity;
+    checkpoint @6 :SignedCheckpoint;
   }
 }
 
@@ -99,4 +100,13 @@ struct Identity {
   notBeforeNs @4 :Int64;
   notAfterNs @5 :Int64;
   role @6 :Text;              # "", "admin", "analyst", "auditor"
+}
+
+# The master's signature over (seq, chain hash at seq), made with its CA key at a fixed interval and
+# on shutdown, so an auditor holding only ca.crt can tell the log was written by this master.
+# Signed bytes: "slapledger-checkpoint-v1 seq=<seq> hash=<64 hex digits>".
+struct SignedCheckpoint {
+  seq @0 :UInt64;             # the entry attested (always before this checkpoint's own entry)
+  headHash @1 :Data;          # chain hash at `seq`, 32 bytes
+  signature @2 :Data;         # ECDSA/SHA-256, DER
 }

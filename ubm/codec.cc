@@ -91,6 +91,11 @@ void encode(const EntryBody& body, schema::Entry::Builder out) {
     ib.setOwner(it->owner.value());
     ib.setParent(it->parent.value());
     if (!it->attributes.empty()) put_attributes(it->attributes, ib.initAttributes(static_cast<unsigned>(it->attributes.size())));
+  } else if (const auto* cp = std::get_if<Checkpoint>(&body)) {
+    auto cb = b.initCheckpoint();
+    cb.setSeq(cp->seq.value());
+    cb.setHeadHash(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(cp->head_hash.data()), cp->head_hash.size()));
+    cb.setSignature(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(cp->signature.data()), cp->signature.size()));
   } else {
     const auto& id = std::get<Identity>(body);
     auto ib = b.initIdentity();
@@ -136,6 +141,14 @@ Result<EntryBody> decode(schema::Entry::Reader in) {
         result = EntryBody{Identity{static_cast<IdentityAction>(action), str(r.getSubject()), str(r.getSerial()),
                                     std::string(reinterpret_cast<const char*>(fp.begin()), fp.size()),
                                     TimestampNs{r.getNotBeforeNs()}, TimestampNs{r.getNotAfterNs()}, str(r.getRole())}};
+        return;
+      }
+      case schema::Entry::Body::CHECKPOINT: {
+        auto r = b.getCheckpoint();
+        auto h = r.getHeadHash();
+        auto sig = r.getSignature();
+        result = EntryBody{Checkpoint{Seq{r.getSeq()}, std::string(reinterpret_cast<const char*>(h.begin()), h.size()),
+                                      std::string(reinterpret_cast<const char*>(sig.begin()), sig.size())}};
         return;
       }
     }

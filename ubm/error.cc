@@ -32,6 +32,16 @@ std::string Error::to_string() const {
   return s;
 }
 
+std::string checkpoint_message(Seq seq, std::string_view head_hash) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s = "slapledger-checkpoint-v1 seq=" + std::to_string(seq.value()) + " hash=";
+  for (unsigned char c : head_hash) {
+    s += kDigits[c >> 4];
+    s += kDigits[c & 15];
+  }
+  return s;
+}
+
 std::string_view to_string(NodeKind k) noexcept {
   switch (k) {
     case NodeKind::person: return "person";

@@ -81,8 +81,19 @@ struct Identity {
   friend bool operator==(const Identity&, const Identity&) = default;
 };
 
+// The master's signature over (seq, chain hash at seq).
+struct Checkpoint {
+  Seq seq;
+  std::string head_hash;  // 32 raw bytes
+  std::string signature;  // DER
+  friend bool operator==(const Checkpoint&, const Checkpoint&) = default;
+};
+
+// The bytes a checkpoint signs.
+std::string checkpoint_message(Seq seq, std::string_view head_hash);
+
 // What one ledger entry holds.
-using EntryBody = std::variant<Movement, Node, Item, Identity>;
+using EntryBody = std::variant<Movement, Node, Item, Identity, Checkpoint>;
 
 std::string_view to_string(NodeKind k) noexcept;
 std::string_view to_string(ItemKind k) noexcept;

@@ -86,6 +86,12 @@ Status validate_structure(const EntryBody& body, std::string_view field) {
       return check_attributes(it.attributes, field);
     }
     Status operator()(const Identity& id) const { return check_identity(id, field); }
+    Status operator()(const Checkpoint& c) const {
+      if (c.seq.value() == 0) return make_error(Rejection::INVALID_ID, at(field, "seq"), "a checkpoint attests an entry, seq >= 1");
+      if (c.head_hash.size() != 32) return make_error(Rejection::INVALID_ID, at(field, "head_hash"), "a chain hash is 32 bytes");
+      if (c.signature.empty() || c.signature.size() > 512) return make_error(Rejection::INVALID_ID, at(field, "signature"), "a signature is 1..512 bytes");
+      return {};
+    }
   };
   return std::visit(V{field}, body);
 }

@@ -42,6 +42,9 @@ struct ToJson {
     out["item"] = bj::object{{"id", i.id.value()},       {"kind", ubm::to_string(i.kind)}, {"title", i.title},
                              {"owner", i.owner.value()}, {"parent", i.parent.value()},  {"attributes", attributes(i.attributes)}};
   }
+  void operator()(const ubm::Checkpoint& c) const {
+    out["checkpoint"] = bj::object{{"seq", c.seq.value()}, {"head_hash", ledger::to_hex(c.head_hash)}, {"signature", ledger::to_hex(c.signature)}};
+  }
   void operator()(const ubm::Identity& id) const {
     out["identity"] = bj::object{{"action", id.action == ubm::IdentityAction::issue ? "issue" : "revoke"},
                                  {"subject", id.subject},
