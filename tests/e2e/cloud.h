@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,6 +45,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
+    if (std::getenv("SLAP_E2E_KEEP") != nullptr) return;  // debugging: keep logs and state
     std::error_code ec;
     fs::remove_all(path_, ec);
   }
@@ -136,6 +138,14 @@ inline void kill_processes_under(const std::string& root) {
     }
     if (round == 0) std::this_thread::sleep_for(200ms);
   }
+}
+
+// Gone, or a zombie nobody reaps yet (daemons are re-parented to a pid 1 that may reap late).
+inline bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || stat.size() < paren + 3 || stat[paren + 2] == 'Z';
 }
 
 // A forked child (the slapnode daemon), SIGTERM then SIGKILL on destruction.
@@ -346,12 +356,25 @@ class Cloud {
     node::Supervisor s(run_dir());
     if (s.answers()) (void)s.shutdown();
     else if (pid > 0) ::kill(pid, SIGTERM);
-    if (pid > 0 && !eventually([&] { return ::kill(pid, 0) != 0; }, 20s)) ::kill(pid, SIGKILL);
+    if (pid > 0 && !eventually([&] { return process_gone(pid); }, 20s)) ::kill(pid, SIGKILL);
+  }
+
+  // A crash of the node's machine: supervisord and every instance process killed with SIGKILL.
+  // (A clean supervisord shutdown stops one partition group per second.)
+  void crash_supervisord() {
+    const auto pidfile = fs::path(run_dir()) / "supervisord.pid";
+    if (fs::exists(pidfile)) {
+      const pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        eventually([&] { return process_gone(pid); }, 10s);
+      }
+    }
+    kill_processes_under(opt());
   }
 
   void teardown() {
     daemon_.reset();
-    if (master_) stop_supervisord();
     kill_processes_under(root_.string());
     master_.reset();
   }

@@ -35,6 +35,20 @@ std::vector<fs::path> release_dirs(const std::string& software_root) {
   return out;
 }
 
+// Prints how long each phase took (the e2e label has a time budget).
+class Phases {
+ public:
+  void operator()(const std::string& name) {
+    const auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "[ phase    ] %-40s %6lld ms\n", name.c_str(),
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - last_).count()));
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 int partition_index(const std::string& id) { return std::stoi(id.substr(std::string("slappart").size())); }
 
 // Every memcached instance answers `version` at the address and port it published, as the person
@@ -53,11 +67,13 @@ void expect_memcached_reachable(Cloud& cloud, const std::vector<Instance>& all, 
 }
 
 TEST(CloudEndToEnd, TwentyInstancesRunStopDestroyAndComeBackAfterTheNodeLosesItsState) {
+  Phases phase;
   TempDir tmp;
   Cloud cloud(tmp.path(), {.partitions = 20, .ipv4_range = loopback_range()});
   ASSERT_NO_FATAL_FAILURE(cloud.start());
   EXPECT_EQ(cloud.partition_states().size(), 20u);
 
+  phase("master, person, computer, format");
   // The three example releases, supplied by the owner.
   const std::string hello = hello_release(tmp.path());
   for (const auto& url : {hello, kMemcached, kMemcachedLarge}) ASSERT_NO_FATAL_FAILURE(cloud.supply(url));
@@ -81,6 +97,7 @@ TEST(CloudEndToEnd, TwentyInstancesRunStopDestroyAndComeBackAfterTheNodeLosesIts
   const int rounds = cloud.converge([&] { return cloud.running() == 20; });
   ASSERT_GT(rounds, 0) << cloud.running() << " processes running\n" << cloud.node_log();
 
+  phase("20 requests, software + instance passes");
   // Each release built once: one directory per release, with its completion marker, shared.
   auto dirs = release_dirs(cloud.opt());
   ASSERT_EQ(dirs.size(), 3u);
@@ -107,6 +124,7 @@ TEST(CloudEndToEnd, TwentyInstancesRunStopDestroyAndComeBackAfterTheNodeLosesIts
   EXPECT_EQ(cloud.connection(all.back().guid)["memory-mb"], "64");
   EXPECT_EQ(test::str(cloud.read_instance(all[0].guid), "state"), "started");
 
+  phase("checks");
   // Stop one instance: its process goes, its port refuses.
   Instance& stopped = all[3];
   const std::string stopped_host = cloud.address(partition_index(stopped.partition));
@@ -116,6 +134,7 @@ TEST(CloudEndToEnd, TwentyInstancesRunStopDestroyAndComeBackAfterTheNodeLosesIts
   const auto stopped_program = cloud.processes()[stopped.partition + ":" + stopped.partition + "-memcached"];
   EXPECT_NE(stopped_program.state, "RUNNING");
 
+  phase("stop");
   // Destroy one: the partition is emptied and freed on the master.
   Instance& destroyed = all[5];
   const std::string destroyed_dir = cloud.part(partition_index(destroyed.partition));
@@ -133,20 +152,25 @@ TEST(CloudEndToEnd, TwentyInstancesRunStopDestroyAndComeBackAfterTheNodeLosesIts
               left == std::vector<std::string>({".slapnode/state.json", ".slapnode"}))
       << "left in " << destroyed_dir << ": " << ::testing::PrintToString(left);
 
-  // Wipe the node's own state, stop supervisord and restart the node as a daemon: everything
-  // comes back from what the master knows.
+  phase("destroy");
+  // Kill supervisord and every instance, wipe the node's own state (its run directory with
+  // supervisord's configuration, and the built releases), restart the node as a daemon:
+  // everything comes back from what the master knows.
   const int alive_before = cloud.running();
-  cloud.stop_supervisord();
+  cloud.crash_supervisord();
   for (const auto& i : all) {
     if (i.port && i.title != stopped.title && i.title != destroyed.title) {
-      EXPECT_FALSE(can_connect(cloud.address(partition_index(i.partition)), i.port)) << i.title << " outlived supervisord";
+      EXPECT_TRUE(eventually([&] { return !can_connect(cloud.address(partition_index(i.partition)), i.port); }, 10s))
+          << i.title << " outlived the crash";
     }
   }
+  phase("supervisord and instances killed");
   fs::remove_all(cloud.run_dir());
   fs::remove_all(cloud.opt());
   cloud.start_daemon();
   EXPECT_TRUE(eventually([&] { return cloud.running() == alive_before; }, 60s))
       << cloud.running() << " of " << alive_before << " running after the restart\n" << cloud.node_log();
+  phase("daemon restarted, everything back");
   EXPECT_TRUE(cloud.daemon()->alive());
   EXPECT_EQ(release_dirs(cloud.opt()).size(), 3u);
   ASSERT_NO_FATAL_FAILURE(expect_memcached_reachable(cloud, all, {stopped.title, destroyed.title}));
