@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <set>
 
 #include "ledger/hash.h"
 #include "market/sla.h"
@@ -514,6 +515,7 @@ struct Market::Handler {
       std::vector<ubm::Movement> movements;
     };
     std::vector<Pending> accepted;
+    std::set<std::string> here;  // keys of this journal: a transaction repeated inside it counts once
     // The instance a movement's reference names, on this computer only.
     auto instance_of = [&](const std::string& ref, const std::string& tx_ref) -> ubm::Result<std::string> {
       std::string partition;
@@ -536,7 +538,7 @@ struct Market::Handler {
       const std::string where = "transaction[" + std::to_string(t) + "]";
       if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
       std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
-      if (m.journals_.seen(key) || b.journals.count(key)) continue;  // accounted already: idempotent
+      if (m.journals_.seen(key) || b.journals.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
       Pending p{key, {}};
       for (size_t k = 0; k < tx.lines.size(); ++k) {
         const auto& l = tx.lines[k];

@@ -10,18 +10,26 @@ Sequencer::Sequencer(Market& market, SequencerOptions options) : market_(market)
   thread_ = std::thread([this] { loop(); });
 }
 
-Sequencer::~Sequencer() {
+Sequencer::~Sequencer() { close(); }
+
+void Sequencer::close() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   work_.notify_all();
-  thread_.join();
+  room_.notify_all();
+  if (thread_.joinable()) thread_.join();
 }
 
 std::future<ubm::Result<Outcome>> Sequencer::submit(Command command) {
   std::unique_lock lock(mu_);
-  room_.wait(lock, [&] { return queue_.size() < options_.max_queue; });
+  room_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queue; });
+  if (stopping_) {
+    std::promise<ubm::Result<Outcome>> closed;
+    closed.set_value(ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "", "the master is shutting down"));
+    return closed.get_future();
+  }
   queue_.push_back(Job{std::move(command), {}});
   auto f = queue_.back().done.get_future();
   lock.unlock();

@@ -32,6 +32,10 @@ class Sequencer {
 
   using Callback = std::function<void(ubm::Result<Outcome>)>;
 
+  // Decides what is queued, then stops the thread; later submissions are refused
+  // (try_submit returns false, submit's future holds ledger_closed). Idempotent.
+  void close();
+
   // Thread-safe. Blocks while the queue is full.
   std::future<ubm::Result<Outcome>> submit(Command command);
   // Thread-safe, never blocks (for I/O threads): false when the queue is full (the caller answers

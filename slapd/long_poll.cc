@@ -4,13 +4,15 @@ namespace slap::slapd {
 
 LongPoll::LongPoll(size_t max_waiters) : max_(max_waiters), thread_([this] { loop(); }) {}
 
-LongPoll::~LongPoll() {
+LongPoll::~LongPoll() { close(); }
+
+void LongPoll::close() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool LongPoll::wait(std::chrono::steady_clock::time_point deadline, Changed changed, Fire fire) {
@@ -27,7 +29,7 @@ bool LongPoll::wait(std::chrono::steady_clock::time_point deadline, Changed chan
 void LongPoll::notify() {
   {
     std::lock_guard lock(mu_);
-    if (waiters_.empty()) return;
+    if (waiters_.empty() || stopping_) return;
     dirty_ = true;
   }
   cv_.notify_all();

@@ -17,7 +17,10 @@ class LongPoll {
   using Fire = std::function<void(bool changed)>;  // called once, from the long-poll thread
 
   explicit LongPoll(size_t max_waiters = 10'000);
-  ~LongPoll();  // fires every waiter with changed=false
+  ~LongPoll();  // close()
+  // Fires every waiter with changed=false and refuses new ones (wait() returns false); joins the
+  // thread. The object stays usable (notify() does nothing) until destroyed.
+  void close();
   LongPoll(const LongPoll&) = delete;
   LongPoll& operator=(const LongPoll&) = delete;
 

@@ -112,13 +112,17 @@ ubm::Status Master::serve() {
 }
 
 void Master::stop() {
+  // Order matters: parked long polls and queued commands answer while the I/O threads still run;
+  // only then are the threads joined and the objects destroyed (nothing refers to a dead one).
+  if (long_poll_) long_poll_->close();   // park no more; answer every parked poll now
+  if (sequencer_) sequencer_->close();   // decide what is queued (durably), refuse the rest
   if (server_) {
-    server_->stop();
+    server_->stop();                     // replies in flight go out; threads joined
     server_.reset();
   }
-  long_poll_.reset();  // answers parked long polls
-  sequencer_.reset();  // decides what is queued, then stops
   api_.reset();
+  long_poll_.reset();
+  sequencer_.reset();
   if (ledger_) {
     spdlog::info("ledger closed at head {}", ledger_->head().value());
     ledger_.reset();  // writes checkpoints

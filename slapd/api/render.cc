@@ -104,6 +104,21 @@ bj::object computer_view_json(Api& api, const market::ComputerSnapshot& s) {
                     {"partitions", std::move(partitions)}};
 }
 
+bool may_act_for(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
+  switch (c.kind) {
+    case ca::IdentityKind::instance:
+      return i.request.instance == c.subject || (!i.host.empty() && i.host == c.subject);
+    case ca::IdentityKind::computer: {
+      if (i.computer == c.subject) return true;
+      if (i.host.empty()) return false;
+      auto host = api.ctx().market.instances().get(i.host);
+      return host && host->computer == c.subject;
+    }
+    default:
+      return false;
+  }
+}
+
 bool may_read(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
   if (c.admin()) return true;
   switch (c.kind) {

@@ -17,5 +17,9 @@ boost::json::object computer_view_json(Api& api, const market::ComputerSnapshot&
 // May `caller` read this instance? Its client, itself, its parent, its host, the computer running
 // it (or its host), an admin.
 bool may_read(Api& api, const Caller& caller, const market::InstanceRegistry::Instance& i);
+// May `caller` act for this instance as its node (state, connection parameters, errors)? The
+// computer running it (or running its host), the instance itself, or its host for a shared
+// instance — never its parent or its client.
+bool may_act_for(Api& api, const Caller& caller, const market::InstanceRegistry::Instance& i);
 
 }  // namespace slap::slapd

@@ -94,7 +94,7 @@ std::optional<market::InstanceRegistry::Instance> hosted_instance(Api& api, cons
     reply(error_response(kD, 404, "unknown_instance", "'" + guid + "' is not known"));
     return std::nullopt;
   }
-  if (!may_read(api, caller, *i) || caller.kind == ca::IdentityKind::person) {
+  if (!may_act_for(api, caller, *i)) {
     reply(forbidden(caller.subject + " does not host " + guid));
     return std::nullopt;
   }
@@ -274,6 +274,11 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!guid) return;
     auto i = hosted_instance(api, caller, *guid, reply);
     if (!i) return;
+    // A shared instance has no partition, hence no certificate of its own; its host's own
+    // certificate is not for the host's shared instances to take either.
+    if (i->request.shared || (caller.kind == ca::IdentityKind::instance && caller.subject != *guid)) {
+      return reply(forbidden(caller.subject + " may not take a certificate for " + *guid));
+    }
     return issue_certificate_for(api, *guid, ca::IdentityKind::instance, reply);
   }
 

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cstring>
 #include <mutex>
 
 namespace slap::http {
@@ -37,6 +38,22 @@ struct Server::Impl {
 };
 
 namespace {
+
+Response internal_error(const char* what) {
+  Response r;
+  r.status = 500;
+  r.body = std::string(R"({"error":"internal","detail":")") + (std::strchr(what, '"') ? "see the master's log" : what) + "\"}";
+  return r;
+}
+
+// Runs a reply maker; an exception becomes a 500 instead of unwinding through Asio.
+Response guarded(Respond::Make& make) {
+  try {
+    return make();
+  } catch (const std::exception& e) {
+    return internal_error(e.what());
+  }
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -133,12 +150,20 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(stream_).expires_never();
     ++server_.in_flight;
     auto self = shared_from_this();
-    server_.handler(std::move(req), Respond([self](Respond::Make make) {
+    // Exactly one reply per request: a second call is dropped rather than racing two writes.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Respond respond([self, answered](Respond::Make make) {
+      if (answered->exchange(true)) return;
       net::post(self->stream_.get_executor(), [self, make = std::move(make)]() mutable {
         --self->server_.in_flight;
-        self->write(make());
+        self->write(guarded(make));
       });
-    }));
+    });
+    try {
+      server_.handler(std::move(req), respond);
+    } catch (const std::exception& e) {  // a handler bug must not take the I/O thread down
+      respond(internal_error(e.what()));
+    }
   }
 
   void write(Response r) {
@@ -248,7 +273,9 @@ void Server::stop(std::chrono::milliseconds grace) {
   });
   // Drain: answers already being computed (durable writes in flight) still go out.
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->work.reset();
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();

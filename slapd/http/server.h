@@ -98,8 +98,8 @@ class Server {
   struct Impl;
 
  private:
+  ServerCounters counters_;  // before impl_: sessions destroyed with impl_ still count down
   std::unique_ptr<Impl> impl_;
-  ServerCounters counters_;
 };
 
 // A TLS context for the master: our certificate and key, client certificates verified against
