@@ -18,9 +18,12 @@ ubm::Result<EntryView> EntryDecoder::decode(std::string_view key, std::string_vi
   const char* data = rec->entry.data();
   const size_t words = rec->entry.size() / sizeof(capnp::word);
   if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) != 0) {
-    scratch_.resize(words);
-    std::memcpy(scratch_.data(), data, rec->entry.size());
-    data = reinterpret_cast<const char*>(scratch_.data());
+    if (scratch_.size() < words) {
+      reader_.reset();  // it may point into the old buffer
+      scratch_ = kj::heapArray<capnp::word>(words);
+    }
+    std::memcpy(scratch_.begin(), data, rec->entry.size());
+    data = reinterpret_cast<const char*>(scratch_.begin());
     ++copies_;
   }
   EntryView view{*seq, ubm::TimestampNs{0}, rec->hash, {}};

@@ -31,7 +31,7 @@ class EntryDecoder {
 
  private:
   std::optional<capnp::FlatArrayMessageReader> reader_;
-  std::vector<capnp::word> scratch_;
+  kj::Array<capnp::word> scratch_;  // not std::vector: capnp::word is not copyable (clang refuses)
   uint64_t copies_ = 0;
 };
 

@@ -383,7 +383,7 @@ VerifyReport verify(const Storage& storage, const std::function<void(ubm::Seq)>&
     report.first_bad = at;
     report.problem = std::move(why);
   };
-  std::vector<capnp::word> aligned;
+  kj::Array<capnp::word> aligned;  // not std::vector: capnp::word is not copyable (clang refuses)
   auto c = storage.cursor(Family::log);
   for (c->seek_to_first(); c->valid(); c->next()) {
     auto seq = decode_key(c->key());
@@ -404,9 +404,9 @@ VerifyReport verify(const Storage& storage, const std::function<void(ubm::Seq)>&
       const std::string_view e = rec->entry;
       const capnp::word* words = reinterpret_cast<const capnp::word*>(e.data());
       if (reinterpret_cast<uintptr_t>(e.data()) % alignof(capnp::word) != 0) {
-        aligned.resize(e.size() / sizeof(capnp::word));
-        std::memcpy(aligned.data(), e.data(), e.size());
-        words = aligned.data();
+        if (aligned.size() < e.size() / sizeof(capnp::word)) aligned = kj::heapArray<capnp::word>(e.size() / sizeof(capnp::word));
+        std::memcpy(aligned.begin(), e.data(), e.size());
+        words = aligned.begin();
       }
       bool ok = false;
       kj::Maybe<kj::Exception> ex = kj::runCatchingExceptions([&]() {

@@ -12,8 +12,8 @@ ubm::Result<Conditions> parse_sla(const StringMap& sla) {
   static_assert(kCategoryKeys.size() == 12);
   Conditions c;
   for (const auto& [key, value] : sla) {
-    auto invalid = [&](std::string why) {
-      return ubm::make_error(ubm::Rejection::INVALID_PARAMETER, "sla." + key, std::move(why));
+    auto invalid = [&, &k = key](std::string why) {  // clang 14 cannot capture structured bindings
+      return ubm::make_error(ubm::Rejection::INVALID_PARAMETER, "sla." + k, std::move(why));
     };
     if (key == "retention_delay" || key.rfind("fw_", 0) == 0) continue;  // for the node
     if (value.empty()) return invalid("an SLA condition needs a value");

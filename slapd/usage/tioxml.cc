@@ -77,7 +77,7 @@ ubm::Result<ubm::TimestampNs> parse_date(std::string_view t) {
   int y, mo, d, h, mi, s;
   if (t.size() != 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':' || !digits(0, 4, y) ||
       !digits(5, 2, mo) || !digits(8, 2, d) || !digits(11, 2, h) || !digits(14, 2, mi) || !digits(17, 2, s) || mo < 1 || mo > 12 ||
-      d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970) {
+      d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970 || y > 2261) {  // nanoseconds in an int64 end in April 2262
     return invalid("date", "'" + std::string(t.substr(0, 32)) + "' is not YYYY-MM-DD HH:MM:SS");
   }
   tm.tm_year = y - 1900;

@@ -23,7 +23,7 @@ struct Limits {
 // ("shop/transaction" → transaction). Empty when none applies.
 std::string unit_of(std::string_view resource, const std::vector<std::string>& categories);
 
-// "YYYY-MM-DD HH:MM:SS" (UTC) to nanoseconds since the epoch.
+// "YYYY-MM-DD HH:MM:SS" (UTC, years 1970..2261: int64 nanoseconds) to nanoseconds since the epoch.
 ubm::Result<ubm::TimestampNs> parse_date(std::string_view text);
 
 ubm::Result<std::vector<market::UsageTransaction>> parse_journal(std::string_view xml, const Limits& limits = {});

@@ -80,3 +80,9 @@ TEST(TioXml, TheReferenceJournalParsesUpToItsNegativeRatio) {
   EXPECT_EQ(r.error().field, "transaction[0].movement[0].resource");
   EXPECT_EQ(r.error().code, ubm::Rejection::UNKNOWN_UNIT);
 }
+
+TEST(TioXml, DatesBeyondInt64NanosecondsAreRefused) {  // found by fuzz_tioxml (signed overflow)
+  EXPECT_TRUE(usage::parse_date("2261-12-31 23:59:59").ok());
+  EXPECT_FALSE(usage::parse_date("2262-04-12 00:00:00").ok());
+  EXPECT_FALSE(usage::parse_date("4052-12-31 00:00:00").ok());
+}
