@@ -91,6 +91,15 @@ class Api {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
+// Field helpers shared by the JSON-RPC handler files: on failure they reply (400/403) themselves.
+namespace rpc {
+http::Response forbidden(const std::string& why);
+// A required string field; nullopt after replying 400 naming the field.
+std::optional<std::string> need(const json::Body& body, std::string_view field, const Reply& reply, size_t max = 4096);
+// Refuses keys outside `keys` (the API's additionalProperties: false); false after replying 400.
+bool only(const json::Body& body, std::initializer_list<std::string_view> keys, const Reply& reply);
+}  // namespace rpc
+
 // Handler groups, one file each.
 void rpc_client(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply);
 void rpc_node(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply);

@@ -1,5 +1,7 @@
 #include "slapd/api/responses.h"
 
+#include "slapd/api/api.h"
+
 #include <boost/json/serialize.hpp>
 
 namespace slap::slapd {
@@ -74,5 +76,25 @@ http::Response rejection(Dialect d, const ubm::Error& e) {
   std::string detail = e.field.empty() ? e.detail : e.field + ": " + e.detail;
   return error_response(d, status_of(e.code), ubm::rejection_name(e.code), std::move(detail));
 }
+
+namespace rpc {
+
+http::Response forbidden(const std::string& why) { return error_response(Dialect::jsonrpc, 403, "forbidden", why); }
+
+std::optional<std::string> need(const json::Body& body, std::string_view field, const Reply& reply, size_t max) {
+  json::FieldError e;
+  auto v = body.string(field, e, max);
+  if (!v) reply(bad_request(Dialect::jsonrpc, e));
+  return v;
+}
+
+bool only(const json::Body& body, std::initializer_list<std::string_view> keys, const Reply& reply) {
+  json::FieldError e;
+  if (body.only_keys(keys, e)) return true;
+  reply(bad_request(Dialect::jsonrpc, e));
+  return false;
+}
+
+}  // namespace rpc
 
 }  // namespace slap::slapd

@@ -13,23 +13,10 @@ using market::Outcome;
 namespace {
 
 constexpr Dialect kD = Dialect::jsonrpc;
+using rpc::forbidden;
+using rpc::need;
+using rpc::only;
 
-http::Response forbidden(const std::string& why) { return error_response(kD, 403, "forbidden", why); }
-
-// Reads a required string field; on failure replies 400 and returns nullopt.
-std::optional<std::string> need(const json::Body& body, std::string_view field, const Reply& reply, size_t max = 4096) {
-  json::FieldError e;
-  auto v = body.string(field, e, max);
-  if (!v) reply(bad_request(kD, e));
-  return v;
-}
-
-bool only(const json::Body& body, std::initializer_list<std::string_view> keys, const Reply& reply) {
-  json::FieldError e;
-  if (body.only_keys(keys, e)) return true;
-  reply(bad_request(kD, e));
-  return false;
-}
 
 // A new certificate for `subject`, recorded in the ledger before the key is handed out.
 void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind kind, const Reply& reply) {

@@ -17,24 +17,12 @@ using market::Outcome;
 namespace {
 
 constexpr Dialect kD = Dialect::jsonrpc;
+using rpc::forbidden;
+using rpc::need;
+using rpc::only;
 constexpr size_t kMaxPartitions = 10'000;
 constexpr size_t kMaxIpsPerPartition = 64;
 
-http::Response forbidden(const std::string& why) { return error_response(kD, 403, "forbidden", why); }
-
-std::optional<std::string> need(const json::Body& body, std::string_view field, const Reply& reply, size_t max = 4096) {
-  json::FieldError e;
-  auto v = body.string(field, e, max);
-  if (!v) reply(bad_request(kD, e));
-  return v;
-}
-
-bool only(const json::Body& body, std::initializer_list<std::string_view> keys, const Reply& reply) {
-  json::FieldError e;
-  if (body.only_keys(keys, e)) return true;
-  reply(bad_request(kD, e));
-  return false;
-}
 
 // The computer named in the body must be the caller (or the caller an admin).
 std::optional<std::string> own_computer(const Caller& caller, const json::Body& body, const Reply& reply) {
