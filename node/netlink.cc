@@ -21,6 +21,9 @@ namespace {
 constexpr size_t kBufferBytes = 64 * 1024;
 constexpr int kMaxDumpMessages = 100'000;
 
+// One reply buffer per thread, shared by every request.
+alignas(NLMSG_ALIGNTO) thread_local char g_reply[kBufferBytes];
+
 class Socket {
  public:
   Socket() : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
@@ -75,9 +78,9 @@ Status transact(Request& req, F&& on_msg, int& kernel_error) {
     return sys_error("netlink send", errno);
   }
   kernel_error = 0;
-  alignas(NLMSG_ALIGNTO) static thread_local char buf[kBufferBytes];
+  char* buf = g_reply;
   for (int seen = 0; seen < kMaxDumpMessages;) {
-    ssize_t n = ::recv(s.fd(), buf, sizeof buf, 0);
+    ssize_t n = ::recv(s.fd(), buf, kBufferBytes, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return sys_error("netlink receive", errno);

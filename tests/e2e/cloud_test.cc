@@ -208,6 +208,8 @@ TEST(CloudEndToEnd, ReportPassPutsUsageMovementsInTheLedger) {
                        << log;
   EXPECT_TRUE(resources.count("usage/cpu_s") && resources.count("usage/ram_byte_s") && resources.count("usage/disk_byte_s"))
       << "usage movements in the ledger: " << ::testing::PrintToString(resources);
+  // No tap here (not root, tap = no): network bytes are not measured, so none are reported.
+  EXPECT_FALSE(resources.count("usage/net_bytes")) << ::testing::PrintToString(resources);
 }
 
 // Every usage/net_bytes quantity in the ledger, wherever an entry nests its movements.
