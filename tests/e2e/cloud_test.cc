@@ -1,7 +1,8 @@
 // The whole cloud end to end with real processes: slapmaster, slapnode (one-shot passes and the
 // daemon), supervisord, memcached and a release built from source, on loopback addresses and
 // ephemeral ports. Non-root flow with 20 partitions; a reduced privileged flow as root inside a
-// network namespace; the usage report landing in the ledger.
+// network namespace (users, taps, IPv4 + IPv6, network bytes); the usage report landing in the
+// ledger.
 #include "tests/e2e/cloud.h"
 
 namespace slap::e2e {
