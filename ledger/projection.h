@@ -8,8 +8,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ledger/entry.h"
+#include "ledger/snapshot_codec.h"
 #include "ubm/error.h"
 
 namespace slap::ledger {
@@ -29,6 +31,10 @@ class Projection {
   [[nodiscard]] virtual ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) = 0;
   // Back to the empty state (nothing applied).
   virtual void reset() = 0;
+  // The snapshot cut into keyed records (its bytes, in order), so an audit that finds two states
+  // different can name the key where they differ (slapctl ledger replay --check). The default is
+  // one record holding the whole snapshot; projections override it to be more precise.
+  virtual std::vector<SnapshotRecord> records() const { return {{"(state)", snapshot()}}; }
 };
 
 }  // namespace slap::ledger

@@ -40,6 +40,13 @@ std::string FactProjection::snapshot() const {
   return w.take();
 }
 
+std::vector<ledger::SnapshotRecord> FactProjection::records() const {
+  std::shared_lock lock(mu_);
+  auto w = ledger::SnapshotWriter::marking();
+  write(w);
+  return w.records();
+}
+
 ubm::Status FactProjection::restore(std::string_view snapshot, ubm::Seq last_applied) {
   reset();
   ledger::SnapshotReader r(snapshot);
