@@ -4,6 +4,7 @@
 // (FORMAT.md, "Export file"). Writing copies raw bytes (nothing is re-encoded); reading maps the
 // file and serves it as a read-only Storage, so verify(), replay() and scan_log() work unchanged.
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <variant>

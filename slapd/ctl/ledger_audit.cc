@@ -1,5 +1,7 @@
 #include "slapd/ctl/ledger_audit.h"
 
+#include <algorithm>
+
 #include "ledger/ledger.h"
 #include "ledger/record.h"
 #include "slapd/ca/certificate_authority.h"

@@ -53,7 +53,7 @@ inline void make_master_ledger(const std::filesystem::path& state, int instances
   ASSERT_FALSE(guid.empty());
   auto computer = master.client(cert_of(comp));
   std::string parts;
-  for (int p = 0; p < instances; ++p) parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + "\"}";
+  for (int p = 0; p <= instances; ++p) parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + "\"}";
   ASSERT_EQ(computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[)" + parts + "]}").status, 200u);
   ASSERT_EQ(person.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
   for (int i = 0; i < instances; ++i) {
