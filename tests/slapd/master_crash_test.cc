@@ -42,7 +42,7 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
     guid = str(comp, "computer_guid");
     computer_cert = test::cert_of(comp);
     std::string parts;
-    for (int p = 0; p < 3000; ++p) parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + "\"}";
+    for (int p = 0; p < 8000; ++p) parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + "\"}";
     auto computer = master.client(computer_cert);
     ASSERT_EQ(computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[)" + parts + "]}").status, 200u);
     ASSERT_EQ(person.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
@@ -66,7 +66,20 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
 
   std::map<std::string, std::string> acknowledged;  // title -> instance guid
   constexpr int kRounds = 20, kClients = 4;
+  constexpr int kMaxAcksPerRound = 350;  // 20 x (350 + in flight) < 8,000 partitions
+  static_assert(kRounds * (kMaxAcksPerRound + kClients) < 8000);
+  // Signed checkpoints in the log, as GET /v1/ledger/head counts them.
+  auto checkpoints = [&] {
+    auto head = parse_object(master.client(master.admin()).get("/v1/ledger/head").body);
+    auto* n = head.if_contains("checkpoints");
+    return n && n->is_int64() ? n->as_int64() : int64_t{-1};
+  };
+  int kills_after_checkpoint = 0;
   for (int round = 0; round < kRounds; ++round) {
+    // Every fourth round kills only once a periodic checkpoint was signed under this load (the
+    // load goes on meanwhile, up to a second: the partitions above leave room for it).
+    const bool after_checkpoint = round % 4 == 3;
+    const int64_t checkpoints_before = after_checkpoint ? checkpoints() : 0;
     SCOPED_TRACE("round " + std::to_string(round) + " seed " + std::to_string(seed));
     std::mutex mu;
     std::atomic<int> acks{0};
@@ -76,6 +89,7 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
       clients.emplace_back([&, c] {
         test::TlsClient client("127.0.0.1", master.port(), master.ca(), person_cert);
         for (int k = 0; !stop && client.connected(); ++k) {
+          if (acks.load() >= kMaxAcksPerRound) return;  // bounded: the computer's partitions must last every round
           const std::string title = "r" + std::to_string(round) + "c" + std::to_string(c) + "k" + std::to_string(k);
           auto r = client.post("/slapos.post.v0.software_instance", R"({"title":")" + title + R"(","software_release_uri":"file:///sr","software_type":"default"})");
           if (!r.error.empty()) return;  // the master is gone: this request is not acknowledged
@@ -88,6 +102,10 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
     }
     const int kill_after = static_cast<int>(rng() % 100);
     ASSERT_TRUE(test::wait_until([&] { return acks.load() >= kill_after; }));
+    if (after_checkpoint) {
+      ASSERT_TRUE(test::wait_until([&] { return checkpoints() > checkpoints_before; })) << "no signed checkpoint under load";
+      ++kills_after_checkpoint;
+    }
     master.kill(SIGKILL);
     stop = true;
     for (auto& t : clients) t.join();
@@ -124,7 +142,8 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
     audit("beside the restarted daemon");
     if (HasFailure()) return;
   }
-  std::printf("master crash test: %d SIGKILL rounds, %zu acknowledged requests, none lost\n", kRounds, acknowledged.size());
+  std::printf("master crash test: %d SIGKILL rounds (%d right after a signed checkpoint), %zu acknowledged requests, none lost\n", kRounds,
+              kills_after_checkpoint, acknowledged.size());
   // What the audits covered, for the record (the live daemon keeps writing; this is a snapshot).
   const std::string summary = std::string(SLAPCTL) + " ledger verify --db " + db + " --ca " + ca + " | sed -n 2p; " + SLAPCTL +
                               " ledger replay --check --db " + db + " | tail -1";
