@@ -130,9 +130,14 @@ struct Market::Handler {
   Outcome place(const std::string& guid) {
     const InstanceRegistry::Instance* i = m.instances_.find(guid);
     assert(i != nullptr);
-    const fact::Requested q = i->request;  // copy: emitting may move the registry
+    // Copies of what is read after emitting (emitting may grow, and so move, the registry); not of
+    // the whole request, whose parameters can be large.
+    struct {
+      std::string release, software_type, client;
+      bool shared;
+    } const q{i->request.release, i->request.software_type, i->request.client, i->request.shared};
     Outcome out{true, guid, {}, {}, {}, {}};
-    auto conditions = parse_sla(q.sla);
+    auto conditions = parse_sla(i->request.sla);
     if (!conditions) {  // cannot happen: validated when requested
       out.pending = conditions.error().detail;
     } else if (q.shared) {
