@@ -30,6 +30,19 @@ ubm::Seq Directory::last_applied() const {
 
 std::string Directory::snapshot() const {
   std::shared_lock lock(mu_);
+  SnapshotWriter w;
+  write(w);
+  return w.take();
+}
+
+std::vector<SnapshotRecord> Directory::records() const {
+  std::shared_lock lock(mu_);
+  auto w = SnapshotWriter::marking();
+  write(w);
+  return w.records();
+}
+
+void Directory::write(SnapshotWriter& w) const {
   // Sorted, so equal states give equal bytes whatever the hash map's order.
   auto sorted = [](const auto& m) {
     std::vector<std::pair<std::string_view, uint8_t>> v;
@@ -38,15 +51,18 @@ std::string Directory::snapshot() const {
     std::sort(v.begin(), v.end());
     return v;
   };
-  SnapshotWriter w;
+  const char* kinds[] = {"node", "item"};
+  int k = 0;
   for (const auto& m : {sorted(nodes_), sorted(items_)}) {
+    w.mark(k == 0 ? "(nodes)" : "(items)");
     w.u64(m.size());
     for (const auto& [id, kind] : m) {
+      w.mark(kinds[k], id);
       w.str(id);
       w.u8(kind);
     }
+    ++k;
   }
-  return w.take();
 }
 
 ubm::Status Directory::restore(std::string_view snapshot, ubm::Seq last_applied) {

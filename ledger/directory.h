@@ -18,6 +18,7 @@ class Directory final : public Projection, public ubm::Resolver {
   std::string snapshot() const override;
   ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) override;
   void reset() override;
+  std::vector<SnapshotRecord> records() const override;  // one per node and item
 
   std::optional<ubm::NodeKind> node_kind(std::string_view id) const override;
   std::optional<ubm::ItemKind> item_kind(std::string_view id) const override;
@@ -31,6 +32,8 @@ class Directory final : public Projection, public ubm::Resolver {
   };
   template <typename V>
   using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+
+  void write(SnapshotWriter& w) const;  // caller holds mu_
 
   mutable std::shared_mutex mu_;
   Map<ubm::NodeKind> nodes_;

@@ -10,8 +10,10 @@
 #include <utility>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ledger/entry.h"
+#include "ledger/snapshot_codec.h"
 #include "ubm/error.h"
 
 namespace slap::ledger {
@@ -36,6 +38,10 @@ class Projection {
   // of the log while they are being written). The ledger then keeps the previous checkpoint, which
   // stays valid: a restart replays from it.
   virtual std::optional<std::pair<ubm::Seq, std::string>> checkpoint() const { return std::pair{last_applied(), snapshot()}; }
+  // The snapshot cut into keyed records (its bytes, in order), so an audit that finds two states
+  // different can name the key where they differ (slapctl ledger replay --check). The default is
+  // one record holding the whole snapshot; projections override it to be more precise.
+  virtual std::vector<SnapshotRecord> records() const { return {{"(state)", snapshot()}}; }
 };
 
 }  // namespace slap::ledger

@@ -5,11 +5,44 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace slap::ledger {
 
+// One keyed piece of a projection's state (see Projection::records).
+struct SnapshotRecord {
+  std::string key;    // printable: "computer COMP-1", or "(head)" for what precedes the first key
+  std::string value;  // the record's snapshot bytes; equal states give equal values
+  friend bool operator==(const SnapshotRecord&, const SnapshotRecord&) = default;
+};
+
 class SnapshotWriter {
  public:
+  // A marking writer also remembers where each keyed record starts, so the snapshot can be cut
+  // into records (Projection::records). A plain writer ignores marks at the cost of one branch.
+  static SnapshotWriter marking() {
+    SnapshotWriter w;
+    w.marking_ = true;
+    return w;
+  }
+  // The bytes written from here to the next mark belong to the record `kind id`.
+  void mark(std::string_view kind, std::string_view id = {}) {
+    if (!marking_) return;
+    std::string key(kind);
+    if (!id.empty()) key.append(" ").append(id);
+    marks_.push_back({std::move(key), out_.size()});
+  }
+  // The snapshot cut at its marks; bytes before the first mark form the record "(head)".
+  std::vector<SnapshotRecord> records() const {
+    std::vector<SnapshotRecord> out;
+    const size_t first = marks_.empty() ? out_.size() : marks_[0].offset;
+    if (first > 0) out.push_back({"(head)", out_.substr(0, first)});
+    for (size_t i = 0; i < marks_.size(); ++i) {
+      const size_t end = i + 1 < marks_.size() ? marks_[i + 1].offset : out_.size();
+      out.push_back({marks_[i].key, out_.substr(marks_[i].offset, end - marks_[i].offset)});
+    }
+    return out;
+  }
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u64(uint64_t v) {
     for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -25,7 +58,13 @@ class SnapshotWriter {
   std::string take() { return std::move(out_); }
 
  private:
+  struct Mark {
+    std::string key;
+    size_t offset;
+  };
   std::string out_;
+  bool marking_ = false;
+  std::vector<Mark> marks_;
 };
 
 class SnapshotReader {

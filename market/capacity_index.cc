@@ -232,10 +232,13 @@ void CapacityIndex::fold(const Fact& fact) {
 }
 
 void CapacityIndex::write(ledger::SnapshotWriter& w) const {
+  w.mark("(strings)");
   w.u64(strings_.size());
   for (size_t i = 0; i < strings_.size(); ++i) w.str(strings_.name(static_cast<uint32_t>(i)));
+  w.mark("(computers)");
   w.u64(computers_.size());
   for (const auto& c : computers_) {
+    w.mark("computer", c.guid);
     w.str(c.guid);
     w.u64(c.owner);
     w.u64(c.network);

@@ -243,6 +243,7 @@ void ComputerView::write(ledger::SnapshotWriter& w) const {
   w.u64(computers_.size());
   for (const auto& c : computers_) {
     const auto& p = c.props;
+    w.mark("computer", p.computer);
     w.str(p.computer);
     w.str(p.owner);
     w.str(p.network);
@@ -263,6 +264,7 @@ void ComputerView::write(ledger::SnapshotWriter& w) const {
   }
   std::vector<std::pair<std::string_view, uint32_t>> loc(location_.begin(), location_.end());
   std::sort(loc.begin(), loc.end());
+  w.mark("(locations)");
   w.u64(loc.size());
   for (const auto& [g, i] : loc) {
     w.str(g);

@@ -48,6 +48,13 @@ std::optional<std::pair<ubm::Seq, std::string>> FactProjection::checkpoint() con
   return std::pair{last_, w.take()};
 }
 
+std::vector<ledger::SnapshotRecord> FactProjection::records() const {
+  std::shared_lock lock(mu_);
+  auto w = ledger::SnapshotWriter::marking();
+  write(w);
+  return w.records();
+}
+
 ubm::Status FactProjection::restore(std::string_view snapshot, ubm::Seq last_applied) {
   reset();
   ledger::SnapshotReader r(snapshot);

@@ -28,6 +28,8 @@ class FactProjection : public ledger::Projection {
   std::string snapshot() const final;
   std::optional<std::pair<ubm::Seq, std::string>> checkpoint() const final;
   [[nodiscard]] ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) final;
+  // Cut where write() marks its records (one per computer, instance...).
+  std::vector<ledger::SnapshotRecord> records() const final;
   void reset() final;
 
   // Sequencer only.

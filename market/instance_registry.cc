@@ -267,6 +267,7 @@ void InstanceRegistry::write(ledger::SnapshotWriter& w) const {
   w.u64(instances_.size());
   for (const auto& i : instances_) {
     const auto& q = i.request;
+    w.mark("instance", q.instance);
     w.str(q.instance);
     w.str(q.requester);
     w.str(q.title);
@@ -289,6 +290,7 @@ void InstanceRegistry::write(ledger::SnapshotWriter& w) const {
     w.str(i.pending_reason);
     w.u64(i.arrival);
   }
+  w.mark("(counters)");
   w.u64(arrivals_);
   w.u64(static_cast<uint64_t>(last_at_.value()));
 }

@@ -28,9 +28,23 @@ ubm::Seq UsageJournals::last_applied() const {
 std::string UsageJournals::snapshot() const {
   std::shared_lock lock(mu_);
   ledger::SnapshotWriter w;
-  w.u64(keys_.size());
-  for (const auto& k : keys_) w.str(k);
+  write(w);
   return w.take();
+}
+
+std::vector<ledger::SnapshotRecord> UsageJournals::records() const {
+  std::shared_lock lock(mu_);
+  auto w = ledger::SnapshotWriter::marking();
+  write(w);
+  return w.records();
+}
+
+void UsageJournals::write(ledger::SnapshotWriter& w) const {
+  w.u64(keys_.size());
+  for (const auto& k : keys_) {
+    w.mark("journal", k);
+    w.str(k);
+  }
 }
 
 ubm::Status UsageJournals::restore(std::string_view snapshot, ubm::Seq last_applied) {

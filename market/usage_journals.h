@@ -19,12 +19,14 @@ class UsageJournals final : public ledger::Projection {
   ubm::Seq last_applied() const override;
   std::string snapshot() const override;
   ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) override;
+  std::vector<ledger::SnapshotRecord> records() const override;  // one per journal key
   void reset() override;
 
   bool seen(std::string_view key) const;
   size_t size() const;
 
  private:
+  void write(ledger::SnapshotWriter& w) const;  // caller holds mu_
   mutable std::shared_mutex mu_;
   std::set<std::string, std::less<>> keys_;
   ubm::Seq last_{0};

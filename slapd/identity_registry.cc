@@ -32,15 +32,27 @@ ubm::Seq IdentityRegistry::last_applied() const {
 std::string IdentityRegistry::snapshot() const {
   std::shared_lock lock(mu_);
   ledger::SnapshotWriter w;
+  write(w);
+  return w.take();
+}
+
+std::vector<ledger::SnapshotRecord> IdentityRegistry::records() const {
+  std::shared_lock lock(mu_);
+  auto w = ledger::SnapshotWriter::marking();
+  write(w);
+  return w.records();
+}
+
+void IdentityRegistry::write(ledger::SnapshotWriter& w) const {
   w.u64(by_serial_.size());
   for (const auto& [serial, c] : by_serial_) {
+    w.mark("certificate", serial);
     w.str(serial);
     w.str(c.subject);
     w.str(c.role);
     w.u64(static_cast<uint64_t>(c.not_after_ns));
     w.u8(c.revoked ? 1 : 0);
   }
-  return w.take();
 }
 
 ubm::Status IdentityRegistry::restore(std::string_view snapshot, ubm::Seq last_applied) {

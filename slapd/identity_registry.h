@@ -26,6 +26,7 @@ class IdentityRegistry final : public ledger::Projection {
   std::string snapshot() const override;
   ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) override;
   void reset() override;
+  std::vector<ledger::SnapshotRecord> records() const override;  // one per certificate serial
 
   // Known, not revoked, and naming `subject`.
   bool valid(std::string_view serial, std::string_view subject) const;
@@ -37,6 +38,8 @@ class IdentityRegistry final : public ledger::Projection {
   size_t size() const;
 
  private:
+  void write(ledger::SnapshotWriter& w) const;  // caller holds mu_
+
   mutable std::shared_mutex mu_;
   std::map<std::string, Certificate, std::less<>> by_serial_;
   // subject -> its serials: per-request role lookups must not scan every certificate.

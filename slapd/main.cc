@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   size_t max_body = 1 << 20;
   double rate = 5'000;
   unsigned max_wait = 60;
+  unsigned checkpoint_interval = 60;
   std::string port_file;
 
   auto* init = app.add_subcommand("init", "Create the ledger, the CA and the administrator identity in DIR");
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body", max_body, "Largest request body (bytes)")->check(CLI::Range(size_t{1024}, size_t{64} << 20));
   serve->add_option("--rate", rate, "Requests per second per identity")->check(CLI::Range(1.0, 1e7));
   serve->add_option("--max-wait", max_wait, "Longest long poll (seconds)")->check(CLI::Range(1u, 3600u));
+  serve->add_option("--checkpoint-interval", checkpoint_interval, "Seconds between signed checkpoints of the ledger head (none when idle)")
+      ->check(CLI::Range(1u, 86'400u));
   serve->add_option("--port-file", port_file, "Write the bound ports here, one per line, once listening (port 0 picks free ports)");
   CLI11_PARSE(app, argc, argv);
 
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
   options.api.requests_per_second = rate;
   options.api.burst = rate * 2;
   options.api.max_wait = std::chrono::seconds(max_wait);
+  options.checkpoint_interval = std::chrono::seconds(checkpoint_interval);
 
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;

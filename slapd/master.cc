@@ -59,16 +59,18 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
   if (!storage) return storage.error();
   auto projections = m->market_.projections();
   projections.push_back(&m->identities_);
+  projections.push_back(&m->signed_head_);
   auto led = ledger::Ledger::open({.storage = storage.value(), .clock = m->options_.clock, .projections = projections});
   if (!led) return led.error();
   m->ledger_ = std::move(led.value());
   m->market_.attach(*m->ledger_);
   m->sequencer_ = std::make_unique<market::Sequencer>(m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch});
   if (auto s = m->ensure_admin(); !s) return s.error();
+  m->signer_ = std::make_unique<CheckpointSigner>(*m->ledger_, m->signed_head_, *m->authority_, *m->sequencer_, m->options_.checkpoint_interval);
 
   m->long_poll_ = std::make_unique<LongPoll>();
   m->api_ = std::make_unique<Api>(ApiContext{m->market_, *m->sequencer_, *m->ledger_, m->identities_, *m->authority_, *m->long_poll_,
-                                             m->metrics_, m->reports_, *m->options_.clock, m->options_.api});
+                                             m->metrics_, m->reports_, *m->options_.clock, m->signed_head_, m->options_.api});
   spdlog::info("ledger head {} ({} computers, {} instances)", m->ledger_->head().value(), m->market_.computers().size(),
                m->market_.instances().size());
   return m;
@@ -114,8 +116,11 @@ ubm::Status Master::serve() {
 void Master::stop() {
   // Order matters: parked long polls and queued commands answer while the I/O threads still run;
   // only then are the threads joined and the objects destroyed (nothing refers to a dead one).
+  if (signer_) signer_->stop();          // no periodic checkpoint races the final one
   if (long_poll_) long_poll_->close();   // park no more; answer every parked poll now
   if (sequencer_) sequencer_->close();   // decide what is queued (durably), refuse the rest
+  record_final_checkpoint();             // the ledger can still be written
+  signer_.reset();
   if (server_) {
     server_->stop();                     // replies in flight go out; threads joined
     server_.reset();
@@ -127,6 +132,24 @@ void Master::stop() {
     spdlog::info("ledger closed at head {}", ledger_->head().value());
     ledger_.reset();  // writes checkpoints
   }
+}
+
+void Master::record_final_checkpoint() {
+  if (!signer_ || !ledger_) return;
+  auto command = signer_->prepare();
+  if (!command) {
+    spdlog::error("final signed checkpoint: {}", command.error().to_string());
+    return;
+  }
+  if (!*command) return;  // the head is a checkpoint already
+  // The sequencer's thread has ended (close() joined it), so this thread is now the market's only
+  // caller, as its threading contract requires.
+  auto recorded = market_.execute(**command);
+  if (!recorded) {
+    spdlog::error("final signed checkpoint not recorded: {}", recorded.error().to_string());
+    return;
+  }
+  spdlog::info("signed checkpoint of seq {}", (*command)->checkpoint.seq.value());
 }
 
 std::vector<boost::asio::ip::tcp::endpoint> Master::endpoints() const {

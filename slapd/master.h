@@ -8,10 +8,12 @@
 #include <memory>
 
 #include "ledger/ledger.h"
+#include "ledger/signed_head.h"
 #include "market/market.h"
 #include "market/sequencer.h"
 #include "slapd/api/api.h"
 #include "slapd/ca/certificate_authority.h"
+#include "slapd/checkpoint_signer.h"
 #include "slapd/http/server.h"
 #include "slapd/identity_registry.h"
 #include "slapd/long_poll.h"
@@ -41,6 +43,7 @@ struct MasterOptions {
   ApiLimits api;
   ledger::Clock* clock = &ledger::SystemClock::instance();
   size_t sequencer_batch = 1000;
+  std::chrono::milliseconds checkpoint_interval{60'000};  // between signed checkpoints (skipped when idle)
 };
 
 class Master {
@@ -51,7 +54,8 @@ class Master {
   ~Master();
 
   [[nodiscard]] ubm::Status serve();
-  // Stops accepting, answers what is in flight, drains the sequencer, checkpoints the ledger.
+  // Stops accepting, answers what is in flight, drains the sequencer, records a signed checkpoint
+  // of the final head, checkpoints the ledger's projections.
   void stop();
   std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
   ledger::Ledger& ledger() { return *ledger_; }
@@ -59,14 +63,17 @@ class Master {
  private:
   explicit Master(MasterOptions options);
   ubm::Status ensure_admin();
+  void record_final_checkpoint();
 
   MasterOptions options_;
   StatePaths paths_;
   std::optional<ca::CertificateAuthority> authority_;
   IdentityRegistry identities_;
+  ledger::SignedHead signed_head_;
   market::Market market_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<market::Sequencer> sequencer_;
+  std::unique_ptr<CheckpointSigner> signer_;
   Metrics metrics_;
   NodeReports reports_;
   std::unique_ptr<LongPoll> long_poll_;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "ledger/ledger.h"
+#include "ledger/signed_head.h"
 #include "market/market.h"
 #include "market/sequencer.h"
 #include "slapd/api/responses.h"
@@ -39,6 +40,7 @@ struct ApiContext {
   Metrics& metrics;
   NodeReports& reports;
   ledger::Clock& clock;
+  const ledger::SignedHead& signed_head;  // the latest signed checkpoint (GET /v1/ledger/head)
   ApiLimits limits;
 };
 

@@ -189,12 +189,39 @@ void list_instances(Api& api, const Caller& caller, Reply reply) {
   reply(json_response(200, bj::object{{"instances", std::move(out)}}));
 }
 
+// The head as stored (seq and hash from one record) and the latest signed checkpoint: an auditor
+// checks the signature with ca.crt and, later, that the log it holds still has that hash there.
+http::Response ledger_head(Api& api) {
+  auto& led = api.ctx().ledger;
+  const ubm::Seq seq = led.head();
+  ledger::Hash hash{};
+  auto s = led.scan(seq, seq, [&](const ledger::EntryView& v) {
+    hash = v.hash;
+    return false;
+  });
+  if (!s) return error_response(kD, 500, "ledger_error", s.error().to_string());
+  bj::object out{{"seq", seq.value()}, {"hash", ledger::to_hex(hash)}, {"checkpoints", api.ctx().signed_head.count()}};
+  auto latest = api.ctx().signed_head.latest();
+  if (!latest) {
+    out["checkpoint"] = nullptr;
+  } else {
+    auto signer = ca::fingerprint_of_pem(api.ctx().authority.certificate_pem());
+    out["checkpoint"] = bj::object{{"seq", latest->checkpoint.seq.value()},
+                                   {"hash", ledger::to_hex(latest->checkpoint.head_hash)},
+                                   {"signature", ledger::to_hex(latest->checkpoint.signature)},
+                                   {"signature_algorithm", "ecdsa-p256-sha256"},
+                                   {"message", ubm::checkpoint_message(latest->checkpoint.seq, latest->checkpoint.head_hash)},
+                                   {"signer_sha256", signer ? ledger::to_hex(*signer) : std::string()},
+                                   {"entry_seq", latest->entry.value()},
+                                   {"recorded_ns", latest->recorded.value()}};
+  }
+  return json_response(200, std::move(out));
+}
+
 void ledger_routes(Api& api, const Caller& caller, const std::string& path, const std::string& query, Reply reply) {
   if (!caller.has_role("auditor")) return reply(forbidden("the ledger is for auditors"));
   auto& led = api.ctx().ledger;
-  if (path == "/v1/ledger/head") {
-    return reply(json_response(200, bj::object{{"seq", led.head().value()}, {"hash", ledger::to_hex(led.head_hash())}}));
-  }
+  if (path == "/v1/ledger/head") return reply(ledger_head(api));
   bool bad = false;
   const uint64_t from = query_uint(query, "from", bad).value_or(1);
   const uint64_t limit = std::min<uint64_t>(query_uint(query, "limit", bad).value_or(100), api.ctx().limits.ledger_page);

@@ -256,6 +256,16 @@ ubm::Result<PeerIdentity> identity_of_pem(std::string_view pem) {
   return identity_of_x509(cert.get());
 }
 
+ubm::Result<std::string> fingerprint_of_pem(std::string_view pem) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return ssl_error("parse certificate");
+  unsigned char md[32];
+  unsigned len = 0;
+  if (X509_digest(cert.get(), EVP_sha256(), md, &len) != 1) return ssl_error("certificate digest");
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
 bool verify_signature(std::string_view ca_pem, std::string_view data, std::string_view signature) {
   Bio bio(BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())));
   Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));

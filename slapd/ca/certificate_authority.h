@@ -75,6 +75,10 @@ struct PeerIdentity {
 ubm::Result<PeerIdentity> identity_of_pem(std::string_view pem);
 ubm::Result<PeerIdentity> identity_of_x509(const void* x509);
 
+// SHA-256 of a PEM certificate's DER form (32 raw bytes): names a signer, e.g. the CA that signs
+// ledger checkpoints.
+ubm::Result<std::string> fingerprint_of_pem(std::string_view pem);
+
 // Verifies an ECDSA signature made by sign() with the CA certificate in `ca_pem`.
 bool verify_signature(std::string_view ca_pem, std::string_view data, std::string_view signature);
 

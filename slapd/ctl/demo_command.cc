@@ -91,7 +91,7 @@ int run_demo(const DemoArgs& a) {
   if (!report.ok) return kExitFailed;
 
   ProjectionSet replayed;
-  auto all = replayed.all();
+  auto all = replayed.demo();
   const auto t2 = clock::now();
   auto r = ledger::replay(*storage.value(), all);
   if (!r) return kExitFailed;
