@@ -6,7 +6,8 @@
 
 namespace slap::sim {
 
-SimMaster::SimMaster(ledger::ManualClock& clock, uint64_t checkpoint_every) : clock_(clock), checkpoint_every_(checkpoint_every) {
+SimMaster::SimMaster(ledger::ManualClock& clock, uint64_t checkpoint_every, ledger::Durability durability)
+    : clock_(clock), checkpoint_every_(checkpoint_every), durability_(durability) {
   open();
 }
 
@@ -19,7 +20,7 @@ void SimMaster::open() {
   market_ = std::make_unique<market::Market>(market::MarketOptions{.clock = &clock_});
   identities_ = std::make_unique<slapd::IdentityRegistry>();
   auto l = ledger::Ledger::open(
-      {.storage = storage_, .clock = &clock_, .checkpoint_every = checkpoint_every_, .projections = projections()});
+      {.storage = storage_, .clock = &clock_, .durability = durability_, .checkpoint_every = checkpoint_every_, .projections = projections()});
   if (!l) throw Failure("the ledger does not open: " + l.error().to_string());
   ledger_ = std::move(*l);
   market_->attach(*ledger_);

@@ -21,7 +21,7 @@ enum class Stop {
 
 class SimMaster {
  public:
-  SimMaster(ledger::ManualClock& clock, uint64_t checkpoint_every);
+  SimMaster(ledger::ManualClock& clock, uint64_t checkpoint_every, ledger::Durability durability);
   ~SimMaster();
 
   // Decides `commands` as ONE sequencer batch (one ledger write) and returns their outcomes
@@ -42,6 +42,7 @@ class SimMaster {
 
   ledger::ManualClock& clock_;
   uint64_t checkpoint_every_;
+  ledger::Durability durability_;
   std::shared_ptr<ledger::FaultStorage> storage_ = std::make_shared<ledger::FaultStorage>();
   std::unique_ptr<market::Market> market_;
   std::unique_ptr<slapd::IdentityRegistry> identities_;

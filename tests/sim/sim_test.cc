@@ -47,6 +47,8 @@ TEST(MasterSimulation, FixedSeedsKeepEveryInvariantUnderFaults) {
     EXPECT_GT(total.certificates, 0u);
     for (uint64_t f : total.faults) EXPECT_GT(f, 0u);
     EXPECT_GT(total.unsynced_lost, 0u);
+    EXPECT_GT(total.buffered_batches_lost, 0u);
+    EXPECT_GT(total.torn_kept_whole, 0u);
   }
 }
 

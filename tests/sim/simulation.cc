@@ -1,6 +1,8 @@
 #include "simulation.h"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <optional>
 
 namespace slap::sim {
@@ -26,6 +28,8 @@ void SimStats::add(const SimStats& o) {
   crash_restarts += o.crash_restarts;
   unsynced_lost += o.unsynced_lost;
   torn_kept_whole += o.torn_kept_whole;
+  buffered_seeds += o.buffered_seeds;
+  buffered_batches_lost += o.buffered_batches_lost;
   full_checks += o.full_checks;
   entries += o.entries;
   usage_movements += o.usage_movements;
@@ -38,13 +42,22 @@ void SimStats::add(const SimStats& o) {
 // Checkpoints every few entries, so that unsynced checkpoint writes exist for a crash to drop and
 // restarts restore from checkpoints of every age.
 Simulation::Simulation(uint64_t seed, SimOptions options)
-    : options_(options), rng_(seed), master_(clock_, 1 + rng_() % 40) {}
+    : options_(options),
+      rng_(seed),
+      master_(clock_, 1 + rng_() % 40,
+              options.buffered_every != 0 && seed % options.buffered_every == 0 ? ledger::Durability::buffered
+                                                                                 : ledger::Durability::sync_each_write),
+      buffered_(options.buffered_every != 0 && seed % options.buffered_every == 0) {
+  stats_.buffered_seeds = buffered_ ? 1 : 0;
+}
 
 void Simulation::run() {
+  survivors_.assign(1, Survivor{ubm::Seq{0}, {}, ref_});  // the empty ledger
   auto genesis = Workload::genesis(ref_);
   for (auto& r : master_.run(std::move(genesis))) require(r.ok(), "genesis: " + (r.ok() ? std::string() : r.error().to_string()));
-  acked_ = master_.ledger().head();
-  acked_hash_ = master_.ledger().head_hash();
+  // Durable before the first step even in buffered mode: the workload needs its parties.
+  require(master_.ledger().checkpoint().ok(), "checkpoint failed");
+  record_boundary();
   for (int n = 0; n < options_.steps; ++n) {
     try {
       step(n);
@@ -84,7 +97,8 @@ void Simulation::step(int n) {
     storage.fail_next_writes(1);
   } else if (roll < 6) {
     armed = Fault::torn_write;
-    storage.tear_next_write(static_cast<size_t>(dice(3 * size + 2)));  // sometimes past the end: all of it
+    // Mostly a strict prefix; now and then past the end (all of it reaches the disk, yet the write fails).
+    storage.tear_next_write(dice(5) == 0 ? size_t{1000} : static_cast<size_t>(dice(size / 2 + 1)));
   }
   const size_t failed_before = storage.failed_writes();
   auto results = master_.run(std::move(commands));
@@ -121,19 +135,7 @@ void Simulation::step(int n) {
       throw Failure(std::string("after a ") + fault_name(*armed) + ", before the restart: " + f.what());
     }
     // After a failed write the ledger refuses appends until reopened.
-    restart(dice(2) == 0 ? Stop::crash : Stop::clean);
-    const ubm::Seq head = master_.ledger().head();
-    if (head == head_before) {
-      ref_ = before;  // wholly absent
-    } else {
-      // Wholly present: only a torn write that kept every record can leave the batch behind.
-      require(*armed == Fault::torn_write && head > head_before,
-              "after a " + std::string(fault_name(*armed)) + " the head moved from " + std::to_string(head_before.value()) + " to " +
-                  std::to_string(head.value()));
-      ++stats_.torn_kept_whole;
-      acked_ = head;
-      acked_hash_ = master_.ledger().head_hash();
-    }
+    restart(dice(2) == 0 ? Stop::crash : Stop::clean, *armed == Fault::torn_write ? &ref_ : nullptr);
     return check(n, true);
   }
 
@@ -141,26 +143,37 @@ void Simulation::step(int n) {
   require(wrote ? head > head_before : head == head_before,
           "the head moved from " + std::to_string(head_before.value()) + " to " + std::to_string(head.value()) +
               (wrote ? " though commands wrote" : " though nothing wrote"));
-  if (wrote) {
-    acked_ = head;
-    acked_hash_ = master_.ledger().head_hash();
-  }
+  record_boundary();
   // Between batches: a power cut (unsynced writes lost) or an orderly restart.
   const int between = dice(100);
   if (between < 4) {
     const Stop how = between < 2 ? Stop::crash : Stop::clean;
     if (how == Stop::crash) ++stats_.faults[static_cast<size_t>(Fault::crash)];
-    restart(how);
-    // Nothing acknowledged is lost (restart() checked) and nothing is invented.
-    require(master_.ledger().head() == acked_, "the head moved from " + std::to_string(acked_.value()) + " to " +
-                                                   std::to_string(master_.ledger().head().value()) + " across a restart");
+    restart(how, nullptr);
     return check(n, true);
+  }
+  // Buffered mode: sync now and then (as a checkpoint does), which bounds what a power cut can take.
+  if (buffered_ && n % 16 == 15) {
+    require(master_.ledger().checkpoint().ok(), "checkpoint failed");
+    record_boundary();
   }
   check(n, n < 20 || n % options_.full_check_every == 0);
 }
 
-void Simulation::restart(Stop how) {
+void Simulation::record_boundary() {
+  const ubm::Seq head = master_.ledger().head();
+  Survivor now{head, master_.ledger().head_hash(), ref_};
+  if (!buffered_ || master_.storage().unsynced_writes() == 0) {
+    survivors_.assign(1, std::move(now));  // durable: nothing before it can be lost any more
+  } else if (survivors_.back().head != head) {
+    survivors_.push_back(std::move(now));
+  }
+}
+
+void Simulation::restart(Stop how, const Reference* whole_batch) {
   const size_t unsynced = master_.storage().unsynced_writes();
+  Reference whole;  // copied: `whole_batch` may be ref_ itself
+  if (whole_batch != nullptr) whole = *whole_batch;
   master_.restart(how);
   ++stats_.restarts;
   if (how == Stop::crash) {
@@ -168,17 +181,36 @@ void Simulation::restart(Stop how) {
     stats_.unsynced_lost += unsynced;
   }
   tally_.reset();  // the next check rescans the whole log
-  // Every acknowledged write is there, with the same chain hash.
   const ubm::Seq head = master_.ledger().head();
-  require(head >= acked_, "acknowledged seq " + std::to_string(acked_.value()) + " lost: the head is " + std::to_string(head.value()) +
-                              (how == Stop::crash ? " after a crash" : " after a clean restart"));
-  if (acked_.value() == 0) return;
-  std::optional<ledger::Hash> hash;
-  auto s = master_.ledger().scan(acked_, acked_, [&](const ledger::EntryView& v) {
-    hash = v.hash;
-    return false;
-  });
-  require(s.ok() && hash.has_value() && *hash == acked_hash_, "acknowledged seq " + std::to_string(acked_.value()) + " changed after a restart");
+  // Everything durable is there, with the same chain hash.
+  const Survivor& floor = survivors_.front();
+  require(head >= floor.head, "acknowledged seq " + std::to_string(floor.head.value()) + " lost: the head is " + std::to_string(head.value()) +
+                                  (how == Stop::crash ? " after a crash" : " after a clean restart"));
+  if (floor.head.value() > 0) {
+    std::optional<ledger::Hash> hash;
+    auto s = master_.ledger().scan(floor.head, floor.head, [&](const ledger::EntryView& v) {
+      hash = v.hash;
+      return false;
+    });
+    require(s.ok() && hash.has_value() && *hash == floor.hash, "acknowledged seq " + std::to_string(floor.head.value()) + " changed after a restart");
+  }
+  // What survived is a whole number of batches: a recorded state, or the failed batch whole.
+  auto it = std::find_if(survivors_.begin(), survivors_.end(), [&](const Survivor& s) { return s.head == head; });
+  if (it != survivors_.end()) {
+    // A process restart loses nothing written; only a power cut may take unsynced batches back.
+    require(how == Stop::crash || std::next(it) == survivors_.end(),
+            "a clean restart lost written batches: the head went back to " + std::to_string(head.value()));
+    stats_.buffered_batches_lost += static_cast<uint64_t>(std::distance(it, survivors_.end()) - 1);
+    ref_ = it->ref;
+    survivors_.erase(std::next(it), survivors_.end());
+  } else {
+    require(whole_batch != nullptr && head > survivors_.back().head,
+            "after a restart the head " + std::to_string(head.value()) + " is no batch boundary that could have survived");
+    ++stats_.torn_kept_whole;
+    ref_ = std::move(whole);
+    survivors_.push_back({head, master_.ledger().head_hash(), ref_});
+  }
+  if (!buffered_ || master_.storage().unsynced_writes() == 0) survivors_.erase(survivors_.begin(), std::prev(survivors_.end()));
 }
 
 void Simulation::check(int, bool full) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "checks.h"
 #include "reference.h"
@@ -23,6 +24,9 @@ const char* fault_name(Fault f);
 
 struct SimOptions {
   int steps = 300;
+  // Seeds whose number is a multiple of this run the ledger with Durability::buffered (writes not
+  // synced): a power cut may then lose acknowledged batches, but only a suffix of whole batches.
+  uint64_t buffered_every = 3;
   int full_check_every = 25;  // verify the chain and replay from scratch every N steps (and after restarts)
 };
 
@@ -37,6 +41,8 @@ struct SimStats {
   uint64_t crash_restarts = 0;   // of which power cuts
   uint64_t unsynced_lost = 0;    // unsynced writes a power cut dropped
   uint64_t torn_kept_whole = 0;  // torn writes that happened to persist the whole batch (present after restart)
+  uint64_t buffered_seeds = 0;
+  uint64_t buffered_batches_lost = 0;  // buffered mode: acknowledged (not synced) batches a power cut took back
   uint64_t full_checks = 0;
   uint64_t entries = 0;          // ledger head at the end
   uint64_t usage_movements = 0;
@@ -54,8 +60,10 @@ class Simulation {
  private:
   int dice(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   void step(int n);
-  void restart(Stop how);
-  void after_restart(ubm::Seq head_before_batch);
+  // Restarts and finds which recorded state survived; `whole_batch` is the state had the failed
+  // batch been written (a torn write may keep all of it), else null.
+  void restart(Stop how, const Reference* whole_batch);
+  void record_boundary();
   void check(int n, bool full);
 
   SimOptions options_;
@@ -65,9 +73,15 @@ class Simulation {
   Reference ref_;
   Workload workload_{rng_, clock_};
   UsageTally tally_;
-  // The last acknowledged write: after any restart the entry at this seq has this hash.
-  ubm::Seq acked_{0};
-  ledger::Hash acked_hash_{};
+  // The states a power cut may leave: the last durable one first (synced: never lost), then the
+  // state after each later batch (buffered mode only: written, not synced). Sync mode keeps one.
+  struct Survivor {
+    ubm::Seq head;
+    ledger::Hash hash;
+    Reference ref;
+  };
+  std::vector<Survivor> survivors_;
+  bool buffered_ = false;
   SimStats stats_;
 };
 
