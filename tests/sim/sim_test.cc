@@ -11,8 +11,8 @@
 namespace slap::sim {
 namespace {
 
-constexpr uint64_t kSeeds = 12;
-constexpr int kSteps = 400;
+constexpr uint64_t kSeeds = 16;
+constexpr int kSteps = 500;
 
 TEST(MasterSimulation, FixedSeedsKeepEveryInvariantUnderFaults) {
   uint64_t first = 1, count = kSeeds;
