@@ -153,6 +153,7 @@ void Simulation::step(int n) {
     return check(n, true);
   }
   // Buffered mode: sync now and then (as a checkpoint does), which bounds what a power cut can take.
+  // Called from this thread, not the sequencer's: safe because the sequencer is idle between steps.
   if (buffered_ && n % 16 == 15) {
     require(master_.ledger().checkpoint().ok(), "checkpoint failed");
     record_boundary();
