@@ -50,6 +50,10 @@ void check_against_reference(SimMaster& master, Reference& ref) {
             mi.guid + " is on '" + i->computer + "/" + i->partition + "', the model says '" + mi.computer + "/" + mi.partition + "'");
     require(i->host == mi.host, mi.guid + " is attached to '" + i->host + "', the model says '" + mi.host + "'");
     require(i->pending == mi.pending, mi.guid + (mi.pending ? " should be pending" : " should not be pending"));
+    auto conn = ref.connections.find(mi.guid);
+    require(i->connection == (conn == ref.connections.end() ? market::StringMap{} : conn->second), mi.guid + ": connection parameters differ");
+    auto rep = ref.reported.find(mi.guid);
+    require(i->reported == (rep == ref.reported.end() ? market::ReportedState::none : rep->second), mi.guid + ": reported state differs");
     if (i->request.shared) require(i->computer.empty(), "shared instance " + mi.guid + " holds a partition");
     if (i->computer.empty()) continue;
     require(taken.emplace(i->computer, i->partition).second, "two instances on " + i->computer + "/" + i->partition);

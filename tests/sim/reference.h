@@ -25,6 +25,11 @@ struct Reference {
   std::map<std::string, Certificate> certificates;  // serial ->
   uint64_t serials = 0;                             // issued so far (next serial)
 
+  // What nodes reported, by instance guid: the last connection parameters (kept when freed), and
+  // the reported state (back to none whenever the instance is given a partition).
+  std::map<std::string, market::StringMap> connections;
+  std::map<std::string, market::ReportedState> reported;
+
   std::set<std::string> journals;  // usage transactions accounted: computer|reference|start|stop
   std::map<std::pair<std::string, std::string>, ubm::Decimal> usage;  // (computer, resource) -> total
 

@@ -41,6 +41,20 @@ std::vector<market::Command> Workload::genesis(Reference& ref) {
 }
 
 Planned Workload::next(Reference& ref) {
+  // Whatever gets a partition now reports from scratch (the registry resets its reported state).
+  std::map<std::string, std::string> where;
+  for (const auto& i : ref.placement.instances) where[i.guid] = i.computer + "/" + i.partition;
+  Planned p = decide(ref);
+  if (p.accepted) {
+    for (const auto& i : ref.placement.instances) {
+      auto it = where.find(i.guid);
+      if (!i.computer.empty() && (it == where.end() || it->second != i.computer + "/" + i.partition)) ref.reported.erase(i.guid);
+    }
+  }
+  return p;
+}
+
+Planned Workload::decide(Reference& ref) {
   const int pick = dice(100);
   if (pick < 3) return party(ref);
   if (pick < 11) return register_computer(ref);
@@ -50,7 +64,8 @@ Planned Workload::next(Reference& ref) {
   if (pick < 72) return report_state(ref);
   if (pick < 78) return report_connection(ref);
   if (pick < 90) return report_usage(ref);
-  if (pick < 96) return identity(ref);
+  if (pick < 95) return identity(ref);
+  if (pick < 97) return rename(ref);
   return bang(ref);
 }
 
@@ -198,12 +213,17 @@ Planned Workload::report_state(Reference& ref) {
   if (placed.empty()) return request(ref);
   Model::Instance& i = *any(placed);
   switch (dice(4)) {
-    case 0: return {market::ReportState{i.computer, i.guid, market::ReportedState::started}, true, "report started"};
-    case 1: return {market::ReportState{i.computer, i.guid, market::ReportedState::stopped}, true, "report stopped"};
+    case 0:
+      ref.reported[i.guid] = market::ReportedState::started;
+      return {market::ReportState{i.computer, i.guid, market::ReportedState::started}, true, "report started"};
+    case 1:
+      ref.reported[i.guid] = market::ReportedState::stopped;
+      return {market::ReportState{i.computer, i.guid, market::ReportedState::stopped}, true, "report stopped"};
     default: break;
   }
   market::ReportState destroyed{i.computer, i.guid, market::ReportedState::destroyed};
   if (i.state != RequestedState::destroyed) return {destroyed, false, "report destroyed before asked"};
+  ref.reported[i.guid] = market::ReportedState::destroyed;
   m.free(i);
   m.serve();
   return {destroyed, true, "report destroyed"};
@@ -217,7 +237,9 @@ Planned Workload::report_connection(Reference& ref) {
   const std::string computer = at.empty() || dice(5) == 0 ? some_computer() : at;
   market::ReportConnection c{computer, i.guid, {{"url", "http://10.0.0.1:" + std::to_string(8000 + dice(3))}}};
   if (at.empty()) return {c, false, "connection of an unplaced instance"};
-  return {c, computer == at, "report connection"};
+  if (computer != at) return {c, false, "connection from another computer"};
+  ref.connections[i.guid] = market::normalized(c.parameters);
+  return {c, true, "report connection"};
 }
 
 Planned Workload::report_usage(Reference& ref) {
@@ -313,6 +335,20 @@ Planned Workload::bang(Reference& ref) {
   const std::string actor = dice(3) == 0 ? any(ref.parties) : i.requester;
   const bool allowed = actor == i.requester || actor == client_of(m, i) || actor == i.guid;
   return {market::Bang{actor, i.guid}, allowed, "bang"};
+}
+
+Planned Workload::rename(Reference& ref) {
+  auto& m = ref.placement;
+  if (m.instances.empty()) return request(ref);
+  Model::Instance& i = m.instances[static_cast<size_t>(dice(static_cast<int>(m.instances.size())))];
+  const std::string actor = dice(4) == 0 ? any(ref.parties) : i.requester;
+  const std::string title = "t" + std::to_string(dice(12));
+  market::Rename r{actor, i.guid, title};
+  if (actor != i.requester && actor != client_of(m, i) && actor != i.guid) return {r, false, "rename someone else's instance"};
+  if (title == i.title) return {r, true, "rename to the same title"};
+  if (m.find(i.requester, title) != nullptr) return {r, false, "rename to a title taken"};
+  i.title = title;
+  return {r, true, "rename"};
 }
 
 }  // namespace slap::sim

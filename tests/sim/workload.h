@@ -41,6 +41,8 @@ class Workload {
   Planned report_usage(Reference& ref);
   Planned identity(Reference& ref);
   Planned bang(Reference& ref);
+  Planned rename(Reference& ref);
+  Planned decide(Reference& ref);
 
   std::mt19937_64& rng_;
   ledger::ManualClock& clock_;
