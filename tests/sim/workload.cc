@@ -2,8 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-
-#include "market/usage_journals.h"
+#include <map>
 
 namespace slap::sim {
 namespace {
@@ -246,7 +245,7 @@ Planned Workload::report_usage(Reference& ref) {
   auto& m = ref.placement;
   const std::string computer = some_computer();
   auto it = m.computers.find(computer);
-  // The instance a line's reference names, on this computer; empty = not acceptable.
+  // A partition of this computer that hosts an instance (what a usage line may name).
   auto instance_of_partition = [&](const std::string& partition) -> bool {
     return it != m.computers.end() && it->second.holder.count(partition) > 0;
   };
