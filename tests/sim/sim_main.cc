@@ -45,9 +45,10 @@ int main(int argc, char** argv) {
               u(first + seeds - 1), seconds);
   std::printf("commands       %llu: %llu acknowledged, %llu refused as the model predicted, %llu failed by injected faults\n", u(total.commands),
               u(total.acknowledged), u(total.refused), u(total.failed));
-  std::printf("faults         %llu %s, %llu %s (%llu kept whole), %llu %s\n", u(total.faults[static_cast<size_t>(Fault::failed_write)]),
+  std::printf("faults         %llu %s, %llu %s (%llu kept whole), %llu %s, %llu %s\n", u(total.faults[static_cast<size_t>(Fault::failed_write)]),
               fault_name(Fault::failed_write), u(total.faults[static_cast<size_t>(Fault::torn_write)]), fault_name(Fault::torn_write),
-              u(total.torn_kept_whole), u(total.faults[static_cast<size_t>(Fault::crash)]), fault_name(Fault::crash));
+              u(total.torn_kept_whole), u(total.faults[static_cast<size_t>(Fault::crash)]), fault_name(Fault::crash),
+              u(total.faults[static_cast<size_t>(Fault::torn_checkpoint)]), fault_name(Fault::torn_checkpoint));
   std::printf("restarts       %llu (%llu power cuts dropping %llu unsynced writes)\n", u(total.restarts), u(total.crash_restarts),
               u(total.unsynced_lost));
   std::printf("buffered mode  %llu of the seeds (writes not synced): power cuts took back %llu acknowledged unsynced batches, always a whole suffix\n",

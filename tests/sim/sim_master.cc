@@ -56,11 +56,13 @@ std::vector<ubm::Result<market::Outcome>> SimMaster::run(std::vector<market::Com
   return results;
 }
 
-void SimMaster::restart(Stop how) {
+void SimMaster::restart(Stop how, size_t checkpoints_kept) {
   sequencer_.reset();  // nothing is queued: run() waits for every outcome
   storage_->clear_faults();
   // A crash never reaches the shutdown checkpoint: make that write fail, then lose what was not synced.
   if (how == Stop::crash) storage_->fail_next_writes(1);
+  // A torn shutdown checkpoint reaches the disk in part (the fault storage keeps that prefix durable).
+  if (how == Stop::torn_checkpoint) storage_->tear_next_write(checkpoints_kept);
   ledger_.reset();
   storage_->clear_faults();
   if (how == Stop::crash) storage_->crash();

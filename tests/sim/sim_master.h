@@ -17,6 +17,7 @@ namespace slap::sim {
 enum class Stop {
   clean,  // orderly shutdown: the ledger writes fresh checkpoints
   crash,  // power cut: no shutdown checkpoint, unsynced writes are lost
+  torn_checkpoint,  // power cut in the middle of the shutdown checkpoint: some projections' checkpoints are new, some old
 };
 
 class SimMaster {
@@ -28,7 +29,8 @@ class SimMaster {
   // once durable. Precondition: commands.size() <= market::kMaxBatchCommands.
   std::vector<ubm::Result<market::Outcome>> run(std::vector<market::Command> commands);
   // Shuts everything down and opens it again on what survived (throws Failure if it cannot).
-  void restart(Stop how);
+  // torn_checkpoint keeps the first `checkpoints_kept` checkpoints of the shutdown write.
+  void restart(Stop how, size_t checkpoints_kept = 0);
 
   market::Market& market() { return *market_; }
   ledger::Ledger& ledger() { return *ledger_; }

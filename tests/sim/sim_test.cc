@@ -32,11 +32,12 @@ TEST(MasterSimulation, FixedSeedsKeepEveryInvariantUnderFaults) {
     total.add(sim.stats());
   }
   std::printf("%llu seeds x %d steps: %llu commands, %llu acknowledged, %llu refused, %llu storage errors; faults: %llu failed writes, "
-              "%llu torn writes, %llu crashes; %llu restarts\n",
+              "%llu torn writes, %llu crashes, %llu torn checkpoints; %llu restarts\n",
               static_cast<unsigned long long>(count), kSteps, static_cast<unsigned long long>(total.commands),
               static_cast<unsigned long long>(total.acknowledged), static_cast<unsigned long long>(total.refused),
               static_cast<unsigned long long>(total.failed), static_cast<unsigned long long>(total.faults[0]),
               static_cast<unsigned long long>(total.faults[1]), static_cast<unsigned long long>(total.faults[2]),
+              static_cast<unsigned long long>(total.faults[3]),
               static_cast<unsigned long long>(total.restarts));
   if (count == kSeeds) {
     // The streams reach every part of the rules and every kind of fault (else the test proves little).

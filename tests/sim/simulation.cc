@@ -12,6 +12,7 @@ const char* fault_name(Fault f) {
     case Fault::failed_write: return "failed write";
     case Fault::torn_write: return "torn write";
     case Fault::crash: return "crash (unsynced writes dropped)";
+    case Fault::torn_checkpoint: return "torn shutdown checkpoint";
     case Fault::count: break;
   }
   return "?";
@@ -146,9 +147,10 @@ void Simulation::step(int n) {
   record_boundary();
   // Between batches: a power cut (unsynced writes lost) or an orderly restart.
   const int between = dice(100);
-  if (between < 4) {
-    const Stop how = between < 2 ? Stop::crash : Stop::clean;
+  if (between < 5) {
+    const Stop how = between < 2 ? Stop::crash : between < 3 ? Stop::torn_checkpoint : Stop::clean;
     if (how == Stop::crash) ++stats_.faults[static_cast<size_t>(Fault::crash)];
+    if (how == Stop::torn_checkpoint) ++stats_.faults[static_cast<size_t>(Fault::torn_checkpoint)];
     restart(how, nullptr);
     return check(n, true);
   }
@@ -175,7 +177,8 @@ void Simulation::restart(Stop how, const Reference* whole_batch) {
   const size_t unsynced = master_.storage().unsynced_writes();
   Reference whole;  // copied: `whole_batch` may be ref_ itself
   if (whole_batch != nullptr) whole = *whole_batch;
-  master_.restart(how);
+  const size_t projections = master_.projections().size() + 1;  // + the ledger's directory
+  master_.restart(how, static_cast<size_t>(dice(static_cast<int>(projections))));
   ++stats_.restarts;
   if (how == Stop::crash) {
     ++stats_.crash_restarts;
@@ -186,7 +189,7 @@ void Simulation::restart(Stop how, const Reference* whole_batch) {
   // Everything durable is there, with the same chain hash.
   const Survivor& floor = survivors_.front();
   require(head >= floor.head, "acknowledged seq " + std::to_string(floor.head.value()) + " lost: the head is " + std::to_string(head.value()) +
-                                  (how == Stop::crash ? " after a crash" : " after a clean restart"));
+                                  (how == Stop::clean ? " after a clean restart" : " after a crash"));
   if (floor.head.value() > 0) {
     std::optional<ledger::Hash> hash;
     auto s = master_.ledger().scan(floor.head, floor.head, [&](const ledger::EntryView& v) {
@@ -198,7 +201,8 @@ void Simulation::restart(Stop how, const Reference* whole_batch) {
   // What survived is a whole number of batches: a recorded state, or the failed batch whole.
   auto it = std::find_if(survivors_.begin(), survivors_.end(), [&](const Survivor& s) { return s.head == head; });
   if (it != survivors_.end()) {
-    // A process restart loses nothing written; only a power cut may take unsynced batches back.
+    // A process restart loses nothing written; only a power cut may take unsynced batches back (a
+    // torn checkpoint write is a synced write: it made everything before it durable).
     require(how == Stop::crash || std::next(it) == survivors_.end(),
             "a clean restart lost written batches: the head went back to " + std::to_string(head.value()));
     stats_.buffered_batches_lost += static_cast<uint64_t>(std::distance(it, survivors_.end()) - 1);

@@ -18,6 +18,7 @@ enum class Fault : uint8_t {
   failed_write,  // the batch's write fails and changes nothing; restart
   torn_write,    // the batch's write persists a prefix of its records, then fails; restart
   crash,         // power cut between batches: unsynced writes (checkpoints) are lost; restart
+  torn_checkpoint,  // power cut during the shutdown checkpoint: checkpoints of mixed ages; restart
   count
 };
 const char* fault_name(Fault f);
