@@ -49,8 +49,15 @@ void FaultStorage::crash() {
   live_ = durable_;
 }
 
+void FaultStorage::clear_faults() {
+  std::lock_guard lock(mu_);
+  fail_next_ = 0;
+  tear_next_.reset();
+}
+
 size_t FaultStorage::writes() const { std::lock_guard lock(mu_); return writes_; }
 size_t FaultStorage::synced_writes() const { std::lock_guard lock(mu_); return synced_; }
 size_t FaultStorage::failed_writes() const { std::lock_guard lock(mu_); return failed_; }
+size_t FaultStorage::unsynced_writes() const { std::lock_guard lock(mu_); return unsynced_.size(); }
 
 }  // namespace slap::ledger

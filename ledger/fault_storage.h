@@ -6,6 +6,7 @@
 //   tear_next_write(k)    the next write persists only its first k operations, then fails
 //                         (a crash in the middle of a batch, as a non-atomic store would do)
 //   crash()               forget every unsynced write: live becomes durable, as after a restart
+//   clear_faults()        disarm what was armed and did not fire (a batch that wrote nothing)
 // Thread-safe.
 #include <mutex>
 
@@ -22,10 +23,13 @@ class FaultStorage final : public Storage {
   void fail_next_writes(int n);
   void tear_next_write(size_t keep_ops);
   void crash();
+  void clear_faults();
+
 
   size_t writes() const;          // successful writes so far
   size_t synced_writes() const;
   size_t failed_writes() const;
+  size_t unsynced_writes() const;  // writes a crash() now would forget
 
  private:
   mutable std::mutex mu_;

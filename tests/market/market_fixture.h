@@ -9,6 +9,7 @@
 #include "ledger/ledger.h"
 #include "ledger/memory_storage.h"
 #include "market/market.h"
+#include "replay_check.h"
 
 namespace slap::market::testing {
 
@@ -71,22 +72,13 @@ class World {
     return ok(RequestInstance{requester, title, release, type, std::move(params), std::move(sla), shared, state});
   }
 
-  std::vector<std::string> snapshots() {
-    std::vector<std::string> s;
-    for (auto* p : market_->projections()) s.push_back(p->snapshot());
-    return s;
-  }
+  std::vector<std::string> snapshots() { return testing::snapshots(market_->projections()); }
   // Projections rebuilt from scratch by replaying the ledger give the same bytes.
   void expect_replay_equal() {
     Market fresh(MarketOptions{.clock = &clock});
-    auto ps = fresh.projections();
-    auto r = ledger::replay(*storage_, ps);
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ(snapshots(), [&] {
-      std::vector<std::string> s;
-      for (auto* p : ps) s.push_back(p->snapshot());
-      return s;
-    }());
+    auto replayed = replayed_snapshots(*storage_, fresh.projections());
+    ASSERT_TRUE(replayed.ok());
+    EXPECT_EQ(snapshots(), *replayed);
   }
 
  private:

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "market_fixture.h"
+#include "reference_model.h"
 
 namespace slap::market::testing {
 namespace {
@@ -26,127 +27,6 @@ std::string cat(const char* prefix, uint64_t n) {
   s += std::to_string(n);
   return s;
 }
-
-// --- the reference model: plain maps, brute force, no indexes -----------------------------------
-struct Model {
-  struct Computer {
-    int64_t price = 0;
-    bool open = true;
-    std::string region;
-    std::vector<std::string> partitions;  // refs, first declaration order
-    std::set<std::string> present;
-    std::map<std::string, std::string> holder;  // ref -> instance
-    std::set<std::string> supplied;
-  };
-  struct Instance {
-    std::string guid, requester, title, release, type;
-    StringMap sla;
-    bool shared = false;
-    RequestedState state = RequestedState::started;
-    std::string computer, partition, host;
-    bool pending = false;
-    uint64_t attached = 0;  // when it attached to its host (shared instances)
-  };
-  std::map<std::string, Computer> computers;
-  std::vector<Instance> instances;  // creation order
-  std::vector<std::string> queue;   // pending, arrival order
-  uint64_t attachments = 0;
-
-  Instance* find(const std::string& guid) {
-    for (auto& i : instances) if (i.guid == guid) return &i;
-    return nullptr;
-  }
-  Instance* find(const std::string& requester, const std::string& title) {
-    for (auto& i : instances) if (i.requester == requester && i.title == title) return &i;
-    return nullptr;
-  }
-  static bool fits(const Computer& c, const StringMap& sla) {
-    for (const auto& [k, v] : sla) {
-      if (k == "region" && c.region != v) return false;
-      if (k == "max_price" && c.price > std::stoll(v)) return false;
-    }
-    return true;
-  }
-  std::optional<std::string> free_partition(const Computer& c) const {
-    for (const auto& ref : c.partitions) {
-      if (c.present.count(ref) && !c.holder.count(ref)) return ref;
-    }
-    return std::nullopt;
-  }
-  bool try_place(Instance& i) {
-    const std::string* want = find_value(i.sla, "computer_guid");
-    if (i.shared) {
-      for (auto& h : instances) {
-        if (h.shared || h.computer.empty() || h.state == RequestedState::destroyed) continue;
-        if (h.release != i.release || h.type != i.type) continue;
-        if (want && h.computer != *want) continue;
-        if (!fits(computers.at(h.computer), i.sla)) continue;
-        i.host = h.guid;
-        i.attached = ++attachments;
-        return true;
-      }
-      return false;
-    }
-    const Computer* best = nullptr;
-    std::string best_guid;
-    auto busy = [](const Computer& c) { return c.holder.size(); };
-    for (const auto& [guid, c] : computers) {
-      if (want && guid != *want) continue;
-      if (!c.open || !c.supplied.count(i.release) || !free_partition(c) || !fits(c, i.sla)) continue;
-      if (best == nullptr || std::tuple(c.price, busy(c), guid) < std::tuple(best->price, busy(*best), best_guid)) {
-        best = &c;
-        best_guid = guid;
-      }
-    }
-    if (best == nullptr) return false;
-    Computer& c = computers.at(best_guid);
-    const std::string ref = *free_partition(c);
-    c.holder[ref] = i.guid;
-    i.computer = best_guid;
-    i.partition = ref;
-    return true;
-  }
-  void place_or_queue(Instance& i) {
-    if (try_place(i)) {
-      if (i.pending) std::erase(queue, i.guid);
-      i.pending = false;
-    } else if (!i.pending) {
-      i.pending = true;
-      queue.push_back(i.guid);
-    }
-  }
-  void serve() {
-    const std::vector<std::string> q = queue;
-    for (const auto& g : q) {
-      Instance* i = find(g);
-      if (i->pending && try_place(*i)) {
-        i->pending = false;
-        std::erase(queue, g);
-      }
-    }
-  }
-  void free(Instance& i) {
-    if (i.pending) std::erase(queue, i.guid);
-    i.pending = false;
-    if (!i.computer.empty()) {
-      std::vector<Instance*> served;  // shared instances it served go back to the queue, attach order
-      for (auto& s : instances) {
-        if (s.host == i.guid) served.push_back(&s);
-      }
-      std::sort(served.begin(), served.end(), [](auto* a, auto* b) { return a->attached < b->attached; });
-      for (auto* s : served) {
-        s->host.clear();
-        s->pending = true;
-        queue.push_back(s->guid);
-      }
-      computers.at(i.computer).holder.erase(i.partition);
-    }
-    i.computer.clear();
-    i.partition.clear();
-    i.host.clear();
-  }
-};
-
 
 class Simulation {
  public:

@@ -1,0 +1,29 @@
+#pragma once
+// The "projections equal a replay from scratch" check, without GoogleTest so that the
+// whole-master simulation's command-line runner (tests/sim/) uses the same code as the tests.
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ledger/ledger.h"
+
+namespace slap::market::testing {
+
+// Each projection's snapshot, in order.
+inline std::vector<std::string> snapshots(std::span<ledger::Projection* const> projections) {
+  std::vector<std::string> s;
+  s.reserve(projections.size());
+  for (auto* p : projections) s.push_back(p->snapshot());
+  return s;
+}
+
+// Resets `fresh` (new, empty projections of the same kinds as the live ones), replays the whole
+// stored log into them and returns their snapshots.
+inline ubm::Result<std::vector<std::string>> replayed_snapshots(const ledger::Storage& storage,
+                                                                std::span<ledger::Projection* const> fresh) {
+  auto r = ledger::replay(storage, fresh);
+  if (!r) return r.error();
+  return snapshots(fresh);
+}
+
+}  // namespace slap::market::testing
