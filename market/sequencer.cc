@@ -70,8 +70,8 @@ void Sequencer::loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // stopping and drained
+      work_.wait(lock, [&] { return stopping_ || !queue_.empty() || poisoned_.load(); });
+      if (queue_.empty() && !poisoned_.load()) break;  // stopping and drained
       const size_t n = std::min(queue_.size(), options_.max_batch);
       for (size_t k = 0; k < n; ++k) {
         jobs.push_back(std::move(queue_.front()));
@@ -79,55 +79,57 @@ void Sequencer::loop() {
       }
     }
     room_.notify_all();
-    if (options_.pipeline > 0) {
-      // A failed write: wait until everything decided on top of it has failed, then start again
-      // from what the ledger holds.
-      std::unique_lock wl(wmu_);
-      if (poisoned_) {
-        written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
-        poisoned_ = false;
-        wl.unlock();
-        (void)market_.rebuild();
-      }
-    }
+    if (poisoned_.load()) recover();
+    if (jobs.empty()) continue;
     commands.clear();
     for (auto& j : jobs) commands.push_back(std::move(j.command));
     Decision d{market_.decide_batch(commands), std::move(jobs)};
     jobs.clear();
     if (options_.pipeline == 0) {
-      write(d);
+      if (!market_.commit_batch(d.decided)) (void)market_.rebuild();
+      answer(d.jobs, d.decided.results);
       continue;
     }
     {
       std::unique_lock wl(wmu_);
-      written_.wait(wl, [&] { return writing_.size() < options_.pipeline; });
+      if (d.decided.entries.empty() && writing_.empty() && !writer_busy_ && !poisoned_.load()) {
+        // Nothing to write and nothing in flight that the answers could depend on: answer here.
+        wl.unlock();
+        answer(d.jobs, d.decided.results);
+        continue;
+      }
+      written_.wait(wl, [&] { return writing_.size() < options_.pipeline; });  // the writer never blocks
       writing_.push_back(std::move(d));
     }
     decided_.notify_one();
   }
+  if (options_.pipeline == 0) return;
   {
-    std::lock_guard wl(wmu_);
+    std::unique_lock wl(wmu_);
     decided_all_ = true;
+    decided_.notify_one();
+    written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
   }
-  decided_.notify_one();
+  if (poisoned_.load()) recover();
 }
 
-void Sequencer::write(Decision& d) {
-  if (!market_.commit_batch(d.decided)) {
-    if (options_.pipeline == 0) {
-      (void)market_.rebuild();
-    } else {
-      std::lock_guard wl(wmu_);
-      poisoned_ = true;
-    }
+void Sequencer::recover() {
+  // Everything decided before now stood on the failed batch: let the writer fail all of it, then
+  // start again from what the ledger holds, and only then answer.
+  std::vector<Decision> failed;
+  {
+    std::unique_lock wl(wmu_);
+    written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
+    failed.swap(failed_);
+    poisoned_.store(false);
   }
-  answer(d.jobs, d.decided.results);
+  (void)market_.rebuild();
+  for (auto& d : failed) answer(d.jobs, d.decided.results);
 }
 
 void Sequencer::write_loop() {
   for (;;) {
     Decision d;
-    bool poisoned = false;
     {
       std::unique_lock wl(wmu_);
       decided_.wait(wl, [&] { return decided_all_ || !writing_.empty(); });
@@ -135,25 +137,31 @@ void Sequencer::write_loop() {
       d = std::move(writing_.front());
       writing_.pop_front();
       writer_busy_ = true;
-      poisoned = poisoned_;
     }
     written_.notify_all();
-    if (poisoned) {
-      // Decided on top of a batch that did not land: nothing of it may be written or answered as
-      // if it had been decided on the ledger's state.
+    bool failed = false;
+    if (poisoned_.load()) {
+      // Decided on top of a batch that did not land: nothing of it may be written.
       const ubm::Error error = ubm::make_error(ubm::Rejection::STORAGE_ERROR, "ledger", "an earlier write failed; the command was not recorded");
-      std::vector<ubm::Result<Outcome>> failed;
-      failed.reserve(d.jobs.size());
-      for (size_t k = 0; k < d.jobs.size(); ++k) failed.emplace_back(error);
-      answer(d.jobs, failed);
-    } else {
-      write(d);
+      std::vector<ubm::Result<Outcome>> refused;
+      refused.reserve(d.jobs.size());
+      for (size_t k = 0; k < d.jobs.size(); ++k) refused.emplace_back(error);
+      d.decided.results = std::move(refused);
+      failed = true;
+    } else if (!market_.commit_batch(d.decided)) {
+      failed = true;
     }
+    if (!failed) answer(d.jobs, d.decided.results);
     {
       std::lock_guard wl(wmu_);
+      if (failed) failed_.push_back(std::move(d));
       writer_busy_ = false;
     }
     written_.notify_all();
+    if (failed && !poisoned_.exchange(true)) {
+      std::lock_guard lock(mu_);  // the deciding thread may be waiting for work: wake it
+      work_.notify_one();
+    }
   }
 }
 

@@ -3,13 +3,16 @@
 // in arrival order and appends each group in one ledger write (group commit at the market level).
 // The write is pipelined: a second thread appends batch k (and answers its commands once durable)
 // while the deciding thread already decides batch k+1 on top of it. If a write fails, every batch
-// decided on top of it fails too, and the market is rebuilt from the ledger before deciding again.
+// decided on top of it fails too; the deciding thread rebuilds the market from the ledger at once,
+// and only then are the failed commands answered (as execute_batch does: an answered failure's
+// decisions are no longer visible to readers).
 //
 //   Sequencer seq(market, {.max_batch = 1000});
 //   auto outcome = seq.submit(RequestInstance{...}).get();   // once durable
 //
 // Bounded: at most `max_queue` commands wait; submit() blocks while the queue is full. The
 // destructor decides what is queued, then stops the thread.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -43,7 +46,8 @@ class Sequencer {
   // Thread-safe. Blocks while the queue is full.
   std::future<ubm::Result<Outcome>> submit(Command command);
   // Thread-safe, never blocks (for I/O threads): false when the queue is full (the caller answers
-  // 503). `done` runs on the writing thread once the outcome is durable; keep it short.
+  // 503). `done` runs once the outcome is durable, on the writing thread (on the deciding thread
+  // when the batch wrote nothing and no write was in flight); keep it short.
   bool try_submit(Command command, Callback done);
   size_t queued() const;
 
@@ -59,7 +63,7 @@ class Sequencer {
   };
   void loop();
   void write_loop();
-  void write(Decision& decision);  // commits and answers
+  void recover();  // deciding thread, after a failed write
   static void answer(std::vector<Job>& jobs, std::vector<ubm::Result<Outcome>>& results);
 
   Market& market_;
@@ -74,7 +78,8 @@ class Sequencer {
   std::condition_variable decided_, written_;
   std::deque<Decision> writing_;
   bool writer_busy_ = false;
-  bool poisoned_ = false;  // a write failed: what is queued stood on it
+  std::atomic<bool> poisoned_{false};  // a write failed: what is queued stood on it
+  std::vector<Decision> failed_;       // not answered until the market is rebuilt
   bool decided_all_ = false;
 
   std::thread thread_, writer_;
