@@ -151,13 +151,14 @@ void Sequencer::write_loop() {
     } else if (!market_.commit_batch(d.decided)) {
       failed = true;
     }
-    if (!failed) answer(d.jobs, d.decided.results);
     {
+      // Idle before answering: whoever learns an answer finds nothing in flight any more.
       std::lock_guard wl(wmu_);
       if (failed) failed_.push_back(std::move(d));
       writer_busy_ = false;
     }
     written_.notify_all();
+    if (!failed) answer(d.jobs, d.decided.results);
     if (failed && !poisoned_.exchange(true)) {
       std::lock_guard lock(mu_);  // the deciding thread may be waiting for work: wake it
       work_.notify_one();
