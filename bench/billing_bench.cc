@@ -53,7 +53,7 @@ constexpr uint64_t kJournalsPerBatch = 10;
 constexpr const char* kRelease = "https://lab.example.org/software/kvm/software.cfg";
 const char* kResources[] = {"usage/cpu_s", "usage/ram_byte_s", "usage/disk_byte_s", "usage/net_bytes"};
 const char* kUnits[] = {"cpu_s", "byte_s", "byte_s", "net_byte"};
-const char* kPrices[] = {"0.0035", "0.000000002", "0.0000000001", "0.000001"};  // minor units per unit
+const char* kPrices[] = {"0.0035", "0.000000002", "0.000000001", "0.000001"};  // minor units per unit
 const int32_t kDay0 = *billing::parse_date("2026-01-01");
 
 std::string id(const char* prefix, uint64_t n) { return std::string(prefix).append(std::to_string(n)); }
@@ -140,7 +140,10 @@ World& world() {
   for (uint64_t k = 0; k < kClients; ++k) cmds.push_back(market::RegisterParty{id("C-", k), ubm::NodeKind::person, ""});
   for (size_t from = 0; from < cmds.size(); from += 5000) {
     auto rs = w->market->execute_batch(std::span(cmds).subspan(from, std::min<size_t>(5000, cmds.size() - from)));
-    for (auto& r : rs) must(r.ok(), "setup command");
+    for (auto& r : rs) {
+      if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+      must(r.ok(), "setup command");
+    }
   }
   w->occupied.resize(computers);
   std::vector<market::Command> reqs;
@@ -153,7 +156,8 @@ World& world() {
     }
   }
   // Ingestion (timed without the XML generation).
-  const uint64_t periods = std::max<uint64_t>(1, kMovements / (kClients * kDays * 4));
+  const uint64_t per_period = kClients * kDays * 4;  // movements of one period over the run
+  const uint64_t periods = std::max<uint64_t>(1, (kMovements + per_period - 1) / per_period);
   std::mt19937_64 rng(42);
   for (uint64_t d = 0; d < kDays; ++d) {
     const int32_t day = kDay0 + static_cast<int32_t>(d);

@@ -78,3 +78,19 @@ std::optional<int64_t> rate(Q18 q, UnitPrice p) noexcept {
 }
 
 }  // namespace slap::billing
+
+namespace slap::billing {
+
+int minor_digits(std::string_view c) noexcept {
+  for (std::string_view zero : {"JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF"}) {
+    if (c == zero) return 0;
+  }
+  return 2;
+}
+
+std::string format_minor(int64_t minor, std::string_view currency) {
+  auto d = ubm::Decimal::make(minor, static_cast<uint8_t>(minor_digits(currency)));
+  return d ? d->to_string() : std::to_string(minor);
+}
+
+}  // namespace slap::billing

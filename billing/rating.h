@@ -42,3 +42,10 @@ std::optional<uint32_t> unit_divisor(std::string_view price_unit, std::string_vi
 std::optional<int64_t> rate(Q18 q, UnitPrice price) noexcept;
 
 }  // namespace slap::billing
+
+namespace slap::billing {
+// Digits of the minor unit (ISO 4217 exponent): 0 for JPY, KRW...; 2 otherwise here.
+int minor_digits(std::string_view currency) noexcept;
+// "1234" EUR cents -> "12.34"; exact.
+std::string format_minor(int64_t minor, std::string_view currency);
+}  // namespace slap::billing
