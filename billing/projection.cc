@@ -18,11 +18,9 @@ std::string_view text(capnp::Text::Reader t) { return std::string_view(t.cStr(),
 }  // namespace
 
 size_t BillingProjection::KeyHash::operator()(const Key& k) const noexcept {
-  uint64_t h = static_cast<uint32_t>(k.period) * 0x9E3779B97F4A7C15ull;
-  for (uint32_t v : {k.client, k.supplier, k.resource, k.computer, k.instance}) {
-    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-  }
-  return static_cast<size_t>(h);
+  uint64_t h = static_cast<uint32_t>(k.period);
+  for (uint32_t v : {k.client, k.supplier, k.resource, k.computer, k.instance}) h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));  // linear probing uses the low bits: fold the high ones in
 }
 
 BillingProjection::BillingProjection(std::string currency) : currency_(std::move(currency)) { clear(); }
@@ -33,6 +31,22 @@ uint32_t BillingProjection::intern(std::string_view s) {
   const auto id = static_cast<uint32_t>(names_.size());
   names_.emplace_back(s);
   name_ids_.emplace(names_.back(), id);
+  return id;
+}
+
+uint32_t BillingProjection::intern_recent(Recent& r, std::string_view s) {
+  if (r.id != UINT32_MAX && r.text == s) return r.id;
+  r.id = intern(s);
+  r.text.assign(s);
+  return r.id;
+}
+
+uint32_t BillingProjection::resource_of(std::string_view resource, std::string_view unit) {
+  for (const auto& r : recent_resources_) {
+    if (r.resource == resource && r.unit == unit) return r.id;
+  }
+  const uint32_t id = resource_id(intern(resource), intern(unit));
+  if (recent_resources_.size() < kRecentResources) recent_resources_.push_back({std::string(resource), std::string(unit), id});
   return id;
 }
 
@@ -84,15 +98,17 @@ void BillingProjection::set_amount(Line& line) {
 }
 
 void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
-  auto [it, fresh] = line_ids_.emplace(key, static_cast<uint32_t>(lines_.size()));
-  if (fresh) {
+  uint32_t idx = line_ids_.find(key);
+  if (idx == FlatIndex<Key, KeyHash>::kEmpty) {
+    idx = static_cast<uint32_t>(lines_.size());
+    line_ids_.insert(key, idx);
     Line l;
     l.key = key;
     price_line(l);
     lines_.push_back(l);
-    index_line(it->second);
+    index_line(idx);
   }
-  Line& line = lines_[it->second];
+  Line& line = lines_[idx];
   Rollup& r = rollups_[line.rollup];
   if (!add_q18(line.quantity, quantity)) {
     ++overflows_;
@@ -111,12 +127,14 @@ void BillingProjection::index_line(uint32_t idx) {
   days_[line.key.period].push_back(idx);
   Key mk = line.key;
   mk.period = month_of_day(line.key.period);
-  auto [it, fresh] = rollup_ids_.emplace(mk, static_cast<uint32_t>(rollups_.size()));
-  if (fresh) {
+  uint32_t r = rollup_ids_.find(mk);
+  if (r == FlatIndex<Key, KeyHash>::kEmpty) {
+    r = static_cast<uint32_t>(rollups_.size());
+    rollup_ids_.insert(mk, r);
     rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
-    months_[mk.period].push_back(it->second);
+    months_[mk.period].push_back(r);
   }
-  line.rollup = it->second;
+  line.rollup = r;
 }
 
 void BillingProjection::rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day) {
@@ -153,9 +171,10 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
     if (k0 == kUsageJournalKey) {
       // Usage: items {instance, computer}, or {computer} for the computer's own usage.
       if (items.size() == 0) continue;
-      Key key{day_of(mv.getStartNs()), intern(text(mv.getDestination())), intern(text(mv.getSource())),
-              resource_id(intern(text(mv.getResource())), intern(text(mv.getUnit()))),
-              intern(text(items[items.size() - 1])), intern(items.size() >= 2 ? text(items[0]) : std::string_view())};
+      Key key{day_of(mv.getStartNs()), intern_recent(client_, text(mv.getDestination())),
+              intern_recent(supplier_, text(mv.getSource())), resource_of(text(mv.getResource()), text(mv.getUnit())),
+              intern_recent(computer_, text(items[items.size() - 1])),
+              intern_recent(instance_, items.size() >= 2 ? text(items[0]) : std::string_view())};
       auto q = mv.getQuantity();
       auto d = ubm::Decimal::make(q.getMantissa(), q.getScale());
       if (!d) continue;
@@ -287,7 +306,8 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
     const auto idx = static_cast<uint32_t>(lines_.size());
-    if (!line_ids_.emplace(l.key, idx).second) return fail();
+    if (line_ids_.find(l.key) != FlatIndex<Key, KeyHash>::kEmpty) return fail();
+    line_ids_.insert(l.key, idx);
     lines_.push_back(l);
     index_line(idx);
     Rollup& ru = rollups_[lines_[idx].rollup];
@@ -324,6 +344,8 @@ void BillingProjection::clear() {
   rollup_ids_.clear();
   months_.clear();
   price_count_ = rerates_ = rerated_lines_ = overflows_ = 0;
+  client_ = supplier_ = computer_ = instance_ = Recent{};
+  recent_resources_.clear();
   intern("");  // id 0: "no instance"
 }
 

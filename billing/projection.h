@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "billing/flat_index.h"
 #include "billing/query.h"
 #include "billing/rating.h"
 #include "ledger/projection.h"
@@ -93,6 +94,14 @@ class BillingProjection final : public ledger::Projection {
   using PriceKey = std::tuple<uint8_t, uint32_t, uint32_t>;
 
   uint32_t intern(std::string_view s);
+  // Consecutive entries mostly name the same parties, computer and instance (a journal lists each
+  // partition's lines together): one remembered name per field skips the hashing.
+  struct Recent {
+    std::string text;
+    uint32_t id = UINT32_MAX;
+  };
+  uint32_t intern_recent(Recent& r, std::string_view s);
+  uint32_t resource_of(std::string_view resource, std::string_view unit);
   std::optional<uint32_t> lookup(std::string_view s) const;
   uint32_t resource_id(uint32_t name, uint32_t unit);
   const PriceRec* find_price(uint8_t scope, uint32_t id, uint32_t resource_name, int32_t day, int32_t* effective) const;
@@ -116,12 +125,19 @@ class BillingProjection final : public ledger::Projection {
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
   std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
   std::vector<Line> lines_;
-  std::unordered_map<Key, uint32_t, KeyHash> line_ids_;
+  FlatIndex<Key, KeyHash> line_ids_;
   std::map<int32_t, std::vector<uint32_t>> days_;  // day -> lines
   std::vector<Rollup> rollups_;
-  std::unordered_map<Key, uint32_t, KeyHash> rollup_ids_;
+  FlatIndex<Key, KeyHash> rollup_ids_;
   std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
   uint64_t price_count_ = 0, rerates_ = 0, rerated_lines_ = 0, overflows_ = 0;
+  Recent client_, supplier_, computer_, instance_;  // folding thread only; cleared with the state
+  struct RecentResource {
+    std::string resource, unit;
+    uint32_t id;
+  };
+  std::vector<RecentResource> recent_resources_;  // at most kRecentResources
+  static constexpr size_t kRecentResources = 16;
 };
 
 }  // namespace slap::billing

@@ -46,6 +46,7 @@ Answer BillingProjection::query(const Query& q) const {
            (!filter[4] || k.instance == *filter[4]);
   };
   std::unordered_map<GroupKey, Acc, GroupHash> groups;
+  groups.reserve(1024);
   auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, int64_t amount, uint64_t movements, uint64_t unrated) {
     GroupKey g;
     g.fill(-1);
@@ -84,12 +85,26 @@ Answer BillingProjection::query(const Query& q) const {
       }
     }
   }
-  out.rows.reserve(groups.size());
-  for (const auto& [g, a] : groups) {
+  // Order the groups by their names (no string copies), then materialise only the rows.
+  std::vector<std::pair<GroupKey, Acc>> sorted(groups.begin(), groups.end());
+  auto name = [&](size_t dim, int64_t v) -> std::string_view {
+    if (v < 0) return {};
+    return dim == 2 ? std::string_view(names_[resources_[static_cast<size_t>(v)].first]) : std::string_view(names_[static_cast<size_t>(v)]);
+  };
+  std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+    for (size_t d = 0; d < kDims; ++d) {
+      if (a.first[d] == b.first[d]) continue;
+      if (d >= 5) return a.first[d] < b.first[d];  // days and months: chronological = textual
+      const int c = name(d, a.first[d]).compare(name(d, b.first[d]));
+      if (c != 0) return c < 0;
+    }
+    return a.second.unit < b.second.unit;
+  });
+  out.rows.reserve(sorted.size());
+  for (const auto& [g, a] : sorted) {
     Row r;
     for (size_t i = 0; i < kFilterDims; ++i) {
-      if (g[i] < 0) continue;
-      r.key[i] = i == 2 ? names_[resources_[static_cast<size_t>(g[i])].first] : names_[static_cast<size_t>(g[i])];
+      if (g[i] >= 0) r.key[i] = name(i, g[i]);
     }
     if (g[5] >= 0) r.key[5] = format_date(static_cast<int32_t>(g[5]));
     if (g[6] >= 0) r.key[6] = format_month(static_cast<int32_t>(g[6]));
@@ -103,9 +118,6 @@ Answer BillingProjection::query(const Query& q) const {
     out.unrated += a.unrated;
     out.rows.push_back(std::move(r));
   }
-  std::sort(out.rows.begin(), out.rows.end(), [](const Row& a, const Row& b) {
-    return a.key != b.key ? a.key < b.key : a.unit < b.unit;
-  });
   return out;
 }
 
