@@ -244,7 +244,8 @@ void BM_AllocateDurable(benchmark::State& state) {
   std::vector<std::vector<RequestInstance>> slices(kSubmitters);
   std::atomic<size_t> allocated{0}, failed{0};
   const uint64_t entries_before = w.ledger->stats().entries, writes_before = w.ledger->stats().writes;
-  Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration});
+  const auto pipeline = static_cast<size_t>(state.range(1));
+  Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration, .pipeline = pipeline});
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t k = 0; k < kPerIteration; ++k) slices[k % kSubmitters].push_back(w.take());
@@ -274,7 +275,8 @@ void BM_AllocateDurable(benchmark::State& state) {
   state.counters["entries_per_request"] = static_cast<double>(w.ledger->stats().entries - entries_before) / requests;
   state.counters["requests_per_write"] = requests / static_cast<double>(std::max<uint64_t>(1, w.ledger->stats().writes - writes_before));
 }
-BENCHMARK(BM_AllocateDurable)->ArgName("computers")->Arg(100)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+// pipeline: 0 decides and writes in turn on one thread; 2 writes batch k while deciding k+1.
+BENCHMARK(BM_AllocateDurable)->ArgNames({"computers", "pipeline"})->ArgsProduct({{100, 10000}, {0, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_RawRocksDBAppend(benchmark::State& state) {
   const auto dir = temp_dir("market_bench_raw");

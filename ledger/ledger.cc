@@ -45,10 +45,9 @@ class GroupResolver final : public ubm::Resolver {
   std::unordered_map<std::string_view, ubm::ItemKind> items_;
 };
 
-std::string checkpoint_value(const Projection& p) {
-  std::string snap = p.snapshot();
+std::string checkpoint_value(ubm::Seq seq, std::string_view snap) {
   std::string v(8, '\0');
-  const uint64_t last = p.last_applied().value();
+  const uint64_t last = seq.value();
   for (int i = 0; i < 8; ++i) v[i] = static_cast<char>((last >> (8 * i)) & 0xff);
   v += snap;
   return v;
@@ -285,7 +284,10 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
 
 ubm::Status Ledger::write_checkpoints(Sync sync) {
   WriteBatch batch;
-  for (auto* p : projections_) batch.put(Family::checkpoints, p->name(), checkpoint_value(*p));
+  for (auto* p : projections_) {
+    if (auto cp = p->checkpoint()) batch.put(Family::checkpoints, p->name(), checkpoint_value(cp->first, cp->second));
+  }
+  if (batch.empty()) return {};
   return options_.storage->write(batch, sync);
 }
 

@@ -5,7 +5,9 @@
 //
 // Threading: apply/restore/reset are called by one thread at a time (the ledger's writer or the
 // replayer). Readers on other threads must be synchronised by the projection itself.
+#include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -29,6 +31,11 @@ class Projection {
   [[nodiscard]] virtual ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) = 0;
   // Back to the empty state (nothing applied).
   virtual void reset() = 0;
+  // (last_applied, snapshot) taken together, for a checkpoint; nullopt when the state is not, right
+  // now, a function of the applied entries alone (market/fact_projection.h folds decisions ahead
+  // of the log while they are being written). The ledger then keeps the previous checkpoint, which
+  // stays valid: a restart replays from it.
+  virtual std::optional<std::pair<ubm::Seq, std::string>> checkpoint() const { return std::pair{last_applied(), snapshot()}; }
 };
 
 }  // namespace slap::ledger

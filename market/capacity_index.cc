@@ -138,6 +138,24 @@ void CapacityIndex::list(uint32_t idx) {
   }
 }
 
+// An allocation or a release changes only the computer's load, the hottest change of all: its
+// elements move to their new places through node handles, so no tree node is freed and allocated
+// again. A computer that fills up or gets its first free partition back is (un)listed as usual.
+void CapacityIndex::reorder(uint32_t idx) {
+  Computer& c = computers_[idx];
+  const bool listable = c.scope == Scope::open && c.has_free() && !c.releases.empty();
+  if (!listable || !c.listed()) {
+    unlist(idx);
+    list(idx);
+    return;
+  }
+  for (auto& [set, it] : c.entries) {
+    auto node = set->extract(it);
+    node.value().busy = c.busy;
+    it = set->insert(std::move(node)).position;
+  }
+}
+
 void CapacityIndex::fold(const Fact& fact) {
   struct V {
     CapacityIndex& x;
@@ -192,9 +210,8 @@ void CapacityIndex::fold(const Fact& fact) {
     void allocate(std::string_view computer) {
       const uint32_t idx = x.at(computer);
       if (idx == kNone) return;
-      x.unlist(idx);
       ++x.computers_[idx].busy;
-      x.list(idx);
+      x.reorder(idx);
     }
     void operator()(const fact::Pending&) {}
     void operator()(const fact::Attached&) {}
@@ -202,10 +219,9 @@ void CapacityIndex::fold(const Fact& fact) {
       if (f.computer.empty()) return;
       const uint32_t idx = x.at(f.computer);
       if (idx == kNone) return;
-      x.unlist(idx);
       Computer& c = x.computers_[idx];
       if (c.busy > 0) --c.busy;
-      x.list(idx);
+      x.reorder(idx);
     }
     void operator()(const fact::Reported&) {}
     void operator()(const fact::Connection&) {}

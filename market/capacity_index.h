@@ -84,6 +84,7 @@ class CapacityIndex final : public FactProjection {
   uint32_t at(std::string_view guid) const;
   void unlist(uint32_t idx);
   void list(uint32_t idx);
+  void reorder(uint32_t idx);  // after a change of `busy` only
   Candidates& set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k);
   Entry entry(uint32_t idx) const;
 

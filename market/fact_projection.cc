@@ -40,6 +40,14 @@ std::string FactProjection::snapshot() const {
   return w.take();
 }
 
+std::optional<std::pair<ubm::Seq, std::string>> FactProjection::checkpoint() const {
+  std::shared_lock lock(mu_);
+  if (folding_ahead_ || speculated_ > last_) return std::nullopt;
+  ledger::SnapshotWriter w;
+  write(w);
+  return std::pair{last_, w.take()};
+}
+
 ubm::Status FactProjection::restore(std::string_view snapshot, ubm::Seq last_applied) {
   reset();
   ledger::SnapshotReader r(snapshot);
@@ -57,17 +65,20 @@ void FactProjection::reset() {
   clear();
   last_ = ubm::Seq{0};
   speculated_ = ubm::Seq{0};
+  folding_ahead_ = false;
   undecodable_ = 0;
 }
 
 void FactProjection::apply_fact(const Fact& fact) {
   std::unique_lock lock(mu_);
+  folding_ahead_ = true;
   fold(fact);
 }
 
 void FactProjection::speculated_until(ubm::Seq seq) {
   std::unique_lock lock(mu_);
   speculated_ = seq;
+  folding_ahead_ = false;
 }
 
 }  // namespace slap::market

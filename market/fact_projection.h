@@ -8,6 +8,8 @@
 //    decision of the same batch sees it. The Market then declares the sequence numbers those facts
 //    will get (speculated_until); when the ledger feeds the written entries back, they are skipped.
 //    If the write fails or lands elsewhere, the Market resets and replays (market.h).
+//    Until the ledger has fed back everything speculated, the state is ahead of last_applied():
+//    checkpoint() then declines (a checkpoint must hold exactly the entries up to its sequence).
 //
 // Threading: folding (apply, apply_fact, restore, reset) happens on one thread at a time and takes
 // the lock exclusively; readers on other threads take it shared (see each projection's accessors).
@@ -24,6 +26,7 @@ class FactProjection : public ledger::Projection {
   void apply(std::span<const ledger::EntryView> entries) final;
   ubm::Seq last_applied() const final;
   std::string snapshot() const final;
+  std::optional<std::pair<ubm::Seq, std::string>> checkpoint() const final;
   [[nodiscard]] ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) final;
   void reset() final;
 
@@ -45,6 +48,7 @@ class FactProjection : public ledger::Projection {
  private:
   ubm::Seq last_{0};
   ubm::Seq speculated_{0};
+  bool folding_ahead_ = false;  // facts folded whose sequence numbers are not declared yet
   uint64_t undecodable_ = 0;
 };
 

@@ -62,6 +62,10 @@ ubm::Status Market::rebuild() {
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();
   if (ledger_ == nullptr) return {};
+  in_flight_.clear();
+  in_flight_ids_.clear();
+  in_flight_journals_.clear();
+  decided_head_ = ubm::Seq{0};
   auto s = ledger_->scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
     for (auto* p : ps) p->apply(std::span<const ledger::EntryView>(&v, 1));
     return true;
@@ -80,12 +84,13 @@ struct Market::Handler {
 
   // Registration state: the directory plus what this batch registered.
   bool registered(const std::string& id) const {
-    if (b.registered.count(id)) return true;
+    if (b.registered.count(id) || m.in_flight_ids_.count(id)) return true;
     const auto& d = m.ledger_->directory();
     return d.node_kind(id).has_value() || d.item_kind(id).has_value();
   }
   std::optional<ubm::NodeKind> node_kind(const std::string& id) const {
     if (auto it = b.nodes.find(id); it != b.nodes.end()) return it->second;
+    if (auto it = m.in_flight_ids_.find(id); it != m.in_flight_ids_.end()) return it->second;
     return m.ledger_->directory().node_kind(id);
   }
   void node(std::string id, ubm::NodeKind kind, std::string title) {
@@ -133,9 +138,14 @@ struct Market::Handler {
   Outcome place(const std::string& guid) {
     const InstanceRegistry::Instance* i = m.instances_.find(guid);
     assert(i != nullptr);
-    const fact::Requested q = i->request;  // copy: emitting may move the registry
+    // Copies of what is read after emitting (emitting may grow, and so move, the registry); not of
+    // the whole request, whose parameters can be large.
+    struct {
+      std::string release, software_type, client;
+      bool shared;
+    } const q{i->request.release, i->request.software_type, i->request.client, i->request.shared};
     Outcome out{true, guid, {}, {}, {}, {}};
-    auto conditions = parse_sla(q.sla);
+    auto conditions = parse_sla(i->request.sla);
     if (!conditions) {  // cannot happen: validated when requested
       out.pending = conditions.error().detail;
     } else if (q.shared) {
@@ -590,7 +600,7 @@ struct Market::Handler {
       const std::string where = "transaction[" + std::to_string(t) + "]";
       if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
       std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
-      if (m.journals_.seen(key) || b.journals.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
+      if (m.journals_.seen(key) || b.journals.count(key) || m.in_flight_journals_.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
       Pending p{key, {}};
       for (size_t k = 0; k < tx.lines.size(); ++k) {
         const auto& l = tx.lines[k];
@@ -677,45 +687,79 @@ ubm::Result<Outcome> Market::execute(const Command& command) {
 }
 
 std::vector<ubm::Result<Outcome>> Market::execute_batch(std::span<const Command> commands) {
+  Decided d = decide_batch(commands);
+  if (!commit_batch(d)) (void)rebuild();
+  return std::move(d.results);
+}
+
+void Market::forget_applied() {
+  const ubm::Seq head = ledger_->head();
+  while (!in_flight_.empty() && in_flight_.front().last <= head) {
+    for (const auto& id : in_flight_.front().ids) in_flight_ids_.erase(id);
+    for (const auto& key : in_flight_.front().journals) in_flight_journals_.erase(key);
+    in_flight_.pop_front();
+  }
+}
+
+Market::Decided Market::decide_batch(std::span<const Command> commands) {
   assert(ledger_ != nullptr);
   assert(commands.size() <= kMaxBatchCommands);
-  std::vector<ubm::Result<Outcome>> results;
-  results.reserve(commands.size());
+  forget_applied();
+  Decided d;
+  d.results.reserve(commands.size());
   Batch batch;
-  std::vector<size_t> wrote;
   for (size_t k = 0; k < commands.size(); ++k) {
     const size_t before = batch.entries.size();
-    results.push_back(run(commands[k], batch));
+    d.results.push_back(run(commands[k], batch));
     // A rejected command must not have emitted anything (rules validate before they emit).
-    assert(results.back().ok() || batch.entries.size() == before);
-    if (batch.entries.size() != before) wrote.push_back(k);
+    assert(d.results.back().ok() || batch.entries.size() == before);
+    if (batch.entries.size() != before) d.wrote.push_back(k);
   }
-  if (batch.entries.empty()) return results;
+  if (batch.entries.empty()) return d;
 
-  const ubm::Seq predicted_first = ubm::next(ledger_->head());
-  const ubm::Seq predicted_last{predicted_first.value() + batch.entries.size() - 1};
-  computers_.speculated_until(predicted_last);
-  instances_.speculated_until(predicted_last);
-  capacity_.speculated_until(predicted_last);
-  hosting_.speculated_until(predicted_last);
-  auto appended = ledger_->append(batch.entries);
-  if (appended && appended->first == predicted_first) return results;
+  // Batches still being written come first: this one stands on them.
+  d.first = ubm::next(std::max(ledger_->head(), decided_head_));
+  const ubm::Seq last{d.first.value() + batch.entries.size() - 1};
+  computers_.speculated_until(last);
+  instances_.speculated_until(last);
+  capacity_.speculated_until(last);
+  hosting_.speculated_until(last);
+  decided_head_ = last;
+  InFlight f{last, {}, {}};
+  f.ids.reserve(batch.registered.size());
+  for (const auto& id : batch.registered) {
+    auto kind = batch.nodes.find(id);
+    in_flight_ids_.emplace(id, kind == batch.nodes.end() ? std::nullopt : std::optional(kind->second));
+    f.ids.push_back(id);
+  }
+  for (const auto& key : batch.journals) in_flight_journals_.insert(key);
+  f.journals.assign(batch.journals.begin(), batch.journals.end());
+  in_flight_.push_back(std::move(f));
+  d.entries = std::move(batch.entries);
+  return d;
+}
 
-  // The projections folded what the ledger does not hold (or hold elsewhere): start again.
-  (void)rebuild();
-  if (appended) return results;
-  std::vector<ubm::Result<Outcome>> failed;
-  failed.reserve(results.size());
+bool Market::commit_batch(Decided& d) {
+  if (d.entries.empty()) return true;
+  auto appended = ledger_->append(d.entries);
+  if (appended && appended->first == d.first) return true;
+  // The projections folded what the ledger does not hold (or holds elsewhere): the writing
+  // commands fail; the caller rebuilds.
+  const ubm::Error error = appended ? ubm::make_error(ubm::Rejection::STORAGE_ERROR, "ledger", "the ledger moved under the market")
+                                    : appended.error();
+  std::vector<ubm::Result<Outcome>> results;
+  results.reserve(d.results.size());
   size_t w = 0;
-  for (size_t k = 0; k < results.size(); ++k) {
-    if (w < wrote.size() && wrote[w] == k) {
-      failed.emplace_back(appended.error());
+  for (size_t k = 0; k < d.results.size(); ++k) {
+    if (w < d.wrote.size() && d.wrote[w] == k) {
+      results.emplace_back(error);
       ++w;
     } else {
-      failed.push_back(std::move(results[k]));
+      results.push_back(std::move(d.results[k]));
     }
   }
-  return failed;
+  d.results = std::move(results);
+  return false;
 }
 
 // --- reading ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 // appended), the projections are reset and rebuilt from the ledger, and the commands that wrote
 // report the storage error. Readers may therefore see a decision shortly before it is durable;
 // replies are given only after it is.
+#include <deque>
 #include <memory>
 #include <span>
 #include <unordered_set>
@@ -77,6 +78,21 @@ class Market {
   // Precondition: commands.size() <= kMaxBatchCommands.
   std::vector<ubm::Result<Outcome>> execute_batch(std::span<const Command> commands);
 
+  // execute_batch in two halves, so a sequencer can decide a batch while the previous one is being
+  // written (sequencer.h). decide_batch (the deciding thread) folds the decisions at once, standing
+  // on every batch decided before, written or not. commit_batch (one writing thread, batches in
+  // decision order) appends them; false: the batch did not land where it was decided (the write
+  // failed, or the ledger moved): its writing commands hold the error, every batch decided after it
+  // must fail too (it stood on this one), and rebuild() must run before deciding again.
+  struct Decided {
+    std::vector<ubm::Result<Outcome>> results;
+    std::vector<ubm::EntryBody> entries;
+    std::vector<size_t> wrote;  // the commands that emitted entries
+    ubm::Seq first{0};          // where the entries must land
+  };
+  Decided decide_batch(std::span<const Command> commands);
+  bool commit_batch(Decided& decided);
+
   // Resets the projections and replays the whole ledger into them.
   [[nodiscard]] ubm::Status rebuild();
 
@@ -99,6 +115,7 @@ class Market {
   struct Batch;
   struct Handler;
   ubm::Result<Outcome> run(const Command& command, Batch& batch);
+  void forget_applied();  // drops in-flight records the ledger has applied
 
   MarketOptions options_;
   ComputerView computers_;
@@ -111,6 +128,16 @@ class Market {
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};
   std::unordered_map<std::string, std::string> release_ids_;  // cache
+  // What batches decided but not yet applied by the ledger registered: the directory and the
+  // journal projection learn it only once written, and the next batch must already see it.
+  struct InFlight {
+    ubm::Seq last;
+    std::vector<std::string> ids, journals;
+  };
+  std::deque<InFlight> in_flight_;
+  std::unordered_map<std::string, std::optional<ubm::NodeKind>> in_flight_ids_;  // node kind for nodes
+  std::unordered_set<std::string> in_flight_journals_;
+  ubm::Seq decided_head_{0};  // the last sequence number decided
 };
 
 }  // namespace slap::market

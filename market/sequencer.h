@@ -1,6 +1,9 @@
 #pragma once
-// The one writer thread the Market needs: many threads submit commands, one thread decides them in
-// arrival order and appends each group in one ledger write (group commit at the market level).
+// The one deciding thread the Market needs: many threads submit commands, one thread decides them
+// in arrival order and appends each group in one ledger write (group commit at the market level).
+// The write is pipelined: a second thread appends batch k (and answers its commands once durable)
+// while the deciding thread already decides batch k+1 on top of it. If a write fails, every batch
+// decided on top of it fails too, and the market is rebuilt from the ledger before deciding again.
 //
 //   Sequencer seq(market, {.max_batch = 1000});
 //   auto outcome = seq.submit(RequestInstance{...}).get();   // once durable
@@ -21,6 +24,7 @@ namespace slap::market {
 struct SequencerOptions {
   size_t max_batch = 1000;   // commands decided and appended together (<= kMaxBatchCommands)
   size_t max_queue = 100'000;
+  size_t pipeline = 2;  // batches decided and waiting for (or in) their write; 0: decide and write in turn
 };
 
 class Sequencer {
@@ -39,7 +43,7 @@ class Sequencer {
   // Thread-safe. Blocks while the queue is full.
   std::future<ubm::Result<Outcome>> submit(Command command);
   // Thread-safe, never blocks (for I/O threads): false when the queue is full (the caller answers
-  // 503). `done` runs on the sequencer thread once the outcome is durable; keep it short.
+  // 503). `done` runs on the writing thread once the outcome is durable; keep it short.
   bool try_submit(Command command, Callback done);
   size_t queued() const;
 
@@ -49,7 +53,14 @@ class Sequencer {
     std::promise<ubm::Result<Outcome>> done;
     Callback callback;  // when set, used instead of the promise
   };
+  struct Decision {
+    Market::Decided decided;
+    std::vector<Job> jobs;
+  };
   void loop();
+  void write_loop();
+  void write(Decision& decision);  // commits and answers
+  static void answer(std::vector<Job>& jobs, std::vector<ubm::Result<Outcome>>& results);
 
   Market& market_;
   SequencerOptions options_;
@@ -57,7 +68,16 @@ class Sequencer {
   std::condition_variable work_, room_;
   std::deque<Job> queue_;
   bool stopping_ = false;
-  std::thread thread_;
+
+  // Between the deciding and the writing thread.
+  std::mutex wmu_;
+  std::condition_variable decided_, written_;
+  std::deque<Decision> writing_;
+  bool writer_busy_ = false;
+  bool poisoned_ = false;  // a write failed: what is queued stood on it
+  bool decided_all_ = false;
+
+  std::thread thread_, writer_;
 };
 
 }  // namespace slap::market

@@ -61,6 +61,11 @@ Status apply_config_text(NodeConfig& cfg, const std::string& text, const std::st
     } else if (auto i = ints.find(e.key); i != ints.end()) {
       auto [ptr, lo, hi] = i->second;
       if (auto st = set_int(*ptr, e.value, e.key, lo, hi); !st) return st;
+    } else if (e.key == "tap" || e.key == "ipv6") {
+      bool& flag = e.key == "tap" ? cfg.tap : cfg.ipv6;
+      if (e.value == "yes" || e.value == "true") flag = true;
+      else if (e.value == "no" || e.value == "false") flag = false;
+      else return make_error(Errc::kInvalid, e.key + " must be yes or no");
     } else if (e.key == "privileged") {
       if (e.value == "auto") cfg.privilege = Privilege::kAuto;
       else if (e.value == "yes" || e.value == "true") cfg.privilege = Privilege::kYes;

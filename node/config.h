@@ -19,6 +19,10 @@ struct NodeConfig {
   int partition_count = 10;
   std::string ipv4_range = "127.1.0.0/24";  // partition N gets the (N+1)th address
   std::string interface_name = "lo";
+  // Privileged only (ignored, with a warning, otherwise): a tap interface slaptapN per partition,
+  // and an IPv6 per partition derived from the interface's global prefix (net.h).
+  bool tap = false;
+  bool ipv6 = true;  // "ipv6 = no" keeps partitions IPv4-only even where the host has a prefix
   Privilege privilege = Privilege::kAuto;  // auto: privileged steps when running as root
   std::string software_user = "slapsoft";  // builds run as this user when privileged
   int software_interval_s = 60;

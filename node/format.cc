@@ -1,29 +1,59 @@
 #include "node/format.h"
 
+#include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
-#include "node/net.h"
+#include "node/netlink.h"
+#include "node/tap.h"
 
 namespace slap::node {
+
+std::optional<Ipv6Prefix> host_ipv6_prefix(const std::string& iface) {
+  auto link = get_link(iface);
+  if (!link || !*link) return std::nullopt;
+  auto addrs = list_addresses((*link)->index);
+  if (!addrs) return std::nullopt;
+  std::optional<Ipv6Prefix> best;
+  for (const auto& a : *addrs) {
+    if (a.family != AF_INET6 || !a.global || !a.usable_prefix || a.prefix > Ipv6Prefix::kLongestPrefix) continue;
+    auto p = parse_ipv6_prefix(a.address + "/" + std::to_string(a.prefix));
+    if (!p) continue;
+    if (!best || std::memcmp(p->network, best->network, 16) < 0 ||
+        (std::memcmp(p->network, best->network, 16) == 0 && p->prefix < best->prefix)) {
+      best = *p;
+    }
+  }
+  return best;
+}
 
 std::vector<PartitionLayout> partition_layout(const NodeConfig& cfg) {
   std::vector<PartitionLayout> out;
   auto range = parse_ipv4_range(cfg.ipv4_range);
   bool priv = cfg.privileged();
+  std::optional<Ipv6Prefix> v6;
+  if (priv && cfg.ipv6) v6 = host_ipv6_prefix(cfg.interface_name);
+  out.reserve(static_cast<size_t>(cfg.partition_count));
   for (int i = 0; i < cfg.partition_count; ++i) {
     PartitionLayout p;
     p.index = i;
     p.id = "slappart" + std::to_string(i);
     p.path = cfg.partition_path(i);
     p.ipv4 = range ? range->address(static_cast<uint32_t>(i + 1)) : "";
+    if (v6) {
+      p.ipv6 = v6->partition_address(i);
+      p.ipv6_prefix = v6->prefix;
+    }
     if (priv) {
       p.user = "slapuser" + std::to_string(i);
       p.identity = lookup_user(p.user);
+      if (cfg.tap) p.tap = "slaptap" + std::to_string(i);
     }
     out.push_back(std::move(p));
   }
@@ -58,21 +88,46 @@ Status ensure_user(const std::string& user, const std::string& home, bool& creat
   return {};
 }
 
-Status ensure_address(const std::string& iface, const std::string& ip, int prefix, bool& added) {
-  // 127.0.0.0/8 is routed to lo already: nothing to add there.
-  if (ip.rfind("127.", 0) == 0 && iface == "lo") return {};
-  auto show = run_command(Command{.argv = {"ip", "-4", "-o", "addr", "show", "dev", iface}, .capture = true,
-                                  .timeout = std::chrono::seconds(10)});
-  if (!show) return show.error();
-  if (show->output.find(" " + ip + "/") != std::string::npos) return {};
-  auto add = run_command(Command{.argv = {"ip", "addr", "add", ip + "/" + std::to_string(prefix), "dev", iface},
-                                 .capture = true,
-                                 .timeout = std::chrono::seconds(10)});
-  if (!add) return add.error();
-  if (add->exit_code != 0) return make_error(Errc::kIo, "ip addr add " + ip + ": " + add->output);
-  added = true;
-  return {};
-}
+// The partitions' addresses on the configured interface: listed once, the missing ones added.
+class InterfaceAddresses {
+ public:
+  Status load(const std::string& iface) {
+    auto link = get_link(iface);
+    if (!link) return link.error();
+    if (!*link) return make_error(Errc::kNotFound, "interface '" + iface + "' does not exist");
+    index_ = (*link)->index;
+    iface_ = iface;
+    auto addrs = list_addresses(index_);
+    if (!addrs) return addrs.error();
+    for (const auto& a : *addrs) have_.insert(canonical(a.address));
+    return {};
+  }
+  // Adds ip/prefix unless the interface has it; counts what it added.
+  Status ensure(const std::string& ip, int prefix, int& added) {
+    // 127.0.0.0/8 is routed to lo already: nothing to add there.
+    if (ip.rfind("127.", 0) == 0 && iface_ == "lo") return {};
+    if (have_.count(canonical(ip))) return {};
+    auto r = add_address(index_, ip, prefix);
+    if (!r) return make_error(r.error().code, r.error().detail + " on " + iface_);
+    added += *r ? 1 : 0;
+    have_.insert(canonical(ip));
+    return {};
+  }
+
+ private:
+  // One text per address whatever its spelling (2001:DB8::1 and 2001:db8:0::1 are the same).
+  static std::string canonical(const std::string& ip) {
+    const bool v6 = ip.find(':') != std::string::npos;
+    unsigned char b[16];
+    char text[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), b) != 1) return ip;
+    inet_ntop(v6 ? AF_INET6 : AF_INET, b, text, sizeof text);
+    return text;
+  }
+  int index_ = 0;
+  std::string iface_;
+  std::set<std::string> have_;
+};
 
 }  // namespace
 
@@ -86,7 +141,17 @@ Result<FormatReport> format_partitions(const NodeConfig& cfg) {
   }
   auto range = parse_ipv4_range(cfg.ipv4_range);
   bool priv = cfg.privileged();
-  for (auto& p : partition_layout(cfg)) {
+  if (!priv && cfg.tap) spdlog::warn("format: tap = yes needs root (CAP_NET_ADMIN); no tap interface is created");
+  InterfaceAddresses addresses;
+  if (priv) {
+    if (auto st = addresses.load(cfg.interface_name); !st) return st.error();
+  }
+  const auto layouts = partition_layout(cfg);
+  if (priv && cfg.ipv6 && !layouts.empty() && layouts.front().ipv6.empty()) {
+    spdlog::info("format: {} has no global IPv6 prefix (/{} or shorter): partitions get IPv4 only", cfg.interface_name,
+                 Ipv6Prefix::kLongestPrefix);
+  }
+  for (const auto& p : layouts) {
     created = false;
     if (auto st = ensure_dir(p.path, 0750, created); !st) return st.error();
     rep.created_dirs += created ? 1 : 0;
@@ -103,12 +168,18 @@ Result<FormatReport> format_partitions(const NodeConfig& cfg) {
       }
       if ((st.st_mode & 07777) != 0750) ::chmod(p.path.c_str(), 0750);
     }
-    bool added = false;
-    if (auto s = ensure_address(cfg.interface_name, p.ipv4, range->prefix, added); !s) return s.error();
-    rep.added_addresses += added ? 1 : 0;
+    if (!p.tap.empty()) {
+      auto t = ensure_tap(p.tap, *id);
+      if (!t) return t.error();
+      rep.created_taps += *t ? 1 : 0;
+    }
+    if (auto s = addresses.ensure(p.ipv4, range->prefix, rep.added_addresses); !s) return s.error();
+    if (!p.ipv6.empty()) {
+      if (auto s = addresses.ensure(p.ipv6, p.ipv6_prefix, rep.added_addresses); !s) return s.error();
+    }
   }
-  spdlog::info("format: {} partitions, created {} directories, {} users, {} addresses", cfg.partition_count,
-               rep.created_dirs, rep.created_users, rep.added_addresses);
+  spdlog::info("format: {} partitions, created {} directories, {} users, {} taps, {} addresses", cfg.partition_count,
+               rep.created_dirs, rep.created_users, rep.created_taps, rep.added_addresses);
   return rep;
 }
 
@@ -118,14 +189,26 @@ std::vector<PartitionDeclaration> format_declaration(const NodeConfig& cfg) {
   for (const auto& p : partition_layout(cfg)) {
     PartitionDeclaration d;
     d.partition_id = p.id;
+    const std::string iface = p.tap.empty() ? cfg.interface_name : p.tap;
     PartitionDeclaration::Ip ip;
     ip.address = p.ipv4;
-    ip.interface_name = cfg.interface_name;
+    ip.interface_name = iface;
     if (range) {
       ip.netmask = range->netmask();
       ip.network = range->network();
     }
     d.ips.push_back(ip);
+    if (!p.ipv6.empty()) {
+      auto prefix = parse_ipv6_prefix(p.ipv6 + "/" + std::to_string(p.ipv6_prefix));
+      PartitionDeclaration::Ip v6;
+      v6.address = p.ipv6;
+      v6.interface_name = iface;
+      if (prefix) {
+        v6.netmask = prefix->netmask();
+        v6.network = prefix->address(0);
+      }
+      d.ips.push_back(v6);
+    }
     out.push_back(std::move(d));
   }
   return out;

@@ -39,6 +39,7 @@ struct PartitionRecord {
 };
 std::string record_path(const PartitionLayout& layout);
 Result<PartitionRecord> read_record(const PartitionLayout& layout);
+Status write_record(const PartitionLayout& layout, const PartitionRecord& r);
 
 struct InstancePassResult {
   int processed = 0, unchanged = 0, failed = 0, destroyed = 0;

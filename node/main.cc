@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.fallthrough();  // options may follow the subcommand
   std::string config_path = "/etc/slapledger/node.conf";
-  std::string master_url, guid, cert, key, ca, instance_root, software_root, run_dir, ipv4_range, iface, privileged;
+  std::string master_url, guid, cert, key, ca, instance_root, software_root, run_dir, ipv4_range, iface, privileged, tap, ipv6;
   int partitions = -1;
   bool verbose = false;
   app.add_option("-c,--config", config_path, "configuration file (INI key = value)");
@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--ipv4-range", ipv4_range, "address plan, e.g. 127.1.0.0/24");
   app.add_option("--interface", iface, "interface the partition addresses go on");
   app.add_option("--privileged", privileged, "auto|yes|no: create users, chown, add addresses");
+  app.add_option("--tap", tap, "yes|no: a tap interface slaptapN per partition (privileged only)");
+  app.add_option("--ipv6", ipv6, "yes|no: an IPv6 per partition from the interface's prefix (privileged only)");
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.add_subcommand("format", "create partitions and declare them to the master (one pass)");
   app.add_subcommand("software", "build available releases, remove the others (one pass)");
@@ -68,8 +70,9 @@ int main(int argc, char** argv) {
   over(cfg.ipv4_range, ipv4_range);
   over(cfg.interface_name, iface);
   if (partitions >= 0) cfg.partition_count = partitions;
-  if (!privileged.empty()) {
-    if (auto st = apply_config_text(cfg, "privileged = " + privileged, "--privileged"); !st) {
+  for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"privileged", privileged}, {"tap", tap}, {"ipv6", ipv6}}) {
+    if (value.empty()) continue;
+    if (auto st = apply_config_text(cfg, std::string(name) + " = " + value, std::string("--") + name); !st) {
       spdlog::error("{}", st.error().to_string());
       return 1;
     }

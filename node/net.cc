@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 
 namespace slap::node {
@@ -40,6 +42,42 @@ Result<Ipv4Range> parse_ipv4_range(const std::string& cidr) {
   uint32_t mask = ~uint32_t{0} << (32 - prefix);
   r.base = ntohl(a.s_addr) & mask;
   return r;
+}
+
+std::string Ipv6Prefix::address(uint32_t low32) const {
+  unsigned char b[16];
+  std::copy(std::begin(network), std::end(network), b);
+  for (int i = 0; i < 4; ++i) b[12 + i] = static_cast<unsigned char>(low32 >> (24 - 8 * i));
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, b, text, sizeof text);
+  return text;
+}
+
+std::string Ipv6Prefix::netmask() const {
+  unsigned char b[16] = {};
+  for (int i = 0; i < prefix; ++i) b[i / 8] = static_cast<unsigned char>(b[i / 8] | (0x80 >> (i % 8)));
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, b, text, sizeof text);
+  return text;
+}
+
+Result<Ipv6Prefix> parse_ipv6_prefix(const std::string& cidr) {
+  size_t slash = cidr.find('/');
+  if (slash == std::string::npos) return make_error(Errc::kInvalid, "IPv6 prefix '" + cidr + "' is not addr/len");
+  Ipv6Prefix p;
+  if (inet_pton(AF_INET6, cidr.substr(0, slash).c_str(), p.network) != 1) {
+    return make_error(Errc::kInvalid, "bad IPv6 address in '" + cidr + "'");
+  }
+  const std::string len = cidr.substr(slash + 1);
+  if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) {
+    return make_error(Errc::kInvalid, "bad prefix length in '" + cidr + "'");
+  }
+  p.prefix = std::stoi(len);
+  if (p.prefix < 1 || p.prefix > Ipv6Prefix::kLongestPrefix) {
+    return make_error(Errc::kInvalid, "IPv6 prefix of '" + cidr + "' must be /1../96 for partition addresses");
+  }
+  for (int i = p.prefix; i < 128; ++i) p.network[i / 8] = static_cast<unsigned char>(p.network[i / 8] & ~(0x80 >> (i % 8)));
+  return p;
 }
 
 }  // namespace slap::node

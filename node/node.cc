@@ -7,8 +7,10 @@
 #include <ctime>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "node/format.h"
+#include "node/net_usage.h"
 #include "node/usage.h"
 
 namespace slap::node {
@@ -147,6 +149,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   std::vector<PartitionUsage> usages;
   std::vector<std::pair<std::string, std::vector<ProcessSample>>> samples_by_path;
   std::vector<std::string> consumed_files;
+  std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // path, instance, counter
   for (const auto& p : v.partitions) {
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
     auto lit = std::find_if(layouts.begin(), layouts.end(), [&](const PartitionLayout& l) { return l.id == p.partition_id; });
@@ -174,6 +177,12 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
                            format_quantity(static_cast<double>(d.rss_bytes) * period), {}});
     u.movements.push_back({"usage/disk_byte_s", "Disk (bytes x seconds)", p.instance_guid,
                            format_quantity(static_cast<double>(disk) * period), {}});
+    if (auto bytes = tap_bytes(lit->tap)) {
+      u.movements.push_back({"usage/net_bytes", "Network bytes received and sent through " + lit->tap, p.instance_guid,
+                             std::to_string(net_since_last(lit->path, p.instance_guid, *bytes, false)),
+                             {"unit:net_byte"}});
+      net_now.emplace_back(lit->path, p.instance_guid, *bytes);
+    }
     std::error_code ec;
     std::string reports = lit->path + "/var/xml_report";
     if (fs::is_directory(fs::symlink_status(reports, ec))) {
@@ -207,6 +216,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       code = worst(code, from_error(st.error()));
     } else {
       for (const auto& [path, samples] : samples_by_path) (void)cpu_since_last(path, samples, now, true);
+      for (const auto& [path, guid, bytes] : net_now) (void)net_since_last(path, guid, bytes, true);
       for (const auto& f : consumed_files) {
         std::error_code ec;
         fs::rename(f, f + ".reported", ec);

@@ -27,6 +27,7 @@
 
 #include "node/supervisor.h"
 #include "node/sys.h"
+#include "tests/node/root_env.h"
 #include "tests/slapd/master_process.h"
 
 namespace slap::e2e {
@@ -201,6 +202,7 @@ class Cloud {
     int partitions = 20;
     std::string ipv4_range;   // e.g. 127.231.17.0/24
     bool privileged = false;  // users, chown, addresses (root only)
+    bool tap = false;         // a tap slaptapN per partition (root only)
   };
 
   Cloud(const fs::path& root, Options o) : root_(root), opt_(std::move(o)) {}
@@ -256,7 +258,7 @@ class Cloud {
                       "\ninstance_root = " + srv() + "\nsoftware_root = " + opt() + "\nrun_dir = " + run_dir() +
                       "\npartition_count = " + std::to_string(opt_.partitions) + "\nipv4_range = " + opt_.ipv4_range +
                       "\ninterface = lo\nprivileged = " + (opt_.privileged ? "yes" : "no") +
-                      "\nretries = 2\nhttp_timeout = 20\nbuild_timeout = 120\n";
+                      "\nretries = 2\nhttp_timeout = 20\nbuild_timeout = 120\ntap = " + (opt_.tap ? "yes" : "no") + "\n";
     if (daemon) cfg += "software_interval = 2\ninstance_interval = 2\nreport_interval = 3600\n";
     spit(etc / "node.conf", cfg);
   }
@@ -394,63 +396,8 @@ class Cloud {
   std::unique_ptr<Child> daemon_;
 };
 
-// A network namespace for the root part: created, entered by this thread (children inherit it),
-// left and deleted on destruction.
-class NetnsGuard {
- public:
-  explicit NetnsGuard(std::string name) : name_(std::move(name)) {
-    home_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    auto add = node::run_command(node::Command{.argv = {"ip", "netns", "add", name_}, .capture = true, .timeout = 10s});
-    if (!add || add->exit_code != 0) {
-      why_ = "ip netns add failed: " + (add ? add->output : add.error().detail);
-      return;
-    }
-    created_ = true;
-    const int fd = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
-      why_ = "setns into " + name_ + " failed";
-      if (fd >= 0) ::close(fd);
-      return;
-    }
-    ::close(fd);
-    entered_ = true;
-    auto up = node::run_command(node::Command{.argv = {"ip", "link", "set", "lo", "up"}, .capture = true, .timeout = 10s});
-    if (!up || up->exit_code != 0) why_ = "ip link set lo up failed in " + name_;
-  }
-  NetnsGuard(const NetnsGuard&) = delete;
-  NetnsGuard& operator=(const NetnsGuard&) = delete;
-  ~NetnsGuard() {
-    if (entered_ && home_ >= 0) (void)::setns(home_, CLONE_NEWNET);
-    if (home_ >= 0) ::close(home_);
-    if (created_) (void)node::run_command(node::Command{.argv = {"ip", "netns", "del", name_}, .capture = true, .timeout = 10s});
-  }
-  bool ok() const { return why_.empty(); }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string name_, why_;
-  int home_ = -1;
-  bool created_ = false, entered_ = false;
-};
-
-// Deletes, on destruction, the system users that did not exist when it was made.
-class UsersGuard {
- public:
-  explicit UsersGuard(std::vector<std::string> names) {
-    for (auto& n : names) {
-      if (!node::lookup_user(n)) fresh_.push_back(std::move(n));
-    }
-  }
-  UsersGuard(const UsersGuard&) = delete;
-  UsersGuard& operator=(const UsersGuard&) = delete;
-  ~UsersGuard() {
-    for (const auto& n : fresh_) {
-      if (node::lookup_user(n)) (void)node::run_command(node::Command{.argv = {"userdel", n}, .capture = true, .timeout = 30s});
-    }
-  }
-
- private:
-  std::vector<std::string> fresh_;
-};
+// The root part's network namespace and users (shared with tests/node).
+using node::testing::NetnsGuard;
+using node::testing::UsersGuard;
 
 }  // namespace slap::e2e

@@ -1,7 +1,8 @@
 // The whole cloud end to end with real processes: slapmaster, slapnode (one-shot passes and the
 // daemon), supervisord, memcached and a release built from source, on loopback addresses and
 // ephemeral ports. Non-root flow with 20 partitions; a reduced privileged flow as root inside a
-// network namespace; the usage report landing in the ledger.
+// network namespace (users, taps, IPv4 + IPv6, network bytes); the usage report landing in the
+// ledger.
 #include "tests/e2e/cloud.h"
 
 namespace slap::e2e {
@@ -208,10 +209,26 @@ TEST(CloudEndToEnd, ReportPassPutsUsageMovementsInTheLedger) {
                        << log;
   EXPECT_TRUE(resources.count("usage/cpu_s") && resources.count("usage/ram_byte_s") && resources.count("usage/disk_byte_s"))
       << "usage movements in the ledger: " << ::testing::PrintToString(resources);
+  // No tap here (not root, tap = no): network bytes are not measured, so none are reported.
+  EXPECT_FALSE(resources.count("usage/net_bytes")) << ::testing::PrintToString(resources);
 }
 
-// As root, in a network namespace of its own: partition users, ownership, addresses on the
-// interface, builds and instances never running as root.
+// Every usage/net_bytes quantity in the ledger, wherever an entry nests its movements.
+void net_quantities(const bj::value& v, std::vector<std::string>& out) {
+  if (v.is_object()) {
+    const auto& o = v.as_object();
+    if (auto* r = o.if_contains("resource"); r && r->is_string() && r->as_string() == "usage/net_bytes") {
+      if (auto* q = o.if_contains("quantity")) out.push_back(q->is_string() ? std::string(q->as_string()) : bj::serialize(*q));
+    }
+    for (const auto& [k, x] : o) net_quantities(x, out);
+  } else if (v.is_array()) {
+    for (const auto& x : v.as_array()) net_quantities(x, out);
+  }
+}
+
+// As root, in a network namespace of its own: partition users, ownership, taps, IPv4 and IPv6 on
+// the interface (and declared to the master), network bytes through a tap in the usage ledger,
+// builds and instances never running as root.
 TEST(CloudEndToEnd, AsRootInANetworkNamespacePartitionsHaveUsersOwnershipAndAddresses) {
   if (::geteuid() != 0) GTEST_SKIP() << "not root: the privileged flow (users slapuserN, chown, ip addr) needs root";
   for (const char* tool : {"/usr/sbin/useradd", "/usr/sbin/userdel"}) {
@@ -223,10 +240,15 @@ TEST(CloudEndToEnd, AsRootInANetworkNamespacePartitionsHaveUsersOwnershipAndAddr
   UsersGuard users_guard(users);
   NetnsGuard netns("slaptest-" + std::to_string(::getpid()));
   if (!netns.ok()) GTEST_SKIP() << "cannot use a network namespace here: " << netns.why();
+  const bool taps = ::access("/dev/net/tun", R_OK | W_OK) == 0;
+  if (!taps) std::cerr << "[ NOTE ] /dev/net/tun is missing: the tap and network-bytes part is skipped\n";
+  // A global IPv6 prefix on the namespace's lo, as a host's uplink would have.
+  auto v6 = node::run_command(node::Command{.argv = {"ip", "-6", "addr", "add", "2001:db8:77::1/64", "dev", "lo"}, .capture = true, .timeout = 10s});
+  ASSERT_TRUE(v6.ok() && v6->exit_code == 0) << (v6 ? v6->output : v6.error().detail);
 
   TempDir tmp;
   fs::permissions(tmp.path(), fs::perms(0755));  // partition users and the software user traverse it
-  Cloud cloud(tmp.path(), {.partitions = n, .ipv4_range = "10.77.0.0/24", .privileged = true});
+  Cloud cloud(tmp.path(), {.partitions = n, .ipv4_range = "10.77.0.0/24", .privileged = true, .tap = taps});
   ASSERT_NO_FATAL_FAILURE(cloud.start());
   const std::string hello = hello_release(tmp.path());
   for (const auto& url : {hello, kMemcached}) ASSERT_NO_FATAL_FAILURE(cloud.supply(url));
@@ -236,11 +258,17 @@ TEST(CloudEndToEnd, AsRootInANetworkNamespacePartitionsHaveUsersOwnershipAndAddr
   for (auto& i : all) ASSERT_NO_FATAL_FAILURE(cloud.request(i));
   ASSERT_GT(cloud.converge([&] { return cloud.running() == n; }), 0) << cloud.node_log();
 
-  // Addresses on the namespace's lo, directories owned by their users (0750).
-  auto addr = node::run_command(node::Command{.argv = {"ip", "-4", "-o", "addr", "show", "dev", "lo"}, .capture = true, .timeout = 10s});
+  // Addresses on the namespace's lo, directories owned by their users (0750), taps owned too.
+  auto addr = node::run_command(node::Command{.argv = {"ip", "-o", "addr", "show", "dev", "lo"}, .capture = true, .timeout = 10s});
   ASSERT_TRUE(addr.ok());
+  auto links = node::run_command(node::Command{.argv = {"ip", "-d", "-o", "link", "show"}, .capture = true, .timeout = 10s});
+  ASSERT_TRUE(links.ok());
   for (int k = 0; k < n; ++k) {
     EXPECT_NE(addr->output.find(" " + cloud.address(k) + "/24"), std::string::npos) << addr->output;
+    EXPECT_NE(addr->output.find(" 2001:db8:77::5170:" + std::to_string(k + 1) + "/64"), std::string::npos) << addr->output;
+    if (taps) {
+      EXPECT_NE(links->output.find(": slaptap" + std::to_string(k) + ": "), std::string::npos) << links->output;
+    }
     auto id = node::lookup_user("slapuser" + std::to_string(k));
     ASSERT_TRUE(id) << "slapuser" << k;
     struct stat st {};
@@ -269,6 +297,38 @@ TEST(CloudEndToEnd, AsRootInANetworkNamespacePartitionsHaveUsersOwnershipAndAddr
     EXPECT_EQ(st.st_uid, soft->uid) << d;
   }
   ASSERT_NO_FATAL_FAILURE(expect_memcached_reachable(cloud, all, {}));
+
+  // The master got each partition's IPv6 and tap from format, and hands them back.
+  const int k1 = partition_index(all[1].partition);
+  const std::string iface = taps ? "slaptap" + std::to_string(k1) : "lo";
+  const bj::object seen = cloud.read_instance(all[1].guid);
+  const std::string ips = seen.contains("ip_list") ? bj::serialize(seen.at("ip_list")) : "";
+  EXPECT_NE(ips.find("[\"" + iface + "\",\"2001:db8:77::5170:" + std::to_string(k1 + 1) + "\"]"), std::string::npos) << ips;
+  EXPECT_NE(ips.find("[\"" + iface + "\",\"" + cloud.address(k1) + "\"]"), std::string::npos) << ips;
+
+  // A re-format changes nothing that exists.
+  ASSERT_EQ(cloud.node("format"), 0) << cloud.node_log();
+  EXPECT_NE(cloud.node_log().find("created 0 directories, 0 users, 0 taps, 0 addresses"), std::string::npos) << cloud.node_log();
+
+  // Network bytes: what a guest sends through the partition's tap is billed to its instance.
+  if (taps) {
+    ASSERT_TRUE(node::testing::inject_tap_frames("slaptap" + std::to_string(k1), 20, 500));
+    ASSERT_EQ(cloud.node("report"), 0) << cloud.node_log();
+    auto admin = cloud.as_admin();
+    auto ledger = admin.get("/v1/ledger?from=1&limit=10000");
+    ASSERT_EQ(ledger.status, 200u) << ledger.body;
+    std::vector<std::string> quantities;
+    std::istringstream lines(ledger.body);
+    for (std::string line; std::getline(lines, line);) {
+      boost::system::error_code ec;
+      const bj::value v = bj::parse(line, ec);
+      if (!ec) net_quantities(v, quantities);
+    }
+    // One movement per allocated partition with a tap; the one that carried the frames has them.
+    double most = 0;
+    for (const auto& q : quantities) most = std::max(most, std::stod(q));
+    EXPECT_GE(most, 20 * 500.0) << ::testing::PrintToString(quantities);
+  }
 
   // Destroy one: emptied, freed.
   ASSERT_NO_FATAL_FAILURE(cloud.request(all[0], "destroyed"));

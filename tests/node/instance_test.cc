@@ -286,6 +286,38 @@ TEST_F(NodeFlow, MasterUnreachableKeepsInstancesRunningAndWipedStateIsRebuilt) {
   EXPECT_TRUE(testing::wait_for([&] { return can_connect(ip, port); }, 10s));
 }
 
+// A promise that does not hold: exit code 2, the error reported to the master, the partition
+// reprocessed by the next pass until it holds; another partition is not held back.
+TEST_F(NodeFlow, FailedPromiseExitsTwoAndIsRetriedUntilItHolds) {
+  fs::create_directories(tmp / "gated");
+  ASSERT_TRUE(write_file_atomic(tmp / "gated/software.cfg",
+                                "[buildout]\nparts = noop\n[noop]\nrecipe = command\ncommand = true\n"
+                                "[instance]\nstartsecs = 0\nprogram.idle = sleep 100000\n"
+                                "promise.ready = test -f ${partition:path}/ready\n")
+                  .ok());
+  const std::string gated = "file://" + tmp / "gated/software.cfg";
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.view["software"].as_array().push_back(json::object{{"url", gated}, {"state", "available"}});
+  }
+  allocate("slappart2", "SOFTINST-7", gated, "started");
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_EQ(node.instance_pass(), ExitCode::kPromiseFailed);
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/greeting.txt"));  // the other instance went ahead
+  auto errors = server->requests_to("/slapos.put.v0.software_instance_error");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].body.find("promise ready failed"), std::string::npos) << errors[0].body;
+  EXPECT_FALSE(fs::exists(cfg.partition_path(2) + "/.slapnode/state.json"));  // not recorded as done
+
+  ASSERT_TRUE(write_file_atomic(cfg.partition_path(2) + "/ready", "").ok());
+  EXPECT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(fs::exists(cfg.partition_path(2) + "/.slapnode/state.json"));
+  EXPECT_EQ(reported("SOFTINST-7"), (std::vector<std::string>{"started", "started"}));
+}
+
 TEST_F(NodeFlow, DaemonRunsPassesAndReactsToTheLongPoll) {
   cfg.report_interval_s = 3600;
   Node node(cfg);
