@@ -46,7 +46,11 @@ Answer BillingProjection::query(const Query& q) const {
            (!filter[4] || k.instance == *filter[4]);
   };
   std::unordered_map<GroupKey, Acc, GroupHash> groups;
-  groups.reserve(1024);
+  size_t expected = 0;  // roll-ups of the window's months: an upper bound that avoids rehashing
+  for (auto it = months_.lower_bound(month_of_day(q.from_day)); it != months_.end() && it->first <= month_of_day(q.to_day); ++it) {
+    expected += it->second.size();
+  }
+  groups.reserve(std::min<size_t>(expected, 1u << 20));
   auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, int64_t amount, uint64_t movements, uint64_t unrated) {
     GroupKey g;
     g.fill(-1);
