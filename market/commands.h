@@ -107,8 +107,29 @@ struct RecordCheckpoint {
   ubm::Checkpoint checkpoint;
 };
 
+// A supplier's price for a resource (market/price_rules.h states the rules), from a UTC day on.
+struct SetPrice {
+  std::string actor;     // the supplier: a person or organisation (the authenticated caller)
+  std::string computer;  // "" = every computer of the actor; else a computer the actor owns
+  std::string resource;  // "usage/cpu_s", "hosting/running", "custom/transaction", ...
+  std::string unit;      // the unit the price is per: a known unit ("partition_h" for hosting)
+  ubm::Decimal price;    // minor units of `currency` per unit, >= 0, at most 9 decimals
+  std::string currency;  // must be the market's
+  int32_t effective_day = 0;  // days since 1970-01-01 UTC
+  bool correction = false;    // a correction may be effective in the past (re-rate to apply it)
+};
+
+// Re-rates the supplier's day lines of [from_day, to_day] with the price lists as they stand.
+struct Rerate {
+  std::string actor;
+  std::string computer;  // "" = every line the actor supplies
+  int32_t from_day = 0, to_day = 0;  // inclusive
+  std::string reason;
+};
+
 using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
-                             ReportConnection, Bang, Rename, RecordIdentity, ReportUsage, RecordCheckpoint>;
+                             ReportConnection, Bang, Rename, RecordIdentity, ReportUsage, RecordCheckpoint, SetPrice,
+                             Rerate>;
 
 // What a successful command did.
 struct Outcome {

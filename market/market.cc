@@ -5,6 +5,8 @@
 #include <set>
 
 #include "ledger/hash.h"
+#include "billing/entries.h"
+#include "market/price_rules.h"
 #include "market/sla.h"
 #include "ubm/validate.h"
 
@@ -43,7 +45,7 @@ struct Market::Batch {
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
 
-std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_}; }
+std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_, &hosting_, &billing_}; }
 
 void Market::attach(ledger::Ledger& ledger) {
   ledger_ = &ledger;
@@ -119,6 +121,7 @@ struct Market::Handler {
     m.computers_.apply_fact(f);
     m.instances_.apply_fact(f);
     m.capacity_.apply_fact(f);
+    m.hosting_.apply_fact(f);
     wrote = true;
   }
   static std::string partition_item(std::string_view computer, std::string_view ref) {
@@ -453,7 +456,15 @@ struct Market::Handler {
     const std::string client = i->request.client;
     const ComputerView::Computer* comp = m.computers_.find(c.computer);
     const std::string owner = comp->props.owner, network = comp->props.network;
-    emit(fact::Reported{c.instance, c.state}, {owner == client ? network : owner, client, {c.instance}, {}});
+    const std::string supplier = owner == client ? network : owner;
+    std::vector<std::string> items = hosting_items(c.instance);
+    const std::optional<ubm::TimestampNs> since = m.hosting_.since(c.instance);
+    emit(fact::Reported{c.instance, c.state}, {supplier, client, items, {}});
+    if (since && c.state != ReportedState::started) {
+      // The delivery that just ended, as one closed interval: what billing rates (billing/entries.h).
+      b.entries.push_back(billing::encode_interval({supplier, client, std::move(items), since->value(), at.value(),
+                                                    std::string(to_string(c.state))}));
+    }
     if (c.state == ReportedState::destroyed) {
       ensure_market_node();
       free(c.instance);
@@ -461,6 +472,47 @@ struct Market::Handler {
     }
     return outcome_of(c.instance, true);
   }
+
+  // A hosting movement's items: instance, partition, computer, release and subscription (the
+  // instance tree, named after its root; registered on first use).
+  std::vector<std::string> hosting_items(const std::string& guid) {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    const std::string computer = i->computer, partition = i->partition, release = i->request.release;
+    const std::string client = i->request.client;
+    const std::vector<std::string> tree = m.instances_.tree(guid);
+    const std::string root = tree.empty() ? guid : tree.front();
+    const std::string subscription = "SUB-" + root;
+    if (!registered(subscription)) {
+      const InstanceRegistry::Instance* r = m.instances_.find(root);
+      item(subscription, ubm::ItemKind::subscription, r != nullptr ? r->request.title : root, client);
+    }
+    return {guid, partition_item(computer, partition), computer, release_item(release), subscription};
+  }
+
+  // Prices and re-ratings (market/price_rules.h): one entry each, addressed to the market.
+  PriceContext price_context() const {
+    PriceContext ctx;
+    ctx.now = at;
+    ctx.currency = m.options_.currency;
+    ctx.market_node = std::string(kMarketNode);
+    ctx.node_kind = [this](const std::string& id) { return node_kind(id); };
+    ctx.owner_of = [this](const std::string& computer) -> const std::string* {
+      const ComputerView::Computer* c = m.computers_.find(computer);
+      return c == nullptr ? nullptr : &c->props.owner;
+    };
+    return ctx;
+  }
+  ubm::Result<Outcome> record(ubm::Result<ubm::Movement> decided) {
+    if (!decided) return decided.error();
+    ensure_market_node();
+    b.entries.push_back(std::move(*decided));
+    wrote = true;
+    Outcome out;
+    out.written = true;
+    return out;
+  }
+  ubm::Result<Outcome> operator()(const SetPrice& c) { return record(decide_price(c, price_context())); }
+  ubm::Result<Outcome> operator()(const Rerate& c) { return record(decide_rerate(c, price_context())); }
 
   ubm::Result<Outcome> operator()(const ReportConnection& c) {
     const InstanceRegistry::Instance* i = m.instances_.find(c.instance);
@@ -671,6 +723,7 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   computers_.speculated_until(last);
   instances_.speculated_until(last);
   capacity_.speculated_until(last);
+  hosting_.speculated_until(last);
   decided_head_ = last;
   InFlight f{last, {}, {}};
   f.ids.reserve(batch.registered.size());

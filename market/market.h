@@ -24,12 +24,14 @@
 #include <span>
 #include <unordered_set>
 
+#include "billing/projection.h"
 #include "ledger/clock.h"
 #include "ledger/ledger.h"
 #include "market/capacity_index.h"
 #include "market/commands.h"
 #include "market/computer_view.h"
 #include "market/encoding.h"
+#include "market/hosting_clock.h"
 #include "market/instance_registry.h"
 #include "market/matcher.h"
 #include "market/usage_journals.h"
@@ -98,6 +100,9 @@ class Market {
   const InstanceRegistry& instances() const { return instances_; }
   const CapacityIndex& capacity() const { return capacity_; }
   const UsageJournals& usage_journals() const { return journals_; }
+  const HostingClock& hosting() const { return hosting_; }
+  // Billing day lines, roll-ups and price lists; query() from any thread.
+  const billing::BillingProjection& billing() const { return billing_; }
   // Joined read model; any thread (each projection is read under its own lock).
   std::optional<ComputerSnapshot> computer_snapshot(std::string_view guid) const;
   // The pure decision for a request, without writing anything (benchmarks, dry runs).
@@ -118,6 +123,8 @@ class Market {
   CapacityIndex capacity_;
   Matcher matcher_{capacity_, computers_, instances_};
   UsageJournals journals_;
+  HostingClock hosting_;
+  billing::BillingProjection billing_{options_.currency};
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};
   std::unordered_map<std::string, std::string> release_ids_;  // cache

@@ -107,6 +107,7 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
 void rpc_node(Api& api, const Caller& caller, const std::string& verb, const json::Body& body, Reply reply);
 bool is_client_verb(const std::string& verb);
 bool is_node_verb(const std::string& verb);
+void billing_route(Api& api, const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
 void v1_route(Api& api, const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
 
 }  // namespace slap::slapd

@@ -265,6 +265,7 @@ void v1_route(Api& api, const Caller& caller, http::Request& req, const std::str
   using boost::beast::http::verb;
   const bool get = req.method == verb::get, post = req.method == verb::post;
   if (path.rfind("/v1/ledger", 0) == 0 && get) return ledger_routes(api, caller, path, query, std::move(reply));
+  if (path == "/v1/prices" || path.rfind("/v1/billing", 0) == 0) return billing_route(api, caller, req, path, query, std::move(reply));
   if (path.rfind("/v1/computers/", 0) == 0 && get) {
     const std::string guid = path.substr(std::string("/v1/computers/").size());
     if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));

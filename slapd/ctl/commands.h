@@ -7,6 +7,7 @@ namespace slap::ctl {
 void add_ledger_commands(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_people_commands(CLI::App& app);
+void add_billing_commands(CLI::App& app);
 
 // Exit codes shared by every command.
 inline constexpr int kExitOk = 0;

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   slap::ctl::add_ledger_commands(app);
   slap::ctl::add_demo_command(app);
   slap::ctl::add_people_commands(app);
+  slap::ctl::add_billing_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,378 @@
+#include "billing/projection.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "billing/calendar.h"
+#include "billing/entries.h"
+#include "ledger/snapshot_codec.h"
+
+namespace slap::billing {
+namespace {
+
+constexpr std::string_view kUsageJournalKey = "usage_journal";  // market/usage_journals.h
+constexpr Q18 kQPerNs = 1'000'000'000;                          // 1 ns = 10^-9 s = 10^9 at scale 18
+
+std::string_view text(capnp::Text::Reader t) { return std::string_view(t.cStr(), t.size()); }
+
+}  // namespace
+
+size_t BillingProjection::KeyHash::operator()(const Key& k) const noexcept {
+  uint64_t h = static_cast<uint32_t>(k.period);
+  for (uint32_t v : {k.client, k.supplier, k.resource, k.computer, k.instance}) h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));  // linear probing uses the low bits: fold the high ones in
+}
+
+BillingProjection::BillingProjection(std::string currency) : currency_(std::move(currency)) { clear(); }
+
+uint32_t BillingProjection::intern(std::string_view s) {
+  auto it = name_ids_.find(s);
+  if (it != name_ids_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(s);
+  name_ids_.emplace(names_.back(), id);
+  return id;
+}
+
+uint32_t BillingProjection::intern_recent(Recent& r, std::string_view s) {
+  if (r.id != UINT32_MAX && r.text == s) return r.id;
+  r.id = intern(s);
+  r.text.assign(s);
+  return r.id;
+}
+
+uint32_t BillingProjection::resource_of(std::string_view resource, std::string_view unit) {
+  for (const auto& r : recent_resources_) {
+    if (r.resource == resource && r.unit == unit) return r.id;
+  }
+  const uint32_t id = resource_id(intern(resource), intern(unit));
+  if (recent_resources_.size() < kRecentResources) recent_resources_.push_back({std::string(resource), std::string(unit), id});
+  return id;
+}
+
+std::optional<uint32_t> BillingProjection::lookup(std::string_view s) const {
+  auto it = name_ids_.find(s);
+  if (it == name_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint32_t BillingProjection::resource_id(uint32_t name, uint32_t unit) {
+  auto [it, fresh] = resource_ids_.emplace(std::make_pair(name, unit), static_cast<uint32_t>(resources_.size()));
+  if (fresh) resources_.emplace_back(name, unit);
+  return it->second;
+}
+
+const BillingProjection::PriceRec* BillingProjection::find_price(uint8_t scope, uint32_t id, uint32_t resource_name,
+                                                                 int32_t day, int32_t* effective) const {
+  auto it = prices_.find(PriceKey{scope, id, resource_name});
+  if (it == prices_.end()) return nullptr;
+  auto p = it->second.upper_bound(day);
+  if (p == it->second.begin()) return nullptr;
+  --p;
+  if (effective != nullptr) *effective = p->first;
+  return &p->second;
+}
+
+void BillingProjection::price_line(Line& line) const {
+  const auto [rname, unit] = resources_[line.key.resource];
+  const PriceRec* p = find_price(0, line.key.computer, rname, line.key.period, nullptr);
+  if (p == nullptr) p = find_price(1, line.key.supplier, rname, line.key.period, nullptr);
+  line.rated = false;
+  line.price = {};
+  if (p == nullptr) return;
+  auto div = unit_divisor(names_[p->unit], names_[unit]);
+  if (!div) return;
+  line.price = UnitPrice{p->mantissa, p->scale, *div};
+  line.rated = true;
+}
+
+// Keeps amount == round(quantity x price) and the roll-up equal to the sum of its lines.
+void BillingProjection::set_amount(Line& line) {
+  int64_t amount = 0;
+  if (line.rated) {
+    if (auto a = rate(line.quantity, line.price)) amount = *a;
+    else ++overflows_;
+  }
+  rollups_[line.rollup].amount += amount - line.amount;
+  line.amount = amount;
+}
+
+void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
+  uint32_t idx = line_ids_.find(key);
+  if (idx == FlatIndex<Key, KeyHash>::kEmpty) {
+    idx = static_cast<uint32_t>(lines_.size());
+    line_ids_.insert(key, idx);
+    Line l;
+    l.key = key;
+    price_line(l);
+    lines_.push_back(l);
+    index_line(idx);
+  }
+  Line& line = lines_[idx];
+  Rollup& r = rollups_[line.rollup];
+  if (!add_q18(line.quantity, quantity)) {
+    ++overflows_;
+    return;
+  }
+  (void)add_q18(r.quantity, quantity);  // a roll-up holds at most a month of lines: cannot overflow first
+  line.movements += movements;
+  r.movements += movements;
+  if (!line.rated) r.unrated += movements;
+  set_amount(line);
+}
+
+// Registers a line (already in lines_) in the day index and its month roll-up.
+void BillingProjection::index_line(uint32_t idx) {
+  Line& line = lines_[idx];
+  days_[line.key.period].push_back(idx);
+  Key mk = line.key;
+  mk.period = month_of_day(line.key.period);
+  uint32_t r = rollup_ids_.find(mk);
+  if (r == FlatIndex<Key, KeyHash>::kEmpty) {
+    r = static_cast<uint32_t>(rollups_.size());
+    rollup_ids_.insert(mk, r);
+    rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
+    months_[mk.period].push_back(r);
+  }
+  line.rollup = r;
+}
+
+void BillingProjection::rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day) {
+  ++rerates_;
+  const auto sid = lookup(supplier);
+  const auto cid = computer.empty() ? std::optional<uint32_t>() : lookup(computer);
+  if (!sid || (!computer.empty() && !cid)) return;  // no line can match
+  for (auto it = days_.lower_bound(from_day); it != days_.end() && it->first <= to_day; ++it) {
+    for (uint32_t idx : it->second) {
+      Line& line = lines_[idx];
+      if (cid ? line.key.computer != *cid : line.key.supplier != *sid) continue;
+      const bool was_rated = line.rated;
+      price_line(line);
+      Rollup& r = rollups_[line.rollup];
+      if (was_rated && !line.rated) r.unrated += line.movements;
+      if (!was_rated && line.rated) r.unrated -= line.movements;
+      set_amount(line);
+      ++rerated_lines_;
+    }
+  }
+}
+
+void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
+  std::unique_lock lock(mu_);
+  for (const auto& e : entries) {
+    last_ = e.seq;
+    auto body = e.entry.getBody();
+    if (!body.isMovement()) continue;
+    auto mv = body.getMovement();
+    auto attrs = mv.getAttributes();
+    if (attrs.size() == 0) continue;
+    const std::string_view k0 = text(attrs[0].getKey()), v0 = text(attrs[0].getValue());
+    auto items = mv.getItems();
+    if (k0 == kUsageJournalKey) {
+      // Usage: items {instance, computer}, or {computer} for the computer's own usage.
+      if (items.size() == 0) continue;
+      Key key{day_of(mv.getStartNs()), intern_recent(client_, text(mv.getDestination())),
+              intern_recent(supplier_, text(mv.getSource())), resource_of(text(mv.getResource()), text(mv.getUnit())),
+              intern_recent(computer_, text(items[items.size() - 1])),
+              intern_recent(instance_, items.size() >= 2 ? text(items[0]) : std::string_view())};
+      auto q = mv.getQuantity();
+      auto d = ubm::Decimal::make(q.getMantissa(), q.getScale());
+      if (!d) continue;
+      add(key, to_q18(*d), 1);
+    } else if (k0 == kHostingKey && v0 == kHostingInterval) {
+      // items {instance, partition, computer, release, subscription}; split at UTC midnights.
+      if (items.size() < 3 || mv.getStopNs() < mv.getStartNs()) continue;
+      Key key{0, intern(text(mv.getDestination())), intern(text(mv.getSource())),
+              resource_id(intern(text(mv.getResource())), intern("s")), intern(text(items[2])), intern(text(items[0]))};
+      for (int64_t t = mv.getStartNs(); t < mv.getStopNs();) {
+        key.period = day_of(t);
+        const int64_t end = std::min<int64_t>(mv.getStopNs(), day_start_ns(key.period + 1));
+        add(key, static_cast<Q18>(end - t) * kQPerNs, 1);
+        t = end;
+      }
+    } else if (k0 == kBillingKey && v0 == "price") {
+      std::string_view resource;
+      bool correction = false;
+      for (auto a : attrs) {
+        if (text(a.getKey()) == "resource") resource = text(a.getValue());
+        if (text(a.getKey()) == "correction") correction = text(a.getValue()) == "1";
+      }
+      const bool per_computer = items.size() > 0;
+      const uint32_t scope = intern(per_computer ? text(items[0]) : text(mv.getSource()));
+      auto p = mv.getPrice();
+      PriceRec rec{p.getMinor(), p.getScale(), intern(text(mv.getUnit())), correction};
+      prices_[PriceKey{per_computer ? 0 : 1, scope, intern(resource)}][day_of(mv.getStartNs())] = rec;
+      ++price_count_;
+    } else if (k0 == kBillingKey && v0 == "rerate") {
+      if (mv.getStopNs() <= mv.getStartNs()) continue;
+      rerate(text(mv.getSource()), items.size() > 0 ? text(items[0]) : std::string_view(), day_of(mv.getStartNs()),
+             day_of(mv.getStopNs() - 1));
+    }
+  }
+}
+
+ubm::Seq BillingProjection::last_applied() const {
+  std::shared_lock lock(mu_);
+  return last_;
+}
+
+std::string BillingProjection::snapshot() const {
+  std::shared_lock lock(mu_);
+  ledger::SnapshotWriter w;
+  w.u64(names_.size());
+  for (const auto& n : names_) w.str(n);
+  w.u64(resources_.size());
+  for (const auto& [n, u] : resources_) {
+    w.u64(n);
+    w.u64(u);
+  }
+  w.u64(prices_.size());
+  for (const auto& [k, days] : prices_) {
+    w.u8(std::get<0>(k));
+    w.u64(std::get<1>(k));
+    w.u64(std::get<2>(k));
+    w.u64(days.size());
+    for (const auto& [day, p] : days) {
+      w.u64(static_cast<uint64_t>(static_cast<int64_t>(day)));
+      w.u64(static_cast<uint64_t>(p.mantissa));
+      w.u8(p.scale);
+      w.u64(p.unit);
+      w.u8(p.correction ? 1 : 0);
+    }
+  }
+  w.u64(lines_.size());
+  for (const auto& l : lines_) {
+    w.u64(static_cast<uint64_t>(static_cast<int64_t>(l.key.period)));
+    for (uint32_t v : {l.key.client, l.key.supplier, l.key.resource, l.key.computer, l.key.instance}) w.u64(v);
+    w.i128(l.quantity);
+    w.u64(static_cast<uint64_t>(l.amount));
+    w.u64(static_cast<uint64_t>(l.price.mantissa));
+    w.u8(l.price.scale);
+    w.u64(l.price.divisor);
+    w.u8(l.rated ? 1 : 0);
+    w.u64(l.movements);
+  }
+  for (uint64_t v : {price_count_, rerates_, rerated_lines_, overflows_}) w.u64(v);
+  return w.take();
+}
+
+ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_applied) {
+  std::unique_lock lock(mu_);
+  clear();
+  names_.clear();  // the snapshot lists every name, "" included
+  name_ids_.clear();
+  ledger::SnapshotReader r(snapshot);
+  auto fail = [&] {
+    clear();
+    return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "billing.lines", "malformed snapshot");
+  };
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    std::string s = r.str();
+    if (name_ids_.count(s)) return fail();
+    intern(s);
+  }
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    const uint64_t a = r.u64(), b = r.u64();
+    if (a >= names_.size() || b >= names_.size()) return fail();
+    resource_id(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
+  }
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    const uint8_t scope = r.u8();
+    const uint64_t id = r.u64(), res = r.u64();
+    auto& days = prices_[PriceKey{scope, static_cast<uint32_t>(id), static_cast<uint32_t>(res)}];
+    for (uint64_t m = r.u64(); r.ok() && m > 0; --m) {
+      const auto day = static_cast<int32_t>(static_cast<int64_t>(r.u64()));
+      PriceRec p;
+      p.mantissa = static_cast<int64_t>(r.u64());
+      p.scale = r.u8();
+      p.unit = static_cast<uint32_t>(r.u64());
+      p.correction = r.u8() != 0;
+      if (p.unit >= names_.size()) return fail();
+      days[day] = p;
+    }
+  }
+  for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
+    Line l;
+    l.key.period = static_cast<int32_t>(static_cast<int64_t>(r.u64()));
+    for (uint32_t* v : {&l.key.client, &l.key.supplier, &l.key.resource, &l.key.computer, &l.key.instance}) {
+      *v = static_cast<uint32_t>(r.u64());
+    }
+    l.quantity = r.i128();
+    l.amount = static_cast<int64_t>(r.u64());
+    l.price.mantissa = static_cast<int64_t>(r.u64());
+    l.price.scale = r.u8();
+    l.price.divisor = static_cast<uint32_t>(r.u64());
+    l.rated = r.u8() != 0;
+    l.movements = static_cast<uint32_t>(r.u64());
+    if (!r.ok() || l.key.resource >= resources_.size()) return fail();
+    const auto idx = static_cast<uint32_t>(lines_.size());
+    if (line_ids_.find(l.key) != FlatIndex<Key, KeyHash>::kEmpty) return fail();
+    line_ids_.insert(l.key, idx);
+    lines_.push_back(l);
+    index_line(idx);
+    Rollup& ru = rollups_[lines_[idx].rollup];
+    (void)add_q18(ru.quantity, l.quantity);
+    ru.amount += l.amount;
+    ru.movements += l.movements;
+    if (!l.rated) ru.unrated += l.movements;
+  }
+  price_count_ = r.u64();
+  rerates_ = r.u64();
+  rerated_lines_ = r.u64();
+  overflows_ = r.u64();
+  if (!r.ok() || !r.at_end()) return fail();
+  last_ = last_applied;
+  return {};
+}
+
+void BillingProjection::reset() {
+  std::unique_lock lock(mu_);
+  clear();
+}
+
+void BillingProjection::clear() {
+  last_ = ubm::Seq{0};
+  names_.clear();
+  name_ids_.clear();
+  resources_.clear();
+  resource_ids_.clear();
+  prices_.clear();
+  lines_.clear();
+  line_ids_.clear();
+  days_.clear();
+  rollups_.clear();
+  rollup_ids_.clear();
+  months_.clear();
+  price_count_ = rerates_ = rerated_lines_ = overflows_ = 0;
+  client_ = supplier_ = computer_ = instance_ = Recent{};
+  recent_resources_.clear();
+  intern("");  // id 0: "no instance"
+}
+
+BillingProjection::Stats BillingProjection::stats() const {
+  std::shared_lock lock(mu_);
+  return Stats{lines_.size(), rollups_.size(), price_count_, rerates_, rerated_lines_, overflows_};
+}
+
+std::optional<BillingProjection::PriceView> BillingProjection::price_at(std::string_view supplier, std::string_view computer,
+                                                                        std::string_view resource, int32_t day) const {
+  std::shared_lock lock(mu_);
+  auto rname = lookup(resource);
+  if (!rname) return std::nullopt;
+  int32_t eff = 0;
+  const PriceRec* p = nullptr;
+  bool per_computer = false;
+  if (auto c = lookup(computer); c && !computer.empty()) {
+    p = find_price(0, *c, *rname, day, &eff);
+    per_computer = p != nullptr;
+  }
+  if (p == nullptr) {
+    if (auto s = lookup(supplier)) p = find_price(1, *s, *rname, day, &eff);
+  }
+  if (p == nullptr) return std::nullopt;
+  auto d = ubm::Decimal::make(p->mantissa, p->scale);
+  if (!d) return std::nullopt;
+  return PriceView{*d, names_[p->unit], eff, p->correction, per_computer};
+}
+
+}  // namespace slap::billing

@@ -1,0 +1,143 @@
+#pragma once
+// Projection "billing.lines": quantity and amount per (client, supplier, resource, computer,
+// instance, UTC day) — a "day line" — plus per-month roll-ups of the same keys, and the price lists.
+// Fed by the ledger like every projection (rebuilt by replay, checkpointed): usage Movements
+// (market/usage_journals.h), closed hosting intervals, price list and re-rating entries (entries.h).
+//
+// Rating: a day line takes, when it is first created, the price effective on its day — the
+// computer's price for the resource if there is one, else the supplier's (the movement's source).
+// Its amount is always round(its quantity x that price) (rating.h states the rounding rule); the
+// month roll-ups and every query total are sums of line amounts, so totals equal the sum of their
+// lines exactly. A price never changes a line already rated; only a recorded re-rating entry does
+// (it re-reads the price list for its days and scope). A hosting interval is split at UTC midnight,
+// so each piece lands in its own day; a usage movement belongs to the day it starts.
+//
+// Threading: apply/restore/reset on one thread (the ledger's writer or a replayer); query() and
+// the other readers on any thread (shared lock).
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "billing/flat_index.h"
+#include "billing/query.h"
+#include "billing/rating.h"
+#include "ledger/projection.h"
+
+namespace slap::billing {
+
+class BillingProjection final : public ledger::Projection {
+ public:
+  explicit BillingProjection(std::string currency = "EUR");
+
+  std::string_view name() const override { return "billing.lines"; }
+  void apply(std::span<const ledger::EntryView> entries) override;
+  ubm::Seq last_applied() const override;
+  std::string snapshot() const override;
+  ubm::Status restore(std::string_view snapshot, ubm::Seq last_applied) override;
+  void reset() override;
+
+  // Any thread. Answered from day lines and month roll-ups, never from the log.
+  Answer query(const Query& q) const;
+
+  struct PriceView {
+    ubm::Decimal price;   // minor units per `unit`
+    std::string unit;
+    int32_t effective_day = 0;
+    bool correction = false;
+    bool per_computer = false;
+  };
+  // The price a line of this key created now would take (computer first, then supplier).
+  std::optional<PriceView> price_at(std::string_view supplier, std::string_view computer, std::string_view resource,
+                                    int32_t day) const;
+
+  struct Stats {
+    uint64_t lines = 0, rollups = 0, prices = 0, rerates = 0, rerated_lines = 0, overflows = 0;
+  };
+  Stats stats() const;
+  const std::string& currency() const { return currency_; }
+
+ private:
+  struct Key {
+    int32_t period;  // day (lines) or month (roll-ups)
+    uint32_t client, supplier, resource, computer, instance;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept;
+  };
+  struct Line {
+    Key key;
+    Q18 quantity = 0;
+    int64_t amount = 0;
+    UnitPrice price;
+    bool rated = false;
+    uint32_t movements = 0;
+    uint32_t rollup = 0;
+  };
+  struct Rollup {
+    Key key;
+    Q18 quantity = 0;
+    int64_t amount = 0;
+    uint64_t movements = 0;
+    uint64_t unrated = 0;
+  };
+  struct PriceRec {
+    int64_t mantissa = 0;
+    uint8_t scale = 0;
+    uint32_t unit = 0;  // name id
+    bool correction = false;
+  };
+  // (0 = computer | 1 = supplier, scope name id, resource name id) -> effective day -> price
+  using PriceKey = std::tuple<uint8_t, uint32_t, uint32_t>;
+
+  uint32_t intern(std::string_view s);
+  // Consecutive entries mostly name the same parties, computer and instance (a journal lists each
+  // partition's lines together): one remembered name per field skips the hashing.
+  struct Recent {
+    std::string text;
+    uint32_t id = UINT32_MAX;
+  };
+  uint32_t intern_recent(Recent& r, std::string_view s);
+  uint32_t resource_of(std::string_view resource, std::string_view unit);
+  std::optional<uint32_t> lookup(std::string_view s) const;
+  uint32_t resource_id(uint32_t name, uint32_t unit);
+  const PriceRec* find_price(uint8_t scope, uint32_t id, uint32_t resource_name, int32_t day, int32_t* effective) const;
+  void price_line(Line& line) const;
+  void add(Key key, Q18 quantity, uint32_t movements);
+  void set_amount(Line& line);
+  void rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day);
+  void index_line(uint32_t idx);
+  void clear();
+
+  std::string currency_;
+  mutable std::shared_mutex mu_;
+  ubm::Seq last_{0};
+  std::vector<std::string> names_;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> name_ids_;
+  std::vector<std::pair<uint32_t, uint32_t>> resources_;  // (resource name id, unit name id)
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
+  std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
+  std::vector<Line> lines_;
+  FlatIndex<Key, KeyHash> line_ids_;
+  std::map<int32_t, std::vector<uint32_t>> days_;  // day -> lines
+  std::vector<Rollup> rollups_;
+  FlatIndex<Key, KeyHash> rollup_ids_;
+  std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
+  uint64_t price_count_ = 0, rerates_ = 0, rerated_lines_ = 0, overflows_ = 0;
+  Recent client_, supplier_, computer_, instance_;  // folding thread only; cleared with the state
+  struct RecentResource {
+    std::string resource, unit;
+    uint32_t id;
+  };
+  std::vector<RecentResource> recent_resources_;  // at most kRecentResources
+  static constexpr size_t kRecentResources = 16;
+};
+
+}  // namespace slap::billing

@@ -1,0 +1,138 @@
+// Billing through a real slapmaster: prices set over /v1/prices (rejections write nothing), a
+// node's usage journal rated, /v1/billing only for analysts (403 otherwise), statements for their
+// client, and slapctl billing as a table, --json and --csv.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "billing/calendar.h"
+#include "tests/ledger/test_util.h"
+#include "tests/slapd/master_process.h"
+
+using namespace slap;
+using test::parse_object;
+using test::str;
+
+namespace {
+
+std::string journal(const std::string& guid, const std::string& partition, const std::string& date, const std::string& quantity) {
+  std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + date +
+                    " 00:00:00</start_date><stop_date>" + date + " 00:00:01</stop_date><reference>" + partition +
+                    "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
+                    "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
+                    "</quantity><price>0.0</price><VAT/></movement></transaction></journal>";
+  return boost::json::serialize(boost::json::object{{"tioxml", xml}, {"computer_guid", guid}});
+}
+
+std::string run(const std::string& cmd, int& status) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  status = pclose(p);
+  return out;
+}
+
+void write(const std::filesystem::path& p, const std::string& s) { std::ofstream(p) << s; }
+
+}  // namespace
+
+TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
+  auto client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
+  auto analyst_o = parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
+  auto supplier = master.client(test::cert_of(supplier_o));
+  auto client = master.client(test::cert_of(client_o));
+  auto analyst = master.client(test::cert_of(analyst_o));
+  const std::string client_id = str(client_o, "guid");
+  auto comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
+  const std::string guid = str(comp_o, "computer_guid");
+  auto node = master.client(test::cert_of(comp_o));
+  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+  ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+
+  const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const std::string day = billing::format_date(today);
+  // Refused price commands write nothing.
+  const std::string head = admin.get("/v1/ledger/head").body;
+  EXPECT_EQ(client.post("/v1/prices", R"({"computer":")" + guid + R"(","resource":"usage/cpu_s","unit":"cpu_s","price":"1"})").status, 403u);
+  EXPECT_EQ(supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"parsec","price":"1"})").status, 422u);
+  EXPECT_EQ(supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"-1"})").status, 422u);
+  EXPECT_EQ(supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":1.5})").status, 400u);  // never a float
+  EXPECT_EQ(supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"1","effective":")" + day + R"("})").status, 422u);
+  EXPECT_EQ(node.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"1"})").status, 403u);
+  EXPECT_EQ(admin.get("/v1/ledger/head").body, head);
+  // A price from tomorrow, and a correction for today (what a journal of today is rated with).
+  EXPECT_EQ(supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"0.4"})").status, 201u);
+  auto corr = supplier.post("/v1/prices", R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"0.5","correction":true,"effective":")" + day + R"("})");
+  ASSERT_EQ(corr.status, 201u) << corr.body;
+  auto posted = node.post("/slapos.post.v0.compute_node_usage", journal(guid, "slappart0", day, "100.5"));
+  ASSERT_EQ(posted.status, 200u) << posted.body;
+
+  // Analysts only.
+  EXPECT_EQ(client.get("/v1/billing?window=today").status, 403u);
+  EXPECT_EQ(supplier.get("/v1/billing").status, 403u);
+  EXPECT_EQ(analyst.get("/v1/billing?window=yesterday").status, 400u);
+  EXPECT_EQ(analyst.get("/v1/billing?group_by=planet").status, 400u);
+  auto r = analyst.get("/v1/billing?window=today&group_by=client,resource&compare=previous");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto o = parse_object(r.body);
+  ASSERT_EQ(o.at("rows").as_array().size(), 1u) << r.body;
+  const auto& row = o.at("rows").as_array()[0].as_object();
+  EXPECT_EQ(str(row, "client"), client_id);
+  EXPECT_EQ(str(row, "resource"), "usage/cpu_s");
+  EXPECT_EQ(str(row, "quantity"), "100.5");
+  EXPECT_EQ(row.at("amount_minor").as_int64(), 50);  // 100.5 x 0.5 = 50.25 -> 50
+  EXPECT_EQ(row.at("previous_amount_minor").as_int64(), 0);
+  EXPECT_EQ(o.at("total_minor").as_int64(), 50);
+  EXPECT_EQ(analyst.get("/v1/billing?window=today&client=nobody").body.find("\"rows\":[]") != std::string::npos, true);
+  auto csv = analyst.get("/v1/billing?window=today&group_by=client,resource&format=csv");
+  ASSERT_EQ(csv.status, 200u);
+  EXPECT_EQ(csv.body.substr(0, csv.body.find('\n')), "client,resource,unit,quantity,currency,amount_minor,amount,movements,unrated");
+  // Statements: the client itself or an analyst.
+  EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id).status, 200u);
+  EXPECT_EQ(supplier.get("/v1/billing/statement?client=" + client_id).status, 403u);
+  EXPECT_EQ(analyst.get("/v1/billing/statement?client=" + client_id + "&month=" + day.substr(0, 7)).status, 200u);
+  // Re-rating is recorded; it changes nothing here (today's line already has today's price).
+  EXPECT_EQ(supplier.post("/v1/billing/rerate", R"({"from":")" + day + R"(","to":")" + day + R"(","reason":"check"})").status, 201u);
+  EXPECT_EQ(client.post("/v1/billing/rerate", R"({"computer":")" + guid + R"(","from":")" + day + R"(","to":")" + day + R"("})").status, 403u);
+
+  // slapctl billing: table, --json, --csv.
+  write(dir.path() / "a.crt", str(analyst_o, "certificate"));
+  write(dir.path() / "a.key", str(analyst_o, "key"));
+  write(dir.path() / "ca.crt", master.ca());
+  const std::string base = std::string(SLAPCTL) + " billing --master https://127.0.0.1:" + std::to_string(master.port()) + " --cert " +
+                           (dir.path() / "a.crt").string() + " --key " + (dir.path() / "a.key").string() + " --ca " +
+                           (dir.path() / "ca.crt").string() + " --window today --group-by client,resource";
+  int status = -1;
+  const std::string table = run(base, status);
+  EXPECT_EQ(status, 0) << table;
+  EXPECT_EQ(table.rfind("CLIENT", 0), 0u) << table;
+  EXPECT_NE(table.find("usage/cpu_s"), std::string::npos) << table;
+  EXPECT_NE(table.find("100.5"), std::string::npos) << table;
+  EXPECT_NE(table.find("total 0.50 EUR"), std::string::npos) << table;
+  const std::string json = run(base + " --json --compare", status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(parse_object(json).at("total_minor").as_int64(), 50) << json;
+  EXPECT_TRUE(parse_object(json).contains("previous"));
+  const std::string csv_out = run(base + " --csv", status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(csv_out.rfind("client,resource,unit,quantity", 0), 0u) << csv_out;
+  EXPECT_NE(csv_out.find(",usage/cpu_s,cpu_s,100.5,EUR,50,0.50,1,0"), std::string::npos) << csv_out;
+  // Without the analyst role: refused, exit 1.
+  write(dir.path() / "c.crt", str(client_o, "certificate"));
+  write(dir.path() / "c.key", str(client_o, "key"));
+  const std::string refused = run(std::string(SLAPCTL) + " billing --master https://127.0.0.1:" + std::to_string(master.port()) + " --cert " +
+                                      (dir.path() / "c.crt").string() + " --key " + (dir.path() / "c.key").string() + " --ca " +
+                                      (dir.path() / "ca.crt").string() + " 2>&1",
+                                  status);
+  EXPECT_EQ(WEXITSTATUS(status), 1) << refused;
+  EXPECT_NE(refused.find("403"), std::string::npos) << refused;
+}
