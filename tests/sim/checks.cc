@@ -3,6 +3,8 @@
 #include <set>
 
 #include "../market/replay_check.h"
+#include "billing/calendar.h"
+#include "billing/query.h"
 #include "market/usage_journals.h"
 #include "ubm/codec.h"
 
@@ -86,9 +88,31 @@ void check_usage(const UsageTally& tally, const Reference& ref) {
             "usage of " + key.first + " " + key.second + ": the log sums " + (it == tally.totals().end() ? "nothing" : decimal(it->second)) +
                 ", the model " + decimal(total));
   }
-  // BILLING INVARIANT (issue 6, written in parallel): once the billing projection exists, check
-  // here that its totals per (client, supplier, resource, computer, period) equal the sum of the
-  // priced Movements in the log, from a tally kept like UsageTally and from the model.
+}
+
+void check_billing(SimMaster& master, const UsageTally& tally) {
+  // Every day there is, grouped by (computer, resource): the billing projection's quantities, kept
+  // in its own fixed point, equal the exact sums of the usage Movements in the log.
+  billing::Query q;
+  q.from_day = billing::days_from_civil(1970, 1, 1);
+  q.to_day = billing::days_from_civil(2200, 12, 31);
+  q.group = (1u << static_cast<unsigned>(billing::Dim::computer)) | (1u << static_cast<unsigned>(billing::Dim::resource));
+  const billing::Answer a = master.market().billing().query(q);
+  std::map<std::pair<std::string, std::string>, billing::Q18> billed;
+  for (const auto& row : a.rows) {
+    const std::string& computer = row.key[static_cast<size_t>(billing::Dim::computer)];
+    const std::string& resource = row.key[static_cast<size_t>(billing::Dim::resource)];
+    if (resource.rfind("usage/", 0) != 0) continue;  // hosting intervals are not usage journals
+    billed[{computer, resource}] += row.quantity;
+  }
+  require(billed.size() == tally.totals().size(), "billing has " + std::to_string(billed.size()) + " (computer, resource) usage totals, the log " +
+                                                     std::to_string(tally.totals().size()));
+  for (const auto& [key, total] : tally.totals()) {
+    auto it = billed.find(key);
+    require(it != billed.end() && it->second == billing::to_q18(total),
+            "billing of " + key.first + " " + key.second + ": " + (it == billed.end() ? std::string("nothing") : billing::q18_to_string(it->second)) +
+                ", the log sums " + decimal(total));
+  }
 }
 
 void check_log_and_replay(SimMaster& master, ledger::ManualClock& clock) {

@@ -31,6 +31,8 @@ class UsageTally {
 void check_against_reference(SimMaster& master, Reference& ref);
 // Usage totals in the log equal the model's.
 void check_usage(const UsageTally& tally, const Reference& ref);
+// Billing totals equal the sum of the usage Movements in the log (per computer and resource).
+void check_billing(SimMaster& master, const UsageTally& tally);
 // The whole log: contiguous, the hash chain verifies up to the live head, and every projection
 // equals a replay from scratch. Costs a pass over the log: run on a cadence and after restarts.
 void check_log_and_replay(SimMaster& master, ledger::ManualClock& clock);

@@ -222,6 +222,7 @@ void Simulation::check(int, bool full) {
   check_against_reference(master_, ref_);
   tally_.catch_up(master_.ledger());
   check_usage(tally_, ref_);
+  check_billing(master_, tally_);
   if (full) {
     check_log_and_replay(master_, clock_);
     ++stats_.full_checks;
