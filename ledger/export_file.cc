@@ -11,22 +11,11 @@
 #include <fstream>
 #include <vector>
 
+#include "ledger/little_endian.h"
 #include "ledger/record.h"
 
 namespace slap::ledger {
 namespace {
-
-void put_le32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void put_le64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint64_t get_le(const char* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 ubm::Error export_failed(std::string detail) { return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "export", std::move(detail)); }
 
@@ -34,9 +23,9 @@ ubm::Error export_failed(std::string detail) { return ubm::make_error(ubm::Rejec
 std::string header(uint64_t frames) {
   std::string h(kExportHeaderSize, '\0');
   std::memcpy(h.data(), kExportMagic.data(), kExportMagic.size());
-  put_le32(h.data() + 16, kExportVersion);
-  put_le32(h.data() + 20, kRecordVersion);
-  put_le64(h.data() + 24, frames);
+  le::put32(h.data() + 16, kExportVersion);
+  le::put32(h.data() + 20, kRecordVersion);
+  le::put64(h.data() + 24, frames);
   return h;
 }
 
@@ -112,7 +101,7 @@ ubm::Result<ExportReport> write_export(const Storage& storage, const std::filesy
     if (key.size() != kKeySize || record.size() > UINT32_MAX) return export_failed("a stored log key or record has an impossible size");
     char frame[kExportFrameHeaderSize] = {};
     std::memcpy(frame, key.data(), kKeySize);
-    put_le32(frame + 8, static_cast<uint32_t>(record.size()));
+    le::put32(frame + 8, static_cast<uint32_t>(record.size()));
     f.write(frame, sizeof frame);
     f.write(record.data(), static_cast<std::streamsize>(record.size()));
     // Records are whole words (FORMAT.md), so every record starts 8-byte aligned in the file and
@@ -158,9 +147,9 @@ std::variant<std::shared_ptr<Storage>, ExportOpenError> open_export(const std::f
     return malformed(offset, what);
   };
   if (std::string_view(base, kExportMagic.size()) != kExportMagic) return fail(0, "not a slapledger export (magic)");
-  if (get_le(base + 16, 4) != kExportVersion) return fail(16, "unknown export version");
-  if (get_le(base + 20, 4) != kRecordVersion) return fail(20, "unknown record version");
-  const uint64_t count = get_le(base + 24, 8);
+  if (le::get(base + 16, 4) != kExportVersion) return fail(16, "unknown export version");
+  if (le::get(base + 20, 4) != kRecordVersion) return fail(20, "unknown record version");
+  const uint64_t count = le::get(base + 24, 8);
   if (count > (size - kExportHeaderSize) / kExportFrameHeaderSize) return fail(24, "frame count larger than the file");
   std::vector<Frame> frames;
   frames.reserve(count);
@@ -168,8 +157,8 @@ std::variant<std::shared_ptr<Storage>, ExportOpenError> open_export(const std::f
   for (uint64_t i = 0; i < count; ++i) {
     if (size - at < kExportFrameHeaderSize) return fail(at, "truncated frame header");
     const std::string_view key(base + at, kKeySize);
-    const uint64_t length = get_le(base + at + 8, 4);
-    if (get_le(base + at + 12, 4) != 0) return fail(at + 12, "non-zero frame padding");
+    const uint64_t length = le::get(base + at + 8, 4);
+    if (le::get(base + at + 12, 4) != 0) return fail(at + 12, "non-zero frame padding");
     if (!frames.empty() && key <= frames.back().key) return fail(at, "keys out of order");
     at += kExportFrameHeaderSize;
     const size_t pad = (8 - length % 8) % 8;

@@ -2,27 +2,9 @@
 
 #include <cstring>
 
+#include "ledger/little_endian.h"
+
 namespace slap::ledger {
-namespace {
-
-void put_le32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void put_le64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint32_t get_le32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t get_le64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-}  // namespace
 
 void encode_key(ubm::Seq seq, char out[kKeySize]) {
   const uint64_t v = seq.value();
@@ -46,11 +28,11 @@ ubm::Result<RecordView> parse_record(std::string_view r) {
   auto bad = [](std::string d) { return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "record", std::move(d)); };
   if (r.size() < kRecordHeaderSize) return bad("shorter than its header");
   if (static_cast<uint8_t>(r[0]) != kRecordVersion) return bad("unknown record version " + std::to_string(static_cast<uint8_t>(r[0])));
-  const uint32_t len = get_le32(r.data() + 4);
+  const uint32_t len = le::get32(r.data() + 4);
   if (len % 8 != 0 || len < 8) return bad("entry length is not a positive multiple of 8");
   if (r.size() != kRecordHeaderSize + len) return bad("length does not match the header");
   RecordView v;
-  v.batch_last = ubm::Seq{get_le64(r.data() + 8)};
+  v.batch_last = ubm::Seq{le::get64(r.data() + 8)};
   std::memcpy(v.hash.data(), r.data() + kHashOffset, v.hash.size());
   v.hashed_header = r.substr(0, kHashedHeaderSize);
   v.entry = r.substr(kRecordHeaderSize);
@@ -74,13 +56,13 @@ Hash write_record(Hasher& hasher, const Hash& prev, ubm::Seq batch_last,
   const size_t entry_len = flat_array_size(segments);
   std::memset(out, 0, kRecordHeaderSize);
   out[0] = static_cast<char>(kRecordVersion);
-  put_le32(out + 4, static_cast<uint32_t>(entry_len));
-  put_le64(out + 8, batch_last.value());
+  le::put32(out + 4, static_cast<uint32_t>(entry_len));
+  le::put64(out + 8, batch_last.value());
   char* p = out + kRecordHeaderSize;
   const size_t table_words = (segments.size() + 2) / 2;
   std::memset(p, 0, table_words * sizeof(capnp::word));
-  put_le32(p, static_cast<uint32_t>(segments.size() - 1));
-  for (size_t i = 0; i < segments.size(); ++i) put_le32(p + 4 + 4 * i, static_cast<uint32_t>(segments[i].size()));
+  le::put32(p, static_cast<uint32_t>(segments.size() - 1));
+  for (size_t i = 0; i < segments.size(); ++i) le::put32(p + 4 + 4 * i, static_cast<uint32_t>(segments[i].size()));
   p += table_words * sizeof(capnp::word);
   for (auto s : segments) {
     std::memcpy(p, s.begin(), s.size() * sizeof(capnp::word));
