@@ -151,15 +151,20 @@ void Sequencer::write_loop() {
     } else if (!market_.commit_batch(d.decided)) {
       failed = true;
     }
+    bool newly_poisoned = false;
     {
-      // Idle before answering: whoever learns an answer finds nothing in flight any more.
+      // Idle before answering: whoever learns an answer finds nothing in flight any more. Poisoned
+      // in the same step: nobody may see the writer idle and the failure not yet known.
       std::lock_guard wl(wmu_);
-      if (failed) failed_.push_back(std::move(d));
+      if (failed) {
+        failed_.push_back(std::move(d));
+        newly_poisoned = !poisoned_.exchange(true);
+      }
       writer_busy_ = false;
     }
     written_.notify_all();
     if (!failed) answer(d.jobs, d.decided.results);
-    if (failed && !poisoned_.exchange(true)) {
+    if (newly_poisoned) {
       std::lock_guard lock(mu_);  // the deciding thread may be waiting for work: wake it
       work_.notify_one();
     }
