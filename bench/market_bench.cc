@@ -16,8 +16,11 @@
 //   BM_RawRocksDBAppend             baseline: pre-encoded 200-byte values, WriteBatch of 1000, synced.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <latch>
 #include <map>
@@ -162,9 +165,28 @@ std::filesystem::path temp_dir(const char* name) {
   return dir;
 }
 
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+// Profiles the measurement, not the minutes of set-up before it:
+//   mkfifo /tmp/ctl; SLAP_PERF_CONTROL=/tmp/ctl perf record --delay=-1 --control fifo:/tmp/ctl ...
+void start_profiling() {
+  const char* fifo = std::getenv("SLAP_PERF_CONTROL");
+  if (fifo == nullptr) return;
+  if (FILE* f = std::fopen(fifo, "w")) {
+    std::fputs("enable\n", f);
+    std::fclose(f);
+  }
+}
+
 constexpr size_t kSubmitters = 4;
-constexpr size_t kDurableBatch = 4096;  // Sequencer::max_batch: commands per synced write at most
-constexpr size_t kPerIteration = 8192;  // requests submitted (and answered) per iteration
+constexpr size_t kDurableBatch = 1000;  // Sequencer::max_batch: commands per synced write at most, as slapmaster
+constexpr size_t kPerIteration = 32768;  // requests submitted (and answered) per iteration: ~30 batches, so
+                                        // the pipeline's start and drain at each end weigh little
 
 // A durable market of N computers, built once per N and kept across the benchmark's runs (the
 // set-up writes 100 partitions per computer: it takes far longer than the measurement).
@@ -245,11 +267,14 @@ void BM_AllocateDurable(benchmark::State& state) {
   std::atomic<size_t> allocated{0}, failed{0};
   const uint64_t entries_before = w.ledger->stats().entries, writes_before = w.ledger->stats().writes;
   const auto pipeline = static_cast<size_t>(state.range(1));
+  double cpu = 0;  // seconds of CPU while timed
   Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration, .pipeline = pipeline});
+  start_profiling();
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t k = 0; k < kPerIteration; ++k) slices[k % kSubmitters].push_back(w.take());
     state.ResumeTiming();
+    const double cpu_before = process_cpu_seconds();
     std::latch done(static_cast<std::ptrdiff_t>(kPerIteration));
     std::vector<std::thread> submitters;
     for (auto& slice : slices) {
@@ -267,12 +292,16 @@ void BM_AllocateDurable(benchmark::State& state) {
     }
     for (auto& t : submitters) t.join();
     done.wait();
+    cpu += process_cpu_seconds() - cpu_before;
   }
   if (failed.load() != 0) return state.SkipWithError("a request failed");
   const auto requests = static_cast<double>(state.iterations() * kPerIteration);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kPerIteration));
   state.counters["allocated_ratio"] = static_cast<double>(allocated.load()) / requests;
   state.counters["entries_per_request"] = static_cast<double>(w.ledger->stats().entries - entries_before) / requests;
+  // CPU of every thread (sequencer, writer, submitters) per request: steadier than requests/s on
+  // a shared machine, and what the HTTP front end competes with for the same cores.
+  state.counters["cpu_us_per_request"] = cpu * 1e6 / requests;
   state.counters["requests_per_write"] = requests / static_cast<double>(std::max<uint64_t>(1, w.ledger->stats().writes - writes_before));
 }
 // pipeline: 0 decides and writes in turn on one thread; 2 writes batch k while deciding k+1.

@@ -26,6 +26,21 @@ bool erase_sorted(std::vector<uint32_t>& v, uint32_t x) {
   return true;
 }
 
+// lower_bound searching from `first` outwards (1, 2, 4... elements ahead, then a binary search in
+// the last stride): O(log d) for an answer d elements away. The computers that allocations move are
+// the cheapest and least loaded, at the head of their orders, so this reads the hot first cache
+// lines of an order where a binary search from its middle would miss the cache at every probe.
+template <class It, class T, class Less>
+It gallop_lower_bound(It first, It last, const T& value, Less less) {
+  size_t step = 1;
+  It lo = first;
+  while (step <= static_cast<size_t>(last - lo) && less(lo[step - 1], value)) {
+    lo += step;
+    step *= 2;
+  }
+  return std::lower_bound(lo, lo + std::min(step, static_cast<size_t>(last - lo)), value, less);
+}
+
 void write_ids(ledger::SnapshotWriter& w, const std::vector<uint32_t>& v) {
   w.u64(v.size());
   for (uint32_t x : v) w.u64(x);
@@ -111,16 +126,19 @@ bool CapacityIndex::supplied_anywhere(uint32_t release) const {
 }
 
 CapacityIndex::Candidates& CapacityIndex::set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k) {
-  auto it = m.find(k);
-  if (it == m.end()) it = m.emplace(k, Candidates(Order{&computers_})).first;
-  return it->second;
+  return m[k];
 }
 
-// Empty sets stay in their maps: computers hold pointers to them, and their number is bounded by
+// Empty orders stay in their maps: computers hold pointers to them, and their number is bounded by
 // the (release, capability, region or network) combinations ever listed.
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
-  for (auto& [set, it] : c.entries) set->erase(it);
+  const Entry e = entry(idx);
+  for (Candidates* set : c.entries) {
+    auto it = std::lower_bound(set->begin(), set->end(), e, order());
+    assert(it != set->end() && it->idx == idx);
+    set->erase(it);
+  }
   c.entries.clear();
 }
 
@@ -130,7 +148,10 @@ void CapacityIndex::list(uint32_t idx) {
   if (c.scope != Scope::open || !c.has_free() || c.releases.empty()) return;
   const Entry e = entry(idx);
   c.entries.reserve(3 * c.releases.size());
-  auto add = [&](Candidates& set) { c.entries.emplace_back(&set, set.insert(e).first); };
+  auto add = [&](Candidates& set) {
+    set.insert(std::lower_bound(set.begin(), set.end(), e, order()), e);
+    c.entries.push_back(&set);
+  };
   for (uint32_t rel : c.releases) {
     add(set_of(by_release_, key(rel, c.capability)));
     add(set_of(by_region_, key(rel, c.capability, c.region)));
@@ -138,21 +159,38 @@ void CapacityIndex::list(uint32_t idx) {
   }
 }
 
-// An allocation or a release changes only the computer's load, the hottest change of all: its
-// elements move to their new places through node handles, so no tree node is freed and allocated
-// again. A computer that fills up or gets its first free partition back is (un)listed as usual.
-void CapacityIndex::reorder(uint32_t idx) {
+// An allocation or a release changes only the computer's load, the hottest change of all: in each
+// order its element slides from where (price, old busy, guid) sorts to where (price, busy, guid)
+// does, over the computers in between only. A computer that fills up or gets its first free
+// partition back is (un)listed as usual.
+void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
   Computer& c = computers_[idx];
   const bool listable = c.scope == Scope::open && c.has_free() && !c.releases.empty();
   if (!listable || !c.listed()) {
+    const uint32_t busy = c.busy;
+    c.busy = old_busy;  // the key its elements were listed under
     unlist(idx);
+    c.busy = busy;
     list(idx);
     return;
   }
-  for (auto& [set, it] : c.entries) {
-    auto node = set->extract(it);
-    node.value().busy = c.busy;
-    it = set->insert(std::move(node)).position;
+  Entry from = entry(idx);
+  from.busy = old_busy;
+  const Entry to = entry(idx);
+  const Order less = order();
+  for (Candidates* set : c.entries) {
+    auto at = gallop_lower_bound(set->begin(), set->end(), from, less);
+    assert(at != set->end() && at->idx == idx);
+    if (to.busy > from.busy) {
+      // Moves right: to the first element after it that sorts after `to`.
+      auto dest = gallop_lower_bound(at + 1, set->end(), to, less);
+      std::rotate(at, at + 1, dest);
+      (dest - 1)->busy = to.busy;
+    } else {
+      auto dest = std::lower_bound(set->begin(), at, to, less);
+      std::rotate(dest, at, at + 1);
+      dest->busy = to.busy;
+    }
   }
 }
 
@@ -211,7 +249,7 @@ void CapacityIndex::fold(const Fact& fact) {
       const uint32_t idx = x.at(computer);
       if (idx == kNone) return;
       ++x.computers_[idx].busy;
-      x.reorder(idx);
+      x.reorder(idx, x.computers_[idx].busy - 1);
     }
     void operator()(const fact::Pending&) {}
     void operator()(const fact::Attached&) {}
@@ -220,8 +258,9 @@ void CapacityIndex::fold(const Fact& fact) {
       const uint32_t idx = x.at(f.computer);
       if (idx == kNone) return;
       Computer& c = x.computers_[idx];
-      if (c.busy > 0) --c.busy;
-      x.reorder(idx);
+      if (c.busy == 0) return;
+      --c.busy;
+      x.reorder(idx, c.busy + 1);
     }
     void operator()(const fact::Reported&) {}
     void operator()(const fact::Connection&) {}

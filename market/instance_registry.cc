@@ -95,12 +95,10 @@ std::vector<std::string> InstanceRegistry::pending() const {
   return out;
 }
 
-std::vector<const InstanceRegistry::Instance*> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
-  std::vector<const Instance*> out;
+std::span<const uint32_t> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
   auto it = hosts_.find(host_key(release, type));
-  if (it == hosts_.end()) return out;
-  for (uint32_t idx : it->second) out.push_back(&instances_[idx]);
-  return out;
+  if (it == hosts_.end()) return {};
+  return it->second;
 }
 
 std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
@@ -137,8 +135,13 @@ void InstanceRegistry::index_host(uint32_t idx) {
   if (!is_host(i)) return;
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
-  if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::set<uint32_t>{}).first;
-  it->second.insert(idx);
+  if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::vector<uint32_t>{}).first;
+  auto& v = it->second;
+  if (v.empty() || v.back() < idx) {
+    v.push_back(idx);
+  } else if (auto at = std::lower_bound(v.begin(), v.end(), idx); *at != idx) {
+    v.insert(at, idx);
+  }
 }
 
 void InstanceRegistry::unindex_host(uint32_t idx) {
@@ -146,8 +149,9 @@ void InstanceRegistry::unindex_host(uint32_t idx) {
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) return;
-  it->second.erase(idx);
-  if (it->second.empty()) hosts_.erase(it);
+  auto& v = it->second;
+  if (auto at = std::lower_bound(v.begin(), v.end(), idx); at != v.end() && *at == idx) v.erase(at);
+  if (v.empty()) hosts_.erase(it);
 }
 
 void InstanceRegistry::fold(const Fact& fact) {
@@ -155,7 +159,7 @@ void InstanceRegistry::fold(const Fact& fact) {
   struct V {
     InstanceRegistry& r;
     ubm::TimestampNs at;
-    uint32_t index_of(const Instance* i) { return static_cast<uint32_t>(i - r.instances_.data()); }
+    static uint32_t index_of(const Instance* i) { return i->index; }
     void operator()(const fact::ComputerSet&) {}
     void operator()(const fact::Formatted&) {}
     void operator()(const fact::Supplied&) {}
@@ -167,6 +171,7 @@ void InstanceRegistry::fold(const Fact& fact) {
         r.by_title_.emplace(title_key(f.requester, f.title), idx);
         if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
         i = &r.instances_.emplace_back();
+        i->index = idx;
         i->request = f;
         i->request.computer.clear();  // where it runs is kept in Instance::computer/partition
         i->request.partition.clear();
@@ -324,6 +329,7 @@ bool InstanceRegistry::read(ledger::SnapshotReader& r) {
     i.pending = r.u8() != 0;
     i.pending_reason = r.str();
     i.arrival = r.u64();
+    i.index = static_cast<uint32_t>(instances_.size());
     instances_.push_back(std::move(i));
   }
   arrivals_ = r.u64();

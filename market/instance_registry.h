@@ -4,10 +4,12 @@
 // node reported, its connection parameters, its timestamp, and the instance trees (children).
 //
 // Threading: `get` takes the shared lock (any thread); the other accessors are for the sequencer.
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <unordered_map>
 
 #include "market/fact_projection.h"
@@ -29,6 +31,7 @@ class InstanceRegistry final : public FactProjection {
     bool pending = false;
     std::string pending_reason;
     uint64_t arrival = 0;      // position in the pending queue
+    uint32_t index = 0;        // position in the registry (registration order)
     bool placed() const noexcept { return !computer.empty() || !host.empty(); }
   };
 
@@ -50,8 +53,9 @@ class InstanceRegistry final : public FactProjection {
   size_t pending_count() const { return pending_.size(); }
   size_t pending_shared_count() const { return pending_shared_; }
   // Hosts for shared instances of (release, type): allocated, not shared, not requested destroyed;
-  // oldest first.
-  std::vector<const Instance*> hosts(std::string_view release, std::string_view type) const;
+  // oldest first. Indexes into instance(); a view valid until the next fold.
+  std::span<const uint32_t> hosts(std::string_view release, std::string_view type) const;
+  const Instance& instance(uint32_t idx) const { return instances_[idx]; }
   // The root of the instance's tree, then every descendant (depth first, request order).
   std::vector<std::string> tree(std::string_view guid) const;
   ubm::TimestampNs last_at() const { return last_at_; }
@@ -77,11 +81,15 @@ class InstanceRegistry final : public FactProjection {
   };
   template <class V>
   using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
-  std::vector<Instance> instances_;
+  // A deque: growing never moves the instances (a vector of a million copied them all, touching
+  // fresh pages, at each doubling) and pointers stay valid while folding.
+  std::deque<Instance> instances_;
   Map<uint32_t> by_guid_;
   Map<uint32_t> by_title_;                  // requester + '\n' + title
   std::map<uint64_t, uint32_t> pending_;    // arrival -> instance
-  Map<std::set<uint32_t>> hosts_;           // release + '\n' + type -> instances
+  // release + '\n' + type -> instances, sorted: a vector, as hosts are mostly added newest last
+  // (an append), where a tree allocated a node per allocation.
+  Map<std::vector<uint32_t>> hosts_;
   std::string scratch_;                     // builds hosts_ keys without allocating (folding thread)
   uint64_t arrivals_ = 0;
   size_t pending_shared_ = 0;  // pending instances that are shared

@@ -138,7 +138,7 @@ struct Market::Handler {
   Outcome place(const std::string& guid) {
     const InstanceRegistry::Instance* i = m.instances_.find(guid);
     assert(i != nullptr);
-    // Copies of what is read after emitting (emitting may grow, and so move, the registry); not of
+    // Copies of what is read after emitting (emitting changes the instance); not of
     // the whole request, whose parameters can be large.
     struct {
       std::string release, software_type, client;

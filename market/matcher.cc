@@ -175,9 +175,10 @@ Placement Matcher::host(std::string_view release, std::string_view software_type
     return p;
   }
   size_t steps = 0;
-  for (const InstanceRegistry::Instance* h : instances_.hosts(release, software_type)) {
-    if (fits(*h)) {
-      p.host = h->request.instance;
+  for (uint32_t idx : instances_.hosts(release, software_type)) {
+    const InstanceRegistry::Instance& h = instances_.instance(idx);
+    if (fits(h)) {
+      p.host = h.request.instance;
       return p;
     }
     if (++steps >= kMaxScan) break;
