@@ -84,7 +84,10 @@ const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view guid) 
 }
 
 const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view requester, std::string_view title) const {
-  auto it = by_title_.find(title_key(requester, title));
+  // Every request looks its title up: the key is built in a per-thread buffer, not allocated.
+  thread_local std::string key;
+  key.assign(requester).append(1, '\n').append(title);
+  auto it = by_title_.find(std::string_view(key));
   return it == by_title_.end() ? nullptr : &instances_[it->second];
 }
 

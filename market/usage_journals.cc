@@ -12,10 +12,13 @@ void UsageJournals::apply(std::span<const ledger::EntryView> entries) {
     last_ = e.seq;
     auto body = e.entry.getBody();
     if (!body.isMovement()) continue;
-    for (auto a : body.getMovement().getAttributes()) {
-      if (std::string_view(a.getKey().cStr(), a.getKey().size()) == kUsageJournalAttribute) {
-        keys_.emplace(a.getValue().cStr(), a.getValue().size());
-      }
+    // A usage movement names its journal first (market.cc writes it so; billing reads it there
+    // too): one comparison per entry, not one per attribute of every market fact.
+    auto attrs = body.getMovement().getAttributes();
+    if (attrs.size() == 0) continue;
+    auto a = attrs[0];
+    if (std::string_view(a.getKey().cStr(), a.getKey().size()) == kUsageJournalAttribute) {
+      keys_.emplace(a.getValue().cStr(), a.getValue().size());
     }
   }
 }
