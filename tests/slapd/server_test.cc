@@ -31,6 +31,14 @@ struct Fixture {
         std::thread([respond] { respond(http::Response{.status = 202, .body = "later"}); }).detach();
         return;
       }
+      if (req.target == "/slow") {
+        // Answer after the requests read behind it were answered (pipelining keeps the order).
+        std::thread([respond] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          respond(http::Response{.status = 202, .body = "slow"});
+        }).detach();
+        return;
+      }
       if (req.peer) {
         r.body = req.peer->subject + ":" + std::string(ca::to_string(req.peer->kind)) + ":" + std::to_string(req.body.size());
       } else {
@@ -155,4 +163,32 @@ TEST(HttpServer, ListensOnIpv6Loopback) {
   if (!s.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << s.error().detail;
   test::TlsClient client("::1", v6.endpoints().at(0).port(), f.authority.certificate_pem(), f.cert("PERSON-1"));
   EXPECT_EQ(client.get("/").body, "v6");
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  Fixture f;
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  ASSERT_TRUE(client.connected());
+  // Three requests in one write: the first is answered last by its handler.
+  const std::string three = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                            "POST /whoami HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                            "GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  boost::beast::error_code ec;
+  boost::asio::write(client.stream(), boost::asio::buffer(three), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  boost::beast::flat_buffer buf;
+  std::vector<std::string> bodies;
+  bool closes = false;
+  for (int k = 0; k < 3; ++k) {
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(client.stream(), buf, res, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    bodies.push_back(res.body());
+    closes = !res.keep_alive();
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"slow", "PERSON-1:person:3", "PERSON-1:person:0"}));
+  EXPECT_TRUE(closes) << "the last request asked to close";
+  boost::beast::http::response<boost::beast::http::string_body> more;
+  boost::beast::http::read(client.stream(), buf, more, ec);
+  EXPECT_TRUE(ec) << "the connection stays open after Connection: close";
 }
