@@ -5,8 +5,9 @@
 #   then slapmaster: the view, the view with If-None-Match (304), and instance requests.
 # Every figure comes from the same client, build/bin/slap_load.
 #
-#   bench/http_bench.sh [--connections N] [--seconds S] [--threads T] [--build DIR]
-#   bench/http_bench.sh --smoke      # 2 connections, 1 second each: the CTest check that it runs
+#   bench/http_bench.sh [--connections N] [--seconds S] [--threads T] [--pipeline P] [--build DIR]
+#   (--pipeline: requests in flight per connection, HTTP/1.1 pipelining; 1 by default)
+#   bench/http_bench.sh --smoke      # 2 connections x 2 in flight, 1 second each: the CTest check that it runs
 #
 # A fresh master state under a temporary directory, ephemeral ports, everything stopped and removed
 # at exit. Exit status: 0 when every scenario ran (in --smoke: and had no error), 1 otherwise;
@@ -18,15 +19,17 @@ build="${SLAP_BUILD_DIR:-$here/../build}"
 connections=64
 seconds=10
 threads=1
+pipeline=1
 smoke=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; connections=2; seconds=1 ;;
+    --smoke) smoke=1; connections=2; seconds=1; pipeline=2 ;;
     --connections) connections="$2"; shift ;;
     --seconds) seconds="$2"; shift ;;
     --threads) threads="$2"; shift ;;
+    --pipeline) pipeline="$2"; shift ;;
     --build) build="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "http_bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,8 +70,8 @@ done
 [ -s "$tmp/master.port" ] || { echo "http_bench: slapmaster did not start listening" >&2; exit 1; }
 master_url="https://127.0.0.1:$(head -n1 "$tmp/master.port")"
 tls=(--cert "$state/admin.crt" --key "$state/admin.key" --ca "$state/ca.crt")
-load=(--connections "$connections" --seconds "$seconds" --threads "$threads")
-echo "http_bench: master $master_url (pid $master_pid), $connections connections, ${seconds}s per scenario, $threads client thread(s)"
+load=(--connections "$connections" --seconds "$seconds" --threads "$threads" --pipeline "$pipeline")
+echo "http_bench: master $master_url (pid $master_pid), $connections connections x $pipeline in flight, ${seconds}s per scenario, $threads client thread(s)"
 
 declare -A line  # scenario → its summary line
 failed=0
@@ -188,7 +191,7 @@ run request --master "$master_url" "${tls[@]}" --scenario request "${load[@]}"
 
 # --- summary ------------------------------------------------------------------------------------
 echo
-echo "=== summary ($connections connections, ${seconds}s each, loopback, $(nproc) cores shared with the client)"
+echo "=== summary ($connections connections x $pipeline in flight, ${seconds}s each, loopback, $(nproc) cores shared with the client)"
 printf '%-9s %12s %9s %9s %9s %8s\n' scenario 'req/s' p50_ms p99_ms p999_ms errors
 for name in nginx view view304 request; do
   l="${line[$name]:-}"

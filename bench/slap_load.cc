@@ -1,6 +1,6 @@
 // slap_load: HTTP load generator for the master (and for the nginx baseline).
 //   slap_load --master https://127.0.0.1:PORT --cert F --key F --ca F
-//             --scenario view|view304|request --connections N --seconds S [--threads T]
+//             --scenario view|view304|request --connections N --seconds S [--threads T] [--pipeline P]
 //   slap_load --url https://127.0.0.1:PORT/view.json --cert F --key F --ca F --scenario static ...
 // Sets up what the scenario needs with the given (admin) certificate, runs the load, prints its
 // set-up and counters, and ends with one line:
@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--connections", o.connections, "Concurrent keep-alive connections")->check(CLI::Range(size_t{1}, size_t{10'000}));
   app.add_option("--seconds", seconds, "Duration of the load")->check(CLI::Range(0.1, 3600.0));
   app.add_option("--threads", o.threads, "Client threads the connections are spread over")->check(CLI::Range(1u, 64u));
+  app.add_option("--pipeline", o.pipeline, "Requests in flight per connection (HTTP/1.1 pipelining)")->check(CLI::Range(size_t{1}, size_t{64}));
   app.add_option("--setup-connections", o.setup_connections, "Connections for the set-up calls")->check(CLI::Range(size_t{1}, size_t{256}));
   app.add_option("--dump-view", o.dump_view, "view/view304: write the computer view's body to this file");
   app.add_flag("--setup-only", o.setup_only, "view/view304: set up (and dump the view), then stop without load");
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     o.target = parse_url(is_static ? url : master);
     o.ca_pem = read_text(ca);
     o.identity = Identity{"admin", read_text(cert), read_text(key)};
-    std::printf("scenario=%s connections=%zu threads=%u seconds=%g target=%s\n", o.scenario.c_str(), o.connections, o.threads, seconds,
+    std::printf("scenario=%s connections=%zu pipeline=%zu threads=%u seconds=%g target=%s\n", o.scenario.c_str(), o.connections, o.pipeline, o.threads, seconds,
                 (is_static ? url : master).c_str());
     std::fflush(stdout);
     if (o.scenario == "view") return run_view(o, false);

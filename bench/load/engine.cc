@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -38,7 +39,7 @@ struct Worker {
 class Connection {
  public:
   Connection(const Plan& plan, Worker& worker, size_t index, const Clock::time_point& deadline)
-      : plan_(plan), w_(worker), index_(index), deadline_(deadline) {
+      : plan_(plan), w_(worker), index_(index), deadline_(deadline), depth_(std::max<size_t>(1, plan.pipeline)) {
     buffer_.reserve(64 << 10);  // room for a whole view: no regrowth on the first answers
   }
 
@@ -63,10 +64,15 @@ class Connection {
 
   // Phase 2: the request loop.
   void start() {
-    if (connected_) send_next();
+    if (connected_) fill();
   }
 
  private:
+  struct InFlight {
+    Call call;
+    Clock::time_point sent;
+  };
+
   void note_transport_error(const beast::error_code& ec) {
     ++w_.transport_errors;
     ++w_.errors;
@@ -86,41 +92,71 @@ class Connection {
     connect(then);
   }
 
-  void send_next() {
-    if (Clock::now() >= deadline_) return close_socket();
-    call_ = Call{};
-    if (!plan_.next(index_, call_)) return close_socket();
-    req_ = {};
-    req_.method(call_.method);
-    req_.target(call_.target);
-    req_.version(11);
-    req_.set(bhttp::field::host, plan_.host);
-    req_.keep_alive(true);
-    if (!call_.if_none_match.empty()) req_.set(bhttp::field::if_none_match, call_.if_none_match);
-    if (!call_.body.empty() || call_.method == bhttp::verb::post) {
-      req_.set(bhttp::field::content_type, "application/json");
-      req_.body() = std::move(call_.body);
-      req_.prepare_payload();
+  // Sends calls until `depth_` are in flight (or the plan has nothing more), then reads.
+  void fill() {
+    if (broken_ || !connected_) return;
+    const auto now = Clock::now();
+    while (!done_sending_ && in_flight_.size() < depth_) {
+      if (now >= deadline_) {
+        done_sending_ = true;
+        break;
+      }
+      InFlight f;
+      if (!plan_.next(index_, f.call)) {
+        done_sending_ = true;
+        break;
+      }
+      append_request(f.call);
+      f.sent = now;
+      in_flight_.push_back(std::move(f));
     }
-    sent_ = Clock::now();
+    if (in_flight_.empty()) return close_socket();  // done
+    // Another answer already (partly) here: read it first, so the calls it frees leave together.
+    if (buffer_.size() == 0) write();
+    read();
+  }
+
+  void append_request(const Call& c) {
+    out_.append(bhttp::to_string(c.method)).append(" ").append(c.target).append(" HTTP/1.1\r\nHost: ").append(plan_.host).append("\r\n");
+    if (!c.if_none_match.empty()) out_.append("If-None-Match: ").append(c.if_none_match).append("\r\n");
+    if (!c.body.empty() || c.method == bhttp::verb::post) {
+      out_.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(c.body.size())).append("\r\n\r\n");
+      out_.append(c.body);
+    } else {
+      out_.append("\r\n");
+    }
+  }
+
+  void write() {
+    if (writing_ || out_.empty()) return;
+    writing_ = true;
+    sending_.swap(out_);
+    out_.clear();
     beast::get_lowest_layer(*stream_).expires_after(kIoTimeout);
-    bhttp::async_write(*stream_, req_, [this](beast::error_code ec, size_t) {
-      if (ec) return transport_failed(ec);
-      read();
+    net::async_write(*stream_, net::buffer(sending_), [this](beast::error_code ec, size_t) {
+      writing_ = false;
+      sending_.clear();
+      if (ec || broken_) return failed(ec);
+      write();
     });
   }
 
   void read() {
+    if (reading_ || in_flight_.empty()) return write();
+    reading_ = true;
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     bhttp::async_read(*stream_, buffer_, *parser_, [this](beast::error_code ec, size_t) {
-      if (ec) return transport_failed(ec);
+      reading_ = false;
+      if (ec || broken_) return failed(ec);
       on_answer();
     });
   }
 
   void on_answer() {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent_).count();
+    InFlight f = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - f.sent).count();
     w_.latencies_us.push_back(static_cast<uint32_t>(us));
     ++w_.requests;
     auto res = parser_->release();
@@ -129,35 +165,53 @@ class Connection {
     if (auto it = res.find(bhttp::field::etag); it != res.end()) a.etag = std::string(it->value());
     a.body = std::move(res.body());
     const bool keep = res.keep_alive();
-    if (!plan_.judge(index_, call_, std::move(a))) ++w_.errors;
-    if (keep) return send_next();
-    // The server closes (e.g. a per-connection request cap): open a new one, not an error.
-    close_socket();
-    ++w_.reconnects;
-    connect([this] { send_next(); });
+    if (!plan_.judge(index_, f.call, std::move(a))) ++w_.errors;
+    if (keep) return fill();
+    // The server closes (e.g. a per-connection request cap): what was sent behind this answer is
+    // lost; open a new connection, not an error unless requests were lost.
+    closed_by_server_ = true;
+    failed(beast::error_code());
   }
 
-  void transport_failed(const beast::error_code& ec) {
-    note_transport_error(ec);
-    Answer a;
-    a.error = ec.message();
-    plan_.judge(index_, call_, std::move(a));  // already an error; the scenario may record it
-    close_socket();
-    if (++failures_ >= kMaxConsecutiveFailures) return;
+  // A transport failure (or the server closing): every call in flight is judged failed, and once
+  // no operation is pending on the old stream a new connection takes over.
+  void failed(const beast::error_code& ec) {
+    if (!broken_) {
+      broken_ = true;
+      if (ec) note_transport_error(ec);
+      for (auto& f : in_flight_) {
+        if (!ec) note_transport_error(net::error::connection_aborted);
+        Answer a;
+        a.error = ec ? ec.message() : "connection closed by the server with requests in flight";
+        plan_.judge(index_, f.call, std::move(a));
+      }
+      in_flight_.clear();
+      out_.clear();
+      close_socket();
+    }
+    if (reading_ || writing_) return;  // the other operation completes (aborted) first
+    broken_ = false;
+    if (!closed_by_server_ && ++failures_ >= kMaxConsecutiveFailures) return;
+    closed_by_server_ = false;
     ++w_.reconnects;
-    connect([this] { send_next(); });
+    connect([this] { fill(); });
   }
 
   const Plan& plan_;
   Worker& w_;
   const size_t index_;
   const Clock::time_point& deadline_;
+  const size_t depth_;
   std::optional<Stream> stream_;  // re-created on reconnect: an SSL stream cannot be reused
   beast::flat_buffer buffer_;
-  bhttp::request<bhttp::string_body> req_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
-  Call call_;
-  Clock::time_point sent_;
+  std::deque<InFlight> in_flight_;  // sent, oldest first
+  std::string out_;                 // requests not yet handed to a write
+  std::string sending_;             // the write in progress
+  bool reading_ = false, writing_ = false;
+  bool done_sending_ = false;
+  bool broken_ = false;            // failed: waiting for the pending operations to end
+  bool closed_by_server_ = false;
   bool connected_ = false;
   int failures_ = 0;
 };

@@ -1,8 +1,10 @@
 #pragma once
 // The load engine: N keep-alive HTTPS connections (with a client certificate) multiplexed on T
 // threads, one single-threaded io_context per thread so a connection never needs a strand. Each
-// connection is a closed loop — one request in flight, the next sent when the answer is read — so
-// the latency measured is the server's (plus the loopback and the client's own work).
+// connection is a closed loop — `pipeline` requests in flight (HTTP/1.1 pipelining; 1: the next
+// sent when the answer is read), a new one sent as each answer is read — so the latency measured
+// is the server's (plus the loopback and the client's own work). Requests are serialised by hand
+// and those ready together leave in one write: the client must cost little, it shares the cores.
 //
 // A scenario supplies the calls (`next`) and judges the answers (`judge`); the engine measures,
 // counts transport failures and reconnects (after a failure or when the server closes).
@@ -38,6 +40,7 @@ struct Plan {
   boost::asio::ssl::context* tls = nullptr;
   size_t connections = 1;
   unsigned threads = 1;
+  size_t pipeline = 1;  // requests in flight per connection
   // 0: run until every connection's `next` says there is nothing more; otherwise stop sending
   // new requests once this much time has passed (the requests in flight still complete).
   std::chrono::nanoseconds duration{0};

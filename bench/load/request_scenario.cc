@@ -65,6 +65,7 @@ int run_request(const Options& o) {
   plan.tls = tls.get();
   plan.connections = o.connections;
   plan.threads = o.threads;
+  plan.pipeline = o.pipeline;
   plan.duration = o.duration;
   plan.next = [&](size_t conn, Call& c) {
     c.method = boost::beast::http::verb::post;

@@ -18,6 +18,7 @@ struct Options {
   Identity identity;  // the admin (set-up) or, for `static`, whoever the server accepts
   size_t connections = 64;
   unsigned threads = 1;
+  size_t pipeline = 1;  // requests in flight per connection (HTTP/1.1 pipelining)
   std::chrono::nanoseconds duration{std::chrono::seconds(10)};
   size_t setup_connections = 8;
   std::string dump_view;   // view/view304: write the view's body here

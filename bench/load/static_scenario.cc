@@ -41,6 +41,7 @@ int run_static(const Options& o) {
   plan.tls = tls.get();
   plan.connections = o.connections;
   plan.threads = o.threads;
+  plan.pipeline = o.pipeline;
   plan.duration = o.duration;
   plan.next = [&](size_t, Call& c) {
     c.target = o.target.path;

@@ -65,6 +65,7 @@ int run_view(const Options& o, bool conditional) {
   plan.tls = tls.get();
   plan.connections = o.connections;
   plan.threads = o.threads;
+  plan.pipeline = o.pipeline;
   plan.duration = o.duration;
   plan.next = [&](size_t, Call& c) {
     c.target = target;

@@ -31,6 +31,22 @@ struct Fixture {
         std::thread([respond] { respond(http::Response{.status = 202, .body = "later"}); }).detach();
         return;
       }
+      if (req.target == "/wait") {
+        // Like a long poll: answers after longer than the tests' short read deadline.
+        std::thread([respond] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(700));
+          respond(http::Response{.status = 200, .body = "waited"});
+        }).detach();
+        return;
+      }
+      if (req.target == "/slow") {
+        // Answer after the requests read behind it were answered (pipelining keeps the order).
+        std::thread([respond] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          respond(http::Response{.status = 202, .body = "slow"});
+        }).detach();
+        return;
+      }
       if (req.peer) {
         r.body = req.peer->subject + ":" + std::string(ca::to_string(req.peer->kind)) + ":" + std::to_string(req.body.size());
       } else {
@@ -155,4 +171,65 @@ TEST(HttpServer, ListensOnIpv6Loopback) {
   if (!s.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << s.error().detail;
   test::TlsClient client("::1", v6.endpoints().at(0).port(), f.authority.certificate_pem(), f.cert("PERSON-1"));
   EXPECT_EQ(client.get("/").body, "v6");
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  Fixture f;
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  ASSERT_TRUE(client.connected());
+  // Three requests in one write: the first is answered last by its handler.
+  const std::string three = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                            "POST /whoami HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                            "GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  boost::beast::error_code ec;
+  boost::asio::write(client.stream(), boost::asio::buffer(three), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  boost::beast::flat_buffer buf;
+  std::vector<std::string> bodies;
+  bool closes = false;
+  for (int k = 0; k < 3; ++k) {
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(client.stream(), buf, res, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    bodies.push_back(res.body());
+    closes = !res.keep_alive();
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"slow", "PERSON-1:person:3", "PERSON-1:person:0"}));
+  EXPECT_TRUE(closes) << "the last request asked to close";
+  boost::beast::http::response<boost::beast::http::string_body> more;
+  boost::beast::http::read(client.stream(), buf, more, ec);
+  EXPECT_TRUE(ec) << "the connection stays open after Connection: close";
+}
+
+TEST(HttpServer, AClientWaitingForAnAnswerIsNotASlowClient) {
+  Fixture f(http::ServerOptions{.read_timeout = std::chrono::milliseconds(300)});
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  ASSERT_TRUE(client.connected());
+  // The server reads ahead while /wait is owed; that read has no deadline until the answer is out.
+  auto r = client.get("/wait");
+  EXPECT_EQ(r.status, 200u) << r.error;
+  EXPECT_EQ(r.body, "waited");
+  EXPECT_EQ(client.get("/whoami").status, 200u);
+  EXPECT_EQ(f.server->counters().timeouts.load(), 0u);
+  // Idle after the answer: the deadline applies again.
+  EXPECT_TRUE(test_wait([&] { return f.server->counters().timeouts.load() == 1; }));
+}
+
+TEST(HttpServer, MoreRequestsThanThePipeliningBoundAreAllAnswered) {
+  Fixture f;
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
+  ASSERT_TRUE(client.connected());
+  // 40 requests in one write, more than the 16 read ahead: the rest are read as answers go out.
+  std::string many;
+  for (int k = 0; k < 40; ++k) many += "POST /whoami HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(k) + "\r\n\r\n" + std::string(k, 'b');
+  boost::beast::error_code ec;
+  boost::asio::write(client.stream(), boost::asio::buffer(many), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  boost::beast::flat_buffer buf;
+  for (int k = 0; k < 40; ++k) {
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(client.stream(), buf, res, ec);
+    ASSERT_FALSE(ec) << k << ": " << ec.message();
+    EXPECT_EQ(res.body(), "PERSON-1:person:" + std::to_string(k));
+  }
 }
