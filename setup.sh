@@ -13,7 +13,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   librocksdb-dev libcapnp-dev capnproto libboost1.81-dev libssl-dev
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  libpugixml-dev
+  libpugixml-dev libjemalloc-dev
   supervisor patch memcached python3 procps
   iproute2 passwd  # the root tests: ip netns (slapnode itself talks netlink), useradd/userdel
   nginx  # the baseline of bench/http_bench.sh
