@@ -5,6 +5,8 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "ledger/projection.h"
 #include "ubm/validate.h"
 
@@ -30,8 +32,10 @@ class Directory final : public Projection, public ubm::Resolver {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
+  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key,
+  // where std::unordered_map chased a bucket, then nodes; the directory holds every id ever seen.
   template <typename V>
-  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  using Map = boost::unordered_flat_map<std::string, V, Hash, std::equal_to<>>;
 
   void write(SnapshotWriter& w) const;  // caller holds mu_
 

@@ -9,6 +9,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "market/fact_projection.h"
 
 namespace slap::market {
@@ -72,7 +74,8 @@ class ComputerView final : public FactProjection {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  using Index = std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>>;
+  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
+  using Index = boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>>;
   std::vector<Computer> computers_;
   Index by_guid_;
   Index location_;  // instance guid -> computer index

@@ -12,6 +12,8 @@
 #include <span>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "market/fact_projection.h"
 
 namespace slap::market {
@@ -79,8 +81,9 @@ class InstanceRegistry final : public FactProjection {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
+  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
   template <class V>
-  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  using Map = boost::unordered_flat_map<std::string, V, Hash, std::equal_to<>>;
   // A deque: growing never moves the instances (a vector of a million copied them all, touching
   // fresh pages, at each doubling) and pointers stay valid while folding.
   std::deque<Instance> instances_;
