@@ -23,6 +23,12 @@ size_t BillingProjection::KeyHash::operator()(const Key& k) const noexcept {
   return static_cast<size_t>(h ^ (h >> 29));  // linear probing uses the low bits: fold the high ones in
 }
 
+size_t BillingProjection::SeriesKeyHash::operator()(const SeriesKey& k) const noexcept {
+  uint64_t h = 0;
+  for (uint32_t v : {k.client, k.supplier, k.resource, k.computer, k.instance}) h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 BillingProjection::BillingProjection(std::string currency) : currency_(std::move(currency)) { clear(); }
 
 uint32_t BillingProjection::intern(std::string_view s) {
@@ -97,16 +103,66 @@ void BillingProjection::set_amount(Line& line) {
   line.amount = amount;
 }
 
+uint32_t BillingProjection::series_of(const Key& key) {
+  const SeriesKey sk{key.client, key.supplier, key.resource, key.computer, key.instance};
+  uint32_t s = series_ids_.find(sk);
+  if (s == FlatIndex<SeriesKey, SeriesKeyHash>::kEmpty) {
+    s = static_cast<uint32_t>(series_.size());
+    series_ids_.insert(sk, s);
+    series_.emplace_back();
+  }
+  return s;
+}
+
+uint32_t* BillingProjection::day_slot(Series& series, int32_t day) {
+  auto& days = series.days;
+  if (!days.empty() && days.back().first == day) return &days.back().second;
+  auto it = days.end();
+  if (!days.empty() && days.back().first > day) {  // a late report: rare, days are short
+    it = std::lower_bound(days.begin(), days.end(), day, [](const auto& d, int32_t v) { return d.first < v; });
+    if (it != days.end() && it->first == day) return &it->second;
+  }
+  return &days.insert(it, {day, kNoLine})->second;
+}
+
+uint32_t BillingProjection::push_line(const Line& line, uint32_t series, uint32_t* slot) {
+  const auto idx = static_cast<uint32_t>(lines_.size());
+  *slot = idx;
+  lines_.push_back(line);
+  Line& l = lines_.back();
+  if (l.key.period != last_day_) {
+    last_day_ = l.key.period;
+    last_day_lines_ = &days_[l.key.period];  // map nodes never move
+  }
+  last_day_lines_->push_back(idx);
+  Series& s = series_[series];
+  const int32_t month = month_of_day(l.key.period);
+  if (s.month != month) {
+    Key mk = l.key;
+    mk.period = month;
+    uint32_t r = rollup_ids_.find(mk);
+    if (r == FlatIndex<Key, KeyHash>::kEmpty) {
+      r = static_cast<uint32_t>(rollups_.size());
+      rollup_ids_.insert(mk, r);
+      rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
+      months_[mk.period].push_back(r);
+    }
+    s.month = month;
+    s.rollup = r;
+  }
+  l.rollup = s.rollup;
+  return idx;
+}
+
 void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
-  uint32_t idx = line_ids_.find(key);
-  if (idx == FlatIndex<Key, KeyHash>::kEmpty) {
-    idx = static_cast<uint32_t>(lines_.size());
-    line_ids_.insert(key, idx);
+  const uint32_t series = series_of(key);
+  uint32_t* slot = day_slot(series_[series], key.period);
+  uint32_t idx = *slot;
+  if (idx == kNoLine) {
     Line l;
     l.key = key;
     price_line(l);
-    lines_.push_back(l);
-    index_line(idx);
+    idx = push_line(l, series, slot);
   }
   Line& line = lines_[idx];
   Rollup& r = rollups_[line.rollup];
@@ -119,22 +175,6 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
   r.movements += movements;
   if (!line.rated) r.unrated += movements;
   set_amount(line);
-}
-
-// Registers a line (already in lines_) in the day index and its month roll-up.
-void BillingProjection::index_line(uint32_t idx) {
-  Line& line = lines_[idx];
-  days_[line.key.period].push_back(idx);
-  Key mk = line.key;
-  mk.period = month_of_day(line.key.period);
-  uint32_t r = rollup_ids_.find(mk);
-  if (r == FlatIndex<Key, KeyHash>::kEmpty) {
-    r = static_cast<uint32_t>(rollups_.size());
-    rollup_ids_.insert(mk, r);
-    rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
-    months_[mk.period].push_back(r);
-  }
-  line.rollup = r;
 }
 
 void BillingProjection::rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day) {
@@ -305,11 +345,10 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     l.rated = r.u8() != 0;
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
-    const auto idx = static_cast<uint32_t>(lines_.size());
-    if (line_ids_.find(l.key) != FlatIndex<Key, KeyHash>::kEmpty) return fail();
-    line_ids_.insert(l.key, idx);
-    lines_.push_back(l);
-    index_line(idx);
+    const uint32_t series = series_of(l.key);
+    uint32_t* slot = day_slot(series_[series], l.key.period);
+    if (*slot != kNoLine) return fail();  // the same line twice
+    const uint32_t idx = push_line(l, series, slot);
     Rollup& ru = rollups_[lines_[idx].rollup];
     (void)add_q18(ru.quantity, l.quantity);
     ru.amount += l.amount;
@@ -338,8 +377,11 @@ void BillingProjection::clear() {
   resource_ids_.clear();
   prices_.clear();
   lines_.clear();
-  line_ids_.clear();
+  series_.clear();
+  series_ids_.clear();
   days_.clear();
+  last_day_ = INT32_MIN;
+  last_day_lines_ = nullptr;
   rollups_.clear();
   rollup_ids_.clear();
   months_.clear();

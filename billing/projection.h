@@ -109,7 +109,31 @@ class BillingProjection final : public ledger::Projection {
   void add(Key key, Q18 quantity, uint32_t movements);
   void set_amount(Line& line);
   void rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day);
-  void index_line(uint32_t idx);
+
+  // A line's key without its period: the day lines of one (client, supplier, resource, computer,
+  // instance). A movement finds its line through its series (an index of one entry per series,
+  // small enough to stay in cache) and then the series' days, which mostly grow at the end — not
+  // by probing one table of every line, where each new line costs a cache and TLB miss.
+  struct SeriesKey {
+    uint32_t client, supplier, resource, computer, instance;
+    friend bool operator==(const SeriesKey&, const SeriesKey&) = default;
+  };
+  struct SeriesKeyHash {
+    size_t operator()(const SeriesKey& k) const noexcept;
+  };
+  struct Series {
+    std::vector<std::pair<int32_t, uint32_t>> days;  // (day, line), sorted by day
+    int32_t month = INT32_MIN;                       // the month of `rollup`, the last one used
+    uint32_t rollup = 0;
+  };
+  uint32_t series_of(const Key& key);
+  // The line of (series, day): its index, or kNoLine after reserving a place for it (the caller
+  // stores the new line's index there before anything else touches the series).
+  static constexpr uint32_t kNoLine = UINT32_MAX;
+  uint32_t* day_slot(Series& series, int32_t day);
+  // Appends `line` to lines_ in the place `slot` reserved; registers it in the day index and its
+  // month roll-up.
+  uint32_t push_line(const Line& line, uint32_t series, uint32_t* slot);
   void clear();
 
   std::string currency_;
@@ -125,8 +149,11 @@ class BillingProjection final : public ledger::Projection {
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
   std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
   std::vector<Line> lines_;
-  FlatIndex<Key, KeyHash> line_ids_;
+  std::vector<Series> series_;
+  FlatIndex<SeriesKey, SeriesKeyHash> series_ids_;
   std::map<int32_t, std::vector<uint32_t>> days_;  // day -> lines
+  int32_t last_day_ = INT32_MIN;                   // the days_ entry used last: lines arrive by day
+  std::vector<uint32_t>* last_day_lines_ = nullptr;
   std::vector<Rollup> rollups_;
   FlatIndex<Key, KeyHash> rollup_ids_;
   std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
