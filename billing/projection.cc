@@ -32,11 +32,10 @@ size_t BillingProjection::SeriesKeyHash::operator()(const SeriesKey& k) const no
 BillingProjection::BillingProjection(std::string currency) : currency_(std::move(currency)) { clear(); }
 
 uint32_t BillingProjection::intern(std::string_view s) {
-  auto it = name_ids_.find(s);
-  if (it != name_ids_.end()) return it->second;
+  if (const uint32_t found = name_ids_.find(s, names_); found != NameIndex::kNone) return found;
   const auto id = static_cast<uint32_t>(names_.size());
   names_.emplace_back(s);
-  name_ids_.emplace(names_.back(), id);
+  name_ids_.insert(names_.back(), id);  // not `s`: it may have pointed into names_ before it grew
   return id;
 }
 
@@ -57,9 +56,9 @@ uint32_t BillingProjection::resource_of(std::string_view resource, std::string_v
 }
 
 std::optional<uint32_t> BillingProjection::lookup(std::string_view s) const {
-  auto it = name_ids_.find(s);
-  if (it == name_ids_.end()) return std::nullopt;
-  return it->second;
+  const uint32_t id = name_ids_.find(s, names_);
+  if (id == NameIndex::kNone) return std::nullopt;
+  return id;
 }
 
 uint32_t BillingProjection::resource_id(uint32_t name, uint32_t unit) {
@@ -154,7 +153,10 @@ uint32_t BillingProjection::push_line(const Line& line, uint32_t series, uint32_
   return idx;
 }
 
-void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
+uint32_t BillingProjection::line_of(const Key& key) {
+  for (size_t i = 0; i < recent_lines_used_; ++i) {
+    if (recent_lines_[i].key == key) return recent_lines_[i].line;
+  }
   const uint32_t series = series_of(key);
   uint32_t* slot = day_slot(series_[series], key.period);
   uint32_t idx = *slot;
@@ -164,7 +166,14 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
     price_line(l);
     idx = push_line(l, series, slot);
   }
-  Line& line = lines_[idx];
+  recent_lines_[recent_lines_next_] = RecentLine{key, idx};
+  recent_lines_next_ = (recent_lines_next_ + 1) % kRecentLines;
+  recent_lines_used_ = std::max(recent_lines_used_, recent_lines_next_ == 0 ? kRecentLines : recent_lines_next_);
+  return idx;
+}
+
+void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
+  Line& line = lines_[line_of(key)];
   Rollup& r = rollups_[line.rollup];
   if (!add_q18(line.quantity, quantity)) {
     ++overflows_;
@@ -206,7 +215,7 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
     auto mv = body.getMovement();
     auto attrs = mv.getAttributes();
     if (attrs.size() == 0) continue;
-    const std::string_view k0 = text(attrs[0].getKey()), v0 = text(attrs[0].getValue());
+    const std::string_view k0 = text(attrs[0].getKey());
     auto items = mv.getItems();
     if (k0 == kUsageJournalKey) {
       // Usage: items {instance, computer}, or {computer} for the computer's own usage.
@@ -219,7 +228,10 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
       auto d = ubm::Decimal::make(q.getMantissa(), q.getScale());
       if (!d) continue;
       add(key, to_q18(*d), 1);
-    } else if (k0 == kHostingKey && v0 == kHostingInterval) {
+      continue;
+    }
+    const std::string_view v0 = text(attrs[0].getValue());  // not read for usage, the bulk of the log
+    if (k0 == kHostingKey && v0 == kHostingInterval) {
       // items {instance, partition, computer, release, subscription}; split at UTC midnights.
       if (items.size() < 3 || mv.getStopNs() < mv.getStartNs()) continue;
       Key key{0, intern(text(mv.getDestination())), intern(text(mv.getSource())),
@@ -281,7 +293,8 @@ std::string BillingProjection::snapshot() const {
     }
   }
   w.u64(lines_.size());
-  for (const auto& l : lines_) {
+  for (size_t i = 0; i < lines_.size(); ++i) {
+    const Line& l = lines_[i];
     w.u64(static_cast<uint64_t>(static_cast<int64_t>(l.key.period)));
     for (uint32_t v : {l.key.client, l.key.supplier, l.key.resource, l.key.computer, l.key.instance}) w.u64(v);
     w.i128(l.quantity);
@@ -308,7 +321,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
   };
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string s = r.str();
-    if (name_ids_.count(s)) return fail();
+    if (name_ids_.find(s, names_) != NameIndex::kNone) return fail();
     intern(s);
   }
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
@@ -388,6 +401,7 @@ void BillingProjection::clear() {
   price_count_ = rerates_ = rerated_lines_ = overflows_ = 0;
   client_ = supplier_ = computer_ = instance_ = Recent{};
   recent_resources_.clear();
+  recent_lines_used_ = recent_lines_next_ = 0;
   intern("");  // id 0: "no instance"
 }
 

@@ -21,7 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "billing/chunked_vector.h"
 #include "billing/flat_index.h"
+#include "billing/name_index.h"
 #include "billing/query.h"
 #include "billing/rating.h"
 #include "ledger/projection.h"
@@ -127,6 +129,15 @@ class BillingProjection final : public ledger::Projection {
     uint32_t rollup = 0;
   };
   uint32_t series_of(const Key& key);
+  // The line of `key`, created (and priced) if new. The lines touched last are remembered: a
+  // journal lists each partition's periods together, so most movements hit one of them without
+  // touching the series index or the series' days (cache misses at millions of lines).
+  uint32_t line_of(const Key& key);
+  struct RecentLine {
+    Key key;
+    uint32_t line;
+  };
+  static constexpr size_t kRecentLines = 8;
   // The line of (series, day): its index, or kNoLine after reserving a place for it (the caller
   // stores the new line's index there before anything else touches the series).
   static constexpr uint32_t kNoLine = UINT32_MAX;
@@ -140,15 +151,11 @@ class BillingProjection final : public ledger::Projection {
   mutable std::shared_mutex mu_;
   ubm::Seq last_{0};
   std::vector<std::string> names_;
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> name_ids_;
+  NameIndex name_ids_;  // name -> its index in names_
   std::vector<std::pair<uint32_t, uint32_t>> resources_;  // (resource name id, unit name id)
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
   std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
-  std::vector<Line> lines_;
+  ChunkedVector<Line> lines_;  // millions on a long ledger: grown without copies
   std::vector<Series> series_;
   FlatIndex<SeriesKey, SeriesKeyHash> series_ids_;
   std::map<int32_t, std::vector<uint32_t>> days_;  // day -> lines
@@ -164,6 +171,8 @@ class BillingProjection final : public ledger::Projection {
     uint32_t id;
   };
   std::vector<RecentResource> recent_resources_;  // at most kRecentResources
+  RecentLine recent_lines_[kRecentLines]{};        // lines never move: valid until clear()
+  size_t recent_lines_used_ = 0, recent_lines_next_ = 0;
   static constexpr size_t kRecentResources = 16;
 };
 
