@@ -23,14 +23,19 @@ size_t BillingProjection::KeyHash::operator()(const Key& k) const noexcept {
   return static_cast<size_t>(h ^ (h >> 29));  // linear probing uses the low bits: fold the high ones in
 }
 
+size_t BillingProjection::SeriesKeyHash::operator()(const SeriesKey& k) const noexcept {
+  uint64_t h = 0;
+  for (uint32_t v : {k.client, k.supplier, k.resource, k.computer, k.instance}) h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 BillingProjection::BillingProjection(std::string currency) : currency_(std::move(currency)) { clear(); }
 
 uint32_t BillingProjection::intern(std::string_view s) {
-  auto it = name_ids_.find(s);
-  if (it != name_ids_.end()) return it->second;
+  if (const uint32_t found = name_ids_.find(s, names_); found != NameIndex::kNone) return found;
   const auto id = static_cast<uint32_t>(names_.size());
   names_.emplace_back(s);
-  name_ids_.emplace(names_.back(), id);
+  name_ids_.insert(names_.back(), id);  // not `s`: it may have pointed into names_ before it grew
   return id;
 }
 
@@ -51,9 +56,9 @@ uint32_t BillingProjection::resource_of(std::string_view resource, std::string_v
 }
 
 std::optional<uint32_t> BillingProjection::lookup(std::string_view s) const {
-  auto it = name_ids_.find(s);
-  if (it == name_ids_.end()) return std::nullopt;
-  return it->second;
+  const uint32_t id = name_ids_.find(s, names_);
+  if (id == NameIndex::kNone) return std::nullopt;
+  return id;
 }
 
 uint32_t BillingProjection::resource_id(uint32_t name, uint32_t unit) {
@@ -97,18 +102,78 @@ void BillingProjection::set_amount(Line& line) {
   line.amount = amount;
 }
 
-void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
-  uint32_t idx = line_ids_.find(key);
-  if (idx == FlatIndex<Key, KeyHash>::kEmpty) {
-    idx = static_cast<uint32_t>(lines_.size());
-    line_ids_.insert(key, idx);
+uint32_t BillingProjection::series_of(const Key& key) {
+  const SeriesKey sk{key.client, key.supplier, key.resource, key.computer, key.instance};
+  uint32_t s = series_ids_.find(sk);
+  if (s == FlatIndex<SeriesKey, SeriesKeyHash>::kEmpty) {
+    s = static_cast<uint32_t>(series_.size());
+    series_ids_.insert(sk, s);
+    series_.emplace_back();
+  }
+  return s;
+}
+
+uint32_t* BillingProjection::day_slot(Series& series, int32_t day) {
+  auto& days = series.days;
+  if (!days.empty() && days.back().first == day) return &days.back().second;
+  auto it = days.end();
+  if (!days.empty() && days.back().first > day) {  // a late report: rare, days are short
+    it = std::lower_bound(days.begin(), days.end(), day, [](const auto& d, int32_t v) { return d.first < v; });
+    if (it != days.end() && it->first == day) return &it->second;
+  }
+  return &days.insert(it, {day, kNoLine})->second;
+}
+
+uint32_t BillingProjection::push_line(const Line& line, uint32_t series, uint32_t* slot) {
+  const auto idx = static_cast<uint32_t>(lines_.size());
+  *slot = idx;
+  lines_.push_back(line);
+  Line& l = lines_.back();
+  if (l.key.period != last_day_) {
+    last_day_ = l.key.period;
+    last_day_lines_ = &days_[l.key.period];  // map nodes never move
+  }
+  last_day_lines_->push_back(idx);
+  Series& s = series_[series];
+  const int32_t month = month_of_day(l.key.period);
+  if (s.month != month) {
+    Key mk = l.key;
+    mk.period = month;
+    uint32_t r = rollup_ids_.find(mk);
+    if (r == FlatIndex<Key, KeyHash>::kEmpty) {
+      r = static_cast<uint32_t>(rollups_.size());
+      rollup_ids_.insert(mk, r);
+      rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
+      months_[mk.period].push_back(r);
+    }
+    s.month = month;
+    s.rollup = r;
+  }
+  l.rollup = s.rollup;
+  return idx;
+}
+
+uint32_t BillingProjection::line_of(const Key& key) {
+  for (size_t i = 0; i < recent_lines_used_; ++i) {
+    if (recent_lines_[i].key == key) return recent_lines_[i].line;
+  }
+  const uint32_t series = series_of(key);
+  uint32_t* slot = day_slot(series_[series], key.period);
+  uint32_t idx = *slot;
+  if (idx == kNoLine) {
     Line l;
     l.key = key;
     price_line(l);
-    lines_.push_back(l);
-    index_line(idx);
+    idx = push_line(l, series, slot);
   }
-  Line& line = lines_[idx];
+  recent_lines_[recent_lines_next_] = RecentLine{key, idx};
+  recent_lines_next_ = (recent_lines_next_ + 1) % kRecentLines;
+  recent_lines_used_ = std::max(recent_lines_used_, recent_lines_next_ == 0 ? kRecentLines : recent_lines_next_);
+  return idx;
+}
+
+void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
+  Line& line = lines_[line_of(key)];
   Rollup& r = rollups_[line.rollup];
   if (!add_q18(line.quantity, quantity)) {
     ++overflows_;
@@ -119,22 +184,6 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
   r.movements += movements;
   if (!line.rated) r.unrated += movements;
   set_amount(line);
-}
-
-// Registers a line (already in lines_) in the day index and its month roll-up.
-void BillingProjection::index_line(uint32_t idx) {
-  Line& line = lines_[idx];
-  days_[line.key.period].push_back(idx);
-  Key mk = line.key;
-  mk.period = month_of_day(line.key.period);
-  uint32_t r = rollup_ids_.find(mk);
-  if (r == FlatIndex<Key, KeyHash>::kEmpty) {
-    r = static_cast<uint32_t>(rollups_.size());
-    rollup_ids_.insert(mk, r);
-    rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
-    months_[mk.period].push_back(r);
-  }
-  line.rollup = r;
 }
 
 void BillingProjection::rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day) {
@@ -166,7 +215,7 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
     auto mv = body.getMovement();
     auto attrs = mv.getAttributes();
     if (attrs.size() == 0) continue;
-    const std::string_view k0 = text(attrs[0].getKey()), v0 = text(attrs[0].getValue());
+    const std::string_view k0 = text(attrs[0].getKey());
     auto items = mv.getItems();
     if (k0 == kUsageJournalKey) {
       // Usage: items {instance, computer}, or {computer} for the computer's own usage.
@@ -179,7 +228,10 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
       auto d = ubm::Decimal::make(q.getMantissa(), q.getScale());
       if (!d) continue;
       add(key, to_q18(*d), 1);
-    } else if (k0 == kHostingKey && v0 == kHostingInterval) {
+      continue;
+    }
+    const std::string_view v0 = text(attrs[0].getValue());  // not read for usage, the bulk of the log
+    if (k0 == kHostingKey && v0 == kHostingInterval) {
       // items {instance, partition, computer, release, subscription}; split at UTC midnights.
       if (items.size() < 3 || mv.getStopNs() < mv.getStartNs()) continue;
       Key key{0, intern(text(mv.getDestination())), intern(text(mv.getSource())),
@@ -241,7 +293,8 @@ std::string BillingProjection::snapshot() const {
     }
   }
   w.u64(lines_.size());
-  for (const auto& l : lines_) {
+  for (size_t i = 0; i < lines_.size(); ++i) {
+    const Line& l = lines_[i];
     w.u64(static_cast<uint64_t>(static_cast<int64_t>(l.key.period)));
     for (uint32_t v : {l.key.client, l.key.supplier, l.key.resource, l.key.computer, l.key.instance}) w.u64(v);
     w.i128(l.quantity);
@@ -268,7 +321,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
   };
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string s = r.str();
-    if (name_ids_.count(s)) return fail();
+    if (name_ids_.find(s, names_) != NameIndex::kNone) return fail();
     intern(s);
   }
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
@@ -305,11 +358,10 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     l.rated = r.u8() != 0;
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
-    const auto idx = static_cast<uint32_t>(lines_.size());
-    if (line_ids_.find(l.key) != FlatIndex<Key, KeyHash>::kEmpty) return fail();
-    line_ids_.insert(l.key, idx);
-    lines_.push_back(l);
-    index_line(idx);
+    const uint32_t series = series_of(l.key);
+    uint32_t* slot = day_slot(series_[series], l.key.period);
+    if (*slot != kNoLine) return fail();  // the same line twice
+    const uint32_t idx = push_line(l, series, slot);
     Rollup& ru = rollups_[lines_[idx].rollup];
     (void)add_q18(ru.quantity, l.quantity);
     ru.amount += l.amount;
@@ -338,14 +390,18 @@ void BillingProjection::clear() {
   resource_ids_.clear();
   prices_.clear();
   lines_.clear();
-  line_ids_.clear();
+  series_.clear();
+  series_ids_.clear();
   days_.clear();
+  last_day_ = INT32_MIN;
+  last_day_lines_ = nullptr;
   rollups_.clear();
   rollup_ids_.clear();
   months_.clear();
   price_count_ = rerates_ = rerated_lines_ = overflows_ = 0;
   client_ = supplier_ = computer_ = instance_ = Recent{};
   recent_resources_.clear();
+  recent_lines_used_ = recent_lines_next_ = 0;
   intern("");  // id 0: "no instance"
 }
 

@@ -21,7 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "billing/chunked_vector.h"
 #include "billing/flat_index.h"
+#include "billing/name_index.h"
 #include "billing/query.h"
 #include "billing/rating.h"
 #include "ledger/projection.h"
@@ -109,24 +111,56 @@ class BillingProjection final : public ledger::Projection {
   void add(Key key, Q18 quantity, uint32_t movements);
   void set_amount(Line& line);
   void rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day);
-  void index_line(uint32_t idx);
+
+  // A line's key without its period: the day lines of one (client, supplier, resource, computer,
+  // instance). A movement finds its line through its series (an index of one entry per series,
+  // small enough to stay in cache) and then the series' days, which mostly grow at the end — not
+  // by probing one table of every line, where each new line costs a cache and TLB miss.
+  struct SeriesKey {
+    uint32_t client, supplier, resource, computer, instance;
+    friend bool operator==(const SeriesKey&, const SeriesKey&) = default;
+  };
+  struct SeriesKeyHash {
+    size_t operator()(const SeriesKey& k) const noexcept;
+  };
+  struct Series {
+    std::vector<std::pair<int32_t, uint32_t>> days;  // (day, line), sorted by day
+    int32_t month = INT32_MIN;                       // the month of `rollup`, the last one used
+    uint32_t rollup = 0;
+  };
+  uint32_t series_of(const Key& key);
+  // The line of `key`, created (and priced) if new. The lines touched last are remembered: a
+  // journal lists each partition's periods together, so most movements hit one of them without
+  // touching the series index or the series' days (cache misses at millions of lines).
+  uint32_t line_of(const Key& key);
+  struct RecentLine {
+    Key key;
+    uint32_t line;
+  };
+  static constexpr size_t kRecentLines = 8;
+  // The line of (series, day): its index, or kNoLine after reserving a place for it (the caller
+  // stores the new line's index there before anything else touches the series).
+  static constexpr uint32_t kNoLine = UINT32_MAX;
+  uint32_t* day_slot(Series& series, int32_t day);
+  // Appends `line` to lines_ in the place `slot` reserved; registers it in the day index and its
+  // month roll-up.
+  uint32_t push_line(const Line& line, uint32_t series, uint32_t* slot);
   void clear();
 
   std::string currency_;
   mutable std::shared_mutex mu_;
   ubm::Seq last_{0};
   std::vector<std::string> names_;
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> name_ids_;
+  NameIndex name_ids_;  // name -> its index in names_
   std::vector<std::pair<uint32_t, uint32_t>> resources_;  // (resource name id, unit name id)
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
   std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
-  std::vector<Line> lines_;
-  FlatIndex<Key, KeyHash> line_ids_;
+  ChunkedVector<Line> lines_;  // millions on a long ledger: grown without copies
+  std::vector<Series> series_;
+  FlatIndex<SeriesKey, SeriesKeyHash> series_ids_;
   std::map<int32_t, std::vector<uint32_t>> days_;  // day -> lines
+  int32_t last_day_ = INT32_MIN;                   // the days_ entry used last: lines arrive by day
+  std::vector<uint32_t>* last_day_lines_ = nullptr;
   std::vector<Rollup> rollups_;
   FlatIndex<Key, KeyHash> rollup_ids_;
   std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
@@ -137,6 +171,8 @@ class BillingProjection final : public ledger::Projection {
     uint32_t id;
   };
   std::vector<RecentResource> recent_resources_;  // at most kRecentResources
+  RecentLine recent_lines_[kRecentLines]{};        // lines never move: valid until clear()
+  size_t recent_lines_used_ = 0, recent_lines_next_ = 0;
   static constexpr size_t kRecentResources = 16;
 };
 

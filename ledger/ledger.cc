@@ -439,19 +439,4 @@ VerifyReport verify(const Storage& storage, const std::function<void(ubm::Seq)>&
   return report;
 }
 
-ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* const> projections,
-                                 const std::function<void(ubm::Seq)>& progress) {
-  for (auto* p : projections) p->reset();
-  ReplayReport report;
-  auto s = scan_log(storage, ubm::Seq{1}, ubm::Seq{0}, [&](const EntryView& v) {
-    for (auto* p : projections) p->apply(std::span<const EntryView>(&v, 1));
-    ++report.entries;
-    report.head = v.seq;
-    if (progress && (v.seq.value() & 0xffff) == 0) progress(v.seq);
-    return true;
-  });
-  if (!s) return s.error();
-  return report;
-}
-
 }  // namespace slap::ledger

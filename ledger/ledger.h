@@ -127,7 +127,9 @@ struct ReplayReport {
   uint64_t entries = 0;
   ubm::Seq head{0};
 };
-// Resets the projections and rebuilds them from the whole log.
+// Resets the projections and rebuilds them from the whole log, checking every record as
+// scan_log() does. Reads on a second thread while the caller's thread applies batches of entries
+// (replay.cc); projections are only ever called on the caller's thread, `progress` too.
 [[nodiscard]] ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* const> projections,
                                                const std::function<void(ubm::Seq)>& progress = {});
 
