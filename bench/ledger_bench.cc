@@ -215,8 +215,9 @@ void BM_Replay(benchmark::State& state) {
   CountingProjection counting;
   ledger::Projection* ps[] = {&counting};
   uint64_t entries = 0;
+  const auto reader = state.range(0) == 0 ? ledger::ReplayReader::inline_ : ledger::ReplayReader::pipelined;
   for (auto _ : state) {
-    auto r = ledger::replay(*storage, ps);
+    auto r = ledger::replay(*storage, ps, {}, reader);
     if (!r) {
       state.SkipWithError("replay failed");
       break;
@@ -250,7 +251,8 @@ BENCHMARK(BM_RawRocksDBAppend)->Iterations(1)->UseRealTime()->Unit(benchmark::kM
 BENCHMARK(BM_StorageAppend)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 // Replay and verify read the ledger the last BM_LedgerAppend wrote.
 BENCHMARK(BM_LedgerAppend)->Arg(1)->Arg(4)->ArgName("threads")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Replay)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+// reader: 0 inline (one thread), 1 pipelined (a reader thread feeds the caller's; ledger.h).
+BENCHMARK(BM_Replay)->Arg(0)->Arg(1)->ArgName("reader")->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VerifyChain)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {

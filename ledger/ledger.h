@@ -127,11 +127,16 @@ struct ReplayReport {
   uint64_t entries = 0;
   ubm::Seq head{0};
 };
+// How replay() reads the log. pipelined: a second thread reads and checks while the caller's
+// thread applies batches of entries (replay.cc) — the reader costs twice the CPU of the inline
+// loop, so it pays when folding is the heavier half (the market and billing projections: 3x in
+// billing_bench), and loses when the projections are cheap (ledger_bench's counting one: 2x slower).
+enum class ReplayReader { inline_, pipelined };
 // Resets the projections and rebuilds them from the whole log, checking every record as
-// scan_log() does. Reads on a second thread while the caller's thread applies batches of entries
-// (replay.cc); projections are only ever called on the caller's thread, `progress` too.
+// scan_log() does. Projections are only ever called on the caller's thread, `progress` too.
 [[nodiscard]] ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* const> projections,
-                                               const std::function<void(ubm::Seq)>& progress = {});
+                                               const std::function<void(ubm::Seq)>& progress = {},
+                                               ReplayReader reader = ReplayReader::pipelined);
 
 // Last stored seq (0 for an empty log).
 [[nodiscard]] ubm::Result<ubm::Seq> stored_head(const Storage& storage);

@@ -137,9 +137,20 @@ struct ReaderThread {
 }  // namespace
 
 ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* const> projections,
-                                 const std::function<void(ubm::Seq)>& progress) {
+                                 const std::function<void(ubm::Seq)>& progress, ReplayReader reader_kind) {
   for (auto* p : projections) p->reset();
   ReplayReport report;
+  if (reader_kind == ReplayReader::inline_) {
+    auto s = scan_log(storage, ubm::Seq{1}, ubm::Seq{0}, [&](const EntryView& v) {
+      for (auto* p : projections) p->apply(std::span<const EntryView>(&v, 1));
+      ++report.entries;
+      report.head = v.seq;
+      if (progress && (v.seq.value() & 0xffff) == 0) progress(v.seq);
+      return true;
+    });
+    if (!s) return s.error();
+    return report;
+  }
   auto batches = std::make_unique<Batch[]>(kBatches);
   Rotation rotation(std::span<Batch>(batches.get(), kBatches));
   ReaderThread reader{rotation, std::thread([&storage, &rotation] { read_log(storage, rotation); })};

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "tests/slapd/tls_client.h"
 
@@ -20,31 +23,43 @@ struct Fixture {
                                                                  authority.certificate_pem()).value();
   std::unique_ptr<http::Server> server;
   unsigned short port = 0;
+  // Threads answering later: joined before the server goes, since each holds its connection (a
+  // detached one could drop the last reference after the server's io_context was destroyed).
+  std::mutex later_mu;
+  std::vector<std::thread> later;
+  void answer_later(std::function<void()> fn) {
+    std::lock_guard lock(later_mu);
+    later.emplace_back(std::move(fn));
+  }
+  ~Fixture() {
+    std::lock_guard lock(later_mu);
+    for (auto& t : later) t.join();
+  }
 
   explicit Fixture(http::ServerOptions options = {}) {
     options.listen = {net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
     options.io_threads = 2;
-    server = std::make_unique<http::Server>(*tls, options, [](http::Request&& req, http::Respond respond) {
+    server = std::make_unique<http::Server>(*tls, options, [this](http::Request&& req, http::Respond respond) {
       http::Response r;
       if (req.target == "/later") {
         // Answer from another thread, after the handler returned.
-        std::thread([respond] { respond(http::Response{.status = 202, .body = "later"}); }).detach();
+        answer_later([respond] { respond(http::Response{.status = 202, .body = "later"}); });
         return;
       }
       if (req.target == "/wait") {
         // Like a long poll: answers after longer than the tests' short read deadline.
-        std::thread([respond] {
+        answer_later([respond] {
           std::this_thread::sleep_for(std::chrono::milliseconds(700));
           respond(http::Response{.status = 200, .body = "waited"});
-        }).detach();
+        });
         return;
       }
       if (req.target == "/slow") {
         // Answer after the requests read behind it were answered (pipelining keeps the order).
-        std::thread([respond] {
+        answer_later([respond] {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
           respond(http::Response{.status = 202, .body = "slow"});
-        }).detach();
+        });
         return;
       }
       if (req.peer) {
