@@ -16,6 +16,9 @@
 //   BM_RawRocksDBAppend             baseline: pre-encoded 200-byte values, WriteBatch of 1000, synced.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+#if SLAP_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include <sys/resource.h>
 
 #include <atomic>
@@ -35,6 +38,20 @@
 
 namespace slap::market {
 namespace {
+
+// Bytes the allocator has handed out and not taken back, whichever allocator is linked.
+size_t heap_bytes() {
+#if SLAP_WITH_JEMALLOC
+  uint64_t epoch = 1;
+  size_t len = sizeof(epoch);
+  mallctl("epoch", &epoch, &len, &epoch, len);  // refreshes the statistics
+  size_t allocated = 0;
+  len = sizeof(allocated);
+  return mallctl("stats.allocated", &allocated, &len, nullptr, 0) == 0 ? allocated : 0;
+#else
+  return mallinfo2().uordblks;
+#endif
+}
 
 constexpr int kPartitions = 100;
 constexpr int kReleases = 50;
@@ -109,7 +126,7 @@ struct DecideWorld {
   double bytes_per_partition = 0;
 
   explicit DecideWorld(uint64_t n) {
-    const size_t before = mallinfo2().uordblks;
+    const size_t before = heap_bytes();
     std::mt19937_64 rng(42);
     auto fold = [&](fact::Body b) {
       Fact f{ubm::TimestampNs{1}, std::move(b)};
@@ -125,7 +142,7 @@ struct DecideWorld {
       fold(fact::Formatted{r.computer, std::move(d.partitions), kPartitions, {}});
       for (const auto& rel : s.releases) fold(fact::Supplied{r.computer, rel, true});
     }
-    bytes_per_partition = static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(n * kPartitions);
+    bytes_per_partition = static_cast<double>(heap_bytes() - before) / static_cast<double>(n * kPartitions);
   }
 };
 

@@ -29,6 +29,7 @@ endif()
 function(slap_link_allocator name)
   if(SLAP_JEMALLOC)
     target_link_libraries(${name} PRIVATE ${JEMALLOC_LIBRARY})
+    target_compile_definitions(${name} PRIVATE SLAP_WITH_JEMALLOC=1)
   endif()
 endfunction()
 
