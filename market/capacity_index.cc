@@ -41,6 +41,22 @@ It gallop_lower_bound(It first, It last, const T& value, Less less) {
   return std::lower_bound(lo, lo + std::min(step, static_cast<size_t>(last - lo)), value, less);
 }
 
+// lower_bound(first, last, value) searched outwards from `hint` (any position in [first, last]):
+// O(log d) probes for an answer d elements away, all near the hint.
+template <class It, class T, class Less>
+It lower_bound_near(It first, It last, It hint, const T& value, Less less) {
+  if (hint != last && less(*hint, value)) return gallop_lower_bound(hint + 1, last, value, less);
+  // The answer is at or before the hint: gallop left while elements do not sort before `value`.
+  size_t step = 1;
+  It hi = hint;
+  while (static_cast<size_t>(hi - first) >= step && !less(*(hi - step), value)) {
+    hi -= step;
+    step *= 2;
+  }
+  It lo = static_cast<size_t>(hi - first) >= step ? hi - step : first;
+  return std::lower_bound(lo, hi, value, less);
+}
+
 void write_ids(ledger::SnapshotWriter& w, const std::vector<uint32_t>& v) {
   w.u64(v.size());
   for (uint32_t x : v) w.u64(x);
@@ -131,14 +147,19 @@ CapacityIndex::Candidates& CapacityIndex::set_of(std::unordered_map<uint64_t, Ca
 
 // Empty orders stay in their maps: computers hold pointers to them, and their number is bounded by
 // the (release, capability, region or network) combinations ever listed.
+CapacityIndex::Candidates::iterator CapacityIndex::locate(Computer::Listing& l, const Entry& e) const {
+  Candidates& set = *l.order;
+  const auto hint = set.begin() + std::min<size_t>(l.hint, set.size());
+  if (hint != set.end() && hint->idx == e.idx) return hint;
+  auto it = lower_bound_near(set.begin(), set.end(), hint, e, order());
+  assert(it != set.end() && it->idx == e.idx);
+  return it;
+}
+
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
   const Entry e = entry(idx);
-  for (Candidates* set : c.entries) {
-    auto it = std::lower_bound(set->begin(), set->end(), e, order());
-    assert(it != set->end() && it->idx == idx);
-    set->erase(it);
-  }
+  for (auto& l : c.entries) l.order->erase(locate(l, e));
   c.entries.clear();
 }
 
@@ -149,8 +170,8 @@ void CapacityIndex::list(uint32_t idx) {
   const Entry e = entry(idx);
   c.entries.reserve(3 * c.releases.size());
   auto add = [&](Candidates& set) {
-    set.insert(std::lower_bound(set.begin(), set.end(), e, order()), e);
-    c.entries.push_back(&set);
+    auto at = set.insert(std::lower_bound(set.begin(), set.end(), e, order()), e);
+    c.entries.push_back({&set, static_cast<uint32_t>(at - set.begin())});
   };
   for (uint32_t rel : c.releases) {
     add(set_of(by_release_, key(rel, c.capability)));
@@ -178,18 +199,20 @@ void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
   from.busy = old_busy;
   const Entry to = entry(idx);
   const Order less = order();
-  for (Candidates* set : c.entries) {
-    auto at = gallop_lower_bound(set->begin(), set->end(), from, less);
-    assert(at != set->end() && at->idx == idx);
+  for (auto& l : c.entries) {
+    Candidates* set = l.order;
+    auto at = locate(l, from);
     if (to.busy > from.busy) {
       // Moves right: to the first element after it that sorts after `to`.
       auto dest = gallop_lower_bound(at + 1, set->end(), to, less);
       std::rotate(at, at + 1, dest);
       (dest - 1)->busy = to.busy;
+      l.hint = static_cast<uint32_t>(dest - 1 - set->begin());
     } else {
-      auto dest = std::lower_bound(set->begin(), at, to, less);
+      auto dest = lower_bound_near(set->begin(), at, at, to, less);
       std::rotate(dest, at, at + 1);
       dest->busy = to.busy;
+      l.hint = static_cast<uint32_t>(dest - set->begin());
     }
   }
 }

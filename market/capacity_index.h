@@ -8,8 +8,8 @@
 // (bounded by the matcher).
 //
 // An order is a sorted vector, not a tree: an allocation (busy + 1) moves a computer only past the
-// computers of its price that were as busy as it, which in a vector is one binary search and a
-// short rotation of contiguous elements, where a tree paid an erase and an insert, each a walk of
+// computers of its price that were as busy as it, which in a vector is a search next to where the
+// computer last was and a short rotation of contiguous elements, where a tree paid an erase and an insert, each a walk of
 // scattered nodes (profiled: 22% of the sequencer thread with 10,000 computers). Listing and
 // unlisting (a computer's set-up, or it filling up) shift the vector's tail: rarer and still
 // contiguous. An element carries its own sort key (price, busy, the guid's first 16 bytes), so
@@ -18,6 +18,8 @@
 // Threading: sequencer thread only (folding and deciding happen there); `size` locks.
 #include <unordered_map>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include "market/fact_projection.h"
 #include "market/interner.h"
@@ -50,8 +52,14 @@ class CapacityIndex final : public FactProjection {
     uint32_t busy = 0;     // partitions holding an instance
     std::vector<uint32_t> categories;  // interned "key=value", sorted
     std::vector<uint32_t> releases;    // interned release URLs supplied (available), sorted
-    // The orders it is listed in (empty: not listed), each holding Entry{price, busy, ...} of it.
-    std::vector<Candidates*> entries;
+    // The orders it is listed in (empty: not listed), each holding Entry{price, busy, ...} of it,
+    // with where its element was last seen: other computers moving past it shift it by a few
+    // places at most, so finding it again searches next to that place, not the whole order.
+    struct Listing {
+      Candidates* order;
+      uint32_t hint;
+    };
+    std::vector<Listing> entries;
     bool listed() const noexcept { return !entries.empty(); }
     bool has_free() const noexcept { return present > busy; }
     bool supplies(uint32_t release) const;
@@ -86,6 +94,7 @@ class CapacityIndex final : public FactProjection {
     return (uint64_t{release} << 42) | (uint64_t{capability & 0x1fffff} << 21) | (region & 0x1fffff);
   }
   uint32_t at(std::string_view guid) const;
+  Candidates::iterator locate(Computer::Listing& l, const Entry& e) const;  // e: as listed
   void unlist(uint32_t idx);
   void list(uint32_t idx);
   void reorder(uint32_t idx, uint32_t old_busy);  // after a change of `busy` only
@@ -98,7 +107,7 @@ class CapacityIndex final : public FactProjection {
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::vector<Computer> computers_;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> by_guid_;
+  boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>> by_guid_;
   Interner strings_;
   // Candidates live at stable addresses (computers point to them): node-based maps, never erased.
   std::unordered_map<uint64_t, Candidates> by_release_;

@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "market/types.h"
 
 namespace slap::market {
@@ -37,7 +39,7 @@ class Interner {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
+  boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;  // open addressing
   std::vector<std::string> names_;  // deque-like stability not needed: keys are copies
 };
 

@@ -38,9 +38,9 @@ using ubm::Status;
 // What one execute_batch accumulates.
 struct Market::Batch {
   std::vector<ubm::EntryBody> entries;
-  std::unordered_set<std::string> registered;                // ids registered by this batch (not in the directory yet)
-  std::unordered_map<std::string, ubm::NodeKind> nodes;      // the nodes among them
-  std::unordered_set<std::string> journals;                  // usage journals accounted by this batch
+  boost::unordered_flat_set<std::string> registered;            // ids registered by this batch (not in the directory yet)
+  boost::unordered_flat_map<std::string, ubm::NodeKind> nodes;  // the nodes among them
+  boost::unordered_flat_set<std::string> journals;              // usage journals accounted by this batch
 };
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
@@ -110,9 +110,15 @@ struct Market::Handler {
   }
   std::string release_item(const std::string& url) {
     auto it = m.release_ids_.find(url);
-    if (it == m.release_ids_.end()) it = m.release_ids_.emplace(url, release_id(url)).first;
-    if (!registered(it->second)) item(it->second, ubm::ItemKind::software_release, url);
-    return it->second;
+    if (it == m.release_ids_.end()) it = m.release_ids_.emplace(url, ReleaseId{release_id(url), false}).first;
+    ReleaseId& r = it->second;
+    if (!r.in_directory) {
+      // The directory never forgets an id (a rebuild replays it back), so once there, the
+      // release needs no lookup again.
+      r.in_directory = m.ledger_->directory().item_kind(r.id).has_value();
+      if (!r.in_directory && !registered(r.id)) item(r.id, ubm::ItemKind::software_release, url);
+    }
+    return r.id;
   }
   void emit(fact::Body body, Envelope env) {
     if (env.source == env.destination) env.source = std::string(kMarketNode);
@@ -708,6 +714,7 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   Decided d;
   d.results.reserve(commands.size());
   Batch batch;
+  batch.entries.reserve(2 * commands.size());  // an allocation writes two entries
   for (size_t k = 0; k < commands.size(); ++k) {
     const size_t before = batch.entries.size();
     d.results.push_back(run(commands[k], batch));

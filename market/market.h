@@ -24,6 +24,9 @@
 #include <span>
 #include <unordered_set>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
+
 #include "billing/projection.h"
 #include "ledger/clock.h"
 #include "ledger/ledger.h"
@@ -127,7 +130,13 @@ class Market {
   billing::BillingProjection billing_{options_.currency};
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};
-  std::unordered_map<std::string, std::string> release_ids_;  // cache
+  // Release URL -> its item id, and whether the directory holds it (durably registered: from then
+  // on no request needs to look it up again).
+  struct ReleaseId {
+    std::string id;
+    bool in_directory = false;
+  };
+  boost::unordered_flat_map<std::string, ReleaseId> release_ids_;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {
@@ -135,8 +144,8 @@ class Market {
     std::vector<std::string> ids, journals;
   };
   std::deque<InFlight> in_flight_;
-  std::unordered_map<std::string, std::optional<ubm::NodeKind>> in_flight_ids_;  // node kind for nodes
-  std::unordered_set<std::string> in_flight_journals_;
+  boost::unordered_flat_map<std::string, std::optional<ubm::NodeKind>> in_flight_ids_;  // node kind for nodes
+  boost::unordered_flat_set<std::string> in_flight_journals_;
   ubm::Seq decided_head_{0};  // the last sequence number decided
 };
 
