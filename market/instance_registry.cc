@@ -43,6 +43,22 @@ std::vector<std::string> read_list(ledger::SnapshotReader& r) {
   return v;
 }
 
+// The guids the market mints are "SOFTINST-<position + 1>" (next_guid): their position, when the
+// guid has that form. Such an instance is found by its number, without an index; only other guids
+// (none today) are kept in by_guid_, which saves an insert into a million-entry table per request.
+std::optional<uint32_t> minted_position(std::string_view guid) {
+  constexpr std::string_view kPrefix = "SOFTINST-";
+  if (!guid.starts_with(kPrefix)) return std::nullopt;
+  const std::string_view digits = guid.substr(kPrefix.size());
+  if (digits.empty() || digits.size() > 9 || digits[0] == '0') return std::nullopt;
+  uint32_t n = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  return n - 1;
+}
+
 bool is_host(const InstanceRegistry::Instance& i) {
   return !i.request.shared && !i.computer.empty() && i.request.state != RequestedState::destroyed;
 }
@@ -79,6 +95,10 @@ size_t InstanceRegistry::size() const {
 }
 
 const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view guid) const {
+  if (auto at = minted_position(guid); at && *at < instances_.size() && instances_[*at].request.instance == guid) {
+    return &instances_[*at];
+  }
+  if (by_guid_.empty()) return nullptr;
   auto it = by_guid_.find(guid);
   return it == by_guid_.end() ? nullptr : &instances_[it->second];
 }
@@ -170,7 +190,7 @@ void InstanceRegistry::fold(const Fact& fact) {
       Instance* i = r.at(f.instance);
       if (i == nullptr) {
         const auto idx = static_cast<uint32_t>(r.instances_.size());
-        r.by_guid_.emplace(f.instance, idx);
+        if (minted_position(f.instance) != idx) r.by_guid_.emplace(f.instance, idx);
         r.by_title_.emplace(title_key(f.requester, f.title), idx);
         if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
         i = &r.instances_.emplace_back();
@@ -345,7 +365,7 @@ bool InstanceRegistry::read(ledger::SnapshotReader& r) {
 void InstanceRegistry::rebuild_indexes() {
   for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
     const Instance& i = instances_[idx];
-    by_guid_.emplace(i.request.instance, idx);
+    if (minted_position(i.request.instance) != idx) by_guid_.emplace(i.request.instance, idx);
     by_title_.emplace(title_key(i.request.requester, i.request.title), idx);
     if (i.pending) {
       pending_.emplace(i.arrival, idx);

@@ -87,7 +87,7 @@ class InstanceRegistry final : public FactProjection {
   // A deque: growing never moves the instances (a vector of a million copied them all, touching
   // fresh pages, at each doubling) and pointers stay valid while folding.
   std::deque<Instance> instances_;
-  Map<uint32_t> by_guid_;
+  Map<uint32_t> by_guid_;                   // guids not minted as SOFTINST-<position + 1> only
   Map<uint32_t> by_title_;                  // requester + '\n' + title
   std::map<uint64_t, uint32_t> pending_;    // arrival -> instance
   // release + '\n' + type -> instances, sorted: a vector, as hosts are mostly added newest last
