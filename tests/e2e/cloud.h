@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -123,30 +124,39 @@ inline int free_port(const std::string& ip) {
   return port;
 }
 
-// Kills every process whose command line mentions `root` (the test's temporary directory): the
-// last safety net so that nothing outlives a failed test.
-inline void kill_processes_under(const std::string& root) {
-  for (int round = 0; round < 2; ++round) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator("/proc", ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      const pid_t pid = std::stoi(name);
-      if (pid == ::getpid()) continue;
-      std::string cmdline = slurp(e.path() / "cmdline");
-      for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
-      if (cmdline.find(root) != std::string::npos) ::kill(pid, round == 0 ? SIGTERM : SIGKILL);
-    }
-    if (round == 0) std::this_thread::sleep_for(200ms);
-  }
-}
-
 // Gone, or a zombie nobody reaps yet (daemons are re-parented to a pid 1 that may reap late).
 inline bool process_gone(pid_t pid) {
   if (::kill(pid, 0) != 0) return true;
   const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
   const auto paren = stat.rfind(')');
   return paren == std::string::npos || stat.size() < paren + 3 || stat[paren + 2] == 'Z';
+}
+
+// Processes (not this one) whose command line mentions `root`.
+inline std::vector<pid_t> processes_under(const std::string& root) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    std::string cmdline = slurp(e.path() / "cmdline");
+    for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
+    if (cmdline.find(root) != std::string::npos) out.push_back(pid);
+  }
+  return out;
+}
+
+// Kills every process whose command line mentions `root` (the test's temporary directory): the
+// last safety net so that nothing outlives a failed test. SIGTERM, a grace period that ends as soon
+// as they are all gone, then SIGKILL for what is left.
+inline void kill_processes_under(const std::string& root) {
+  const std::vector<pid_t> pids = processes_under(root);
+  for (pid_t pid : pids) ::kill(pid, SIGTERM);
+  const bool all_gone = eventually([&] { return std::all_of(pids.begin(), pids.end(), process_gone); }, 2s);
+  if (all_gone) return;
+  for (pid_t pid : processes_under(root)) ::kill(pid, SIGKILL);
 }
 
 // A forked child (the slapnode daemon), SIGTERM then SIGKILL on destruction.
