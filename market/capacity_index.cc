@@ -27,9 +27,8 @@ bool erase_sorted(std::vector<uint32_t>& v, uint32_t x) {
 }
 
 // lower_bound searching from `first` outwards (1, 2, 4... elements ahead, then a binary search in
-// the last stride): O(log d) for an answer d elements away. The computers that allocations move are
-// the cheapest and least loaded, at the head of their orders, so this reads the hot first cache
-// lines of an order where a binary search from its middle would miss the cache at every probe.
+// the last stride): O(log d) for an answer d elements away. A computer whose load grew by one moves
+// only a few places, so its new place is found next to its old one, in cache lines just read.
 template <class It, class T, class Less>
 It gallop_lower_bound(It first, It last, const T& value, Less less) {
   size_t step = 1;
@@ -141,10 +140,6 @@ bool CapacityIndex::supplied_anywhere(uint32_t release) const {
   return it != suppliers_.end() && it->second > 0;
 }
 
-CapacityIndex::Candidates& CapacityIndex::set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k) {
-  return m[k];
-}
-
 // Empty orders stay in their maps: computers hold pointers to them, and their number is bounded by
 // the (release, capability, region or network) combinations ever listed.
 CapacityIndex::Candidates::iterator CapacityIndex::locate(Computer::Listing& l, const Entry& e) const {
@@ -174,9 +169,9 @@ void CapacityIndex::list(uint32_t idx) {
     c.entries.push_back({&set, static_cast<uint32_t>(at - set.begin())});
   };
   for (uint32_t rel : c.releases) {
-    add(set_of(by_release_, key(rel, c.capability)));
-    add(set_of(by_region_, key(rel, c.capability, c.region)));
-    add(set_of(by_network_, key(rel, c.capability, c.network)));
+    add(by_release_[key(rel, c.capability)]);
+    add(by_region_[key(rel, c.capability, c.region)]);
+    add(by_network_[key(rel, c.capability, c.network)]);
   }
 }
 

@@ -98,7 +98,6 @@ class CapacityIndex final : public FactProjection {
   void unlist(uint32_t idx);
   void list(uint32_t idx);
   void reorder(uint32_t idx, uint32_t old_busy);  // after a change of `busy` only
-  Candidates& set_of(std::unordered_map<uint64_t, Candidates>& m, uint64_t k);
   Entry entry(uint32_t idx) const;
   Order order() const { return Order{&computers_}; }
 

@@ -22,7 +22,6 @@
 #include <deque>
 #include <memory>
 #include <span>
-#include <unordered_set>
 
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
