@@ -94,12 +94,33 @@ void BillingProjection::price_line(Line& line) const {
 // Keeps amount == round(quantity x price) and the roll-up equal to the sum of its lines.
 void BillingProjection::set_amount(Line& line) {
   int64_t amount = 0;
+  bool overflowed = false;
   if (line.rated) {
     if (auto a = rate(line.quantity, line.price)) amount = *a;
-    else ++overflows_;
+    else overflowed = true;
+  }
+  if (overflowed != line.overflowed) {
+    overflowed ? ++overflowed_lines_ : --overflowed_lines_;
+    line.overflowed = overflowed;
   }
   rollups_[line.rollup].amount += amount - line.amount;
   line.amount = amount;
+}
+
+void BillingProjection::mark_dirty(uint32_t idx) {
+  Line& line = lines_[idx];
+  if (line.dirty) return;
+  line.dirty = true;
+  dirty_.push_back(idx);
+}
+
+void BillingProjection::rate_dirty() {
+  for (uint32_t idx : dirty_) {
+    Line& line = lines_[idx];
+    line.dirty = false;
+    set_amount(line);
+  }
+  dirty_.clear();
 }
 
 uint32_t BillingProjection::series_of(const Key& key) {
@@ -173,7 +194,8 @@ uint32_t BillingProjection::line_of(const Key& key) {
 }
 
 void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
-  Line& line = lines_[line_of(key)];
+  const uint32_t idx = line_of(key);
+  Line& line = lines_[idx];
   Rollup& r = rollups_[line.rollup];
   if (!add_q18(line.quantity, quantity)) {
     ++overflows_;
@@ -183,7 +205,7 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
   line.movements += movements;
   r.movements += movements;
   if (!line.rated) r.unrated += movements;
-  set_amount(line);
+  mark_dirty(idx);
 }
 
 void BillingProjection::rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day) {
@@ -208,6 +230,10 @@ void BillingProjection::rerate(std::string_view supplier, std::string_view compu
 
 void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
   std::unique_lock lock(mu_);
+  struct RateAtEnd {  // also when a malformed entry throws half-way: no line is left unrated
+    BillingProjection& p;
+    ~RateAtEnd() { p.rate_dirty(); }
+  } rate_at_end{*this};
   for (const auto& e : entries) {
     last_ = e.seq;
     auto body = e.entry.getBody();
@@ -302,7 +328,7 @@ std::string BillingProjection::snapshot() const {
     w.u64(static_cast<uint64_t>(l.price.mantissa));
     w.u8(l.price.scale);
     w.u64(l.price.divisor);
-    w.u8(l.rated ? 1 : 0);
+    w.u8(static_cast<uint8_t>((l.rated ? 1 : 0) | (l.overflowed ? 2 : 0)));
     w.u64(l.movements);
   }
   for (uint64_t v : {price_count_, rerates_, rerated_lines_, overflows_}) w.u64(v);
@@ -355,7 +381,11 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     l.price.mantissa = static_cast<int64_t>(r.u64());
     l.price.scale = r.u8();
     l.price.divisor = static_cast<uint32_t>(r.u64());
-    l.rated = r.u8() != 0;
+    const uint8_t flags = r.u8();
+    l.rated = (flags & 1) != 0;
+    l.overflowed = (flags & 2) != 0;
+    if ((flags & ~3) != 0) return fail();
+    if (l.overflowed) ++overflowed_lines_;
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
     const uint32_t series = series_of(l.key);
@@ -398,7 +428,8 @@ void BillingProjection::clear() {
   rollups_.clear();
   rollup_ids_.clear();
   months_.clear();
-  price_count_ = rerates_ = rerated_lines_ = overflows_ = 0;
+  price_count_ = rerates_ = rerated_lines_ = overflows_ = overflowed_lines_ = 0;
+  dirty_.clear();
   client_ = supplier_ = computer_ = instance_ = Recent{};
   recent_resources_.clear();
   recent_lines_used_ = recent_lines_next_ = 0;
@@ -407,7 +438,7 @@ void BillingProjection::clear() {
 
 BillingProjection::Stats BillingProjection::stats() const {
   std::shared_lock lock(mu_);
-  return Stats{lines_.size(), rollups_.size(), price_count_, rerates_, rerated_lines_, overflows_};
+  return Stats{lines_.size(), rollups_.size(), price_count_, rerates_, rerated_lines_, overflows_ + overflowed_lines_};
 }
 
 std::optional<BillingProjection::PriceView> BillingProjection::price_at(std::string_view supplier, std::string_view computer,

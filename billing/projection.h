@@ -56,6 +56,8 @@ class BillingProjection final : public ledger::Projection {
                                     int32_t day) const;
 
   struct Stats {
+    // overflows: movements not added (their line's quantity would overflow) + lines whose amount does
+    // not fit in int64.
     uint64_t lines = 0, rollups = 0, prices = 0, rerates = 0, rerated_lines = 0, overflows = 0;
   };
   Stats stats() const;
@@ -76,6 +78,8 @@ class BillingProjection final : public ledger::Projection {
     int64_t amount = 0;
     UnitPrice price;
     bool rated = false;
+    bool overflowed = false;  // its amount does not fit in int64 (it then counts 0)
+    bool dirty = false;       // its quantity changed in the batch being applied: amount not yet set
     uint32_t movements = 0;
     uint32_t rollup = 0;
   };
@@ -110,6 +114,12 @@ class BillingProjection final : public ledger::Projection {
   void price_line(Line& line) const;
   void add(Key key, Q18 quantity, uint32_t movements);
   void set_amount(Line& line);
+  // Amounts are set once per applied batch, not once per movement: a line takes several movements
+  // of a batch (a journal lists each partition's periods together) and rating is exact 128-bit
+  // arithmetic with divisions. The amount is a function of the line's final quantity and price
+  // alone, so the result does not depend on where batches end (live and replay agree).
+  void mark_dirty(uint32_t line);
+  void rate_dirty();
   void rerate(std::string_view supplier, std::string_view computer, int32_t from_day, int32_t to_day);
 
   // A line's key without its period: the day lines of one (client, supplier, resource, computer,
@@ -164,7 +174,10 @@ class BillingProjection final : public ledger::Projection {
   std::vector<Rollup> rollups_;
   FlatIndex<Key, KeyHash> rollup_ids_;
   std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
-  uint64_t price_count_ = 0, rerates_ = 0, rerated_lines_ = 0, overflows_ = 0;
+  uint64_t price_count_ = 0, rerates_ = 0, rerated_lines_ = 0;
+  uint64_t overflows_ = 0;         // movements whose quantity would overflow their line (not added)
+  uint64_t overflowed_lines_ = 0;  // lines whose amount overflows (Line::overflowed)
+  std::vector<uint32_t> dirty_;    // lines with Line::dirty, in the batch being applied
   Recent client_, supplier_, computer_, instance_;  // folding thread only; cleared with the state
   struct RecentResource {
     std::string resource, unit;

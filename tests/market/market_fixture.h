@@ -76,9 +76,11 @@ class World {
   // Projections rebuilt from scratch by replaying the ledger give the same bytes.
   void expect_replay_equal() {
     Market fresh(MarketOptions{.clock = &clock});
-    auto replayed = replayed_snapshots(*storage_, fresh.projections());
-    ASSERT_TRUE(replayed.ok());
-    EXPECT_EQ(snapshots(), *replayed);
+    for (auto reader : {ledger::ReplayReader::pipelined, ledger::ReplayReader::inline_}) {
+      auto replayed = replayed_snapshots(*storage_, fresh.projections(), reader);
+      ASSERT_TRUE(replayed.ok());
+      EXPECT_EQ(snapshots(), *replayed) << (reader == ledger::ReplayReader::inline_ ? "inline" : "pipelined") << " replay";
+    }
   }
 
  private:

@@ -18,10 +18,14 @@ inline std::vector<std::string> snapshots(std::span<ledger::Projection* const> p
 }
 
 // Resets `fresh` (new, empty projections of the same kinds as the live ones), replays the whole
-// stored log into them and returns their snapshots.
+// stored log into them and returns their snapshots. The reader decides where the batches the
+// projections are fed end (one entry at a time inline, up to 1,024 pipelined): the live
+// projections saw the batches as they were written, so equal snapshots from both readers show a
+// projection's state does not depend on batch boundaries.
 inline ubm::Result<std::vector<std::string>> replayed_snapshots(const ledger::Storage& storage,
-                                                                std::span<ledger::Projection* const> fresh) {
-  auto r = ledger::replay(storage, fresh);
+                                                                std::span<ledger::Projection* const> fresh,
+                                                                ledger::ReplayReader reader = ledger::ReplayReader::pipelined) {
+  auto r = ledger::replay(storage, fresh, {}, reader);
   if (!r) return r.error();
   return snapshots(fresh);
 }
