@@ -127,10 +127,11 @@ struct ReplayReport {
   uint64_t entries = 0;
   ubm::Seq head{0};
 };
-// How replay() reads the log. pipelined: a second thread reads and checks while the caller's
-// thread applies batches of entries (replay.cc) — the reader costs twice the CPU of the inline
-// loop, so it pays when folding is the heavier half (the market and billing projections: 3x in
-// billing_bench), and loses when the projections are cheap (ledger_bench's counting one: 2x slower).
+// How replay() reads the log. pipelined: a second thread scans the log and copies its records
+// while the caller's thread decodes, checks and applies them in batches (replay.cc); the scan
+// then overlaps the folding. inline: one loop, one entry at a time (ledger_bench's counting
+// projection replays as fast either way; billing_bench's billing projection gains from the second
+// thread).
 enum class ReplayReader { inline_, pipelined };
 // Resets the projections and rebuilds them from the whole log, checking every record as
 // scan_log() does. Projections are only ever called on the caller's thread, `progress` too.

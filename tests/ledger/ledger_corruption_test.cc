@@ -93,3 +93,29 @@ TEST(LedgerCorruption, AnEntryMovedToAnotherKeyIsCaught) {
   ASSERT_TRUE(storage->write(wb, ledger::Sync::yes).ok());
   EXPECT_EQ(ledger::verify(*storage).first_bad.value(), 11u);
 }
+
+// Both readers stop at the first record that does not check, name it, and have fed the
+// projections exactly the entries before it. The log is long enough (3,003 entries) for the
+// pipelined reader's batches of 1,024 to span it, and bad records are placed in the first batch,
+// on a batch boundary and in the last batch.
+TEST(LedgerCorruption, ReplayStopsAtTheFirstBadRecordWithEitherReader) {
+  for (uint64_t bad : {70u, 1024u, 1025u, 2049u, 3003u}) {
+    for (auto reader : {ledger::ReplayReader::inline_, ledger::ReplayReader::pipelined}) {
+      auto storage = std::make_shared<ledger::MemoryStorage>();
+      {
+        ledger::ManualClock clock;
+        auto led = ledger::Ledger::open({.storage = storage, .clock = &clock}).value();
+        ASSERT_TRUE(led->append(test::parties()).ok());
+        for (int i = 0; i < 300; ++i) ASSERT_TRUE(led->append(test::usage_batch(10, i)).ok());
+        ASSERT_EQ(led->head().value(), 3003u);
+      }
+      tamper(*storage, bad, [](std::string& b) { b.resize(b.size() - 8); });
+      ledger::Directory d;
+      ledger::Projection* ps[] = {&d};
+      auto r = ledger::replay(*storage, ps, {}, reader);
+      ASSERT_FALSE(r.ok()) << "record " << bad;
+      EXPECT_EQ(r.error().field, "seq " + std::to_string(bad));
+      EXPECT_EQ(d.last_applied().value(), bad - 1) << (reader == ledger::ReplayReader::inline_ ? "inline" : "pipelined");
+    }
+  }
+}
