@@ -78,17 +78,36 @@ const BillingProjection::PriceRec* BillingProjection::find_price(uint8_t scope, 
   return &p->second;
 }
 
-void BillingProjection::price_line(Line& line) const {
-  const auto [rname, unit] = resources_[line.key.resource];
-  const PriceRec* p = find_price(0, line.key.computer, rname, line.key.period, nullptr);
-  if (p == nullptr) p = find_price(1, line.key.supplier, rname, line.key.period, nullptr);
+uint32_t BillingProjection::price_id(const UnitPrice& p) {
+  auto [it, fresh] = unit_price_ids_.emplace(std::tuple{p.mantissa, p.scale, p.divisor}, static_cast<uint32_t>(unit_prices_.size()));
+  if (fresh) unit_prices_.push_back(p);
+  return it->second;
+}
+
+void BillingProjection::price_line(Line& line) {
+  const Key& k = line.key;
+  for (size_t i = 0; i < recent_prices_used_; ++i) {
+    const RecentPrice& r = recent_prices_[i];
+    if (r.computer == k.computer && r.supplier == k.supplier && r.resource == k.resource && r.day == k.period) {
+      line.rated = r.rated;
+      line.price = r.price;
+      return;
+    }
+  }
   line.rated = false;
-  line.price = {};
-  if (p == nullptr) return;
-  auto div = unit_divisor(names_[p->unit], names_[unit]);
-  if (!div) return;
-  line.price = UnitPrice{p->mantissa, p->scale, *div};
-  line.rated = true;
+  line.price = 0;
+  const auto [rname, unit] = resources_[k.resource];
+  const PriceRec* p = find_price(0, k.computer, rname, k.period, nullptr);
+  if (p == nullptr) p = find_price(1, k.supplier, rname, k.period, nullptr);
+  if (p != nullptr) {
+    if (auto div = unit_divisor(names_[p->unit], names_[unit])) {
+      line.price = price_id(UnitPrice{p->mantissa, p->scale, *div});
+      line.rated = true;
+    }
+  }
+  recent_prices_[recent_prices_next_] = RecentPrice{k.computer, k.supplier, k.resource, k.period, line.price, line.rated};
+  recent_prices_next_ = (recent_prices_next_ + 1) % kRecentPrices;
+  recent_prices_used_ = std::max(recent_prices_used_, recent_prices_next_ == 0 ? kRecentPrices : recent_prices_next_);
 }
 
 // Keeps amount == round(quantity x price) and the roll-up equal to the sum of its lines.
@@ -96,7 +115,7 @@ void BillingProjection::set_amount(Line& line) {
   int64_t amount = 0;
   bool overflowed = false;
   if (line.rated) {
-    if (auto a = rate(line.quantity, line.price)) amount = *a;
+    if (auto a = rate(line.quantity, unit_prices_[line.price])) amount = *a;
     else overflowed = true;
   }
   if (overflowed != line.overflowed) {
@@ -280,6 +299,7 @@ void BillingProjection::apply(std::span<const ledger::EntryView> entries) {
       auto p = mv.getPrice();
       PriceRec rec{p.getMinor(), p.getScale(), intern(text(mv.getUnit())), correction};
       prices_[PriceKey{per_computer ? 0 : 1, scope, intern(resource)}][day_of(mv.getStartNs())] = rec;
+      recent_prices_used_ = recent_prices_next_ = 0;
       ++price_count_;
     } else if (k0 == kBillingKey && v0 == "rerate") {
       if (mv.getStopNs() <= mv.getStartNs()) continue;
@@ -325,9 +345,10 @@ std::string BillingProjection::snapshot() const {
     for (uint32_t v : {l.key.client, l.key.supplier, l.key.resource, l.key.computer, l.key.instance}) w.u64(v);
     w.i128(l.quantity);
     w.u64(static_cast<uint64_t>(l.amount));
-    w.u64(static_cast<uint64_t>(l.price.mantissa));
-    w.u8(l.price.scale);
-    w.u64(l.price.divisor);
+    const UnitPrice& price = unit_prices_[l.price];
+    w.u64(static_cast<uint64_t>(price.mantissa));
+    w.u8(price.scale);
+    w.u64(price.divisor);
     w.u8(static_cast<uint8_t>((l.rated ? 1 : 0) | (l.overflowed ? 2 : 0)));
     w.u64(l.movements);
   }
@@ -378,9 +399,11 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     }
     l.quantity = r.i128();
     l.amount = static_cast<int64_t>(r.u64());
-    l.price.mantissa = static_cast<int64_t>(r.u64());
-    l.price.scale = r.u8();
-    l.price.divisor = static_cast<uint32_t>(r.u64());
+    UnitPrice price;
+    price.mantissa = static_cast<int64_t>(r.u64());
+    price.scale = r.u8();
+    price.divisor = static_cast<uint32_t>(r.u64());
+    l.price = price_id(price);
     const uint8_t flags = r.u8();
     l.rated = (flags & 1) != 0;
     l.overflowed = (flags & 2) != 0;
@@ -419,6 +442,10 @@ void BillingProjection::clear() {
   resources_.clear();
   resource_ids_.clear();
   prices_.clear();
+  recent_prices_used_ = recent_prices_next_ = 0;
+  unit_prices_.assign(1, UnitPrice{});
+  unit_price_ids_.clear();
+  unit_price_ids_.emplace(std::tuple{UnitPrice{}.mantissa, UnitPrice{}.scale, UnitPrice{}.divisor}, 0);
   lines_.clear();
   series_.clear();
   series_ids_.clear();

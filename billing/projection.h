@@ -72,17 +72,20 @@ class BillingProjection final : public ledger::Projection {
   struct KeyHash {
     size_t operator()(const Key& k) const noexcept;
   };
+  // 64 bytes: millions of them are created by a replay (each new one is memory the kernel zeroes)
+  // and read by day queries.
   struct Line {
     Key key;
+    uint32_t price = 0;  // in unit_prices_; 0 while unrated
+    uint32_t movements = 0;
     Q18 quantity = 0;
     int64_t amount = 0;
-    UnitPrice price;
+    uint32_t rollup = 0;
     bool rated = false;
     bool overflowed = false;  // its amount does not fit in int64 (it then counts 0)
     bool dirty = false;       // its quantity changed in the batch being applied: amount not yet set
-    uint32_t movements = 0;
-    uint32_t rollup = 0;
   };
+  static_assert(sizeof(Line) == 64);
   struct Rollup {
     Key key;
     Q18 quantity = 0;
@@ -111,7 +114,21 @@ class BillingProjection final : public ledger::Projection {
   std::optional<uint32_t> lookup(std::string_view s) const;
   uint32_t resource_id(uint32_t name, uint32_t unit);
   const PriceRec* find_price(uint8_t scope, uint32_t id, uint32_t resource_name, int32_t day, int32_t* effective) const;
-  void price_line(Line& line) const;
+  void price_line(Line& line);
+  // The index of `p` in unit_prices_, added if new. Few distinct prices exist (one per price list
+  // entry and unit conversion), so lines hold an index rather than the 16-byte price.
+  uint32_t price_id(const UnitPrice& p);
+  // What price_line found last for a (computer, supplier, resource, day): a journal creates the
+  // lines of one computer and day together, a few resources in turn. Emptied when prices change.
+  struct RecentPrice {
+    uint32_t computer, supplier, resource;
+    int32_t day;
+    uint32_t price;
+    bool rated;
+  };
+  static constexpr size_t kRecentPrices = 8;
+  RecentPrice recent_prices_[kRecentPrices]{};
+  size_t recent_prices_used_ = 0, recent_prices_next_ = 0;
   void add(Key key, Q18 quantity, uint32_t movements);
   void set_amount(Line& line);
   // Amounts are set once per applied batch, not once per movement: a line takes several movements
@@ -165,6 +182,8 @@ class BillingProjection final : public ledger::Projection {
   std::vector<std::pair<uint32_t, uint32_t>> resources_;  // (resource name id, unit name id)
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> resource_ids_;
   std::map<PriceKey, std::map<int32_t, PriceRec>> prices_;
+  std::vector<UnitPrice> unit_prices_;  // [0] = no price
+  std::map<std::tuple<int64_t, uint8_t, uint32_t>, uint32_t> unit_price_ids_;
   ChunkedVector<Line> lines_;  // millions on a long ledger: grown without copies
   std::vector<Series> series_;
   FlatIndex<SeriesKey, SeriesKeyHash> series_ids_;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <mutex>
 
-#include <boost/unordered/unordered_flat_map.hpp>
-
 #include "billing/calendar.h"
 #include "billing/projection.h"
 
@@ -47,7 +45,7 @@ Answer BillingProjection::query(const Query& q) const {
            (!filter[2] || resources_[k.resource].first == *filter[2]) && (!filter[3] || k.computer == *filter[3]) &&
            (!filter[4] || k.instance == *filter[4]);
   };
-  boost::unordered_flat_map<GroupKey, Acc, GroupHash> groups;
+  std::unordered_map<GroupKey, Acc, GroupHash> groups;
   size_t expected = 0;  // roll-ups of the window's months: an upper bound that avoids rehashing
   for (auto it = months_.lower_bound(month_of_day(q.from_day)); it != months_.end() && it->first <= month_of_day(q.to_day); ++it) {
     expected += it->second.size();
@@ -91,49 +89,23 @@ Answer BillingProjection::query(const Query& q) const {
       }
     }
   }
-  // Order the groups by their names. Each grouped dimension's distinct names are sorted once and
-  // replaced by their rank, so sorting the groups compares integers, not strings (a month grouped
-  // by client and resource is 40,000 groups but only 10,000 clients and 4 resources).
+  // Order the groups by their names (no string copies), then materialise only the rows.
+  std::vector<std::pair<GroupKey, Acc>> sorted(groups.begin(), groups.end());
   auto name = [&](size_t dim, int64_t v) -> std::string_view {
     if (v < 0) return {};
     return dim == 2 ? std::string_view(names_[resources_[static_cast<size_t>(v)].first]) : std::string_view(names_[static_cast<size_t>(v)]);
   };
-  std::vector<std::pair<GroupKey, Acc>> sorted(groups.begin(), groups.end());
-  std::vector<GroupKey> order(sorted.size());  // per group: its sort key
-  for (size_t i = 0; i < sorted.size(); ++i) order[i] = sorted[i].first;  // days and months: chronological = textual
-  std::vector<uint32_t> rank;
-  std::vector<int64_t> distinct;
-  for (size_t d = 0; d < kFilterDims; ++d) {
-    if (!q.groups(static_cast<Dim>(d))) continue;
-    rank.assign(d == 2 ? resources_.size() : names_.size(), 0);
-    distinct.clear();
-    for (const auto& [g, a] : sorted) {
-      if (rank[static_cast<size_t>(g[d])] == 0) {
-        rank[static_cast<size_t>(g[d])] = 1;
-        distinct.push_back(g[d]);
-      }
+  std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+    for (size_t d = 0; d < kDims; ++d) {
+      if (a.first[d] == b.first[d]) continue;
+      if (d >= 5) return a.first[d] < b.first[d];  // days and months: chronological = textual
+      const int c = name(d, a.first[d]).compare(name(d, b.first[d]));
+      if (c != 0) return c < 0;
     }
-    std::sort(distinct.begin(), distinct.end(), [&](int64_t a, int64_t b) {
-      const int c = name(d, a).compare(name(d, b));
-      return c != 0 ? c < 0 : a < b;
-    });
-    // Equal names (two resources of one name in different units) share a rank: the unit decides.
-    uint32_t r = 0;
-    for (size_t i = 0; i < distinct.size(); ++i) {
-      if (i == 0 || name(d, distinct[i]) != name(d, distinct[i - 1])) ++r;
-      rank[static_cast<size_t>(distinct[i])] = r;
-    }
-    for (size_t i = 0; i < sorted.size(); ++i) order[i][d] = rank[static_cast<size_t>(sorted[i].first[d])];
-  }
-  std::vector<uint32_t> by(sorted.size());
-  for (size_t i = 0; i < by.size(); ++i) by[i] = static_cast<uint32_t>(i);
-  std::sort(by.begin(), by.end(), [&](uint32_t a, uint32_t b) {
-    if (order[a] != order[b]) return order[a] < order[b];
-    return sorted[a].second.unit < sorted[b].second.unit;
+    return a.second.unit < b.second.unit;
   });
   out.rows.reserve(sorted.size());
-  for (uint32_t at : by) {
-    const auto& [g, a] = sorted[at];
+  for (const auto& [g, a] : sorted) {
     Row r;
     for (size_t i = 0; i < kFilterDims; ++i) {
       if (g[i] >= 0) r.key[i] = name(i, g[i]);

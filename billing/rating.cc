@@ -1,5 +1,6 @@
 #include "billing/rating.h"
 
+#include <array>
 #include <limits>
 
 namespace slap::billing {
@@ -14,10 +15,17 @@ constexpr U128 pow10(unsigned n) {
 }
 constexpr U128 kOne = pow10(kQScale);
 
+// 10^0 .. 10^18: to_q18 runs once per usage movement in a replay.
+constexpr auto kPow10 = [] {
+  std::array<Q18, kQScale + 1> t{};
+  for (unsigned i = 0; i <= kQScale; ++i) t[i] = static_cast<Q18>(pow10(i));
+  return t;
+}();
+
 }  // namespace
 
 Q18 to_q18(ubm::Decimal d) noexcept {
-  return static_cast<Q18>(d.mantissa()) * static_cast<Q18>(pow10(kQScale - d.scale()));
+  return static_cast<Q18>(d.mantissa()) * kPow10[kQScale - d.scale()];
 }
 
 bool add_q18(Q18& acc, Q18 v) noexcept {
