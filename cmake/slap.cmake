@@ -28,6 +28,7 @@ endif()
 # jemalloc (SLAP_JEMALLOC, CMakeLists.txt) replaces malloc in the executables that serve and measure.
 function(slap_link_allocator name)
   if(SLAP_JEMALLOC)
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/jemalloc_conf.cc)
     target_link_libraries(${name} PRIVATE ${JEMALLOC_LIBRARY})
     target_compile_definitions(${name} PRIVATE SLAP_WITH_JEMALLOC=1)
   endif()
