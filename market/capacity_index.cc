@@ -26,36 +26,6 @@ bool erase_sorted(std::vector<uint32_t>& v, uint32_t x) {
   return true;
 }
 
-// lower_bound searching from `first` outwards (1, 2, 4... elements ahead, then a binary search in
-// the last stride): O(log d) for an answer d elements away. A computer whose load grew by one moves
-// only a few places, so its new place is found next to its old one, in cache lines just read.
-template <class It, class T, class Less>
-It gallop_lower_bound(It first, It last, const T& value, Less less) {
-  size_t step = 1;
-  It lo = first;
-  while (step <= static_cast<size_t>(last - lo) && less(lo[step - 1], value)) {
-    lo += step;
-    step *= 2;
-  }
-  return std::lower_bound(lo, lo + std::min(step, static_cast<size_t>(last - lo)), value, less);
-}
-
-// lower_bound(first, last, value) searched outwards from `hint` (any position in [first, last]):
-// O(log d) probes for an answer d elements away, all near the hint.
-template <class It, class T, class Less>
-It lower_bound_near(It first, It last, It hint, const T& value, Less less) {
-  if (hint != last && less(*hint, value)) return gallop_lower_bound(hint + 1, last, value, less);
-  // The answer is at or before the hint: gallop left while elements do not sort before `value`.
-  size_t step = 1;
-  It hi = hint;
-  while (static_cast<size_t>(hi - first) >= step && !less(*(hi - step), value)) {
-    hi -= step;
-    step *= 2;
-  }
-  It lo = static_cast<size_t>(hi - first) >= step ? hi - step : first;
-  return std::lower_bound(lo, hi, value, less);
-}
-
 void write_ids(ledger::SnapshotWriter& w, const std::vector<uint32_t>& v) {
   w.u64(v.size());
   for (uint32_t x : v) w.u64(x);
@@ -142,19 +112,10 @@ bool CapacityIndex::supplied_anywhere(uint32_t release) const {
 
 // Empty orders stay in their maps: computers hold pointers to them, and their number is bounded by
 // the (release, capability, region or network) combinations ever listed.
-CapacityIndex::Candidates::iterator CapacityIndex::locate(Computer::Listing& l, const Entry& e) const {
-  Candidates& set = *l.order;
-  const auto hint = set.begin() + std::min<size_t>(l.hint, set.size());
-  if (hint != set.end() && hint->idx == e.idx) return hint;
-  auto it = lower_bound_near(set.begin(), set.end(), hint, e, order());
-  assert(it != set.end() && it->idx == e.idx);
-  return it;
-}
-
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
   const Entry e = entry(idx);
-  for (auto& l : c.entries) l.order->erase(locate(l, e));
+  for (Candidates* set : c.entries) set->erase(e, order(), [idx](const Entry& x) { return x.idx == idx; });
   c.entries.clear();
 }
 
@@ -165,8 +126,8 @@ void CapacityIndex::list(uint32_t idx) {
   const Entry e = entry(idx);
   c.entries.reserve(3 * c.releases.size());
   auto add = [&](Candidates& set) {
-    auto at = set.insert(std::lower_bound(set.begin(), set.end(), e, order()), e);
-    c.entries.push_back({&set, static_cast<uint32_t>(at - set.begin())});
+    set.insert(e, order());
+    c.entries.push_back(&set);
   };
   for (uint32_t rel : c.releases) {
     add(by_release_[key(rel, c.capability)]);
@@ -176,9 +137,8 @@ void CapacityIndex::list(uint32_t idx) {
 }
 
 // An allocation or a release changes only the computer's load, the hottest change of all: in each
-// order its element slides from where (price, old busy, guid) sorts to where (price, busy, guid)
-// does, over the computers in between only. A computer that fills up or gets its first free
-// partition back is (un)listed as usual.
+// order its element leaves where (price, old busy, guid) sorts and goes where (price, busy, guid)
+// does. A computer that fills up or gets its first free partition back is (un)listed as usual.
 void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
   Computer& c = computers_[idx];
   const bool listable = c.scope == Scope::open && c.has_free() && !c.releases.empty();
@@ -194,21 +154,9 @@ void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
   from.busy = old_busy;
   const Entry to = entry(idx);
   const Order less = order();
-  for (auto& l : c.entries) {
-    Candidates* set = l.order;
-    auto at = locate(l, from);
-    if (to.busy > from.busy) {
-      // Moves right: to the first element after it that sorts after `to`.
-      auto dest = gallop_lower_bound(at + 1, set->end(), to, less);
-      std::rotate(at, at + 1, dest);
-      (dest - 1)->busy = to.busy;
-      l.hint = static_cast<uint32_t>(dest - 1 - set->begin());
-    } else {
-      auto dest = lower_bound_near(set->begin(), at, at, to, less);
-      std::rotate(dest, at, at + 1);
-      dest->busy = to.busy;
-      l.hint = static_cast<uint32_t>(dest - set->begin());
-    }
+  for (Candidates* set : c.entries) {
+    set->erase(from, less, [idx](const Entry& x) { return x.idx == idx; });
+    set->insert(to, less);
   }
 }
 

@@ -7,13 +7,13 @@
 // of computers); conditions the index does not key on are checked while walking the order
 // (bounded by the matcher).
 //
-// An order is a sorted vector, not a tree: an allocation (busy + 1) moves a computer only past the
-// computers of its price that were as busy as it, which in a vector is a search next to where the
-// computer last was and a short rotation of contiguous elements, where a tree paid an erase and an insert, each a walk of
-// scattered nodes (profiled: 22% of the sequencer thread with 10,000 computers). Listing and
-// unlisting (a computer's set-up, or it filling up) shift the vector's tail: rarer and still
-// contiguous. An element carries its own sort key (price, busy, the guid's first 16 bytes), so
-// searching reads only the vector; only guids equal on 16 bytes fall back to the table.
+// An order is a chunked sorted sequence (candidates.h), not a tree and not one flat vector: an
+// allocation (busy + 1) moves a computer past the computers of its price that were as busy as it;
+// a tree paid an erase and an insert, each a walk of scattered nodes (profiled: 22% of the
+// sequencer thread with 10,000 computers), a flat vector a rotation over all of them (thousands
+// when a fleet shares one price). In short sorted chunks it is an erase and an insert that shift
+// one chunk each. An element carries its own sort key (price, busy, the guid's first 16 bytes),
+// so searching reads only the order; only guids equal on 16 bytes fall back to the table.
 //
 // Threading: sequencer thread only (folding and deciding happen there); `size` locks.
 #include <unordered_map>
@@ -21,6 +21,7 @@
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include "market/candidates.h"
 #include "market/fact_projection.h"
 #include "market/interner.h"
 
@@ -40,8 +41,8 @@ class CapacityIndex final : public FactProjection {
     const std::vector<Computer>* table;  // read only for guids equal on their first 16 bytes
     bool operator()(const Entry& a, const Entry& b) const;
   };
-  // Sorted by Order, no two elements of one computer.
-  using Candidates = std::vector<Entry>;
+  // Sorted by Order, no two elements of one computer; walked from the head by the matcher.
+  using Candidates = ChunkedSortedSequence<Entry, Order>;
 
   struct Computer {
     std::string guid;
@@ -52,14 +53,8 @@ class CapacityIndex final : public FactProjection {
     uint32_t busy = 0;     // partitions holding an instance
     std::vector<uint32_t> categories;  // interned "key=value", sorted
     std::vector<uint32_t> releases;    // interned release URLs supplied (available), sorted
-    // The orders it is listed in (empty: not listed), each holding Entry{price, busy, ...} of it,
-    // with where its element was last seen: other computers moving past it shift it by a few
-    // places at most, so finding it again searches next to that place, not the whole order.
-    struct Listing {
-      Candidates* order;
-      uint32_t hint;
-    };
-    std::vector<Listing> entries;
+    // The orders it is listed in (empty: not listed), each holding Entry{price, busy, ...} of it.
+    std::vector<Candidates*> entries;
     bool listed() const noexcept { return !entries.empty(); }
     bool has_free() const noexcept { return present > busy; }
     bool supplies(uint32_t release) const;
@@ -94,7 +89,6 @@ class CapacityIndex final : public FactProjection {
     return (uint64_t{release} << 42) | (uint64_t{capability & 0x1fffff} << 21) | (region & 0x1fffff);
   }
   uint32_t at(std::string_view guid) const;
-  Candidates::iterator locate(Computer::Listing& l, const Entry& e) const;  // e: as listed
   void unlist(uint32_t idx);
   void list(uint32_t idx);
   void reorder(uint32_t idx, uint32_t old_busy);  // after a change of `busy` only

@@ -1,0 +1,95 @@
+// market/candidates.h: the chunked ordered sequence the capacity index keeps its orders in. Checked
+// against std::set under random inserts and erases (seed printed), through chunk splits and
+// merges, and in the pattern that made a flat vector slow: many equal-price computers taking
+// allocations in turn.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "market/candidates.h"
+
+namespace slap::market {
+namespace {
+
+struct Item {
+  int price = 0;
+  int load = 0;
+  int id = 0;
+};
+struct Less {
+  bool operator()(const Item& a, const Item& b) const {
+    if (a.price != b.price) return a.price < b.price;
+    if (a.load != b.load) return a.load < b.load;
+    return a.id < b.id;
+  }
+};
+using Sequence = ChunkedSortedSequence<Item, Less>;
+
+std::vector<int> ids(const Sequence& s) {
+  std::vector<int> v;
+  for (const Item& i : s) v.push_back(i.id);
+  return v;
+}
+std::vector<int> ids(const std::set<Item, Less>& s) {
+  std::vector<int> v;
+  for (const Item& i : s) v.push_back(i.id);
+  return v;
+}
+
+TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
+  const uint64_t seed = std::random_device{}();
+  std::printf("candidates seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  Sequence seq;
+  std::set<Item, Less> ref;
+  std::vector<Item> present;
+  for (int step = 0; step < 20000; ++step) {
+    if (present.empty() || rng() % 3 != 0) {
+      Item it{static_cast<int>(rng() % 5), static_cast<int>(rng() % 4), step};
+      seq.insert(it, Less{});
+      ref.insert(it);
+      present.push_back(it);
+    } else {
+      const size_t k = rng() % present.size();
+      const Item it = present[k];
+      seq.erase(it, Less{}, [&](const Item& x) { return x.id == it.id; });
+      ref.erase(it);
+      present[k] = present.back();
+      present.pop_back();
+    }
+    ASSERT_EQ(seq.size(), ref.size()) << "seed " << seed << " step " << step;
+    if (step % 997 == 0) {
+      ASSERT_EQ(ids(seq), ids(ref)) << "seed " << seed << " step " << step;
+    }
+  }
+  ASSERT_EQ(ids(seq), ids(ref)) << "seed " << seed;
+  while (!present.empty()) {  // down to empty: chunks merge and vanish
+    const Item it = present.back();
+    present.pop_back();
+    seq.erase(it, Less{}, [&](const Item& x) { return x.id == it.id; });
+    ref.erase(it);
+  }
+  EXPECT_TRUE(seq.empty());
+  EXPECT_EQ(seq.begin(), seq.end());
+}
+
+TEST(Candidates, EqualPriceComputersTakeAllocationsInTurn) {
+  // 1,000 computers of one price: the head is always the least loaded, lowest id; after each
+  // allocation it goes behind every computer as loaded as it was.
+  Sequence seq;
+  for (int id = 0; id < 1000; ++id) seq.insert(Item{7, 0, id}, Less{});
+  for (int n = 0; n < 3000; ++n) {
+    const Item head = *seq.begin();
+    ASSERT_EQ(head.id, n % 1000);
+    ASSERT_EQ(head.load, n / 1000);
+    seq.erase(head, Less{}, [&](const Item& x) { return x.id == head.id; });
+    seq.insert(Item{7, head.load + 1, head.id}, Less{});
+  }
+  EXPECT_EQ(seq.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace slap::market
