@@ -16,7 +16,6 @@
 // Bounded: kBatches batches exist, each of at most kBatchEntries entries and kBatchBytes of
 // records (more only for a single larger record), so the reader runs at most kBatches - 1 batches
 // ahead and memory does not grow with the log.
-#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -40,8 +39,9 @@ struct Batch {
   size_t used = 0;  // words of `bytes` holding records (each copied to a word boundary)
   struct Record {
     char key[kKeySize];
-    size_t word;  // where it starts in `bytes`
-    size_t size;  // bytes
+    uint8_t key_size;  // 0 for a key longer than a log key: decode() refuses it as it is
+    size_t word;       // where the record starts in `bytes`
+    size_t size;       // bytes
   };
   std::vector<Record> records;
   bool end = false;    // nothing follows this batch
@@ -108,10 +108,10 @@ void read_log(const Storage& storage, Rotation& rotation) {
         b->bytes = kj::heapArray<capnp::word>(words);
       }
       Batch::Record& r = b->records.emplace_back();
-      std::memset(r.key, 0, sizeof r.key);
-      std::memcpy(r.key, key.data(), std::min(key.size(), sizeof r.key));
+      r.key_size = key.size() <= kKeySize ? static_cast<uint8_t>(key.size()) : 0;
+      std::memcpy(r.key, key.data(), r.key_size);
       r.word = b->used;
-      r.size = key.size() == kKeySize ? record.size() : SIZE_MAX;  // a malformed key: decode() says so
+      r.size = record.size();
       std::memcpy(b->bytes.begin() + b->used, record.data(), record.size());
       b->used += words;
     }
@@ -167,9 +167,8 @@ ubm::Result<ReplayReport> replay(const Storage& storage, std::span<Projection* c
     ubm::Status bad;  // the first record that does not check: the log ends before it
     for (size_t i = 0; i < b->records.size(); ++i) {
       const Batch::Record& r = b->records[i];
-      const std::string_view key(r.key, r.size == SIZE_MAX ? 0 : kKeySize);
-      const std::string_view record(reinterpret_cast<const char*>(b->bytes.begin() + r.word), r.size == SIZE_MAX ? 0 : r.size);
-      auto view = decoders[i].decode(key, record);
+      const std::string_view record(reinterpret_cast<const char*>(b->bytes.begin() + r.word), r.size);
+      auto view = decoders[i].decode(std::string_view(r.key, r.key_size), record);
       if (!view) {
         bad = view.error();
         break;
