@@ -1,6 +1,7 @@
 #include "ledger/directory.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -8,16 +9,68 @@
 
 namespace slap::ledger {
 
+template <typename Kind>
+void Directory::Ordered<Kind>::add(std::string_view id, Kind kind) {
+  if (index_.contains(id)) return;
+  const size_t need = 8 + id.size() + 1;
+  if (blocks_.empty() || blocks_.back().used + need > kBlockBytes) {
+    blocks_.push_back(Block{std::make_unique<char[]>(std::max(kBlockBytes, need)), 0});
+  }
+  Block& b = blocks_.back();
+  char* out = b.bytes.get() + b.used;
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((uint64_t{id.size()} >> (8 * i)) & 0xff);
+  std::memcpy(out + 8, id.data(), id.size());
+  out[8 + id.size()] = static_cast<char>(kind);
+  b.used += need;
+  index_.emplace(std::string_view(out + 8, id.size()), kind);
+}
+
+template <typename Kind>
+std::optional<Kind> Directory::Ordered<Kind>::find(std::string_view id) const {
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+template <typename Kind>
+void Directory::Ordered<Kind>::clear() {
+  index_.clear();
+  blocks_.clear();
+}
+
+template <typename Kind>
+void Directory::Ordered<Kind>::write(SnapshotWriter& w, const char* mark) const {
+  w.u64(index_.size());
+  if (!w.is_marking()) {
+    size_t total = 0;
+    for (const Block& b : blocks_) total += b.used;
+    w.reserve(total);
+    for (const Block& b : blocks_) w.raw(std::string_view(b.bytes.get(), b.used));
+    return;
+  }
+  // Record by record, for an audit naming the id where two states differ.
+  for (const Block& b : blocks_) {
+    for (size_t at = 0; at < b.used;) {
+      uint64_t n = 0;
+      for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(b.bytes[at + static_cast<size_t>(i)]);
+      const std::string_view id(b.bytes.get() + at + 8, n);
+      w.mark(mark, id);
+      w.raw(std::string_view(b.bytes.get() + at, 8 + n + 1));
+      at += 8 + n + 1;
+    }
+  }
+}
+
 void Directory::apply(std::span<const EntryView> entries) {
   std::unique_lock lock(mu_);
   for (const auto& e : entries) {
     auto body = e.entry.getBody();
     if (body.isNode()) {
       auto n = body.getNode();
-      nodes_.emplace(std::string(n.getId().cStr(), n.getId().size()), static_cast<ubm::NodeKind>(n.getKind()));
+      nodes_.add(std::string_view(n.getId().cStr(), n.getId().size()), static_cast<ubm::NodeKind>(n.getKind()));
     } else if (body.isItem()) {
       auto it = body.getItem();
-      items_.emplace(std::string(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
+      items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
     }
     last_ = e.seq;
   }
@@ -42,50 +95,47 @@ std::vector<SnapshotRecord> Directory::records() const {
   return w.records();
 }
 
+// Leads the snapshot since ids are listed in first-seen order: a checkpoint of the earlier format
+// (sorted ids, starting with the node count) does not parse, so it is ignored and the directory is
+// rebuilt from the log rather than restored in an order a fresh replay would not give.
+constexpr uint64_t kFirstSeenOrder = 0xD1EC'0000'0000'0002;
+
 void Directory::write(SnapshotWriter& w) const {
-  // Sorted, so equal states give equal bytes whatever the hash map's order.
-  auto sorted = [](const auto& m) {
-    std::vector<std::pair<std::string_view, uint8_t>> v;
-    v.reserve(m.size());
-    for (const auto& [k, kind] : m) v.emplace_back(k, static_cast<uint8_t>(kind));
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  const char* kinds[] = {"node", "item"};
-  int k = 0;
-  for (const auto& m : {sorted(nodes_), sorted(items_)}) {
-    w.mark(k == 0 ? "(nodes)" : "(items)");
-    w.u64(m.size());
-    for (const auto& [id, kind] : m) {
-      w.mark(kinds[k], id);
-      w.str(id);
-      w.u8(kind);
-    }
-    ++k;
-  }
+  w.mark("(order)");
+  w.u64(kFirstSeenOrder);
+  w.mark("(nodes)");
+  nodes_.write(w, "node");
+  w.mark("(items)");
+  items_.write(w, "item");
 }
 
 ubm::Status Directory::restore(std::string_view snapshot, ubm::Seq last_applied) {
   reset();
   SnapshotReader r(snapshot);
-  Map<ubm::NodeKind> nodes;
-  Map<ubm::ItemKind> items;
+  Ordered<ubm::NodeKind> nodes;
+  Ordered<ubm::ItemKind> items;
+  auto malformed = [](const char* what) { return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "directory", what); };
+  if (r.u64() != kFirstSeenOrder || !r.ok()) return malformed("not a first-seen-order snapshot (an older checkpoint: rebuilt from the log)");
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string id = r.str();
     const uint8_t kind = r.u8();
-    if (kind > 2) return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "directory", "bad node kind in snapshot");
-    nodes.emplace(std::move(id), static_cast<ubm::NodeKind>(kind));
+    if (kind > 2) return malformed("bad node kind in snapshot");
+    if (nodes.find(id)) return malformed("a node listed twice in snapshot");
+    nodes.add(id, static_cast<ubm::NodeKind>(kind));
   }
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string id = r.str();
     const uint8_t kind = r.u8();
-    if (kind > 4) return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "directory", "bad item kind in snapshot");
-    items.emplace(std::move(id), static_cast<ubm::ItemKind>(kind));
+    if (kind > 4) return malformed("bad item kind in snapshot");
+    if (items.find(id)) return malformed("an item listed twice in snapshot");
+    items.add(id, static_cast<ubm::ItemKind>(kind));
   }
-  if (!r.ok() || !r.at_end()) return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "directory", "truncated snapshot");
+  if (!r.ok() || !r.at_end()) return malformed("truncated snapshot");
   std::unique_lock lock(mu_);
-  nodes_ = std::move(nodes);
-  items_ = std::move(items);
+  // Swapped, not moved: the indexes view strings the deques hold, and a swap keeps every element
+  // where it is.
+  std::swap(nodes_, nodes);
+  std::swap(items_, items);
   last_ = last_applied;
   return {};
 }
@@ -99,16 +149,12 @@ void Directory::reset() {
 
 std::optional<ubm::NodeKind> Directory::node_kind(std::string_view id) const {
   std::shared_lock lock(mu_);
-  auto it = nodes_.find(id);
-  if (it == nodes_.end()) return std::nullopt;
-  return it->second;
+  return nodes_.find(id);
 }
 
 std::optional<ubm::ItemKind> Directory::item_kind(std::string_view id) const {
   std::shared_lock lock(mu_);
-  auto it = items_.find(id);
-  if (it == items_.end()) return std::nullopt;
-  return it->second;
+  return items_.find(id);
 }
 
 size_t Directory::node_count() const {

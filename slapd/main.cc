@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   unsigned max_wait = 60;
   unsigned checkpoint_interval = 60;
   std::string port_file;
+  size_t sequencer_batch = MasterOptions{}.sequencer_batch;
 
   auto* init = app.add_subcommand("init", "Create the ledger, the CA and the administrator identity in DIR");
   init->add_option("--state-dir", state_dir, "State directory")->required();
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
   serve->add_option("--max-wait", max_wait, "Longest long poll (seconds)")->check(CLI::Range(1u, 3600u));
   serve->add_option("--checkpoint-interval", checkpoint_interval, "Seconds between signed checkpoints of the ledger head (none when idle)")
       ->check(CLI::Range(1u, 86'400u));
+  serve->add_option("--sequencer-batch", sequencer_batch,
+                    "Most commands decided and appended together (smaller: more, shorter batches in flight, more fsyncs)")
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
   serve->add_option("--port-file", port_file, "Write the bound ports here, one per line, once listening (port 0 picks free ports)");
   CLI11_PARSE(app, argc, argv);
 
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
   options.api.burst = rate * 2;
   options.api.max_wait = std::chrono::seconds(max_wait);
   options.checkpoint_interval = std::chrono::seconds(checkpoint_interval);
+  options.sequencer_batch = sequencer_batch;
 
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;
