@@ -5,7 +5,6 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include "slapd/http/server_impl.h"
@@ -17,7 +16,8 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 void Server::Impl::accept(tcp::acceptor& acceptor) {
-  acceptor.async_accept(net::make_strand(io), [this, &acceptor](beast::error_code ec, tcp::socket socket) {
+  net::io_context& target = *ios[next_io++ % ios.size()];
+  acceptor.async_accept(target.get_executor(), [this, &acceptor](beast::error_code ec, tcp::socket socket) {
     if (stopping) return;
     if (!ec) {
       if (counters.connections_open.load() >= options.max_connections) {
@@ -45,7 +45,7 @@ Server::~Server() { stop(std::chrono::milliseconds(0)); }
 
 ubm::Status Server::start() {
   for (const auto& ep : impl_->options.listen) {
-    auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+    auto acceptor = std::make_unique<tcp::acceptor>(*impl_->ios[0]);
     beast::error_code ec;
     acceptor->open(ep.protocol(), ec);
     if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
@@ -59,7 +59,7 @@ ubm::Status Server::start() {
     impl_->acceptors.push_back(std::move(acceptor));
   }
   for (auto& a : impl_->acceptors) impl_->accept(*a);
-  for (unsigned i = 0; i < impl_->options.io_threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (auto& io : impl_->ios) impl_->threads.emplace_back([io = io.get()] { io->run(); });
   return {};
 }
 
@@ -75,7 +75,7 @@ std::vector<tcp::endpoint> Server::endpoints() const {
 void Server::stop(std::chrono::milliseconds grace) {
   if (impl_->threads.empty()) return;
   impl_->stopping = true;
-  net::post(impl_->io, [this] {
+  net::post(*impl_->ios[0], [this] {
     for (auto& a : impl_->acceptors) {
       beast::error_code ec;
       a->close(ec);
@@ -86,8 +86,8 @@ void Server::stop(std::chrono::milliseconds grace) {
   while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  impl_->work.reset();
-  impl_->io.stop();
+  for (auto& w : impl_->work) w.reset();
+  for (auto& io : impl_->ios) io->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
 }

@@ -3,7 +3,8 @@
 // are ready together leave in one write (one TLS record, one system call): under load a client
 // with several requests in flight costs the server far fewer wake-ups and syscalls per request.
 //
-// Everything here runs on the connection's strand. Deadlines use one timer that is re-armed
+// Everything here runs on the connection's io_context, which one thread runs (server_impl.h): its handlers
+// never run concurrently. Deadlines use one timer that is re-armed
 // lazily (a deadline moving later costs a store, not a timer operation):
 //   read:  a whole request must arrive within read_timeout while we owe the client nothing (a
 //          client waiting for an answer, e.g. a long poll, is not slow);
@@ -206,8 +207,8 @@ class Session : public std::enable_shared_from_this<Session> {
     s.close = r.close || !s.keep_alive || server_.stopping;
     append_response(s.wire, r, s.version, !s.close);
     s.ready = true;
-    // Not at once: the answers decided in the same batch are already queued behind this one on the
-    // strand, and flushing after them sends them together.
+    // Not at once: the answers decided in the same batch are already queued behind this one on the connection's
+    // io_context, and flushing after them sends them together.
     if (flush_scheduled_ || writing_) return;  // on_written flushes too
     flush_scheduled_ = true;
     net::post(stream_.get_executor(), [self = shared_from_this()] {
