@@ -62,6 +62,7 @@ class ChunkedSortedSequence {
   void insert(const T& v, const Less& less) {
     if (chunks_.empty()) {
       chunks_.emplace_back().push_back(v);
+      lasts_.push_back(v);
       size_ = 1;
       return;
     }
@@ -69,10 +70,13 @@ class ChunkedSortedSequence {
     if (c == chunks_.size()) --c;  // after everything: the last chunk grows
     auto& chunk = chunks_[c];
     chunk.insert(std::upper_bound(chunk.begin(), chunk.end(), v, less), v);
+    lasts_[c] = chunk.back();
     ++size_;
     if (chunk.size() > kMaxChunk) {
       std::vector<T> upper(chunk.begin() + static_cast<std::ptrdiff_t>(chunk.size() / 2), chunk.end());
       chunk.resize(chunk.size() / 2);
+      lasts_[c] = chunk.back();
+      lasts_.insert(lasts_.begin() + static_cast<std::ptrdiff_t>(c) + 1, upper.back());
       chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(c) + 1, std::move(upper));
     }
   }
@@ -90,25 +94,48 @@ class ChunkedSortedSequence {
     --size_;
     if (chunk.empty()) {
       chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(c));
+      lasts_.erase(lasts_.begin() + static_cast<std::ptrdiff_t>(c));
     } else if (chunk.size() < kMinChunk && c + 1 < chunks_.size() && chunk.size() + chunks_[c + 1].size() <= kMaxChunk) {
       chunk.insert(chunk.end(), chunks_[c + 1].begin(), chunks_[c + 1].end());
       chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(c) + 1);
+      lasts_.erase(lasts_.begin() + static_cast<std::ptrdiff_t>(c));  // chunk c now ends where c + 1 did
+    } else {
+      lasts_[c] = chunk.back();
     }
+  }
+
+  // Every chunk non-empty and sorted, each last element beside it, the chunks in order: for tests.
+  bool consistent(const Less& less) const {
+    if (lasts_.size() != chunks_.size()) return false;
+    size_t n = 0;
+    const T* prev = nullptr;
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      if (chunks_[c].empty() || less(chunks_[c].back(), lasts_[c]) || less(lasts_[c], chunks_[c].back())) return false;
+      for (const T& x : chunks_[c]) {
+        if (prev != nullptr && less(x, *prev)) return false;
+        prev = &x;
+      }
+      n += chunks_[c].size();
+    }
+    return n == size_;
   }
 
   void clear() {
     chunks_.clear();
+    lasts_.clear();
     size_ = 0;
   }
 
  private:
   // The first chunk whose last element does not sort before `v` (chunks_.size() when none).
   size_t chunk_for(const T& v, const Less& less) const {
-    auto it = std::partition_point(chunks_.begin(), chunks_.end(), [&](const std::vector<T>& ch) { return less(ch.back(), v); });
-    return static_cast<size_t>(it - chunks_.begin());
+    auto it = std::partition_point(lasts_.begin(), lasts_.end(), [&](const T& last) { return less(last, v); });
+    return static_cast<size_t>(it - lasts_.begin());
   }
 
   std::vector<std::vector<T>> chunks_;  // each sorted and non-empty; concatenated, sorted
+  // chunks_[i].back(), side by side: finding a chunk reads one array, not one heap block per probe.
+  std::vector<T> lasts_;
   size_t size_ = 0;
 };
 

@@ -61,6 +61,9 @@ TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
       present.pop_back();
     }
     ASSERT_EQ(seq.size(), ref.size()) << "seed " << seed << " step " << step;
+    if (step % 97 == 0) {
+      ASSERT_TRUE(seq.consistent(Less{})) << "seed " << seed << " step " << step;
+    }
     if (step % 997 == 0) {
       ASSERT_EQ(ids(seq), ids(ref)) << "seed " << seed << " step " << step;
     }
@@ -71,6 +74,7 @@ TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
     present.pop_back();
     seq.erase(it, Less{}, [&](const Item& x) { return x.id == it.id; });
     ref.erase(it);
+    ASSERT_TRUE(seq.consistent(Less{})) << "seed " << seed;
   }
   EXPECT_TRUE(seq.empty());
   EXPECT_EQ(seq.begin(), seq.end());
