@@ -24,6 +24,11 @@
 
 namespace slap::market {
 
+struct SequencerStats {
+  uint64_t decided = 0;  // batches decided
+  uint64_t merged = 0;   // of them, joined to a decided batch still waiting for the writer
+};
+
 struct SequencerOptions {
   size_t max_batch = 1000;   // commands decided and appended together (<= kMaxBatchCommands)
   size_t max_queue = 100'000;
@@ -50,6 +55,7 @@ class Sequencer {
   // when the batch wrote nothing and no write was in flight); keep it short.
   bool try_submit(Command command, Callback done);
   size_t queued() const;
+  SequencerStats stats() const { return {decided_batches_.load(), merged_batches_.load()}; }
 
  private:
   struct Job {
@@ -61,6 +67,10 @@ class Sequencer {
     Market::Decided decided;
     std::vector<Job> jobs;
   };
+  // Entries one merged write may hold at most (far below the ledger's max_batch_entries).
+  static constexpr size_t kMaxMergedEntries = 20'000;
+  bool fits_with(const Decision& waiting, const Decision& next) const;
+  static void merge_into(Decision& waiting, Decision&& next);  // caller holds wmu_
   void loop();
   void write_loop();
   void recover();  // deciding thread, after a failed write
@@ -78,6 +88,7 @@ class Sequencer {
   std::condition_variable decided_, written_;
   std::deque<Decision> writing_;
   bool writer_busy_ = false;
+  std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0};
   std::atomic<bool> poisoned_{false};  // a write failed: what is queued stood on it
   std::vector<Decision> failed_;       // not answered until the market is rebuilt
   bool decided_all_ = false;

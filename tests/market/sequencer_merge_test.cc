@@ -1,0 +1,155 @@
+// A batch decided while the writer is busy joins the decided batch already waiting for it, so both
+// land in one synced write; a failed merged write fails every command in it, and the market is
+// rebuilt before they are answered.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "ledger/memory_storage.h"
+#include "market/sequencer.h"
+#include "market_fixture.h"
+
+namespace slap::market::testing {
+namespace {
+
+// Memory storage whose writes wait at a gate the test opens, and can be told to fail.
+class GatedStorage final : public ledger::Storage {
+ public:
+  ubm::Status write(const ledger::WriteBatch& batch, ledger::Sync sync) override {
+    std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    if (fail_next_ > 0) {
+      --fail_next_;
+      return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "storage", "injected failure");
+    }
+    return inner_.write(batch, sync);
+  }
+  ubm::Result<std::optional<std::string>> get(ledger::Family f, std::string_view key) const override { return inner_.get(f, key); }
+  std::unique_ptr<ledger::Cursor> cursor(ledger::Family f) const override { return inner_.cursor(f); }
+
+  void close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void fail_next_writes(int n) {
+    std::lock_guard lock(mu_);
+    fail_next_ = n;
+  }
+  size_t entered() {
+    std::lock_guard lock(mu_);
+    return entered_;
+  }
+  // Waits (bounded) until `n` writes in all have reached the storage.
+  bool wait_entered(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entered_ >= n; });
+  }
+
+ private:
+  ledger::MemoryStorage inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int fail_next_ = 0;
+  size_t entered_ = 0;
+};
+
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+constexpr const char* kRelease = "https://lab.example.org/software/kvm/software.cfg";
+
+struct World {
+  ledger::ManualClock clock;
+  std::shared_ptr<GatedStorage> storage = std::make_shared<GatedStorage>();
+  Market market{MarketOptions{.clock = &clock}};
+  std::unique_ptr<ledger::Ledger> ledger;
+
+  World() {
+    ledger = ledger::Ledger::open({.storage = storage, .clock = &clock, .checkpoint_every = 0, .projections = market.projections()}).value();
+    market.attach(*ledger);
+    EXPECT_TRUE(market.execute(RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}).ok());
+    EXPECT_TRUE(market.execute(RegisterParty{"alice", ubm::NodeKind::person, "alice"}).ok());
+    EXPECT_TRUE(market.execute(RegisterComputer{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}}).ok());
+    DeclareCapacity d{"COMP-1", {}};
+    for (int i = 0; i < 8; ++i) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(i), {"10.0.0." + std::to_string(i + 1)}, {}, ""});
+    EXPECT_TRUE(market.execute(d).ok());
+    EXPECT_TRUE(market.execute(Supply{"owner", "COMP-1", kRelease, true}).ok());
+  }
+  static RequestInstance request(const std::string& title) {
+    return RequestInstance{"alice", title, kRelease, "", {}, {}, false, RequestedState::started};
+  }
+};
+
+TEST(SequencerMerge, BatchesDecidedWhileTheWriterIsBusyLandInOneWrite) {
+  World w;
+  Sequencer seq(w.market, {.max_batch = 1000, .pipeline = 2});
+  const uint64_t writes_before = w.ledger->stats().writes;
+  w.storage->close();
+  const size_t entered = w.storage->entered();
+  auto a = seq.submit(World::request("a"));
+  ASSERT_TRUE(w.storage->wait_entered(entered + 1));  // the writer holds a's batch at the gate
+  auto b = seq.submit(World::request("b"));
+  ASSERT_TRUE(eventually([&] { return seq.stats().decided == 2; })) << seq.stats().decided;  // b decided, waiting for the writer
+  auto c = seq.submit(World::request("c"));
+  ASSERT_TRUE(eventually([&] { return seq.stats().decided == 3; }));
+  EXPECT_EQ(seq.stats().merged, 1u);  // c joined b
+  w.storage->open();
+
+  std::set<std::string> partitions;
+  for (auto* f : {&a, &b, &c}) {
+    auto r = f->get();
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->computer, "COMP-1");
+    partitions.insert(r->partition);
+  }
+  EXPECT_EQ(partitions.size(), 3u);                           // three partitions, none shared
+  EXPECT_EQ(w.ledger->stats().writes - writes_before, 2u);    // a's write, then b and c together
+  EXPECT_NE(w.market.instances().find("alice", "c"), nullptr);
+}
+
+TEST(SequencerMerge, AFailedMergedWriteFailsEveryCommandInItAndNothingOfThemRemains) {
+  World w;
+  Sequencer seq(w.market, {.max_batch = 1000, .pipeline = 2});
+  const ubm::Seq head_before = w.ledger->head();
+  w.storage->close();
+  w.storage->fail_next_writes(2);  // a's write, then the merged b + c (if it reaches the storage)
+  const size_t entered = w.storage->entered();
+  auto a = seq.submit(World::request("a"));
+  ASSERT_TRUE(w.storage->wait_entered(entered + 1));
+  auto b = seq.submit(World::request("b"));
+  ASSERT_TRUE(eventually([&] { return seq.stats().decided == 2; }));
+  auto c = seq.submit(World::request("c"));
+  ASSERT_TRUE(eventually([&] { return seq.stats().decided == 3; }));
+  EXPECT_EQ(seq.stats().merged, 1u);
+  w.storage->open();
+
+  for (auto* f : {&a, &b, &c}) {
+    auto r = f->get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ubm::Rejection::STORAGE_ERROR);
+  }
+  EXPECT_EQ(w.ledger->head(), head_before);
+  for (const char* t : {"a", "b", "c"}) EXPECT_EQ(w.market.instances().find("alice", t), nullptr) << t;
+}
+
+}  // namespace
+}  // namespace slap::market::testing
