@@ -5,24 +5,27 @@
 #include <mutex>
 #include <vector>
 
+#include "ledger/little_endian.h"
 #include "ledger/snapshot_codec.h"
 
 namespace slap::ledger {
 
 template <typename Kind>
-void Directory::Ordered<Kind>::add(std::string_view id, Kind kind) {
-  if (index_.contains(id)) return;
+bool Directory::Ordered<Kind>::add(std::string_view id, Kind kind) {
+  // The record is written past the block's end first and kept only if the id is new: one hash
+  // lookup per id on the writer's path, not a lookup and then an insert.
   const size_t need = 8 + id.size() + 1;
   if (blocks_.empty() || blocks_.back().used + need > kBlockBytes) {
     blocks_.push_back(Block{std::make_unique<char[]>(std::max(kBlockBytes, need)), 0});
   }
   Block& b = blocks_.back();
   char* out = b.bytes.get() + b.used;
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((uint64_t{id.size()} >> (8 * i)) & 0xff);
+  le::put64(out, id.size());
   std::memcpy(out + 8, id.data(), id.size());
   out[8 + id.size()] = static_cast<char>(kind);
+  if (!index_.emplace(std::string_view(out + 8, id.size()), kind).second) return false;
   b.used += need;
-  index_.emplace(std::string_view(out + 8, id.size()), kind);
+  return true;
 }
 
 template <typename Kind>
@@ -51,8 +54,7 @@ void Directory::Ordered<Kind>::write(SnapshotWriter& w, const char* mark) const 
   // Record by record, for an audit naming the id where two states differ.
   for (const Block& b : blocks_) {
     for (size_t at = 0; at < b.used;) {
-      uint64_t n = 0;
-      for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(b.bytes[at + static_cast<size_t>(i)]);
+      const uint64_t n = le::get64(b.bytes.get() + at);
       const std::string_view id(b.bytes.get() + at + 8, n);
       w.mark(mark, id);
       w.raw(std::string_view(b.bytes.get() + at, 8 + n + 1));
@@ -120,22 +122,19 @@ ubm::Status Directory::restore(std::string_view snapshot, ubm::Seq last_applied)
     std::string id = r.str();
     const uint8_t kind = r.u8();
     if (kind > 2) return malformed("bad node kind in snapshot");
-    if (nodes.find(id)) return malformed("a node listed twice in snapshot");
-    nodes.add(id, static_cast<ubm::NodeKind>(kind));
+    if (!nodes.add(id, static_cast<ubm::NodeKind>(kind))) return malformed("a node listed twice in snapshot");
   }
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string id = r.str();
     const uint8_t kind = r.u8();
     if (kind > 4) return malformed("bad item kind in snapshot");
-    if (items.find(id)) return malformed("an item listed twice in snapshot");
-    items.add(id, static_cast<ubm::ItemKind>(kind));
+    if (!items.add(id, static_cast<ubm::ItemKind>(kind))) return malformed("an item listed twice in snapshot");
   }
   if (!r.ok() || !r.at_end()) return malformed("truncated snapshot");
   std::unique_lock lock(mu_);
-  // Swapped, not moved: the indexes view strings the deques hold, and a swap keeps every element
-  // where it is.
-  std::swap(nodes_, nodes);
-  std::swap(items_, items);
+  // Moving keeps every block where it is, so the moved indexes still view valid ids.
+  nodes_ = std::move(nodes);
+  items_ = std::move(items);
   last_ = last_applied;
   return {};
 }

@@ -48,7 +48,7 @@ class Directory final : public Projection, public ubm::Resolver {
     Ordered& operator=(Ordered&&) = default;
     Ordered(const Ordered&) = delete;  // a copy's index would view the original's blocks
     Ordered& operator=(const Ordered&) = delete;
-    void add(std::string_view id, Kind kind);  // keeps the first kind an id was given
+    bool add(std::string_view id, Kind kind);  // false (and the first kind kept) when already there
     std::optional<Kind> find(std::string_view id) const;
     size_t size() const noexcept { return index_.size(); }
     void clear();
