@@ -5,8 +5,11 @@
 #   then slapmaster: the view, the view with If-None-Match (304), and instance requests.
 # Every figure comes from the same client, build/bin/slap_load.
 #
-#   bench/http_bench.sh [--connections N] [--seconds S] [--threads T] [--pipeline P] [--build DIR]
+#   bench/http_bench.sh [--connections N] [--seconds S] [--threads T] [--pipeline P] [--io-threads N] [--build DIR]
 #   (--pipeline: requests in flight per connection, HTTP/1.1 pipelining; 1 by default)
+#   (--io-threads: the master's event loops; by default the cores the client's T threads leave,
+#    at least one: client and master share this machine, and on 2 cores a second event loop only
+#    fought the client and the sequencer's two threads for them, see README "HTTP run 9")
 #   bench/http_bench.sh --smoke      # 2 connections x 2 in flight, 1 second each: the CTest check that it runs
 #
 # A fresh master state under a temporary directory, ephemeral ports, everything stopped and removed
@@ -20,6 +23,7 @@ connections=64
 seconds=10
 threads=1
 pipeline=1
+io_threads=""
 smoke=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,8 +32,9 @@ while [ $# -gt 0 ]; do
     --seconds) seconds="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --pipeline) pipeline="$2"; shift ;;
+    --io-threads) io_threads="$2"; shift ;;
     --build) build="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "http_bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -58,9 +63,13 @@ chmod 755 "$tmp"
 state="$tmp/master"
 
 # --- the master -------------------------------------------------------------------------------
+if [ -z "$io_threads" ]; then
+  io_threads=$(( $(nproc) - threads ))
+  [ "$io_threads" -ge 1 ] || io_threads=1
+fi
 # --rate: the per-identity limit would otherwise be what is measured.
 "$slapmaster" serve --state-dir "$state" --listen 127.0.0.1:0 --port-file "$tmp/master.port" --rate 10000000 \
-  >"$tmp/master.log" 2>&1 &
+  --io-threads "$io_threads" >"$tmp/master.log" 2>&1 &
 master_pid=$!
 for _ in $(seq 300); do
   [ -s "$tmp/master.port" ] && break
@@ -71,7 +80,7 @@ done
 master_url="https://127.0.0.1:$(head -n1 "$tmp/master.port")"
 tls=(--cert "$state/admin.crt" --key "$state/admin.key" --ca "$state/ca.crt")
 load=(--connections "$connections" --seconds "$seconds" --threads "$threads" --pipeline "$pipeline")
-echo "http_bench: master $master_url (pid $master_pid), $connections connections x $pipeline in flight, ${seconds}s per scenario, $threads client thread(s)"
+echo "http_bench: master $master_url (pid $master_pid, $io_threads I/O thread(s)), $connections connections x $pipeline in flight, ${seconds}s per scenario, $threads client thread(s)"
 
 declare -A line  # scenario → its summary line
 failed=0
