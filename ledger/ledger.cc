@@ -289,11 +289,21 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
 
 ubm::Status Ledger::write_checkpoints(Sync sync) {
   WriteBatch batch;
+  uint64_t bytes = 0;
   for (auto* p : projections_) {
-    if (auto cp = p->checkpoint()) batch.put(Family::checkpoints, p->name(), checkpoint_value(cp->first, cp->second));
+    if (auto cp = p->checkpoint()) {
+      bytes += cp->second.size();
+      batch.put(Family::checkpoints, p->name(), checkpoint_value(cp->first, cp->second));
+    }
   }
   if (batch.empty()) return {};
-  return options_.storage->write(batch, sync);
+  auto written = options_.storage->write(batch, sync);
+  if (written) {
+    // Callers hold mu_ except the leader, whose thread alone writes checkpoints while it leads.
+    checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
+    last_checkpoint_bytes_.store(bytes, std::memory_order_relaxed);
+  }
+  return written;
 }
 
 ubm::Status Ledger::checkpoint() {
@@ -326,7 +336,10 @@ size_t Ledger::queued() const {
 
 LedgerStats Ledger::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  LedgerStats s = stats_;
+  s.checkpoints = checkpoints_written_.load(std::memory_order_relaxed);
+  s.last_checkpoint_bytes = last_checkpoint_bytes_.load(std::memory_order_relaxed);
+  return s;
 }
 
 ubm::Status Ledger::scan(ubm::Seq from, ubm::Seq to, const std::function<bool(const EntryView&)>& fn) const {

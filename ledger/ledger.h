@@ -53,6 +53,8 @@ struct LedgerStats {
   uint64_t writes = 0;         // group-commit writes since open
   uint64_t rejected = 0;       // append() calls refused
   uint64_t max_group_entries = 0;
+  uint64_t checkpoints = 0;             // checkpoint writes that succeeded since open
+  uint64_t last_checkpoint_bytes = 0;   // bytes the last of them wrote (all projections)
 };
 
 class Ledger {
@@ -101,6 +103,7 @@ class Ledger {
   uint64_t since_checkpoint_ = 0;
   bool broken_ = false;  // a write failed: refuse appends until reopened (recovery mends the tail)
   LedgerStats stats_;
+  std::atomic<uint64_t> checkpoints_written_{0}, last_checkpoint_bytes_{0};  // see write_checkpoints
   Hasher hasher_;        // used by the current group-commit leader only
   WriteBatch batch_;     // likewise
 };

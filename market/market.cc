@@ -58,6 +58,12 @@ std::string Market::release_id(std::string_view url) {
   return "SR-" + ledger::to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), 16));
 }
 
+ubm::Result<uint64_t> Market::checkpoint() {
+  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  if (auto s = ledger_->checkpoint(); !s) return s.error();
+  return ledger_->stats().last_checkpoint_bytes;
+}
+
 ubm::Status Market::rebuild() {
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();

@@ -98,6 +98,12 @@ class Market {
   // Resets the projections and replays the whole ledger into them.
   [[nodiscard]] ubm::Status rebuild();
 
+  // Checkpoints every projection of the ledger (Ledger::checkpoint), the market's included. The
+  // deciding thread, with every decided batch written: while one is in flight the market's
+  // projections are ahead of the ledger and decline to checkpoint (fact_projection.h).
+  // Returns the bytes it wrote.
+  [[nodiscard]] ubm::Result<uint64_t> checkpoint();
+
   const ComputerView& computers() const { return computers_; }
   const InstanceRegistry& instances() const { return instances_; }
   const CapacityIndex& capacity() const { return capacity_; }

@@ -108,32 +108,9 @@ void Sequencer::loop() {
     Decision d{market_.decide_batch(commands), std::move(jobs)};
     jobs.clear();
     decided_batches_.fetch_add(1, std::memory_order_relaxed);
-    if (options_.pipeline == 0) {
-      if (!market_.commit_batch(d.decided)) (void)market_.rebuild();
-      answer(d.jobs, d.decided.results);
-      continue;
-    }
-    {
-      std::unique_lock wl(wmu_);
-      if (d.decided.entries.empty() && writing_.empty() && !writer_busy_ && !poisoned_.load()) {
-        // Nothing to write and nothing in flight that the answers could depend on: answer here.
-        wl.unlock();
-        answer(d.jobs, d.decided.results);
-        continue;
-      }
-      if (!writing_.empty() && !poisoned_.load() && fits_with(writing_.back(), d)) {
-        // A decided batch still waits for the writer: this one joins it, and both land in one
-        // synced write. Without this, each batch paid its own fsync and held only what arrived
-        // while the previous one was decided (HTTP request scenario: ~9 requests per write, the
-        // writer busy with fsyncs and the decided batches queueing behind it).
-        merge_into(writing_.back(), std::move(d));
-        merged_batches_.fetch_add(1, std::memory_order_relaxed);
-        continue;  // the writer was told when that batch was queued
-      }
-      written_.wait(wl, [&] { return writing_.size() < options_.pipeline; });  // the writer never blocks
-      writing_.push_back(std::move(d));
-    }
-    decided_.notify_one();
+    const size_t entries = d.decided.entries.size();
+    hand_off(std::move(d));
+    maybe_checkpoint(entries);
   }
   if (options_.pipeline == 0) return;
   {
@@ -143,6 +120,56 @@ void Sequencer::loop() {
     written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
   }
   if (poisoned_.load()) recover();
+}
+
+void Sequencer::hand_off(Decision&& d) {
+  if (options_.pipeline == 0) {
+    if (!market_.commit_batch(d.decided)) (void)market_.rebuild();
+    answer(d.jobs, d.decided.results);
+    return;
+  }
+  {
+    std::unique_lock wl(wmu_);
+    if (d.decided.entries.empty() && writing_.empty() && !writer_busy_ && !poisoned_.load()) {
+      // Nothing to write and nothing in flight that the answers could depend on: answer here.
+      wl.unlock();
+      answer(d.jobs, d.decided.results);
+      return;
+    }
+    if (!writing_.empty() && !poisoned_.load() && fits_with(writing_.back(), d)) {
+      // A decided batch still waits for the writer: this one joins it, and both land in one
+      // synced write. Without this, each batch paid its own fsync and held only what arrived
+      // while the previous one was decided (HTTP request scenario: ~9 requests per write, the
+      // writer busy with fsyncs and the decided batches queueing behind it).
+      merge_into(writing_.back(), std::move(d));
+      merged_batches_.fetch_add(1, std::memory_order_relaxed);
+      return;  // the writer was told when that batch was queued
+    }
+    written_.wait(wl, [&] { return writing_.size() < options_.pipeline; });  // the writer never blocks
+    writing_.push_back(std::move(d));
+  }
+  decided_.notify_one();
+}
+
+void Sequencer::wait_written() {
+  if (options_.pipeline == 0) return;  // the deciding thread wrote everything itself
+  std::unique_lock wl(wmu_);
+  written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
+}
+
+void Sequencer::maybe_checkpoint(size_t entries_decided) {
+  if (options_.checkpoint_every == 0) return;
+  since_checkpoint_ += entries_decided;
+  if (since_checkpoint_ < std::max(options_.checkpoint_every, next_checkpoint_)) return;
+  // Decide nothing more until what is decided is written: the market's projections then hold
+  // exactly what the ledger holds, and checkpoint with the others.
+  wait_written();
+  if (poisoned_.load()) return;  // a write failed: recover() runs first, a later batch retries
+  since_checkpoint_ = 0;
+  if (auto bytes = market_.checkpoint()) {
+    next_checkpoint_ = *bytes / std::max<uint64_t>(options_.checkpoint_bytes_per_entry, 1);
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void Sequencer::recover() {

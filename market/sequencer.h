@@ -25,14 +25,24 @@
 namespace slap::market {
 
 struct SequencerStats {
-  uint64_t decided = 0;  // batches decided
-  uint64_t merged = 0;   // of them, joined to a decided batch still waiting for the writer
+  uint64_t decided = 0;      // batches decided
+  uint64_t merged = 0;       // of them, joined to a decided batch still waiting for the writer
+  uint64_t checkpoints = 0;  // checkpoints taken by the deciding thread (checkpoint_every)
 };
 
 struct SequencerOptions {
   size_t max_batch = 1000;   // commands decided and appended together (<= kMaxBatchCommands)
   size_t max_queue = 100'000;
   size_t pipeline = 2;  // batches decided and waiting for (or in) their write; 0: decide and write in turn
+  // Checkpoints of every projection, the market's included, taken by the deciding thread once the
+  // batches decided so far are written (it decides nothing meanwhile). Under steady load the market
+  // is always ahead of the ledger by a batch or two, so the ledger's own periodic checkpoints never
+  // catch its projections, and a restart would replay the whole log into them. The next checkpoint
+  // comes after max(checkpoint_every, bytes of the last checkpoint / checkpoint_bytes_per_entry)
+  // entries: a growing state is checkpointed less often, so checkpoints cost at most about that many
+  // bytes per entry, and a restart replays at most that many entries. 0: never.
+  uint64_t checkpoint_every = 0;
+  uint64_t checkpoint_bytes_per_entry = 32;
 };
 
 class Sequencer {
@@ -55,7 +65,7 @@ class Sequencer {
   // when the batch wrote nothing and no write was in flight); keep it short.
   bool try_submit(Command command, Callback done);
   size_t queued() const;
-  SequencerStats stats() const { return {decided_batches_.load(), merged_batches_.load()}; }
+  SequencerStats stats() const { return {decided_batches_.load(), merged_batches_.load(), checkpoints_.load()}; }
 
  private:
   struct Job {
@@ -74,6 +84,9 @@ class Sequencer {
   void loop();
   void write_loop();
   void recover();  // deciding thread, after a failed write
+  void hand_off(Decision&& d);  // deciding thread: to the writer, or written and answered here
+  void wait_written();  // deciding thread: until every decided batch is written (or failed)
+  void maybe_checkpoint(size_t entries_decided);  // deciding thread
   static void answer(std::vector<Job>& jobs, std::vector<ubm::Result<Outcome>>& results);
 
   Market& market_;
@@ -88,7 +101,9 @@ class Sequencer {
   std::condition_variable decided_, written_;
   std::deque<Decision> writing_;
   bool writer_busy_ = false;
-  std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0};
+  std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0}, checkpoints_{0};
+  uint64_t since_checkpoint_ = 0;  // entries decided since; deciding thread only
+  uint64_t next_checkpoint_ = 0;   // entries between checkpoints, from the last one's size
   std::atomic<bool> poisoned_{false};  // a write failed: what is queued stood on it
   std::vector<Decision> failed_;       // not answered until the market is rebuilt
   bool decided_all_ = false;

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   unsigned checkpoint_interval = 60;
   std::string port_file;
   size_t sequencer_batch = MasterOptions{}.sequencer_batch;
+  uint64_t projection_checkpoint_every = MasterOptions{}.projection_checkpoint_every;
 
   auto* init = app.add_subcommand("init", "Create the ledger, the CA and the administrator identity in DIR");
   init->add_option("--state-dir", state_dir, "State directory")->required();
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
   serve->add_option("--sequencer-batch", sequencer_batch,
                     "Most commands decided and appended together (smaller: more, shorter batches in flight, more fsyncs)")
       ->check(CLI::Range(size_t{1}, size_t{1000}));
+  serve->add_option("--projection-checkpoint-every", projection_checkpoint_every,
+                    "Ledger entries between checkpoints of the projections, at least (more when the last checkpoint was large; "
+                    "a restart replays at most that many)")
+      ->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}));
   serve->add_option("--port-file", port_file, "Write the bound ports here, one per line, once listening (port 0 picks free ports)");
   CLI11_PARSE(app, argc, argv);
 
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
   options.api.max_wait = std::chrono::seconds(max_wait);
   options.checkpoint_interval = std::chrono::seconds(checkpoint_interval);
   options.sequencer_batch = sequencer_batch;
+  options.projection_checkpoint_every = projection_checkpoint_every;
 
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;

@@ -60,11 +60,13 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
   auto projections = m->market_.projections();
   projections.push_back(&m->identities_);
   projections.push_back(&m->signed_head_);
-  auto led = ledger::Ledger::open({.storage = storage.value(), .clock = m->options_.clock, .projections = projections});
+  // Checkpoints come from the sequencer (checkpoint_every below), the one place that can wait
+  // until the market's projections are not ahead of the ledger; the ledger takes none of its own.
+  auto led = ledger::Ledger::open({.storage = storage.value(), .clock = m->options_.clock, .checkpoint_every = 0, .projections = projections});
   if (!led) return led.error();
   m->ledger_ = std::move(led.value());
   m->market_.attach(*m->ledger_);
-  m->sequencer_ = std::make_unique<market::Sequencer>(m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch});
+  m->sequencer_ = std::make_unique<market::Sequencer>(m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch, .checkpoint_every = m->options_.projection_checkpoint_every});
   if (auto s = m->ensure_admin(); !s) return s.error();
   m->signer_ = std::make_unique<CheckpointSigner>(*m->ledger_, m->signed_head_, *m->authority_, *m->sequencer_, m->options_.checkpoint_interval);
 

@@ -43,6 +43,7 @@ struct MasterOptions {
   ApiLimits api;
   ledger::Clock* clock = &ledger::SystemClock::instance();
   size_t sequencer_batch = 1000;
+  uint64_t projection_checkpoint_every = 100'000;  // entries between projection checkpoints, at least (SequencerOptions)
   std::chrono::milliseconds checkpoint_interval{60'000};  // between signed checkpoints (skipped when idle)
 };
 

@@ -1,0 +1,135 @@
+// Under a steady stream of commands the market's projections are always ahead of the ledger by the
+// batch in flight, so only the sequencer can checkpoint them: it stops deciding until what it
+// decided is written, then checkpoints every projection. A restart restores those checkpoints and
+// replays only the tail, to the same state.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "ledger/little_endian.h"
+#include "ledger/memory_storage.h"
+#include "market/sequencer.h"
+
+namespace slap::market::testing {
+namespace {
+
+constexpr const char* kRelease = "https://lab.example.org/software/kvm/software.cfg";
+constexpr int kPartitions = 256;
+constexpr int kSubmitters = 4;
+constexpr int kPerSubmitter = 50;  // 200 requests, each allocated: 2 entries
+
+// Memory storage that counts the writes carrying a checkpoint of the market's instances.
+class CountingStorage final : public ledger::Storage {
+ public:
+  ubm::Status write(const ledger::WriteBatch& batch, ledger::Sync sync) override {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto op = batch.op(i);
+      if (op.family == ledger::Family::checkpoints && op.key == "market.instances") market_checkpoints.fetch_add(1);
+    }
+    return inner_.write(batch, sync);
+  }
+  ubm::Result<std::optional<std::string>> get(ledger::Family f, std::string_view key) const override { return inner_.get(f, key); }
+  std::unique_ptr<ledger::Cursor> cursor(ledger::Family f) const override { return inner_.cursor(f); }
+  std::atomic<int> market_checkpoints{0};
+
+ private:
+  ledger::MemoryStorage inner_;
+};
+
+struct World {
+  ledger::ManualClock clock;
+  std::shared_ptr<CountingStorage> storage = std::make_shared<CountingStorage>();
+  Market market{MarketOptions{.clock = &clock}};
+  std::unique_ptr<ledger::Ledger> ledger;
+
+  World() {
+    // The ledger takes no checkpoint of its own: every checkpoint below is the sequencer's.
+    ledger = ledger::Ledger::open({.storage = storage, .clock = &clock, .checkpoint_every = 0, .projections = market.projections()}).value();
+    market.attach(*ledger);
+    EXPECT_TRUE(market.execute(RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}).ok());
+    EXPECT_TRUE(market.execute(RegisterParty{"alice", ubm::NodeKind::person, "alice"}).ok());
+    EXPECT_TRUE(market.execute(RegisterComputer{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}}).ok());
+    DeclareCapacity d{"COMP-1", {}};
+    for (int i = 0; i < kPartitions; ++i) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(i), {"10.0." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1)}, {}, ""});
+    EXPECT_TRUE(market.execute(d).ok());
+    EXPECT_TRUE(market.execute(Supply{"owner", "COMP-1", kRelease, true}).ok());
+  }
+
+  // Submitters racing each other, so batches keep coming while earlier ones are written.
+  void stream(Sequencer& seq) {
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < kSubmitters; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<std::future<ubm::Result<Outcome>>> answers;
+        for (int k = 0; k < kPerSubmitter; ++k) {
+          answers.push_back(seq.submit(RequestInstance{"alice", "i-" + std::to_string(t) + "-" + std::to_string(k), kRelease, "", {}, {}, false,
+                                                       RequestedState::started}));
+        }
+        for (auto& a : answers) {
+          auto r = a.get();
+          if (!r.ok() || r->partition.empty()) failed.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+
+  // The sequence number a projection's stored checkpoint covers (0: none stored).
+  uint64_t checkpoint_seq(std::string_view projection) const {
+    auto v = storage->get(ledger::Family::checkpoints, projection);
+    if (!v.ok() || !v->has_value() || (*v)->size() < 8) return 0;
+    return ledger::le::get64((*v)->data());
+  }
+};
+
+class SequencerCheckpoint : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(SequencerCheckpoint, MarketProjectionsAreCheckpointedWhileCommandsKeepComingAndRestoreToTheSameState) {
+  World w;
+  {
+    // Spacing by size off (one byte would count for ~2^40 entries): a checkpoint every 40 entries.
+    Sequencer seq(w.market, {.max_batch = 8, .pipeline = GetParam(), .checkpoint_every = 40, .checkpoint_bytes_per_entry = uint64_t{1} << 40});
+    w.stream(seq);
+    EXPECT_GE(seq.stats().checkpoints, 5u);  // 400 entries: about ten
+    // Each of them held the market's projections (they decline while a batch is in flight).
+    EXPECT_EQ(w.storage->market_checkpoints.load(), static_cast<int>(seq.stats().checkpoints));
+  }
+  const uint64_t head = w.ledger->head().value();
+  const uint64_t covered = w.checkpoint_seq("market.instances");
+  ASSERT_GT(covered, 0u) << "the market's projections were never checkpointed";
+  EXPECT_GT(covered + 100, head);  // recent: ~40 entries decided after it at most, plus a batch
+  for (const char* p : {"market.computers", "market.capacity", "directory"}) EXPECT_EQ(w.checkpoint_seq(p), covered) << p;
+
+  // A second master on the same log restores the checkpoints and replays the tail only.
+  Market restored{MarketOptions{.clock = &w.clock}};
+  auto again = ledger::Ledger::open({.storage = w.storage, .clock = &w.clock, .checkpoint_every = 0, .projections = restored.projections()});
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  const auto live = w.market.projections();
+  const auto back = restored.projections();
+  ASSERT_EQ(live.size(), back.size());
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(live[i]->last_applied().value(), back[i]->last_applied().value()) << live[i]->name();
+    EXPECT_EQ(live[i]->snapshot(), back[i]->snapshot()) << live[i]->name();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Pipelines, SequencerCheckpoint, ::testing::Values(size_t{0}, size_t{2}),
+                         [](const ::testing::TestParamInfo<size_t>& p) { return "pipeline" + std::to_string(p.param); });
+
+TEST(SequencerCheckpointSpacing, ALargerCheckpointPushesTheNextOneFurther) {
+  World w;
+  Sequencer seq(w.market, {.max_batch = 8, .pipeline = 2, .checkpoint_every = 40, .checkpoint_bytes_per_entry = 1});
+  w.stream(seq);
+  // The first checkpoint holds thousands of bytes (256 partitions), so with one byte per entry the
+  // next would come thousands of entries later: 400 entries give exactly one.
+  EXPECT_EQ(seq.stats().checkpoints, 1u);
+  EXPECT_GT(w.ledger->stats().last_checkpoint_bytes, 400u);
+}
+
+}  // namespace
+}  // namespace slap::market::testing
