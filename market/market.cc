@@ -60,8 +60,10 @@ std::string Market::release_id(std::string_view url) {
 
 ubm::Result<uint64_t> Market::checkpoint() {
   if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  const uint64_t before = ledger_->stats().checkpoints;
   if (auto s = ledger_->checkpoint(); !s) return s.error();
-  return ledger_->stats().last_checkpoint_bytes;
+  const auto after = ledger_->stats();
+  return after.checkpoints == before ? 0 : after.last_checkpoint_bytes;  // 0: every projection declined
 }
 
 ubm::Status Market::rebuild() {

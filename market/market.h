@@ -101,7 +101,7 @@ class Market {
   // Checkpoints every projection of the ledger (Ledger::checkpoint), the market's included. The
   // deciding thread, with every decided batch written: while one is in flight the market's
   // projections are ahead of the ledger and decline to checkpoint (fact_projection.h).
-  // Returns the bytes it wrote.
+  // Returns the bytes it wrote (0 when no projection had anything to checkpoint).
   [[nodiscard]] ubm::Result<uint64_t> checkpoint();
 
   const ComputerView& computers() const { return computers_; }

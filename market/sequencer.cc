@@ -169,6 +169,8 @@ void Sequencer::maybe_checkpoint(size_t entries_decided) {
   if (auto bytes = market_.checkpoint()) {
     next_checkpoint_ = *bytes / std::max<uint64_t>(options_.checkpoint_bytes_per_entry, 1);
     checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);  // the log is intact: a later one retries
   }
 }
 

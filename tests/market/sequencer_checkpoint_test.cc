@@ -96,6 +96,7 @@ TEST_P(SequencerCheckpoint, MarketProjectionsAreCheckpointedWhileCommandsKeepCom
     Sequencer seq(w.market, {.max_batch = 8, .pipeline = GetParam(), .checkpoint_every = 40, .checkpoint_bytes_per_entry = uint64_t{1} << 40});
     w.stream(seq);
     EXPECT_GE(seq.stats().checkpoints, 5u);  // 400 entries: about ten
+    EXPECT_EQ(seq.stats().checkpoint_failures, 0u);
     // Each of them held the market's projections (they decline while a batch is in flight).
     EXPECT_EQ(w.storage->market_checkpoints.load(), static_cast<int>(seq.stats().checkpoints));
   }
