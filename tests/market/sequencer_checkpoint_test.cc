@@ -12,11 +12,11 @@
 #include "ledger/little_endian.h"
 #include "ledger/memory_storage.h"
 #include "market/sequencer.h"
+#include "sequencer_world.h"
 
 namespace slap::market::testing {
 namespace {
 
-constexpr const char* kRelease = "https://lab.example.org/software/kvm/software.cfg";
 constexpr int kPartitions = 256;
 constexpr int kSubmitters = 4;
 constexpr int kPerSubmitter = 50;  // 200 requests, each allocated: 2 entries
@@ -39,24 +39,8 @@ class CountingStorage final : public ledger::Storage {
   ledger::MemoryStorage inner_;
 };
 
-struct World {
-  ledger::ManualClock clock;
-  std::shared_ptr<CountingStorage> storage = std::make_shared<CountingStorage>();
-  Market market{MarketOptions{.clock = &clock}};
-  std::unique_ptr<ledger::Ledger> ledger;
-
-  World() {
-    // The ledger takes no checkpoint of its own: every checkpoint below is the sequencer's.
-    ledger = ledger::Ledger::open({.storage = storage, .clock = &clock, .checkpoint_every = 0, .projections = market.projections()}).value();
-    market.attach(*ledger);
-    EXPECT_TRUE(market.execute(RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}).ok());
-    EXPECT_TRUE(market.execute(RegisterParty{"alice", ubm::NodeKind::person, "alice"}).ok());
-    EXPECT_TRUE(market.execute(RegisterComputer{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}}).ok());
-    DeclareCapacity d{"COMP-1", {}};
-    for (int i = 0; i < kPartitions; ++i) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(i), {"10.0." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1)}, {}, ""});
-    EXPECT_TRUE(market.execute(d).ok());
-    EXPECT_TRUE(market.execute(Supply{"owner", "COMP-1", kRelease, true}).ok());
-  }
+struct World : SequencerWorld<CountingStorage> {
+  World() : SequencerWorld(kPartitions) {}
 
   // Submitters racing each other, so batches keep coming while earlier ones are written.
   void stream(Sequencer& seq) {
@@ -66,8 +50,7 @@ struct World {
       threads.emplace_back([&, t] {
         std::vector<std::future<ubm::Result<Outcome>>> answers;
         for (int k = 0; k < kPerSubmitter; ++k) {
-          answers.push_back(seq.submit(RequestInstance{"alice", "i-" + std::to_string(t) + "-" + std::to_string(k), kRelease, "", {}, {}, false,
-                                                       RequestedState::started}));
+          answers.push_back(seq.submit(request("i-" + std::to_string(t) + "-" + std::to_string(k))));
         }
         for (auto& a : answers) {
           auto r = a.get();

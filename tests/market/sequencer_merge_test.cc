@@ -13,6 +13,7 @@
 #include "ledger/memory_storage.h"
 #include "market/sequencer.h"
 #include "market_fixture.h"
+#include "sequencer_world.h"
 
 namespace slap::market::testing {
 namespace {
@@ -75,28 +76,8 @@ bool eventually(const std::function<bool()>& done) {
   return true;
 }
 
-constexpr const char* kRelease = "https://lab.example.org/software/kvm/software.cfg";
-
-struct World {
-  ledger::ManualClock clock;
-  std::shared_ptr<GatedStorage> storage = std::make_shared<GatedStorage>();
-  Market market{MarketOptions{.clock = &clock}};
-  std::unique_ptr<ledger::Ledger> ledger;
-
-  World() {
-    ledger = ledger::Ledger::open({.storage = storage, .clock = &clock, .checkpoint_every = 0, .projections = market.projections()}).value();
-    market.attach(*ledger);
-    EXPECT_TRUE(market.execute(RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}).ok());
-    EXPECT_TRUE(market.execute(RegisterParty{"alice", ubm::NodeKind::person, "alice"}).ok());
-    EXPECT_TRUE(market.execute(RegisterComputer{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}}).ok());
-    DeclareCapacity d{"COMP-1", {}};
-    for (int i = 0; i < 8; ++i) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(i), {"10.0.0." + std::to_string(i + 1)}, {}, ""});
-    EXPECT_TRUE(market.execute(d).ok());
-    EXPECT_TRUE(market.execute(Supply{"owner", "COMP-1", kRelease, true}).ok());
-  }
-  static RequestInstance request(const std::string& title) {
-    return RequestInstance{"alice", title, kRelease, "", {}, {}, false, RequestedState::started};
-  }
+struct World : SequencerWorld<GatedStorage> {
+  World() : SequencerWorld(8) {}
 };
 
 TEST(SequencerMerge, BatchesDecidedWhileTheWriterIsBusyLandInOneWrite) {
