@@ -282,7 +282,8 @@ void BM_AllocateDurable(benchmark::State& state) {
   // Requests of an iteration, prepared before the clock runs, one slice per submitter.
   std::vector<std::vector<RequestInstance>> slices(kSubmitters);
   std::atomic<size_t> allocated{0}, failed{0};
-  const uint64_t entries_before = w.ledger->stats().entries, writes_before = w.ledger->stats().writes;
+  const uint64_t entries_before = w.ledger->stats().entries, writes_before = w.ledger->stats().writes,
+                 bytes_before = w.ledger->stats().bytes;
   const auto pipeline = static_cast<size_t>(state.range(1));
   double cpu = 0;  // seconds of CPU while timed
   Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration, .pipeline = pipeline});
@@ -316,6 +317,8 @@ void BM_AllocateDurable(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kPerIteration));
   state.counters["allocated_ratio"] = static_cast<double>(allocated.load()) / requests;
   state.counters["entries_per_request"] = static_cast<double>(w.ledger->stats().entries - entries_before) / requests;
+  // Log bytes per request: what the baseline's 200-byte values stand for.
+  state.counters["record_bytes_per_request"] = static_cast<double>(w.ledger->stats().bytes - bytes_before) / requests;
   // CPU of every thread (sequencer, writer, submitters) per request: steadier than requests/s on
   // a shared machine, and what the HTTP front end competes with for the same cores.
   state.counters["cpu_us_per_request"] = cpu * 1e6 / requests;

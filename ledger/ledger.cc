@@ -212,6 +212,7 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
   batch.clear();
   GroupResolver resolver(directory_);
   char key[kKeySize];
+  uint64_t record_bytes = 0;
   for (Writer* x : group) {
     if (broken) {
       x->status = storage_failed("an earlier write failed; the ledger must be reopened");
@@ -231,7 +232,9 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
       root.setTimestampNs(ts.value());
       auto segments = draft.getSegmentsForOutput();
       encode_key(head, key);
-      char* out = batch.put_uninitialized(Family::log, std::string_view(key, kKeySize), kRecordHeaderSize + flat_array_size(segments));
+      const size_t record_size = kRecordHeaderSize + flat_array_size(segments);
+      char* out = batch.put_uninitialized(Family::log, std::string_view(key, kKeySize), record_size);
+      record_bytes += record_size;
       hash = write_record(hasher_, hash, last, segments, out);
       hashes.push_back(hash);
     }
@@ -277,6 +280,7 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
     last_timestamp_ = ts;
     ++stats_.writes;
     stats_.entries += hashes.size();
+    stats_.bytes += record_bytes;
     stats_.max_group_entries = std::max<uint64_t>(stats_.max_group_entries, hashes.size());
   }
   for (Writer* x : group) {

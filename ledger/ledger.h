@@ -51,6 +51,7 @@ struct Appended {
 struct LedgerStats {
   uint64_t entries = 0;        // appended since open
   uint64_t writes = 0;         // group-commit writes since open
+  uint64_t bytes = 0;          // log record bytes (headers and entries, not keys) appended since open
   uint64_t rejected = 0;       // append() calls refused
   uint64_t max_group_entries = 0;
   uint64_t checkpoints = 0;             // checkpoint writes that succeeded since open

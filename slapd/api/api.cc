@@ -81,6 +81,7 @@ void Api::route(const Caller& caller, http::Request& req, const std::string& pat
       const auto stats = ctx_.ledger.stats();
       out += "# TYPE slap_ledger_head gauge\nslap_ledger_head " + std::to_string(ctx_.ledger.head().value()) + "\n";
       out += "# TYPE slap_ledger_appended_entries_total counter\nslap_ledger_appended_entries_total " + std::to_string(stats.entries) + "\n";
+      out += "# TYPE slap_ledger_appended_bytes_total counter\nslap_ledger_appended_bytes_total " + std::to_string(stats.bytes) + "\n";
       out += "# TYPE slap_ledger_group_commit_writes_total counter\nslap_ledger_group_commit_writes_total " + std::to_string(stats.writes) + "\n";
       out += "# TYPE slap_ledger_group_commit_max_entries gauge\nslap_ledger_group_commit_max_entries " + std::to_string(stats.max_group_entries) + "\n";
       out += "# TYPE slap_ledger_rejected_total counter\nslap_ledger_rejected_total " + std::to_string(stats.rejected) + "\n";

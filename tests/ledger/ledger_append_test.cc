@@ -70,6 +70,21 @@ TEST(LedgerAppend, HeadHashIsTheChainOverEveryEntry) {
   EXPECT_NE(led->head_hash(), ledger::Hash{});
 }
 
+TEST(LedgerAppend, StatsCountTheStoredRecordBytesAndNothingOfARejectedBatch) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::MemoryStorage>();
+  auto led = open_memory(storage, &clock);
+  ASSERT_TRUE(led->append(test::parties()).ok());
+  ASSERT_TRUE(led->append(test::usage_batch(10, 3)).ok());
+  auto unresolved = test::usage_batch(3, 5);
+  std::get<ubm::Movement>(unresolved[2]).destination = ubm::NodeId{"MALLORY"};
+  ASSERT_FALSE(led->append(unresolved).ok());
+  const auto report = ledger::verify(*storage);  // counts keys (8 bytes each) and stored values
+  ASSERT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(led->stats().entries, 13u);
+  EXPECT_EQ(led->stats().bytes, report.bytes - 8 * report.entries);
+}
+
 TEST(LedgerAppend, AnInvalidEntryRejectsTheWholeBatchAndWritesNothing) {
   ledger::ManualClock clock;
   auto storage = std::make_shared<ledger::MemoryStorage>();
