@@ -40,14 +40,25 @@ std::future<ubm::Result<Outcome>> Sequencer::submit(Command command) {
   return f;
 }
 
-bool Sequencer::try_submit(Command command, Callback done) {
+bool Sequencer::try_submit(Command command, Callback done, Wake wake) {
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= options_.max_queue || stopping_) return false;
     queue_.push_back(Job{std::move(command), {}, std::move(done)});
   }
-  work_.notify_one();
+  if (wake == Wake::now) {
+    work_.notify_one();
+  } else {
+    unannounced_.store(true, std::memory_order_release);
+  }
   return true;
+}
+
+void Sequencer::wake() {
+  if (!unannounced_.load(std::memory_order_acquire) || !unannounced_.exchange(false, std::memory_order_acq_rel)) return;
+  // The jobs were queued under mu_: the deciding thread has either not checked the queue since
+  // (and will see them) or is waiting (and gets this notification).
+  work_.notify_one();
 }
 
 size_t Sequencer::queued() const {

@@ -64,7 +64,14 @@ class Sequencer {
   // Thread-safe, never blocks (for I/O threads): false when the queue is full (the caller answers
   // 503). `done` runs once the outcome is durable, on the writing thread (on the deciding thread
   // when the batch wrote nothing and no write was in flight); keep it short.
-  bool try_submit(Command command, Callback done);
+  // Wake::later queues without waking the deciding thread: the caller promises a wake() soon (an
+  // event loop submitting the requests of one pass wakes it once after the pass, instead of a
+  // futex wake, a sleep and a batch of one per request).
+  enum class Wake { now, later };
+  bool try_submit(Command command, Callback done, Wake wake = Wake::now);
+  // Wakes the deciding thread if a Wake::later submission has not been announced yet; otherwise
+  // nothing (no system call), so it is cheap to call after every pass of an event loop.
+  void wake();
   size_t queued() const;
   SequencerStats stats() const {
     return {decided_batches_.load(), merged_batches_.load(), checkpoints_.load(), checkpoint_failures_.load()};
@@ -98,6 +105,7 @@ class Sequencer {
   std::condition_variable work_, room_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  std::atomic<bool> unannounced_{false};  // a Wake::later job is queued and nobody woke the thread for it
 
   // Between the deciding and the writing thread.
   std::mutex wmu_;

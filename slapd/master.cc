@@ -109,6 +109,12 @@ ubm::Status Master::serve() {
   auto options = options_.server;
   options.listen = options_.listen;
   Api* api = api_.get();
+  // Commands submitted while an I/O thread runs its ready handlers wake the sequencer once, after
+  // the pass (HTTP request scenario: one futex wake per request and a deciding thread that slept
+  // and woke for batches of one).
+  market::Sequencer* sequencer = sequencer_.get();
+  options.after_pass = [sequencer] { sequencer->wake(); };
+  api->ctx().submit_wake = market::Sequencer::Wake::later;
   server_ = std::make_unique<http::Server>(*tls_, options, [api](http::Request&& req, http::Respond respond) { api->handle(std::move(req), std::move(respond)); });
   if (auto s = server_->start(); !s) return s;
   for (const auto& ep : server_->endpoints()) spdlog::info("listening on https://{}", (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) + ":" + std::to_string(ep.port()));

@@ -115,7 +115,7 @@ void Api::submit(market::Command command, Dialect d, Reply reply, std::function<
     if (!r) return (*shared_reply)(rejection(d, r.error()));
     // Rendered on the connection's I/O thread, not here on the sequencer.
     shared_reply->later([to_response, outcome = std::move(r.value())] { return (*to_response)(outcome); });
-  });
+  }, ctx_.submit_wake);
   if (!queued) (*shared_reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
 }
 
@@ -147,7 +147,7 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
         outcomes.push_back(res.value());
       }
       g->reply->later([g, outcomes = std::move(outcomes)] { return g->to_response(outcomes); });
-    });
+    }, ctx_.submit_wake);
     if (!queued) {
       // Nothing of the rest is queued; what was queued still completes (its callbacks see the count
       // never reach zero), so answer now.

@@ -42,6 +42,9 @@ struct ApiContext {
   ledger::Clock& clock;
   const ledger::SignedHead& signed_head;  // the latest signed checkpoint (GET /v1/ledger/head)
   ApiLimits limits;
+  // How submit() wakes the sequencer: Wake::later when whoever runs the handlers calls
+  // sequencer.wake() after each pass of its event loop (Master::serve arranges it).
+  market::Sequencer::Wake submit_wake = market::Sequencer::Wake::now;
 };
 
 // Who is calling, as established by the certificate and the identity registry.

@@ -59,7 +59,16 @@ ubm::Status Server::start() {
     impl_->acceptors.push_back(std::move(acceptor));
   }
   for (auto& a : impl_->acceptors) impl_->accept(*a);
-  for (auto& io : impl_->ios) impl_->threads.emplace_back([io = io.get()] { io->run(); });
+  for (auto& io : impl_->ios) {
+    impl_->threads.emplace_back([io = io.get(), after_pass = impl_->options.after_pass] {
+      if (!after_pass) return (void)io->run();
+      // run_one blocks for the first ready handler; poll runs the others that are ready by then.
+      while (io->run_one() > 0) {
+        io->poll();
+        after_pass();
+      }
+    });
+  }
   return {};
 }
 

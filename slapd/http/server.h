@@ -69,6 +69,10 @@ struct ServerOptions {
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds read_timeout{15'000};   // a whole request, first byte to last
   std::chrono::milliseconds write_timeout{15'000};
+  // Called on each I/O thread once it has run every handler that was ready, before it waits for
+  // more: work the handlers queued can be handed on in bulk (the master wakes its sequencer once
+  // per pass rather than once per request). Keep it cheap: it runs after every pass.
+  std::function<void()> after_pass;
 };
 
 struct ServerCounters {
