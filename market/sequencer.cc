@@ -1,5 +1,7 @@
 #include "market/sequencer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cassert>
 
@@ -8,8 +10,13 @@ namespace slap::market {
 Sequencer::Sequencer(Market& market, SequencerOptions options) : market_(market), options_(options) {
   options_.max_batch = std::clamp<size_t>(options_.max_batch, 1, kMaxBatchCommands);
   options_.max_queue = std::max<size_t>(options_.max_queue, 1);
-  if (options_.pipeline > 0) writer_ = std::thread([this] { write_loop(); });
+  // Named, so that top -H, perf and /proc tell the deciding and the writing thread apart.
+  if (options_.pipeline > 0) {
+    writer_ = std::thread([this] { write_loop(); });
+    pthread_setname_np(writer_.native_handle(), "slap-write");
+  }
   thread_ = std::thread([this] { loop(); });
+  pthread_setname_np(thread_.native_handle(), "slap-decide");
 }
 
 Sequencer::~Sequencer() { close(); }

@@ -1,5 +1,7 @@
 #include "slapd/http/server.h"
 
+#include <pthread.h>
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -68,6 +70,7 @@ ubm::Status Server::start() {
         after_pass();
       }
     });
+    pthread_setname_np(impl_->threads.back().native_handle(), "slap-io");
   }
   return {};
 }
