@@ -104,6 +104,37 @@ class ChunkedSortedSequence {
     }
   }
 
+  // Replaces the element equivalent to `from` for which `same` holds by `to`, where `less` sorts it
+  // (after its equivalents), as erase then insert would. The common case of the capacity index (a
+  // computer's load changes by one, so it moves past a few computers of its price) stays inside one
+  // chunk: one search for the chunk and one rotation of the elements it moves past, instead of two
+  // searches and two shifts of half a chunk each. Precondition: `from`'s element is there.
+  template <class Same>
+  void move(const T& from, const T& to, const Less& less, Same same) {
+    const size_t c = chunk_for(from, less);
+    assert(c < chunks_.size());
+    size_t target = chunk_for(to, less);
+    if (target == chunks_.size()) target = chunks_.size() - 1;  // after everything: the last chunk
+    if (target != c) {
+      erase(from, less, same);
+      insert(to, less);
+      return;
+    }
+    auto& chunk = chunks_[c];
+    auto it = std::lower_bound(chunk.begin(), chunk.end(), from, less);
+    while (it != chunk.end() && !same(*it)) ++it;
+    assert(it != chunk.end());
+    auto place = std::upper_bound(chunk.begin(), chunk.end(), to, less);  // counts `it` when it sorts before `to`
+    if (place > it) {
+      std::rotate(it, it + 1, place);
+      *(place - 1) = to;
+    } else {
+      std::rotate(place, it, it + 1);
+      *place = to;
+    }
+    lasts_[c] = chunk.back();
+  }
+
   // Every chunk non-empty and sorted, each last element beside it, the chunks in order: for tests.
   bool consistent(const Less& less) const {
     if (lasts_.size() != chunks_.size()) return false;

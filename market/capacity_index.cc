@@ -154,10 +154,7 @@ void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
   from.busy = old_busy;
   const Entry to = entry(idx);
   const Order less = order();
-  for (Candidates* set : c.entries) {
-    set->erase(from, less, [idx](const Entry& x) { return x.idx == idx; });
-    set->insert(to, less);
-  }
+  for (Candidates* set : c.entries) set->move(from, to, less, [idx](const Entry& x) { return x.idx == idx; });
 }
 
 void CapacityIndex::fold(const Fact& fact) {

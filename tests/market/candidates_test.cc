@@ -4,6 +4,7 @@
 // allocations in turn.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -80,6 +81,44 @@ TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
   EXPECT_EQ(seq.begin(), seq.end());
 }
 
+TEST(Candidates, MovesKeepTheOrderOfEraseThenInsert) {
+  // Loads going up and down by one (the capacity index's allocations and frees), and now and then
+  // anywhere (a price change), through chunks of every size: the walk is std::set's after each.
+  const uint64_t seed = std::random_device{}();
+  std::printf("candidates move seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  Sequence seq;
+  std::set<Item, Less> ref;
+  std::vector<Item> present;
+  for (int id = 0; id < 3000; ++id) {
+    Item it{static_cast<int>(rng() % 4), static_cast<int>(rng() % 8), id};
+    seq.insert(it, Less{});
+    ref.insert(it);
+    present.push_back(it);
+  }
+  for (int step = 0; step < 30000; ++step) {
+    Item& it = present[rng() % present.size()];
+    Item to = it;
+    switch (rng() % 5) {
+      case 0: case 1: ++to.load; break;
+      case 2: case 3: to.load = std::max(0, to.load - 1); break;
+      default: to.price = static_cast<int>(rng() % 4); to.load = static_cast<int>(rng() % 8); break;
+    }
+    const int id = it.id;
+    seq.move(it, to, Less{}, [id](const Item& x) { return x.id == id; });
+    ref.erase(it);
+    ref.insert(to);
+    it = to;
+    ASSERT_EQ(seq.size(), ref.size()) << "seed " << seed << " step " << step;
+    if (step % 101 == 0) {
+      ASSERT_TRUE(seq.consistent(Less{})) << "seed " << seed << " step " << step;
+      ASSERT_EQ(ids(seq), ids(ref)) << "seed " << seed << " step " << step;
+    }
+  }
+  ASSERT_TRUE(seq.consistent(Less{})) << "seed " << seed;
+  ASSERT_EQ(ids(seq), ids(ref)) << "seed " << seed;
+}
+
 TEST(Candidates, EqualPriceComputersTakeAllocationsInTurn) {
   // 1,000 computers of one price: the head is always the least loaded, lowest id; after each
   // allocation it goes behind every computer as loaded as it was.
@@ -89,8 +128,7 @@ TEST(Candidates, EqualPriceComputersTakeAllocationsInTurn) {
     const Item head = *seq.begin();
     ASSERT_EQ(head.id, n % 1000);
     ASSERT_EQ(head.load, n / 1000);
-    seq.erase(head, Less{}, [&](const Item& x) { return x.id == head.id; });
-    seq.insert(Item{7, head.load + 1, head.id}, Less{});
+    seq.move(head, Item{7, head.load + 1, head.id}, Less{}, [&](const Item& x) { return x.id == head.id; });
   }
   EXPECT_EQ(seq.size(), 1000u);
 }
