@@ -29,6 +29,13 @@ struct Less {
 };
 using Sequence = ChunkedSortedSequence<Item, Less>;
 
+// A fresh seed each run, printed so that a failure can be replayed.
+uint64_t announced_seed(const char* what) {
+  const uint64_t seed = std::random_device{}();
+  std::printf("%s seed %llu\n", what, static_cast<unsigned long long>(seed));
+  return seed;
+}
+
 std::vector<int> ids(const Sequence& s) {
   std::vector<int> v;
   for (const Item& i : s) v.push_back(i.id);
@@ -41,8 +48,7 @@ std::vector<int> ids(const std::set<Item, Less>& s) {
 }
 
 TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
-  const uint64_t seed = std::random_device{}();
-  std::printf("candidates seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = announced_seed("candidates");
   std::mt19937_64 rng(seed);
   Sequence seq;
   std::set<Item, Less> ref;
@@ -84,8 +90,7 @@ TEST(Candidates, WalkInOrderThroughRandomInsertsAndErases) {
 TEST(Candidates, MovesKeepTheOrderOfEraseThenInsert) {
   // Loads going up and down by one (the capacity index's allocations and frees), and now and then
   // anywhere (a price change), through chunks of every size: the walk is std::set's after each.
-  const uint64_t seed = std::random_device{}();
-  std::printf("candidates move seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = announced_seed("candidates move");
   std::mt19937_64 rng(seed);
   Sequence seq;
   std::set<Item, Less> ref;

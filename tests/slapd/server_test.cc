@@ -38,10 +38,12 @@ struct Fixture {
     for (auto& t : later) t.join();
   }
 
-  explicit Fixture(http::ServerOptions options = {}) {
+  // `on_request` (optional) runs first in every call of the handler, on the I/O thread.
+  explicit Fixture(http::ServerOptions options = {}, std::function<void()> on_request = {}) {
     options.listen = {net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
     options.io_threads = 2;
-    server = std::make_unique<http::Server>(*tls, options, [this](http::Request&& req, http::Respond respond) {
+    server = std::make_unique<http::Server>(*tls, options, [this, on_request](http::Request&& req, http::Respond respond) {
+      if (on_request) on_request();
       http::Response r;
       if (req.target == "/later") {
         // Answer from another thread, after the handler returned.
@@ -182,16 +184,10 @@ TEST(HttpServer, HandlersMayAnswerLaterFromAnotherThread) {
 TEST(HttpServer, AfterPassRunsOnTheIoThreadOnceTheReadyHandlersHaveRun) {
   // What the master relies on: work a handler leaves for later (a queued command) is handed on by
   // after_pass on the same thread, after every handler of the pass, without another request.
-  ca::CertificateAuthority authority = ca::CertificateAuthority::create("test CA").value();
-  auto server_cert = authority.issue({.subject = "localhost", .kind = ca::IdentityKind::server, .dns_names = {"localhost"},
-                                      .ip_addresses = {"127.0.0.1"}}).value();
-  auto tls = http::make_server_tls(server_cert.certificate_pem, server_cert.private_key_pem, authority.certificate_pem()).value();
   std::mutex mu;
   std::map<std::thread::id, int> left;  // handled, not yet handed on, per I/O thread
   int handed_on = 0;
   http::ServerOptions options;
-  options.listen = {net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
-  options.io_threads = 2;
   options.after_pass = [&] {
     std::lock_guard lock(mu);
     auto it = left.find(std::this_thread::get_id());
@@ -199,19 +195,13 @@ TEST(HttpServer, AfterPassRunsOnTheIoThreadOnceTheReadyHandlersHaveRun) {
     handed_on += it->second;
     left.erase(it);
   };
-  http::Server server(*tls, options, [&](http::Request&&, http::Respond respond) {
-    {
-      std::lock_guard lock(mu);
-      ++left[std::this_thread::get_id()];
-    }
-    respond(http::Response{.status = 200, .body = "ok"});
+  Fixture f(options, [&] {
+    std::lock_guard lock(mu);
+    ++left[std::this_thread::get_id()];
   });
-  ASSERT_TRUE(server.start().ok());
-  auto c = authority.issue({.subject = "PERSON-1", .kind = ca::IdentityKind::person}).value();
-  test::TlsClient client("127.0.0.1", server.endpoints().at(0).port(), authority.certificate_pem(),
-                         test::ClientCert{c.certificate_pem, c.private_key_pem});
+  test::TlsClient client("127.0.0.1", f.port, f.authority.certificate_pem(), f.cert("PERSON-1"));
   ASSERT_TRUE(client.connected()) << client.error();
-  for (int k = 0; k < 3; ++k) EXPECT_EQ(client.get("/x").status, 200u);
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(client.get("/whoami").status, 200u);
   EXPECT_TRUE(test_wait([&] {
     std::lock_guard lock(mu);
     return handed_on == 3 && left.empty();
