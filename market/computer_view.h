@@ -7,6 +7,7 @@
 // Threading: the `*_locked`-free accessors taking a shared lock are for any thread; `find` and
 // `first_free` are for the sequencer (the only folding thread) and take no lock.
 #include <optional>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -23,6 +24,24 @@ class ComputerView final : public FactProjection {
     std::string instance;   // guid of the instance it hosts, "" when free
     bool present = true;    // false: retired by a later declaration
     PartitionSpec spec() const;
+    // Calls fn(interface, address) for each address, IPv4 first, straight from `addresses`
+    // (no spec() and its vectors): the interface is the tap when there is one, else the ref.
+    template <class F>
+    void for_each_address(F&& fn) const {
+      std::string_view rest = addresses;
+      const size_t bar1 = rest.find('|');
+      const size_t bar2 = bar1 == std::string_view::npos ? bar1 : rest.find('|', bar1 + 1);
+      if (bar2 == std::string_view::npos) return;
+      const std::string_view tap = rest.substr(bar2 + 1);
+      const std::string_view iface = tap.empty() ? std::string_view(ref) : tap;
+      for (std::string_view list : {rest.substr(0, bar1), rest.substr(bar1 + 1, bar2 - bar1 - 1)}) {
+        while (!list.empty()) {
+          const size_t comma = list.find(',');
+          fn(iface, list.substr(0, comma));
+          list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        }
+      }
+    }
   };
   struct Computer {
     fact::ComputerSet props;
@@ -45,6 +64,17 @@ class ComputerView final : public FactProjection {
   uint64_t version(std::string_view guid) const;  // 0 for an unknown computer
   // One partition's declaration, without copying the computer.
   std::optional<PartitionSpec> partition_spec(std::string_view guid, std::string_view ref) const;
+  // Calls fn(const Partition&) under the shared lock, copying nothing; false (fn not called) for
+  // an unknown computer or partition. Keep fn short: the folding thread waits for it.
+  template <class F>
+  bool read_partition(std::string_view guid, std::string_view ref, F&& fn) const {
+    std::shared_lock lock(mu_);
+    const Computer* c = find(guid);
+    const Partition* p = c == nullptr ? nullptr : c->partition(ref);
+    if (p == nullptr) return false;
+    fn(*p);
+    return true;
+  }
   size_t size() const;
 
   // Sequencer thread only.

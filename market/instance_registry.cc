@@ -65,6 +65,26 @@ bool is_host(const InstanceRegistry::Instance& i) {
 
 }  // namespace
 
+InstanceRegistry::View InstanceRegistry::view(const Instance& i) const {
+  View v{i, i.request.title, i.computer, i.partition};
+  if (i.request.shared && !i.host.empty()) {  // a shared instance lives where its host lives
+    if (const Instance* host = find(i.host)) {
+      v.computer = host->computer;
+      v.partition = host->partition;
+    }
+  }
+  // Up the requesters to a person (not an instance); bounded: trees are shallow, and a cycle
+  // cannot loop forever.
+  const Instance* up = &i;
+  for (int depth = 0; depth < 64; ++depth) {
+    const Instance* parent = find(up->request.requester);
+    if (parent == nullptr) break;
+    v.root_title = parent->request.title;
+    up = parent;
+  }
+  return v;
+}
+
 std::optional<InstanceRegistry::Instance> InstanceRegistry::get(std::string_view guid) const {
   std::shared_lock lock(mu_);
   const Instance* i = find(guid);

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <unordered_map>
 
@@ -42,6 +43,25 @@ class InstanceRegistry final : public FactProjection {
   // Any thread.
   std::optional<Instance> get(std::string_view guid) const;
   std::optional<Instance> get(std::string_view requester, std::string_view title) const;
+  // What rendering an instance needs, read in place under the shared lock (see read()).
+  struct View {
+    const Instance& instance;
+    std::string_view root_title;  // the title of the root of its tree (its own for a root)
+    std::string_view computer;    // where it runs: its own partition, or its host's when shared
+    std::string_view partition;
+  };
+  // Calls fn(const View&) under the shared lock, copying nothing: get() copied every string and
+  // map of the instance, and the root title's walk up the tree copied each ancestor. False (fn
+  // not called) for an unknown guid. Keep fn short and take no other projection's lock in it:
+  // the folding thread waits for it.
+  template <class F>
+  bool read(std::string_view guid, F&& fn) const {
+    std::shared_lock lock(mu_);
+    const Instance* i = find(guid);
+    if (i == nullptr) return false;
+    fn(view(*i));
+    return true;
+  }
   // Instances matching `pred`, in guid-registration order, at most `limit` (a full scan: for
   // listings, not hot paths).
   std::vector<Instance> list(const std::function<bool(const Instance&)>& pred, size_t limit) const;
@@ -71,6 +91,7 @@ class InstanceRegistry final : public FactProjection {
 
  private:
   Instance* at(std::string_view guid) { return const_cast<Instance*>(find(guid)); }
+  View view(const Instance& i) const;  // caller holds mu_ (or is the folding thread)
   void unqueue(Instance& i);
   void index_host(uint32_t idx);
   void unindex_host(uint32_t idx);

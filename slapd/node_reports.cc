@@ -2,7 +2,7 @@
 
 namespace slap::slapd {
 
-void NodeReports::put(std::map<std::string, std::string>& m, std::string key, std::string value) {
+void NodeReports::put(std::map<std::string, std::string, std::less<>>& m, std::string key, std::string value) {
   if (value.size() > kMaxMessage) value.resize(kMaxMessage);
   std::lock_guard lock(mu_);
   if (m.size() >= kMaxEntries && m.find(key) == m.end()) m.erase(m.begin());  // bounded: drop the oldest key
@@ -23,7 +23,7 @@ std::optional<std::string> NodeReports::software_state(const std::string& comput
   return it->second;
 }
 
-std::string NodeReports::instance_message(const std::string& guid) const {
+std::string NodeReports::instance_message(std::string_view guid) const {
   std::lock_guard lock(mu_);
   auto it = instances_.find(guid);
   return it == instances_.end() ? std::string() : it->second;

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace slap::slapd {
 
@@ -18,15 +19,15 @@ class NodeReports {
   void instance(const std::string& guid, std::string message);
   void computer(const std::string& computer, std::string message);
   std::optional<std::string> software_state(const std::string& computer, const std::string& url) const;
-  std::string instance_message(const std::string& guid) const;
+  std::string instance_message(std::string_view guid) const;
   std::string computer_message(const std::string& computer) const;
 
  private:
-  void put(std::map<std::string, std::string>& m, std::string key, std::string value);
+  void put(std::map<std::string, std::string, std::less<>>& m, std::string key, std::string value);
   mutable std::mutex mu_;
-  std::map<std::string, std::string> software_;  // computer + '\n' + url -> "state: message"
-  std::map<std::string, std::string> instances_;
-  std::map<std::string, std::string> computers_;
+  std::map<std::string, std::string, std::less<>> software_;  // computer + '\n' + url -> "state: message"
+  std::map<std::string, std::string, std::less<>> instances_;
+  std::map<std::string, std::string, std::less<>> computers_;
 };
 
 }  // namespace slap::slapd

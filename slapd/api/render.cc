@@ -34,36 +34,48 @@ bj::array ip_list(const market::PartitionSpec& p) {
 
 }  // namespace
 
-bj::object instance_json(Api& api, const market::InstanceRegistry::Instance& i) {
+std::optional<bj::object> instance_json(Api& api, std::string_view guid, bool* ready) {
   auto& market = api.ctx().market;
+  // Copied out under the registry's lock; the partition and the node's report are read after it,
+  // so no two projections' locks are ever held together.
+  std::optional<bj::object> out;
+  std::string computer, partition, status;
+  bool pending = false;
+  market.instances().read(guid, [&](const market::InstanceRegistry::View& v) {
+    const auto& i = v.instance;
+    if (ready != nullptr) *ready = i.placed() || i.request.state == market::RequestedState::destroyed;
+    computer = v.computer;
+    partition = v.partition;
+    pending = i.pending;
+    if (pending) status = "pending: " + i.pending_reason;
+    out.emplace(bj::object{{"computer_guid", v.computer},
+                           {"instance_guid", i.request.instance},
+                           {"root_instance_title", v.root_title},
+                           {"title", i.request.title},
+                           {"state", market::to_string(i.request.state)},
+                           {"compute_partition_id", v.partition},
+                           {"software_release_uri", i.request.release},
+                           {"software_type", i.request.software_type},
+                           {"shared", i.request.shared},
+                           {"processing_timestamp", i.timestamp.value() / 1'000'000'000},
+                           {"access_status_message", nullptr},
+                           {"parameters", string_map_json(i.request.parameters)},
+                           {"sla_parameters", string_map_json(i.request.sla)},
+                           {"connection_parameters", string_map_json(i.connection)},
+                           {"ip_list", nullptr},
+                           {"full_ip_list", bj::array{}}});
+  });
+  if (!out) return out;
+  if (!pending) status = api.ctx().reports.instance_message(guid);
   bj::array ips;
-  std::string computer = i.computer, partition = i.partition;
-  if (i.request.shared && !i.host.empty()) {  // a shared instance lives where its host lives
-    if (auto host = market.instances().get(i.host)) {
-      computer = host->computer;
-      partition = host->partition;
-    }
-  }
   if (!computer.empty()) {
-    if (auto spec = market.computers().partition_spec(computer, partition)) ips = ip_list(*spec);
+    market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
+      p.for_each_address([&](std::string_view iface, std::string_view address) { ips.push_back(bj::array{iface, address}); });
+    });
   }
-  std::string status = i.pending ? "pending: " + i.pending_reason : api.ctx().reports.instance_message(i.request.instance);
-  return bj::object{{"computer_guid", computer},
-                    {"instance_guid", i.request.instance},
-                    {"root_instance_title", root_title(market, i)},
-                    {"title", i.request.title},
-                    {"state", std::string(market::to_string(i.request.state))},
-                    {"compute_partition_id", partition},
-                    {"software_release_uri", i.request.release},
-                    {"software_type", i.request.software_type},
-                    {"shared", i.request.shared},
-                    {"processing_timestamp", i.timestamp.value() / 1'000'000'000},
-                    {"access_status_message", status},
-                    {"parameters", string_map_json(i.request.parameters)},
-                    {"sla_parameters", string_map_json(i.request.sla)},
-                    {"connection_parameters", string_map_json(i.connection)},
-                    {"ip_list", ips},
-                    {"full_ip_list", bj::array{}}};
+  (*out)["access_status_message"] = std::move(status);
+  (*out)["ip_list"] = std::move(ips);
+  return out;
 }
 
 bj::object computer_view_json(Api& api, const market::ComputerSnapshot& s) {

@@ -184,7 +184,8 @@ void list_instances(Api& api, const Caller& caller, Reply reply) {
   bj::array out;
   for (const auto& i : all) {
     if (out.size() >= 10'000) break;
-    if (may_read(api, caller, i)) out.push_back(instance_json(api, i));
+    if (!may_read(api, caller, i)) continue;
+    if (auto j = instance_json(api, i.request.instance)) out.push_back(std::move(*j));
   }
   reply(json_response(200, bj::object{{"instances", std::move(out)}}));
 }

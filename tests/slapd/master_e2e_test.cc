@@ -64,6 +64,13 @@ TEST(MasterEndToEnd, FullLifecycleSurvivesKillNine) {
     ASSERT_EQ(r.status, 200u) << r.body;
     auto o = parse_object(r.body);
     EXPECT_EQ(str(o, "computer_guid"), guid);
+    // It says where it runs: its partition's address, and itself as the root of its tree.
+    const std::string part = str(o, "compute_partition_id");
+    ASSERT_EQ(part.rfind("slappart", 0), 0u) << r.body;
+    const auto& ips = o.at("ip_list").as_array();
+    ASSERT_EQ(ips.size(), 1u) << r.body;
+    EXPECT_EQ(ips[0].as_array().at(1).as_string(), "127.1.0." + std::to_string(std::stoi(part.substr(8)) + 1));
+    EXPECT_EQ(str(o, "root_instance_title"), "vm" + std::to_string(k));
     instances.push_back(str(o, "instance_guid"));
   }
   auto poll = woken.get();
