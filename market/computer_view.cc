@@ -65,11 +65,25 @@ PartitionSpec ComputerView::Partition::spec() const {
   return s;
 }
 
+namespace {
+uint32_t ref_hash(std::string_view ref) { return static_cast<uint32_t>(std::hash<std::string_view>{}(ref)); }
+bool slot_before(const ComputerView::Computer::RefSlot& a, const ComputerView::Computer::RefSlot& b) {
+  return a.hash != b.hash ? a.hash < b.hash : a.idx < b.idx;
+}
+}  // namespace
+
 const ComputerView::Partition* ComputerView::Computer::partition(std::string_view ref) const {
-  auto it = std::lower_bound(by_ref.begin(), by_ref.end(), ref,
-                             [&](uint32_t i, std::string_view r) { return partitions[i].ref < r; });
-  if (it == by_ref.end() || partitions[*it].ref != ref) return nullptr;
-  return &partitions[*it];
+  const uint32_t h = ref_hash(ref);
+  auto it = std::lower_bound(by_ref.begin(), by_ref.end(), h, [](const RefSlot& s, uint32_t x) { return s.hash < x; });
+  for (; it != by_ref.end() && it->hash == h; ++it) {
+    if (partitions[it->idx].ref == ref) return &partitions[it->idx];
+  }
+  return nullptr;
+}
+
+void ComputerView::Computer::index_partition(uint32_t idx) {
+  const RefSlot slot{ref_hash(partitions[idx].ref), idx};
+  by_ref.insert(std::upper_bound(by_ref.begin(), by_ref.end(), slot, slot_before), slot);
 }
 
 bool ComputerView::Computer::supplies_release(std::string_view url) const {
@@ -159,16 +173,12 @@ void ComputerView::fold(const Fact& fact) {
       assert(c != nullptr);
       if (c == nullptr) return;
       for (const auto& p : f.upserts) {
-        auto it = std::lower_bound(c->by_ref.begin(), c->by_ref.end(), p.ref,
-                                   [&](uint32_t i, const std::string& r) { return c->partitions[i].ref < r; });
-        if (it != c->by_ref.end() && c->partitions[*it].ref == p.ref) {
-          auto& part = c->partitions[*it];
-          part.addresses = pack_addresses(p);
-          part.present = true;
+        if (auto* part = const_cast<Partition*>(c->partition(p.ref))) {
+          part->addresses = pack_addresses(p);
+          part->present = true;
         } else {
-          const auto idx = static_cast<uint32_t>(c->partitions.size());
           c->partitions.push_back(Partition{p.ref, pack_addresses(p), {}, true});
-          c->by_ref.insert(it, idx);
+          c->index_partition(static_cast<uint32_t>(c->partitions.size() - 1));
         }
       }
       for (const auto& ref : f.retired) {
@@ -296,8 +306,8 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
       c.partitions.push_back(std::move(part));
     }
     c.by_ref.resize(c.partitions.size());
-    for (uint32_t i = 0; i < c.by_ref.size(); ++i) c.by_ref[i] = i;
-    std::sort(c.by_ref.begin(), c.by_ref.end(), [&](uint32_t a, uint32_t b) { return c.partitions[a].ref < c.partitions[b].ref; });
+    for (uint32_t i = 0; i < c.by_ref.size(); ++i) c.by_ref[i] = Computer::RefSlot{ref_hash(c.partitions[i].ref), i};
+    std::sort(c.by_ref.begin(), c.by_ref.end(), slot_before);
     c.supplies = read_map(r);
     c.version = r.u64();
     skip_taken(c);

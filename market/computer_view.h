@@ -46,7 +46,15 @@ class ComputerView final : public FactProjection {
   struct Computer {
     fact::ComputerSet props;
     std::vector<Partition> partitions;  // declaration order
-    std::vector<uint32_t> by_ref;       // indexes into partitions, sorted by ref
+    // Every partition by a hash of its ref, sorted by (hash, index): a lookup binary-searches
+    // integers side by side and compares one ref, where searching indexes sorted by ref compared
+    // strings in partitions scattered through memory (a cache miss per step: 7% of the deciding
+    // thread and 3% of an I/O thread under the HTTP allocation load, 100 partitions per computer).
+    struct RefSlot {
+      uint32_t hash;
+      uint32_t idx;
+    };
+    std::vector<RefSlot> by_ref;
     StringMap supplies;                 // release URL -> "available" | "destroyed"
     uint64_t version = 0;
     uint32_t busy = 0;
@@ -54,6 +62,7 @@ class ComputerView final : public FactProjection {
     // partitions in order costs O(1) each instead of a scan of all of them. Not in the snapshot.
     uint32_t free_from = 0;
     const Partition* partition(std::string_view ref) const;
+    void index_partition(uint32_t idx);  // adds partitions[idx] (not indexed yet) to by_ref
     bool supplies_release(std::string_view url) const;
   };
 

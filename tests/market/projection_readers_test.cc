@@ -2,6 +2,8 @@
 // and Partition::for_each_address) give what the copying accessors give, without the copies.
 #include <gtest/gtest.h>
 
+#include <unordered_map>
+
 #include "market_fixture.h"
 
 namespace slap::market::testing {
@@ -88,6 +90,43 @@ TEST_F(ProjectionReaders, ASharedInstanceRunsWhereItsHostRuns) {
   }));
   EXPECT_EQ(computer, "COMP-1");
   EXPECT_EQ(partition, w.market().instances().get(host.instance)->partition);
+}
+
+// Partitions are found through a 32-bit hash of their ref: two refs whose hashes collide are both
+// found, each as itself, before and after a restore from the checkpoint bytes.
+TEST_F(ProjectionReaders, PartitionsWhoseRefHashesCollideAreEachFound) {
+  std::unordered_map<uint32_t, std::string> seen;
+  std::string a, b;
+  for (int i = 0; a.empty(); ++i) {  // ~2^16 refs by the birthday bound
+    std::string ref = "part-" + std::to_string(i);
+    const auto h = static_cast<uint32_t>(std::hash<std::string_view>{}(ref));
+    if (auto [it, fresh] = seen.emplace(h, ref); !fresh) a = it->second, b = ref;
+  }
+  DeclareCapacity d{"COMP-1", {}};
+  for (int i = 0; i < 50; ++i) d.partitions.push_back(PartitionSpec{"filler" + std::to_string(i), {"10.1.0." + std::to_string(i)}, {}, ""});
+  d.partitions.push_back(PartitionSpec{a, {"10.2.0.1"}, {}, ""});
+  d.partitions.push_back(PartitionSpec{b, {"10.2.0.2"}, {}, ""});
+  w.ok(d);
+  auto check = [&](const Market& m) {
+    EXPECT_EQ(addresses_of(m, "COMP-1", a), (Pairs{{a, "10.2.0.1"}})) << a << " / " << b;
+    EXPECT_EQ(addresses_of(m, "COMP-1", b), (Pairs{{b, "10.2.0.2"}})) << a << " / " << b;
+    EXPECT_EQ(addresses_of(m, "COMP-1", "filler7"), (Pairs{{"filler7", "10.1.0.7"}}));
+    EXPECT_EQ(addresses_of(m, "COMP-1", "slappart0"), (Pairs{{"tap0", "10.0.0.1"}, {"tap0", "10.0.0.2"}, {"tap0", "2001:db8::1"}}));
+  };
+  check(w.market());
+  // Re-declaring one of them updates it in place (no second partition of that ref).
+  w.ok(DeclareCapacity{"COMP-1", {PartitionSpec{b, {"10.2.0.3"}, {}, ""}}});
+  EXPECT_EQ(addresses_of(w.market(), "COMP-1", b), (Pairs{{b, "10.2.0.3"}}));
+  EXPECT_EQ(w.market().computers().get("COMP-1")->partitions.size(), 3u + 50u + 2u);
+  // A market restored from the checkpoint bytes indexes them again.
+  ASSERT_TRUE(w.market().checkpoint());
+  Market restored(MarketOptions{.clock = &w.clock});
+  auto reopened = ledger::Ledger::open({.storage = std::shared_ptr<ledger::Storage>(&w.storage(), [](ledger::Storage*) {}), .clock = &w.clock,
+                                        .projections = restored.projections()});
+  ASSERT_TRUE(reopened) << reopened.error().to_string();
+  EXPECT_EQ(addresses_of(restored, "COMP-1", a), (Pairs{{a, "10.2.0.1"}}));
+  EXPECT_EQ(addresses_of(restored, "COMP-1", b), (Pairs{{b, "10.2.0.3"}}));
+  w.expect_replay_equal();
 }
 
 }  // namespace
