@@ -45,12 +45,13 @@ class GroupResolver final : public ubm::Resolver {
   std::unordered_map<std::string_view, ubm::ItemKind> items_;
 };
 
-std::string checkpoint_value(ubm::Seq seq, std::string_view snap) {
-  std::string v(8, '\0');
+// A checkpoint's stored value: the last applied seq (u64 little-endian), then the snapshot. Built in
+// place in the batch: a snapshot can be tens of megabytes, and each copy of it touches fresh pages.
+void put_checkpoint(WriteBatch& batch, std::string_view name, ubm::Seq seq, std::string_view snap) {
+  char* out = batch.put_uninitialized(Family::checkpoints, name, 8 + snap.size());
   const uint64_t last = seq.value();
-  for (int i = 0; i < 8; ++i) v[i] = static_cast<char>((last >> (8 * i)) & 0xff);
-  v += snap;
-  return v;
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((last >> (8 * i)) & 0xff);
+  if (!snap.empty()) std::memcpy(out + 8, snap.data(), snap.size());
 }
 
 }  // namespace
@@ -297,7 +298,7 @@ ubm::Status Ledger::write_checkpoints(Sync sync) {
   for (auto* p : projections_) {
     if (auto cp = p->checkpoint()) {
       bytes += cp->second.size();
-      batch.put(Family::checkpoints, p->name(), checkpoint_value(cp->first, cp->second));
+      put_checkpoint(batch, p->name(), cp->first, cp->second);
     }
   }
   if (batch.empty()) return {};

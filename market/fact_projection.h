@@ -13,6 +13,7 @@
 //
 // Threading: folding (apply, apply_fact, restore, reset) happens on one thread at a time and takes
 // the lock exclusively; readers on other threads take it shared (see each projection's accessors).
+#include <atomic>
 #include <shared_mutex>
 
 #include "ledger/projection.h"
@@ -46,6 +47,7 @@ class FactProjection : public ledger::Projection {
   virtual void clear() = 0;
 
   mutable std::shared_mutex mu_;
+  mutable std::atomic<size_t> last_checkpoint_bytes_{0};  // sizes the next checkpoint's buffer
 
  private:
   ubm::Seq last_{0};

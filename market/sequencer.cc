@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 
 namespace slap::market {
 
@@ -181,15 +182,19 @@ void Sequencer::maybe_checkpoint(size_t entries_decided) {
   if (since_checkpoint_ < std::max(options_.checkpoint_every, next_checkpoint_)) return;
   // Decide nothing more until what is decided is written: the market's projections then hold
   // exactly what the ledger holds, and checkpoint with the others.
+  const auto started = std::chrono::steady_clock::now();
   wait_written();
   if (poisoned_.load()) return;  // a write failed: recover() runs first, a later batch retries
   since_checkpoint_ = 0;
   if (auto bytes = market_.checkpoint()) {
     next_checkpoint_ = *bytes / std::max<uint64_t>(options_.checkpoint_bytes_per_entry, 1);
     checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    last_checkpoint_bytes_.store(*bytes, std::memory_order_relaxed);
   } else {
     checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);  // the log is intact: a later one retries
   }
+  checkpoint_ns_.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
+                           std::memory_order_relaxed);
 }
 
 void Sequencer::recover() {

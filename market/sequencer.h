@@ -29,6 +29,9 @@ struct SequencerStats {
   uint64_t merged = 0;       // of them, joined to a decided batch still waiting for the writer
   uint64_t checkpoints = 0;  // checkpoints taken by the deciding thread (checkpoint_every)
   uint64_t checkpoint_failures = 0;  // of its attempts, those the storage refused (retried later)
+  uint64_t checkpoint_ns = 0;        // time the deciding thread spent on them (waiting for the
+                                     // writer, serialising, writing), deciding nothing meanwhile
+  uint64_t last_checkpoint_bytes = 0;
 };
 
 struct SequencerOptions {
@@ -74,7 +77,8 @@ class Sequencer {
   void wake();
   size_t queued() const;
   SequencerStats stats() const {
-    return {decided_batches_.load(), merged_batches_.load(), checkpoints_.load(), checkpoint_failures_.load()};
+    return {decided_batches_.load(), merged_batches_.load(), checkpoints_.load(), checkpoint_failures_.load(), checkpoint_ns_.load(),
+            last_checkpoint_bytes_.load()};
   }
 
  private:
@@ -112,7 +116,8 @@ class Sequencer {
   std::condition_variable decided_, written_;
   std::deque<Decision> writing_;
   bool writer_busy_ = false;
-  std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0}, checkpoints_{0}, checkpoint_failures_{0};
+  std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0}, checkpoints_{0}, checkpoint_failures_{0}, checkpoint_ns_{0},
+      last_checkpoint_bytes_{0};
   uint64_t since_checkpoint_ = 0;  // entries decided since; deciding thread only
   uint64_t next_checkpoint_ = 0;   // entries between checkpoints, from the last one's size
   std::atomic<bool> poisoned_{false};  // a write failed: what is queued stood on it

@@ -86,6 +86,13 @@ void Api::route(const Caller& caller, http::Request& req, const std::string& pat
       out += "# TYPE slap_ledger_group_commit_max_entries gauge\nslap_ledger_group_commit_max_entries " + std::to_string(stats.max_group_entries) + "\n";
       out += "# TYPE slap_ledger_rejected_total counter\nslap_ledger_rejected_total " + std::to_string(stats.rejected) + "\n";
       out += "# TYPE slap_sequencer_queued gauge\nslap_sequencer_queued " + std::to_string(ctx_.sequencer.queued()) + "\n";
+      const auto seq = ctx_.sequencer.stats();
+      out += "# TYPE slap_projection_checkpoints_total counter\nslap_projection_checkpoints_total " + std::to_string(seq.checkpoints) + "\n";
+      out += "# TYPE slap_projection_checkpoint_failures_total counter\nslap_projection_checkpoint_failures_total " +
+             std::to_string(seq.checkpoint_failures) + "\n";
+      out += "# TYPE slap_projection_checkpoint_seconds_total counter\nslap_projection_checkpoint_seconds_total " +
+             std::to_string(static_cast<double>(seq.checkpoint_ns) / 1e9) + "\n";
+      out += "# TYPE slap_projection_checkpoint_last_bytes gauge\nslap_projection_checkpoint_last_bytes " + std::to_string(seq.last_checkpoint_bytes) + "\n";
       out += "# TYPE slap_long_polls gauge\nslap_long_polls " + std::to_string(ctx_.long_poll.waiting()) + "\n";
       out += "# TYPE slap_instances gauge\nslap_instances " + std::to_string(ctx_.market.instances().size()) + "\n";
       out += "# TYPE slap_computers gauge\nslap_computers " + std::to_string(ctx_.market.computers().size()) + "\n";

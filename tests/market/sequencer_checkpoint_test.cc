@@ -113,6 +113,9 @@ TEST(SequencerCheckpointSpacing, ALargerCheckpointPushesTheNextOneFurther) {
   // next would come thousands of entries later: 400 entries give exactly one.
   EXPECT_EQ(seq.stats().checkpoints, 1u);
   EXPECT_GT(w.ledger->stats().last_checkpoint_bytes, 400u);
+  // What /metrics shows of it: its size as the ledger wrote it, and the time deciding stood still.
+  EXPECT_EQ(seq.stats().last_checkpoint_bytes, w.ledger->stats().last_checkpoint_bytes);
+  EXPECT_GT(seq.stats().checkpoint_ns, 0u);
 }
 
 }  // namespace

@@ -66,4 +66,9 @@ TEST(MasterMetrics, CountRequestsByRouteAndClassAndAgreeWithTheLedger) {
   EXPECT_LE(m.at("slap_ledger_group_commit_writes_total"), seq);
   EXPECT_EQ(m.at("slap_ledger_rejected_total"), 0);  // the malformed body never reached the ledger
   EXPECT_EQ(m.at("slap_sequencer_queued"), 0);
+  // Far fewer entries than --projection-checkpoint-every: no projection checkpoint yet.
+  EXPECT_EQ(m.at("slap_projection_checkpoints_total"), 0);
+  EXPECT_EQ(m.at("slap_projection_checkpoint_failures_total"), 0);
+  EXPECT_EQ(m.at("slap_projection_checkpoint_seconds_total"), 0);
+  EXPECT_EQ(m.at("slap_projection_checkpoint_last_bytes"), 0);
 }
