@@ -98,15 +98,6 @@ std::optional<ComputerView::Computer> ComputerView::get(std::string_view guid) c
   return *c;
 }
 
-std::optional<PartitionSpec> ComputerView::partition_spec(std::string_view guid, std::string_view ref) const {
-  std::shared_lock lock(mu_);
-  const Computer* c = find(guid);
-  if (c == nullptr) return std::nullopt;
-  const Partition* p = c->partition(ref);
-  if (p == nullptr) return std::nullopt;
-  return p->spec();
-}
-
 uint64_t ComputerView::version(std::string_view guid) const {
   std::shared_lock lock(mu_);
   const Computer* c = find(guid);

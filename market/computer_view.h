@@ -71,8 +71,6 @@ class ComputerView final : public FactProjection {
   // Any thread.
   std::optional<Computer> get(std::string_view guid) const;
   uint64_t version(std::string_view guid) const;  // 0 for an unknown computer
-  // One partition's declaration, without copying the computer.
-  std::optional<PartitionSpec> partition_spec(std::string_view guid, std::string_view ref) const;
   // Calls fn(const Partition&) under the shared lock, copying nothing; false (fn not called) for
   // an unknown computer or partition. Keep fn short: the folding thread waits for it.
   template <class F>

@@ -12,13 +12,7 @@ bj::object string_map_json(const market::StringMap& m) {
 
 std::string root_title(const market::Market& market, const market::InstanceRegistry::Instance& i) {
   std::string title = i.request.title;
-  std::string up = i.request.requester;
-  for (int depth = 0; depth < 64; ++depth) {  // bounded: trees are shallow; a cycle cannot loop forever
-    auto parent = market.instances().get(up);
-    if (!parent) break;
-    title = parent->request.title;
-    up = parent->request.requester;
-  }
+  market.instances().read(i.request.instance, [&](const market::InstanceRegistry::View& v) { title = v.root_title; });
   return title;
 }
 

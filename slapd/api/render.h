@@ -9,7 +9,7 @@
 namespace slap::slapd {
 
 boost::json::object string_map_json(const market::StringMap& m);
-// The root of an instance's tree (walks requesters up to a person).
+// The title of the root of an instance's tree (InstanceRegistry::View::root_title).
 std::string root_title(const market::Market& market, const market::InstanceRegistry::Instance& i);
 // An instance as the JSON-RPC API shows it, read in place from the registry; nullopt for an unknown
 // guid. `ready`, when given, learns whether it runs somewhere (or is requested destroyed): what

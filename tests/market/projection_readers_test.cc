@@ -42,9 +42,11 @@ TEST_F(ProjectionReaders, EachAddressComesWithItsInterfaceIpv4First) {
   // No tap: the partition's reference names the interface.
   EXPECT_EQ(addresses_of(w.market(), "COMP-1", "slappart1"), (Pairs{{"slappart1", "2001:db8::2"}, {"slappart1", "2001:db8::3"}}));
   // The same as the expanded declaration says.
-  const auto spec = w.market().computers().partition_spec("COMP-1", "slappart1");
-  ASSERT_TRUE(spec);
-  EXPECT_EQ(spec->ipv6, (std::vector<std::string>{"2001:db8::2", "2001:db8::3"}));
+  const auto computer = w.market().computers().get("COMP-1");
+  ASSERT_TRUE(computer);
+  const auto* partition = computer->partition("slappart1");
+  ASSERT_NE(partition, nullptr);
+  EXPECT_EQ(partition->spec().ipv6, (std::vector<std::string>{"2001:db8::2", "2001:db8::3"}));
 }
 
 TEST_F(ProjectionReaders, APartitionWithoutAddressesListsNoneAndUnknownOnesAreNotFound) {
