@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include <capnp/message.h>
@@ -292,21 +294,56 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
   if (!queue_.empty()) queue_.front()->cv.notify_one();
 }
 
-ubm::Status Ledger::write_checkpoints(Sync sync) {
-  WriteBatch batch;
-  uint64_t bytes = 0;
-  for (auto* p : projections_) {
-    if (auto cp = p->checkpoint()) {
-      bytes += cp->second.size();
-      put_checkpoint(batch, p->name(), cp->first, cp->second);
-    }
+Ledger::CheckpointImage Ledger::capture(unsigned threads) {
+  const size_t n = projections_.size();
+  last_snapshot_bytes_.resize(n, 0);
+  // Largest first: with two threads the biggest projection runs alone while the rest share the
+  // other thread (longest-processing-time-first scheduling).
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return last_snapshot_bytes_[a] > last_snapshot_bytes_[b]; });
+  std::vector<std::optional<std::pair<ubm::Seq, std::string>>> taken(n);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < n;) taken[order[k]] = projections_[order[k]]->checkpoint();
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (unsigned t = 1; t < std::min<size_t>(threads, n); ++t) helpers.emplace_back(work);
+    work();
   }
-  if (batch.empty()) return {};
-  auto written = options_.storage->write(batch, sync);
+  CheckpointImage image;
+  size_t total = 0;
+  for (const auto& cp : taken) total += cp ? 8 + cp->second.size() : 0;
+  image.batch.reserve(n, total + 64 * n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!taken[i]) continue;
+    last_snapshot_bytes_[i] = taken[i]->second.size();
+    image.bytes += taken[i]->second.size();
+    put_checkpoint(image.batch, projections_[i]->name(), taken[i]->first, taken[i]->second);
+    taken[i].reset();  // tens of megabytes: give them back before the next copy
+  }
+  return image;
+}
+
+ubm::Status Ledger::write_checkpoint(const CheckpointImage& image) {
+  if (image.batch.empty()) return {};
+  auto written = options_.storage->write_large(image.batch);
   if (written) {
-    // Callers hold mu_ except the leader, whose thread alone writes checkpoints while it leads.
     checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
-    last_checkpoint_bytes_.store(bytes, std::memory_order_relaxed);
+    last_checkpoint_bytes_.store(image.bytes, std::memory_order_relaxed);
+  }
+  return written;
+}
+
+ubm::Status Ledger::write_checkpoints(Sync sync) {
+  // Callers hold mu_ except the leader, whose thread alone writes checkpoints while it leads.
+  CheckpointImage image = capture(1);
+  if (image.batch.empty()) return {};
+  auto written = options_.storage->write(image.batch, sync);
+  if (written) {
+    checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
+    last_checkpoint_bytes_.store(image.bytes, std::memory_order_relaxed);
   }
   return written;
 }
@@ -322,6 +359,21 @@ ubm::Status Ledger::checkpoint() {
   queue_.pop_front();
   if (!queue_.empty()) queue_.front()->cv.notify_one();
   return s;
+}
+
+Ledger::CheckpointImage Ledger::capture_checkpoint(unsigned threads) {
+  std::unique_lock lock(mu_);
+  Writer w;
+  w.barrier = true;
+  queue_.push_back(&w);
+  w.cv.wait(lock, [&] { return queue_.front() == &w; });
+  // Appenders queue meanwhile; they wait for the barrier's turn to end, not for mu_.
+  lock.unlock();
+  CheckpointImage image = capture(threads);
+  lock.lock();
+  queue_.pop_front();
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return image;
 }
 
 ubm::Seq Ledger::head() const {

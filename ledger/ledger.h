@@ -85,12 +85,26 @@ class Ledger {
   // Writes every projection's checkpoint now, synced.
   [[nodiscard]] ubm::Status checkpoint();
 
+  // The same in two steps, for a caller that must not stand still while tens of megabytes reach
+  // the disk (market/sequencer.h): capture_checkpoint() waits until no group is being written and
+  // serialises every projection then, spread over `threads` threads (the largest first);
+  // write_checkpoint() writes the image later, from any thread, while appends go on
+  // (Storage::write_large). Images must be written in the order they were captured, one at a
+  // time; an image is never newer than the log it covers, so writing it late is safe.
+  struct CheckpointImage {
+    WriteBatch batch;    // empty: every projection declined
+    uint64_t bytes = 0;  // snapshot bytes it holds
+  };
+  [[nodiscard]] CheckpointImage capture_checkpoint(unsigned threads = 1);
+  [[nodiscard]] ubm::Status write_checkpoint(const CheckpointImage& image);
+
  private:
   struct Writer;
   explicit Ledger(LedgerOptions options);
   ubm::Status recover();
   void lead(std::unique_lock<std::mutex>& lock, Writer& self);
   ubm::Status write_checkpoints(Sync sync);
+  CheckpointImage capture(unsigned threads);  // caller holds the writers off (leader or barrier)
 
   LedgerOptions options_;
   Directory directory_;
@@ -105,6 +119,7 @@ class Ledger {
   bool broken_ = false;  // a write failed: refuse appends until reopened (recovery mends the tail)
   LedgerStats stats_;
   std::atomic<uint64_t> checkpoints_written_{0}, last_checkpoint_bytes_{0};  // see write_checkpoints
+  std::vector<size_t> last_snapshot_bytes_;  // per projection, to serialise the largest first
   Hasher hasher_;        // used by the current group-commit leader only
   WriteBatch batch_;     // likewise
 };

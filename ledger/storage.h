@@ -77,6 +77,12 @@ class Storage {
   virtual ~Storage() = default;
   // Atomic. With Sync::yes the batch is durable when this returns ok.
   [[nodiscard]] virtual ubm::Status write(const WriteBatch& batch, Sync sync) = 0;
+  // A large batch of checkpoints (never log records): atomic and durable when this returns ok, as
+  // write(batch, Sync::yes) is, but by a path that does not hold up concurrent writes for as long
+  // as tens of megabytes take to reach the disk. RocksDB skips its write-ahead log and flushes the
+  // families the batch touched (a crash before the flush loses the whole batch, never part of
+  // it); the default is the synced write.
+  [[nodiscard]] virtual ubm::Status write_large(const WriteBatch& batch) { return write(batch, Sync::yes); }
   // Found: the value; absent: nullopt; error: an error.
   [[nodiscard]] virtual ubm::Result<std::optional<std::string>> get(Family f, std::string_view key) const = 0;
   [[nodiscard]] virtual std::unique_ptr<Cursor> cursor(Family f) const = 0;

@@ -66,6 +66,16 @@ ubm::Result<uint64_t> Market::checkpoint() {
   return after.checkpoints == before ? 0 : after.last_checkpoint_bytes;  // 0: every projection declined
 }
 
+ubm::Result<ledger::Ledger::CheckpointImage> Market::capture_checkpoint(unsigned threads) {
+  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  return ledger_->capture_checkpoint(threads);
+}
+
+ubm::Status Market::write_checkpoint(const ledger::Ledger::CheckpointImage& image) {
+  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  return ledger_->write_checkpoint(image);
+}
+
 ubm::Status Market::rebuild() {
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();

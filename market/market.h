@@ -103,6 +103,10 @@ class Market {
   // projections are ahead of the ledger and decline to checkpoint (fact_projection.h).
   // Returns the bytes it wrote (0 when no projection had anything to checkpoint).
   [[nodiscard]] ubm::Result<uint64_t> checkpoint();
+  // The same in two steps (Ledger::capture_checkpoint, then write_checkpoint from another thread):
+  // the deciding thread stands still only while the projections are serialised.
+  [[nodiscard]] ubm::Result<ledger::Ledger::CheckpointImage> capture_checkpoint(unsigned threads);
+  [[nodiscard]] ubm::Status write_checkpoint(const ledger::Ledger::CheckpointImage& image);
 
   const ComputerView& computers() const { return computers_; }
   const InstanceRegistry& instances() const { return instances_; }

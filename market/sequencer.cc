@@ -31,6 +31,9 @@ void Sequencer::close() {
   room_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (writer_.joinable()) writer_.join();
+  // The deciding thread has stopped: the last image it captured is on disk before the ledger
+  // writes its own final checkpoints over it.
+  wait_checkpoint_written();
 }
 
 std::future<ubm::Result<Outcome>> Sequencer::submit(Command command) {
@@ -181,20 +184,42 @@ void Sequencer::maybe_checkpoint(size_t entries_decided) {
   since_checkpoint_ += entries_decided;
   if (since_checkpoint_ < std::max(options_.checkpoint_every, next_checkpoint_)) return;
   // Decide nothing more until what is decided is written: the market's projections then hold
-  // exactly what the ledger holds, and checkpoint with the others.
+  // exactly what the ledger holds, and are captured with the others. Only the capture stops
+  // deciding; the image is written on its own thread while deciding goes on (54 MB under HTTP
+  // load: 0.48 s standing still when both happened here).
   const auto started = std::chrono::steady_clock::now();
   wait_written();
   if (poisoned_.load()) return;  // a write failed: recover() runs first, a later batch retries
+  // Images land in the order they were taken. The previous one had a whole spacing to be written
+  // (under HTTP load ~1.7M entries for 54 MB), so this wait is a formality unless the disk is far
+  // slower than deciding.
+  wait_checkpoint_written();
   since_checkpoint_ = 0;
-  if (auto bytes = market_.checkpoint()) {
-    next_checkpoint_ = *bytes / std::max<uint64_t>(options_.checkpoint_bytes_per_entry, 1);
-    checkpoints_.fetch_add(1, std::memory_order_relaxed);
-    last_checkpoint_bytes_.store(*bytes, std::memory_order_relaxed);
-  } else {
-    checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);  // the log is intact: a later one retries
-  }
+  auto image = market_.capture_checkpoint(options_.checkpoint_threads);
   checkpoint_ns_.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
                            std::memory_order_relaxed);
+  if (!image) {
+    checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (image->batch.empty()) return;  // every projection declined: nothing to write
+  next_checkpoint_ = image->bytes / std::max<uint64_t>(options_.checkpoint_bytes_per_entry, 1);
+  checkpoint_write_ = std::async(std::launch::async, [this, image = std::move(*image)] {
+    const auto begun = std::chrono::steady_clock::now();
+    if (market_.write_checkpoint(image)) {
+      checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      last_checkpoint_bytes_.store(image.bytes, std::memory_order_relaxed);
+    } else {
+      checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);  // the log is intact: a later one retries
+    }
+    checkpoint_write_ns_.fetch_add(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - begun).count()),
+        std::memory_order_relaxed);
+  });
+}
+
+void Sequencer::wait_checkpoint_written() {
+  if (checkpoint_write_.valid()) checkpoint_write_.get();
 }
 
 void Sequencer::recover() {

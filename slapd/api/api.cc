@@ -92,6 +92,8 @@ void Api::route(const Caller& caller, http::Request& req, const std::string& pat
              std::to_string(seq.checkpoint_failures) + "\n";
       out += "# TYPE slap_projection_checkpoint_seconds_total counter\nslap_projection_checkpoint_seconds_total " +
              std::to_string(static_cast<double>(seq.checkpoint_ns) / 1e9) + "\n";
+      out += "# TYPE slap_projection_checkpoint_write_seconds_total counter\nslap_projection_checkpoint_write_seconds_total " +
+             std::to_string(static_cast<double>(seq.checkpoint_write_ns) / 1e9) + "\n";
       out += "# TYPE slap_projection_checkpoint_last_bytes gauge\nslap_projection_checkpoint_last_bytes " + std::to_string(seq.last_checkpoint_bytes) + "\n";
       out += "# TYPE slap_long_polls gauge\nslap_long_polls " + std::to_string(ctx_.long_poll.waiting()) + "\n";
       out += "# TYPE slap_instances gauge\nslap_instances " + std::to_string(ctx_.market.instances().size()) + "\n";

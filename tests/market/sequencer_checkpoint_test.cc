@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <future>
 #include <thread>
 #include <vector>
@@ -78,6 +80,7 @@ TEST_P(SequencerCheckpoint, MarketProjectionsAreCheckpointedWhileCommandsKeepCom
     // Spacing by size off (one byte would count for ~2^40 entries): a checkpoint every 40 entries.
     Sequencer seq(w.market, {.max_batch = 8, .pipeline = GetParam(), .checkpoint_every = 40, .checkpoint_bytes_per_entry = uint64_t{1} << 40});
     w.stream(seq);
+    seq.close();  // checkpoints are written on their own thread: the last one lands before close returns
     EXPECT_GE(seq.stats().checkpoints, 5u);  // 400 entries: about ten
     EXPECT_EQ(seq.stats().checkpoint_failures, 0u);
     // Each of them held the market's projections (they decline while a batch is in flight).
@@ -109,6 +112,7 @@ TEST(SequencerCheckpointSpacing, ALargerCheckpointPushesTheNextOneFurther) {
   World w;
   Sequencer seq(w.market, {.max_batch = 8, .pipeline = 2, .checkpoint_every = 40, .checkpoint_bytes_per_entry = 1});
   w.stream(seq);
+  seq.close();
   // The first checkpoint holds thousands of bytes (256 partitions), so with one byte per entry the
   // next would come thousands of entries later: 400 entries give exactly one.
   EXPECT_EQ(seq.stats().checkpoints, 1u);
@@ -116,6 +120,71 @@ TEST(SequencerCheckpointSpacing, ALargerCheckpointPushesTheNextOneFurther) {
   // What /metrics shows of it: its size as the ledger wrote it, and the time deciding stood still.
   EXPECT_EQ(seq.stats().last_checkpoint_bytes, w.ledger->stats().last_checkpoint_bytes);
   EXPECT_GT(seq.stats().checkpoint_ns, 0u);
+  EXPECT_GT(seq.stats().checkpoint_write_ns, 0u);
+}
+
+// Memory storage whose large writes (checkpoint images) wait until the test opens the gate, so a
+// test can hold a checkpoint write for as long as it likes and see what goes on meanwhile.
+class GatedLargeWrites final : public ledger::Storage {
+ public:
+  ubm::Status write(const ledger::WriteBatch& batch, ledger::Sync sync) override { return inner_.write(batch, sync); }
+  ubm::Status write_large(const ledger::WriteBatch& batch) override {
+    std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    return inner_.write(batch, ledger::Sync::yes);
+  }
+  ubm::Result<std::optional<std::string>> get(ledger::Family f, std::string_view key) const override { return inner_.get(f, key); }
+  std::unique_ptr<ledger::Cursor> cursor(ledger::Family f) const override { return inner_.cursor(f); }
+
+  void wait_entered() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_ > 0; });
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  ledger::MemoryStorage inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+TEST(SequencerCheckpointWrite, DecidingAndAnsweringGoOnWhileACheckpointIsBeingWritten) {
+  SequencerWorld<GatedLargeWrites> w(kPartitions);
+  // One checkpoint after 20 entries; with one byte per entry the next would come thousands of
+  // entries later (it would wait for this one to be written).
+  Sequencer seq(w.market, {.max_batch = 8, .pipeline = 2, .checkpoint_every = 20, .checkpoint_bytes_per_entry = 1});
+  // Enough requests (2 entries each) to reach the checkpoint; its write then hangs at the gate.
+  std::vector<std::future<ubm::Result<Outcome>>> before;
+  for (int k = 0; k < 20; ++k) before.push_back(seq.submit(w.request("before-" + std::to_string(k))));
+  w.storage->wait_entered();
+  // Every one of these is decided, written and answered while the image is still held: were the
+  // write on the deciding thread (or in front of the log writes), .get() would never return.
+  for (int k = 0; k < 40; ++k) {
+    auto r = seq.submit(w.request("during-" + std::to_string(k))).get();
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_FALSE(r->partition.empty());
+  }
+  for (auto& f : before) EXPECT_TRUE(f.get().ok());
+  EXPECT_EQ(seq.stats().checkpoints, 0u);  // nothing counted until it is on disk
+  EXPECT_FALSE(w.storage->get(ledger::Family::checkpoints, "market.instances").value().has_value());
+  const uint64_t head = w.ledger->head().value();
+  w.storage->open();
+  seq.close();
+  EXPECT_EQ(seq.stats().checkpoints, 1u);
+  // The image covers a point before the requests answered while it was held.
+  auto stored = w.storage->get(ledger::Family::checkpoints, "market.instances").value();
+  ASSERT_TRUE(stored.has_value());
+  const uint64_t covered = ledger::le::get64(stored->data());
+  EXPECT_GT(covered, 0u);
+  EXPECT_LT(covered, head);
 }
 
 }  // namespace

@@ -70,5 +70,6 @@ TEST(MasterMetrics, CountRequestsByRouteAndClassAndAgreeWithTheLedger) {
   EXPECT_EQ(m.at("slap_projection_checkpoints_total"), 0);
   EXPECT_EQ(m.at("slap_projection_checkpoint_failures_total"), 0);
   EXPECT_EQ(m.at("slap_projection_checkpoint_seconds_total"), 0);
+  EXPECT_EQ(m.at("slap_projection_checkpoint_write_seconds_total"), 0);
   EXPECT_EQ(m.at("slap_projection_checkpoint_last_bytes"), 0);
 }
