@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--pipeline", o.pipeline, "Requests in flight per connection (HTTP/1.1 pipelining)")->check(CLI::Range(size_t{1}, size_t{64}));
   app.add_option("--setup-connections", o.setup_connections, "Connections for the set-up calls")->check(CLI::Range(size_t{1}, size_t{256}));
   app.add_option("--dump-view", o.dump_view, "view/view304: write the computer view's body to this file");
+  app.add_option("--dump-answer", o.dump_answer, "request: write the body of one allocation's answer to this file");
   app.add_flag("--setup-only", o.setup_only, "view/view304: set up (and dump the view), then stop without load");
   app.add_option("--capacity-rate", o.capacity_rate, "request: size the capacity for this many allocations per second")->check(CLI::Range(1.0, 1e6));
   app.add_option("--partitions", o.partitions_per_computer, "request: partitions per computer")->check(CLI::Range(size_t{1}, size_t{10'000}));

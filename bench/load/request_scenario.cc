@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <stdexcept>
 
 #include "bench/load/allocation_audit.h"
@@ -59,6 +60,8 @@ int run_request(const Options& o) {
   std::vector<ConnectionLog> logs(o.connections);
   std::string first_wrong;
   std::atomic<bool> noted{false};
+  std::string answer;  // one allocation's answer, for --dump-answer (http_bench serves it from nginx)
+  std::atomic<bool> kept{false};
   Plan plan;
   plan.endpoint = o.target.endpoint;
   plan.host = o.target.host;
@@ -78,6 +81,7 @@ int run_request(const Options& o) {
     if (a.status == 200) {
       Allocation al;
       if (parse_allocation(a.body, al)) {
+        if (!o.dump_answer.empty() && !kept.exchange(true)) answer = a.body;
         log.allocations.push_back(std::move(al));
         return true;
       }
@@ -88,6 +92,13 @@ int run_request(const Options& o) {
     return false;
   };
   Outcome outcome = run(plan);
+  if (!o.dump_answer.empty()) {
+    if (!kept) throw std::runtime_error("no allocation answered: nothing to write to " + o.dump_answer);
+    std::ofstream out(o.dump_answer, std::ios::binary | std::ios::trunc);
+    out << answer;
+    if (!out) throw std::runtime_error("cannot write " + o.dump_answer);
+    std::printf("dumped an allocation's answer (%zu bytes) to %s\n", answer.size(), o.dump_answer.c_str());
+  }
 
   std::vector<Allocation> all;
   uint64_t pending = 0, other = 0;

@@ -22,6 +22,7 @@ struct Options {
   std::chrono::nanoseconds duration{std::chrono::seconds(10)};
   size_t setup_connections = 8;
   std::string dump_view;   // view/view304: write the view's body here
+  std::string dump_answer;  // request: write the body of one allocation's answer here
   bool setup_only = false;  // view/view304: set up (and dump), no load, no summary line
   double capacity_rate = 40'000;  // request: allocations/s the capacity is sized for
   size_t partitions_per_computer = 100;
