@@ -10,15 +10,20 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <capnp/message.h>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <thread>
 
+#include "ledger/directory.h"
 #include "ledger/ledger.h"
 #include "ledger/memory_storage.h"
 #include "ledger/record.h"
 #include "ledger/rocksdb_storage.h"
+#include "ubm/codec.h"
 
 namespace fs = std::filesystem;
 using namespace slap;
@@ -245,6 +250,68 @@ void BM_VerifyChain(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 
+// The directory growing to N item ids (SOFTINST-like, ~45 bytes): the ledger's writer applies
+// each batch, and a batch that makes the index double waits for every entry to be re-inserted.
+// worst_batch_ms is that wait; the baseline is the earlier index (a flat map keyed by string_view,
+// rehashing reads each id again) fed the same ids in the same batches.
+std::vector<std::string> growth_ids(uint64_t n) {
+  std::vector<std::string> ids;
+  ids.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) ids.push_back(id("SOFTINST-", i * 2'654'435'761u % 1'000'000'007u).append("-0123456789abcdef0123456789"));
+  return ids;
+}
+
+void BM_DirectoryGrowth(benchmark::State& state) {
+  const auto ids = growth_ids(entries_to_run() * 3);
+  double worst = 0, total = 0;
+  for (auto _ : state) {
+    ledger::Directory dir;
+    uint64_t seq = 0;
+    for (size_t at = 0; at < ids.size(); at += kBatch) {
+      const size_t k = std::min(kBatch, ids.size() - at);
+      std::vector<ledger::EntryView> views;
+      views.reserve(k);
+      std::vector<capnp::MallocMessageBuilder> entries(k);
+      for (size_t i = 0; i < k; ++i) {
+        auto e = entries[i].initRoot<schema::Entry>();
+        ubm::encode(ubm::Item{ubm::ItemId{ids[at + i]}, ubm::ItemKind::instance, "", {}, {}, {}}, e);
+        e.setSeq(++seq);
+        views.push_back(ledger::EntryView{ubm::Seq{seq}, ubm::TimestampNs{0}, {}, e.asReader()});
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      dir.apply(views);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      worst = std::max(worst, ms);
+      total += ms;
+    }
+    if (dir.item_count() != ids.size()) return state.SkipWithError("ids lost");
+  }
+  state.SetIterationTime(total / 1e3 / static_cast<double>(state.iterations()));
+  state.SetItemsProcessed(static_cast<int64_t>(ids.size() * state.iterations()));
+  state.counters["ids"] = static_cast<double>(ids.size());
+  state.counters["worst_batch_ms"] = worst;
+}
+
+void BM_StringViewMapGrowth(benchmark::State& state) {
+  const auto ids = growth_ids(entries_to_run() * 3);
+  double worst = 0, total = 0;
+  for (auto _ : state) {
+    boost::unordered_flat_map<std::string_view, ubm::ItemKind> index;
+    for (size_t at = 0; at < ids.size(); at += kBatch) {
+      const size_t k = std::min(kBatch, ids.size() - at);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < k; ++i) index.emplace(ids[at + i], ubm::ItemKind::instance);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      worst = std::max(worst, ms);
+      total += ms;
+    }
+    benchmark::DoNotOptimize(index.size());
+  }
+  state.SetIterationTime(total / 1e3 / static_cast<double>(state.iterations()));
+  state.SetItemsProcessed(static_cast<int64_t>(ids.size() * state.iterations()));
+  state.counters["worst_batch_ms"] = worst;
+}
+
 }  // namespace
 
 BENCHMARK(BM_RawRocksDBAppend)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -254,6 +321,8 @@ BENCHMARK(BM_LedgerAppend)->Arg(1)->Arg(4)->ArgName("threads")->Iterations(1)->U
 // reader: 0 inline (one thread), 1 pipelined (a reader thread feeds the caller's; ledger.h).
 BENCHMARK(BM_Replay)->Arg(0)->Arg(1)->ArgName("reader")->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VerifyChain)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StringViewMapGrowth)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DirectoryGrowth)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <vector>
 
+#include <boost/container_hash/hash.hpp>
+
 #include "ledger/little_endian.h"
 #include "ledger/snapshot_codec.h"
 
@@ -23,14 +25,22 @@ bool Directory::Ordered<Kind>::add(std::string_view id, Kind kind) {
   le::put64(out, id.size());
   std::memcpy(out + 8, id.data(), id.size());
   out[8 + id.size()] = static_cast<char>(kind);
-  if (!index_.emplace(std::string_view(out + 8, id.size()), kind).second) return false;
+  Key k = key_of(id);
+  k.data = out + 8;  // the copy in the block, which never moves
+  if (!index_.emplace(k, kind).second) return false;
   b.used += need;
   return true;
 }
 
 template <typename Kind>
+typename Directory::Ordered<Kind>::Key Directory::Ordered<Kind>::key_of(std::string_view id) noexcept {
+  return Key{id.data(), static_cast<uint32_t>(id.size()), static_cast<uint32_t>(boost::hash<std::string_view>{}(id))};
+}
+
+template <typename Kind>
 std::optional<Kind> Directory::Ordered<Kind>::find(std::string_view id) const {
-  auto it = index_.find(id);
+  if (id.size() > ubm::kMaxIdLength) return std::nullopt;  // never stored; and its size fits a Key
+  auto it = index_.find(key_of(id));
   if (it == index_.end()) return std::nullopt;
   return it->second;
 }
