@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -174,6 +175,40 @@ void BM_AllocateDecide(benchmark::State& state) {
   state.counters["bytes_per_partition"] = w.bytes_per_partition;
   state.counters["partitions"] = static_cast<double>(n * kPartitions);
 }
+// The instance registry taking N new instances, one fact at a time (what the deciding thread
+// folds per allocation): heap held per instance, and the longest single fold (the indexes
+// growing: each doubling re-inserts every entry while deciding waits).
+void BM_FoldNewInstances(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  double worst = 0, per_instance = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto reg = std::make_unique<InstanceRegistry>();
+    const size_t before = heap_bytes();
+    state.ResumeTiming();
+    for (size_t i = 0; i < n; ++i) {
+      fact::Requested r;
+      r.instance = cat("SOFTINST-", i + 1);
+      r.requester = cat("PERSON-", i % 1000 + 1);
+      r.title = cat("load-", i);
+      r.client = r.requester;
+      r.release = "SR-0123456789abcdef0123456789abcdef";
+      const auto t = std::chrono::steady_clock::now();
+      reg->apply_fact(Fact{ubm::TimestampNs{1}, std::move(r)});
+      worst = std::max(worst, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+    }
+    state.PauseTiming();
+    per_instance = static_cast<double>(heap_bytes() - before) / static_cast<double>(n);
+    if (reg->find(std::string_view("PERSON-1"), std::string_view("load-0")) == nullptr) state.SkipWithError("an instance is not found by its title");
+    reg.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(n * state.iterations()));
+  state.counters["heap_bytes_per_instance"] = per_instance;
+  state.counters["worst_fold_ms"] = worst;
+}
+BENCHMARK(BM_FoldNewInstances)->ArgName("instances")->Arg(10'000)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 BENCHMARK(BM_AllocateDecide)->ArgName("computers")->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kNanosecond);
 
 std::filesystem::path temp_dir(const char* name) {

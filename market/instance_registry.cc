@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include <boost/container_hash/hash.hpp>
+
 namespace slap::market {
 namespace {
 
@@ -123,12 +125,20 @@ const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view guid) 
   return it == by_guid_.end() ? nullptr : &instances_[it->second];
 }
 
+InstanceRegistry::TitleProbe InstanceRegistry::title_probe(std::string_view requester, std::string_view title) noexcept {
+  size_t h = std::hash<std::string_view>{}(requester);
+  boost::hash_combine(h, std::hash<std::string_view>{}(title));
+  return TitleProbe{requester, title, static_cast<uint32_t>(h ^ (h >> 32))};
+}
+
+void InstanceRegistry::index_title(uint32_t idx) {
+  const auto& r = instances_[idx].request;
+  by_title_.insert(TitleSlot{idx, title_probe(r.requester, r.title).hash});  // one probe; kept out if the title is taken
+}
+
 const InstanceRegistry::Instance* InstanceRegistry::find(std::string_view requester, std::string_view title) const {
-  // Every request looks its title up: the key is built in a per-thread buffer, not allocated.
-  thread_local std::string key;
-  key.assign(requester).append(1, '\n').append(title);
-  auto it = by_title_.find(std::string_view(key));
-  return it == by_title_.end() ? nullptr : &instances_[it->second];
+  auto it = by_title_.find(title_probe(requester, title));
+  return it == by_title_.end() ? nullptr : &instances_[it->idx];
 }
 
 std::vector<std::string> InstanceRegistry::pending() const {
@@ -211,11 +221,11 @@ void InstanceRegistry::fold(const Fact& fact) {
       if (i == nullptr) {
         const auto idx = static_cast<uint32_t>(r.instances_.size());
         if (minted_position(f.instance) != idx) r.by_guid_.emplace(f.instance, idx);
-        r.by_title_.emplace(title_key(f.requester, f.title), idx);
         if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
         i = &r.instances_.emplace_back();
         i->index = idx;
         i->request = f;
+        r.index_title(idx);
         i->request.computer.clear();  // where it runs is kept in Instance::computer/partition
         i->request.partition.clear();
       } else {
@@ -302,9 +312,11 @@ void InstanceRegistry::fold(const Fact& fact) {
       Instance* i = r.at(f.instance);
       if (i == nullptr) return;
       const uint32_t idx = index_of(i);
-      r.by_title_.erase(title_key(i->request.requester, i->request.title));
+      if (auto it = r.by_title_.find(title_probe(i->request.requester, i->request.title)); it != r.by_title_.end() && it->idx == idx) {
+        r.by_title_.erase(it);
+      }
       i->request.title = f.title;
-      r.by_title_.emplace(title_key(i->request.requester, i->request.title), idx);
+      r.index_title(idx);
       i->timestamp = at;
     }
   };
@@ -386,7 +398,7 @@ void InstanceRegistry::rebuild_indexes() {
   for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
     const Instance& i = instances_[idx];
     if (minted_position(i.request.instance) != idx) by_guid_.emplace(i.request.instance, idx);
-    by_title_.emplace(title_key(i.request.requester, i.request.title), idx);
+    index_title(idx);
     if (i.pending) {
       pending_.emplace(i.arrival, idx);
       if (i.request.shared) ++pending_shared_;

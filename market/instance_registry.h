@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
 #include "market/fact_projection.h"
 
@@ -109,7 +110,44 @@ class InstanceRegistry final : public FactProjection {
   // fresh pages, at each doubling) and pointers stay valid while folding.
   std::deque<Instance> instances_;
   Map<uint32_t> by_guid_;                   // guids not minted as SOFTINST-<position + 1> only
-  Map<uint32_t> by_title_;                  // requester + '\n' + title
+  // Instances by (requester, title): each entry holds the instance's position and the hash of its
+  // two strings, which are the instance's own. A string key per instance (requester + '\n' +
+  // title, on the heap past 15 bytes) cost an allocation per request and ~80 bytes per instance,
+  // and growing the table read every key again from the heap while deciding waited.
+  struct TitleSlot {
+    uint32_t idx;
+    uint32_t hash;
+  };
+  struct TitleProbe {
+    std::string_view requester, title;
+    uint32_t hash;
+  };
+  static TitleProbe title_probe(std::string_view requester, std::string_view title) noexcept;
+  struct TitleHash {
+    using is_transparent = void;
+    size_t operator()(const TitleSlot& s) const noexcept { return s.hash; }  // the table mixes it further
+    size_t operator()(const TitleProbe& p) const noexcept { return p.hash; }
+  };
+  struct TitleEqual {
+    using is_transparent = void;
+    const std::deque<Instance>* instances;
+    // Entries are equal when their instances have the same requester and title, so inserting an
+    // entry finds one already there in the same probe (the first instance keeps the title).
+    bool operator()(const TitleSlot& a, const TitleSlot& b) const noexcept {
+      if (a.idx == b.idx) return true;
+      if (a.hash != b.hash) return false;  // before reading an instance: a cache miss
+      const auto& r = (*instances)[b.idx].request;
+      return (*this)(TitleProbe{r.requester, r.title, b.hash}, a);
+    }
+    bool operator()(const TitleProbe& p, const TitleSlot& s) const noexcept {
+      if (p.hash != s.hash) return false;
+      const auto& r = (*instances)[s.idx].request;
+      return r.title == p.title && r.requester == p.requester;
+    }
+    bool operator()(const TitleSlot& s, const TitleProbe& p) const noexcept { return (*this)(p, s); }
+  };
+  void index_title(uint32_t idx);  // instances_[idx] exists, with its requester and title
+  boost::unordered_flat_set<TitleSlot, TitleHash, TitleEqual> by_title_{0, TitleHash{}, TitleEqual{&instances_}};
   std::map<uint64_t, uint32_t> pending_;    // arrival -> instance
   // release + '\n' + type -> instances, sorted: a vector, as hosts are mostly added newest last
   // (an append), where a tree allocated a node per allocation.
