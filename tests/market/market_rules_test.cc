@@ -236,6 +236,26 @@ TEST_F(MarketRules, RenameAndBangTouchTheTree) {
   w.expect_replay_equal();
 }
 
+TEST_F(MarketRules, ATitleNamesOneInstancePerRequester) {
+  host("COMP-1", 1, {}, 4);
+  Outcome a = w.request("db");
+  Outcome b = w.request("db", {}, "bob");
+  EXPECT_NE(a.instance, b.instance);
+  EXPECT_EQ(w.request("db").instance, a.instance);  // idempotent, per requester
+  EXPECT_EQ(w.market().instances().find("alice", "db")->request.instance, a.instance);
+  EXPECT_EQ(w.market().instances().find("bob", "db")->request.instance, b.instance);
+  EXPECT_EQ(w.market().instances().find("alice", "d"), nullptr);
+  EXPECT_EQ(w.market().instances().find("alic", "edb"), nullptr);
+  // Renaming frees the old title for a new instance and keeps the other requester's.
+  w.ok(Rename{"alice", a.instance, "db-old"});
+  Outcome again = w.request("db");
+  EXPECT_NE(again.instance, a.instance);
+  EXPECT_EQ(w.market().instances().find("alice", "db-old")->request.instance, a.instance);
+  EXPECT_EQ(w.market().instances().find("bob", "db")->request.instance, b.instance);
+  w.expect_replay_equal();
+  EXPECT_EQ(w.market().instances().find("alice", "db")->request.instance, again.instance);
+}
+
 TEST_F(MarketRules, RedeclaringAddsUpdatesAndRetiresFreePartitions) {
   host("COMP-1", 1, {}, 3);
   Outcome o = w.request("db");  // slappart0
