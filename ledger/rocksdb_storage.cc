@@ -124,9 +124,12 @@ ubm::Result<std::shared_ptr<Storage>> open_rocksdb(const std::filesystem::path& 
 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = 64 << 20;
-  // LZ4 on the lower levels only: the newest tables are read by replays and tails, and flushing
-  // them uncompressed keeps the appender's CPU for the appender on small machines.
-  cf_options.compression = rocksdb::kNoCompression;
+  // LZ4 at every level, so tables are compressed once, when flushed (on a background thread).
+  // With the lower levels alone compressed, RocksDB could not move a table down as it is (a
+  // trivial move needs the same compression) and rewrote every table of the log, whose keys only
+  // ever grow: under the HTTP allocation load that compaction thread took 2-3% of the master's
+  // CPU, and the p999 latency was 59-77 ms against 45-51 ms now (README, HTTP run 12).
+  cf_options.compression = rocksdb::kLZ4Compression;
   cf_options.bottommost_compression = rocksdb::kLZ4Compression;
   // Keys are big-endian sequence numbers appended in order: no need for bloom filters on the log.
   rocksdb::BlockBasedTableOptions table;
