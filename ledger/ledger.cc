@@ -326,53 +326,56 @@ Ledger::CheckpointImage Ledger::capture(unsigned threads) {
   return image;
 }
 
-ubm::Status Ledger::write_checkpoint(const CheckpointImage& image) {
-  if (image.batch.empty()) return {};
-  auto written = options_.storage->write_large(image.batch);
+ubm::Status Ledger::counted(ubm::Status written, const CheckpointImage& image) {
   if (written) {
     checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
     last_checkpoint_bytes_.store(image.bytes, std::memory_order_relaxed);
   }
   return written;
+}
+
+ubm::Status Ledger::write_checkpoint(const CheckpointImage& image) {
+  if (image.batch.empty()) return {};
+  return counted(options_.storage->write_large(image.batch), image);
 }
 
 ubm::Status Ledger::write_checkpoints(Sync sync) {
   // Callers hold mu_ except the leader, whose thread alone writes checkpoints while it leads.
   CheckpointImage image = capture(1);
   if (image.batch.empty()) return {};
-  auto written = options_.storage->write(image.batch, sync);
-  if (written) {
-    checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
-    last_checkpoint_bytes_.store(image.bytes, std::memory_order_relaxed);
-  }
-  return written;
+  return counted(options_.storage->write(image.batch, sync), image);
 }
 
-ubm::Status Ledger::checkpoint() {
-  // Become the leader's equal: wait until no group is being written, then hold the lock.
-  std::unique_lock lock(mu_);
-  Writer w;
+void Ledger::begin_barrier(std::unique_lock<std::mutex>& lock, Writer& w) {
+  // Become the leader's equal: wait until no group is being written; appenders queue behind.
   w.barrier = true;
   queue_.push_back(&w);
   w.cv.wait(lock, [&] { return queue_.front() == &w; });
-  ubm::Status s = write_checkpoints(Sync::yes);
+}
+
+void Ledger::end_barrier() {
   queue_.pop_front();
   if (!queue_.empty()) queue_.front()->cv.notify_one();
+}
+
+ubm::Status Ledger::checkpoint() {
+  std::unique_lock lock(mu_);
+  Writer w;
+  begin_barrier(lock, w);
+  ubm::Status s = write_checkpoints(Sync::yes);
+  end_barrier();
   return s;
 }
 
 Ledger::CheckpointImage Ledger::capture_checkpoint(unsigned threads) {
   std::unique_lock lock(mu_);
   Writer w;
-  w.barrier = true;
-  queue_.push_back(&w);
-  w.cv.wait(lock, [&] { return queue_.front() == &w; });
-  // Appenders queue meanwhile; they wait for the barrier's turn to end, not for mu_.
+  begin_barrier(lock, w);
+  // Appenders wait for the barrier's turn to end, not for mu_: head() and stats() still answer.
   lock.unlock();
   CheckpointImage image = capture(threads);
   lock.lock();
-  queue_.pop_front();
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  end_barrier();
   return image;
 }
 

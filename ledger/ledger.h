@@ -105,6 +105,9 @@ class Ledger {
   void lead(std::unique_lock<std::mutex>& lock, Writer& self);
   ubm::Status write_checkpoints(Sync sync);
   CheckpointImage capture(unsigned threads);  // caller holds the writers off (leader or barrier)
+  ubm::Status counted(ubm::Status written, const CheckpointImage& image);  // the stats of a write
+  void begin_barrier(std::unique_lock<std::mutex>& lock, Writer& w);  // no group written until end_barrier
+  void end_barrier();  // caller holds mu_
 
   LedgerOptions options_;
   Directory directory_;

@@ -8,14 +8,12 @@
 namespace slap::market {
 namespace {
 
-std::string title_key(std::string_view requester, std::string_view title) {
-  std::string k(requester);
+std::string host_key(std::string_view release, std::string_view type) {
+  std::string k(release);
   k += '\n';
-  k += title;
+  k += type;
   return k;
 }
-
-std::string host_key(std::string_view release, std::string_view type) { return title_key(release, type); }
 
 void write_map(ledger::SnapshotWriter& w, const StringMap& m) {
   w.u64(m.size());

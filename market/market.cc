@@ -31,6 +31,8 @@ ubm::Status check_map(const StringMap& m, std::string_view field) {
   return {};
 }
 
+ubm::Error not_attached() { return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger"); }
+
 }  // namespace
 
 using ubm::Status;
@@ -59,7 +61,7 @@ std::string Market::release_id(std::string_view url) {
 }
 
 ubm::Result<uint64_t> Market::checkpoint() {
-  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  if (ledger_ == nullptr) return not_attached();
   const uint64_t before = ledger_->stats().checkpoints;
   if (auto s = ledger_->checkpoint(); !s) return s.error();
   const auto after = ledger_->stats();
@@ -67,12 +69,12 @@ ubm::Result<uint64_t> Market::checkpoint() {
 }
 
 ubm::Result<ledger::Ledger::CheckpointImage> Market::capture_checkpoint(unsigned threads) {
-  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  if (ledger_ == nullptr) return not_attached();
   return ledger_->capture_checkpoint(threads);
 }
 
 ubm::Status Market::write_checkpoint(const ledger::Ledger::CheckpointImage& image) {
-  if (ledger_ == nullptr) return ubm::make_error(ubm::Rejection::LEDGER_CLOSED, "ledger", "the market is not attached to a ledger");
+  if (ledger_ == nullptr) return not_attached();
   return ledger_->write_checkpoint(image);
 }
 

@@ -179,6 +179,12 @@ void Sequencer::wait_written() {
   written_.wait(wl, [&] { return writing_.empty() && !writer_busy_; });
 }
 
+namespace {
+uint64_t ns_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+}  // namespace
+
 void Sequencer::maybe_checkpoint(size_t entries_decided) {
   if (options_.checkpoint_every == 0) return;
   since_checkpoint_ += entries_decided;
@@ -196,8 +202,7 @@ void Sequencer::maybe_checkpoint(size_t entries_decided) {
   wait_checkpoint_written();
   since_checkpoint_ = 0;
   auto image = market_.capture_checkpoint(options_.checkpoint_threads);
-  checkpoint_ns_.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count()),
-                           std::memory_order_relaxed);
+  checkpoint_ns_.fetch_add(ns_since(started), std::memory_order_relaxed);
   if (!image) {
     checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -212,9 +217,7 @@ void Sequencer::maybe_checkpoint(size_t entries_decided) {
     } else {
       checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);  // the log is intact: a later one retries
     }
-    checkpoint_write_ns_.fetch_add(
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - begun).count()),
-        std::memory_order_relaxed);
+    checkpoint_write_ns_.fetch_add(ns_since(begun), std::memory_order_relaxed);
   });
 }
 

@@ -81,7 +81,7 @@ class Sequencer {
   void wake();
   size_t queued() const;
   SequencerStats stats() const {
-    return {decided_batches_.load(), merged_batches_.load(), checkpoints_.load(),  checkpoint_failures_.load(),
+    return {decided_batches_.load(), merged_batches_.load(),     checkpoints_.load(),          checkpoint_failures_.load(),
             checkpoint_ns_.load(),   checkpoint_write_ns_.load(), last_checkpoint_bytes_.load()};
   }
 
