@@ -64,7 +64,8 @@ bool CapacityIndex::Order::operator()(const Entry& a, const Entry& b) const {
 // padding sorts a shorter guid first, as std::string does (ids hold no NUL).
 CapacityIndex::Entry CapacityIndex::entry(uint32_t idx) const {
   const Computer& c = computers_[idx];
-  Entry e{c.price, c.busy, idx, {0, 0}};
+  Entry e{c.price, c.busy, idx, {0, 0}, 0};
+  for (uint32_t rel : c.releases) e.release_bits |= release_bit(rel);
   for (size_t i = 0; i < 16; ++i) {
     const uint64_t byte = i < c.guid.size() ? static_cast<unsigned char>(c.guid[i]) : 0;
     e.guid_prefix[i / 8] |= byte << (56 - 8 * (i % 8));
@@ -93,15 +94,15 @@ const CapacityIndex::Candidates* CapacityIndex::candidates(uint32_t release, uin
   return it == by_release_.end() ? nullptr : &it->second;
 }
 
-const CapacityIndex::Candidates* CapacityIndex::candidates(uint32_t release, uint32_t capability, uint32_t region) const {
-  if (release == kNone || capability == kNone || region == kNone) return nullptr;
-  auto it = by_region_.find(key(release, capability, region));
+const CapacityIndex::Candidates* CapacityIndex::region_candidates(uint32_t capability, uint32_t region) const {
+  if (capability == kNone || region == kNone) return nullptr;
+  auto it = by_region_.find(key(capability, region));
   return it == by_region_.end() ? nullptr : &it->second;
 }
 
-const CapacityIndex::Candidates* CapacityIndex::network_candidates(uint32_t release, uint32_t capability, uint32_t network) const {
-  if (release == kNone || capability == kNone || network == kNone) return nullptr;
-  auto it = by_network_.find(key(release, capability, network));
+const CapacityIndex::Candidates* CapacityIndex::network_candidates(uint32_t capability, uint32_t network) const {
+  if (capability == kNone || network == kNone) return nullptr;
+  auto it = by_network_.find(key(capability, network));
   return it == by_network_.end() ? nullptr : &it->second;
 }
 
@@ -111,7 +112,7 @@ bool CapacityIndex::supplied_anywhere(uint32_t release) const {
 }
 
 // Empty orders stay in their maps: computers hold pointers to them, and their number is bounded by
-// the (release, capability, region or network) combinations ever listed.
+// the (release, capability), (capability, region) and (capability, network) pairs ever listed.
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
   const Entry e = entry(idx);
@@ -124,16 +125,14 @@ void CapacityIndex::list(uint32_t idx) {
   assert(!c.listed());
   if (c.scope != Scope::open || !c.has_free() || c.releases.empty()) return;
   const Entry e = entry(idx);
-  c.entries.reserve(3 * c.releases.size());
+  c.entries.reserve(c.releases.size() + 2);
   auto add = [&](Candidates& set) {
     set.insert(e, order());
     c.entries.push_back(&set);
   };
-  for (uint32_t rel : c.releases) {
-    add(by_release_[key(rel, c.capability)]);
-    add(by_region_[key(rel, c.capability, c.region)]);
-    add(by_network_[key(rel, c.capability, c.network)]);
-  }
+  for (uint32_t rel : c.releases) add(by_release_[key(rel, c.capability)]);
+  add(by_region_[key(c.capability, c.region)]);
+  add(by_network_[key(c.capability, c.network)]);
 }
 
 // An allocation or a release changes only the computer's load, the hottest change of all: in each

@@ -88,18 +88,27 @@ Placement Matcher::place(std::string_view release, std::string_view client, cons
   if (!c.computer_guid.empty()) return at_computer(client, k, c);
   Placement p;
   if (!k.impossible.empty()) return p.reason = k.impossible, p;
-  // Walk the narrowest order that holds every satisfying computer: its network's or its region's
-  // when asked (the smaller of the two), else the release's.
+  // Walk the smallest order that holds every satisfying computer: the release's, or its region's
+  // or network's when asked. Those two hold computers of every release: the walk skips the ones
+  // that do not supply it, and they are not steps (the release's order would not have held them).
   const CapacityIndex::Candidates* set = capacity_.candidates(k.release, k.capability);
-  if (k.region != kNone) set = capacity_.candidates(k.release, k.capability, k.region);
-  if (k.network != kNone) {
-    const auto* by_network = capacity_.network_candidates(k.release, k.capability, k.network);
-    if (k.region == kNone || (set != nullptr && (by_network == nullptr || by_network->size() < set->size()))) set = by_network;
-  }
+  bool every_release = false;
+  auto narrow = [&](const CapacityIndex::Candidates* other) {
+    if (set == nullptr) return;
+    if (other == nullptr) {  // nobody free there at all
+      set = nullptr;
+    } else if (other->size() < set->size()) {
+      set = other;
+      every_release = true;
+    }
+  };
+  if (k.region != kNone) narrow(capacity_.region_candidates(k.capability, k.region));
+  if (k.network != kNone) narrow(capacity_.network_candidates(k.capability, k.network));
   if (set != nullptr) {
     size_t steps = 0;
     for (const CapacityIndex::Entry& e : *set) {
       if (e.price > k.max_minor) break;  // price order: none cheaper follows
+      if (every_release && !capacity_.supplies(e, k.release)) continue;
       const auto& m = capacity_.computer(e.idx);
       if (satisfies(m, k)) return on(m);
       if (++steps >= kMaxScan) return p.reason = "no match among the " + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
@@ -126,14 +135,23 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
     return false;
   };
   // Region and network have their own orders: whether any candidate has them is whether their
-  // order is empty (no walk: pending requests are explained on every attempt).
-  auto empty = [](const CapacityIndex::Candidates* x) { return x == nullptr || x->empty(); };
-  if (k.network != kNone && empty(capacity_.network_candidates(k.release, k.capability, k.network))) {
+  // order holds a computer supplying the release (a walk of one region or network at most, and
+  // mostly of the elements' release bits: pending requests are explained on every attempt).
+  auto none_supplies = [&](const CapacityIndex::Candidates* x) {
+    if (x == nullptr) return true;
+    size_t steps = 0;
+    for (const CapacityIndex::Entry& e : *x) {
+      if (capacity_.supplies(e, k.release)) return false;
+      if (++steps >= kMaxScan) return false;
+    }
+    return true;
+  };
+  if (k.network != kNone && none_supplies(capacity_.network_candidates(k.capability, k.network))) {
     return "no free partition on network_guid=" + c.network_guid;
   }
   for (size_t i = 0; i < k.categories.size(); ++i) {
     const uint32_t cat = k.categories[i];
-    const bool none = cat == k.region ? empty(capacity_.candidates(k.release, k.capability, k.region))
+    const bool none = cat == k.region ? none_supplies(capacity_.region_candidates(k.capability, k.region))
                                       : !any([&](const auto& m) { return m.has_category(cat); });
     if (none) {
       const auto& [key, value] = c.categories[i];

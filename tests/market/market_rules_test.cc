@@ -37,6 +37,36 @@ TEST_F(MarketRules, CheapestComputerWinsThenLeastLoadedThenGuid) {
   w.expect_replay_equal();
 }
 
+// A region's and a network's orders hold computers whatever they supply: the cheaper computers
+// there that do not supply the release are passed over, and a region or network where nobody
+// supplies it is named as the reason.
+TEST_F(MarketRules, RegionAndNetworkConditionsPassOverComputersOfOtherReleases) {
+  const std::string other = "https://example.org/other.cfg";
+  for (int i = 0; i < 4; ++i) {  // cheap, in fr and on net-fr, but another release
+    const std::string guid = "COMP-other" + std::to_string(i);
+    w.computer(guid, 1, {{"region", "fr"}}, "owner", "net-fr");
+    w.format(guid, 2);
+    w.supply(guid, other);
+  }
+  host("COMP-de", 2, {{"region", "de"}}, 2, "net-de");
+  host("COMP-fr", 9, {{"region", "fr"}}, 2, "net-fr");
+  EXPECT_EQ(w.request("by-region", {{"region", "fr"}}).computer, "COMP-fr");
+  EXPECT_EQ(w.request("by-network", {{"network_guid", "net-fr"}}).computer, "COMP-fr");
+  EXPECT_EQ(w.request("plain").computer, "COMP-de");
+  EXPECT_EQ(w.request("other", {{"region", "fr"}}, "alice", false, RequestedState::started, {}, other).computer, "COMP-other0");
+  // COMP-fr is full now; fr and net-fr still have free partitions, none supplying the release.
+  Outcome region = w.request("region-full", {{"region", "fr"}});
+  EXPECT_TRUE(region.computer.empty());
+  EXPECT_NE(region.pending.find("region=fr"), std::string::npos) << region.pending;
+  Outcome network = w.request("network-full", {{"network_guid", "net-fr"}});
+  EXPECT_TRUE(network.computer.empty());
+  EXPECT_NE(network.pending.find("network_guid=net-fr"), std::string::npos) << network.pending;
+  w.supply("COMP-other3");  // now it supplies both: the oldest pending request takes it
+  EXPECT_EQ(w.market().instances().get(region.instance)->computer, "COMP-other3");
+  EXPECT_EQ(w.market().instances().get(network.instance)->computer, "COMP-other3");
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, EachMatchedSlaKeyIsAcceptedAndRefused) {
   StringMap cats;
   for (auto k : kCategoryKeys) cats.emplace_back(std::string(k), "v-" + std::string(k));
