@@ -65,7 +65,7 @@ bool CapacityIndex::Order::operator()(const Entry& a, const Entry& b) const {
 CapacityIndex::Entry CapacityIndex::entry(uint32_t idx) const {
   const Computer& c = computers_[idx];
   Entry e{c.price, c.busy, idx, {0, 0}, 0};
-  for (uint32_t rel : c.releases) e.release_bits |= release_bit(rel);
+  for (uint32_t rel : c.releases) e.release_bits |= release_bit(rel).mask;
   for (size_t i = 0; i < 16; ++i) {
     const uint64_t byte = i < c.guid.size() ? static_cast<unsigned char>(c.guid[i]) : 0;
     e.guid_prefix[i / 8] |= byte << (56 - 8 * (i % 8));
@@ -104,6 +104,16 @@ const CapacityIndex::Candidates* CapacityIndex::network_candidates(uint32_t capa
   if (capability == kNone || network == kNone) return nullptr;
   auto it = by_network_.find(key(capability, network));
   return it == by_network_.end() ? nullptr : &it->second;
+}
+
+CapacityIndex::ReleaseBit CapacityIndex::release_bit(uint32_t release) const {
+  auto it = release_ordinal_.find(release);
+  if (it == release_ordinal_.end()) return {};
+  return {uint64_t{1} << (it->second & 63), release_ordinal_.size() <= 64};
+}
+
+void CapacityIndex::number_release(uint32_t release) {
+  release_ordinal_.try_emplace(release, static_cast<uint32_t>(release_ordinal_.size()));
 }
 
 bool CapacityIndex::supplied_anywhere(uint32_t release) const {
@@ -196,6 +206,7 @@ void CapacityIndex::fold(const Fact& fact) {
       Computer& c = x.computers_[idx];
       const uint32_t rel = x.strings_.intern(f.release);
       if (f.available) {
+        x.number_release(rel);
         if (!c.supplies(rel)) ++x.suppliers_[rel];
         insert_sorted(c.releases, rel);
       } else if (erase_sorted(c.releases, rel)) {
@@ -282,7 +293,10 @@ bool CapacityIndex::read(ledger::SnapshotReader& r) {
   }
   if (!r.ok() || !ok) return false;
   for (uint32_t idx = 0; idx < computers_.size(); ++idx) {
-    for (uint32_t rel : computers_[idx].releases) ++suppliers_[rel];
+    for (uint32_t rel : computers_[idx].releases) {
+      ++suppliers_[rel];
+      number_release(rel);
+    }
     list(idx);
   }
   return true;
@@ -296,6 +310,7 @@ void CapacityIndex::clear() {
   by_region_.clear();
   by_network_.clear();
   suppliers_.clear();
+  release_ordinal_.clear();
 }
 
 }  // namespace slap::market

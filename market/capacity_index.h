@@ -85,9 +85,18 @@ class CapacityIndex final : public FactProjection {
   // whatever they supply: a walk checks `supplies(entry, release)`.
   const Candidates* region_candidates(uint32_t capability, uint32_t region) const;
   const Candidates* network_candidates(uint32_t capability, uint32_t network) const;
-  // Whether the element's computer supplies the release; the element's bits answer most "no"s.
-  bool supplies(const Entry& e, uint32_t release) const {
-    return (e.release_bits & release_bit(release)) != 0 && computers_[e.idx].supplies(release);
+  // The bit a release sets in Entry::release_bits: its ordinal among the releases ever supplied,
+  // modulo 64. Exact for the first 64 (no other release shares it): then the bits alone answer.
+  struct ReleaseBit {
+    uint64_t mask = 0;  // 0: never supplied, nobody has it
+    bool exact = false;
+  };
+  ReleaseBit release_bit(uint32_t release) const;
+  // Whether the element's computer supplies the release; the element's bits answer most "no"s
+  // (all of them while fewer than 65 releases were ever supplied) without reading the table.
+  bool supplies(const Entry& e, uint32_t release, ReleaseBit bit) const {
+    if ((e.release_bits & bit.mask) == 0) return false;
+    return bit.exact || computers_[e.idx].supplies(release);
   }
   // Whether any computer at all supplies the release (for pending reasons).
   bool supplied_anywhere(uint32_t release) const;
@@ -100,7 +109,6 @@ class CapacityIndex final : public FactProjection {
 
  private:
   static uint64_t key(uint32_t a, uint32_t b) { return (uint64_t{a} << 32) | b; }
-  static uint64_t release_bit(uint32_t release) { return uint64_t{1} << (release & 63); }
   uint32_t at(std::string_view guid) const;
   void unlist(uint32_t idx);
   void list(uint32_t idx);
@@ -120,6 +128,10 @@ class CapacityIndex final : public FactProjection {
   std::unordered_map<uint64_t, Candidates> by_region_;   // key(capability, region)
   std::unordered_map<uint64_t, Candidates> by_network_;  // key(capability, network)
   std::unordered_map<uint32_t, uint32_t> suppliers_;  // release -> computers supplying it (any state of capacity)
+  // release -> its ordinal in the order releases were first supplied (live) or read (checkpoint):
+  // only a filter, so the two orders need not agree.
+  boost::unordered_flat_map<uint32_t, uint32_t> release_ordinal_;
+  void number_release(uint32_t release);
 };
 
 }  // namespace slap::market

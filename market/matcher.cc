@@ -105,10 +105,11 @@ Placement Matcher::place(std::string_view release, std::string_view client, cons
   if (k.region != kNone) narrow(capacity_.region_candidates(k.capability, k.region));
   if (k.network != kNone) narrow(capacity_.network_candidates(k.capability, k.network));
   if (set != nullptr) {
+    const CapacityIndex::ReleaseBit bit = capacity_.release_bit(k.release);
     size_t steps = 0;
     for (const CapacityIndex::Entry& e : *set) {
       if (e.price > k.max_minor) break;  // price order: none cheaper follows
-      if (every_release && !capacity_.supplies(e, k.release)) continue;
+      if (every_release && !capacity_.supplies(e, k.release, bit)) continue;
       const auto& m = capacity_.computer(e.idx);
       if (satisfies(m, k)) return on(m);
       if (++steps >= kMaxScan) return p.reason = "no match among the " + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
@@ -137,11 +138,12 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
   // Region and network have their own orders: whether any candidate has them is whether their
   // order holds a computer supplying the release (a walk of one region or network at most, and
   // mostly of the elements' release bits: pending requests are explained on every attempt).
+  const CapacityIndex::ReleaseBit bit = capacity_.release_bit(k.release);
   auto none_supplies = [&](const CapacityIndex::Candidates* x) {
     if (x == nullptr) return true;
     size_t steps = 0;
     for (const CapacityIndex::Entry& e : *x) {
-      if (capacity_.supplies(e, k.release)) return false;
+      if (capacity_.supplies(e, k.release, bit)) return false;
       if (++steps >= kMaxScan) return false;
     }
     return true;

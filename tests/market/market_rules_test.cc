@@ -39,20 +39,32 @@ TEST_F(MarketRules, CheapestComputerWinsThenLeastLoadedThenGuid) {
 
 // A region's and a network's orders hold computers whatever they supply: the cheaper computers
 // there that do not supply the release are passed over, and a region or network where nobody
-// supplies it is named as the reason.
-TEST_F(MarketRules, RegionAndNetworkConditionsPassOverComputersOfOtherReleases) {
+// supplies it is named as the reason. Twice: with few releases (the elements' release bits are
+// exact) and after 70 releases were supplied (bits are shared, the computer table decides).
+class RegionAndNetworkOrders : public MarketRules, public ::testing::WithParamInterface<int> {};
+
+TEST_P(RegionAndNetworkOrders, PassOverComputersOfOtherReleases) {
+  if (GetParam() > 0) {
+    w.computer("COMP-many", 1, {{"region", "jp"}}, "owner", "net-jp");
+    for (int r = 0; r < GetParam(); ++r) w.supply("COMP-many", "https://example.org/many-" + std::to_string(r) + ".cfg");
+  }
   const std::string other = "https://example.org/other.cfg";
   for (int i = 0; i < 4; ++i) {  // cheap, in fr and on net-fr, but another release
     const std::string guid = "COMP-other" + std::to_string(i);
     w.computer(guid, 1, {{"region", "fr"}}, "owner", "net-fr");
     w.format(guid, 2);
     w.supply(guid, other);
+    // With 70 releases numbered first, kRelease is the 72nd and shares its bit with many-7: these
+    // computers then look like suppliers by their bits, and only the table tells them apart.
+    if (GetParam() > 0) w.supply(guid, "https://example.org/many-7.cfg");
   }
-  host("COMP-de", 2, {{"region", "de"}}, 2, "net-de");
+  // More suppliers elsewhere than computers in fr or on net-fr: the matcher walks the smaller
+  // region's or network's order, not the release's.
+  for (int i = 0; i < 8; ++i) host("COMP-de" + std::to_string(i), 2, {{"region", "de"}}, 2, "net-de");
   host("COMP-fr", 9, {{"region", "fr"}}, 2, "net-fr");
   EXPECT_EQ(w.request("by-region", {{"region", "fr"}}).computer, "COMP-fr");
   EXPECT_EQ(w.request("by-network", {{"network_guid", "net-fr"}}).computer, "COMP-fr");
-  EXPECT_EQ(w.request("plain").computer, "COMP-de");
+  EXPECT_EQ(w.request("plain").computer, "COMP-de0");
   EXPECT_EQ(w.request("other", {{"region", "fr"}}, "alice", false, RequestedState::started, {}, other).computer, "COMP-other0");
   // COMP-fr is full now; fr and net-fr still have free partitions, none supplying the release.
   Outcome region = w.request("region-full", {{"region", "fr"}});
@@ -66,6 +78,8 @@ TEST_F(MarketRules, RegionAndNetworkConditionsPassOverComputersOfOtherReleases) 
   EXPECT_EQ(w.market().instances().get(network.instance)->computer, "COMP-other3");
   w.expect_replay_equal();
 }
+INSTANTIATE_TEST_SUITE_P(MarketRules, RegionAndNetworkOrders, ::testing::Values(0, 70),
+                         [](const auto& p) { return p.param == 0 ? std::string("FewReleases") : "SeventyReleases"; });
 
 TEST_F(MarketRules, EachMatchedSlaKeyIsAcceptedAndRefused) {
   StringMap cats;
