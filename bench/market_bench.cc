@@ -12,7 +12,8 @@
 //                                   (group commit: many commands share one fsync) and applies it.
 //                                   items = allocation requests per second (each allocated, ~91%,
 //                                   or recorded pending); an allocated request writes 2 entries
-//                                   (instance item + allocation movement).
+//                                   (instance item + allocation movement). Counters: CPU per request
+//                                   of all threads, and of the deciding and the writing thread each.
 //   BM_RawRocksDBAppend             baseline: pre-encoded 200-byte values, WriteBatch of 1000, synced.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -224,6 +225,30 @@ double process_cpu_seconds() {
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
+// Nanoseconds on a CPU of this process's threads named `comm` (/proc schedstat): what one stage
+// of the pipeline costs, steadier than the throughput on a shared machine where the stages and
+// the submitters compete for two cores.
+double thread_cpu_seconds(std::string_view comm) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::string name;
+    if (FILE* f = std::fopen((task.path() / "comm").c_str(), "r")) {
+      char buf[32] = {};
+      if (std::fgets(buf, sizeof buf, f) != nullptr) name = buf;
+      std::fclose(f);
+    }
+    if (!name.empty() && name.back() == '\n') name.pop_back();
+    if (name != comm) continue;
+    if (FILE* f = std::fopen((task.path() / "schedstat").c_str(), "r")) {
+      unsigned long long ns = 0;
+      if (std::fscanf(f, "%llu", &ns) == 1) total += static_cast<double>(ns) * 1e-9;
+      std::fclose(f);
+    }
+  }
+  return total;
+}
+
 // Profiles the measurement, not the minutes of set-up before it:
 //   mkfifo /tmp/ctl; SLAP_PERF_CONTROL=/tmp/ctl perf record --delay=-1 --control fifo:/tmp/ctl ...
 void start_profiling() {
@@ -320,14 +345,15 @@ void BM_AllocateDurable(benchmark::State& state) {
   const uint64_t entries_before = w.ledger->stats().entries, writes_before = w.ledger->stats().writes,
                  bytes_before = w.ledger->stats().bytes;
   const auto pipeline = static_cast<size_t>(state.range(1));
-  double cpu = 0;  // seconds of CPU while timed
+  double cpu = 0, decide_cpu = 0, write_cpu = 0;  // seconds of CPU while timed: all threads, each stage
   Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration, .pipeline = pipeline});
   start_profiling();
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t k = 0; k < kPerIteration; ++k) slices[k % kSubmitters].push_back(w.take());
     state.ResumeTiming();
-    const double cpu_before = process_cpu_seconds();
+    const double cpu_before = process_cpu_seconds(), decide_before = thread_cpu_seconds("slap-decide"),
+                 write_before = thread_cpu_seconds("slap-write");
     std::latch done(static_cast<std::ptrdiff_t>(kPerIteration));
     std::vector<std::thread> submitters;
     for (auto& slice : slices) {
@@ -346,6 +372,8 @@ void BM_AllocateDurable(benchmark::State& state) {
     for (auto& t : submitters) t.join();
     done.wait();
     cpu += process_cpu_seconds() - cpu_before;
+    decide_cpu += thread_cpu_seconds("slap-decide") - decide_before;
+    write_cpu += thread_cpu_seconds("slap-write") - write_before;
   }
   if (failed.load() != 0) return state.SkipWithError("a request failed");
   const auto requests = static_cast<double>(state.iterations() * kPerIteration);
@@ -357,6 +385,10 @@ void BM_AllocateDurable(benchmark::State& state) {
   // CPU of every thread (sequencer, writer, submitters) per request: steadier than requests/s on
   // a shared machine, and what the HTTP front end competes with for the same cores.
   state.counters["cpu_us_per_request"] = cpu * 1e6 / requests;
+  // The deciding and the writing thread's share (pipeline:0 decides and writes on one thread):
+  // the busier of the two bounds the throughput when the cores are free.
+  state.counters["decide_us_per_request"] = decide_cpu * 1e6 / requests;
+  state.counters["write_us_per_request"] = write_cpu * 1e6 / requests;
   state.counters["requests_per_write"] = requests / static_cast<double>(std::max<uint64_t>(1, w.ledger->stats().writes - writes_before));
 }
 // pipeline: 0 decides and writes in turn on one thread; 2 writes batch k while deciding k+1.
