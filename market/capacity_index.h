@@ -12,8 +12,10 @@
 // Why regions and networks are not ordered per release: an allocation (busy + 1) moves the
 // computer in every order that holds it, and each move is a few cache misses in a cold order.
 // Per release, a computer of 5 releases sat in 15 orders (profiled: 28% of the deciding thread
-// in these moves, 10,000 computers); now it sits in 7. The walk pays instead, bounded by the size
-// of one region or network (about 10 skipped elements for a release on 1 computer in 10).
+// in these moves, 10,000 computers); now it sits in 7. The walk pays instead: it is bounded by
+// the smaller of the release's order and the region's (or network's), about 10 skipped elements
+// for a release on 1 computer in 10, but as many as that smaller order holds when a release
+// supplied by many computers elsewhere has its only supplier in a large region at its far end.
 //
 // An order is a chunked sorted sequence (candidates.h), not a tree and not one flat vector: an
 // allocation moves a computer past the computers of its price that were as busy as it;

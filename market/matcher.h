@@ -11,7 +11,10 @@
 //
 // Cost: one hash lookup per condition to compile it, one ordered-set lookup, then a walk in price
 // order that skips candidates failing unindexed conditions — at most kMaxScan steps (a request
-// that would need more stays pending with a reason saying so).
+// that would need more stays pending with a reason saying so). The walk takes the smallest of the
+// release's order and, when asked, the region's or network's; those two hold every release, and
+// the computers there that do not supply the request's are passed over by their release bits
+// (capacity_index.h), not counted as steps: such a walk is bounded by the smaller order's size.
 #include <string>
 
 #include "market/capacity_index.h"
