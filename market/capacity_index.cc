@@ -159,9 +159,9 @@ void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
     list(idx);
     return;
   }
-  Entry from = entry(idx);
-  from.busy = old_busy;
   const Entry to = entry(idx);
+  Entry from = to;  // the same element (guid prefix, release bits) under its old load
+  from.busy = old_busy;
   const Order less = order();
   for (Candidates* set : c.entries) set->move(from, to, less, [idx](const Entry& x) { return x.idx == idx; });
 }
