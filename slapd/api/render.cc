@@ -1,5 +1,7 @@
 #include "slapd/api/render.h"
 
+#include "slapd/api/json_text.h"
+
 namespace slap::slapd {
 
 namespace bj = boost::json;
@@ -26,49 +28,54 @@ bj::array ip_list(const market::PartitionSpec& p) {
   return out;
 }
 
+void string_map_text(JsonText& j, const market::StringMap& m) {
+  j.open_object();
+  for (const auto& [k, v] : m) j.key(k).string(v);  // sorted, unique keys (market/types.h)
+  j.close_object();
+}
+
 }  // namespace
 
-std::optional<bj::object> instance_json(Api& api, std::string_view guid, bool* ready) {
+std::optional<std::string> instance_text(Api& api, std::string_view guid, bool* ready) {
   auto& market = api.ctx().market;
-  // Copied out under the registry's lock; the partition and the node's report are read after it,
-  // so no two projections' locks are ever held together.
-  std::optional<bj::object> out;
-  std::string computer, partition, status;
-  bool pending = false;
-  market.instances().read(guid, [&](const market::InstanceRegistry::View& v) {
+  // The node's last report is read before the registry's lock and the partition's addresses after
+  // it, so no two projections' locks are ever held together.
+  const std::string reported = api.ctx().reports.instance_message(guid);
+  std::string out;
+  JsonText j(out);
+  std::string computer, partition;
+  const bool found = market.instances().read(guid, [&](const market::InstanceRegistry::View& v) {
     const auto& i = v.instance;
     if (ready != nullptr) *ready = i.placed() || i.request.state == market::RequestedState::destroyed;
     computer = v.computer;
     partition = v.partition;
-    pending = i.pending;
-    if (pending) status = "pending: " + i.pending_reason;
-    out.emplace(bj::object{{"computer_guid", v.computer},
-                           {"instance_guid", i.request.instance},
-                           {"root_instance_title", v.root_title},
-                           {"title", i.request.title},
-                           {"state", market::to_string(i.request.state)},
-                           {"compute_partition_id", v.partition},
-                           {"software_release_uri", i.request.release},
-                           {"software_type", i.request.software_type},
-                           {"shared", i.request.shared},
-                           {"processing_timestamp", i.timestamp.value() / 1'000'000'000},
-                           {"access_status_message", nullptr},
-                           {"parameters", string_map_json(i.request.parameters)},
-                           {"sla_parameters", string_map_json(i.request.sla)},
-                           {"connection_parameters", string_map_json(i.connection)},
-                           {"ip_list", nullptr},
-                           {"full_ip_list", bj::array{}}});
+    out.reserve(512);
+    j.open_object();
+    j.key("computer_guid").string(v.computer);
+    j.key("instance_guid").string(i.request.instance);
+    j.key("root_instance_title").string(v.root_title);
+    j.key("title").string(i.request.title);
+    j.key("state").string(market::to_string(i.request.state));
+    j.key("compute_partition_id").string(v.partition);
+    j.key("software_release_uri").string(i.request.release);
+    j.key("software_type").string(i.request.software_type);
+    j.key("shared").boolean(i.request.shared);
+    j.key("processing_timestamp").number(static_cast<int64_t>(i.timestamp.value() / 1'000'000'000));
+    j.key("access_status_message").string(i.pending ? "pending: " + i.pending_reason : reported);
+    string_map_text(j.key("parameters"), i.request.parameters);
+    string_map_text(j.key("sla_parameters"), i.request.sla);
+    string_map_text(j.key("connection_parameters"), i.connection);
   });
-  if (!out) return out;
-  if (!pending) status = api.ctx().reports.instance_message(guid);
-  bj::array ips;
+  if (!found) return std::nullopt;
+  j.key("ip_list").open_array();
   if (!computer.empty()) {
     market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
-      p.for_each_address([&](std::string_view iface, std::string_view address) { ips.push_back(bj::array{iface, address}); });
+      p.for_each_address([&](std::string_view iface, std::string_view address) { j.open_array().string(iface).string(address).close_array(); });
     });
   }
-  (*out)["access_status_message"] = std::move(status);
-  (*out)["ip_list"] = std::move(ips);
+  j.close_array();
+  j.key("full_ip_list").open_array().close_array();
+  j.close_object();
   return out;
 }
 

@@ -15,6 +15,13 @@ http::Response json_response(unsigned status, const bj::value& body) {
   return r;
 }
 
+http::Response json_text_response(unsigned status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
 http::Response rpc_success(std::string title) { return json_response(200, bj::object{{"title", std::move(title)}, {"type", "success"}}); }
 
 namespace {

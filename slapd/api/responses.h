@@ -14,6 +14,8 @@ namespace slap::slapd {
 enum class Dialect { jsonrpc, v1 };
 
 http::Response json_response(unsigned status, const boost::json::value& body);
+// A body already serialised (render.h instance_text).
+http::Response json_text_response(unsigned status, std::string body);
 http::Response rpc_success(std::string title);
 http::Response error_response(Dialect d, unsigned status, std::string code, std::string detail);
 // A field-level validation failure: 400 naming the field.

@@ -67,11 +67,11 @@ void request_instance(Api& api, const Caller& caller, const json::Body& body, co
   Api* a = &api;
   api.submit(std::move(r), kD, reply, [a](const Outcome& o) {
     bool ready = false;
-    auto j = instance_json(*a, o.instance, &ready);
+    auto j = instance_text(*a, o.instance, &ready);
     if (!j) return error_response(kD, 503, "not_found", "instance vanished");
     // SlapOS answers a request it could not place yet with 408: ask again later.
     if (!ready) return error_response(kD, 408, "not_ready", o.instance + " is pending: " + o.pending);
-    return json_response(200, *j);
+    return json_text_response(200, std::move(*j));
   });
 }
 
@@ -98,9 +98,9 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto i = market.instances().get(*guid);
     if (!i) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
     if (!may_read(api, caller, *i)) return reply(forbidden(caller.subject + " may not read " + *guid));
-    auto j = instance_json(api, *guid);
+    auto j = instance_text(api, *guid);
     if (!j) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    return reply(json_response(200, *j));
+    return reply(json_text_response(200, std::move(*j)));
   }
 
   if (verb == "slapos.allDocs.v0.instance_tree_list") {
@@ -117,9 +117,9 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     if (!title) return;
     auto i = market.instances().get(caller.subject, *title);
     if (!i) return reply(error_response(kD, 404, "unknown_instance", caller.subject + " has no instance titled '" + *title + "'"));
-    auto j = instance_json(api, i->request.instance);
+    auto j = instance_text(api, i->request.instance);
     if (!j) return reply(error_response(kD, 404, "unknown_instance", caller.subject + " has no instance titled '" + *title + "'"));
-    return reply(json_response(200, *j));
+    return reply(json_text_response(200, std::move(*j)));
   }
 
   if (verb == "slapos.allDocs.v0.instance_node_instance_list") {

@@ -191,9 +191,9 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     for (const auto& p : s->partitions) {
       if (p.spec.ref != *ref) continue;
       if (!p.instance) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
-      auto j = instance_json(api, p.instance->request.instance);
+      auto j = instance_text(api, p.instance->request.instance);
       if (!j) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
-      return reply(json_response(200, *j));
+      return reply(json_text_response(200, std::move(*j)));
     }
     return reply(error_response(kD, 404, "unknown_partition", *computer + " has no partition " + *ref));
   }
