@@ -6,6 +6,7 @@
 // the bytes are those boost::json::serialize writes for the same document.
 #include <boost/json/serializer.hpp>
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,7 +36,9 @@ class JsonText {
   }
   JsonText& number(int64_t n) {
     comma();
-    out_ += std::to_string(n);
+    char digits[24];  // int64 needs 20 characters at most
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out_.append(digits, end);
     return *this;
   }
   JsonText& boolean(bool b) {

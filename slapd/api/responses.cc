@@ -8,19 +8,14 @@ namespace slap::slapd {
 
 namespace bj = boost::json;
 
-http::Response json_response(unsigned status, const bj::value& body) {
-  http::Response r;
-  r.status = status;
-  r.body = bj::serialize(body);
-  return r;
-}
-
 http::Response json_text_response(unsigned status, std::string body) {
   http::Response r;
   r.status = status;
   r.body = std::move(body);
   return r;
 }
+
+http::Response json_response(unsigned status, const bj::value& body) { return json_text_response(status, bj::serialize(body)); }
 
 http::Response rpc_success(std::string title) { return json_response(200, bj::object{{"title", std::move(title)}, {"type", "success"}}); }
 
