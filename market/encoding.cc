@@ -1,5 +1,6 @@
 #include "market/encoding.h"
 
+#include <optional>
 #include <string_view>
 
 namespace slap::market {
@@ -39,8 +40,37 @@ struct Writer {
   }
 };
 
+// What an instance fact's envelope already says, so its attributes need not say it again
+// (encoding.h): the instance is the movement's first item, a partition's
+// computer is the front of the partition item "<computer>/<ref>" that follows it, and the client is
+// the movement's destination when the fact holds a partition, its source otherwise. Every rule is
+// checked when encoding: a field the envelope would not give back is written as an attribute.
+struct Implied {
+  std::string_view first_item, second_item, source, destination;
+  static Implied of(const Envelope& env) {
+    auto at = [&](size_t k) { return k < env.items.size() ? std::string_view(env.items[k]) : std::string_view(); };
+    return {at(0), at(1), env.source, env.destination};
+  }
+  // The computer a partition item names, given the partition's ref: "" when it does not match.
+  static std::string_view computer_of(std::string_view item, std::string_view ref) {
+    if (ref.empty() || item.size() <= ref.size() + 1) return {};
+    if (item.substr(item.size() - ref.size()) != ref || item[item.size() - ref.size() - 1] != '/') return {};
+    return item.substr(0, item.size() - ref.size() - 1);
+  }
+  std::string_view client(bool holds_partition) const { return holds_partition ? destination : source; }
+};
+
 struct Encoder {
   Writer w;
+  Implied implied;
+  void instance(const std::string& guid) {
+    if (guid != implied.first_item) w.add("instance", guid);
+  }
+  // A partition held: its ref always, its computer only when the partition item does not name it.
+  void partition(const std::string& computer, const std::string& ref) {
+    if (Implied::computer_of(implied.second_item, ref) != computer || computer.empty()) w.add("computer", computer);
+    w.add("partition", ref);
+  }
   const char* operator()(const fact::ComputerSet& f) {
     w.add("computer", f.computer);
     w.add("owner", f.owner);
@@ -69,62 +99,59 @@ struct Encoder {
     return "supply";
   }
   const char* operator()(const fact::Requested& f) {
-    w.add("instance", f.instance);
-    w.add("requester", f.requester);
+    instance(f.instance);
+    const bool client_implied = f.client == implied.client(f.allocated());
+    if (f.requester != f.client || !client_implied) w.add("requester", f.requester);
     w.add("title", f.title);
-    w.add("client", f.client);
+    if (!client_implied) w.add("client", f.client);
     w.add("url", f.release);
     w.add("type", f.software_type);
-    w.add("shared", f.shared ? "1" : "0");
-    w.add("state", std::string(to_string(f.state)));
+    if (f.shared) w.add("shared", "1");
+    if (f.state != RequestedState::started) w.add("state", std::string(to_string(f.state)));
     w.map("param ", f.parameters);
     w.map("sla ", f.sla);
-    if (f.allocated()) {
-      w.add("computer", f.computer);
-      w.add("partition", f.partition);
-    }
+    if (f.allocated()) partition(f.computer, f.partition);
     return "request";
   }
   const char* operator()(const fact::Allocated& f) {
-    w.add("instance", f.instance);
-    w.add("computer", f.computer);
-    w.add("partition", f.partition);
+    instance(f.instance);
+    partition(f.computer, f.partition);
     return "allocate";
   }
   const char* operator()(const fact::Pending& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.add("reason", f.reason);
     return "pending";
   }
   const char* operator()(const fact::Attached& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.add("host", f.host);
     return "attach";
   }
   const char* operator()(const fact::Freed& f) {
-    w.add("instance", f.instance);
-    w.add("computer", f.computer);
-    w.add("partition", f.partition);
-    w.add("requeue", f.requeue ? "1" : "0");
+    instance(f.instance);
+    if (!f.partition.empty()) partition(f.computer, f.partition);
+    else if (!f.computer.empty()) w.add("computer", f.computer);
+    if (f.requeue) w.add("requeue", "1");
     return "free";
   }
   const char* operator()(const fact::Reported& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.add("state", std::string(to_string(f.state)));
     return "report";
   }
   const char* operator()(const fact::Connection& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.map("conn ", f.parameters);
     return "connection";
   }
   const char* operator()(const fact::Banged& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.add("tree", join(f.tree));
     return "bang";
   }
   const char* operator()(const fact::Renamed& f) {
-    w.add("instance", f.instance);
+    instance(f.instance);
     w.add("title", f.title);
     return "rename";
   }
@@ -137,6 +164,10 @@ class Reader {
   bool has(std::string_view key) const {
     for (const auto& x : a_) if (x.key == key) return true;
     return false;
+  }
+  std::optional<std::string> find(std::string_view key) const {
+    for (const auto& x : a_) if (x.key == key) return x.value;
+    return std::nullopt;
   }
   std::string get(std::string_view key) {
     for (const auto& x : a_) if (x.key == key) return x.value;
@@ -186,7 +217,7 @@ ubm::Movement encode(const Fact& f, Envelope env) {
   m.resource = std::string(resource_of(f.body));
   m.attributes.reserve(8);
   m.attributes.push_back(Attribute{std::string(kFactKey), {}});
-  Encoder enc{Writer{m.attributes}};
+  Encoder enc{Writer{m.attributes}, Implied::of(env)};
   m.attributes[0].value = std::visit(enc, f.body);
   m.source = ubm::NodeId(std::move(env.source));
   m.destination = ubm::NodeId(std::move(env.destination));
@@ -216,6 +247,21 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
   Reader r(m.attributes);
   const std::string& kind = m.attributes[0].value;
   Fact out{m.start, fact::Banged{}};
+  // Fields the envelope implies when the attributes leave them out (see Implied above); entries
+  // written before that rule carry them all.
+  auto instance = [&]() -> std::string {
+    if (auto v = r.find("instance")) return std::move(*v);
+    if (m.items.empty()) return r.get("instance");  // marks it missing
+    return m.items[0].value();
+  };
+  auto partition = [&](std::string& computer, std::string& ref) {
+    ref = r.get("partition");
+    if (auto v = r.find("computer")) {
+      computer = std::move(*v);
+    } else if (m.items.size() > 1) {
+      computer = std::string(Implied::computer_of(m.items[1].value(), ref));
+    }
+  };
   if (kind == "computer") {
     fact::ComputerSet f;
     f.computer = r.get("computer");
@@ -265,42 +311,49 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
     out.body = std::move(f);
   } else if (kind == "request") {
     fact::Requested f;
-    f.instance = r.get("instance");
-    f.requester = r.get("requester");
+    f.instance = instance();
     f.title = r.get("title");
-    f.client = r.get("client");
     f.release = r.get("url");
     f.software_type = r.get("type");
-    f.shared = r.get("shared") == "1";
-    if (!parse(r.get("state"), f.state)) return bad("bad requested state");
+    f.shared = r.find("shared").value_or("0") == "1";
+    if (!parse(r.find("state").value_or("started"), f.state)) return bad("bad requested state");
     f.parameters = r.map("param ");
     f.sla = r.map("sla ");
-    if (r.has("computer")) {
-      f.computer = r.get("computer");
-      f.partition = r.get("partition");
+    const bool allocated = r.has("partition");
+    f.client = r.find("client").value_or(std::string(allocated ? m.destination.value() : m.source.value()));
+    f.requester = r.find("requester").value_or(f.client);
+    if (allocated) {
+      partition(f.computer, f.partition);
       if (f.computer.empty() || f.partition.empty()) return bad("an allocated request names its computer and partition");
     }
     out.body = std::move(f);
   } else if (kind == "allocate") {
-    out.body = fact::Allocated{r.get("instance"), r.get("computer"), r.get("partition")};
+    fact::Allocated f{instance(), {}, {}};
+    partition(f.computer, f.partition);
+    out.body = std::move(f);
   } else if (kind == "pending") {
-    out.body = fact::Pending{r.get("instance"), r.get("reason")};
+    out.body = fact::Pending{instance(), r.get("reason")};
   } else if (kind == "attach") {
-    out.body = fact::Attached{r.get("instance"), r.get("host")};
+    out.body = fact::Attached{instance(), r.get("host")};
   } else if (kind == "free") {
-    fact::Freed f{r.get("instance"), r.get("computer"), r.get("partition"), false};
-    f.requeue = r.get("requeue") == "1";
+    fact::Freed f{instance(), {}, {}, false};
+    if (r.has("partition")) {
+      partition(f.computer, f.partition);
+    } else {
+      f.computer = r.find("computer").value_or("");
+    }
+    f.requeue = r.find("requeue").value_or("0") == "1";
     out.body = std::move(f);
   } else if (kind == "report") {
-    fact::Reported f{r.get("instance"), ReportedState::none};
+    fact::Reported f{instance(), ReportedState::none};
     if (!parse(r.get("state"), f.state)) return bad("bad reported state");
     out.body = std::move(f);
   } else if (kind == "connection") {
-    out.body = fact::Connection{r.get("instance"), r.map("conn ")};
+    out.body = fact::Connection{instance(), r.map("conn ")};
   } else if (kind == "bang") {
-    out.body = fact::Banged{r.get("instance"), split(r.get("tree"))};
+    out.body = fact::Banged{instance(), split(r.get("tree"))};
   } else if (kind == "rename") {
-    out.body = fact::Renamed{r.get("instance"), r.get("title")};
+    out.body = fact::Renamed{instance(), r.get("title")};
   } else {
     return bad("unknown market fact '" + kind + "'");
   }

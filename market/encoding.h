@@ -5,7 +5,16 @@
 // (string maps as "param <key>", "sla <key>", "cat <key>", "conn <key>"; partitions as
 // "p <ref>", "p <ref> ipv4", "p <ref> ipv6", "p <ref> tap"; retired partitions as "rm <ref>").
 // The Movement's resource, nodes, items, quantity and price carry the UBM meaning (DESIGN.md §3)
-// and are chosen by the market (the Envelope); decoding reads only the attributes and the start.
+// and are chosen by the market (the Envelope).
+//
+// An attribute never repeats what the envelope says: an instance fact's instance is the movement's
+// first item, the computer of a partition it holds is the front of the partition item
+// "<computer>/<ref>" (the ref stays an attribute: "partition"), a request's client is the
+// movement's destination when it holds a partition and its source otherwise, and its requester is
+// its client unless written; "shared" is written only when 1, a request's "state" only when not
+// "started", "requeue" only when 1. The encoder writes the attribute whenever the envelope would
+// not give the same value back, and movements written before this rule (every field spelled out)
+// decode as they did. It took an allocation's records from ~1,200 to ~975 bytes.
 #include <optional>
 #include <string>
 #include <vector>

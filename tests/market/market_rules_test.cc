@@ -1,4 +1,6 @@
 // The market's rules, one behaviour per test, on an in-memory ledger.
+#include <set>
+
 #include "market/encoding.h"
 #include "market/sla.h"
 #include "market_fixture.h"
@@ -367,6 +369,88 @@ TEST(MarketEncoding, EveryFactRoundTrips) {
     EXPECT_EQ((*back)->at, f.at);
     EXPECT_EQ(encode(**back, {"a", "b", {}, {}}), m) << resource_of(b);
   }
+}
+
+// What the envelope already names (the instance as first item, the computer in the partition
+// item, the client as destination or source) is left out of the attributes, as are the default
+// shared and state; decoding gives the same fact back. Anything the envelope would not give back
+// stays an attribute.
+TEST(MarketEncoding, FieldsTheEnvelopeImpliesAreLeftOutAndComeBack) {
+  auto keys = [](const ubm::Movement& m) {
+    std::set<std::string> k;
+    for (const auto& a : m.attributes) k.insert(a.key);
+    return k;
+  };
+  struct Case {
+    fact::Body body;
+    Envelope env;
+    std::set<std::string> absent, present;
+  };
+  const std::vector<Case> cases = {
+      // An allocation as the market records it: the person is requester and client.
+      {fact::Requested{"SOFTINST-1", "alice", "t", "alice", "http://x", "default", {{"a", "1"}}, {}, false,
+                       RequestedState::started, "COMP-1", "slappart0"},
+       {"NET-1", "alice", {"SOFTINST-1", "COMP-1/slappart0", "SR-1"}, {}},
+       {"instance", "requester", "client", "computer", "shared", "state"},
+       {"fact", "title", "url", "type", "param a", "partition"}},
+      // A request left pending: the client is the source.
+      {fact::Requested{"SOFTINST-1", "alice", "t", "alice", "http://x", "default", {}, {{"region", "fr"}}, false,
+                       RequestedState::stopped},
+       {"alice", "MARKET", {"SOFTINST-1", "SR-1"}, {}},
+       {"instance", "requester", "client", "computer", "partition", "shared"},
+       {"state", "sla region"}},
+      // A child instance: the requester is its parent, the client the tree's person.
+      {fact::Requested{"SOFTINST-2", "SOFTINST-1", "t", "alice", "http://x", "", {}, {}, true, RequestedState::started},
+       {"alice", "MARKET", {"SOFTINST-2", "SR-1"}, {}},
+       {"instance", "client", "state"},
+       {"requester", "shared"}},
+      // A client the envelope does not name, an instance that is not the first item.
+      {fact::Requested{"SOFTINST-3", "bob", "t", "bob", "http://x", "", {}, {}, false, RequestedState::started},
+       {"alice", "MARKET", {"SOFTINST-1"}, {}},
+       {},
+       {"instance", "requester", "client"}},
+      // A partition item naming another computer, and a ref with a slash in it.
+      {fact::Allocated{"SOFTINST-1", "COMP-1", "p0"}, {"NET-1", "alice", {"SOFTINST-1", "COMP-2/p0"}, {}}, {"instance"}, {"computer", "partition"}},
+      {fact::Allocated{"SOFTINST-1", "COMP-1", "a/b"}, {"NET-1", "alice", {"SOFTINST-1", "COMP-1/a/b"}, {}}, {"instance", "computer"}, {"partition"}},
+      {fact::Freed{"SOFTINST-1", "COMP-1", "p0", false}, {"alice", "NET-1", {"SOFTINST-1", "COMP-1/p0"}, {}}, {"instance", "computer", "requeue"}, {"partition"}},
+      {fact::Freed{"SOFTINST-4", {}, {}, true}, {"alice", "MARKET", {"SOFTINST-4", "SOFTINST-1"}, {}}, {"instance", "computer", "partition"}, {"requeue"}},
+      {fact::Pending{"SOFTINST-1", "no capacity"}, {"alice", "MARKET", {"SOFTINST-1"}, {}}, {"instance"}, {"reason"}},
+      {fact::Reported{"SOFTINST-1", ReportedState::started}, {"NET-1", "alice", {"SOFTINST-1", "COMP-1/p0"}, {}}, {"instance"}, {"state"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(resource_of(c.body)) + " " + std::to_string(c.body.index()));
+    const Fact f{ubm::TimestampNs{42}, c.body};
+    const ubm::Movement m = encode(f, c.env);
+    const auto k = keys(m);
+    for (const auto& a : c.absent) EXPECT_EQ(k.count(a), 0u) << "written although implied: " << a;
+    for (const auto& p : c.present) EXPECT_EQ(k.count(p), 1u) << "left out: " << p;
+    auto back = decode(m);
+    ASSERT_TRUE(back.ok()) << back.error().detail;
+    ASSERT_TRUE(back->has_value());
+    // Encoded with an envelope that implies nothing, every field is spelled out: equal movements,
+    // equal facts.
+    const Envelope plain{"a", "b", {}, {}};
+    EXPECT_EQ(encode(**back, plain), encode(f, plain));
+  }
+}
+
+// A ledger written before the envelope rule spells every field out; it still decodes to the same
+// facts.
+TEST(MarketEncoding, MovementsSpellingEveryFieldStillDecode) {
+  const fact::Requested allocated{"SOFTINST-1", "alice", "t", "alice", "http://x", "default", {}, {}, false,
+                                  RequestedState::started, "COMP-1", "slappart0"};
+  const Envelope plain{"a", "b", {}, {}};
+  ubm::Movement m = encode(Fact{ubm::TimestampNs{7}, allocated}, plain);
+  // As the earlier encoding wrote it, on the envelope the market uses.
+  m.attributes.push_back({"shared", "0"});
+  m.attributes.push_back({"state", "started"});
+  m.source = ubm::NodeId("NET-1");
+  m.destination = ubm::NodeId("alice");
+  m.items = {ubm::ItemId("SOFTINST-1"), ubm::ItemId("COMP-1/slappart0")};
+  auto back = decode(m);
+  ASSERT_TRUE(back.ok()) << back.error().detail;
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ(encode(**back, plain), encode(Fact{ubm::TimestampNs{7}, allocated}, plain));
 }
 
 }  // namespace
