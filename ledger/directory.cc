@@ -83,6 +83,14 @@ void Directory::apply(std::span<const EntryView> entries) {
     } else if (body.isItem()) {
       auto it = body.getItem();
       items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
+    } else if (body.isMovement()) {
+      // Items a movement registers itself (schema/ledger.capnp `registers`), in their order.
+      auto m = body.getMovement();
+      if (m.hasRegisters()) {
+        for (auto it : m.getRegisters()) {
+          items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
+        }
+      }
     }
     last_ = e.seq;
   }

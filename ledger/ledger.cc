@@ -38,6 +38,9 @@ class GroupResolver final : public ubm::Resolver {
     for (const auto& b : bodies) {
       if (const auto* n = std::get_if<ubm::Node>(&b)) nodes_.emplace(n->id.value(), n->kind);
       if (const auto* i = std::get_if<ubm::Item>(&b)) items_.emplace(i->id.value(), i->kind);
+      if (const auto* m = std::get_if<ubm::Movement>(&b)) {
+        for (const auto& i : m->registers) items_.emplace(i.id.value(), i.kind);
+      }
     }
   }
 

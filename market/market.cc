@@ -101,6 +101,7 @@ struct Market::Handler {
   Batch& b;
   ubm::TimestampNs at;
   bool wrote = false;
+  std::optional<ubm::Item> introduced;  // registered by the next movement emitted (introduce)
 
   // Registration state: the directory plus what this batch registered.
   bool registered(const std::string& id) const {
@@ -125,6 +126,14 @@ struct Market::Handler {
                                   ubm::ItemId(std::move(parent)), {}});
     wrote = true;
   }
+  // An instance is registered by the movement that first names it (its request), not by an Item
+  // entry of its own: one entry per allocation (schema/ledger.capnp `registers`).
+  void introduce(std::string id, ubm::ItemKind kind, std::string title, std::string owner, std::string parent) {
+    assert(!introduced.has_value());
+    b.registered.insert(id);
+    introduced = ubm::Item{ubm::ItemId(std::move(id)), kind, std::move(title), ubm::NodeId(std::move(owner)),
+                           ubm::ItemId(std::move(parent)), {}};
+  }
   void ensure_market_node() {
     if (!registered(std::string(kMarketNode))) node(std::string(kMarketNode), ubm::NodeKind::organisation, "SlapOS market");
   }
@@ -143,7 +152,13 @@ struct Market::Handler {
   void emit(fact::Body body, Envelope env) {
     if (env.source == env.destination) env.source = std::string(kMarketNode);
     Fact f{at, std::move(body)};
-    b.entries.push_back(encode(f, std::move(env)));
+    ubm::Movement mv = encode(f, std::move(env));
+    if (introduced) {
+      assert(std::find(mv.items.begin(), mv.items.end(), introduced->id) != mv.items.end());
+      mv.registers.push_back(std::move(*introduced));
+      introduced.reset();
+    }
+    b.entries.push_back(std::move(mv));
     m.computers_.apply_fact(f);
     m.instances_.apply_fact(f);
     m.capacity_.apply_fact(f);
@@ -414,7 +429,7 @@ struct Market::Handler {
       f.instance = "SOFTINST-" + std::to_string(m.instances_.next_guid());
       const std::string guid = f.instance;
       ensure_market_node();
-      item(guid, ubm::ItemKind::instance, c.title, client, parent);
+      introduce(guid, ubm::ItemKind::instance, c.title, client, parent);
       const std::string rel = release_item(c.release);
       if (!c.shared) {
         // Decided before it is recorded (the matcher reads no instance), so that an allocation
@@ -734,7 +749,7 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   Decided d;
   d.results.reserve(commands.size());
   Batch batch;
-  batch.entries.reserve(2 * commands.size());  // an allocation writes two entries
+  batch.entries.reserve(2 * commands.size());  // an allocation writes one entry, a pending request two
   for (size_t k = 0; k < commands.size(); ++k) {
     const size_t before = batch.entries.size();
     d.results.push_back(run(commands[k], batch));

@@ -52,6 +52,10 @@ struct Movement {
   stopNs @10 :Int64;          # >= startNs; 0 when open (a delivery that has not stopped yet)
   causeSeq @11 :UInt64;       # seq of the entry (command) that caused it; 0 when none
   attributes @12 :List(Attribute);
+  registers @13 :List(Item);  # items this movement is the first to name, registered by it (in list
+                              # order, as Item entries at its seq would be) before its references
+                              # are resolved; each id is also in `items`. An allocation registers
+                              # its new instance this way: one entry, not an Item and a Movement.
 }
 
 enum NodeKind {

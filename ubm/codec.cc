@@ -29,6 +29,22 @@ std::vector<Attribute> get_attributes(capnp::List<schema::Attribute>::Reader lis
 
 std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
+void encode_item(const Item& it, schema::Item::Builder ib) {
+  ib.setId(it.id.value());
+  ib.setKind(static_cast<schema::ItemKind>(it.kind));
+  ib.setTitle(it.title);
+  ib.setOwner(it.owner.value());
+  ib.setParent(it.parent.value());
+  if (!it.attributes.empty()) put_attributes(it.attributes, ib.initAttributes(static_cast<unsigned>(it.attributes.size())));
+}
+
+Result<Item> decode_item(schema::Item::Reader r, const char* field) {
+  const auto kind = static_cast<uint16_t>(r.getKind());
+  if (kind > 4) return make_error(Rejection::KIND_MISMATCH, field, "unknown item kind");
+  return Item{ItemId{str(r.getId())}, static_cast<ItemKind>(kind), str(r.getTitle()), NodeId{str(r.getOwner())},
+              ItemId{str(r.getParent())}, get_attributes(r.getAttributes())};
+}
+
 void encode_movement(const Movement& m, schema::Movement::Builder b) {
   b.setResource(m.resource);
   put_decimal(m.quantity.amount, b.initQuantity());
@@ -47,6 +63,10 @@ void encode_movement(const Movement& m, schema::Movement::Builder b) {
   b.setStopNs(m.stop.value());
   b.setCauseSeq(m.cause.value());
   if (!m.attributes.empty()) put_attributes(m.attributes, b.initAttributes(static_cast<unsigned>(m.attributes.size())));
+  if (!m.registers.empty()) {
+    auto list = b.initRegisters(static_cast<unsigned>(m.registers.size()));
+    for (unsigned i = 0; i < m.registers.size(); ++i) encode_item(m.registers[i], list[i]);
+  }
 }
 
 Result<EntryBody> decode_movement(schema::Movement::Reader r) {
@@ -68,6 +88,14 @@ Result<EntryBody> decode_movement(schema::Movement::Reader r) {
   m.stop = TimestampNs{r.getStopNs()};
   m.cause = Seq{r.getCauseSeq()};
   m.attributes = get_attributes(r.getAttributes());
+  if (r.hasRegisters()) {
+    m.registers.reserve(r.getRegisters().size());
+    for (auto it : r.getRegisters()) {
+      auto item = decode_item(it, "entry.movement.registers.kind");
+      if (!item) return item.error();
+      m.registers.push_back(std::move(*item));
+    }
+  }
   return EntryBody{std::move(m)};
 }
 
@@ -84,13 +112,7 @@ void encode(const EntryBody& body, schema::Entry::Builder out) {
     nb.setTitle(n->title);
     if (!n->attributes.empty()) put_attributes(n->attributes, nb.initAttributes(static_cast<unsigned>(n->attributes.size())));
   } else if (const auto* it = std::get_if<Item>(&body)) {
-    auto ib = b.initItem();
-    ib.setId(it->id.value());
-    ib.setKind(static_cast<schema::ItemKind>(it->kind));
-    ib.setTitle(it->title);
-    ib.setOwner(it->owner.value());
-    ib.setParent(it->parent.value());
-    if (!it->attributes.empty()) put_attributes(it->attributes, ib.initAttributes(static_cast<unsigned>(it->attributes.size())));
+    encode_item(*it, b.initItem());
   } else if (const auto* cp = std::get_if<Checkpoint>(&body)) {
     auto cb = b.initCheckpoint();
     cb.setSeq(cp->seq.value());
@@ -126,11 +148,9 @@ Result<EntryBody> decode(schema::Entry::Reader in) {
         return;
       }
       case schema::Entry::Body::ITEM: {
-        auto r = b.getItem();
-        const auto kind = static_cast<uint16_t>(r.getKind());
-        if (kind > 4) { result = make_error(Rejection::KIND_MISMATCH, "entry.item.kind", "unknown item kind"); return; }
-        result = EntryBody{Item{ItemId{str(r.getId())}, static_cast<ItemKind>(kind), str(r.getTitle()), NodeId{str(r.getOwner())},
-                                ItemId{str(r.getParent())}, get_attributes(r.getAttributes())}};
+        auto item = decode_item(b.getItem(), "entry.item.kind");
+        if (!item) { result = item.error(); return; }
+        result = EntryBody{std::move(*item)};
         return;
       }
       case schema::Entry::Body::IDENTITY: {

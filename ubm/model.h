@@ -30,6 +30,18 @@ struct Money {
   friend bool operator==(const Money& a, const Money& b) { return a.minor.identical(b.minor) && a.currency == b.currency; }
 };
 
+enum class ItemKind : uint8_t { computer = 0, partition = 1, software_release = 2, instance = 3, subscription = 4 };
+
+struct Item {
+  ItemId id;
+  ItemKind kind = ItemKind::computer;
+  std::string title;
+  NodeId owner;   // may be empty
+  ItemId parent;  // may be empty
+  std::vector<Attribute> attributes;
+  friend bool operator==(const Item&, const Item&) = default;
+};
+
 struct Movement {
   std::string resource;
   Quantity quantity;
@@ -43,6 +55,9 @@ struct Movement {
   TimestampNs stop;  // 0 = still open; otherwise >= start
   Seq cause;         // entry that caused it; 0 = none
   std::vector<Attribute> attributes;
+  // Items this movement is the first to name, registered by it (schema/ledger.capnp `registers`);
+  // each id is also in `items`.
+  std::vector<Item> registers;
   friend bool operator==(const Movement&, const Movement&) = default;
 };
 
@@ -54,18 +69,6 @@ struct Node {
   std::string title;
   std::vector<Attribute> attributes;
   friend bool operator==(const Node&, const Node&) = default;
-};
-
-enum class ItemKind : uint8_t { computer = 0, partition = 1, software_release = 2, instance = 3, subscription = 4 };
-
-struct Item {
-  ItemId id;
-  ItemKind kind = ItemKind::computer;
-  std::string title;
-  NodeId owner;   // may be empty
-  ItemId parent;  // may be empty
-  std::vector<Attribute> attributes;
-  friend bool operator==(const Item&, const Item&) = default;
 };
 
 enum class IdentityAction : uint8_t { issue = 0, revoke = 1 };

@@ -46,6 +46,13 @@ Status check_attributes(const std::vector<Attribute>& attrs, std::string_view fi
   return {};
 }
 
+Status check_item(const Item& it, std::string_view field) {
+  if (!is_valid_id(it.id.value())) return bad_id(at(field, "id"));
+  if (!it.owner.value().empty() && !is_valid_id(it.owner.value())) return bad_id(at(field, "owner"));
+  if (!it.parent.value().empty() && !is_valid_id(it.parent.value())) return bad_id(at(field, "parent"));
+  return check_attributes(it.attributes, field);
+}
+
 Status check_movement(const Movement& m, std::string_view field) {
   if (m.resource.empty()) return make_error(Rejection::EMPTY_RESOURCE, at(field, "resource"), "a movement needs a resource");
   if (!is_known_unit(m.quantity.unit)) {
@@ -71,6 +78,14 @@ Status check_movement(const Movement& m, std::string_view field) {
   if (m.stop.value() != 0 && m.stop < m.start) {
     return make_error(Rejection::STOP_BEFORE_START, at(field, "stop"), "stop is before start");
   }
+  for (size_t i = 0; i < m.registers.size(); ++i) {
+    const std::string f = at(field, "registers[" + std::to_string(i) + "]");
+    if (auto s = check_item(m.registers[i], f); !s) return s;
+    // A movement registers only what it is about: the item is one of its items.
+    if (std::find(m.items.begin(), m.items.end(), m.registers[i].id) == m.items.end()) {
+      return make_error(Rejection::UNRESOLVED_REFERENCE, at(f, "id"), "registered item '" + m.registers[i].id.value() + "' is not among the movement's items");
+    }
+  }
   return check_attributes(m.attributes, field);
 }
 
@@ -94,12 +109,7 @@ Status validate_structure(const EntryBody& body, std::string_view field) {
       if (!is_valid_id(n.id.value())) return bad_id(at(field, "id"));
       return check_attributes(n.attributes, field);
     }
-    Status operator()(const Item& it) const {
-      if (!is_valid_id(it.id.value())) return bad_id(at(field, "id"));
-      if (!it.owner.value().empty() && !is_valid_id(it.owner.value())) return bad_id(at(field, "owner"));
-      if (!it.parent.value().empty() && !is_valid_id(it.parent.value())) return bad_id(at(field, "parent"));
-      return check_attributes(it.attributes, field);
-    }
+    Status operator()(const Item& it) const { return check_item(it, field); }
     Status operator()(const Identity& id) const { return check_identity(id, field); }
     Status operator()(const Checkpoint& c) const {
       if (c.seq.value() == 0) return make_error(Rejection::INVALID_ID, at(field, "seq"), "a checkpoint attests an entry, seq >= 1");
@@ -137,11 +147,26 @@ Status validate_references(std::span<const EntryBody> batch, const Resolver& kno
     return make_error(Rejection::UNRESOLVED_REFERENCE, std::move(field), std::string(what) + " '" + std::string(id) + "' is not registered");
   };
 
+  // An item registered here: not registered before, its owner and parent known. By an Item entry
+  // or by a movement's `registers`. `prefix` builds the field name, only on the error path.
+  auto register_item = [&](const Item& it, auto prefix) -> Status {
+    if (node_known(it.id.value()) || item_known(it.id.value())) {
+      return make_error(Rejection::DUPLICATE_ID, at(prefix(), "id"), "id '" + it.id.value() + "' is already registered");
+    }
+    if (!it.owner.value().empty() && !node_known(it.owner.value())) return unresolved(at(prefix(), "owner"), "node", it.owner.value());
+    if (!it.parent.value().empty() && !item_known(it.parent.value())) return unresolved(at(prefix(), "parent"), "item", it.parent.value());
+    new_items.emplace(it.id.value(), it.kind);
+    return {};
+  };
+
   for (size_t i = 0; i < batch.size(); ++i) {
     // Built only on the error path: this loop runs in the ledger's single writer.
     auto field = [i] { return "entries[" + std::to_string(i) + "]"; };
     const EntryBody& b = batch[i];
     if (const auto* m = std::get_if<Movement>(&b)) {
+      for (size_t k = 0; k < m->registers.size(); ++k) {
+        if (auto s = register_item(m->registers[k], [&] { return at(field(), "registers[" + std::to_string(k) + "]"); }); !s) return s;
+      }
       if (!node_known(m->source.value())) return unresolved(at(field(), "source"), "node", m->source.value());
       if (!node_known(m->destination.value())) return unresolved(at(field(), "destination"), "node", m->destination.value());
       for (size_t k = 0; k < m->items.size(); ++k) {
@@ -153,12 +178,7 @@ Status validate_references(std::span<const EntryBody> batch, const Resolver& kno
       }
       new_nodes.emplace(n->id.value(), n->kind);
     } else if (const auto* it = std::get_if<Item>(&b)) {
-      if (node_known(it->id.value()) || item_known(it->id.value())) {
-        return make_error(Rejection::DUPLICATE_ID, at(field(), "id"), "id '" + it->id.value() + "' is already registered");
-      }
-      if (!it->owner.value().empty() && !node_known(it->owner.value())) return unresolved(at(field(), "owner"), "node", it->owner.value());
-      if (!it->parent.value().empty() && !item_known(it->parent.value())) return unresolved(at(field(), "parent"), "item", it->parent.value());
-      new_items.emplace(it->id.value(), it->kind);
+      if (auto s = register_item(*it, field); !s) return s;
     } else if (const auto* id = std::get_if<Identity>(&b)) {
       if (!node_known(id->subject) && !item_known(id->subject)) return unresolved(at(field(), "subject"), "identity subject", id->subject);
     }

@@ -14,6 +14,11 @@ bj::array attributes(const std::vector<ubm::Attribute>& attrs) {
   return a;
 }
 
+bj::object item_json(const ubm::Item& i) {
+  return bj::object{{"id", i.id.value()},       {"kind", ubm::to_string(i.kind)}, {"title", i.title},
+                    {"owner", i.owner.value()}, {"parent", i.parent.value()},  {"attributes", attributes(i.attributes)}};
+}
+
 struct ToJson {
   bj::object& out;
   void operator()(const ubm::Movement& m) const {
@@ -33,14 +38,19 @@ struct ToJson {
                  {"stop_ns", m.stop.value()},
                  {"cause_seq", m.cause.value()},
                  {"attributes", attributes(m.attributes)}};
+    // Only when there are some: a movement that registers nothing reads as before.
+    if (!m.registers.empty()) {
+      bj::array registers;
+      for (const auto& i : m.registers) registers.push_back(item_json(i));
+      o["registers"] = std::move(registers);
+    }
     out["movement"] = std::move(o);
   }
   void operator()(const ubm::Node& n) const {
     out["node"] = bj::object{{"id", n.id.value()}, {"kind", ubm::to_string(n.kind)}, {"title", n.title}, {"attributes", attributes(n.attributes)}};
   }
   void operator()(const ubm::Item& i) const {
-    out["item"] = bj::object{{"id", i.id.value()},       {"kind", ubm::to_string(i.kind)}, {"title", i.title},
-                             {"owner", i.owner.value()}, {"parent", i.parent.value()},  {"attributes", attributes(i.attributes)}};
+    out["item"] = item_json(i);
   }
   void operator()(const ubm::Checkpoint& c) const {
     out["checkpoint"] = bj::object{{"seq", c.seq.value()}, {"head_hash", ledger::to_hex(c.head_hash)}, {"signature", ledger::to_hex(c.signature)}};

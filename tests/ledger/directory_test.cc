@@ -83,6 +83,34 @@ TEST(Directory, RestorePlusTheTailGivesTheBytesOfAFullReplay) {
   EXPECT_EQ(restored.item_kind("COMP-" + nth(77)), ubm::ItemKind::computer);
 }
 
+// An item a movement registers (schema `registers`) is in the directory from that movement's seq,
+// live and when the directory is rebuilt from the log.
+TEST(Directory, ItemsAMovementRegistersAreKnownFromItsSeq) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::MemoryStorage>();
+  {
+    auto led = ledger::Ledger::open({.storage = storage, .clock = &clock}).value();
+    ASSERT_TRUE(led->append(registrations(0, 2)).ok());
+    ubm::Movement m;
+    m.resource = "hosting/partition";
+    m.quantity = {ubm::Decimal::integer(1), "partition"};
+    m.source = ubm::NodeId{"P-" + nth(0)};
+    m.destination = ubm::NodeId{"P-" + nth(1)};
+    m.items = {ubm::ItemId{"INST-1"}, ubm::ItemId{"COMP-" + nth(0)}};
+    m.registers = {ubm::Item{ubm::ItemId{"INST-1"}, ubm::ItemKind::instance, "db", ubm::NodeId{"P-" + nth(1)}, {}, {}}};
+    m.start = ubm::TimestampNs{1};
+    ASSERT_TRUE(led->append(std::vector<ubm::EntryBody>{m}).ok());
+    EXPECT_EQ(led->directory().item_kind("INST-1"), ubm::ItemKind::instance);
+    // Registered once: a second registration of it is refused and writes nothing.
+    const ubm::Seq head = led->head();
+    EXPECT_FALSE(led->append(std::vector<ubm::EntryBody>{m}).ok());
+    EXPECT_EQ(led->head(), head);
+  }
+  auto reopened = ledger::Ledger::open({.storage = storage, .clock = &clock}).value();
+  EXPECT_EQ(reopened->directory().item_kind("INST-1"), ubm::ItemKind::instance);
+  EXPECT_EQ(reopened->directory().item_count(), 3u);
+}
+
 TEST(Directory, RefusesSnapshotsOfTheSortedFormatOrListingAnIdTwice) {
   ledger::SnapshotWriter sorted;  // the earlier format: node count first, no marker
   sorted.u64(1);

@@ -345,6 +345,30 @@ TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
   EXPECT_EQ(f.snapshots(), before);
 }
 
+// An allocation is one ledger entry: the movement that allocates the new instance also registers
+// it (schema `registers`), where it took an Item entry and a Movement. A pending request is its
+// movement plus the pending one. Replay gives the same projections.
+TEST(MarketEntries, AnAllocationIsOneEntryThatRegistersItsInstance) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 1);
+  f.supply("COMP-1");
+  ubm::Seq head = f.ledger().head();
+  const Outcome placed = f.request("db");
+  ASSERT_FALSE(placed.computer.empty());
+  EXPECT_EQ(f.ledger().head().value(), head.value() + 1);
+  EXPECT_EQ(f.ledger().directory().item_kind(placed.instance), ubm::ItemKind::instance);
+
+  head = f.ledger().head();
+  const Outcome waiting = f.request("web");  // the only partition is taken
+  ASSERT_FALSE(waiting.pending.empty());
+  EXPECT_EQ(f.ledger().head().value(), head.value() + 2);
+  EXPECT_EQ(f.ledger().directory().item_kind(waiting.instance), ubm::ItemKind::instance);
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},

@@ -35,6 +35,10 @@ TEST(Codec, EveryEntryKindRoundTrips) {
   m.source_section = "eu";
   m.cause = Seq{42};
   entries.push_back(m);
+  m.items.push_back(ItemId{"INST-1"});
+  m.registers = {Item{ItemId{"INST-1"}, ItemKind::instance, "db", NodeId{"ALICE"}, ItemId{"COMP-1"}, {{"k", "v"}}},
+                 Item{ItemId{"INST-2"}, ItemKind::subscription, "", {}, {}, {}}};
+  entries.push_back(m);
   entries.push_back(Identity{IdentityAction::issue, "PERSON-1", "0a1b", std::string(32, '\x7f'), TimestampNs{1}, TimestampNs{2}, "auditor"});
   entries.push_back(Identity{IdentityAction::revoke, "PERSON-1", "0a1b", "", TimestampNs{}, TimestampNs{}, ""});
   for (const auto& e : entries) EXPECT_EQ(round_trip(e), e);

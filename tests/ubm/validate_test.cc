@@ -111,6 +111,55 @@ TEST(Validate, RefusesDuplicateRegistrations) {
   EXPECT_EQ(validate_batch(twice, r).error().code, Rejection::DUPLICATE_ID);
 }
 
+// A movement may register the items it is the first to name (an allocation registers its new
+// instance): checked as an Item entry would be, and only for ids among its own items.
+TEST(Validate, AMovementRegistersTheItemsItFirstNames) {
+  MapResolver r;
+  auto with_instance = [] {
+    auto m = good();
+    m.items.push_back(ItemId{"INST-1"});
+    m.registers = {Item{ItemId{"INST-1"}, ItemKind::instance, "db", NodeId{"ALICE"}, ItemId{"COMP-1"}, {}}};
+    return m;
+  };
+  EXPECT_EQ(rejection_of(with_instance()), Rejection::NONE);
+
+  auto m = with_instance();
+  m.registers.clear();  // named but registered nowhere
+  EXPECT_EQ(rejection_of(m), Rejection::UNRESOLVED_REFERENCE);
+
+  m = with_instance();
+  m.items.pop_back();  // registered but not what the movement is about
+  auto s = validate_batch(std::vector<EntryBody>{m}, r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Rejection::UNRESOLVED_REFERENCE);
+  EXPECT_EQ(s.error().field, "entries[0].registers[0].id");
+
+  m = with_instance();
+  m.registers[0].id = ItemId{"COMP-1"};  // already registered
+  EXPECT_EQ(rejection_of(m), Rejection::DUPLICATE_ID);
+
+  m = with_instance();
+  m.registers[0].owner = NodeId{"BOB"};
+  s = validate_batch(std::vector<EntryBody>{m}, r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Rejection::UNRESOLVED_REFERENCE);
+  EXPECT_EQ(s.error().field, "entries[0].registers[0].owner");
+
+  m = with_instance();
+  m.registers[0].id = ItemId{"INST 1"};
+  m.items.back() = ItemId{"INST 1"};
+  EXPECT_EQ(rejection_of(m), Rejection::INVALID_ID);
+
+  // Later entries of the batch see it; registering it again is a duplicate.
+  auto later = good();
+  later.items = {ItemId{"INST-1"}};
+  EXPECT_TRUE(validate_batch(std::vector<EntryBody>{with_instance(), later}, r).ok());
+  EXPECT_FALSE(validate_batch(std::vector<EntryBody>{later, with_instance()}, r).ok());
+  std::vector<EntryBody> again{with_instance(), Item{ItemId{"INST-1"}, ItemKind::instance, "", {}, {}, {}}};
+  EXPECT_EQ(validate_batch(again, r).error().code, Rejection::DUPLICATE_ID);
+  EXPECT_EQ(validate_batch(std::vector<EntryBody>{with_instance(), with_instance()}, r).error().code, Rejection::DUPLICATE_ID);
+}
+
 TEST(Validate, RefusesIllFormedIdsAndAttributes) {
   auto m = good();
   m.source = NodeId{"with space"};
