@@ -75,21 +75,21 @@ void Directory::Ordered<Kind>::write(SnapshotWriter& w, const char* mark) const 
 
 void Directory::apply(std::span<const EntryView> entries) {
   std::unique_lock lock(mu_);
+  auto add_item = [this](schema::Item::Reader it) {
+    items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
+  };
   for (const auto& e : entries) {
     auto body = e.entry.getBody();
     if (body.isNode()) {
       auto n = body.getNode();
       nodes_.add(std::string_view(n.getId().cStr(), n.getId().size()), static_cast<ubm::NodeKind>(n.getKind()));
     } else if (body.isItem()) {
-      auto it = body.getItem();
-      items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
+      add_item(body.getItem());
     } else if (body.isMovement()) {
       // Items a movement registers itself (schema/ledger.capnp `registers`), in their order.
       auto m = body.getMovement();
       if (m.hasRegisters()) {
-        for (auto it : m.getRegisters()) {
-          items_.add(std::string_view(it.getId().cStr(), it.getId().size()), static_cast<ubm::ItemKind>(it.getKind()));
-        }
+        for (auto it : m.getRegisters()) add_item(it);
       }
     }
     last_ = e.seq;

@@ -170,7 +170,7 @@ class Reader {
     return std::nullopt;
   }
   std::string get(std::string_view key) {
-    for (const auto& x : a_) if (x.key == key) return x.value;
+    if (auto v = find(key)) return std::move(*v);
     missing_ = missing_.empty() ? std::string(key) : missing_;
     return {};
   }

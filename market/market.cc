@@ -120,19 +120,20 @@ struct Market::Handler {
     b.entries.push_back(ubm::Node{ubm::NodeId(std::move(id)), kind, std::move(title), {}});
     wrote = true;
   }
-  void item(std::string id, ubm::ItemKind kind, std::string title, std::string owner = {}, std::string parent = {}) {
+  // An item this batch registers (noted for registered()), ready for an entry or a movement.
+  ubm::Item registering(std::string id, ubm::ItemKind kind, std::string title, std::string owner, std::string parent) {
     b.registered.insert(id);
-    b.entries.push_back(ubm::Item{ubm::ItemId(std::move(id)), kind, std::move(title), ubm::NodeId(std::move(owner)),
-                                  ubm::ItemId(std::move(parent)), {}});
+    return ubm::Item{ubm::ItemId(std::move(id)), kind, std::move(title), ubm::NodeId(std::move(owner)), ubm::ItemId(std::move(parent)), {}};
+  }
+  void item(std::string id, ubm::ItemKind kind, std::string title, std::string owner = {}, std::string parent = {}) {
+    b.entries.push_back(registering(std::move(id), kind, std::move(title), std::move(owner), std::move(parent)));
     wrote = true;
   }
   // An instance is registered by the movement that first names it (its request), not by an Item
   // entry of its own: one entry per allocation (schema/ledger.capnp `registers`).
   void introduce(std::string id, ubm::ItemKind kind, std::string title, std::string owner, std::string parent) {
     assert(!introduced.has_value());
-    b.registered.insert(id);
-    introduced = ubm::Item{ubm::ItemId(std::move(id)), kind, std::move(title), ubm::NodeId(std::move(owner)),
-                           ubm::ItemId(std::move(parent)), {}};
+    introduced = registering(std::move(id), kind, std::move(title), std::move(owner), std::move(parent));
   }
   void ensure_market_node() {
     if (!registered(std::string(kMarketNode))) node(std::string(kMarketNode), ubm::NodeKind::organisation, "SlapOS market");

@@ -79,11 +79,16 @@ Status check_movement(const Movement& m, std::string_view field) {
     return make_error(Rejection::STOP_BEFORE_START, at(field, "stop"), "stop is before start");
   }
   for (size_t i = 0; i < m.registers.size(); ++i) {
-    const std::string f = at(field, "registers[" + std::to_string(i) + "]");
-    if (auto s = check_item(m.registers[i], f); !s) return s;
+    // Field names are built only on the error path, as everywhere here.
+    auto f = [&] { return at(field, "registers[" + std::to_string(i) + "]"); };
+    if (auto s = check_item(m.registers[i], ""); !s) {
+      Error e = s.error();
+      e.field = f() + e.field;
+      return e;
+    }
     // A movement registers only what it is about: the item is one of its items.
     if (std::find(m.items.begin(), m.items.end(), m.registers[i].id) == m.items.end()) {
-      return make_error(Rejection::UNRESOLVED_REFERENCE, at(f, "id"), "registered item '" + m.registers[i].id.value() + "' is not among the movement's items");
+      return make_error(Rejection::UNRESOLVED_REFERENCE, at(f(), "id"), "registered item '" + m.registers[i].id.value() + "' is not among the movement's items");
     }
   }
   return check_attributes(m.attributes, field);
