@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kPartitions = 256;
 constexpr int kSubmitters = 4;
-constexpr int kPerSubmitter = 50;  // 200 requests, each allocated: 2 entries
+constexpr int kPerSubmitter = 50;  // 200 requests, each allocated: 1 entry (it registers its instance)
 
 // Memory storage that counts the writes carrying a checkpoint of the market's instances.
 class CountingStorage final : public ledger::Storage {
@@ -77,11 +77,11 @@ class SequencerCheckpoint : public ::testing::TestWithParam<size_t> {};
 TEST_P(SequencerCheckpoint, MarketProjectionsAreCheckpointedWhileCommandsKeepComingAndRestoreToTheSameState) {
   World w;
   {
-    // Spacing by size off (one byte would count for ~2^40 entries): a checkpoint every 40 entries.
-    Sequencer seq(w.market, {.max_batch = 8, .pipeline = GetParam(), .checkpoint_every = 40, .checkpoint_bytes_per_entry = uint64_t{1} << 40});
+    // Spacing by size off (one byte would count for ~2^40 entries): a checkpoint every 20 entries.
+    Sequencer seq(w.market, {.max_batch = 8, .pipeline = GetParam(), .checkpoint_every = 20, .checkpoint_bytes_per_entry = uint64_t{1} << 40});
     w.stream(seq);
     seq.close();  // checkpoints are written on their own thread: the last one lands before close returns
-    EXPECT_GE(seq.stats().checkpoints, 5u);  // 400 entries: about ten
+    EXPECT_GE(seq.stats().checkpoints, 5u);  // 200 entries: about ten
     EXPECT_EQ(seq.stats().checkpoint_failures, 0u);
     // Each of them held the market's projections (they decline while a batch is in flight).
     EXPECT_EQ(w.storage->market_checkpoints.load(), static_cast<int>(seq.stats().checkpoints));
@@ -89,7 +89,7 @@ TEST_P(SequencerCheckpoint, MarketProjectionsAreCheckpointedWhileCommandsKeepCom
   const uint64_t head = w.ledger->head().value();
   const uint64_t covered = w.checkpoint_seq("market.instances");
   ASSERT_GT(covered, 0u) << "the market's projections were never checkpointed";
-  EXPECT_GT(covered + 100, head);  // recent: ~40 entries decided after it at most, plus a batch
+  EXPECT_GT(covered + 100, head);  // recent: ~20 entries decided after it at most, plus a batch
   for (const char* p : {"market.computers", "market.capacity", "directory"}) EXPECT_EQ(w.checkpoint_seq(p), covered) << p;
 
   // A second master on the same log restores the checkpoints and replays the tail only.
@@ -110,7 +110,7 @@ INSTANTIATE_TEST_SUITE_P(Pipelines, SequencerCheckpoint, ::testing::Values(size_
 
 TEST(SequencerCheckpointSpacing, ALargerCheckpointPushesTheNextOneFurther) {
   World w;
-  Sequencer seq(w.market, {.max_batch = 8, .pipeline = 2, .checkpoint_every = 40, .checkpoint_bytes_per_entry = 1});
+  Sequencer seq(w.market, {.max_batch = 8, .pipeline = 2, .checkpoint_every = 20, .checkpoint_bytes_per_entry = 1});
   w.stream(seq);
   seq.close();
   // The first checkpoint holds thousands of bytes (256 partitions), so with one byte per entry the
