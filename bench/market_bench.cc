@@ -212,6 +212,44 @@ void BM_FoldNewInstances(benchmark::State& state) {
 }
 BENCHMARK(BM_FoldNewInstances)->ArgName("instances")->Arg(10'000)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// The capacity index taking the load changes of allocations (one partition more) and releases (one
+// less) on the computers the matcher picks, 1,024 apart so the loads stay level: what reordering a
+// computer in every order that lists it costs the deciding thread per allocation, apart from the
+// rest of the path. Its own world: the load changes would skew BM_AllocateDecide's.
+void BM_CapacityLoadChange(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  static std::unique_ptr<DecideWorld> w;
+  if (!w || w->capacity.size() != n) {
+    w.reset();
+    w = std::make_unique<DecideWorld>(n);
+  }
+  const auto reqs = requests(4096, n, 11, "l");
+  std::vector<std::string> picked;  // computers the matcher chose, in the order of the requests
+  for (const auto& r : reqs) {
+    auto c = parse_sla(r.sla);
+    Placement p = w->matcher.place(r.release, r.requester, *c);
+    if (p.placed()) picked.push_back(p.computer);
+  }
+  if (picked.size() < 2048) return state.SkipWithError("too few placements");
+  std::vector<Fact> allocate, release;
+  for (const auto& c : picked) {
+    allocate.push_back(Fact{ubm::TimestampNs{1}, fact::Allocated{"", c, ""}});
+    release.push_back(Fact{ubm::TimestampNs{1}, fact::Freed{"", c, "", false}});
+  }
+  constexpr size_t kLag = 1024;
+  size_t k = 0;
+  for (; k < kLag; ++k) w->capacity.apply_fact(allocate[k]);
+  for (auto _ : state) {
+    const size_t i = k % picked.size();
+    w->capacity.apply_fact(allocate[i]);
+    w->capacity.apply_fact(release[(k - kLag) % picked.size()]);
+    ++k;
+  }
+  for (size_t j = k - kLag; j < k; ++j) w->capacity.apply_fact(release[j % picked.size()]);  // level again
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));  // an item: one allocation and one release
+}
+BENCHMARK(BM_CapacityLoadChange)->ArgName("computers")->Arg(10000)->Unit(benchmark::kNanosecond);
+
 BENCHMARK(BM_AllocateDecide)->ArgName("computers")->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kNanosecond);
 
 std::filesystem::path temp_dir(const char* name) {

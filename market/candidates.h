@@ -113,9 +113,10 @@ class ChunkedSortedSequence {
   void move(const T& from, const T& to, const Less& less, Same same) {
     const size_t c = chunk_for(from, less);
     assert(c < chunks_.size());
-    size_t target = chunk_for(to, less);
-    if (target == chunks_.size()) target = chunks_.size() - 1;  // after everything: the last chunk
-    if (target != c) {
+    // Whether `to` sorts into chunk c as chunk_for would place it (after everything: the last
+    // chunk), read off c's neighbours' last elements instead of a second search over all chunks.
+    const bool stays = (c == 0 || less(lasts_[c - 1], to)) && (c + 1 == chunks_.size() || !less(lasts_[c], to));
+    if (!stays) {
       erase(from, less, same);
       insert(to, less);
       return;

@@ -125,8 +125,7 @@ bool CapacityIndex::supplied_anywhere(uint32_t release) const {
 // the (release, capability), (capability, region) and (capability, network) pairs ever listed.
 void CapacityIndex::unlist(uint32_t idx) {
   Computer& c = computers_[idx];
-  const Entry e = entry(idx);
-  for (Candidates* set : c.entries) set->erase(e, order(), [idx](const Entry& x) { return x.idx == idx; });
+  for (Candidates* set : c.entries) set->erase(c.listed_as, order(), [idx](const Entry& x) { return x.idx == idx; });
   c.entries.clear();
 }
 
@@ -135,6 +134,7 @@ void CapacityIndex::list(uint32_t idx) {
   assert(!c.listed());
   if (c.scope != Scope::open || !c.has_free() || c.releases.empty()) return;
   const Entry e = entry(idx);
+  c.listed_as = e;
   c.entries.reserve(c.releases.size() + 2);
   auto add = [&](Candidates& set) {
     set.insert(e, order());
@@ -148,22 +148,20 @@ void CapacityIndex::list(uint32_t idx) {
 // An allocation or a release changes only the computer's load, the hottest change of all: in each
 // order its element leaves where (price, old busy, guid) sorts and goes where (price, busy, guid)
 // does. A computer that fills up or gets its first free partition back is (un)listed as usual.
-void CapacityIndex::reorder(uint32_t idx, uint32_t old_busy) {
+void CapacityIndex::reorder(uint32_t idx) {
   Computer& c = computers_[idx];
   const bool listable = c.scope == Scope::open && c.has_free() && !c.releases.empty();
   if (!listable || !c.listed()) {
-    const uint32_t busy = c.busy;
-    c.busy = old_busy;  // the key its elements were listed under
     unlist(idx);
-    c.busy = busy;
     list(idx);
     return;
   }
-  const Entry to = entry(idx);
-  Entry from = to;  // the same element (guid prefix, release bits) under its old load
-  from.busy = old_busy;
+  const Entry from = c.listed_as;
+  Entry to = from;  // the same element (guid prefix, release bits) under its new load
+  to.busy = c.busy;
   const Order less = order();
   for (Candidates* set : c.entries) set->move(from, to, less, [idx](const Entry& x) { return x.idx == idx; });
+  c.listed_as = to;
 }
 
 void CapacityIndex::fold(const Fact& fact) {
@@ -222,7 +220,7 @@ void CapacityIndex::fold(const Fact& fact) {
       const uint32_t idx = x.at(computer);
       if (idx == kNone) return;
       ++x.computers_[idx].busy;
-      x.reorder(idx, x.computers_[idx].busy - 1);
+      x.reorder(idx);
     }
     void operator()(const fact::Pending&) {}
     void operator()(const fact::Attached&) {}
@@ -233,7 +231,7 @@ void CapacityIndex::fold(const Fact& fact) {
       Computer& c = x.computers_[idx];
       if (c.busy == 0) return;
       --c.busy;
-      x.reorder(idx, c.busy + 1);
+      x.reorder(idx);
     }
     void operator()(const fact::Reported&) {}
     void operator()(const fact::Connection&) {}

@@ -66,6 +66,9 @@ class CapacityIndex final : public FactProjection {
     std::vector<uint32_t> releases;    // interned release URLs supplied (available), sorted
     // The orders it is listed in (empty: not listed), each holding Entry{price, busy, ...} of it.
     std::vector<Candidates*> entries;
+    // The element it is listed under in each of them (meaningful while listed): a reorder reads
+    // its old key here instead of rebuilding it (a hash lookup per release supplied).
+    Entry listed_as;
     bool listed() const noexcept { return !entries.empty(); }
     bool has_free() const noexcept { return present > busy; }
     bool supplies(uint32_t release) const;
@@ -114,7 +117,7 @@ class CapacityIndex final : public FactProjection {
   uint32_t at(std::string_view guid) const;
   void unlist(uint32_t idx);
   void list(uint32_t idx);
-  void reorder(uint32_t idx, uint32_t old_busy);  // after a change of `busy` only
+  void reorder(uint32_t idx);  // after a change of `busy` only
   Entry entry(uint32_t idx) const;
   Order order() const { return Order{&computers_}; }
 
