@@ -10,13 +10,15 @@
 //                                   Sequencer, which decides whatever is queued (up to
 //                                   kDurableBatch commands), appends it in one synced RocksDB write
 //                                   (group commit: many commands share one fsync) and applies it.
-//                                   items = allocation requests per second (each allocated, ~91%,
-//                                   or recorded pending); an allocated request writes 2 entries
-//                                   (instance item + allocation movement). Counters: CPU per request
+//                                   items = allocation requests per second (each allocated, ~90%,
+//                                   or recorded pending); an allocated request writes 1 entry (the
+//                                   movement registers its instance). Counters: CPU per request
 //                                   of all threads, and of the deciding and the writing thread each.
 //   BM_RawRocksDBAppend             baseline: pre-encoded 200-byte values, WriteBatch of 1000, synced.
-//   BM_RawRocksDBAppendRecordBytes  the same at the durable path's bytes: 2 records of 600 bytes per
+//   BM_RawRocksDBAppendRecordBytes  the same at the durable path's bytes: 1 record of 900 bytes per
 //                                   item, 1,000 items per synced write (the storage's own ceiling).
+//   BM_CapacityLoadChange           the capacity index taking an allocation and a release: the
+//                                   deciding thread's reorder cost apart from the rest of the path.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #if SLAP_WITH_JEMALLOC
@@ -461,11 +463,11 @@ void raw_append(benchmark::State& state, size_t value_bytes, int records, int it
 void BM_RawRocksDBAppend(benchmark::State& state) { raw_append(state, 200, 1, 1000); }
 BENCHMARK(BM_RawRocksDBAppend)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The storage alone at the durable path's bytes: an item is an allocation's 2 records of 600 bytes
-// (BM_AllocateDurable's record_bytes_per_request is ~1,200 in ~2.1 records), 1,000 items per
+// The storage alone at the durable path's bytes: an item is an allocation's record of 900 bytes
+// (BM_AllocateDurable's record_bytes_per_request is ~890 in ~1.1 records), 1,000 items per
 // synced write as kDurableBatch. No market, ledger or hashing: the ceiling RocksDB puts on the
 // durable path here, read beside the 200-byte baseline above.
-void BM_RawRocksDBAppendRecordBytes(benchmark::State& state) { raw_append(state, 600, 2, 1000); }
+void BM_RawRocksDBAppendRecordBytes(benchmark::State& state) { raw_append(state, 900, 1, 1000); }
 BENCHMARK(BM_RawRocksDBAppendRecordBytes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
