@@ -38,8 +38,8 @@ struct Supplied {
   bool available = true;  // false: requested destroyed (unsupplied)
 };
 
-// What a requester asked for; written when new or changed.
-struct Requested {
+// What a requester asked for: what the instance registry keeps per instance.
+struct Request {
   std::string instance;   // guid
   std::string requester;  // person node or instance guid
   std::string title;
@@ -50,6 +50,11 @@ struct Requested {
   StringMap sla;
   bool shared = false;
   RequestedState state = RequestedState::started;
+};
+
+// A request as written: when new or changed. Where it runs is not part of the Request the
+// registry keeps (Instance::computer/partition say that), so two strings less per instance.
+struct Requested : Request {
   // Set when a new request was allocated at once: the fact is then also the Allocated fact (one
   // ledger entry, the allocation movement of DESIGN.md §3, instead of a request and an allocation).
   std::string computer;

@@ -222,10 +222,8 @@ void InstanceRegistry::fold(const Fact& fact) {
         if (Instance* parent = r.at(f.requester)) parent->children.push_back(f.instance);
         i = &r.instances_.emplace_back();
         i->index = idx;
-        i->request = f;
+        i->request = static_cast<const fact::Request&>(f);  // where it runs: Instance::computer/partition
         r.index_title(idx);
-        i->request.computer.clear();  // where it runs is kept in Instance::computer/partition
-        i->request.partition.clear();
       } else {
         const uint32_t idx = index_of(i);
         r.unindex_host(idx);

@@ -23,7 +23,7 @@ namespace slap::market {
 class InstanceRegistry final : public FactProjection {
  public:
   struct Instance {
-    fact::Requested request;   // guid, requester, title, client, release, type, parameters, sla, shared, state
+    fact::Request request;     // guid, requester, title, client, release, type, parameters, sla, shared, state
     std::string computer;      // allocated partition, when any
     std::string partition;
     std::string host;          // shared: the host instance guid, when attached

@@ -229,7 +229,7 @@ struct Market::Handler {
       if (offer == Offer::hosts && !i->request.shared) continue;
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
-      const fact::Requested q = i->request;
+      const fact::Request& q = i->request;  // not read past place(), which may move the registry
       Placement p = q.shared ? m.matcher_.host(q.release, q.software_type, *conditions)
                              : m.matcher_.place(q.release, q.client, *conditions);
       if (!p.placed()) continue;
@@ -423,7 +423,7 @@ struct Market::Handler {
       }
       client = c.requester;
     }
-    fact::Requested f{{}, c.requester, c.title, client, c.release, c.software_type, normalized(c.parameters), std::move(sla), c.shared, c.state};
+    fact::Requested f{{{}, c.requester, c.title, client, c.release, c.software_type, normalized(c.parameters), std::move(sla), c.shared, c.state}};
     const InstanceRegistry::Instance* existing = m.instances_.find(c.requester, c.title);
     if (existing == nullptr) {
       if (c.state == RequestedState::destroyed) return reject(Rejection::INVALID_STATE, "state", "nothing to destroy: no such instance");
@@ -454,7 +454,7 @@ struct Market::Handler {
       serve_pending(Offer::hosts);  // a new host may serve waiting shared instances
       return outcome_of(guid, true);
     }
-    const fact::Requested& old = existing->request;
+    const fact::Request& old = existing->request;
     f.instance = old.instance;
     const std::string guid = old.instance;
     if (old.shared != c.shared) return reject(Rejection::INVALID_STATE, "shared", "an instance cannot change between shared and not shared");
