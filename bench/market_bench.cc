@@ -293,14 +293,17 @@ double thread_cpu_seconds(std::string_view comm) {
 
 // Profiles the measurement, not the minutes of set-up before it:
 //   mkfifo /tmp/ctl; SLAP_PERF_CONTROL=/tmp/ctl perf record --delay=-1 --control fifo:/tmp/ctl ...
-void start_profiling() {
+void perf_control(const char* command) {
   const char* fifo = std::getenv("SLAP_PERF_CONTROL");
   if (fifo == nullptr) return;
   if (FILE* f = std::fopen(fifo, "w")) {
-    std::fputs("enable\n", f);
+    std::fputs(command, f);
     std::fclose(f);
   }
 }
+void start_profiling() { perf_control("enable\n"); }
+// Ends it before the tear-down (the ledger writes its checkpoints when the world is destroyed).
+void stop_profiling() { perf_control("disable\n"); }
 
 constexpr size_t kSubmitters = 4;
 constexpr size_t kDurableBatch = 1000;  // Sequencer::max_batch: commands per synced write at most, as slapmaster
@@ -388,6 +391,7 @@ void BM_AllocateDurable(benchmark::State& state) {
                  bytes_before = w.ledger->stats().bytes;
   const auto pipeline = static_cast<size_t>(state.range(1));
   double cpu = 0, decide_cpu = 0, write_cpu = 0;  // seconds of CPU while timed: all threads, each stage
+  const size_t heap_before = heap_bytes();
   Sequencer seq(w.market, {.max_batch = kDurableBatch, .max_queue = 2 * kPerIteration, .pipeline = pipeline});
   start_profiling();
   for (auto _ : state) {
@@ -417,6 +421,7 @@ void BM_AllocateDurable(benchmark::State& state) {
     decide_cpu += thread_cpu_seconds("slap-decide") - decide_before;
     write_cpu += thread_cpu_seconds("slap-write") - write_before;
   }
+  stop_profiling();
   if (failed.load() != 0) return state.SkipWithError("a request failed");
   const auto requests = static_cast<double>(state.iterations() * kPerIteration);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kPerIteration));
@@ -431,6 +436,10 @@ void BM_AllocateDurable(benchmark::State& state) {
   // the busier of the two bounds the throughput when the cores are free.
   state.counters["decide_us_per_request"] = decide_cpu * 1e6 / requests;
   state.counters["write_us_per_request"] = write_cpu * 1e6 / requests;
+  // What the heap grows by per request: projections, directory and RocksDB's memtable (it
+  // allocates with the same allocator). Each fresh page is a page fault on first touch, a fresh
+  // huge page 2 MB zeroed by the kernel: the deciding thread's largest single cost in a profile.
+  state.counters["heap_bytes_per_request"] = static_cast<double>(heap_bytes() - heap_before) / requests;
   state.counters["requests_per_write"] = requests / static_cast<double>(std::max<uint64_t>(1, w.ledger->stats().writes - writes_before));
 }
 // pipeline: 0 decides and writes in turn on one thread; 2 writes batch k while deciding k+1.
