@@ -299,9 +299,16 @@ void InstanceRegistry::fold(const Fact& fact) {
     void operator()(const fact::Connection& f) {
       if (Instance* i = r.at(f.instance)) i->connection = f.parameters;
     }
+    // A shared instance is rendered by its host's node: what touches it touches the host too.
+    void touch(Instance& i) {
+      i.timestamp = at;
+      if (!i.host.empty()) {
+        if (Instance* h = r.at(i.host)) h->timestamp = at;
+      }
+    }
     void operator()(const fact::Banged& f) {
       for (const auto& g : f.tree) {
-        if (Instance* i = r.at(g)) i->timestamp = at;
+        if (Instance* i = r.at(g)) touch(*i);
       }
     }
     void operator()(const fact::Renamed& f) {
@@ -313,7 +320,7 @@ void InstanceRegistry::fold(const Fact& fact) {
       }
       i->request.title = f.title;
       r.index_title(idx);
-      i->timestamp = at;
+      touch(*i);
     }
   };
   std::visit(V{*this, fact.at}, fact.body);

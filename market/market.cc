@@ -94,6 +94,21 @@ ubm::Status Market::rebuild() {
   return s;
 }
 
+// Ids the market mints or derives itself: instances "SOFTINST-<n>", releases "SR-<hex>",
+// subscriptions "SUB-<instance>", partitions "<computer>/<ref>", and its own node. A party, network
+// or computer registered first under one of them would make the ledger refuse, as a duplicate id,
+// the batch that later mints it; the market rebuilds and mints the same id again, so every later
+// batch holding that command would fail the same way.
+bool reserved_id(std::string_view id) {
+  return id.starts_with("SOFTINST-") || id.starts_with("SR-") || id.starts_with("SUB-") ||
+         id.find('/') != std::string_view::npos || id == kMarketNode;
+}
+ubm::Error reserved(std::string field, std::string_view id) {
+  return reject(Rejection::INVALID_ID, std::move(field),
+                "'" + std::string(id) + "' is reserved: the market names instances SOFTINST-*, releases SR-*, "
+                "subscriptions SUB-* and partitions computer/ref");
+}
+
 // --- the rules -------------------------------------------------------------------------------
 
 struct Market::Handler {
@@ -223,19 +238,25 @@ struct Market::Handler {
   void serve_pending(Offer offer = Offer::everything) {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
+    bool new_host = false;
     for (const std::string& guid : m.instances_.pending()) {
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (i == nullptr || !i->pending) continue;
       if (offer == Offer::hosts && !i->request.shared) continue;
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
-      const fact::Request& q = i->request;  // not read past place(), which may move the registry
-      Placement p = q.shared ? m.matcher_.host(q.release, q.software_type, *conditions)
-                             : m.matcher_.place(q.release, q.client, *conditions);
+      const fact::Request& q = i->request;  // not read past place(), which changes the instance
+      const bool shared = q.shared;
+      Placement p = shared ? m.matcher_.host(q.release, q.software_type, *conditions)
+                           : m.matcher_.place(q.release, q.client, *conditions);
       if (!p.placed()) continue;
       ensure_market_node();
       place(guid);
+      new_host = new_host || !shared;
     }
+    // An instance allocated in this pass is a host the shared instances queued before it were not
+    // offered; one more pass serves them (a shared instance hosts nothing, so one is enough).
+    if (new_host) serve_pending(Offer::hosts);
   }
 
   Outcome outcome_of(const std::string& guid, bool written) const {
@@ -243,19 +264,23 @@ struct Market::Handler {
     return Outcome{written, guid, i->computer, i->partition, i->host, i->pending ? i->pending_reason : std::string()};
   }
 
-  // Frees an instance's partition or host, re-queueing the shared instances it served.
-  void free(const std::string& guid) {
-    const InstanceRegistry::Instance* i = m.instances_.find(guid);
-    const std::vector<std::string> slaves = i->slaves;
-    const std::string client = i->request.client;
+  // Sends the shared instances a host serves back to the pending queue, in attach order.
+  void requeue_slaves(const std::string& host, const std::string& why) {
+    const std::vector<std::string> slaves = m.instances_.find(host)->slaves;
     for (const auto& s : slaves) {
       const InstanceRegistry::Instance* si = m.instances_.find(s);
       if (si == nullptr) continue;
       const std::string sclient = si->request.client;
-      emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, guid}, {}});
-      emit(fact::Pending{s, "its host " + guid + " was destroyed"}, {sclient, std::string(kMarketNode), {s}, {}});
+      emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, host}, {}});
+      emit(fact::Pending{s, "its host " + host + " " + why}, {sclient, std::string(kMarketNode), {s}, {}});
     }
-    i = m.instances_.find(guid);
+  }
+
+  // Frees an instance's partition or host, re-queueing the shared instances it served.
+  void free(const std::string& guid) {
+    requeue_slaves(guid, "was destroyed");
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    const std::string client = i->request.client;
     const std::string computer = i->computer, partition = i->partition;
     if (!computer.empty()) {
       const ComputerView::Computer* c = m.computers_.find(computer);
@@ -274,13 +299,14 @@ struct Market::Handler {
       return reject(Rejection::INVALID_PARAMETER, "kind", "a party is a person or an organisation");
     }
     if (c.id == kMarketNode || registered(c.id)) return reject(Rejection::DUPLICATE_ID, "id", "'" + c.id + "' is already registered");
+    if (reserved_id(c.id)) return reserved("id", c.id);
     node(c.id, c.kind, c.title);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
   ubm::Result<Outcome> operator()(const RegisterComputer& c) {
-    for (const auto* id : {&c.computer, &c.owner, &c.network}) {
-      if (!ubm::is_valid_id(*id)) return reject(Rejection::INVALID_ID, "computer", "'" + *id + "' is not a valid id");
+    for (const auto& [field, id] : {std::pair{"computer", &c.computer}, {"owner", &c.owner}, {"network", &c.network}}) {
+      if (!ubm::is_valid_id(*id)) return reject(Rejection::INVALID_ID, field, "'" + *id + "' is not a valid id");
     }
     if (c.price_minor < 0) return reject(Rejection::INVALID_PARAMETER, "price", "a price is never negative");
     if (c.currency != m.options_.currency) {
@@ -298,6 +324,12 @@ struct Market::Handler {
     auto network = node_kind(c.network);
     if (network && *network != ubm::NodeKind::network) return reject(Rejection::KIND_MISMATCH, "network", "'" + c.network + "' is not a network");
     if (c.network == kMarketNode) return reject(Rejection::KIND_MISMATCH, "network", "reserved id");
+    if (!network) {  // a new network node: its id must be free among items too
+      if (reserved_id(c.network)) return reserved("network", c.network);
+      if (registered(c.network) || c.network == c.computer) {
+        return reject(Rejection::KIND_MISMATCH, "network", "'" + c.network + "' is registered, and not as a network");
+      }
+    }
     fact::ComputerSet f{c.computer, c.owner, c.network, c.scope, c.price_minor, c.currency, c.capability, normalized(c.categories)};
     const ComputerView::Computer* existing = m.computers_.find(c.computer);
     if (existing != nullptr) {
@@ -309,6 +341,8 @@ struct Market::Handler {
       }
     } else if (registered(c.computer)) {
       return reject(Rejection::DUPLICATE_ID, "computer", "'" + c.computer + "' is already registered");
+    } else if (reserved_id(c.computer)) {
+      return reserved("computer", c.computer);
     }
     ensure_market_node();
     if (!network) node(c.network, ubm::NodeKind::network, c.network);
@@ -469,12 +503,21 @@ struct Market::Handler {
       }
     }
     const bool was_placed = existing->placed(), was_pending = existing->pending;
+    // A shared instance runs inside a host of its release and type; a host serves only those.
+    const bool kind_changed = old.release != f.release || old.software_type != f.software_type;
     const std::string rel = release_item(c.release);
     emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
     if (c.state == RequestedState::destroyed) {
       // Allocated instances wait for their node to confirm; the rest go at once.
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (was_pending || (was_placed && i->computer.empty())) free(guid);
+      else if (kind_changed && was_placed) requeue_slaves(guid, "changed release or software type");  // it waits for its node
+    } else if (kind_changed && c.shared && was_placed) {
+      const std::string host = m.instances_.find(guid)->host;
+      emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});
+      place(guid);  // attaches to a host of its new release and type, or waits for one
+    } else if (kind_changed && was_placed) {
+      requeue_slaves(guid, "changed release or software type");
     } else if (!was_placed) {
       // Revived after being destroyed, or still waiting with new conditions. Any capacity it may
       // take now was refused by every older pending request already, so arrival order holds.

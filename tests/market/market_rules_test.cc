@@ -243,6 +243,54 @@ TEST_F(MarketRules, SharedInstancesAttachToAHostWithoutAPartition) {
   w.expect_replay_equal();
 }
 
+// A shared instance lives in a host of its release and type: when either side changes, it moves
+// to a host that matches or waits for one. What touches it (a rename, a bang) touches its host.
+TEST_F(MarketRules, SharedInstancesFollowTheReleaseAndTypeOfTheirHost) {
+  host("COMP-1", 1, {}, 3);
+  const auto& reg = w.market().instances();
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome cdn = w.request("cdn", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  Outcome site = w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(site.host, front.instance);
+  // The shared instance changes type: it leaves its host for one of the new type.
+  w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "cdn");
+  EXPECT_EQ(reg.get(site.instance)->host, cdn.instance);
+  EXPECT_TRUE(reg.get(front.instance)->slaves.empty());
+  EXPECT_EQ(reg.get(cdn.instance)->slaves, std::vector<std::string>{site.instance});
+  // Its host changes type: no host of its type is left, it waits.
+  w.request("cdn", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_TRUE(reg.get(site.instance)->host.empty());
+  EXPECT_TRUE(reg.get(site.instance)->pending);
+  EXPECT_NE(reg.get(site.instance)->pending_reason.find("changed release or software type"), std::string::npos);
+  EXPECT_TRUE(reg.get(cdn.instance)->slaves.empty());
+  // A new host of its type serves it; renaming or banging it bumps that host's timestamp.
+  Outcome cdn2 = w.request("cdn2", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  EXPECT_EQ(reg.get(site.instance)->host, cdn2.instance);
+  auto ts = reg.get(cdn2.instance)->timestamp;
+  w.ok(Rename{"bob", site.instance, "site-renamed"});
+  EXPECT_GT(reg.get(cdn2.instance)->timestamp, ts);
+  ts = reg.get(cdn2.instance)->timestamp;
+  w.ok(Bang{"bob", site.instance});
+  EXPECT_GT(reg.get(cdn2.instance)->timestamp, ts);
+  w.expect_replay_equal();
+}
+
+// The queue is offered oldest first, so a shared instance can be passed over before the request
+// that will host it is allocated in the same pass: it is served in that same command all the same.
+TEST_F(MarketRules, AHostAllocatedFromTheQueueServesSharedInstancesQueuedBeforeIt) {
+  w.computer("COMP-1", 1);
+  w.supply("COMP-1");
+  Outcome site = w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(site.pending.empty());
+  ASSERT_FALSE(front.pending.empty());  // no partition yet
+  w.format("COMP-1", 1);
+  EXPECT_EQ(w.market().instances().get(front.instance)->computer, "COMP-1");
+  EXPECT_EQ(w.market().instances().get(site.instance)->host, front.instance);
+  EXPECT_TRUE(w.market().instances().pending().empty());
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, RejectedCommandsWriteNothing) {
   host("COMP-1", 1);
   Outcome o = w.request("db");
@@ -265,6 +313,30 @@ TEST_F(MarketRules, RejectedCommandsWriteNothing) {
   w.request("db2");
   EXPECT_EQ(w.refused(Rename{"alice", o.instance, "db2"}), Rejection::TITLE_TAKEN);
   EXPECT_EQ(w.refused(RegisterParty{"alice", ubm::NodeKind::person, "again"}), Rejection::DUPLICATE_ID);
+}
+
+// The ids the market mints or derives (instances, releases, subscriptions, partitions) cannot be
+// taken first by a party, a network or a computer, nor a network take an item's id: the ledger
+// would refuse, as a duplicate, every later batch minting it, and the market would mint it again.
+TEST_F(MarketRules, IdsTheMarketMintsCannotBeTakenFirst) {
+  host("COMP-1", 1, {}, 4);
+  const std::string release_item = Market::release_id(kRelease2);  // not supplied yet: not registered
+  for (const std::string& id : std::vector<std::string>{"SOFTINST-2", "SOFTINST-99", release_item, "SUB-SOFTINST-2", "COMP-1/slappart9", "slapos-market"}) {
+    SCOPED_TRACE(id);
+    const Rejection expected = id == "slapos-market" ? Rejection::DUPLICATE_ID : Rejection::INVALID_ID;
+    EXPECT_EQ(w.refused(RegisterParty{id, ubm::NodeKind::person, "x"}), expected);
+    EXPECT_EQ(w.refused(RegisterComputer{id, "owner", "net-1", Scope::open, 1, "EUR", "", {}}), expected);
+    const Rejection as_network = id == "slapos-market" ? Rejection::KIND_MISMATCH : Rejection::INVALID_ID;
+    EXPECT_EQ(w.refused(RegisterComputer{"COMP-2", "owner", id, Scope::open, 1, "EUR", "", {}}), as_network);
+  }
+  // A network named after a registered item, or after the computer registered with it.
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-2", "owner", "COMP-1", Scope::open, 1, "EUR", "", {}}), Rejection::KIND_MISMATCH);
+  EXPECT_EQ(w.refused(RegisterComputer{"COMP-2", "owner", "COMP-2", Scope::open, 1, "EUR", "", {}}), Rejection::KIND_MISMATCH);
+  // The ids the market would have minted are still its own: requests go on being allocated.
+  EXPECT_EQ(w.request("a").instance, "SOFTINST-1");
+  EXPECT_EQ(w.request("b").instance, "SOFTINST-2");
+  EXPECT_FALSE(w.request("b").computer.empty());
+  w.expect_replay_equal();
 }
 
 TEST_F(MarketRules, RenameAndBangTouchTheTree) {

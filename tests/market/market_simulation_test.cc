@@ -171,17 +171,7 @@ class Simulation {
       return expect(r, false, "release not supplied");
     }
     expect(r, true, "changed request");
-    const bool was_placed = !i.computer.empty() || !i.host.empty(), was_pending = i.pending;
-    i.release = release;
-    i.type = type;
-    i.sla = normalized(sla);
-    i.state = state;
-    if (state == RequestedState::destroyed) {
-      if (was_pending || !i.host.empty()) m_.free(i);
-    } else if (!was_placed) {
-      m_.place_or_queue(i);  // revived, or waiting with new conditions: tried at once
-    }
-    m_.serve();
+    m_.change(i, release, type, normalized(sla), state);
   }
 
   void report() {
@@ -219,6 +209,11 @@ class Simulation {
       auto i = reg.get(mi.guid);
       if (i->request.shared) {
         EXPECT_TRUE(i->computer.empty()) << "a shared instance holds a partition";
+        if (!i->host.empty()) {
+          auto h = reg.get(i->host);
+          EXPECT_TRUE(h && h->request.release == i->request.release && h->request.software_type == i->request.software_type)
+              << mi.guid << " is attached to a host of another release or type";
+        }
       }
       if (i->computer.empty()) continue;
       EXPECT_TRUE(taken.emplace(i->computer, i->partition).second) << "two instances on " << i->computer << "/" << i->partition;

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "market/types.h"
@@ -102,30 +103,61 @@ struct Model {
       queue.push_back(i.guid);
     }
   }
+  // Offers the queue, oldest first, again and again until a pass places nothing (an instance
+  // placed late in a pass may host a shared instance passed over earlier in it).
   void serve() {
-    const std::vector<std::string> q = queue;
-    for (const auto& g : q) {
-      Instance* i = find(g);
-      if (i->pending && try_place(*i)) {
-        i->pending = false;
-        std::erase(queue, g);
+    for (bool placed = true; placed;) {
+      placed = false;
+      const std::vector<std::string> q = queue;
+      for (const auto& g : q) {
+        Instance* i = find(g);
+        if (i->pending && try_place(*i)) {
+          i->pending = false;
+          std::erase(queue, g);
+          placed = true;
+        }
       }
     }
+  }
+  // Shared instances `h` served go back to the queue, in attach order.
+  void requeue_slaves(const Instance& h) {
+    std::vector<Instance*> served;
+    for (auto& s : instances) {
+      if (s.host == h.guid) served.push_back(&s);
+    }
+    std::sort(served.begin(), served.end(), [](auto* a, auto* b) { return a->attached < b->attached; });
+    for (auto* s : served) {
+      s->host.clear();
+      s->pending = true;
+      queue.push_back(s->guid);
+    }
+  }
+  // An accepted change to an existing instance's request.
+  void change(Instance& i, const std::string& release, const std::string& type, StringMap sla, RequestedState state) {
+    const bool was_placed = !i.computer.empty() || !i.host.empty(), was_pending = i.pending;
+    const bool kind_changed = i.release != release || i.type != type;
+    i.release = release;
+    i.type = type;
+    i.sla = std::move(sla);
+    i.state = state;
+    if (state == RequestedState::destroyed) {
+      if (was_pending || !i.host.empty()) free(i);
+      else if (kind_changed && was_placed) requeue_slaves(i);  // its partition waits for its node
+    } else if (kind_changed && i.shared && was_placed) {
+      i.host.clear();  // its host runs another release or type now
+      place_or_queue(i);
+    } else if (kind_changed && was_placed) {
+      requeue_slaves(i);  // they ran its old release or type
+    } else if (!was_placed) {
+      place_or_queue(i);  // revived, or waiting with new conditions: tried at once
+    }
+    serve();
   }
   void free(Instance& i) {
     if (i.pending) std::erase(queue, i.guid);
     i.pending = false;
     if (!i.computer.empty()) {
-      std::vector<Instance*> served;  // shared instances it served go back to the queue, attach order
-      for (auto& s : instances) {
-        if (s.host == i.guid) served.push_back(&s);
-      }
-      std::sort(served.begin(), served.end(), [](auto* a, auto* b) { return a->attached < b->attached; });
-      for (auto* s : served) {
-        s->host.clear();
-        s->pending = true;
-        queue.push_back(s->guid);
-      }
+      requeue_slaves(i);
       computers.at(i.computer).holder.erase(i.partition);
     }
     i.computer.clear();

@@ -189,17 +189,7 @@ Planned Workload::request(Reference& ref) {
   if (i.release != release && !i.computer.empty() && !m.computers.at(i.computer).supplied.count(release)) {
     return {r, false, "change to a release not supplied"};
   }
-  const bool was_placed = !i.computer.empty() || !i.host.empty(), was_pending = i.pending;
-  i.release = release;
-  i.type = type;
-  i.sla = market::normalized(sla);
-  i.state = state;
-  if (state == RequestedState::destroyed) {
-    if (was_pending || !i.host.empty()) m.free(i);
-  } else if (!was_placed) {
-    m.place_or_queue(i);
-  }
-  m.serve();
+  m.change(i, release, type, market::normalized(sla), state);
   return {r, true, "change a request"};
 }
 
