@@ -1,9 +1,7 @@
 #include "node/instance.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -207,25 +205,6 @@ Status write_record(const PartitionLayout& layout, const PartitionRecord& r) {
   return write_inside(layout.path, ".slapnode/state.json", json::serialize(o) + "\n", 0644, layout.identity);
 }
 
-namespace {
-
-// Kills every process of a partition's user (privileged mode only: unprivileged partitions share
-// slapnode's uid and rely on supervisord stopping their programs).
-void kill_user_processes(uid_t uid) {
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 1) continue;
-    struct stat st;
-    std::string p = std::string("/proc/") + e->d_name;
-    if (::stat(p.c_str(), &st) == 0 && st.st_uid == uid) ::kill(static_cast<pid_t>(pid), SIGKILL);
-  }
-  ::closedir(d);
-}
-}  // namespace
-
 InstanceManager::InstanceManager(const NodeConfig& cfg, Supervisor& supervisor, SlapClient& client)
     : cfg_(cfg), supervisor_(supervisor), client_(client) {}
 
@@ -369,6 +348,11 @@ InstancePassResult InstanceManager::run_pass(const ComputerView& view) {
     auto rec = read_record(layout);
     auto it = by_id.find(layout.id);
     const PartitionView* p = it == by_id.end() ? nullptr : it->second;
+    if (p == nullptr && (view.refused_partitions.count(layout.id) || view.unnamed_refusal)) {
+      // Absent because its entry was refused, not because it was freed: left as it is.
+      if (rec && rec->state != "destroyed") spdlog::warn("partition {}: the master's entry was refused; left untouched", layout.id);
+      continue;
+    }
     if (p == nullptr || p->state == InstanceState::kFree) {
       // Freed behind our back (or never used): clean what an earlier instance left.
       if (rec && rec->state != "destroyed") {

@@ -1,11 +1,13 @@
 #include "node/sys.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -247,6 +250,45 @@ uint64_t disk_usage_bytes(const std::string& dir) {
     if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
   }
   return total;
+}
+
+namespace {
+// A process is the user's when any of its real, effective or saved uids is: read from the `Uid:`
+// line of /proc/<pid>/status, not from the owner of /proc/<pid>, which shows root for a process
+// that made itself non-dumpable (prctl PR_SET_DUMPABLE 0) and so would outlive its partition.
+// Zombies are skipped: they run nothing, and killing one "succeeds" until its parent reaps it.
+bool runs_as(const char* pid, uid_t uid) {
+  std::ifstream status(std::string("/proc/") + pid + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) return false;
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream ids(line.substr(4));
+    uid_t real = 0, effective = 0, saved = 0;
+    if (!(ids >> real >> effective >> saved)) return false;
+    return real == uid || effective == uid || saved == uid;
+  }
+  return false;
+}
+}  // namespace
+
+// Kills every process of the user, scanning again while a scan found any: a process forked
+// during a scan may be listed after the directory was read.
+void kill_user_processes(uid_t uid) {
+  for (int scan = 0; scan < 100; ++scan) {
+    DIR* d = ::opendir("/proc");
+    if (d == nullptr) return;
+    int found = 0;
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (*end != '\0' || pid <= 1) continue;
+      if (runs_as(e->d_name, uid) && ::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ++found;
+    }
+    ::closedir(d);
+    if (found == 0) return;
+  }
+  spdlog::error("uid {}: processes still appearing after 100 scans", uid);
 }
 
 }  // namespace slap::node

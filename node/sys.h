@@ -54,6 +54,11 @@ std::string file_tail(const std::string& path, size_t max_bytes);
 // Removes everything inside `dir`, keeping `dir` itself. Never follows symlinks.
 Status wipe_directory_contents(const std::string& dir);
 
+// Kills (SIGKILL) every process whose real, effective or saved uid is `uid`, non-dumpable ones
+// included, scanning /proc again until a scan finds none (privileged mode: a destroyed partition's
+// user keeps nothing running; unprivileged partitions share slapnode's uid and rely on supervisord).
+void kill_user_processes(uid_t uid);
+
 // Sum of the allocated bytes of the files under `dir` (st_blocks * 512), not following symlinks.
 uint64_t disk_usage_bytes(const std::string& dir);
 

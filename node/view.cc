@@ -222,13 +222,16 @@ Result<ComputerView> parse_view(std::string_view text, const std::string& expect
       std::string why;
       if (!parse_partition(e, limits, p, why)) {
         note("partition " + p.partition_id + " refused: " + why);
+        if (valid_partition_id(p.partition_id, limits.partition_count)) view.refused_partitions.insert(p.partition_id);
+        else if (p.partition_id.empty()) view.unnamed_refusal = true;  // a foreign id names none of ours
         continue;
       }
       auto dup = std::find_if(view.partitions.begin(), view.partitions.end(),
                               [&](const PartitionView& q) { return q.partition_id == p.partition_id; });
-      if (dup != view.partitions.end()) {
+      if (dup != view.partitions.end() || view.refused_partitions.count(p.partition_id)) {
         note("partition " + p.partition_id + " listed twice; both refused");
-        view.partitions.erase(dup);
+        if (dup != view.partitions.end()) view.partitions.erase(dup);
+        view.refused_partitions.insert(p.partition_id);
         continue;
       }
       view.partitions.push_back(std::move(p));

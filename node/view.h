@@ -4,6 +4,7 @@
 // `refusals`; the rest of the view stays usable.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ struct ComputerView {
   uint64_t version = 0;
   std::vector<SoftwareEntry> software;
   std::vector<PartitionView> partitions;
+  // Partitions whose entry was refused (malformed, listed twice): what they must run is unknown,
+  // so the instance pass leaves them as they are instead of taking them for free and wiping them.
+  std::set<std::string> refused_partitions;
+  bool unnamed_refusal = false;  // an entry refused before its id could be read: any may be it
 };
 
 struct ViewLimits {

@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -253,6 +255,69 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   for (auto mv : tx.children("movement")) resources.insert(mv.child_value("resource"));
   EXPECT_EQ(resources, (std::set<std::string>{"usage/cpu_s", "usage/ram_byte_s", "usage/disk_byte_s", "custom/greetings"}));
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r1.xml.reported"));
+}
+
+// A partition whose entry in the view is refused (here a parameter key with a '/') is not taken
+// for a freed one: its instance keeps running and its files stay, until a valid entry comes back.
+TEST_F(NodeFlow, APartitionWhoseEntryIsRefusedIsLeftUntouched) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  const int pid = program_pid(node, "slappart1:slappart1-hello");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(write_file_atomic(cfg.partition_path(1) + "/data.db", "x").ok());
+
+  allocate("slappart1", "SOFTINST-2", hello_url, "started", json::object{{"a/b", "1"}});
+  node.instance_pass();
+  EXPECT_EQ(program_pid(node, "slappart1:slappart1-hello"), pid);
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/data.db"));
+  EXPECT_TRUE(reported("SOFTINST-2") == std::vector<std::string>{"started"});  // no destroyed report
+
+  // Listed twice: both entries refused, the partition still left alone.
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.partition("slappart1").erase("parameters");
+    json::value copy = master.partition("slappart1");
+    master.partitions().push_back(copy);
+    master.bump();
+  }
+  node.instance_pass();
+  EXPECT_EQ(program_pid(node, "slappart1:slappart1-hello"), pid);
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/data.db"));
+}
+
+// A destroyed partition's user keeps nothing running, not even a process that made itself
+// non-dumpable (proc(5): its /proc entry may then belong to root, and a scan by owner would pass
+// it over; this machine's kernel kept the uid, so here the test proves the kill, not that case).
+TEST(KillUserProcesses, KillsNonDumpableProcessesOfTheUser) {
+  if (!running_as_root()) GTEST_SKIP() << "needs root to run a process under another uid";
+  constexpr uid_t kUid = 64999;  // no account needed: the kernel knows uids as numbers
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // async-signal-safe calls only: the test process has threads
+    ::close(ready[0]);
+    if (::setgid(kUid) != 0 || ::setuid(kUid) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) ::_exit(3);
+    if (::write(ready[1], "x", 1) != 1) ::_exit(4);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the child could not become uid " << kUid;
+  ::close(ready[0]);
+
+  kill_user_processes(kUid);
+  int status = 0;
+  const bool reaped = testing::wait_for([&] { return ::waitpid(child, &status, WNOHANG) == child; }, 10s);
+  if (!reaped) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+  }
+  EXPECT_TRUE(reaped) << "the non-dumpable process survived";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
 TEST_F(NodeFlow, MasterUnreachableKeepsInstancesRunningAndWipedStateIsRebuilt) {
