@@ -175,8 +175,12 @@ struct Market::Handler {
       introduced.reset();
     }
     b.entries.push_back(std::move(mv));
-    m.computers_.apply_fact(f);
+    // Instances before computers: a computer's version is what HTTP readers key their cached view
+    // on (slapd Api::computer_view), and they read the version first, then the instances. Folded
+    // the other way, a reader between the two folds cached the old instances under the new
+    // version, and nodes polling with that version were answered "not modified" with them.
     m.instances_.apply_fact(f);
+    m.computers_.apply_fact(f);
     m.capacity_.apply_fact(f);
     m.hosting_.apply_fact(f);
     wrote = true;
