@@ -65,6 +65,21 @@ bool Sequencer::try_submit(Command command, Callback done, Wake wake) {
   return true;
 }
 
+bool Sequencer::try_submit_all(std::vector<Command> commands, std::vector<Callback> done, Wake wake) {
+  assert(commands.size() == done.size());
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() + commands.size() > options_.max_queue || stopping_) return false;
+    for (size_t k = 0; k < commands.size(); ++k) queue_.push_back(Job{std::move(commands[k]), {}, std::move(done[k])});
+  }
+  if (wake == Wake::now) {
+    work_.notify_one();
+  } else {
+    unannounced_.store(true, std::memory_order_release);
+  }
+  return true;
+}
+
 void Sequencer::wake() {
   if (!unannounced_.load(std::memory_order_acquire) || !unannounced_.exchange(false, std::memory_order_acq_rel)) return;
   // The jobs were queued under mu_: the deciding thread has either not checked the queue since

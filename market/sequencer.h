@@ -76,6 +76,9 @@ class Sequencer {
   // futex wake, a sleep and a batch of one per request).
   enum class Wake { now, later };
   bool try_submit(Command command, Callback done, Wake wake = Wake::now);
+  // The same for commands that belong together (a computer and its certificate): all are queued,
+  // back to back, or none is (false: nothing of them will be decided). done[k] answers commands[k].
+  bool try_submit_all(std::vector<Command> commands, std::vector<Callback> done, Wake wake = Wake::now);
   // Wakes the deciding thread if a Wake::later submission has not been announced yet; otherwise
   // nothing (no system call), so it is cheap to call after every pass of an event loop.
   void wake();

@@ -143,8 +143,11 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
   g->results.assign(commands.size(), ubm::Result<market::Outcome>(ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", "not decided")));
   g->reply.emplace(std::move(reply));
   g->to_response = std::move(to_response);
+  // All queued or none: a 503 must mean that nothing of the request was written.
+  std::vector<market::Sequencer::Callback> callbacks;
+  callbacks.reserve(commands.size());
   for (size_t k = 0; k < commands.size(); ++k) {
-    const bool queued = ctx_.sequencer.try_submit(std::move(commands[k]), [this, d, g, k](ubm::Result<market::Outcome> r) {
+    callbacks.emplace_back([this, d, g, k](ubm::Result<market::Outcome> r) {
       std::unique_lock lock(g->mu);
       g->results[k] = std::move(r);
       if (--g->remaining > 0) return;
@@ -156,15 +159,10 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
         outcomes.push_back(res.value());
       }
       g->reply->later([g, outcomes = std::move(outcomes)] { return g->to_response(outcomes); });
-    }, ctx_.submit_wake);
-    if (!queued) {
-      // Nothing of the rest is queued; what was queued still completes (its callbacks see the count
-      // never reach zero), so answer now.
-      std::lock_guard lock(g->mu);
-      g->remaining = SIZE_MAX;
-      (*g->reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
-      return;
-    }
+    });
+  }
+  if (!ctx_.sequencer.try_submit_all(std::move(commands), std::move(callbacks), ctx_.submit_wake)) {
+    (*g->reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
   }
 }
 

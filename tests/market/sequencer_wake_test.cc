@@ -69,6 +69,40 @@ TEST(SequencerWake, CloseDecidesWhatWasQueuedWithoutAWake) {
   EXPECT_EQ(w.market.instances().size(), 5u);
 }
 
+// Commands that belong together are queued all or none: a group larger than the room left is
+// refused whole (the caller answers 503), and nothing of it is ever decided.
+TEST(SequencerWake, AGroupIsQueuedWholeOrNotAtAll) {
+  World w(8);
+  Sequencer seq(w.market, {.max_batch = 1000, .max_queue = 1});
+  auto record = [](std::shared_ptr<std::promise<ubm::Result<Outcome>>> p) {
+    return [p](ubm::Result<Outcome> r) { p->set_value(std::move(r)); };
+  };
+  std::vector<Command> group{World::request("a"), World::request("b")};
+  auto pa = std::make_shared<std::promise<ubm::Result<Outcome>>>(), pb = std::make_shared<std::promise<ubm::Result<Outcome>>>();
+  EXPECT_FALSE(seq.try_submit_all(group, {record(pa), record(pb)}));
+  auto after = seq.submit(World::request("c")).get();  // decided after anything queued before it
+  ASSERT_TRUE(after.ok()) << after.error().to_string();
+  EXPECT_EQ(w.market.instances().size(), 1u);  // "c" alone
+  EXPECT_EQ(w.market.instances().find("alice", "a"), nullptr);
+}
+
+TEST(SequencerWake, AGroupIsDecidedInOrder) {
+  World w(8);
+  Sequencer seq(w.market, {.max_batch = 1000, .max_queue = 4});
+  std::vector<std::shared_ptr<std::promise<ubm::Result<Outcome>>>> ps;
+  std::vector<Sequencer::Callback> done;
+  for (int k = 0; k < 3; ++k) {
+    ps.push_back(std::make_shared<std::promise<ubm::Result<Outcome>>>());
+    done.push_back([p = ps.back()](ubm::Result<Outcome> r) { p->set_value(std::move(r)); });
+  }
+  ASSERT_TRUE(seq.try_submit_all({World::request("x0"), World::request("x1"), World::request("x2")}, std::move(done)));
+  for (int k = 0; k < 3; ++k) {
+    auto out = ps[k]->get_future().get();
+    ASSERT_TRUE(out.ok()) << out.error().to_string();
+    EXPECT_EQ(out->instance, "SOFTINST-" + std::to_string(k + 1));  // minted in queue order
+  }
+}
+
 TEST(SequencerWake, AWakeWithNothingQueuedLeavesTheSequencerWorking) {
   World w(8);
   Sequencer seq(w.market, {.max_batch = 1000});
