@@ -18,6 +18,8 @@ bool NodeConfig::privileged() const {
 }
 
 std::string NodeConfig::partition_path(int n) const { return instance_root + "/slappart" + std::to_string(n); }
+std::string NodeConfig::state_root() const { return instance_root + "/.slapnode-state"; }
+std::string NodeConfig::partition_state_path(int n) const { return state_root() + "/slappart" + std::to_string(n); }
 
 namespace {
 Status set_int(int& out, const std::string& v, const std::string& key, int lo, int hi) {

@@ -35,6 +35,12 @@ struct NodeConfig {
 
   bool privileged() const;
   std::string partition_path(int n) const;
+  // The node's own bookkeeping, kept out of the partitions' reach: <instance root>/.slapnode-state
+  // (mode 0700, owned by slapnode's uid), one directory per partition in it (partition_state_path)
+  // holding state.json (the partition record), usage.json and net.json (usage baselines). A
+  // partition's user owns its partition directory, so anything kept there it could rewrite.
+  std::string state_root() const;
+  std::string partition_state_path(int n) const;
 };
 
 Status apply_config_text(NodeConfig& cfg, const std::string& text, const std::string& origin);

@@ -45,6 +45,7 @@ std::vector<PartitionLayout> partition_layout(const NodeConfig& cfg) {
     p.index = i;
     p.id = "slappart" + std::to_string(i);
     p.path = cfg.partition_path(i);
+    p.state_dir = cfg.partition_state_path(i);
     p.ipv4 = range ? range->address(static_cast<uint32_t>(i + 1)) : "";
     if (v6) {
       p.ipv6 = v6->partition_address(i);
@@ -139,6 +140,8 @@ Result<FormatReport> format_partitions(const NodeConfig& cfg) {
     created = false;
     if (auto st = ensure_dir(*dir, 0755, created); !st) return st.error();
   }
+  // The node's own records (config.h): root's (slapnode's) alone, whatever the partitions' users do.
+  if (auto st = ensure_private_dir(cfg.state_root()); !st) return st.error();
   auto range = parse_ipv4_range(cfg.ipv4_range);
   bool priv = cfg.privileged();
   if (!priv && cfg.tap) spdlog::warn("format: tap = yes needs root (CAP_NET_ADMIN); no tap interface is created");

@@ -5,6 +5,8 @@
 // added to the configured interface (through netlink). Unprivileged: plain directories and the
 // IPv4 plan's loopback addresses, no IPv6 (only ::1 is local without adding addresses, and adding
 // needs root), no tap; nothing privileged is attempted. Re-running changes nothing that exists.
+// Both: the state root <instance root>/.slapnode-state (mode 0700, slapnode's uid) where the node
+// keeps its per-partition records out of the partition users' reach (NodeConfig::state_root).
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@ struct PartitionLayout {
   int index = 0;
   std::string id;    // slappartN
   std::string path;  // <instance root>/slappartN
+  std::string state_dir;  // <instance root>/.slapnode-state/slappartN (NodeConfig::partition_state_path)
   std::string ipv4;
   std::string ipv6;      // empty when unprivileged, disabled, or the interface has no global prefix
   int ipv6_prefix = 0;   // the interface's prefix length, used when adding ipv6

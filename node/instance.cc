@@ -175,7 +175,7 @@ Result<RenderedInstance> render_instance(const Profile& profile, const Partition
   return out;
 }
 
-std::string record_path(const PartitionLayout& layout) { return layout.path + "/.slapnode/state.json"; }
+std::string record_path(const PartitionLayout& layout) { return layout.state_dir + "/state.json"; }
 
 Result<PartitionRecord> read_record(const PartitionLayout& layout) {
   auto text = read_file(record_path(layout), 64 * 1024);
@@ -202,7 +202,10 @@ Status write_record(const PartitionLayout& layout, const PartitionRecord& r) {
                  {"state", r.state},
                  {"software_release_uri", r.software_release_uri},
                  {"programs", r.programs}};
-  return write_inside(layout.path, ".slapnode/state.json", json::serialize(o) + "\n", 0644, layout.identity);
+  // In the state directory, not the partition: its user must not rewrite what was applied (nor
+  // mark it destroyed so that a later destroy skips it), and nothing there is chowned to it.
+  if (auto st = ensure_state_dir(layout.state_dir); !st) return st;
+  return write_file_atomic(record_path(layout), json::serialize(o) + "\n", 0600);
 }
 
 InstanceManager::InstanceManager(const NodeConfig& cfg, Supervisor& supervisor, SlapClient& client)
@@ -241,6 +244,9 @@ Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& l
   if (auto st = supervisor_.remove_group(layout.id); !st) return st;
   if (layout.identity) kill_user_processes(layout.identity->uid);
   if (auto st = wipe_directory_contents(layout.path); !st) return st;
+  // The node's records of the partition go with it (record, CPU and network baselines): the next
+  // instance starts from none; a completed destroy writes its own record below.
+  if (auto st = wipe_directory_contents(layout.state_dir); !st) return st;
   if (p != nullptr) {
     if (auto st = client_.instance_state(p->instance_guid, "destroyed"); !st) {
       if (st.error().code == Errc::kUnreachable) res.master_unreachable = true;
@@ -270,7 +276,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   }
   if (auto st = write_inside(layout.path, ".slapnode/shared.json", json::serialize(shared) + "\n", 0640, layout.identity); !st) return st;
   // Network bytes are billed from here on, not from the tap's creation (net_usage.h).
-  if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.path, p.instance_guid, *bytes);
+  if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.state_dir, p.instance_guid, *bytes);
   for (const auto& [rel, content] : rendered->files) {
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }

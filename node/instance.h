@@ -1,6 +1,7 @@
 #pragma once
 // The instance pass: for each partition whose (guid, timestamp, requested state, release) changed
-// since its last successful pass — recorded in <partition>/.slapnode/state.json — or whose
+// since its last successful pass — recorded in <instance root>/.slapnode-state/<partition>/state.json,
+// out of the partition user's reach (NodeConfig::partition_state_path) — or whose
 // processes are not all running, render the release's instance section into supervisord programs,
 // files and connection parameters, start or stop them and report. Destroyed partitions are
 // stopped, emptied and reported. One thread; unchanged partitions cost one status lookup.
@@ -29,7 +30,9 @@ struct RenderedInstance {
 Result<RenderedInstance> render_instance(const Profile& profile, const PartitionView& partition,
                                          const PartitionLayout& layout, const NodeConfig& cfg);
 
-// The record slapnode keeps in each partition.
+// The record slapnode keeps of each partition, in its state directory (layout.state_dir, mode 0700,
+// slapnode's uid; never in the partition directory, which the partition's user owns). A destroy
+// empties that directory with the partition, then writes the "destroyed" record.
 struct PartitionRecord {
   std::string instance_guid;
   std::string timestamp;

@@ -10,11 +10,11 @@ namespace json = boost::json;
 
 namespace {
 
-std::string net_path(const std::string& partition_path) { return partition_path + "/.slapnode/net.json"; }
+std::string net_path(const std::string& state_dir) { return state_dir + "/net.json"; }
 
 // The baseline stored for `guid`, if any.
-std::optional<uint64_t> stored(const std::string& partition_path, const std::string& guid) {
-  auto text = read_file(net_path(partition_path), 4096);
+std::optional<uint64_t> stored(const std::string& state_dir, const std::string& guid) {
+  auto text = read_file(net_path(state_dir), 4096);
   if (!text) return std::nullopt;
   boost::system::error_code ec;
   json::value v = json::parse(*text, ec);
@@ -28,10 +28,10 @@ std::optional<uint64_t> stored(const std::string& partition_path, const std::str
   return std::nullopt;
 }
 
-void store(const std::string& partition_path, const std::string& guid, uint64_t bytes) {
+void store(const std::string& state_dir, const std::string& guid, uint64_t bytes) {
   json::object o{{"instance_guid", guid}, {"bytes", bytes}};
-  // .slapnode exists: the instance pass wrote the partition record there first.
-  (void)write_file_atomic(net_path(partition_path), json::serialize(o) + "\n", 0644);
+  if (!ensure_state_dir(state_dir)) return;
+  (void)write_file_atomic(net_path(state_dir), json::serialize(o) + "\n", 0600);
 }
 
 }  // namespace
@@ -43,15 +43,15 @@ std::optional<uint64_t> tap_bytes(const std::string& tap) {
   return (*link)->rx_bytes + (*link)->tx_bytes;
 }
 
-void net_baseline(const std::string& partition_path, const std::string& instance_guid, uint64_t bytes) {
-  if (!stored(partition_path, instance_guid)) store(partition_path, instance_guid, bytes);
+void net_baseline(const std::string& state_dir, const std::string& instance_guid, uint64_t bytes) {
+  if (!stored(state_dir, instance_guid)) store(state_dir, instance_guid, bytes);
 }
 
-uint64_t net_since_last(const std::string& partition_path, const std::string& instance_guid, uint64_t bytes_now,
+uint64_t net_since_last(const std::string& state_dir, const std::string& instance_guid, uint64_t bytes_now,
                         bool persist) {
-  auto before = stored(partition_path, instance_guid);
+  auto before = stored(state_dir, instance_guid);
   uint64_t delta = !before ? 0 : (bytes_now >= *before ? bytes_now - *before : bytes_now);
-  if (persist) store(partition_path, instance_guid, bytes_now);
+  if (persist) store(state_dir, instance_guid, bytes_now);
   return delta;
 }
 

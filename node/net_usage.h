@@ -6,9 +6,10 @@
 // measured and no network movement is reported.
 //
 // Counters are cumulative since the tap was created, so the node keeps a baseline per instance in
-// <partition>/.slapnode/net.json: set when an instance is first processed in the partition (a
-// reused partition does not bill the next instance for the previous one's traffic), advanced by
-// each successful report.
+// <state_dir>/net.json, state_dir being the partition's state directory (layout.state_dir:
+// slapnode's, out of the partition user's reach, so an instance cannot reset its own baseline):
+// set when an instance is first processed in the partition (a reused partition does not bill the
+// next instance for the previous one's traffic), advanced by each successful report.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,12 +20,12 @@ namespace slap::node {
 std::optional<uint64_t> tap_bytes(const std::string& tap);
 
 // Records `bytes` as the baseline for `instance_guid` unless net.json already has one for it.
-void net_baseline(const std::string& partition_path, const std::string& instance_guid, uint64_t bytes);
+void net_baseline(const std::string& state_dir, const std::string& instance_guid, uint64_t bytes);
 
 // Bytes since the baseline (all of `bytes_now` when the counter went backwards: the tap was
 // re-created). No baseline for this instance: 0, and `bytes_now` becomes the baseline when
 // persisting. persist: store `bytes_now` as the new baseline (after the report was accepted).
-uint64_t net_since_last(const std::string& partition_path, const std::string& instance_guid, uint64_t bytes_now,
+uint64_t net_since_last(const std::string& state_dir, const std::string& instance_guid, uint64_t bytes_now,
                         bool persist);
 
 }  // namespace slap::node

@@ -147,9 +147,9 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   }
   auto layouts = partition_layout(cfg_);
   std::vector<PartitionUsage> usages;
-  std::vector<std::pair<std::string, std::vector<ProcessSample>>> samples_by_path;
+  std::vector<std::pair<std::string, std::vector<ProcessSample>>> samples_by_dir;  // state dir
   std::vector<std::string> consumed_files;
-  std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // path, instance, counter
+  std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // state dir, instance, counter
   for (const auto& p : v.partitions) {
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
     auto lit = std::find_if(layouts.begin(), layouts.end(), [&](const PartitionLayout& l) { return l.id == p.partition_id; });
@@ -162,7 +162,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     for (pid_t pid : process_tree(roots)) {
       if (auto s = sample_process(pid)) samples.push_back(*s);
     }
-    CpuDelta d = cpu_since_last(lit->path, samples, now, false);
+    CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false);
     int64_t start = d.previous_time > 0 && d.previous_time < now ? d.previous_time : now - cfg_.report_interval_s;
     double period = static_cast<double>(now - start);
     uint64_t disk = disk_usage_bytes(lit->path);
@@ -179,9 +179,9 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
                            format_quantity(static_cast<double>(disk) * period), {}});
     if (auto bytes = tap_bytes(lit->tap)) {
       u.movements.push_back({"usage/net_bytes", "Network bytes received and sent through " + lit->tap, p.instance_guid,
-                             std::to_string(net_since_last(lit->path, p.instance_guid, *bytes, false)),
+                             std::to_string(net_since_last(lit->state_dir, p.instance_guid, *bytes, false)),
                              {"unit:net_byte"}});
-      net_now.emplace_back(lit->path, p.instance_guid, *bytes);
+      net_now.emplace_back(lit->state_dir, p.instance_guid, *bytes);
     }
     std::error_code ec;
     std::string reports = lit->path + "/var/xml_report";
@@ -206,7 +206,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       }
     }
     usages.push_back(std::move(u));
-    samples_by_path.emplace_back(lit->path, std::move(samples));
+    samples_by_dir.emplace_back(lit->state_dir, std::move(samples));
   }
   if (!usages.empty()) {
     std::string xml = build_tioxml(cfg_.computer_guid, usages);
@@ -215,8 +215,8 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       spdlog::error("report: posting usage failed: {}", st.error().to_string());
       code = worst(code, from_error(st.error()));
     } else {
-      for (const auto& [path, samples] : samples_by_path) (void)cpu_since_last(path, samples, now, true);
-      for (const auto& [path, guid, bytes] : net_now) (void)net_since_last(path, guid, bytes, true);
+      for (const auto& [dir, samples] : samples_by_dir) (void)cpu_since_last(dir, samples, now, true);
+      for (const auto& [dir, guid, bytes] : net_now) (void)net_since_last(dir, guid, bytes, true);
       for (const auto& f : consumed_files) {
         std::error_code ec;
         fs::rename(f, f + ".reported", ec);

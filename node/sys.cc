@@ -227,6 +227,33 @@ std::string file_tail(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+Status ensure_private_dir(const std::string& dir) {
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return make_error(Errc::kIo, "stat " + dir + ": " + std::strerror(errno));
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return make_error(Errc::kIo, "mkdir " + dir + ": " + std::strerror(errno));
+    }
+    if (::lstat(dir.c_str(), &st) != 0) return make_error(Errc::kIo, "stat " + dir + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return make_error(Errc::kInvalid, dir + " is not a plain directory");
+  if (st.st_uid != ::geteuid()) {
+    return make_error(Errc::kInvalid, dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to slapnode's");
+  }
+  if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
+    return make_error(Errc::kIo, "chmod " + dir + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Status ensure_state_dir(const std::string& dir) {
+  if (dir.empty() || dir[0] != '/' || fs::path(dir).parent_path() == "/") {
+    return make_error(Errc::kInvalid, "refused state directory '" + dir + "'");
+  }
+  if (auto st = ensure_private_dir(fs::path(dir).parent_path().string()); !st) return st;
+  return ensure_private_dir(dir);
+}
+
 Status wipe_directory_contents(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(fs::symlink_status(dir, ec))) return {};

@@ -51,6 +51,13 @@ Result<CommandResult> run_command(const Command& cmd);
 // Last `max_bytes` of a file (for build error reports).
 std::string file_tail(const std::string& path, size_t max_bytes);
 
+// Creates `dir` if missing (mode 0700) and checks that it is a directory, not a symlink, owned by
+// this process's effective uid; its mode is reset to 0700. kInvalid when it is anything else.
+Status ensure_private_dir(const std::string& dir);
+// ensure_private_dir on a partition's state directory (NodeConfig::partition_state_path) and on
+// its parent, the state root: what slapnode writes there no partition user can alter.
+Status ensure_state_dir(const std::string& dir);
+
 // Removes everything inside `dir`, keeping `dir` itself. Never follows symlinks.
 Status wipe_directory_contents(const std::string& dir);
 

@@ -171,9 +171,9 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
   return out;
 }
 
-CpuDelta cpu_since_last(const std::string& partition_path, const std::vector<ProcessSample>& now_samples, int64_t now,
+CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
                         bool persist) {
-  std::string path = partition_path + "/.slapnode/usage.json";
+  std::string path = state_dir + "/usage.json";
   std::map<std::string, uint64_t> previous;
   CpuDelta out;
   if (auto text = read_file(path, 1 << 20)) {
@@ -201,7 +201,7 @@ CpuDelta cpu_since_last(const std::string& partition_path, const std::vector<Pro
   out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
   if (persist) {
     json::object o{{"time", now}, {"procs", std::move(procs)}};
-    (void)write_file_atomic(path, json::serialize(o) + "\n", 0644);
+    if (ensure_state_dir(state_dir)) (void)write_file_atomic(path, json::serialize(o) + "\n", 0600);
   }
   return out;
 }

@@ -51,13 +51,15 @@ std::string build_tioxml(const std::string& computer_guid, const std::vector<Par
 Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml);
 std::string format_quantity(double q);
 
-// CPU ticks per process since the previous sample, kept in <partition>/.slapnode/usage.json.
+// CPU ticks per process since the previous sample, kept in <state_dir>/usage.json, state_dir being
+// the partition's state directory (layout.state_dir: slapnode's, out of the partition user's reach,
+// so an instance cannot rewrite its own baseline to be billed nothing). Created when persisting.
 struct CpuDelta {
   double cpu_seconds = 0;
   uint64_t rss_bytes = 0;
   int64_t previous_time = 0;  // 0 when there was no previous sample
 };
-CpuDelta cpu_since_last(const std::string& partition_path, const std::vector<ProcessSample>& now_samples,
+CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist);
 
 }  // namespace slap::node

@@ -2,10 +2,12 @@
 // instances under the real supervisord, connection parameters, stop, destroy, usage report,
 // master unreachable, and rebuilding everything after the node's own state is wiped.
 #include <arpa/inet.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +15,10 @@
 #include <filesystem>
 #include <pugixml.hpp>
 
+#include "node/net_usage.h"
 #include "node/node.h"
 #include "node/software.h"
+#include "node/usage.h"
 #include "tests/node/test_support.h"
 
 namespace slap::node {
@@ -219,12 +223,22 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   EXPECT_EQ(reported("SOFTINST-2").back(), "stopped");
 
   // A process that dies is noticed and restarted by the next pass (or by supervisord itself).
-  // Destroy memcached: stopped, emptied, reported.
+  // Destroy memcached: stopped, emptied, reported; of the node's records of the partition only
+  // the "destroyed" one remains (baselines go with the partition, as its data does).
   ASSERT_TRUE(write_file_atomic(cfg.partition_path(0) + "/data.db", "x").ok());
+  ASSERT_TRUE(write_file_atomic(cfg.partition_state_path(0) + "/usage.json", "{}").ok());
   set_state("slappart0", "destroyed");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   EXPECT_TRUE(testing::wait_for([&] { return !can_connect(mc_ip, port); }, 10s));
   EXPECT_FALSE(fs::exists(cfg.partition_path(0) + "/data.db"));
+  EXPECT_TRUE(fs::is_empty(cfg.partition_path(0)));
+  EXPECT_FALSE(fs::exists(cfg.partition_state_path(0) + "/usage.json"));
+  {
+    auto rec = read_record(partition_layout(cfg)[0]);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ(rec->state, "destroyed");
+    EXPECT_EQ(rec->instance_guid, "SOFTINST-1");
+  }
   EXPECT_EQ(reported("SOFTINST-1").back(), "destroyed");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   EXPECT_EQ(reported("SOFTINST-1").size(), 2u);  // destroyed reported once
@@ -320,6 +334,104 @@ TEST(KillUserProcesses, KillsNonDumpableProcessesOfTheUser) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
+// The node's own records of a partition — what was last applied (a "destroyed" one makes later
+// destroys skip it), the CPU and network baselines usage is billed from — are out of the reach of
+// the partition's user: not in the partition directory it owns, but in slapnode's state directory
+// (mode 0700, slapnode's uid). As root, a process under the partition's uid can neither rewrite,
+// remove nor replace them, and its own .slapnode turned into a symlink redirects nothing.
+TEST(PartitionState, ThePartitionUserCannotAlterItsRecordOrUsageBaselines) {
+  testing::TempDir tmp;
+  NodeConfig cfg;
+  cfg.instance_root = tmp / "srv";
+  cfg.software_root = tmp / "opt";
+  cfg.run_dir = tmp / "run";
+  cfg.partition_count = 2;
+  cfg.ipv4_range = "127.1.0.0/24";
+  cfg.privilege = Privilege::kNo;
+  ASSERT_TRUE(format_partitions(cfg).ok());
+  PartitionLayout layout = partition_layout(cfg)[1];
+  ASSERT_EQ(layout.state_dir, cfg.partition_state_path(1));
+  constexpr uid_t kUid = 64998;  // the partition's user; no account needed
+  layout.identity = Identity{kUid, kUid};
+
+  ASSERT_TRUE(write_record(layout, {"SOFTINST-9", "1", "started", "file:///x/software.cfg", 1}).ok());
+  auto self = sample_process(::getpid());
+  ASSERT_TRUE(self.ok());
+  (void)cpu_since_last(layout.state_dir, {*self}, 1000, true);
+  net_baseline(layout.state_dir, "SOFTINST-9", 12345);
+
+  // Not inside the partition; the directory and the state root are slapnode's alone.
+  const std::string part = fs::canonical(layout.path).string();
+  const std::string state = fs::canonical(layout.state_dir).string();
+  EXPECT_NE(state.rfind(part + "/", 0), 0u) << state << " is inside " << part;
+  for (const std::string& dir : {layout.state_dir, cfg.state_root()}) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+    EXPECT_EQ(st.st_uid, ::geteuid()) << dir;
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << dir;
+  }
+  const std::string record = layout.state_dir + "/state.json", usage = layout.state_dir + "/usage.json",
+                    net = layout.state_dir + "/net.json";
+  for (const std::string& f : {record, usage, net}) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(f.c_str(), &st), 0) << f;
+    EXPECT_TRUE(S_ISREG(st.st_mode)) << f;
+    EXPECT_EQ(st.st_uid, ::geteuid()) << f;
+  }
+  EXPECT_FALSE(fs::exists(layout.path + "/.slapnode"));  // nothing of the node's records there
+  // A state root that is a symlink is refused, never written through.
+  fs::create_directories(tmp / "target");
+  fs::create_directories(tmp / "srv2");
+  fs::create_directory_symlink(tmp / "target", tmp / "srv2/.slapnode-state");
+  EXPECT_FALSE(ensure_state_dir(tmp / "srv2/.slapnode-state/slappart0").ok());
+  EXPECT_TRUE(fs::is_empty(tmp / "target"));
+
+  if (!running_as_root()) GTEST_SKIP() << "the rest runs a process under the partition's uid: needs root";
+  // As /srv would be: the partition's user reaches its directory (0750, its own) through the root.
+  ASSERT_EQ(::chmod(tmp.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chown(layout.path.c_str(), kUid, kUid), 0);
+  const std::string elsewhere = tmp / "elsewhere";  // root's: where a symlinked .slapnode would point
+  fs::create_directories(elsewhere);
+  const std::string own = layout.path + "/own", stolen = layout.path + "/stolen", planted = record + ".tmp",
+                    link = layout.path + "/.slapnode", state_root = cfg.state_root();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // async-signal-safe calls only: the test process has threads
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kUid) != 0 || ::setuid(kUid) != 0) ::_exit(3);
+    const int mine = ::open(own.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);  // control: its partition is its own
+    if (mine < 0) ::_exit(10);
+    ::close(mine);
+    const char* files[] = {record.c_str(), usage.c_str(), net.c_str()};
+    for (int i = 0; i < 3; ++i) {
+      const int fd = ::open(files[i], O_WRONLY | O_TRUNC | O_CLOEXEC);
+      if (fd >= 0) ::_exit(11 + i);
+      if (::unlink(files[i]) == 0) ::_exit(14 + i);
+    }
+    const int fd = ::open(planted.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) ::_exit(17);
+    if (::rename(state.c_str(), stolen.c_str()) == 0) ::_exit(18);
+    if (::rename(state_root.c_str(), stolen.c_str()) == 0) ::_exit(19);
+    if (::symlink(elsewhere.c_str(), link.c_str()) != 0) ::_exit(20);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "exit code names the step the partition's uid got through (see the child)";
+
+  // slapnode goes on writing its records where they were, not through the partition's symlink.
+  ASSERT_TRUE(write_record(layout, {"SOFTINST-9", "2", "destroyed", "file:///x/software.cfg", 0}).ok());
+  (void)cpu_since_last(layout.state_dir, {*self}, 1060, true);
+  (void)net_since_last(layout.state_dir, "SOFTINST-9", 23456, true);
+  auto rec = read_record(layout);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->state, "destroyed");
+  EXPECT_EQ(rec->timestamp, "2");
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+  EXPECT_EQ(net_since_last(layout.state_dir, "SOFTINST-9", 23456, false), 0u);
+}
+
 TEST_F(NodeFlow, MasterUnreachableKeepsInstancesRunningAndWipedStateIsRebuilt) {
   std::string ip = range_address(cfg.ipv4_range, 1);
   int port = free_port(ip);
@@ -375,11 +487,12 @@ TEST_F(NodeFlow, FailedPromiseExitsTwoAndIsRetriedUntilItHolds) {
   auto errors = server->requests_to("/slapos.put.v0.software_instance_error");
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].body.find("promise ready failed"), std::string::npos) << errors[0].body;
-  EXPECT_FALSE(fs::exists(cfg.partition_path(2) + "/.slapnode/state.json"));  // not recorded as done
+  EXPECT_FALSE(fs::exists(cfg.partition_state_path(2) + "/state.json"));  // not recorded as done
 
   ASSERT_TRUE(write_file_atomic(cfg.partition_path(2) + "/ready", "").ok());
   EXPECT_EQ(node.instance_pass(), ExitCode::kOk);
-  EXPECT_TRUE(fs::exists(cfg.partition_path(2) + "/.slapnode/state.json"));
+  EXPECT_TRUE(fs::exists(cfg.partition_state_path(2) + "/state.json"));
+  EXPECT_FALSE(fs::exists(cfg.partition_path(2) + "/.slapnode/state.json"));
   EXPECT_EQ(reported("SOFTINST-7"), (std::vector<std::string>{"started", "started"}));
 }
 

@@ -173,21 +173,23 @@ TEST(PrivilegedFormat, InANetworkNamespaceTapsAndIpv4AndIpv6AreCreatedOnceAndByt
   EXPECT_EQ(sh_out({"ip", "-o", "addr", "show", "dev", "lo"}), addrs);
 
   // Network bytes: the baseline set when an instance arrives, then what went through the tap.
-  const std::string part0 = cfg.partition_path(0);
-  std::filesystem::create_directories(part0 + "/.slapnode");  // the instance pass makes it
+  // Kept in the partition's state directory (slapnode's, out of slapuser0's reach), made on demand.
+  const std::string state0 = cfg.partition_state_path(0);
   auto before = tap_bytes("slaptap0");
   ASSERT_TRUE(before.has_value());
-  net_baseline(part0, "SOFTINST-1", *before);
-  EXPECT_EQ(net_since_last(part0, "SOFTINST-1", *before, false), 0u);
+  net_baseline(state0, "SOFTINST-1", *before);
+  EXPECT_TRUE(std::filesystem::is_regular_file(state0 + "/net.json"));
+  EXPECT_FALSE(std::filesystem::exists(cfg.partition_path(0) + "/.slapnode/net.json"));
+  EXPECT_EQ(net_since_last(state0, "SOFTINST-1", *before, false), 0u);
   ASSERT_TRUE(testing::inject_tap_frames("slaptap0", 10, 100));
   auto after = tap_bytes("slaptap0");
   ASSERT_TRUE(after.has_value());
   EXPECT_GE(*after - *before, 1000u);  // the 10 frames (plus whatever IPv6 sent when the link came up)
-  const uint64_t billed = net_since_last(part0, "SOFTINST-1", *after, true);
+  const uint64_t billed = net_since_last(state0, "SOFTINST-1", *after, true);
   EXPECT_EQ(billed, *after - *before);
-  EXPECT_EQ(net_since_last(part0, "SOFTINST-1", *after, false), 0u);  // reported once
+  EXPECT_EQ(net_since_last(state0, "SOFTINST-1", *after, false), 0u);  // reported once
   // Another instance in the same partition starts from its own baseline, not the tap's history.
-  EXPECT_EQ(net_since_last(part0, "SOFTINST-2", *after, false), 0u);
+  EXPECT_EQ(net_since_last(state0, "SOFTINST-2", *after, false), 0u);
 
   // An interface with a tap's name that is not a tap (here a tun), or a tap of another user, is
   // refused with a clear error, never replaced.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <pugixml.hpp>
 
+#include "node/config.h"
 #include "node/usage.h"
 #include "tests/node/test_support.h"
 
@@ -56,14 +57,19 @@ TEST(Usage, MeasuresARealChildProcess) {
   EXPECT_FALSE(sample_process(999999999).ok());
 
   // Deltas: the first sample counts everything, the next only what was burned since.
+  // Kept in the partition's state directory (slapnode's, mode 0700), created when first persisted.
   testing::TempDir tmp;
-  std::filesystem::create_directories(tmp / ".slapnode");
-  auto first = cpu_since_last(tmp.path(), {*s}, 1000, true);
+  NodeConfig cfg;
+  cfg.instance_root = tmp / "srv";
+  std::filesystem::create_directories(cfg.instance_root);
+  const std::string state = cfg.partition_state_path(0);
+  auto first = cpu_since_last(state, {*s}, 1000, true);
+  EXPECT_TRUE(std::filesystem::is_regular_file(state + "/usage.json"));
   EXPECT_EQ(first.previous_time, 0);
   EXPECT_NEAR(first.cpu_seconds, static_cast<double>(s->cpu_ticks) / clock_ticks_per_second(), 1e-9);
   auto later = *s;
   later.cpu_ticks += 50;
-  auto second = cpu_since_last(tmp.path(), {later}, 1060, true);
+  auto second = cpu_since_last(state, {later}, 1060, true);
   EXPECT_EQ(second.previous_time, 1000);
   EXPECT_NEAR(second.cpu_seconds, 50.0 / clock_ticks_per_second(), 1e-9);
 }
