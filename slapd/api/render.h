@@ -24,5 +24,9 @@ bool may_read(Api& api, const Caller& caller, const market::InstanceRegistry::In
 // computer running it (or running its host), the instance itself, or its host for a shared
 // instance — never its parent or its client.
 bool may_act_for(Api& api, const Caller& caller, const market::InstanceRegistry::Instance& i);
+// Whether an instance identity still speaks for a running instance: it holds a partition and was
+// not requested destroyed. A destroyed instance's certificate acts for nothing (no children, no
+// reports, no new certificate), whether or not it was revoked yet.
+bool live_instance(Api& api, const std::string& guid);
 
 }  // namespace slap::slapd

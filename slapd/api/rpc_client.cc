@@ -41,6 +41,9 @@ void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind ki
 
 void request_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {
   if (caller.kind != ca::IdentityKind::person && caller.kind != ca::IdentityKind::instance) return reply(forbidden("only people and instances request instances"));
+  if (caller.kind == ca::IdentityKind::instance && !live_instance(api, caller.subject)) {
+    return reply(forbidden(caller.subject + " holds no partition or was destroyed: it requests nothing"));
+  }
   if (!only(body, {"title", "software_release_uri", "software_type", "parameters", "sla_parameters", "state", "shared"}, reply)) return;
   market::RequestInstance r;
   r.requester = caller.subject;

@@ -229,7 +229,18 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     market::ReportedState rs;
     if (!market::parse(*state, rs) || rs == market::ReportedState::none) return reply(bad_request(kD, {"reported_state", "expected started, stopped or destroyed"}));
     if (caller.kind != ca::IdentityKind::computer) return reply(forbidden("only the node hosting an instance reports its state"));
-    return api.submit(market::ReportState{caller.subject, *guid, rs}, kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " state recorded"); });
+    std::vector<market::Command> commands{market::ReportState{caller.subject, *guid, rs}};
+    if (rs == market::ReportedState::destroyed) {
+      // Its partition is freed: the certificates it was given are revoked with it.
+      auto i = api.ctx().market.instances().get(*guid);
+      if (i && i->request.state == market::RequestedState::destroyed) {
+        for (const auto& serial : api.ctx().identities.serials_of(*guid)) {
+          commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, *guid, serial, "", {}, {}, ""}});
+        }
+      }
+    }
+    return api.submit_all(std::move(commands), kD, reply,
+                          [](const std::vector<Outcome>& all) { return rpc_success(all.front().instance + " state recorded"); });
   }
 
   if (verb == "slapos.put.v0.software_instance_connection_parameter") {
@@ -269,6 +280,7 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (i->request.shared || (caller.kind == ca::IdentityKind::instance && caller.subject != *guid)) {
       return reply(forbidden(caller.subject + " may not take a certificate for " + *guid));
     }
+    if (!live_instance(api, *guid)) return reply(forbidden(*guid + " holds no partition or was destroyed: no certificate"));
     return issue_certificate_for(api, *guid, ca::IdentityKind::instance, reply);
   }
 

@@ -168,8 +168,9 @@ void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply)
   auto cert = api.ctx().identities.certificate(*serial);
   if (!cert) return reply(error_response(kD, 404, "unknown_certificate", "no certificate " + *serial));
   bool allowed = caller.admin() || cert->subject == caller.subject;
-  if (!allowed) {  // a computer's owner may revoke its certificates
+  if (!allowed) {  // a computer's owner may revoke its certificates, an instance's client the instance's
     if (auto c = api.ctx().market.computers().get(cert->subject)) allowed = c->props.owner == caller.subject;
+    else if (auto i = api.ctx().market.instances().get(cert->subject)) allowed = i->request.client == caller.subject;
   }
   if (!allowed) return reply(forbidden(caller.subject + " may not revoke " + *serial));
   if (cert->revoked) return reply(json_response(200, bj::object{{"serial", *serial}, {"revoked", true}}));
