@@ -2,6 +2,7 @@
 
 #include <pugixml.hpp>
 
+#include <chrono>
 #include <ctime>
 #include <initializer_list>
 
@@ -79,6 +80,12 @@ ubm::Result<ubm::TimestampNs> parse_date(std::string_view t) {
       !digits(5, 2, mo) || !digits(8, 2, d) || !digits(11, 2, h) || !digits(14, 2, mi) || !digits(17, 2, s) || mo < 1 || mo > 12 ||
       d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970 || y > 2261) {  // nanoseconds in an int64 end in April 2262
     return invalid("date", "'" + std::string(t.substr(0, 32)) + "' is not YYYY-MM-DD HH:MM:SS");
+  }
+  // A day the month does not have (02-30, 04-31) would be carried into the next month by timegm,
+  // moving the usage period and the key duplicates are detected by.
+  using namespace std::chrono;
+  if (!year_month_day{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}}.ok()) {
+    return invalid("date", "'" + std::string(t.substr(0, 10)) + "' is not a day of the calendar");
   }
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;

@@ -83,6 +83,10 @@ TEST(TioXml, TheReferenceJournalParsesUpToItsNegativeRatio) {
 
 TEST(TioXml, DatesBeyondInt64NanosecondsAreRefused) {  // found by fuzz_tioxml (signed overflow)
   EXPECT_TRUE(usage::parse_date("2261-12-31 23:59:59").ok());
+  EXPECT_TRUE(usage::parse_date("2024-02-29 00:00:00").ok());   // a leap year's
+  EXPECT_FALSE(usage::parse_date("2019-02-29 00:00:00").ok());  // not a leap year
+  EXPECT_FALSE(usage::parse_date("2019-02-31 00:00:00").ok());
+  EXPECT_FALSE(usage::parse_date("2026-04-31 12:00:00").ok());
   EXPECT_FALSE(usage::parse_date("2262-04-12 00:00:00").ok());
   EXPECT_FALSE(usage::parse_date("4052-12-31 00:00:00").ok());
 }
