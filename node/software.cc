@@ -1,8 +1,14 @@
 #include "node/software.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -16,7 +22,64 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kMeta = "/.slapnode";
+// The node's records of each release live outside the release directory, in
+// <software root>/.meta/<sha256 of URL>/ (root's when privileged, mode 0755): url, installed,
+// profile.cfg, build.log, downloads/. The release directory itself belongs to the build user, so
+// nothing slapnode writes as root may go through a path inside it: whatever must land there is
+// written by a child running as the build user (or directly when there is no build user).
+constexpr const char* kMetaRoot = "/.meta";
+
+std::string meta_dir(const std::string& software_root, const std::string& url) {
+  return software_root + kMetaRoot + "/" + sha256_hex(url);
+}
+
+// A directory of the node's own (never inside a release directory), mode 0755 whatever the umask.
+Status make_node_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return make_error(Errc::kIo, "cannot create " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error(Errc::kIo, path + " is not a directory");
+  ::chmod(path.c_str(), 0755);
+  return {};
+}
+
+// Removes `name` in the directory open as `parent`, never following a symlink: every step goes
+// through a descriptor opened with O_NOFOLLOW, so a build user swapping a directory for a link
+// while this runs cannot send it outside the tree.
+bool remove_at(int parent, const char* name) {
+  if (::unlinkat(parent, name, 0) == 0 || errno == ENOENT) return true;
+  if (errno != EISDIR && errno != EPERM) return false;
+  int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return false;
+  }
+  bool ok = true;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    ok = remove_at(::dirfd(d), e->d_name) && ok;
+  }
+  ::closedir(d);
+  if (::unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) return false;
+  return ok;
+}
+
+// `path`'s parent is trusted (the software root or .meta, both the node's).
+Status remove_tree(const std::string& path) {
+  fs::path p(path);
+  int parent = ::open(p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent < 0) {
+    if (errno == ENOENT) return {};
+    return make_error(Errc::kIo, "cannot open " + p.parent_path().string() + ": " + std::strerror(errno));
+  }
+  bool ok = remove_at(parent, p.filename().c_str());
+  ::close(parent);
+  if (!ok) return make_error(Errc::kIo, "cannot remove " + path);
+  return {};
+}
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
@@ -61,66 +124,102 @@ std::string software_dir(const std::string& software_root, const std::string& ur
 }
 
 bool software_installed(const std::string& software_root, const std::string& url) {
-  return fs::exists(software_dir(software_root, url) + kMeta + "/installed");
+  return fs::exists(meta_dir(software_root, url) + "/installed");
 }
 
 Result<Profile> installed_profile(const std::string& software_root, const std::string& url) {
-  std::string dir = software_dir(software_root, url);
   if (!software_installed(software_root, url)) return make_error(Errc::kNotFound, "release not installed: " + url);
-  auto text = read_file(dir + kMeta + "/profile.cfg", kMaxIniBytes);
+  auto text = read_file(meta_dir(software_root, url) + "/profile.cfg", kMaxIniBytes);
   if (!text) return text.error();
   return parse_flat_profile(*text, url);
 }
 
 std::string SoftwareBuilder::log_path(const std::string& url) const {
-  return software_dir(opts_.software_root, url) + kMeta + "/build.log";
+  return meta_dir(opts_.software_root, url) + "/build.log";
 }
 
 std::map<std::string, std::string> SoftwareBuilder::known_releases() const {
   std::map<std::string, std::string> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(opts_.software_root, ec)) {
+  for (const auto& e : fs::directory_iterator(opts_.software_root + kMetaRoot, ec)) {
     std::string name = e.path().filename().string();
     if (!valid_sha256(name)) continue;
-    auto url = read_file(e.path().string() + kMeta + "/url", 8192);
-    if (url && sha256_hex(*url) == name) out[*url] = e.path().string();
+    auto url = read_file(e.path().string() + "/url", 8192);
+    if (url && sha256_hex(*url) == name) out[*url] = software_dir(opts_.software_root, *url);
   }
   return out;
 }
 
-Status SoftwareBuilder::own(const std::string& path) {
-  if (!opts_.build_as) return {};
-  if (::lchown(path.c_str(), opts_.build_as->uid, opts_.build_as->gid) != 0) {
-    return make_error(Errc::kIo, "chown " + path);
-  }
+Status SoftwareBuilder::tree_mkdirs(const std::string& path, const std::string& dir, const std::string& log) {
+  if (opts_.build_as) return run({"mkdir", "-p", "--", path}, dir, log, "mkdir");
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return make_error(Errc::kIo, "cannot create " + path + ": " + ec.message());
+  return {};
+}
+
+Status SoftwareBuilder::tree_install(const std::string& src, const std::string& dest, mode_t mode,
+                                     const std::string& dir, const std::string& log) {
+  char m[8];
+  std::snprintf(m, sizeof m, "%04o", static_cast<unsigned>(mode));
+  if (opts_.build_as) return run({"install", "-m", m, "--", src, dest}, dir, log, "install");
+  std::error_code ec;
+  fs::copy_file(src, dest, fs::copy_options::overwrite_existing, ec);
+  if (ec) return make_error(Errc::kIo, "copy: " + ec.message());
+  ::chmod(dest.c_str(), mode);
+  return {};
+}
+
+Status SoftwareBuilder::tree_remove(const std::string& path, const std::string& dir, const std::string& log) {
+  if (opts_.build_as) return run({"rm", "-rf", "--", path}, dir, log, "rm");
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return make_error(Errc::kIo, "cannot remove " + path + ": " + ec.message());
   return {};
 }
 
 Status SoftwareBuilder::remove(const std::string& url) {
-  std::string dir = software_dir(opts_.software_root, url);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return make_error(Errc::kIo, "cannot remove " + dir + ": " + ec.message());
-  return {};
+  std::string meta = meta_dir(opts_.software_root, url);
+  // The marker first: a half-removed release is never taken for an installed one.
+  if (::unlink((meta + "/installed").c_str()) != 0 && errno != ENOENT) {
+    return make_error(Errc::kIo, "cannot remove " + meta + "/installed: " + std::strerror(errno));
+  }
+  if (auto st = remove_tree(software_dir(opts_.software_root, url)); !st) return st;
+  return remove_tree(meta);
 }
 
 Result<bool> SoftwareBuilder::install(const std::string& url) {
   if (!url_scheme_allowed(url)) return make_error(Errc::kInvalid, "refused release URL");
   std::string dir = software_dir(opts_.software_root, url);
+  std::string meta = meta_dir(opts_.software_root, url);
   if (software_installed(opts_.software_root, url)) return false;
+  // An unfinished earlier attempt (or a tree of the old layout, which kept its records inside).
+  if (auto st = remove_tree(dir); !st) return st.error();
+  if (auto st = remove_tree(meta); !st) return st.error();
   std::error_code ec;
-  fs::remove_all(dir, ec);  // an unfinished earlier attempt
-  fs::create_directories(dir + kMeta, ec);
-  if (ec) return make_error(Errc::kIo, "cannot create " + dir + ": " + ec.message());
+  fs::create_directories(opts_.software_root, ec);  // the configured root, as before
+  if (auto st = make_node_dir(opts_.software_root + kMetaRoot); !st) return st.error();
+  if (auto st = make_node_dir(meta); !st) return st.error();
+  // The release directory: made by this process in the root-owned software root, so chowning it
+  // is safe (the build user cannot put anything in its place); nothing inside it is touched here.
+  if (::mkdir(dir.c_str(), 0755) != 0) return make_error(Errc::kIo, "cannot create " + dir + ": " + std::strerror(errno));
   ::chmod(dir.c_str(), 0755);
-  if (auto st = own(dir); !st) return st.error();
-  if (auto st = write_file_atomic(dir + kMeta + "/url", url); !st) return st.error();
+  if (opts_.build_as && ::lchown(dir.c_str(), opts_.build_as->uid, opts_.build_as->gid) != 0) {
+    return make_error(Errc::kIo, "chown " + dir + ": " + std::strerror(errno));
+  }
+  if (auto st = write_file_atomic(meta + "/url", url); !st) return st.error();
+  {
+    int fd = ::open(log_path(url).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return make_error(Errc::kIo, "cannot create " + log_path(url) + ": " + std::strerror(errno));
+    ::fchmod(fd, 0644);
+    ::close(fd);
+  }
   auto st = build(url, dir);
   if (!st) {
     std::ofstream(log_path(url), std::ios::app) << "slapnode: build failed: " << st.error().to_string() << "\n";
     return st.error();
   }
-  if (auto w = write_file_atomic(dir + kMeta + "/installed", url + "\n"); !w) return w.error();
+  if (auto w = write_file_atomic(meta + "/installed", url + "\n"); !w) return w.error();
   return true;
 }
 
@@ -132,6 +231,10 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
   p.sections["buildout"]["directory"] = dir;
   std::vector<std::string> parts = words(p.get("buildout", "parts") ? *p.get("buildout", "parts") : "");
   for (const auto& part : parts) {
+    // Part names name directories (downloads/<part>, parts/<part>): no "." or "..".
+    if (part == "." || part == ".." || part.find('/') != std::string::npos) {
+      return make_error(Errc::kInvalid, "bad part name '" + part + "'");
+    }
     if (!p.has(part)) return make_error(Errc::kNotFound, "part [" + part + "] is not defined");
     auto& sec = p.sections[part];
     if (!sec.count("location")) sec["location"] = dir + "/parts/" + part;
@@ -144,7 +247,7 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
       return Error{st.error().code, "part [" + part + "]: " + st.error().detail};
     }
   }
-  return write_file_atomic(dir + kMeta + "/profile.cfg", dump_profile(p));
+  return write_file_atomic(meta_dir(opts_.software_root, url) + "/profile.cfg", dump_profile(p));
 }
 
 Result<std::string> SoftwareBuilder::download(const std::string& url, const std::string& sha256,
@@ -154,10 +257,11 @@ Result<std::string> SoftwareBuilder::download(const std::string& url, const std:
   if (!bytes) return bytes.error();
   std::string got = sha256_hex(*bytes);
   if (got != sha256) return make_error(Errc::kChecksum, url + ": sha256 " + got + " does not match " + sha256);
-  std::error_code ec;
-  fs::create_directories(fs::path(dest).parent_path(), ec);
+  // dest: <meta>/downloads/<sub>/<name>, the node's own directories (readable by the build user).
+  fs::path sub = fs::path(dest).parent_path();
+  if (auto st = make_node_dir(sub.parent_path().string()); !st) return st.error();
+  if (auto st = make_node_dir(sub.string()); !st) return st.error();
   if (auto st = write_file_atomic(dest, *bytes, 0644); !st) return st.error();
-  if (auto st = own(dest); !st) return st.error();
   return dest;
 }
 
@@ -196,9 +300,9 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
   auto location = get("location", true);
   if (!location) return location.error();
   if (!inside(dir, *location)) return make_error(Errc::kInvalid, "location outside the software directory");
-  std::error_code ec;
-  fs::create_directories(dir + "/parts", ec);
-  if (auto st = own(dir + "/parts"); !st) return st;
+  // The node's records of this release (dir is <software root>/<sha256 of URL>).
+  const std::string meta = opts_.software_root + kMetaRoot + "/" + fs::path(dir).filename().string();
+  if (auto st = tree_mkdirs(dir + "/parts", dir, log); !st) return st;
 
   auto fetch_source = [&](const std::string& subdir) -> Result<std::string> {
     auto url = get("url", true);
@@ -206,12 +310,10 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
     auto sum = get("sha256", true);
     if (!sum) return sum.error();
     std::string resolved = resolve_url(p.url, *url);
-    return download(resolved, *sum, dir + kMeta + "/downloads/" + subdir + "/" + basename_of(resolved));
+    return download(resolved, *sum, meta + "/downloads/" + subdir + "/" + basename_of(resolved));
   };
   auto extract = [&](const std::string& archive, const std::string& into, const std::string& strip) -> Status {
-    std::error_code e;
-    fs::create_directories(into, e);
-    if (auto st = own(into); !st) return st;
+    if (auto st = tree_mkdirs(into, dir, log); !st) return st;
     std::vector<std::string> argv{"tar", "-xf", archive, "-C", into, "--no-same-owner"};
     if (!strip.empty() && strip != "0") argv.push_back("--strip-components=" + strip);
     return run(argv, dir, log, "tar");
@@ -221,11 +323,8 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
   if (r == "download") {
     auto file = fetch_source(part);
     if (!file) return file.error();
-    fs::create_directories(*location, ec);
-    if (auto st = own(*location); !st) return st;
-    fs::copy_file(*file, *location + "/" + fs::path(*file).filename().string(), fs::copy_options::overwrite_existing, ec);
-    if (ec) return make_error(Errc::kIo, "copy: " + ec.message());
-    return own(*location + "/" + fs::path(*file).filename().string());
+    if (auto st = tree_mkdirs(*location, dir, log); !st) return st;
+    return tree_install(*file, *location + "/" + fs::path(*file).filename().string(), 0644, dir, log);
   }
   if (r == "extract") {
     auto file = fetch_source(part);
@@ -236,8 +335,9 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
   if (r == "cmmi") {
     auto file = fetch_source(part);
     if (!file) return file.error();
-    std::string build = dir + kMeta + "/build/" + part;
-    fs::remove_all(build, ec);
+    // The build tree is the build user's: inside the release directory, made and wiped as that user.
+    std::string build = dir + "/.build/" + part;
+    if (auto st = tree_remove(build, dir, log); !st) return st;
     auto strip = get("strip-components", false);
     if (auto st = extract(*file, build, strip && !strip->empty() ? *strip : "1"); !st) return st;
     auto patches = get("patches", false);
@@ -250,7 +350,7 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
       size_t hash = line.rfind('#');
       if (hash == std::string::npos) return make_error(Errc::kChecksum, "patch '" + line + "' lacks #sha256");
       std::string purl = resolve_url(p.url, line.substr(0, hash));
-      auto pf = download(purl, line.substr(hash + 1), dir + kMeta + "/downloads/" + part + "-patch" + std::to_string(n++) + "/" + basename_of(purl));
+      auto pf = download(purl, line.substr(hash + 1), meta + "/downloads/" + part + "-patch" + std::to_string(n++) + "/" + basename_of(purl));
       if (!pf) return pf.error();
       std::vector<std::string> argv{"patch", "--batch", "--forward"};
       argv.insert(argv.end(), popts.begin(), popts.end());
@@ -313,12 +413,14 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
       }
       mode = static_cast<mode_t>(std::stoul(*mode_s, nullptr, 8) & 0755);
     }
-    fs::create_directories(fs::path(*output).parent_path(), ec);
-    for (fs::path d = fs::path(*output).parent_path(); inside(dir, d.string()) && d.string() != dir; d = d.parent_path()) {
-      (void)own(d.string());
-    }
-    if (auto st = write_file_atomic(*output, text, mode); !st) return st;
-    return own(*output);
+    if (auto st = tree_mkdirs(fs::path(*output).parent_path().string(), dir, log); !st) return st;
+    if (!opts_.build_as) return write_file_atomic(*output, text, mode);
+    // Staged in the node's directory, then copied into place by the build user.
+    std::string staged = meta + "/template.tmp";
+    if (auto st = write_file_atomic(staged, text, 0644); !st) return st;
+    auto st = tree_install(staged, *output, mode, dir, log);
+    ::unlink(staged.c_str());
+    return st;
   }
   return make_error(Errc::kInvalid, "unknown recipe '" + r + "'");
 }

@@ -2,7 +2,9 @@
 // Software releases: each URL is built once into <software root>/<sha256 of URL>/ following its
 // profile's [buildout] parts (node/RELEASE_FORMAT.md), then marked installed. A build without the
 // marker is wiped and started again on the next pass. Builds never run as root: when `build_as`
-// is set every command drops to that identity.
+// is set every command drops to that identity, and the release directory belongs to it. The
+// node's records of a release (url, installed marker, profile.cfg, build.log, downloads/) are kept
+// out of that directory, in <software root>/.meta/<sha256 of URL>/, which only slapnode writes.
 #include <chrono>
 #include <map>
 #include <optional>
@@ -47,7 +49,12 @@ class SoftwareBuilder {
   Result<std::string> download(const std::string& url, const std::string& sha256, const std::string& dest);
   Status run(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
              const std::string& what);
-  Status own(const std::string& path);
+  // Inside the release directory: done by a child running as the build user (when set), so that
+  // nothing runs as root through a path the build user controls.
+  Status tree_mkdirs(const std::string& path, const std::string& dir, const std::string& log);
+  Status tree_install(const std::string& src, const std::string& dest, mode_t mode, const std::string& dir,
+                      const std::string& log);
+  Status tree_remove(const std::string& path, const std::string& dir, const std::string& log);
 
   SoftwareOptions opts_;
   FetchFn fetch_;

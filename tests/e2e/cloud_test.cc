@@ -23,7 +23,8 @@ const std::string kMemcachedLarge = "file://" SLAP_EXAMPLES_DIR "/memcached-larg
 // Inode and modification time of a release's completion marker: a rebuild would change them.
 std::string marker_identity(const fs::path& dir) {
   struct stat st {};
-  if (::stat((dir / ".slapnode" / "installed").c_str(), &st) != 0) return "";
+  // The node keeps its records of a release out of the release directory (node/RELEASE_FORMAT.md).
+  if (::stat((dir.parent_path() / ".meta" / dir.filename() / "installed").c_str(), &st) != 0) return "";
   return std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
@@ -31,7 +32,7 @@ std::vector<fs::path> release_dirs(const std::string& software_root) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(software_root, ec)) {
-    if (e.is_directory()) out.push_back(e.path());
+    if (e.is_directory() && e.path().filename().string()[0] != '.') out.push_back(e.path());  // not .meta
   }
   return out;
 }

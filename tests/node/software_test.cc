@@ -11,6 +11,10 @@ namespace {
 
 using testing::TempDir;
 
+bool inside_dir(const std::string& dir, const std::string& path) {
+  return path.rfind(dir + "/", 0) == 0;
+}
+
 struct Release {
   TempDir tmp;
   std::string url;
@@ -57,6 +61,29 @@ TEST(Software, BuildsThePatchedExampleOnce) {
   EXPECT_FALSE(software_installed(r.tmp / "soft", r.url));
 }
 
+TEST(Software, BuildsThePatchedExampleAsTheBuildUser) {
+  if (!running_as_root()) GTEST_SKIP() << "needs root to build under another uid";
+  Release r;
+  ::chmod(r.tmp.path().c_str(), 0755);
+  const Identity as{64997, 64997};
+  SoftwareBuilder b(SoftwareOptions{r.tmp / "soft", as, std::chrono::seconds(120)},
+                    [&](const std::string& u) { return r.fetcher.fetch(u); });
+  auto built = b.install(r.url);
+  ASSERT_TRUE(built.ok()) << built.error().to_string() << "\n" << file_tail(b.log_path(r.url), 3000);
+  std::string dir = software_dir(r.tmp / "soft", r.url);
+  auto out = run_command(Command{.argv = {dir + "/parts/hello/bin/hello", "/dev/stdout", "--once"}, .capture = true});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->output, "hello, here is my patch\n");
+  // Nothing in the tree is root's: the node made none of it.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, as.uid) << e.path();
+  }
+  ASSERT_TRUE(b.remove(r.url).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
 TEST(Software, FailedBuildIsRetriedOnTheNextPass) {
   TempDir tmp;
   std::string flag = tmp / "allow";
@@ -96,6 +123,86 @@ TEST(Software, OutputsOutsideTheSoftwareDirectoryAreRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::kInvalid);
   EXPECT_FALSE(std::filesystem::exists(tmp / "escape"));
+}
+
+// A build step runs as the build user, who owns the release directory: it may replace anything in
+// it with a symlink. Nothing the node writes afterwards (log lines, downloads, the marker, the
+// stored profile, a later part's output) may land where such a link points.
+TEST(Software, SymlinksPlantedByABuildStepAreNeverFollowedByTheNode) {
+  TempDir tmp;
+  ::chmod(tmp.path().c_str(), 0755);  // the build user (privileged run) walks through it
+  const std::string victim = tmp / "victim";
+  ASSERT_TRUE(std::filesystem::create_directory(victim));
+  ::chmod(victim.c_str(), 0755);  // like /etc: root's, not the build user's
+  ASSERT_TRUE(write_file_atomic(tmp / "data.txt", "payload").ok());
+  const std::string sum = sha256_hex("payload");
+  // As root, builds run as a bare uid (the kernel needs no account); otherwise as this user.
+  std::optional<Identity> as;
+  if (running_as_root()) as = Identity{64997, 64997};
+  Fetcher f{HttpOptions{}};
+  SoftwareBuilder b(SoftwareOptions{tmp / "soft", as, std::chrono::seconds(60)},
+                    [&](const std::string& u) { return f.fetch(u); });
+  auto victim_is_empty = [&] { return std::filesystem::is_empty(victim); };
+  const std::string plant = "[plant]\nrecipe = command\ncommand = rm -rf .slapnode .build && ln -s " + victim +
+                            " .slapnode && ln -s " + victim + " .build\n";
+
+  // The old records' place is a link to the victim: the records are elsewhere, the build succeeds.
+  ASSERT_TRUE(write_file_atomic(tmp / "a.cfg", "[buildout]\nparts = plant get out say\n" + plant +
+                                                   "[get]\nrecipe = download\nurl = data.txt\nsha256 = " + sum +
+                                                   "\nlocation = ${buildout:directory}/files\n"
+                                                   "[out]\nrecipe = template\noutput = ${buildout:directory}/files/x.conf\n"
+                                                   "inline = x\n[say]\nrecipe = command\ncommand = echo said-in-the-log\n")
+                  .ok());
+  const std::string a = "file://" + tmp / "a.cfg";
+  auto ra = b.install(a);
+  ASSERT_TRUE(ra.ok()) << ra.error().to_string() << "\n" << file_tail(b.log_path(a), 3000);
+  EXPECT_TRUE(victim_is_empty());
+  const std::string dir = software_dir(tmp / "soft", a);
+  EXPECT_FALSE(inside_dir(dir, b.log_path(a)));
+  EXPECT_NE(file_tail(b.log_path(a), 4000).find("said-in-the-log"), std::string::npos);
+  EXPECT_TRUE(software_installed(tmp / "soft", a));
+  EXPECT_TRUE(installed_profile(tmp / "soft", a).ok());
+  EXPECT_EQ(*read_file(dir + "/files/data.txt"), "payload");
+  EXPECT_EQ(*read_file(dir + "/files/x.conf"), "x\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(b.log_path(a).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  if (as) {  // the tree is the build user's, down to what the node put in it
+    ASSERT_EQ(::lstat((dir + "/files/data.txt").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, as->uid);
+    ASSERT_EQ(::lstat((dir + "/files/x.conf").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, as->uid);
+  }
+  ASSERT_TRUE(b.remove(a).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_FALSE(software_installed(tmp / "soft", a));
+  EXPECT_EQ(b.known_releases().count(a), 0u);
+  EXPECT_TRUE(victim_is_empty());
+
+  if (!as) GTEST_SKIP() << "not root: the build user is this user, there is no privilege to abuse";
+  // A later part's location, a cmmi build tree and a template's directory behind links to the
+  // victim: written as the build user, who may not write there, so the build fails and the victim
+  // stays empty.
+  const char* later[] = {
+      "[later]\nrecipe = download\nurl = data.txt\nsha256 = %s\nlocation = ${buildout:directory}/parts/later\n",
+      "[later]\nrecipe = template\noutput = ${buildout:directory}/parts/x.conf\ninline = x\n",
+      "[later]\nrecipe = extract\nurl = data.txt\nsha256 = %s\nlocation = ${buildout:directory}/parts/later\n",
+      "[later]\nrecipe = cmmi\nurl = data.txt\nsha256 = %s\n",
+  };
+  int n = 0;
+  for (const char* fmt : later) {
+    std::string part = fmt;
+    if (auto at = part.find("%s"); at != std::string::npos) part.replace(at, 2, sum);
+    const std::string cfg = tmp / ("later" + std::to_string(n++) + ".cfg");
+    ASSERT_TRUE(write_file_atomic(cfg, "[buildout]\nparts = plant links later\n" + plant +
+                                           "[links]\nrecipe = command\ncommand = rm -rf parts && ln -s " + victim +
+                                           " parts\n" + part)
+                    .ok());
+    auto r = b.install("file://" + cfg);
+    EXPECT_FALSE(r.ok()) << part;
+    EXPECT_TRUE(victim_is_empty()) << part;
+    EXPECT_FALSE(software_installed(tmp / "soft", "file://" + cfg));
+  }
 }
 
 TEST(Software, ExtendedReleaseChangesADefault) {
