@@ -79,6 +79,11 @@ ubm::Status Market::write_checkpoint(const ledger::Ledger::CheckpointImage& imag
 }
 
 ubm::Status Market::rebuild() {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  struct Done {  // and again once rebuilt: what was read meanwhile is half-built
+    std::atomic<uint64_t>& g;
+    ~Done() { g.fetch_add(1, std::memory_order_acq_rel); }
+  } done{generation_};
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();
   if (ledger_ == nullptr) return {};
@@ -99,6 +104,7 @@ ubm::Status Market::rebuild() {
 // or computer registered first under one of them would make the ledger refuse, as a duplicate id,
 // the batch that later mints it; the market rebuilds and mints the same id again, so every later
 // batch holding that command would fail the same way.
+namespace {
 bool reserved_id(std::string_view id) {
   return id.starts_with("SOFTINST-") || id.starts_with("SR-") || id.starts_with("SUB-") ||
          id.find('/') != std::string_view::npos || id == kMarketNode;
@@ -108,6 +114,7 @@ ubm::Error reserved(std::string field, std::string_view id) {
                 "'" + std::string(id) + "' is reserved: the market names instances SOFTINST-*, releases SR-*, "
                 "subscriptions SUB-* and partitions computer/ref");
 }
+}  // namespace
 
 // --- the rules -------------------------------------------------------------------------------
 

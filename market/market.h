@@ -19,6 +19,7 @@
 // appended), the projections are reset and rebuilt from the ledger, and the commands that wrote
 // report the storage error. Readers may therefore see a decision shortly before it is durable;
 // replies are given only after it is.
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <span>
@@ -97,6 +98,10 @@ class Market {
 
   // Resets the projections and replays the whole ledger into them.
   [[nodiscard]] ubm::Status rebuild();
+  // Any thread. Changes when a rebuild starts and again when it ends: a computer's version can go
+  // back (decisions that failed to be written are undone) and then forward to the same number with
+  // other content, so what readers cached by version is valid only within one generation.
+  uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   // Checkpoints every projection of the ledger (Ledger::checkpoint), the market's included. The
   // deciding thread, with every decided batch written: while one is in flight the market's
@@ -156,6 +161,7 @@ class Market {
   boost::unordered_flat_map<std::string, std::optional<ubm::NodeKind>> in_flight_ids_;  // node kind for nodes
   boost::unordered_flat_set<std::string> in_flight_journals_;
   ubm::Seq decided_head_{0};  // the last sequence number decided
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace slap::market

@@ -57,12 +57,16 @@ bool Sequencer::try_submit(Command command, Callback done, Wake wake) {
     if (queue_.size() >= options_.max_queue || stopping_) return false;
     queue_.push_back(Job{std::move(command), {}, std::move(done)});
   }
+  announce(wake);
+  return true;
+}
+
+void Sequencer::announce(Wake wake) {
   if (wake == Wake::now) {
     work_.notify_one();
   } else {
     unannounced_.store(true, std::memory_order_release);
   }
-  return true;
 }
 
 bool Sequencer::try_submit_all(std::vector<Command> commands, std::vector<Callback> done, Wake wake) {
@@ -72,11 +76,7 @@ bool Sequencer::try_submit_all(std::vector<Command> commands, std::vector<Callba
     if (queue_.size() + commands.size() > options_.max_queue || stopping_) return false;
     for (size_t k = 0; k < commands.size(); ++k) queue_.push_back(Job{std::move(commands[k]), {}, std::move(done[k])});
   }
-  if (wake == Wake::now) {
-    work_.notify_one();
-  } else {
-    unannounced_.store(true, std::memory_order_release);
-  }
+  announce(wake);
   return true;
 }
 

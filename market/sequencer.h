@@ -89,6 +89,8 @@ class Sequencer {
   }
 
  private:
+  // Wakes the deciding thread for jobs just queued, or notes them for the next wake().
+  void announce(Wake wake);
   struct Job {
     Command command;
     std::promise<ubm::Result<Outcome>> done;

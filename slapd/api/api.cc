@@ -166,4 +166,32 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
   }
 }
 
+void Api::submit_instance_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
+                                     std::function<http::Response(const std::vector<market::Outcome>&)> to_response) {
+  const std::string subject = issued.subject, serial = issued.serial;
+  std::lock_guard lock(cert_mu_);
+  auto& in_flight = certs_in_flight_[subject];
+  // Those recorded since (or whose write failed and were never recorded) are known otherwise:
+  // serials_of lists the recorded ones; a failed one is revoked below once more, harmlessly.
+  std::erase_if(in_flight, [&](const std::string& s) { return ctx_.identities.certificate(s).has_value(); });
+  std::vector<market::Command> commands{market::RecordIdentity{issued}};
+  auto revoke = [&](const std::string& s) {
+    commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, subject, s, "", {}, {}, ""}});
+  };
+  for (const auto& s : ctx_.identities.serials_of(subject)) revoke(s);
+  for (const auto& s : in_flight) revoke(s);
+  in_flight.push_back(serial);
+  submit_all(std::move(commands), d, std::move(reply),
+             [this, subject, serial, to_response = std::move(to_response)](const std::vector<market::Outcome>& all) {
+               {
+                 std::lock_guard l(cert_mu_);
+                 if (auto it = certs_in_flight_.find(subject); it != certs_in_flight_.end()) {
+                   std::erase(it->second, serial);
+                   if (it->second.empty()) certs_in_flight_.erase(it);
+                 }
+               }
+               return to_response(all);
+             });
+}
+
 }  // namespace slap::slapd

@@ -69,7 +69,8 @@ class Api {
   // A computer's view rendered once per version and shared by every reader of that version.
   struct CachedView {
     uint64_t version = 0;
-    std::string etag;  // "\"<version>\""
+    uint64_t generation = 0;  // Market::generation() it was built in
+    std::string etag;  // "\"<SHA-256 of the body, 32 hex digits>\""
     std::string body;
   };
   std::shared_ptr<const CachedView> computer_view(const std::string& guid);
@@ -80,6 +81,12 @@ class Api {
   // `to_response` with every outcome. (A refusal does not undo the commands before it.)
   void submit_all(std::vector<market::Command> commands, Dialect d, Reply reply,
                   std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
+  // Records `issued` (a new certificate of an instance) and revokes every other certificate the
+  // instance holds or is being given by a fetch not yet durable. Computed and queued under one
+  // lock, so two concurrent fetches cannot each leave a valid certificate behind: the later one
+  // revokes the earlier's, which the queue holds before it.
+  void submit_instance_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
+                                   std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
 
  private:
   bool rate_ok(const std::string& subject);
@@ -92,6 +99,8 @@ class Api {
   };
   std::mutex view_mu_;
   std::unordered_map<std::string, std::shared_ptr<const CachedView>> views_;
+  std::mutex cert_mu_;
+  std::unordered_map<std::string, std::vector<std::string>> certs_in_flight_;  // instance -> serials queued, not yet durable
   std::mutex rate_mu_;
   std::unordered_map<std::string, Bucket> buckets_;
 };

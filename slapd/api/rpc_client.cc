@@ -25,18 +25,14 @@ void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind ki
   ubm::Identity id{ubm::IdentityAction::issue, subject, cert->serial_hex, cert->fingerprint_sha256,
                    ubm::TimestampNs{cert->not_before_ns}, ubm::TimestampNs{cert->not_after_ns}, ""};
   auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
+  auto answer = [c](const std::vector<Outcome>&) {
+    return json_response(200, bj::object{{"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
+  };
   // One valid certificate per instance: the node fetches one each time it processes the
   // partition, so the earlier ones are revoked in the same breath (no pile of valid keys). A
   // computer's owner may hold several (rotation), revoking them explicitly.
-  std::vector<market::Command> commands{market::RecordIdentity{id}};
-  if (kind == ca::IdentityKind::instance) {
-   for (const auto& serial : api.ctx().identities.serials_of(subject)) {
-    commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, subject, serial, "", {}, {}, ""}});
-   }
-  }
-  api.submit_all(std::move(commands), kD, reply, [c](const std::vector<Outcome>&) {
-    return json_response(200, bj::object{{"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
-  });
+  if (kind == ca::IdentityKind::instance) return api.submit_instance_certificate(id, kD, reply, std::move(answer));
+  api.submit_all({market::RecordIdentity{id}}, kD, reply, std::move(answer));
 }
 
 void request_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {

@@ -6,6 +6,7 @@
 
 #include <charconv>
 
+#include "ledger/hash.h"
 #include "slapd/api/api.h"
 #include "slapd/api/render.h"
 #include "slapd/json/entry_json.h"
@@ -248,23 +249,30 @@ void ledger_routes(Api& api, const Caller& caller, const std::string& path, cons
 
 }  // namespace
 
+// The ETag is a hash of the view's body, not its version number: a version can be reached twice
+// with different content (decisions a failed write undid, or that a crash took before they were
+// durable, then new ones), and a node holding the first must not be told "not modified" by the
+// second. The same content after a restart keeps its ETag.
 std::shared_ptr<const Api::CachedView> Api::computer_view(const std::string& guid) {
+  const uint64_t generation = ctx_.market.generation();
   const uint64_t version = ctx_.market.computers().version(guid);
   if (version == 0) return nullptr;
   {
     std::lock_guard lock(view_mu_);
     auto it = views_.find(guid);
-    if (it != views_.end() && it->second->version == version) return it->second;
+    if (it != views_.end() && it->second->version == version && it->second->generation == generation) return it->second;
   }
   auto snapshot = ctx_.market.computer_snapshot(guid);
   if (!snapshot) return nullptr;
   auto v = std::make_shared<CachedView>();
   v->version = snapshot->version;
-  v->etag = "\"" + std::to_string(snapshot->version) + "\"";
+  v->generation = generation;
   v->body = bj::serialize(computer_view_json(*this, *snapshot));
+  const ledger::Hash digest = ledger::Hasher().digest({v->body});
+  v->etag = "\"" + ledger::to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), 16)) + "\"";
   std::lock_guard lock(view_mu_);
   auto& slot = views_[guid];
-  if (!slot || slot->version < v->version) slot = v;
+  if (!slot || slot->generation < generation || (slot->generation == generation && slot->version < v->version)) slot = v;
   return v;
 }
 

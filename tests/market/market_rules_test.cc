@@ -409,12 +409,18 @@ TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
   f.supply("COMP-1");
   const auto before = f.snapshots();
   const ubm::Seq head = f.ledger().head();
+  const uint64_t generation = f.market().generation();
+  const uint64_t version = f.market().computers().version("COMP-1");
   fault->fail_next_writes(1);
   auto r = f.run(RequestInstance{"alice", "db", kRelease, "", {}, {}, false, RequestedState::started});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Rejection::STORAGE_ERROR);
   EXPECT_EQ(f.ledger().head(), head);
   EXPECT_EQ(f.snapshots(), before);
+  // The undone decision took the computer's version back: the same number will come again with
+  // other content, so what readers cached under it belongs to an older generation.
+  EXPECT_EQ(f.market().computers().version("COMP-1"), version);
+  EXPECT_GT(f.market().generation(), generation);
 }
 
 // An allocation is one ledger entry: the movement that allocates the new instance also registers

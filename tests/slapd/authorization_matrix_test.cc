@@ -2,6 +2,9 @@
 // (401), and none of them writes anything: the ledger head is unchanged.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <vector>
+
 #include "slapd/ca/certificate_authority.h"
 #include "tests/ledger/test_util.h"
 #include "tests/slapd/master_process.h"
@@ -172,4 +175,44 @@ TEST(AuthorizationMatrix, ADestroyedInstanceCertificateActsForNothing) {
   ASSERT_EQ(ca_.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + x1 + R"(","reported_state":"destroyed"})").status, 200u);
   auto fresh = master.client(x1_cert);  // a new connection: certificates are checked at the handshake
   EXPECT_EQ(fresh.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + x1 + R"("})").status, 401u) << "its certificate was revoked";
+}
+
+// One valid certificate per instance, even when its node fetches several at once: each fetch
+// revokes the others, those not yet durable included, so exactly one of them still connects.
+TEST(AuthorizationMatrix, ConcurrentInstanceCertificateFetchesLeaveOneValid) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto cx = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"X"})").body)));
+  auto o = parse_object(cx.post("/v1/computers", R"({"price_minor":1})").body);
+  const std::string a = str(o, "computer_guid");
+  const auto a_cert = test::cert_of(o);
+  auto ca_ = master.client(a_cert);
+  ASSERT_EQ(ca_.post("/slapos.put.v0.compute_node_format", format_body(a)).status, 200u);
+  ASSERT_EQ(cx.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + a + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  auto r = cx.post("/slapos.post.v0.software_instance", R"({"title":"x1","software_release_uri":"file:///sr","software_type":"default"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const std::string x1 = str(parse_object(r.body), "instance_guid");
+
+  constexpr int kFetches = 8;
+  std::vector<std::future<test::ClientCert>> fetches;
+  for (int k = 0; k < kFetches; ++k) {
+    fetches.push_back(std::async(std::launch::async, [&] {
+      auto node = master.client(a_cert);
+      auto res = node.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})");
+      EXPECT_EQ(res.status, 200u) << res.body;
+      return res.status == 200u ? test::cert_of(parse_object(res.body)) : test::ClientCert{};
+    }));
+  }
+  int valid = 0;
+  for (auto& f : fetches) {
+    const auto cert = f.get();
+    if (cert.cert_pem.empty()) continue;
+    auto as_instance = master.client(cert);
+    const auto status = as_instance.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + x1 + R"("})").status;
+    EXPECT_TRUE(status == 200u || status == 401u) << status;
+    valid += status == 200u;
+  }
+  EXPECT_EQ(valid, 1) << "certificates of one instance still valid after " << kFetches << " concurrent fetches";
 }
