@@ -149,6 +149,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   std::vector<PartitionUsage> usages;
   std::vector<std::pair<std::string, std::vector<ProcessSample>>> samples_by_dir;  // state dir
   std::vector<std::string> consumed_files;
+  std::vector<size_t> measured;  // per usage: how many of its movements the node measured itself
   std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // state dir, instance, counter
   for (const auto& p : v.partitions) {
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
@@ -183,6 +184,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
                              {"unit:net_byte"}});
       net_now.emplace_back(lit->state_dir, p.instance_guid, *bytes);
     }
+    measured.push_back(u.movements.size());
     std::error_code ec;
     std::string reports = lit->path + "/var/xml_report";
     if (fs::is_directory(fs::symlink_status(reports, ec))) {
@@ -211,6 +213,18 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   if (!usages.empty()) {
     std::string xml = build_tioxml(cfg_.computer_guid, usages);
     auto st = client_->post_usage(xml);
+    std::vector<std::string> refused_files;
+    if (!st && st.error().code == Errc::kProtocol && !consumed_files.empty()) {
+      // The master refused the journal. The movements instances wrote themselves are the likely
+      // cause (a unit or a quantity it does not take): the node's own measurements go again
+      // without them, and if that is accepted their files are set aside as refused, so that one
+      // partition's file cannot stop the usage of the whole computer from being billed.
+      spdlog::warn("report: usage refused ({}); posting the node's measurements alone", st.error().to_string());
+      for (size_t k = 0; k < usages.size(); ++k) usages[k].movements.resize(measured[k]);
+      st = client_->post_usage(build_tioxml(cfg_.computer_guid, usages));
+      if (st) refused_files = std::move(consumed_files);
+      consumed_files.clear();
+    }
     if (!st) {
       spdlog::error("report: posting usage failed: {}", st.error().to_string());
       code = worst(code, from_error(st.error()));
@@ -220,6 +234,11 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       for (const auto& f : consumed_files) {
         std::error_code ec;
         fs::rename(f, f + ".reported", ec);
+      }
+      for (const auto& f : refused_files) {
+        std::error_code ec;
+        spdlog::warn("report: {} refused by the master; renamed .refused", f);
+        fs::rename(f, f + ".refused", ec);
       }
       spdlog::info("report: usage of {} partitions posted", usages.size());
     }

@@ -139,6 +139,19 @@ std::string build_tioxml(const std::string& computer_guid, const std::vector<Par
   return out.str();
 }
 
+namespace {
+// A non-negative exact decimal as the master takes it: digits, then at most one point and digits
+// (no sign, no exponent, no nan): "3", "0.25".
+bool plain_decimal(std::string_view q) {
+  if (q.empty() || q.size() > 40) return false;
+  const size_t point = q.find('.');
+  const std::string_view whole = q.substr(0, point);
+  const std::string_view frac = point == std::string_view::npos ? std::string_view() : q.substr(point + 1);
+  auto digits = [](std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; };
+  return digits(whole) && (point == std::string_view::npos || digits(frac));
+}
+}  // namespace
+
 Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml) {
   if (xml.size() > (1u << 20)) return make_error(Errc::kInvalid, "consumption file larger than 1 MiB");
   pugi::xml_document doc;
@@ -154,12 +167,11 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
     m.title = mv.child_value("title");
     m.reference = mv.child_value("reference");
     std::string q = mv.child_value("quantity");
-    double qd = 0;
-    auto fc = std::from_chars(q.data(), q.data() + q.size(), qd);
-    if (m.resource.empty() || m.resource.size() > 256 || fc.ec != std::errc() || fc.ptr != q.data() + q.size() ||
-        !mv.child("price") || !mv.child("VAT")) {
-      return make_error(Errc::kInvalid, "movement lacks resource, a numeric quantity, price or VAT");
+    if (m.resource.empty() || m.resource.size() > 256 || !plain_decimal(q) || !mv.child("price") || !mv.child("VAT")) {
+      return make_error(Errc::kInvalid, "movement lacks resource, a quantity (digits, one optional point), price or VAT");
     }
+    // What the node measures itself is not for an instance to add to (or, were it negative, take from).
+    if (m.resource.rfind("usage/", 0) == 0) return make_error(Errc::kInvalid, "resource " + m.resource + " is the node's to measure");
     m.quantity = q;
     for (auto c : mv.children("category")) {
       if (*c.child_value()) m.categories.emplace_back(c.child_value());

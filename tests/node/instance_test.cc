@@ -75,6 +75,7 @@ struct FakeMaster {
     return partitions().back().as_object();
   }
   std::atomic<bool> stopping{false};
+  std::string refuse_usage_containing;  // a usage journal holding this text is answered 422
 
   TestResponse handle(const TestRequest& r) {
     if (r.target.find("?wait=") != std::string::npos && r.headers.count("if-none-match")) {
@@ -93,6 +94,10 @@ struct FakeMaster {
     }
     if (r.target == "/slapos.get.v0.software_instance_certificate") {
       return TestResponse{200, R"({"key":"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n","certificate":"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"})", {}};
+    }
+    if (r.target == "/slapos.post.v0.compute_node_usage" && !refuse_usage_containing.empty() &&
+        r.body.find(refuse_usage_containing) != std::string::npos) {
+      return TestResponse{422, R"({"error":"UNKNOWN_UNIT"})", {}};
     }
     if (r.target.rfind("/slapos.", 0) == 0) return TestResponse{200, R"({"type":"success","title":"ok"})", {}};
     return TestResponse{404, R"({"error":"not_found"})", {}};
@@ -269,6 +274,25 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   for (auto mv : tx.children("movement")) resources.insert(mv.child_value("resource"));
   EXPECT_EQ(resources, (std::set<std::string>{"usage/cpu_s", "usage/ram_byte_s", "usage/disk_byte_s", "custom/greetings"}));
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r1.xml.reported"));
+
+  // A file the master refuses (a unit it does not know) does not stop the computer's usage: the
+  // node's measurements go again without it, and the file is set aside.
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.refuse_usage_containing = "custom/furlongs";
+  }
+  ASSERT_TRUE(write_file_atomic(cfg.partition_path(1) + "/var/xml_report/r2.xml",
+                                "<consumption><movement><resource>custom/furlongs</resource><quantity>1</quantity>"
+                                "<price>0</price><VAT/></movement></consumption>")
+                  .ok());
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  usage = server->requests_to("/slapos.post.v0.compute_node_usage");
+  ASSERT_EQ(usage.size(), 3u);  // the one above, the refused one, the measurements alone
+  std::string last(json::parse(usage[2].body).as_object().at("tioxml").as_string());
+  EXPECT_EQ(last.find("custom/furlongs"), std::string::npos);
+  EXPECT_NE(last.find("usage/cpu_s"), std::string::npos);
+  EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r2.xml.refused"));
+  EXPECT_FALSE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r2.xml"));
 }
 
 // A partition whose entry in the view is refused (here a parameter key with a '/') is not taken

@@ -170,6 +170,15 @@ TEST(Consumption, InstanceFilesAreParsedOrRefused) {
                                            "<price>0</price><VAT/></movement></consumption>")
                    .ok());
   EXPECT_FALSE(parse_partition_consumption("<consumption></consumption>").ok());
+  // Quantities the master takes only: no sign, exponent or nan; and nothing in the node's own
+  // usage/ resources, which an instance could otherwise add to or (negatively) take from.
+  auto one = [](const std::string& resource, const std::string& quantity) {
+    return parse_partition_consumption("<consumption><movement><resource>" + resource + "</resource><quantity>" + quantity +
+                                       "</quantity><price>0</price><VAT/></movement></consumption>");
+  };
+  EXPECT_TRUE(one("custom/requests", "0.25").ok());
+  for (const char* q : {"-5", "nan", "1e3", "+1", ".5", "5.", "1.2.3", ""}) EXPECT_FALSE(one("custom/requests", q).ok()) << q;
+  EXPECT_FALSE(one("usage/cpu_s", "1").ok());
 }
 
 TEST(Quantity, IsExactDecimalText) {
