@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <optional>
 #include <vector>
 
 #include "slapd/ca/certificate_authority.h"
@@ -136,25 +137,39 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
   EXPECT_EQ(ca_.get("/v1/computers/" + w.a_guid).status, 200u);
 }
 
+// A master with person X and X's formatted computer A, which supplies file:///sr.
+class InstanceIdentities : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(master.ready());
+    // Built in place: a client holds its stream, which refers to its own context (no moving).
+    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
+    connect(admin, master.admin());
+    connect(cx, test::cert_of(parse_object(admin->post("/v1/persons", R"({"name":"X"})").body)));
+    auto o = parse_object(cx->post("/v1/computers", R"({"price_minor":1})").body);
+    a = str(o, "computer_guid");
+    a_cert = test::cert_of(o);
+    connect(ca, a_cert);
+    ASSERT_EQ(ca->post("/slapos.put.v0.compute_node_format", format_body(a)).status, 200u);
+    ASSERT_EQ(cx->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + a + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  }
+  test::TempDir dir;
+  test::MasterProcess master{dir.path() / "master"};
+  std::optional<test::TlsClient> admin, cx, ca;  // the administrator, X, computer A
+  std::string a;
+  test::ClientCert a_cert;
+};
+
 // An instance's certificate speaks for it only while it runs: once requested destroyed it
 // requests no children, publishes nothing and takes no new certificate, and once its node confirms
 // the destruction its certificates are revoked (the TLS layer then refuses them).
-TEST(AuthorizationMatrix, ADestroyedInstanceCertificateActsForNothing) {
-  test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  auto cx = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"X"})").body)));
-  auto o = parse_object(cx.post("/v1/computers", R"({"price_minor":1})").body);
-  const std::string a = str(o, "computer_guid");
-  auto ca_ = master.client(test::cert_of(o));
-  ASSERT_EQ(ca_.post("/slapos.put.v0.compute_node_format", format_body(a)).status, 200u);
-  ASSERT_EQ(cx.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + a + R"(","software_release_uri":"file:///sr"})").status, 200u);
+TEST_F(InstanceIdentities, ADestroyedInstanceCertificateActsForNothing) {
+  auto& ca_ = *ca;
   auto request = [&](test::TlsClient& who, const std::string& title, const std::string& state) {
     return who.post("/slapos.post.v0.software_instance", R"({"title":")" + title + R"(","software_release_uri":"file:///sr","software_type":"default","state":")" +
                                                             state + R"(","sla_parameters":{"computer_guid":")" + a + R"("}})");
   };
-  auto r = request(cx, "x1", "started");
+  auto r = request(*cx, "x1", "started");
   ASSERT_EQ(r.status, 200u) << r.body;
   const std::string x1 = str(parse_object(r.body), "instance_guid");
   auto cert = ca_.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})");
@@ -164,13 +179,13 @@ TEST(AuthorizationMatrix, ADestroyedInstanceCertificateActsForNothing) {
   r = request(ix1, "child", "started");
   EXPECT_EQ(r.status, 200u) << "a running instance requests children: " << r.body;
 
-  ASSERT_EQ(request(cx, "x1", "destroyed").status, 200u);
-  const std::string head = admin.get("/v1/ledger/head").body;
+  ASSERT_EQ(request(*cx, "x1", "destroyed").status, 200u);
+  const std::string head = admin->get("/v1/ledger/head").body;
   EXPECT_EQ(request(ix1, "child2", "started").status, 403u);
   EXPECT_EQ(ix1.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})").status, 403u);
   EXPECT_EQ(ix1.post("/slapos.put.v0.software_instance_connection_parameter", R"({"instance_guid":")" + x1 + R"(","connection_parameter_dict":{"a":"b"}})").status, 403u);
   EXPECT_EQ(ca_.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})").status, 403u);
-  EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused action wrote to the ledger";
+  EXPECT_EQ(admin->get("/v1/ledger/head").body, head) << "a refused action wrote to the ledger";
 
   ASSERT_EQ(ca_.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + x1 + R"(","reported_state":"destroyed"})").status, 200u);
   auto fresh = master.client(x1_cert);  // a new connection: certificates are checked at the handshake
@@ -179,19 +194,8 @@ TEST(AuthorizationMatrix, ADestroyedInstanceCertificateActsForNothing) {
 
 // One valid certificate per instance, even when its node fetches several at once: each fetch
 // revokes the others, those not yet durable included, so exactly one of them still connects.
-TEST(AuthorizationMatrix, ConcurrentInstanceCertificateFetchesLeaveOneValid) {
-  test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  auto cx = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"X"})").body)));
-  auto o = parse_object(cx.post("/v1/computers", R"({"price_minor":1})").body);
-  const std::string a = str(o, "computer_guid");
-  const auto a_cert = test::cert_of(o);
-  auto ca_ = master.client(a_cert);
-  ASSERT_EQ(ca_.post("/slapos.put.v0.compute_node_format", format_body(a)).status, 200u);
-  ASSERT_EQ(cx.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + a + R"(","software_release_uri":"file:///sr"})").status, 200u);
-  auto r = cx.post("/slapos.post.v0.software_instance", R"({"title":"x1","software_release_uri":"file:///sr","software_type":"default"})");
+TEST_F(InstanceIdentities, ConcurrentCertificateFetchesLeaveOneValid) {
+  auto r = cx->post("/slapos.post.v0.software_instance", R"({"title":"x1","software_release_uri":"file:///sr","software_type":"default"})");
   ASSERT_EQ(r.status, 200u) << r.body;
   const std::string x1 = str(parse_object(r.body), "instance_guid");
 
