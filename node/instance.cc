@@ -175,7 +175,8 @@ Result<RenderedInstance> render_instance(const Profile& profile, const Partition
   return out;
 }
 
-std::string record_path(const PartitionLayout& layout) { return layout.state_dir + "/state.json"; }
+constexpr const char* kRecord = "state.json";
+std::string record_path(const PartitionLayout& layout) { return layout.state_dir + "/" + kRecord; }
 
 Result<PartitionRecord> read_record(const PartitionLayout& layout) {
   auto text = read_file(record_path(layout), 64 * 1024);
@@ -204,8 +205,7 @@ Status write_record(const PartitionLayout& layout, const PartitionRecord& r) {
                  {"programs", r.programs}};
   // In the state directory, not the partition: its user must not rewrite what was applied (nor
   // mark it destroyed so that a later destroy skips it), and nothing there is chowned to it.
-  if (auto st = ensure_state_dir(layout.state_dir); !st) return st;
-  return write_file_atomic(record_path(layout), json::serialize(o) + "\n", 0600);
+  return write_state_file(layout.state_dir, kRecord, json::serialize(o) + "\n");
 }
 
 InstanceManager::InstanceManager(const NodeConfig& cfg, Supervisor& supervisor, SlapClient& client)

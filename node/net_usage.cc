@@ -10,7 +10,8 @@ namespace json = boost::json;
 
 namespace {
 
-std::string net_path(const std::string& state_dir) { return state_dir + "/net.json"; }
+constexpr const char* kNetFile = "net.json";
+std::string net_path(const std::string& state_dir) { return state_dir + "/" + kNetFile; }
 
 // The baseline stored for `guid`, if any.
 std::optional<uint64_t> stored(const std::string& state_dir, const std::string& guid) {
@@ -30,8 +31,7 @@ std::optional<uint64_t> stored(const std::string& state_dir, const std::string& 
 
 void store(const std::string& state_dir, const std::string& guid, uint64_t bytes) {
   json::object o{{"instance_guid", guid}, {"bytes", bytes}};
-  if (!ensure_state_dir(state_dir)) return;
-  (void)write_file_atomic(net_path(state_dir), json::serialize(o) + "\n", 0600);
+  (void)write_state_file(state_dir, kNetFile, json::serialize(o) + "\n");
 }
 
 }  // namespace

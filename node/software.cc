@@ -243,7 +243,7 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
   Substituter sub(p, none);
   for (const auto& part : parts) {
     std::ofstream(log, std::ios::app) << "slapnode: part [" << part << "]\n";
-    if (auto st = run_part(p, sub, part, dir, log); !st) {
+    if (auto st = run_part(p, sub, part, dir, meta_dir(opts_.software_root, url), log); !st) {
       return Error{st.error().code, "part [" + part + "]: " + st.error().detail};
     }
   }
@@ -286,8 +286,9 @@ Status SoftwareBuilder::run(const std::vector<std::string>& argv, const std::str
   return {};
 }
 
+// `meta`: the node's records of this release (meta_dir), where downloads and staged files go.
 Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const std::string& part,
-                                 const std::string& dir, const std::string& log) {
+                                 const std::string& dir, const std::string& meta, const std::string& log) {
   auto get = [&](const std::string& key, bool required) -> Result<std::string> {
     if (p.get(part, key) == nullptr) {
       if (required) return make_error(Errc::kNotFound, "missing key '" + key + "'");
@@ -300,8 +301,6 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
   auto location = get("location", true);
   if (!location) return location.error();
   if (!inside(dir, *location)) return make_error(Errc::kInvalid, "location outside the software directory");
-  // The node's records of this release (dir is <software root>/<sha256 of URL>).
-  const std::string meta = opts_.software_root + kMetaRoot + "/" + fs::path(dir).filename().string();
   if (auto st = tree_mkdirs(dir + "/parts", dir, log); !st) return st;
 
   auto fetch_source = [&](const std::string& subdir) -> Result<std::string> {

@@ -45,7 +45,7 @@ class SoftwareBuilder {
  private:
   Status build(const std::string& url, const std::string& dir);
   Status run_part(const Profile& p, const Substituter& sub, const std::string& part, const std::string& dir,
-                  const std::string& log);
+                  const std::string& meta, const std::string& log);
   Result<std::string> download(const std::string& url, const std::string& sha256, const std::string& dest);
   Status run(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
              const std::string& what);

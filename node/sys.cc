@@ -254,6 +254,11 @@ Status ensure_state_dir(const std::string& dir) {
   return ensure_private_dir(dir);
 }
 
+Status write_state_file(const std::string& state_dir, const std::string& name, std::string_view content) {
+  if (auto st = ensure_state_dir(state_dir); !st) return st;
+  return write_file_atomic(state_dir + "/" + name, content, 0600);
+}
+
 Status wipe_directory_contents(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(fs::symlink_status(dir, ec))) return {};

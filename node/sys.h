@@ -57,6 +57,9 @@ Status ensure_private_dir(const std::string& dir);
 // ensure_private_dir on a partition's state directory (NodeConfig::partition_state_path) and on
 // its parent, the state root: what slapnode writes there no partition user can alter.
 Status ensure_state_dir(const std::string& dir);
+// Writes `name` in a partition's state directory (ensured first), mode 0600, never chowned to the
+// partition's user: the one way the node keeps its per-partition records.
+Status write_state_file(const std::string& state_dir, const std::string& name, std::string_view content);
 
 // Removes everything inside `dir`, keeping `dir` itself. Never follows symlinks.
 Status wipe_directory_contents(const std::string& dir);

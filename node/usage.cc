@@ -185,7 +185,8 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
 
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
                         bool persist) {
-  std::string path = state_dir + "/usage.json";
+  constexpr const char* kUsageFile = "usage.json";
+  std::string path = state_dir + "/" + kUsageFile;
   std::map<std::string, uint64_t> previous;
   CpuDelta out;
   if (auto text = read_file(path, 1 << 20)) {
@@ -213,7 +214,7 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
   out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
   if (persist) {
     json::object o{{"time", now}, {"procs", std::move(procs)}};
-    if (ensure_state_dir(state_dir)) (void)write_file_atomic(path, json::serialize(o) + "\n", 0600);
+    (void)write_state_file(state_dir, kUsageFile, json::serialize(o) + "\n");
   }
   return out;
 }

@@ -175,11 +175,8 @@ void Api::submit_instance_certificate(const ubm::Identity& issued, Dialect d, Re
   // serials_of lists the recorded ones; a failed one is revoked below once more, harmlessly.
   std::erase_if(in_flight, [&](const std::string& s) { return ctx_.identities.certificate(s).has_value(); });
   std::vector<market::Command> commands{market::RecordIdentity{issued}};
-  auto revoke = [&](const std::string& s) {
-    commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, subject, s, "", {}, {}, ""}});
-  };
-  for (const auto& s : ctx_.identities.serials_of(subject)) revoke(s);
-  for (const auto& s : in_flight) revoke(s);
+  for (const auto& s : ctx_.identities.serials_of(subject)) commands.push_back(revocation(subject, s));
+  for (const auto& s : in_flight) commands.push_back(revocation(subject, s));
   in_flight.push_back(serial);
   submit_all(std::move(commands), d, std::move(reply),
              [this, subject, serial, to_response = std::move(to_response)](const std::vector<market::Outcome>& all) {

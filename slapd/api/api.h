@@ -105,6 +105,11 @@ class Api {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
+// The command revoking one certificate (the ledger names it by subject and serial).
+inline market::Command revocation(const std::string& subject, const std::string& serial) {
+  return market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, subject, serial, "", {}, {}, ""}};
+}
+
 // Field helpers shared by the JSON-RPC handler files: on failure they reply (400/403) themselves.
 namespace rpc {
 http::Response forbidden(const std::string& why);

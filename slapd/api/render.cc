@@ -117,15 +117,20 @@ bj::object computer_view_json(Api& api, const market::ComputerSnapshot& s) {
                     {"partitions", std::move(partitions)}};
 }
 
+bool live_instance(const market::InstanceRegistry::Instance& i) {
+  return !i.computer.empty() && i.request.state != market::RequestedState::destroyed;
+}
+
 bool live_instance(Api& api, const std::string& guid) {
   auto i = api.ctx().market.instances().get(guid);
-  return i && !i->computer.empty() && i->request.state != market::RequestedState::destroyed;
+  return i && live_instance(*i);
 }
 
 bool may_act_for(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
   switch (c.kind) {
     case ca::IdentityKind::instance:
-      return (i.request.instance == c.subject || (!i.host.empty() && i.host == c.subject)) && live_instance(api, c.subject);
+      if (i.request.instance == c.subject) return live_instance(i);
+      return !i.host.empty() && i.host == c.subject && live_instance(api, c.subject);
     case ca::IdentityKind::computer: {
       if (i.computer == c.subject) return true;
       if (i.host.empty()) return false;

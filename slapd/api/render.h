@@ -28,5 +28,6 @@ bool may_act_for(Api& api, const Caller& caller, const market::InstanceRegistry:
 // not requested destroyed. A destroyed instance's certificate acts for nothing (no children, no
 // reports, no new certificate), whether or not it was revoked yet.
 bool live_instance(Api& api, const std::string& guid);
+bool live_instance(const market::InstanceRegistry::Instance& i);
 
 }  // namespace slap::slapd

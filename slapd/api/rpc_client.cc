@@ -186,7 +186,7 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     if (verb == "slapos.post.v0.compute_node_certificate") return issue_certificate(api, *computer, ca::IdentityKind::computer, reply);
     std::vector<market::Command> revokes;
     for (const auto& serial : api.ctx().identities.serials_of(*computer)) {
-      revokes.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, *computer, serial, "", {}, {}, ""}});
+      revokes.push_back(revocation(*computer, serial));
     }
     if (revokes.empty()) return reply(rpc_success("no certificate to revoke"));
     return api.submit_all(std::move(revokes), kD, reply, [](const std::vector<Outcome>& all) {

@@ -235,7 +235,7 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
       auto i = api.ctx().market.instances().get(*guid);
       if (i && i->request.state == market::RequestedState::destroyed) {
         for (const auto& serial : api.ctx().identities.serials_of(*guid)) {
-          commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, *guid, serial, "", {}, {}, ""}});
+          commands.push_back(revocation(*guid, serial));
         }
       }
     }
@@ -280,7 +280,7 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (i->request.shared || (caller.kind == ca::IdentityKind::instance && caller.subject != *guid)) {
       return reply(forbidden(caller.subject + " may not take a certificate for " + *guid));
     }
-    if (!live_instance(api, *guid)) return reply(forbidden(*guid + " holds no partition or was destroyed: no certificate"));
+    if (!live_instance(*i)) return reply(forbidden(*guid + " holds no partition or was destroyed: no certificate"));
     return issue_certificate_for(api, *guid, ca::IdentityKind::instance, reply);
   }
 

@@ -175,9 +175,8 @@ void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply)
   }
   if (!allowed) return reply(forbidden(caller.subject + " may not revoke " + *serial));
   if (cert->revoked) return reply(json_response(200, bj::object{{"serial", *serial}, {"revoked", true}}));
-  ubm::Identity id{ubm::IdentityAction::revoke, cert->subject, *serial, "", {}, {}, ""};
   const std::string s = *serial;
-  api.submit(market::RecordIdentity{id}, kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });
+  api.submit(revocation(cert->subject, s), kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });
 }
 
 void list_instances(Api& api, const Caller& caller, Reply reply) {
