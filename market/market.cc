@@ -39,6 +39,7 @@ using ubm::Status;
 
 // What one execute_batch accumulates.
 struct Market::Batch {
+  ubm::Seq first{0};  // where entries[0] will land
   std::vector<ubm::EntryBody> entries;
   boost::unordered_flat_set<std::string> registered;            // ids registered by this batch (not in the directory yet)
   boost::unordered_flat_map<std::string, ubm::NodeKind> nodes;  // the nodes among them
@@ -96,6 +97,7 @@ ubm::Status Market::rebuild() {
     return true;
   });
   last_at_ = std::max(last_at_, instances_.last_at());
+  folded_until_.store(ledger_->head().value(), std::memory_order_release);  // replayed: all durable
   return s;
 }
 
@@ -182,6 +184,9 @@ struct Market::Handler {
       introduced.reset();
     }
     b.entries.push_back(std::move(mv));
+    // Raised before the fact is folded: a reader that sees the fold (through the projection's
+    // lock) and reads folded_until() afterwards reads a bound that covers it.
+    m.folded_until_.store(b.first.value() + b.entries.size() - 1, std::memory_order_release);
     // Instances before computers: a computer's version is what HTTP readers key their cached view
     // on (slapd Api::computer_view), and they read the version first, then the instances. Folded
     // the other way, a reader between the two folds cached the old instances under the new
@@ -804,6 +809,9 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   Decided d;
   d.results.reserve(commands.size());
   Batch batch;
+  // Batches still being written come first: this one stands on them. Only this thread appends,
+  // so the ledger's head cannot pass decided_head_ while the batch is decided.
+  batch.first = ubm::next(std::max(ledger_->head(), decided_head_));
   batch.entries.reserve(2 * commands.size());  // an allocation writes one entry, a pending request two
   for (size_t k = 0; k < commands.size(); ++k) {
     const size_t before = batch.entries.size();
@@ -814,8 +822,7 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   }
   if (batch.entries.empty()) return d;
 
-  // Batches still being written come first: this one stands on them.
-  d.first = ubm::next(std::max(ledger_->head(), decided_head_));
+  d.first = batch.first;
   const ubm::Seq last{d.first.value() + batch.entries.size() - 1};
   computers_.speculated_until(last);
   instances_.speculated_until(last);

@@ -17,8 +17,9 @@
 // ledger write; the ledger then feeds the entries back and the projections skip what they folded.
 // If the write fails (or sequence numbers differ from the prediction because someone else
 // appended), the projections are reset and rebuilt from the ledger, and the commands that wrote
-// report the storage error. Readers may therefore see a decision shortly before it is durable;
-// replies are given only after it is.
+// report the storage error. Readers may therefore see a decision shortly before it is durable:
+// folded_until() and generation() tell them when what they read is (slapd holds its read replies
+// until then, slapd/durable_gate.h).
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -102,6 +103,11 @@ class Market {
   // back (decisions that failed to be written are undone) and then forward to the same number with
   // other content, so what readers cached by version is valid only within one generation.
   uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  // A bound on the sequence numbers of the facts folded into the projections so far: what a
+  // reader saw is durable once the ledger's head reaches the bound read after it, provided the
+  // generation did not move meanwhile (a failed write undoes decisions by a rebuild, and new ones
+  // then reuse their numbers). Any thread.
+  uint64_t folded_until() const noexcept { return folded_until_.load(std::memory_order_acquire); }
 
   // Checkpoints every projection of the ledger (Ledger::checkpoint), the market's included. The
   // deciding thread, with every decided batch written: while one is in flight the market's
@@ -162,6 +168,7 @@ class Market {
   boost::unordered_flat_set<std::string> in_flight_journals_;
   ubm::Seq decided_head_{0};  // the last sequence number decided
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> folded_until_{0};
 };
 
 }  // namespace slap::market

@@ -162,6 +162,7 @@ void Sequencer::loop() {
 void Sequencer::hand_off(Decision&& d) {
   if (options_.pipeline == 0) {
     if (!market_.commit_batch(d.decided)) (void)market_.rebuild();
+    if (options_.after_write) options_.after_write();
     answer(d.jobs, d.decided.results);
     return;
   }
@@ -251,6 +252,7 @@ void Sequencer::recover() {
     poisoned_.store(false);
   }
   (void)market_.rebuild();
+  if (options_.after_write) options_.after_write();
   for (auto& d : failed) answer(d.jobs, d.decided.results);
 }
 
@@ -290,6 +292,7 @@ void Sequencer::write_loop() {
       writer_busy_ = false;
     }
     written_.notify_all();
+    if (options_.after_write) options_.after_write();
     if (!failed) answer(d.jobs, d.decided.results);
     if (newly_poisoned) {
       std::lock_guard lock(mu_);  // the deciding thread may be waiting for work: wake it

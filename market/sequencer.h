@@ -51,6 +51,11 @@ struct SequencerOptions {
   // Threads serialising a checkpoint, the deciding thread included. Nothing is answered meanwhile,
   // so the I/O threads' cores are idle: two threads halve the time deciding stands still.
   unsigned checkpoint_threads = 2;
+  // Called after each batch's write, successful or not, once the ledger's head shows it (on the
+  // writing thread, or the deciding one with pipeline 0), and after the market was rebuilt from
+  // the ledger following a failed write: whoever waits for what it read to be durable looks
+  // again (slapd/durable_gate.h). Must be quick and must not call into the sequencer.
+  std::function<void()> after_write;
 };
 
 class Sequencer {

@@ -66,12 +66,18 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
   if (!led) return led.error();
   m->ledger_ = std::move(led.value());
   m->market_.attach(*m->ledger_);
-  m->sequencer_ = std::make_unique<market::Sequencer>(m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch, .checkpoint_every = m->options_.projection_checkpoint_every});
+  Master* self = m.get();
+  m->durable_gate_ = std::make_unique<DurableGate>(DurableGateSources{[self] { return self->ledger_->head().value(); },
+                                                                      [self] { return self->market_.generation(); }});
+  m->sequencer_ = std::make_unique<market::Sequencer>(
+      m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch,
+                                           .checkpoint_every = m->options_.projection_checkpoint_every,
+                                           .after_write = [self] { self->durable_gate_->notify(); }});
   if (auto s = m->ensure_admin(); !s) return s.error();
   m->signer_ = std::make_unique<CheckpointSigner>(*m->ledger_, m->signed_head_, *m->authority_, *m->sequencer_, m->options_.checkpoint_interval);
 
   m->long_poll_ = std::make_unique<LongPoll>();
-  m->api_ = std::make_unique<Api>(ApiContext{m->market_, *m->sequencer_, *m->ledger_, m->identities_, *m->authority_, *m->long_poll_,
+  m->api_ = std::make_unique<Api>(ApiContext{m->market_, *m->sequencer_, *m->ledger_, m->identities_, *m->authority_, *m->long_poll_, *m->durable_gate_,
                                              m->metrics_, m->reports_, *m->options_.clock, m->signed_head_, m->options_.api});
   spdlog::info("ledger head {} ({} computers, {} instances)", m->ledger_->head().value(), m->market_.computers().size(),
                m->market_.instances().size());
@@ -127,6 +133,7 @@ void Master::stop() {
   if (signer_) signer_->stop();          // no periodic checkpoint races the final one
   if (long_poll_) long_poll_->close();   // park no more; answer every parked poll now
   if (sequencer_) sequencer_->close();   // decide what is queued (durably), refuse the rest
+  if (durable_gate_) durable_gate_->close();  // replies still held (none once all is written) answer 503
   record_final_checkpoint();             // the ledger can still be written
   signer_.reset();
   if (server_) {

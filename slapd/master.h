@@ -15,6 +15,7 @@
 #include "slapd/ca/certificate_authority.h"
 #include "slapd/checkpoint_signer.h"
 #include "slapd/http/server.h"
+#include "slapd/durable_gate.h"
 #include "slapd/identity_registry.h"
 #include "slapd/long_poll.h"
 #include "slapd/metrics.h"
@@ -73,6 +74,7 @@ class Master {
   ledger::SignedHead signed_head_;
   market::Market market_;
   std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<DurableGate> durable_gate_;  // declared before the sequencer that notifies it: outlives it
   std::unique_ptr<market::Sequencer> sequencer_;
   std::unique_ptr<CheckpointSigner> signer_;
   Metrics metrics_;

@@ -25,6 +25,19 @@ bool Api::rate_ok(const std::string& subject) {
 
 namespace {
 
+// Routes whose replies show the market's projections, which hold decisions before they are
+// durable. Writes answer once their own command is durable; the ledger's routes read the log.
+bool reads_market(Route r) { return r == Route::jsonrpc_read || r == Route::v1_read || r == Route::v1_computer_view; }
+
+// Runs a reply maker; an exception becomes a 500 (as the HTTP layer does for the makers it runs).
+http::Response guarded(const http::Respond::Make& make) {
+  try {
+    return make();
+  } catch (const std::exception&) {
+    return error_response(Dialect::v1, 500, "internal", "see the master's log");
+  }
+}
+
 Route classify(const std::string& path, boost::beast::http::verb method) {
   if (path == "/healthz") return Route::healthz;
   if (path == "/metrics") return Route::metrics;
@@ -46,14 +59,33 @@ void Api::handle(http::Request&& req, http::Respond respond) {
   const std::string query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
   const Route route = classify(path, req.method);
   const Dialect dialect = route == Route::jsonrpc_read || route == Route::jsonrpc_write ? Dialect::jsonrpc : Dialect::v1;
-  Reply reply([this, start, route, respond = std::move(respond)](http::Respond::Make make) {
-    respond.later([this, start, route, make = std::move(make)] {
-      http::Response r = make();
-      ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      return r;
+  auto observed = [this, start, route](http::Response r) {
+    ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    return r;
+  };
+  if (reads_market(route)) {
+    // Rendered where the handler answers (it read the projections there, on this I/O thread or the
+    // long-poll thread), then held until what it read is durable (durable_gate.h). The generation
+    // is taken before anything is read.
+    const uint64_t generation = ctx_.market.generation();
+    Reply reply([this, generation, dialect, observed, respond = std::move(respond)](http::Respond::Make make) {
+      auto r = std::make_shared<http::Response>(guarded(make));
+      ctx_.durable_gate.after(ctx_.market.folded_until(), generation, [r, dialect, observed, respond](bool durable) {
+        if (durable) return respond(observed(std::move(*r)));
+        http::Response retry = error_response(dialect, 503, "retry", "the master's state changed while answering (a write failed); ask again");
+        retry.headers.emplace_back("Retry-After", "1");
+        respond(observed(std::move(retry)));
+      });
     });
+    return authenticated(req, path, query, route, dialect, std::move(reply));
+  }
+  Reply reply([observed, respond = std::move(respond)](http::Respond::Make make) {
+    respond.later([observed, make = std::move(make)] { return observed(make()); });
   });
+  authenticated(req, path, query, route, dialect, std::move(reply));
+}
 
+void Api::authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply) {
   if (route == Route::healthz) {
     return reply(json_response(200, bj::object{{"status", "ok"}, {"ledger_head", ctx_.ledger.head().value()}}));
   }

@@ -16,6 +16,7 @@
 #include "slapd/api/responses.h"
 #include "slapd/ca/certificate_authority.h"
 #include "slapd/http/server.h"
+#include "slapd/durable_gate.h"
 #include "slapd/identity_registry.h"
 #include "slapd/long_poll.h"
 #include "slapd/metrics.h"
@@ -37,6 +38,7 @@ struct ApiContext {
   IdentityRegistry& identities;
   const ca::CertificateAuthority& authority;
   LongPoll& long_poll;
+  DurableGate& durable_gate;  // read replies wait here until what they show is durable
   Metrics& metrics;
   NodeReports& reports;
   ledger::Clock& clock;
@@ -90,6 +92,7 @@ class Api {
 
  private:
   bool rate_ok(const std::string& subject);
+  void authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply);
   void route(const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
 
   ApiContext ctx_;

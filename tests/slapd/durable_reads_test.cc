@@ -1,0 +1,209 @@
+// Read replies never show a decision before it is durable: the master's real Api, market,
+// ledger and sequencer, in process, on a storage whose writes the test holds and releases (or
+// fails). A node polling its computer while an allocation's write is still on its way gets the
+// reply only once the allocation is on disk; if that write fails, it gets a 503 and never sees
+// the instance that was taken back.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "ledger/memory_storage.h"
+#include "market/market.h"
+#include "market/sequencer.h"
+#include "slapd/api/api.h"
+#include "slapd/durable_gate.h"
+
+using namespace slap;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Writes go to memory; hold() makes the next write wait inside write() until release().
+class HeldStorage final : public ledger::Storage {
+ public:
+  ubm::Status write(const ledger::WriteBatch& batch, ledger::Sync sync) override {
+    std::unique_lock lock(mu_);
+    if (armed_) {
+      armed_ = false;
+      waiting_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_.has_value(); });
+      const bool ok = *released_;
+      released_.reset();
+      waiting_ = false;
+      if (!ok) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "storage", "the test failed this write");
+    }
+    return memory_.write(batch, sync);
+  }
+  ubm::Result<std::optional<std::string>> get(ledger::Family f, std::string_view key) const override { return memory_.get(f, key); }
+  std::unique_ptr<ledger::Cursor> cursor(ledger::Family f) const override { return memory_.cursor(f); }
+
+  void hold() {
+    std::lock_guard lock(mu_);
+    armed_ = true;
+  }
+  // True once a write is waiting for release() (bounded wait, no sleep).
+  bool wait_held(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return waiting_; });
+  }
+  void release(bool ok) {
+    std::lock_guard lock(mu_);
+    released_ = ok;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, waiting_ = false;
+  std::optional<bool> released_;
+  ledger::MemoryStorage memory_;
+};
+
+constexpr const char* kAdmin = "PERSON-admin";
+constexpr const char* kRelease = "https://lab.example.org/kvm/software.cfg";
+
+struct World {
+  std::shared_ptr<HeldStorage> storage = std::make_shared<HeldStorage>();
+  market::Market market;
+  slapd::IdentityRegistry identities;
+  ledger::SignedHead signed_head;
+  std::unique_ptr<ledger::Ledger> ledger;
+  std::unique_ptr<slapd::DurableGate> gate;
+  std::unique_ptr<market::Sequencer> sequencer;
+  ca::CertificateAuthority authority = ca::CertificateAuthority::create("test CA").value();
+  slapd::LongPoll long_poll;
+  slapd::Metrics metrics;
+  slapd::NodeReports reports;
+  std::unique_ptr<slapd::Api> api;
+
+  World() {
+    auto projections = market.projections();
+    projections.push_back(&identities);
+    projections.push_back(&signed_head);
+    ledger = std::move(ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = projections}).value());
+    market.attach(*ledger);
+    gate = std::make_unique<slapd::DurableGate>(
+        slapd::DurableGateSources{[this] { return ledger->head().value(); }, [this] { return market.generation(); }});
+    sequencer = std::make_unique<market::Sequencer>(market, market::SequencerOptions{.after_write = [this] { gate->notify(); }});
+    api = std::make_unique<slapd::Api>(slapd::ApiContext{market, *sequencer, *ledger, identities, authority, long_poll, *gate, metrics,
+                                                         reports, ledger::SystemClock::instance(), signed_head, {}});
+    for (market::Command c : std::vector<market::Command>{
+             market::RegisterParty{kAdmin, ubm::NodeKind::person, "admin"},
+             market::RecordIdentity{ubm::Identity{ubm::IdentityAction::issue, kAdmin, "a1", std::string(32, 'f'), ubm::TimestampNs{1},
+                                                  ubm::TimestampNs{4'000'000'000'000'000'000}, "admin"}},
+             market::RegisterComputer{"COMP-1", kAdmin, "NET-1", market::Scope::open, 1, "EUR", "", {}},
+             market::DeclareCapacity{"COMP-1", {market::PartitionSpec{"slappart0", {"10.0.0.1"}, {}, ""}}},
+             market::Supply{kAdmin, "COMP-1", kRelease, true}}) {
+      auto r = sequencer->submit(std::move(c)).get();
+      EXPECT_TRUE(r) << r.error().to_string();
+    }
+  }
+  ~World() {
+    long_poll.close();
+    sequencer.reset();
+    gate->close();
+  }
+
+  // GET `target` (POST with a body) as the administrator; the reply lands in the returned future.
+  std::future<http::Response> get(const std::string& target, std::string body = {}) {
+    auto promise = std::make_shared<std::promise<http::Response>>();
+    auto reply = promise->get_future();
+    http::Request req;
+    req.target = target;
+    if (!body.empty()) req.method = boost::beast::http::verb::post;
+    req.body = std::move(body);
+    req.peer = ca::PeerIdentity{kAdmin, ca::IdentityKind::person, "a1", 0};
+    api->handle(std::move(req), http::Respond([promise](http::Respond::Make make) { promise->set_value(make()); }));
+    return reply;
+  }
+
+  // A request whose write the storage holds: returns once it is decided (folded) and waiting.
+  std::future<ubm::Result<market::Outcome>> request_held(const std::string& title) {
+    storage->hold();
+    auto outcome = sequencer->submit(market::RequestInstance{kAdmin, title, kRelease, "default", {}, {}, false, market::RequestedState::started});
+    EXPECT_TRUE(storage->wait_held(10s));
+    return outcome;
+  }
+};
+
+bool ready(std::future<http::Response>& f, std::chrono::milliseconds limit = 0ms) { return f.wait_for(limit) == std::future_status::ready; }
+
+}  // namespace
+
+TEST(DurableReads, AnIdleMasterAnswersAtOnce) {
+  World w;
+  auto view = w.get("/v1/computers/COMP-1");
+  ASSERT_TRUE(ready(view));  // answered inside handle(): nothing was waiting to be written
+  EXPECT_EQ(view.get().status, 200u);
+  EXPECT_EQ(w.gate->waiting(), 0u);
+}
+
+TEST(DurableReads, AComputerViewWaitsForTheAllocationItShowsToBeDurable) {
+  World w;
+  auto outcome = w.request_held("db");
+  // Decided and folded: the view shows the partition taken, but the write has not landed.
+  const auto* taken = w.market.instances().find(kAdmin, "db");
+  ASSERT_NE(taken, nullptr);
+  const std::string guid = taken->request.instance;
+  auto view = w.get("/v1/computers/COMP-1");
+  auto listed = w.get("/slapos.allDocs.v0.compute_node_instance_list", R"({"computer_guid":"COMP-1"})");
+  EXPECT_FALSE(ready(view));
+  EXPECT_FALSE(ready(listed));
+  EXPECT_EQ(w.gate->waiting(), 2u);
+  w.storage->release(true);
+  ASSERT_TRUE(outcome.get());
+  ASSERT_TRUE(ready(view, 10s));
+  const http::Response r = view.get();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find(guid), std::string::npos) << r.body;
+  ASSERT_TRUE(ready(listed, 10s));
+  const http::Response l = listed.get();
+  EXPECT_EQ(l.status, 200u);
+  EXPECT_NE(l.body.find(guid), std::string::npos) << l.body;
+}
+
+TEST(DurableReads, AViewOfADecisionWhoseWriteFailsIsNeverSent) {
+  World w;
+  const uint64_t head = w.ledger->head().value();
+  auto outcome = w.request_held("db");
+  const auto* taken = w.market.instances().find(kAdmin, "db");
+  ASSERT_NE(taken, nullptr);
+  const std::string guid = taken->request.instance;
+  auto view = w.get("/v1/computers/COMP-1");
+  EXPECT_FALSE(ready(view));
+  w.storage->release(false);
+  EXPECT_FALSE(outcome.get());  // the request failed: nothing was written
+  ASSERT_TRUE(ready(view, 10s));
+  const http::Response r = view.get();
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(r.body.find(guid), std::string::npos) << r.body;
+  EXPECT_EQ(w.ledger->head().value(), head);
+  // Asked again, the view is the durable one, without the instance, at once.
+  auto again = w.get("/v1/computers/COMP-1");
+  ASSERT_TRUE(ready(again));
+  const http::Response a = again.get();
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_EQ(a.body.find(guid), std::string::npos) << a.body;
+}
+
+TEST(DurableReads, ClosingTheGateAnswersWhatItHolds) {
+  uint64_t head = 0, generation = 7;
+  slapd::DurableGate gate({[&] { return head; }, [&] { return generation; }});
+  std::vector<int> fired;  // 1 durable, 0 not
+  gate.after(5, 7, [&](bool d) { fired.push_back(d); });
+  gate.after(3, 7, [&](bool d) { fired.push_back(d); });
+  EXPECT_TRUE(fired.empty());
+  head = 4;
+  gate.notify();
+  EXPECT_EQ(fired, std::vector<int>({1}));  // bound 3 reached, bound 5 not yet
+  gate.after(4, 6, [&](bool d) { fired.push_back(d); });  // read in an older generation: refused at once
+  EXPECT_EQ(fired, std::vector<int>({1, 0}));
+  gate.close();
+  EXPECT_EQ(fired, std::vector<int>({1, 0, 0}));
+  gate.after(0, 7, [&](bool d) { fired.push_back(d); });  // closed: refused
+  EXPECT_EQ(fired, std::vector<int>({1, 0, 0, 0}));
+}
