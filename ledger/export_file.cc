@@ -81,6 +81,15 @@ class ExportStorage final : public Storage {
   std::vector<Frame> frames_;
 };
 
+// fsync of a file or a directory by name (read-only descriptors sync as well on Linux).
+bool fsync_path(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
 ExportOpenError malformed(size_t offset, const std::string& what) {
   return {ExportOpenFailure::malformed, "malformed export at byte " + std::to_string(offset) + ": " + what};
 }
@@ -119,9 +128,13 @@ ubm::Result<ExportReport> write_export(const Storage& storage, const std::filesy
   f.flush();
   if (!f) return export_failed("writing " + tmp.string() + " failed");
   f.close();
+  // The auditor's copy is whole on disk before it takes its name (and the name is on disk too).
+  if (!fsync_path(tmp)) return export_failed("cannot sync " + tmp.string() + ": " + std::strerror(errno));
   std::error_code ec;
   std::filesystem::rename(tmp, out, ec);
   if (ec) return export_failed("cannot rename " + tmp.string() + ": " + ec.message());
+  const auto dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
+  if (!fsync_path(dir)) return export_failed("cannot sync " + dir.string() + ": " + std::strerror(errno));
   return report;
 }
 

@@ -89,10 +89,26 @@ Status write_file_atomic(const std::string& path, std::string_view content, mode
     off += static_cast<size_t>(w);
   }
   ::fchmod(fd, mode);
+  // On disk before the rename, and the rename itself after it: otherwise a power cut can leave
+  // the new name on an empty or truncated file (ext4 delayed allocation), e.g. a release's
+  // installed marker beside half-written files, or a usage baseline of zero bytes.
+  if (::fsync(fd) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return make_error(Errc::kIo, "fsync " + tmp + ": " + std::strerror(e));
+  }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return make_error(Errc::kIo, "rename " + tmp + ": " + std::strerror(errno));
   }
+  const std::string dir = fs::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    const int e = errno;
+    if (dfd >= 0) ::close(dfd);
+    return make_error(Errc::kIo, "fsync directory of " + path + ": " + std::strerror(e));
+  }
+  ::close(dfd);
   return {};
 }
 
@@ -154,6 +170,12 @@ Result<CommandResult> run_command(const Command& cmd) {
     ::dup2(null_in, 0);
     ::dup2(out_fd, 1);
     ::dup2(out_fd, 2);
+    // Nothing else of slapnode's reaches the child: its TLS connection to the master, supervisord's
+    // control socket, open state files. Asio and libraries open some descriptors without
+    // O_CLOEXEC, so closing every one above stderr is the only complete rule.
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
+    }
     if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) != 0) _exit(126);
     if (cmd.as) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(cmd.as->gid) != 0 || ::setuid(cmd.as->uid) != 0) _exit(126);

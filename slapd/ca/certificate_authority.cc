@@ -7,6 +7,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -280,6 +282,17 @@ bool verify_signature(std::string_view ca_pem, std::string_view data, std::strin
   return ok;
 }
 
+namespace {
+// fsync of a file or a directory by name (read-only descriptors sync as well on Linux).
+bool fsync_path(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
 ubm::Status write_file(const std::filesystem::path& path, std::string_view content, std::filesystem::perms mode) {
   const auto tmp = path.string() + ".tmp";
   {
@@ -290,9 +303,14 @@ ubm::Status write_file(const std::filesystem::path& path, std::string_view conte
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out.flush()) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot write " + tmp);
   }
+  // The key on disk before its name, the name after it: a power cut right after initialisation
+  // must not leave ca.key empty (the CA, and every certificate it signed, would be lost).
+  if (!fsync_path(tmp)) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot sync " + tmp);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot rename " + tmp + ": " + ec.message());
+  const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  if (!fsync_path(dir)) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot sync " + dir.string());
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "node/supervisor.h"
 #include "tests/node/test_support.h"
@@ -67,6 +69,19 @@ TEST(Supervisor, RefusesBadProgramDefinitions) {
   ProgramSpec injected{.name = "ok", .command = "line\n[program:injected]"};
   EXPECT_FALSE(sup.apply_group("slappart0", {injected}).ok());
   EXPECT_FALSE(sup.apply_group("../x", {}).ok());
+}
+
+// A child started by slapnode (a build step, supervisord and through it every instance process)
+// holds none of slapnode's descriptors: not its TLS connection to the master, not its files.
+TEST(Commands, ChildrenInheritNoDescriptorsButTheStandardOnes) {
+  const int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as Asio opens its sockets
+  ASSERT_GE(leaked, 0);
+  ASSERT_EQ(::dup2(leaked, 100), 100);  // a number the shell below leaves alone
+  auto r = run_command(Command{.argv = {"sh", "-c", "ls /proc/$$/fd; [ ! -e /proc/$$/fd/100 ]"}, .capture = true, .timeout = 10s});
+  ::close(100);
+  ::close(leaked);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->exit_code, 0) << "the child's descriptors: " << r->output;
 }
 
 }  // namespace
