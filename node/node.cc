@@ -88,6 +88,22 @@ ExitCode Node::software_pass() {
   return software_pass_with(*v);
 }
 
+// Releases a partition runs or must run: the view's allocated partitions, and every partition
+// whose own record says it was set up and not destroyed since (the instance pass, which runs after
+// the software pass, may still have to stop its processes). A record that cannot be read keeps
+// nothing: the partition was never set up, or its state directory is gone with it.
+std::set<std::string> Node::releases_in_use(const ComputerView& v) const {
+  std::set<std::string> in_use;
+  for (const auto& p : v.partitions) {
+    if (p.state != InstanceState::kFree && !p.software_release_uri.empty()) in_use.insert(p.software_release_uri);
+  }
+  for (const auto& layout : partition_layout(cfg_)) {
+    auto rec = read_record(layout);
+    if (rec.ok() && rec->state != "destroyed" && !rec->software_release_uri.empty()) in_use.insert(rec->software_release_uri);
+  }
+  return in_use;
+}
+
 ExitCode Node::software_pass_with(const ComputerView& v) {
   std::error_code ec;
   fs::create_directories(cfg_.software_root, ec);
@@ -110,7 +126,7 @@ ExitCode Node::software_pass_with(const ComputerView& v) {
     Fetcher* f = fetcher_.get();
     builder_ = std::make_unique<SoftwareBuilder>(so, [f](const std::string& url) { return f->fetch(url); });
   }
-  auto r = run_software_pass(v, *builder_, *client_, &software_reported_);
+  auto r = run_software_pass(v, *builder_, *client_, &software_reported_, releases_in_use(v));
   if (r.master_unreachable) return ExitCode::kMasterUnreachable;
   return r.failed > 0 ? ExitCode::kFailure : ExitCode::kOk;
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "node/config.h"
@@ -36,6 +37,7 @@ class Node {
  private:
   Result<ComputerView> view();
   ExitCode software_pass_with(const ComputerView& v);
+  std::set<std::string> releases_in_use(const ComputerView& v) const;
   ExitCode instance_pass_with(const ComputerView& v);
   ExitCode report_pass_with(const ComputerView& v);
 

@@ -425,8 +425,17 @@ Status SoftwareBuilder::run_part(const Profile& p, const Substituter& sub, const
 }
 
 SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& builder, SlapClient& client,
-                                     std::map<std::string, std::string>* reported) {
+                                     std::map<std::string, std::string>* reported, const std::set<std::string>& in_use) {
   SoftwarePassResult res;
+  // Removing a release under a partition that still runs it would pull the binaries from under
+  // its processes (and its next restart fails); the master refuses to unsupply a release in use,
+  // but the node's own record of what runs is what counts here.
+  auto still_used = [&](const std::string& url) {
+    if (!in_use.count(url)) return false;
+    spdlog::warn("software {}: not removed yet, a partition still runs it", url);
+    ++res.kept_in_use;
+    return true;
+  };
   auto report = [&](const std::string& url, const std::string& state) {
     if (reported != nullptr) {
       auto it = reported->find(url);
@@ -444,6 +453,7 @@ SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& 
   for (const auto& s : view.software) wanted[s.url] = s.state == SoftwareState::kAvailable;
   for (const auto& s : view.software) {
     if (s.state == SoftwareState::kDestroyed) {
+      if (still_used(s.url)) continue;
       if (auto st = builder.remove(s.url); !st) {
         spdlog::error("software {}: {}", s.url, st.error().to_string());
         continue;
@@ -474,7 +484,7 @@ SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& 
   }
   // What the master no longer lists is removed (the list is a promise, not an action).
   for (const auto& [url, dir] : builder.known_releases()) {
-    if (wanted.count(url)) continue;
+    if (wanted.count(url) || still_used(url)) continue;
     if (auto st = builder.remove(url); !st) {
       spdlog::error("software {}: {}", url, st.error().to_string());
       continue;

@@ -7,6 +7,7 @@
 // out of that directory, in <software root>/.meta/<sha256 of URL>/, which only slapnode writes.
 #include <chrono>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,11 +63,13 @@ class SoftwareBuilder {
 
 // One software pass over the view: install what is available, remove what is destroyed or no
 // longer listed, report states. `reported` remembers states already sent (daemon mode).
+// A release in `in_use` (what partitions run here or were told to run) is never removed: its
+// removal waits for the pass after the last partition running it was destroyed.
 struct SoftwarePassResult {
-  int built = 0, failed = 0, removed = 0;
+  int built = 0, failed = 0, removed = 0, kept_in_use = 0;
   bool master_unreachable = false;
 };
 SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& builder, SlapClient& client,
-                                     std::map<std::string, std::string>* reported);
+                                     std::map<std::string, std::string>* reported, const std::set<std::string>& in_use = {});
 
 }  // namespace slap::node

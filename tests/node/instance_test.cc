@@ -295,6 +295,56 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   EXPECT_FALSE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r2.xml"));
 }
 
+// A release is not removed from under a partition that runs it: neither when the view lists it
+// destroyed while a partition still hosts it, nor when it stops being listed in the same view that
+// frees the partition (the software pass runs before the instance pass stops the processes). Once
+// the partition is destroyed, the next pass removes it.
+TEST_F(NodeFlow, AReleaseIsNotRemovedWhileAPartitionRunsIt) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  const int hello_pid = program_pid(node, "slappart1:slappart1-hello");
+  ASSERT_GT(hello_pid, 0);
+  auto set_software = [&](json::array software) {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.view["software"] = std::move(software);
+    master.bump();
+  };
+  auto destroyed_reports = [&] {
+    size_t n = 0;
+    for (const auto& r : server->requests_to("/slapos.put.v0.software_installation_reported_state")) {
+      n += r.body.find("\"destroyed\"") != std::string::npos;
+    }
+    return n;
+  };
+
+  // Listed destroyed while the view still allocates a partition to it: kept, not reported destroyed.
+  set_software(json::array{json::object{{"url", hello_url}, {"state", "destroyed"}}, json::object{{"url", memcached_url}, {"state", "available"}}});
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_TRUE(software_installed(cfg.software_root, hello_url));
+  EXPECT_EQ(destroyed_reports(), 0u);
+  EXPECT_EQ(program_pid(node, "slappart1:slappart1-hello"), hello_pid);
+
+  // Freed and unlisted in one view: the partition's own record still says it runs the release.
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.partitions().clear();
+    master.bump();
+  }
+  set_software(json::array{json::object{{"url", memcached_url}, {"state", "available"}}});
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_TRUE(software_installed(cfg.software_root, hello_url));
+
+  // The instance pass empties the partition; then the release goes.
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(testing::wait_for([&] { return ::kill(hello_pid, 0) != 0; }, 10s));
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_FALSE(software_installed(cfg.software_root, hello_url));
+  EXPECT_TRUE(software_installed(cfg.software_root, memcached_url));
+}
+
 // A partition whose entry in the view is refused (here a parameter key with a '/') is not taken
 // for a freed one: its instance keeps running and its files stay, until a valid entry comes back.
 TEST_F(NodeFlow, APartitionWhoseEntryIsRefusedIsLeftUntouched) {
