@@ -1,6 +1,7 @@
 #include "slapd/api/api.h"
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace slap::slapd {
 
@@ -30,12 +31,22 @@ namespace {
 bool reads_market(Route r) { return r == Route::jsonrpc_read || r == Route::v1_read || r == Route::v1_computer_view; }
 
 // Runs a reply maker; an exception becomes a 500 (as the HTTP layer does for the makers it runs).
-http::Response guarded(const http::Respond::Make& make) {
+http::Response guarded(const std::function<http::Response()>& make) {
   try {
     return make();
-  } catch (const std::exception&) {
-    return error_response(Dialect::v1, 500, "internal", "see the master's log");
+  } catch (const std::exception& e) {
+    spdlog::error("rendering a reply: {}", e.what());
+    return http::Response{.status = 500, .body = R"({"error":"internal","detail":"see the master's log"})"};
   }
+}
+
+// What a held reply becomes when what it showed cannot be vouched for.
+http::Response unavailable(Dialect d, DurableGate::Verdict v) {
+  http::Response r = v == DurableGate::Verdict::moved
+                         ? error_response(d, 503, "retry", "the master's state changed while answering (a write failed); ask again")
+                         : error_response(d, 503, "unavailable", "the master is stopping or holds too many replies; ask again");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 Route classify(const std::string& path, boost::beast::http::verb method) {
@@ -63,26 +74,44 @@ void Api::handle(http::Request&& req, http::Respond respond) {
     ctx_.metrics.observe(route, r.status, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     return r;
   };
+  Reply::Post on_io = [respond](std::function<void()> fn) { respond.on_io(std::move(fn)); };
   if (reads_market(route)) {
-    // Rendered where the handler answers (it read the projections there, on this I/O thread or the
-    // long-poll thread), then held until what it read is durable (durable_gate.h). The generation
-    // is taken before anything is read.
+    // The handler reads the projections as it runs: the generation is taken before it does. The
+    // reply is rendered on the connection's I/O thread (never on the writing thread that may
+    // answer a handler), then held until what it shows is durable (durable_gate.h).
     const uint64_t generation = ctx_.market.generation();
-    Reply reply([this, generation, dialect, observed, respond = std::move(respond)](http::Respond::Make make) {
-      auto r = std::make_shared<http::Response>(guarded(make));
-      ctx_.durable_gate.after(ctx_.market.folded_until(), generation, [r, dialect, observed, respond](bool durable) {
-        if (durable) return respond(observed(std::move(*r)));
-        http::Response retry = error_response(dialect, 503, "retry", "the master's state changed while answering (a write failed); ask again");
-        retry.headers.emplace_back("Retry-After", "1");
-        respond(observed(std::move(retry)));
-      });
-    });
+    Reply reply(
+        [this, generation, dialect, observed, respond](http::Respond::Make make) {
+          respond.on_io([this, generation, dialect, observed, respond, make = std::move(make)] {
+            auto r = std::make_shared<http::Response>(guarded(make));
+            ctx_.durable_gate.after(ctx_.market.folded_until(), generation, [r, dialect, observed, respond](DurableGate::Verdict v) {
+              respond(observed(v == DurableGate::Verdict::durable ? std::move(*r) : unavailable(dialect, v)));
+            });
+          });
+        },
+        on_io);
     return authenticated(req, path, query, route, dialect, std::move(reply));
   }
-  Reply reply([observed, respond = std::move(respond)](http::Respond::Make make) {
-    respond.later([observed, make = std::move(make)] { return observed(make()); });
-  });
+  Reply reply([observed, respond](http::Respond::Make make) { respond.later([observed, make = std::move(make)] { return observed(make()); }); },
+              on_io);
   authenticated(req, path, query, route, dialect, std::move(reply));
+}
+
+// A write's reply shows its durable outcome, and often more of the projections (an instance's
+// connection parameters, its allocation): rendered from them once the write landed, it could show
+// decisions of the batches decided since, not yet durable. So it waits like a read; and since its
+// own command is done, a rebuild meanwhile means rendering it again, not refusing it.
+void Api::render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts) {
+  reply.on_io([this, reply, d, render = std::move(render), attempts]() mutable {
+    const uint64_t generation = ctx_.market.generation();
+    auto r = std::make_shared<http::Response>(guarded(render));
+    ctx_.durable_gate.after(ctx_.market.folded_until(), generation,
+                            [this, reply, d, render = std::move(render), attempts, r](DurableGate::Verdict v) mutable {
+                              if (v == DurableGate::Verdict::durable) return reply(std::move(*r));
+                              if (v == DurableGate::Verdict::moved && attempts > 1) return render_durable(reply, d, std::move(render), attempts - 1);
+                              reply(unavailable(d, v));
+                            });
+  });
 }
 
 void Api::authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply) {
@@ -155,7 +184,7 @@ void Api::submit(market::Command command, Dialect d, Reply reply, std::function<
     ctx_.long_poll.notify();
     if (!r) return (*shared_reply)(rejection(d, r.error()));
     // Rendered on the connection's I/O thread, not here on the sequencer.
-    shared_reply->later([to_response, outcome = std::move(r.value())] { return (*to_response)(outcome); });
+    render_durable(*shared_reply, d, [to_response, outcome = std::move(r.value())] { return (*to_response)(outcome); });
   }, ctx_.submit_wake);
   if (!queued) (*shared_reply)(error_response(d, 503, "overloaded", "the command queue is full; retry later"));
 }
@@ -190,7 +219,7 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
         if (!res) return (*g->reply)(rejection(d, res.error()));
         outcomes.push_back(res.value());
       }
-      g->reply->later([g, outcomes = std::move(outcomes)] { return g->to_response(outcomes); });
+      render_durable(*g->reply, d, [g, outcomes = std::move(outcomes)] { return g->to_response(outcomes); });
     });
   }
   if (!ctx_.sequencer.try_submit_all(std::move(commands), std::move(callbacks), ctx_.submit_wake)) {

@@ -92,6 +92,7 @@ class Api {
 
  private:
   bool rate_ok(const std::string& subject);
+  void render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts = 3);
   void authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply);
   void route(const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
 

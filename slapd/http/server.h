@@ -46,17 +46,26 @@ struct Response {
 // The way back to the client. Call exactly once, from any thread: with a Response, or with a
 // function that makes it, which then runs on the connection's I/O thread (so rendering a reply
 // never occupies the thread that decided it, e.g. the sequencer).
+//
+// on_io(fn) runs fn on that I/O thread without answering yet: for a reply rendered there that must
+// then wait before it goes (slapd's durable gate). Without a poster, fn runs on the caller's thread.
 class Respond {
  public:
   using Make = std::function<Response()>;
-  explicit Respond(std::function<void(Make)> later) : later_(std::move(later)) {}
+  using Post = std::function<void(std::function<void()>)>;
+  explicit Respond(std::function<void(Make)> later, Post post = {}) : later_(std::move(later)), post_(std::move(post)) {}
   void operator()(Response r) const {
     later_([r = std::move(r)]() mutable { return std::move(r); });
   }
   void later(Make make) const { later_(std::move(make)); }
+  void on_io(std::function<void()> fn) const {
+    if (post_) post_(std::move(fn));
+    else fn();
+  }
 
  private:
   std::function<void(Make)> later_;
+  Post post_;
 };
 using Handler = std::function<void(Request&&, Respond)>;
 

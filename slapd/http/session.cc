@@ -174,13 +174,15 @@ class Session : public std::enable_shared_from_this<Session> {
     ++server_.in_flight;
     // Exactly one reply per request: a second call is dropped rather than answering twice.
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    Respond respond([self = shared_from_this(), answered, seq](Respond::Make make) {
-      if (answered->exchange(true)) return;
-      net::post(self->stream_.get_executor(), [self, seq, make = std::move(make)]() mutable {
-        --self->server_.in_flight;
-        self->complete(seq, guarded(make));
-      });
-    });
+    Respond respond(
+        [self = shared_from_this(), answered, seq](Respond::Make make) {
+          if (answered->exchange(true)) return;
+          net::post(self->stream_.get_executor(), [self, seq, make = std::move(make)]() mutable {
+            --self->server_.in_flight;
+            self->complete(seq, guarded(make));
+          });
+        },
+        [self = shared_from_this()](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); });
     try {
       server_.handler(std::move(req), respond);
     } catch (const std::exception& e) {  // a handler bug must not take the I/O thread down

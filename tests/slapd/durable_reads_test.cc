@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "ledger/memory_storage.h"
 #include "market/market.h"
@@ -33,6 +34,10 @@ class HeldStorage final : public ledger::Storage {
       const bool ok = *released_;
       released_.reset();
       waiting_ = false;
+      armed_ = hold_next_;
+      hold_next_ = false;
+      ++consumed_;
+      cv_.notify_all();  // release() returns once the held write took its verdict
       if (!ok) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "storage", "the test failed this write");
     }
     return memory_.write(batch, sync);
@@ -49,16 +54,21 @@ class HeldStorage final : public ledger::Storage {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, limit, [&] { return waiting_; });
   }
-  void release(bool ok) {
-    std::lock_guard lock(mu_);
+  // `hold_next`: the write after this one is held in turn.
+  void release(bool ok, bool hold_next = false) {
+    std::unique_lock lock(mu_);
     released_ = ok;
+    hold_next_ = hold_next;
     cv_.notify_all();
+    const uint64_t target = consumed_ + 1;
+    cv_.wait(lock, [&] { return consumed_ >= target; });
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  bool armed_ = false, waiting_ = false;
+  bool armed_ = false, waiting_ = false, hold_next_ = false;
+  uint64_t consumed_ = 0;  // held writes that took their verdict
   std::optional<bool> released_;
   ledger::MemoryStorage memory_;
 };
@@ -130,6 +140,16 @@ struct World {
   }
 };
 
+// Polls `done` until it holds, for at most 10 s (a bound, not a delay: it returns as soon as it holds).
+bool test_wait(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
 bool ready(std::future<http::Response>& f, std::chrono::milliseconds limit = 0ms) { return f.wait_for(limit) == std::future_status::ready; }
 
 }  // namespace
@@ -190,20 +210,67 @@ TEST(DurableReads, AViewOfADecisionWhoseWriteFailsIsNeverSent) {
   EXPECT_EQ(a.body.find(guid), std::string::npos) << a.body;
 }
 
-TEST(DurableReads, ClosingTheGateAnswersWhatItHolds) {
-  uint64_t head = 0, generation = 7;
+TEST(DurableReads, TheGateSendsOnlyWhatIsDurableInTheGenerationItWasRead) {
+  using V = slapd::DurableGate::Verdict;
+  uint64_t head = 0, generation = 6;
   slapd::DurableGate gate({[&] { return head; }, [&] { return generation; }});
-  std::vector<int> fired;  // 1 durable, 0 not
-  gate.after(5, 7, [&](bool d) { fired.push_back(d); });
-  gate.after(3, 7, [&](bool d) { fired.push_back(d); });
+  std::vector<V> fired;
+  auto record = [&](V v) { fired.push_back(v); };
+  gate.after(5, 6, record);
+  gate.after(3, 6, record);
   EXPECT_TRUE(fired.empty());
   head = 4;
   gate.notify();
-  EXPECT_EQ(fired, std::vector<int>({1}));  // bound 3 reached, bound 5 not yet
-  gate.after(4, 6, [&](bool d) { fired.push_back(d); });  // read in an older generation: refused at once
-  EXPECT_EQ(fired, std::vector<int>({1, 0}));
+  EXPECT_EQ(fired, std::vector<V>({V::durable}));  // bound 3 reached, bound 5 not yet
+  gate.after(4, 4, record);  // read in an older generation: moved, at once
+  EXPECT_EQ(fired, std::vector<V>({V::durable, V::moved}));
+  generation = 7;  // a rebuild starts: what waits may have been undone
+  gate.notify();
+  EXPECT_EQ(fired, std::vector<V>({V::durable, V::moved, V::moved}));
+  gate.after(0, 7, record);  // read while rebuilding: half-built, so it waits for the rebuild's end
+  gate.notify();
+  EXPECT_EQ(fired.size(), 3u);
+  generation = 8;
+  gate.notify();
+  EXPECT_EQ(fired.back(), V::moved);
+  gate.after(9, 8, record);
   gate.close();
-  EXPECT_EQ(fired, std::vector<int>({1, 0, 0}));
-  gate.after(0, 7, [&](bool d) { fired.push_back(d); });  // closed: refused
-  EXPECT_EQ(fired, std::vector<int>({1, 0, 0, 0}));
+  EXPECT_EQ(fired.back(), V::refused);
+  gate.after(0, 8, record);  // closed: refused
+  EXPECT_EQ(fired.size(), 6u);
+  EXPECT_EQ(fired.back(), V::refused);
+}
+
+// A write's reply is rendered from the projections once its own command is durable, but a later
+// batch may be folded by then: a changed request's reply shows the instance's connection
+// parameters, and must not show ones whose write is still on its way, or that it then loses.
+TEST(DurableReads, AWriteReplyShowsOnlyDurableStateOfLaterBatches) {
+  for (const bool later_write_lands : {true, false}) {
+    SCOPED_TRACE(later_write_lands ? "the later write lands" : "the later write fails");
+    World w;
+    auto first = w.sequencer->submit(market::RequestInstance{kAdmin, "db", kRelease, "default", {}, {}, false, market::RequestedState::started}).get();
+    ASSERT_TRUE(first);
+    const std::string guid = first->instance;
+    // Batch k: the request changed (stopped), its write held.
+    w.storage->hold();
+    auto reply = w.get("/slapos.post.v0.software_instance",
+                       R"({"title":"db","software_release_uri":")" + std::string(kRelease) + R"(","software_type":"default","state":"stopped"})");
+    ASSERT_TRUE(w.storage->wait_held(10s));
+    // Batch k+1, decided while k is written: connection parameters for the same instance.
+    const uint64_t folded = w.market.folded_until();
+    auto later = w.sequencer->submit(market::ReportConnection{"COMP-1", guid, {{"url", "later-secret"}}});
+    ASSERT_TRUE(test_wait([&] { return w.market.folded_until() > folded; }));
+    // k lands and is answered while k+1 waits for its own write: the reply is held.
+    w.storage->release(true, /*hold_next=*/true);
+    ASSERT_TRUE(w.storage->wait_held(10s));
+    EXPECT_FALSE(ready(reply));
+    EXPECT_EQ(w.gate->waiting(), 1u);
+    w.storage->release(later_write_lands);
+    EXPECT_EQ(later.get().ok(), later_write_lands);
+    ASSERT_TRUE(ready(reply, 10s));
+    const http::Response r = reply.get();
+    EXPECT_EQ(r.status, 200u) << r.body;  // k's command is done either way: rendered again if need be
+    EXPECT_NE(r.body.find("stopped"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("later-secret") != std::string::npos, later_write_lands) << r.body;
+  }
 }
