@@ -10,8 +10,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kNetFile = "net.json";
-std::string net_path(const std::string& state_dir) { return state_dir + "/" + kNetFile; }
+std::string net_path(const std::string& state_dir) { return state_dir + "/" + kNetBaselineFile; }
 
 // The baseline stored for `guid`, if any.
 std::optional<uint64_t> stored(const std::string& state_dir, const std::string& guid) {
@@ -30,11 +29,14 @@ std::optional<uint64_t> stored(const std::string& state_dir, const std::string& 
 }
 
 void store(const std::string& state_dir, const std::string& guid, uint64_t bytes) {
-  json::object o{{"instance_guid", guid}, {"bytes", bytes}};
-  (void)write_state_file(state_dir, kNetFile, json::serialize(o) + "\n");
+  (void)write_state_file(state_dir, kNetBaselineFile, net_baseline_text(guid, bytes));
 }
 
 }  // namespace
+
+std::string net_baseline_text(const std::string& instance_guid, uint64_t bytes_now) {
+  return json::serialize(json::object{{"instance_guid", instance_guid}, {"bytes", bytes_now}}) + "\n";
+}
 
 std::optional<uint64_t> tap_bytes(const std::string& tap) {
   if (tap.empty()) return std::nullopt;

@@ -27,5 +27,8 @@ void net_baseline(const std::string& state_dir, const std::string& instance_guid
 // persisting. persist: store `bytes_now` as the new baseline (after the report was accepted).
 uint64_t net_since_last(const std::string& state_dir, const std::string& instance_guid, uint64_t bytes_now,
                         bool persist);
+// What net.json (kNetBaselineFile) holds once `bytes_now` is the reported baseline of the instance.
+inline constexpr const char* kNetBaselineFile = "net.json";
+std::string net_baseline_text(const std::string& instance_guid, uint64_t bytes_now);
 
 }  // namespace slap::node

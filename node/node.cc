@@ -1,5 +1,7 @@
 #include "node/node.h"
 
+#include "node/usage_outbox.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -154,8 +156,53 @@ ExitCode Node::report_pass() {
   return report_pass_with(*v);
 }
 
+// Posts the journal of an outbox (saved first), handles a refusal, and removes the outbox once the
+// master answered: taken, or refused for good. An unreachable master keeps it for the next pass.
+ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
+  apply_outbox(box);
+  auto st = client_->post_usage(box.journal);
+  if (!st && st.error().code == Errc::kProtocol && !box.measured_only.empty()) {
+    // The master refused the journal. The movements instances wrote themselves are the likely
+    // cause (a unit or a quantity it does not take): the node's own measurements go again
+    // without them, and their files are set aside as refused, so that one partition's file
+    // cannot stop the usage of the whole computer from being billed.
+    spdlog::warn("report: usage refused ({}); posting the node's measurements alone", st.error().to_string());
+    box.journal = std::move(box.measured_only);
+    box.measured_only.clear();
+    box.refused_full = true;
+    if (auto saved = save_outbox(path, box); !saved) spdlog::error("report: {}", saved.error().to_string());
+    apply_outbox(box);
+    st = client_->post_usage(box.journal);
+  }
+  if (!st && st.error().code != Errc::kProtocol) {
+    spdlog::error("report: posting usage failed ({}); the same journal goes again next pass", st.error().to_string());
+    return from_error(st.error());
+  }
+  (void)remove_outbox(path);
+  if (!st) {
+    spdlog::error("report: the master refused the usage journal ({}); dropped", st.error().to_string());
+    return ExitCode::kFailure;
+  }
+  spdlog::info("report: usage journal posted");
+  return ExitCode::kOk;
+}
+
 ExitCode Node::report_pass_with(const ComputerView& v) {
   ExitCode code = ExitCode::kOk;
+  // A journal an earlier pass measured and did not see taken goes first, exactly as it was. While
+  // it cannot be delivered nothing more is measured: the baselines it moved keep the time since.
+  const std::string outbox = cfg_.state_root() + "/usage-outbox.json";
+  bool measure = true;
+  if (auto pending = load_outbox(outbox); !pending) {
+    spdlog::error("report: {}; set aside as .unreadable", pending.error().to_string());
+    std::error_code ec;
+    fs::rename(outbox, outbox + ".unreadable", ec);
+  } else if (*pending) {
+    const ExitCode c = deliver_usage(outbox, std::move(**pending));
+    code = worst(code, c);
+    measure = c != ExitCode::kMasterUnreachable;
+  }
+  if (!measure) return worst(code, complete_destroys(v));
   int64_t now = wall_now();
   std::map<std::string, ProcessStatus> status;
   if (supervisor_.answers()) {
@@ -163,7 +210,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   }
   auto layouts = partition_layout(cfg_);
   std::vector<PartitionUsage> usages;
-  std::vector<std::pair<std::string, std::vector<ProcessSample>>> samples_by_dir;  // state dir
+  std::vector<std::pair<std::string, std::string>> cpu_baselines;  // state dir, usage.json once reported
   std::vector<std::string> consumed_files;
   std::vector<size_t> measured;  // per usage: how many of its movements the node measured itself
   std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // state dir, instance, counter
@@ -180,7 +227,11 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       if (auto s = sample_process(pid)) samples.push_back(*s);
     }
     CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false);
-    int64_t start = d.previous_time > 0 && d.previous_time < now ? d.previous_time : now - cfg_.report_interval_s;
+    // Measured within this second already (or the clock went back): a period starting where the
+    // last one stopped would be empty, and one starting earlier would be counted twice. The next
+    // pass covers this time.
+    if (d.previous_time >= now) continue;
+    int64_t start = d.previous_time > 0 ? d.previous_time : now - cfg_.report_interval_s;
     double period = static_cast<double>(now - start);
     uint64_t disk = disk_usage_bytes(lit->path);
     PartitionUsage u;
@@ -224,45 +275,34 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       }
     }
     usages.push_back(std::move(u));
-    samples_by_dir.emplace_back(lit->state_dir, std::move(samples));
+    cpu_baselines.emplace_back(lit->state_dir, std::move(d.baseline));
   }
   if (!usages.empty()) {
-    std::string xml = build_tioxml(cfg_.computer_guid, usages);
-    auto st = client_->post_usage(xml);
-    std::vector<std::string> refused_files;
-    if (!st && st.error().code == Errc::kProtocol && !consumed_files.empty()) {
-      // The master refused the journal. The movements instances wrote themselves are the likely
-      // cause (a unit or a quantity it does not take): the node's own measurements go again
-      // without them, and if that is accepted their files are set aside as refused, so that one
-      // partition's file cannot stop the usage of the whole computer from being billed.
-      spdlog::warn("report: usage refused ({}); posting the node's measurements alone", st.error().to_string());
+    UsageOutbox box;
+    box.journal = build_tioxml(cfg_.computer_guid, usages);
+    if (!consumed_files.empty()) {
       for (size_t k = 0; k < usages.size(); ++k) usages[k].movements.resize(measured[k]);
-      st = client_->post_usage(build_tioxml(cfg_.computer_guid, usages));
-      if (st) refused_files = std::move(consumed_files);
-      consumed_files.clear();
+      box.measured_only = build_tioxml(cfg_.computer_guid, usages);
     }
-    if (!st) {
-      spdlog::error("report: posting usage failed: {}", st.error().to_string());
-      code = worst(code, from_error(st.error()));
+    for (const auto& [dir, content] : cpu_baselines) box.baselines.push_back({dir, kCpuBaselineFile, content});
+    for (const auto& [dir, guid, bytes] : net_now) box.baselines.push_back({dir, kNetBaselineFile, net_baseline_text(guid, bytes)});
+    box.instance_files = std::move(consumed_files);
+    // Durable before anything moves: from here on this journal, and only it, covers the period.
+    if (auto saved = save_outbox(outbox, box); !saved) {
+      spdlog::error("report: cannot keep the usage journal ({}); nothing posted", saved.error().to_string());
+      code = worst(code, ExitCode::kFailure);
     } else {
-      for (const auto& [dir, samples] : samples_by_dir) (void)cpu_since_last(dir, samples, now, true);
-      for (const auto& [dir, guid, bytes] : net_now) (void)net_since_last(dir, guid, bytes, true);
-      for (const auto& f : consumed_files) {
-        std::error_code ec;
-        fs::rename(f, f + ".reported", ec);
-      }
-      for (const auto& f : refused_files) {
-        std::error_code ec;
-        spdlog::warn("report: {} refused by the master; renamed .refused", f);
-        fs::rename(f, f + ".refused", ec);
-      }
-      spdlog::info("report: usage of {} partitions posted", usages.size());
+      code = worst(code, deliver_usage(outbox, std::move(box)));
     }
   }
+  return worst(code, complete_destroys(v));
+}
+
+// The destroys the master requested, completed (the report pass's last step).
+ExitCode Node::complete_destroys(const ComputerView& v) {
   auto d = instances_->complete_destroys(v);
-  if (d.master_unreachable) code = worst(code, ExitCode::kMasterUnreachable);
-  else if (d.failed > 0) code = worst(code, ExitCode::kFailure);
-  return code;
+  if (d.master_unreachable) return ExitCode::kMasterUnreachable;
+  return d.failed > 0 ? ExitCode::kFailure : ExitCode::kOk;
 }
 
 ExitCode Node::run(const std::atomic<bool>& stop) {

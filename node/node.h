@@ -13,6 +13,7 @@
 #include "node/slap_client.h"
 #include "node/software.h"
 #include "node/supervisor.h"
+#include "node/usage_outbox.h"
 
 namespace slap::node {
 
@@ -40,6 +41,8 @@ class Node {
   std::set<std::string> releases_in_use(const ComputerView& v) const;
   ExitCode instance_pass_with(const ComputerView& v);
   ExitCode report_pass_with(const ComputerView& v);
+  ExitCode deliver_usage(const std::string& path, UsageOutbox box);
+  ExitCode complete_destroys(const ComputerView& v);
 
   NodeConfig cfg_;
   std::unique_ptr<SlapClient> client_;

@@ -55,7 +55,8 @@ Result<HttpResponse> SlapClient::call(const std::string& method, const std::stri
     if (last.error().code == Errc::kTimeout) return make_error(Errc::kUnreachable, last.error().detail);
     return last.error();
   }
-  if (last->status >= 500) return make_error(Errc::kUnreachable, "master answered HTTP " + std::to_string(last->status));
+  // Busy (429) like down: ask again later, never take it for a refusal of what was sent.
+  if (last->status >= 500 || transient(last->status)) return make_error(Errc::kUnreachable, "master answered HTTP " + std::to_string(last->status));
   return last;
 }
 

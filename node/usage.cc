@@ -185,8 +185,7 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
 
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
                         bool persist) {
-  constexpr const char* kUsageFile = "usage.json";
-  std::string path = state_dir + "/" + kUsageFile;
+  std::string path = state_dir + "/" + kCpuBaselineFile;
   std::map<std::string, uint64_t> previous;
   CpuDelta out;
   if (auto text = read_file(path, 1 << 20)) {
@@ -212,10 +211,8 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
     procs[key] = static_cast<int64_t>(s.cpu_ticks);
   }
   out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
-  if (persist) {
-    json::object o{{"time", now}, {"procs", std::move(procs)}};
-    (void)write_state_file(state_dir, kUsageFile, json::serialize(o) + "\n");
-  }
+  out.baseline = json::serialize(json::object{{"time", now}, {"procs", std::move(procs)}}) + "\n";
+  if (persist) (void)write_state_file(state_dir, kCpuBaselineFile, out.baseline);
   return out;
 }
 

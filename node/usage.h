@@ -58,7 +58,9 @@ struct CpuDelta {
   double cpu_seconds = 0;
   uint64_t rss_bytes = 0;
   int64_t previous_time = 0;  // 0 when there was no previous sample
+  std::string baseline;       // what usage.json becomes once this delta is reported (kCpuBaselineFile)
 };
+inline constexpr const char* kCpuBaselineFile = "usage.json";
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist);
 

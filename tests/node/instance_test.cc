@@ -76,6 +76,7 @@ struct FakeMaster {
   }
   std::atomic<bool> stopping{false};
   std::string refuse_usage_containing;  // a usage journal holding this text is answered 422
+  bool lose_usage_answers = false;      // usage journals are taken (recorded) but answered 503
 
   TestResponse handle(const TestRequest& r) {
     if (r.target.find("?wait=") != std::string::npos && r.headers.count("if-none-match")) {
@@ -94,6 +95,9 @@ struct FakeMaster {
     }
     if (r.target == "/slapos.get.v0.software_instance_certificate") {
       return TestResponse{200, R"({"key":"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n","certificate":"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"})", {}};
+    }
+    if (r.target == "/slapos.post.v0.compute_node_usage" && lose_usage_answers) {
+      return TestResponse{503, R"({"error":"the answer is lost on the way"})", {}};
     }
     if (r.target == "/slapos.post.v0.compute_node_usage" && !refuse_usage_containing.empty() &&
         r.body.find(refuse_usage_containing) != std::string::npos) {
@@ -276,7 +280,10 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r1.xml.reported"));
 
   // A file the master refuses (a unit it does not know) does not stop the computer's usage: the
-  // node's measurements go again without it, and the file is set aside.
+  // node's measurements go again without it, and the file is set aside. (A later second: a pass
+  // within the second already reported measures nothing, its period would be empty.)
+  const std::string reported_until = tx.child_value("stop_date");
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > reported_until; }, 3s));
   {
     std::lock_guard<std::mutex> g(master.mu);
     master.refuse_usage_containing = "custom/furlongs";
@@ -343,6 +350,45 @@ TEST_F(NodeFlow, AReleaseIsNotRemovedWhileAPartitionRunsIt) {
   ASSERT_EQ(node.software_pass(), ExitCode::kOk);
   EXPECT_FALSE(software_installed(cfg.software_root, hello_url));
   EXPECT_TRUE(software_installed(cfg.software_root, memcached_url));
+}
+
+// A usage journal whose answer is lost (the master may have taken it) goes again unchanged, with
+// the same period, which the master counts once; the next journal starts where it stopped. Before,
+// the baselines stayed put and the same CPU time was sent again under a longer period: billed twice.
+TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  auto journals = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+      out.emplace_back(json::parse(r.body).as_object().at("tioxml").as_string());
+    }
+    return out;
+  };
+  auto period = [](const std::string& xml) {
+    pugi::xml_document doc;
+    EXPECT_TRUE(doc.load_string(xml.c_str())) << xml;
+    auto tx = doc.child("journal").child("transaction");
+    return std::pair<std::string, std::string>(tx.child_value("start_date"), tx.child_value("stop_date"));
+  };
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = true; }
+  ASSERT_EQ(node.report_pass(), ExitCode::kMasterUnreachable);
+  const auto lost = journals();
+  ASSERT_FALSE(lost.empty());
+  for (const auto& j : lost) EXPECT_EQ(j, lost.front());  // the client's own retries: the same bytes
+
+  // A later second, so that measuring again now would give a different period (the old behaviour:
+  // the same CPU time again, from the same start to this later stop, counted twice).
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > period(lost.front()).second; }, 3s));
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  const auto all = journals();
+  ASSERT_EQ(all.size(), lost.size() + 2);      // the lost journal again, then the time since
+  EXPECT_EQ(all[lost.size()], lost.front());   // byte for byte: the same periods
+  EXPECT_EQ(period(all.back()).first, period(lost.front()).second);
 }
 
 // A partition whose entry in the view is refused (here a parameter key with a '/') is not taken
