@@ -176,6 +176,7 @@ Result<RenderedInstance> render_instance(const Profile& profile, const Partition
 }
 
 constexpr const char* kRecord = "state.json";
+constexpr const char* kFilesDigest = "files.sha256";  // of the file.* outputs the programs run with
 std::string record_path(const PartitionLayout& layout) { return layout.state_dir + "/" + kRecord; }
 
 Result<PartitionRecord> read_record(const PartitionLayout& layout) {
@@ -282,11 +283,27 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   }
   if (auto st = supervisor_.apply_group(layout.id, rendered->programs); !st) return st;
   bool started = p.state == InstanceState::kStarted;
+  // Programs read their files when they start: a file that changed (a parameter it renders moved)
+  // while the program lines did not would otherwise leave them running on the old content.
+  // Compared with the digest of the files the programs last started with (kept in the state
+  // directory, out of the partition user's reach); none recorded (a partition set up by an older
+  // slapnode): no restart, the digest is recorded from now on.
+  std::string files;
+  for (const auto& [rel, content] : rendered->files) files += std::to_string(rel.size()) + ":" + rel + std::to_string(content.size()) + ":" + content;
+  const std::string files_digest = sha256_hex(files) + "\n";
+  const auto previous = read_file(layout.state_dir + "/" + kFilesDigest, 128);
+  const bool files_changed = previous.ok() && *previous != files_digest;
   if (started && !rendered->programs.empty()) {
+    if (files_changed) {
+      spdlog::info("partition {}: its files changed; restarting its programs", layout.id);
+      if (auto st = supervisor_.stop_group(layout.id); !st) return st;
+    }
     if (auto st = supervisor_.start_group(layout.id); !st) return st;
   } else if (!started) {
     if (auto st = supervisor_.stop_group(layout.id); !st) return st;
   }
+  // Stopped programs start later on these same files: they are what the programs run with.
+  if (auto st = write_state_file(layout.state_dir, kFilesDigest, files_digest); !st) return st;
   bool promise_ok = true;
   if (started) {
     for (const auto& [name, cmd] : rendered->promises) {

@@ -391,6 +391,43 @@ TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
   EXPECT_EQ(period(all.back()).first, period(lost.front()).second);
 }
 
+// A program reads its files when it starts: when a parameter changes only a file.* output (the
+// program line stays the same), the programs restart and see the new content.
+TEST_F(NodeFlow, ProgramsRestartWhenOnlyTheirFilesChange) {
+  fs::create_directories(tmp / "msg");
+  ASSERT_TRUE(write_file_atomic(tmp / "msg/software.cfg",
+                                "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\n"
+                                "program.show = /bin/sh -c \"cp etc/msg.conf seen.txt && exec sleep 1000\"\n"
+                                "file.etc/msg.conf = ${parameters:msg}\n")
+                  .ok());
+  const std::string msg_url = "file://" + tmp / "msg/software.cfg";
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.view["software"].as_array().push_back(json::object{{"url", msg_url}, {"state", "available"}});
+    master.bump();
+  }
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  const std::string seen = cfg.partition_path(2) + "/seen.txt";
+  auto seen_is = [&](const std::string& want) {
+    return testing::wait_for([&] { auto t = read_file(seen); return t.ok() && *t == want; }, 10s);
+  };
+  allocate("slappart2", "SOFTINST-5", msg_url, "started", json::object{{"msg", "one"}});
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  ASSERT_TRUE(seen_is("one\n"));
+  const int first_pid = program_pid(node, "slappart2:slappart2-show");
+  ASSERT_GT(first_pid, 0);
+  // Unchanged: not restarted.
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_EQ(program_pid(node, "slappart2:slappart2-show"), first_pid);
+
+  allocate("slappart2", "SOFTINST-5", msg_url, "started", json::object{{"msg", "two"}});
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_TRUE(seen_is("two\n"));
+  EXPECT_NE(program_pid(node, "slappart2:slappart2-show"), first_pid);
+}
+
 // A partition whose entry in the view is refused (here a parameter key with a '/') is not taken
 // for a freed one: its instance keeps running and its files stay, until a valid entry comes back.
 TEST_F(NodeFlow, APartitionWhoseEntryIsRefusedIsLeftUntouched) {
