@@ -13,6 +13,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <thread>
 #include <pugixml.hpp>
 
 #include "node/net_usage.h"
@@ -496,6 +497,33 @@ TEST(KillUserProcesses, KillsNonDumpableProcessesOfTheUser) {
 // the partition's user: not in the partition directory it owns, but in slapnode's state directory
 // (mode 0700, slapnode's uid). As root, a process under the partition's uid can neither rewrite,
 // remove nor replace them, and its own .slapnode turned into a symlink redirects nothing.
+// Root writes an instance's files into a partition its user owns, and that user may swap any
+// directory on the way for a symlink at any moment: the write lands inside the partition or fails,
+// never outside it (before, a swap between the check and the open sent it, and its chown, there).
+TEST(WriteInside, ADirectorySwappedForASymlinkOnTheWayIsNeverFollowed) {
+  testing::TempDir tmp;
+  const std::string part = tmp / "part", outside = tmp / "outside";
+  fs::create_directories(part + "/etc");
+  fs::create_directories(outside);
+  std::atomic<bool> stop{false};
+  std::thread user([&] {
+    while (!stop.load()) {
+      ::rename((part + "/etc").c_str(), (part + "/etc.real").c_str());
+      (void)::symlink(outside.c_str(), (part + "/etc").c_str());
+      ::unlink((part + "/etc").c_str());
+      ::rename((part + "/etc.real").c_str(), (part + "/etc").c_str());
+    }
+  });
+  int written = 0;
+  for (int k = 0; k < 3000; ++k) written += write_inside(part, "etc/app.conf", "x\n", 0640, std::nullopt).ok();
+  stop = true;
+  user.join();
+  std::vector<std::string> escaped;
+  for (const auto& e : fs::directory_iterator(outside)) escaped.push_back(e.path().filename().string());
+  EXPECT_TRUE(escaped.empty()) << "written outside the partition: " << escaped.front();
+  EXPECT_GT(written, 0);
+}
+
 TEST(PartitionState, ThePartitionUserCannotAlterItsRecordOrUsageBaselines) {
   testing::TempDir tmp;
   NodeConfig cfg;
