@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "node/beneath.h"
 #include "node/net_usage.h"
 #include "node/slap_client.h"
 #include "node/software.h"
@@ -49,62 +50,40 @@ Status write_inside(const std::string& root, const std::string& rel, const std::
                     const std::optional<Identity>& owner) {
   if (!valid_rel_path(rel)) return make_error(Errc::kInvalid, "refused path '" + rel + "'");
   // The partition belongs to its user, who may swap any directory in it for a symlink at any
-  // moment. A path checked first and opened after would let that swap land root's write (and its
-  // chown) anywhere, /etc included. So the walk goes one component at a time by descriptor, from
-  // the partition's own directory, never following a link: a swap makes it fail, not redirect it.
-  struct Fd {
-    int fd = -1;
-    ~Fd() {
-      if (fd >= 0) ::close(fd);
-    }
-  } dir;
-  dir.fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir.fd < 0) return make_error(Errc::kIo, "open " + root + ": " + std::strerror(errno));
+  // moment: a path checked first and opened after would let that swap land root's write (and its
+  // chown) anywhere, /etc included. So the directory is reached by descriptor (beneath.h).
+  const fs::path relp(rel);
+  auto dir = open_dir_beneath(root, relp.parent_path().string(), true, owner);
+  if (!dir) return dir.error();
   std::vector<std::string> parts;
-  for (const auto& c : fs::path(rel)) parts.push_back(c.string());
-  std::string cur = root;
-  for (size_t k = 0; k + 1 < parts.size(); ++k) {
-    const char* name = parts[k].c_str();
-    cur += "/" + parts[k];
-    int next = ::openat(dir.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT) {
-      const bool made = ::mkdirat(dir.fd, name, 0750) == 0;
-      if (!made && errno != EEXIST) return make_error(Errc::kIo, "mkdir " + cur + ": " + std::strerror(errno));
-      next = ::openat(dir.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next >= 0 && made && owner) (void)::fchown(next, owner->uid, owner->gid);
-    }
-    if (next < 0) return make_error(Errc::kInvalid, cur + " is not a plain directory");
-    ::close(dir.fd);
-    dir.fd = next;
-  }
+  for (const auto& c : relp) parts.push_back(c.string());
   const std::string& name = parts.back();
   const std::string path = root + "/" + rel;
   struct stat st;
-  if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+  if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
     return make_error(Errc::kInvalid, path + " exists and is not a regular file");
   }
   // A fresh temporary file beside it (whatever the user left under that name goes first: unlinking
   // a link removes the link), then one rename within the same directory descriptor.
   const std::string tmp = name + ".slapnode-tmp";
-  (void)::unlinkat(dir.fd, tmp.c_str(), 0);
-  Fd out;
-  out.fd = ::openat(dir.fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (out.fd < 0) return make_error(Errc::kIo, "create " + path + ".slapnode-tmp: " + std::strerror(errno));
+  (void)::unlinkat(dir->get(), tmp.c_str(), 0);
+  UniqueFd out(::openat(dir->get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (out.get() < 0) return make_error(Errc::kIo, "create " + path + ".slapnode-tmp: " + std::strerror(errno));
   for (size_t off = 0; off < content.size();) {
-    const ssize_t w = ::write(out.fd, content.data() + off, content.size() - off);
+    const ssize_t w = ::write(out.get(), content.data() + off, content.size() - off);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return make_error(Errc::kIo, "write " + path + ": " + std::strerror(errno));
     off += static_cast<size_t>(w);
   }
-  (void)::fchmod(out.fd, mode);
-  if (owner) (void)::fchown(out.fd, owner->uid, owner->gid);
-  if (::fsync(out.fd) != 0) return make_error(Errc::kIo, "fsync " + path + ": " + std::strerror(errno));
-  if (::renameat(dir.fd, tmp.c_str(), dir.fd, name.c_str()) != 0) {
+  (void)::fchmod(out.get(), mode);
+  if (owner) (void)::fchown(out.get(), owner->uid, owner->gid);
+  if (::fsync(out.get()) != 0) return make_error(Errc::kIo, "fsync " + path + ": " + std::strerror(errno));
+  if (::renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) != 0) {
     const int e = errno;
-    (void)::unlinkat(dir.fd, tmp.c_str(), 0);
+    (void)::unlinkat(dir->get(), tmp.c_str(), 0);
     return make_error(Errc::kIo, "rename " + path + ": " + std::strerror(e));
   }
-  (void)::fsync(dir.fd);
+  (void)::fsync(dir->get());
   return {};
 }
 

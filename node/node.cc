@@ -2,6 +2,11 @@
 
 #include "node/usage_outbox.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -34,6 +39,13 @@ ExitCode worst(ExitCode a, ExitCode b) {
 }
 ExitCode from_error(const Error& e) { return e.code == Errc::kUnreachable ? ExitCode::kMasterUnreachable : ExitCode::kFailure; }
 int64_t wall_now() { return static_cast<int64_t>(std::time(nullptr)); }
+// An instance's consumption files: at most this many per partition per pass, this large each, and
+// this much in all per pass (files beyond it wait for the next pass): a journal stays well under
+// what the master accepts in one request, whatever the instances write.
+constexpr size_t kMaxConsumptionFiles = 100;
+constexpr size_t kMaxConsumptionFileBytes = 256 << 10;
+constexpr size_t kMaxConsumptionBytesPerPass = 512 << 10;
+constexpr int64_t kClockStepSeconds = 300;  // a baseline dated further ahead than this is a clock set back
 }  // namespace
 
 Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
@@ -158,33 +170,110 @@ ExitCode Node::report_pass() {
 
 // Posts the journal of an outbox (saved first), handles a refusal, and removes the outbox once the
 // master answered: taken, or refused for good. An unreachable master keeps it for the next pass.
-ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
-  apply_outbox(box);
-  auto st = client_->post_usage(box.journal);
-  if (!st && st.error().code == Errc::kProtocol && !box.measured_only.empty()) {
-    // The master refused the journal. The movements instances wrote themselves are the likely
-    // cause (a unit or a quantity it does not take): the node's own measurements go again
-    // without them, and their files are set aside as refused, so that one partition's file
-    // cannot stop the usage of the whole computer from being billed.
-    spdlog::warn("report: usage refused ({}); posting the node's measurements alone", st.error().to_string());
-    box.journal = std::move(box.measured_only);
-    box.measured_only.clear();
-    box.refused_full = true;
-    if (auto saved = save_outbox(path, box); !saved) spdlog::error("report: {}", saved.error().to_string());
-    apply_outbox(box);
-    st = client_->post_usage(box.journal);
+// Whether the baseline's partition still runs the instance it was measured for: one destroyed
+// or given to another instance since keeps its own baselines (its state directory was emptied
+// with it), never those of an instance that is gone.
+bool Node::baseline_current(const UsageOutbox::Baseline& b) const {
+  for (const auto& layout : partition_layout(cfg_)) {
+    if (layout.state_dir != b.state_dir) continue;
+    auto rec = read_record(layout);
+    return rec.ok() && rec->state != "destroyed" && rec->instance_guid == b.instance;
   }
-  if (!st && st.error().code != Errc::kProtocol) {
+  return false;
+}
+
+// Posts an outbox's transactions (saved first), and removes it once the master answered for all
+// of them: taken, or refused for good. While the master cannot be reached, what is left of it is
+// kept for the next pass.
+ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
+  auto current = [this](const UsageOutbox::Baseline& b) { return baseline_current(b); };
+  apply_outbox(box, current);
+  std::vector<std::string> parts;
+  for (const auto& t : box.transactions) parts.push_back(t.current());
+  auto st = client_->post_usage(merge_tioxml(parts));  // one journal per computer, as SlapOS posts them
+  if (st) {
+    (void)remove_outbox(path);
+    spdlog::info("report: usage of {} partitions posted", box.transactions.size());
+    return ExitCode::kOk;
+  }
+  if (st.error().code != Errc::kInvalid) {
     spdlog::error("report: posting usage failed ({}); the same journal goes again next pass", st.error().to_string());
     return from_error(st.error());
   }
-  (void)remove_outbox(path);
-  if (!st) {
-    spdlog::error("report: the master refused the usage journal ({}); dropped", st.error().to_string());
-    return ExitCode::kFailure;
+  // Refused. One partition's transaction is the likely cause (its instance destroyed since, a file
+  // of its own with a unit the master does not take): each goes alone, so that it cannot stop the
+  // usage of the others; a refused one goes again without the instance's own movements (its
+  // files are set aside as .refused) and is dropped only if that is refused too.
+  spdlog::warn("report: usage refused ({}); posting each partition's alone", st.error().to_string());
+  ExitCode code = ExitCode::kOk;
+  for (size_t k = 0; k < box.transactions.size(); ++k) {
+    auto& t = box.transactions[k];
+    auto one = client_->post_usage(t.current());
+    if (!one && one.error().code == Errc::kInvalid && !t.refused_full && !t.measured_only.empty()) {
+      spdlog::warn("report: {}; posting the node's measurements of that partition alone", one.error().to_string());
+      t.refused_full = true;
+      if (auto saved = save_outbox(path, box); !saved) spdlog::error("report: {}", saved.error().to_string());
+      for (const auto& f : t.files) rename_consumed(f, ".reported", ".refused");
+      one = client_->post_usage(t.current());
+    }
+    if (!one && one.error().code != Errc::kInvalid) {
+      // Unreachable again: what is left goes next pass.
+      box.transactions.erase(box.transactions.begin(), box.transactions.begin() + static_cast<std::ptrdiff_t>(k));
+      if (auto saved = save_outbox(path, box); !saved) spdlog::error("report: {}", saved.error().to_string());
+      spdlog::error("report: posting usage failed ({}); {} transactions go again next pass", one.error().to_string(), box.transactions.size());
+      return from_error(one.error());
+    }
+    if (!one) {
+      spdlog::error("report: the master refused a usage transaction ({}); dropped", one.error().to_string());
+      code = ExitCode::kFailure;
+    }
   }
-  spdlog::info("report: usage journal posted");
-  return ExitCode::kOk;
+  (void)remove_outbox(path);
+  return code;
+}
+
+// Reads an instance's consumption files by descriptor (beneath.h: its user may swap the directory
+// for a link to anywhere at any moment), at most `max_files`, within a byte budget shared by the
+// whole pass (files beyond it wait for the next one). A file that does not parse is set aside.
+static std::vector<std::pair<ConsumedFile, std::vector<UsageMovement>>> read_consumption(const std::string& partition, const std::string& id,
+                                                                                   size_t max_files, size_t& budget) {
+  std::vector<std::pair<ConsumedFile, std::vector<UsageMovement>>> out;
+  auto dir = open_dir_beneath(partition, kConsumptionDir, false, std::nullopt);
+  if (!dir) return out;
+  std::vector<std::string> names;
+  if (DIR* d = ::fdopendir(::dup(dir->get()))) {
+    while (auto* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".xml") == 0) names.push_back(name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  if (names.size() > max_files) names.resize(max_files);
+  for (const auto& name : names) {
+    UniqueFd fd(::openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const auto size = static_cast<size_t>(st.st_size);
+    if (size > kMaxConsumptionFileBytes || size > budget) continue;  // too large: set aside below; over budget: next pass
+    std::string text(size, '\0');
+    size_t got = 0;
+    while (got < size) {
+      const ssize_t n = ::read(fd.get(), text.data() + got, size - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got != size) continue;
+    budget -= size;
+    auto m = parse_partition_consumption(text);
+    if (!m) {
+      spdlog::warn("partition {}: {} refused: {}", id, name, m.error().to_string());
+      (void)::renameat(dir->get(), name.c_str(), dir->get(), (name + ".refused").c_str());
+      continue;
+    }
+    out.emplace_back(ConsumedFile{partition, name, file_id(st)}, std::move(*m));
+  }
+  return out;
 }
 
 ExitCode Node::report_pass_with(const ComputerView& v) {
@@ -198,9 +287,9 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     std::error_code ec;
     fs::rename(outbox, outbox + ".unreadable", ec);
   } else if (*pending) {
-    const ExitCode c = deliver_usage(outbox, std::move(**pending));
-    code = worst(code, c);
-    measure = c != ExitCode::kMasterUnreachable;
+    code = worst(code, deliver_usage(outbox, std::move(**pending)));
+    std::error_code ec;
+    measure = !fs::exists(fs::symlink_status(outbox, ec));  // delivered (or refused for good)
   }
   if (!measure) return worst(code, complete_destroys(v));
   int64_t now = wall_now();
@@ -209,11 +298,8 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     if (auto s = supervisor_.status()) status = std::move(*s);
   }
   auto layouts = partition_layout(cfg_);
-  std::vector<PartitionUsage> usages;
-  std::vector<std::pair<std::string, std::string>> cpu_baselines;  // state dir, usage.json once reported
-  std::vector<std::string> consumed_files;
-  std::vector<size_t> measured;  // per usage: how many of its movements the node measured itself
-  std::vector<std::tuple<std::string, std::string, uint64_t>> net_now;  // state dir, instance, counter
+  UsageOutbox box;
+  size_t budget = kMaxConsumptionBytesPerPass;
   for (const auto& p : v.partitions) {
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
     auto lit = std::find_if(layouts.begin(), layouts.end(), [&](const PartitionLayout& l) { return l.id == p.partition_id; });
@@ -227,9 +313,13 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       if (auto s = sample_process(pid)) samples.push_back(*s);
     }
     CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false);
-    // Measured within this second already (or the clock went back): a period starting where the
-    // last one stopped would be empty, and one starting earlier would be counted twice. The next
-    // pass covers this time.
+    // Measured within this second already: a period starting where the last one stopped would be
+    // empty, and one starting earlier would be counted twice. The next pass covers this time. A
+    // baseline far in the future is a clock that was wrong and was set right: measured afresh.
+    if (d.previous_time > now + kClockStepSeconds) {
+      spdlog::warn("partition {}: its last measurement is dated in the future; measuring afresh", p.partition_id);
+      d.previous_time = 0;
+    }
     if (d.previous_time >= now) continue;
     int64_t start = d.previous_time > 0 ? d.previous_time : now - cfg_.report_interval_s;
     double period = static_cast<double>(now - start);
@@ -245,49 +335,31 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
                            format_quantity(static_cast<double>(d.rss_bytes) * period), {}});
     u.movements.push_back({"usage/disk_byte_s", "Disk (bytes x seconds)", p.instance_guid,
                            format_quantity(static_cast<double>(disk) * period), {}});
+    box.baselines.push_back({lit->state_dir, kCpuBaselineFile, std::move(d.baseline), p.instance_guid});
     if (auto bytes = tap_bytes(lit->tap)) {
       u.movements.push_back({"usage/net_bytes", "Network bytes received and sent through " + lit->tap, p.instance_guid,
                              std::to_string(net_since_last(lit->state_dir, p.instance_guid, *bytes, false)),
                              {"unit:net_byte"}});
-      net_now.emplace_back(lit->state_dir, p.instance_guid, *bytes);
+      box.baselines.push_back({lit->state_dir, kNetBaselineFile, net_baseline_text(p.instance_guid, *bytes), p.instance_guid});
     }
-    measured.push_back(u.movements.size());
-    std::error_code ec;
-    std::string reports = lit->path + "/var/xml_report";
-    if (fs::is_directory(fs::symlink_status(reports, ec))) {
-      int n = 0;
-      for (const auto& e : fs::directory_iterator(reports, ec)) {
-        if (++n > 100) break;
-        if (!e.is_regular_file() || e.is_symlink() || e.path().extension() != ".xml") continue;
-        auto text = read_file(e.path().string(), 1 << 20);
-        if (!text) continue;
-        auto m = parse_partition_consumption(*text);
-        if (!m) {
-          spdlog::warn("partition {}: {} refused: {}", p.partition_id, e.path().string(), m.error().to_string());
-          fs::rename(e.path(), e.path().string() + ".refused", ec);
-          continue;
-        }
-        for (auto& mv : *m) {
-          mv.reference = p.instance_guid;  // an instance reports only on itself
-          u.movements.push_back(std::move(mv));
-        }
-        consumed_files.push_back(e.path().string());
+    UsageOutbox::Transaction t;
+    const size_t measured = u.movements.size();
+    for (auto& [file, movements] : read_consumption(lit->path, p.partition_id, kMaxConsumptionFiles, budget)) {
+      for (auto& mv : movements) {
+        mv.reference = p.instance_guid;  // an instance reports only on itself
+        u.movements.push_back(std::move(mv));
       }
+      t.files.push_back(std::move(file));
     }
-    usages.push_back(std::move(u));
-    cpu_baselines.emplace_back(lit->state_dir, std::move(d.baseline));
+    t.journal = build_tioxml(cfg_.computer_guid, {u});
+    if (!t.files.empty()) {
+      u.movements.resize(measured);
+      t.measured_only = build_tioxml(cfg_.computer_guid, {u});
+    }
+    box.transactions.push_back(std::move(t));
   }
-  if (!usages.empty()) {
-    UsageOutbox box;
-    box.journal = build_tioxml(cfg_.computer_guid, usages);
-    if (!consumed_files.empty()) {
-      for (size_t k = 0; k < usages.size(); ++k) usages[k].movements.resize(measured[k]);
-      box.measured_only = build_tioxml(cfg_.computer_guid, usages);
-    }
-    for (const auto& [dir, content] : cpu_baselines) box.baselines.push_back({dir, kCpuBaselineFile, content});
-    for (const auto& [dir, guid, bytes] : net_now) box.baselines.push_back({dir, kNetBaselineFile, net_baseline_text(guid, bytes)});
-    box.instance_files = std::move(consumed_files);
-    // Durable before anything moves: from here on this journal, and only it, covers the period.
+  if (!box.transactions.empty()) {
+    // Durable before anything moves: from here on these transactions, and only they, cover the period.
     if (auto saved = save_outbox(outbox, box); !saved) {
       spdlog::error("report: cannot keep the usage journal ({}); nothing posted", saved.error().to_string());
       code = worst(code, ExitCode::kFailure);

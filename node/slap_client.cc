@@ -180,9 +180,17 @@ Result<InstanceCertificate> SlapClient::instance_certificate(const std::string& 
 
 Status SlapClient::post_usage(const std::string& tioxml) {
   json::object body{{"computer_guid", guid_}, {"tioxml", tioxml}};
-  auto r = rpc("/slapos.post.v0.compute_node_usage", json::serialize(body));
+  const std::string path = "/slapos.post.v0.compute_node_usage";
+  auto r = call("POST", path, json::serialize(body), {{"Content-Type", "application/json"}, {"Accept", "application/json"}},
+                std::chrono::milliseconds(0));
   if (!r) return r.error();
-  return {};
+  if (r->status == 200) return {};
+  // What the master refuses for the journal's content (malformed, an instance or a unit it does
+  // not take, not this computer's, too large) is refused again as it is: kInvalid. Anything else
+  // (authentication, a proxy in the way) may pass later: kProtocol.
+  const int s = r->status;
+  const bool content = s == 400 || s == 403 || s == 404 || s == 409 || s == 413 || s == 422;
+  return make_error(content ? Errc::kInvalid : Errc::kProtocol, path + ": HTTP " + std::to_string(s) + " " + snippet(r->body));
 }
 
 }  // namespace slap::node

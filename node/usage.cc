@@ -99,6 +99,22 @@ std::string format_quantity(double q) {
   return s;
 }
 
+std::string merge_tioxml(const std::vector<std::string>& journals) {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "utf-8";
+  auto journal = doc.append_child("journal");
+  for (const auto& j : journals) {
+    pugi::xml_document part;
+    if (!part.load_string(j.c_str())) continue;  // written by build_tioxml: cannot happen
+    for (auto tx : part.child("journal").children("transaction")) journal.append_copy(tx);
+  }
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw);
+  return out.str();
+}
+
 std::string build_tioxml(const std::string& computer_guid, const std::vector<PartitionUsage>& partitions) {
   pugi::xml_document doc;
   auto decl = doc.append_child(pugi::node_declaration);

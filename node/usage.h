@@ -47,6 +47,8 @@ struct PartitionUsage {
 // Dates are "YYYY-MM-DD HH:MM:SS" UTC; `start`/`stop` are seconds since the epoch.
 std::string tio_date(int64_t epoch_s);
 std::string build_tioxml(const std::string& computer_guid, const std::vector<PartitionUsage>& partitions);
+// One journal holding the transactions of several (each as build_tioxml wrote it).
+std::string merge_tioxml(const std::vector<std::string>& journals);
 // Movements from an instance's consumption file (partition_consumption.xsd); refuses other shapes.
 Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml);
 std::string format_quantity(double q);

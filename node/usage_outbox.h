@@ -1,39 +1,59 @@
 #pragma once
 // The usage journal between "measured" and "the master took it". It is kept in one file, written
 // before anything else moves, with the baselines it advances and the instances' files it consumed:
-// after a crash, or an answer lost on the way back, the same journal goes again, with the same
-// periods, and the master counts each transaction once per (computer, reference, period). Without
-// it, a journal the master took but whose answer never arrived was measured again under a longer
-// period (the baselines had not moved), and the same CPU time was billed twice.
+// after a crash, or an answer lost on the way back, the same transactions go again, with the same
+// periods, and the master counts each once per (computer, reference, period). Without it, a
+// journal the master took but whose answer never arrived was measured again under a longer period
+// (the baselines had not moved), and the same CPU time was billed twice.
 //
-//   UsageOutbox box{journal, measured_only, baselines, files};
-//   save_outbox(path, box);          // durable: from here on the journal will be delivered
-//   apply_outbox(box);               // baselines and file renames (idempotent)
-//   post(box.journal) ... remove_outbox(path);
+//   save_outbox(path, box);          // durable: from here on these transactions will be delivered
+//   apply_outbox(box, current);      // baselines and file renames (safe to repeat)
+//   post ... remove_outbox(path);
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "node/beneath.h"
 #include "node/status.h"
 
 namespace slap::node {
 
+// An instance's consumption file, by name in <partition>/var/xml_report, with the identity it had
+// when read: a later file under the same name is a new report, never renamed in its place.
+struct ConsumedFile {
+  std::string partition;  // the partition's directory
+  std::string name;
+  FileId id;
+};
+inline constexpr const char* kConsumptionDir = "var/xml_report";
+
 struct UsageOutbox {
-  std::string journal;        // TioXML to post
-  std::string measured_only;  // the same without the instances' own movements; "" when it has none
+  struct Transaction {  // one partition's
+    std::string journal;        // TioXML of this one transaction
+    std::string measured_only;  // the same without the instance's own movements; "" when it has none
+    std::vector<ConsumedFile> files;
+    bool refused_full = false;  // the master refused `journal`: measured_only goes, the files are .refused
+    const std::string& current() const { return refused_full ? measured_only : journal; }
+  };
+  std::vector<Transaction> transactions;
   struct Baseline {
     std::string state_dir, name, content;  // a file of a partition's state directory, as it becomes
+    std::string instance;                  // the instance it was measured for
   };
   std::vector<Baseline> baselines;
-  std::vector<std::string> instance_files;  // consumed consumption files: renamed .reported (.refused)
-  bool refused_full = false;                // the master refused `journal` with the instances' movements
 };
 
 Status save_outbox(const std::string& path, const UsageOutbox& box);
-// nullopt when there is none; an error when it exists but cannot be read (it is then set aside).
+// nullopt when there is none; an error when it exists but cannot be read.
 Result<std::optional<UsageOutbox>> load_outbox(const std::string& path);
 Status remove_outbox(const std::string& path);
-// Writes the baselines and renames the consumed files; safe to repeat.
-void apply_outbox(const UsageOutbox& box);
+// Writes the baselines `current` accepts (their partition still runs the instance they were
+// measured for: a partition destroyed or given to another instance since keeps its own), and
+// renames the consumed files still there under the identity they were read with. Safe to repeat.
+void apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOutbox::Baseline&)>& current);
+// Renames a consumed file (`from_suffix` appended to its name, "" for the file itself) to its name
+// and `to_suffix`, if it still has the identity it was read with.
+void rename_consumed(const ConsumedFile& f, const char* from_suffix, const char* to_suffix);
 
 }  // namespace slap::node

@@ -295,8 +295,10 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
                   .ok());
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
   usage = server->requests_to("/slapos.post.v0.compute_node_usage");
-  ASSERT_EQ(usage.size(), 3u);  // the one above, the refused one, the measurements alone
-  std::string last(json::parse(usage[2].body).as_object().at("tioxml").as_string());
+  // The one above; the refused journal; its one partition's transaction alone, refused too; that
+  // partition's measurements alone, taken.
+  ASSERT_EQ(usage.size(), 4u);
+  std::string last(json::parse(usage[3].body).as_object().at("tioxml").as_string());
   EXPECT_EQ(last.find("custom/furlongs"), std::string::npos);
   EXPECT_NE(last.find("usage/cpu_s"), std::string::npos);
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r2.xml.refused"));
@@ -390,6 +392,86 @@ TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
   ASSERT_EQ(all.size(), lost.size() + 2);      // the lost journal again, then the time since
   EXPECT_EQ(all[lost.size()], lost.front());   // byte for byte: the same periods
   EXPECT_EQ(period(all.back()).first, period(lost.front()).second);
+}
+
+// A journal the master refuses because of one partition (here any transaction naming SOFTINST-2,
+// as for an instance destroyed since) does not cost the others their usage: each partition's
+// transaction then goes alone, and only the refused one is dropped.
+TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart0", "SOFTINST-1", hello_url, "started");
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  { std::lock_guard<std::mutex> g(master.mu); master.refuse_usage_containing = "SOFTINST-2"; }
+  EXPECT_EQ(node.report_pass(), ExitCode::kFailure);  // one transaction dropped, and said so
+  size_t taken_alone = 0;
+  for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+    const std::string xml(json::parse(r.body).as_object().at("tioxml").as_string());
+    taken_alone += xml.find("SOFTINST-1") != std::string::npos && xml.find("SOFTINST-2") == std::string::npos;
+  }
+  EXPECT_EQ(taken_alone, 1u);
+}
+
+// A journal sent again after its answer was lost moves only what it measured: not the baselines
+// of a partition destroyed since (they would date its next instance's first period back to it),
+// not a consumption file written since under a reused name (it is a new report, billed next), and
+// nothing through a link its partition's user put in place of var/xml_report meanwhile.
+TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart0", "SOFTINST-1", hello_url, "started");
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  const std::string reports0 = cfg.partition_path(0) + "/var/xml_report", reports1 = cfg.partition_path(1) + "/var/xml_report";
+  fs::create_directories(reports0);
+  fs::create_directories(reports1);
+  auto consumption = [](const std::string& resource) {
+    return "<consumption><movement><resource>" + resource + "</resource><quantity>1</quantity><price>0</price><VAT/></movement></consumption>";
+  };
+  ASSERT_TRUE(write_file_atomic(reports0 + "/r1.xml", consumption("custom/first")).ok());
+  ASSERT_TRUE(write_file_atomic(reports1 + "/r1.xml", consumption("custom/first")).ok());
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = true; }
+  ASSERT_EQ(node.report_pass(), ExitCode::kMasterUnreachable);
+  // Waits until the wall clock is past the last posted journal's stop (a pass within the same
+  // second measures nothing new).
+  auto next_second = [&] {
+    const auto posts = server->requests_to("/slapos.post.v0.compute_node_usage");
+    pugi::xml_document doc;
+    doc.load_string(std::string(json::parse(posts.back().body).as_object().at("tioxml").as_string()).c_str());
+    const std::string stop = doc.child("journal").child("transaction").child_value("stop_date");
+    return testing::wait_for([&] { return tio_date(::time(nullptr)) > stop; }, 3s);
+  };
+
+  // Meanwhile: slappart1 is destroyed; slappart0's instance writes a new report under the same
+  // name; then its user swaps its reports directory for a link to a directory outside.
+  set_state("slappart1", "destroyed");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);  // stopped, emptied and reported destroyed
+  ASSERT_TRUE(write_file_atomic(reports0 + "/r1.xml", consumption("custom/second")).ok());
+  const std::string outside = tmp / "outside";
+  fs::create_directories(outside);
+  ASSERT_TRUE(write_file_atomic(outside + "/r1.xml", consumption("custom/elsewhere")).ok());
+  fs::rename(reports0, reports0 + ".real");
+  fs::create_directory_symlink(outside, reports0);
+
+  ASSERT_TRUE(next_second());
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
+  (void)node.report_pass();
+  EXPECT_FALSE(fs::exists(cfg.partition_state_path(1) + "/usage.json"));  // the destroyed partition's baselines stay gone
+  EXPECT_TRUE(fs::exists(outside + "/r1.xml"));                           // nothing renamed through the link
+  // Back in place, the new report is read and billed by the next pass, not renamed unread.
+  fs::remove(reports0);
+  fs::rename(reports0 + ".real", reports0);
+  EXPECT_TRUE(fs::exists(reports0 + "/r1.xml"));
+  ASSERT_TRUE(next_second());
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  bool second_billed = false;
+  for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+    second_billed |= json::parse(r.body).as_object().at("tioxml").as_string().find("custom/second") != json::string::npos;
+  }
+  EXPECT_TRUE(second_billed);
 }
 
 // A program reads its files when it starts: when a parameter changes only a file.* output (the
