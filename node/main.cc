@@ -9,6 +9,7 @@
 
 #include "node/config.h"
 #include "node/node.h"
+#include "node/sys.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -80,6 +81,12 @@ int main(int argc, char** argv) {
   std::string cmd = app.get_subcommands().front()->get_name();
   if (auto st = validate_config(cfg, cmd != "format"); !st) {
     spdlog::error("configuration: {}", st.error().to_string());
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.run_dir, ec);
+  if (auto st = lock_exclusive(cfg.run_dir + "/slapnode.lock"); !st) {
+    spdlog::error("{}", st.error().to_string());
     return 1;
   }
   Node node(cfg);

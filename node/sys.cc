@@ -8,6 +8,8 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,8 +175,10 @@ Result<CommandResult> run_command(const Command& cmd) {
     // Nothing else of slapnode's reaches the child: its TLS connection to the master, supervisord's
     // control socket, open state files. Asio and libraries open some descriptors without
     // O_CLOEXEC, so closing every one above stderr is the only complete rule.
-    if (::close_range(3, ~0U, 0) != 0) {
-      for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
+    if (::close_range(3, ~0U, 0) != 0) {  // kernels before 5.9
+      rlimit lim{};
+      const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY ? lim.rlim_cur : 65536;
+      for (rlim_t fd = 3; fd < top; ++fd) ::close(static_cast<int>(fd));
     }
     if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) != 0) _exit(126);
     if (cmd.as) {
@@ -266,6 +270,23 @@ Status ensure_private_dir(const std::string& dir) {
     return make_error(Errc::kIo, "chmod " + dir + ": " + std::strerror(errno));
   }
   return {};
+}
+
+Status lock_exclusive(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return make_error(Errc::kIo, "lock " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (e != EWOULDBLOCK) return make_error(Errc::kIo, "lock " + path + ": " + std::strerror(e));
+    const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("?");
+    return make_error(Errc::kInvalid, "another slapnode (pid " + holder.substr(0, holder.find('\n')) + ") is working on this computer (" + path + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)::pwrite(fd, pid.data(), pid.size(), 0);
+  return {};  // fd deliberately left open: the lock lasts as long as the process
 }
 
 Status ensure_state_dir(const std::string& dir) {

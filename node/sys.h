@@ -54,6 +54,12 @@ std::string file_tail(const std::string& path, size_t max_bytes);
 // Creates `dir` if missing (mode 0700) and checks that it is a directory, not a symlink, owned by
 // this process's effective uid; its mode is reset to 0700. kInvalid when it is anything else.
 Status ensure_private_dir(const std::string& dir);
+
+// One slapnode at a time per computer: an exclusive flock(2) on `path` (created 0600), held until
+// the process ends (the descriptor is never closed). Fails at once, naming the holder's pid, when
+// another process holds it: two report passes would measure from the same baselines (billed twice),
+// two software passes build into the same directories.
+Status lock_exclusive(const std::string& path);
 // ensure_private_dir on a partition's state directory (NodeConfig::partition_state_path) and on
 // its parent, the state root: what slapnode writes there no partition user can alter.
 Status ensure_state_dir(const std::string& dir);
