@@ -272,7 +272,14 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
     }
   }
   if (!written) {
-    for (Writer* x : accepted) x->status = written;
+    // Not "nothing was written": the store may have taken the batch before failing (an fsync
+    // error after the log append, or part of it on a store that is not atomic), and the next open
+    // keeps what it finds whole. The caller must take the outcome as unknown.
+    const ubm::Error unknown = ubm::make_error(ubm::Rejection::STORAGE_ERROR, "ledger",
+                                              "the write failed (" + written.error().detail +
+                                                  "); whether it reached the disk is unknown: this master writes nothing more until it "
+                                                  "is restarted, and keeps the write then if it did (ask again: requests are idempotent)");
+    for (Writer* x : accepted) x->status = unknown;
   }
 
   lock.lock();

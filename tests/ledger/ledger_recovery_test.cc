@@ -104,6 +104,25 @@ TEST(LedgerRecovery, AFailedWriteWritesNothingAndStopsTheLedgerUntilReopened) {
   EXPECT_TRUE(ledger::verify(*storage).ok);
 }
 
+// A store can fail after taking a write whole (an fsync error after RocksDB appended its log): the
+// reopened ledger then holds it. So a failed write is reported as of unknown outcome, never as
+// "nothing was written", and the ledger keeps the chain whole either way.
+TEST(LedgerRecovery, AWriteThatFailsAfterReachingTheStoreIsReportedUnknownAndKeptOnReopen) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  auto led = Ledger::open({.storage = storage, .clock = &clock}).value();
+  ASSERT_TRUE(led->append(test::parties()).ok());
+  storage->tear_next_write(1'000'000);  // every operation lands, then the write reports failure
+  auto r = led->append(test::usage_batch(3, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ubm::Rejection::STORAGE_ERROR);
+  EXPECT_NE(r.error().detail.find("unknown"), std::string::npos) << r.error().detail;
+  led.reset();
+  led = Ledger::open({.storage = storage, .clock = &clock}).value();
+  EXPECT_EQ(led->head().value(), 6u);  // the three entries were whole in the store: kept
+  EXPECT_TRUE(ledger::verify(*storage).ok);
+}
+
 TEST(LedgerRecovery, ATornBatchIsNeverHalfThereAfterReopen) {
   ledger::ManualClock clock;
   auto storage = std::make_shared<ledger::FaultStorage>();
