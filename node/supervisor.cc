@@ -32,6 +32,46 @@ std::string escape(const std::string& s) {
 
 bool one_line(const std::string& s) { return s.find_first_of("\n\r") == std::string::npos; }
 
+// supervisord reads its configuration with Python's configparser, for which ';' or '#' after a
+// whitespace character starts a comment: the rest of the line was dropped, so `sh -c "a ; b"` ran
+// `sh -c "a` (and failed to parse). Such a space or tab is written as an expansion of
+// supervisord's own environment instead (kSpaceVariable, kTabVariable: set when slapnode starts
+// it), which supervisord expands after the comments are stripped. A value is refused if it holds
+// other control characters, or a Unicode space right before ';' or '#' (Python counts those as
+// whitespace too, and they cannot be written that way).
+constexpr const char* kSpaceVariable = "SLAPNODE_SPACE";
+constexpr const char* kTabVariable = "SLAPNODE_TAB";
+Result<std::string> config_value(const std::string& s) {
+  std::string out;
+  for (size_t k = 0; k < s.size(); ++k) {
+    const unsigned char c = static_cast<unsigned char>(s[k]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return make_error(Errc::kInvalid, "a control character in '" + s + "'");
+    const bool comment_next = k + 1 < s.size() && (s[k + 1] == ';' || s[k + 1] == '#');
+    if (comment_next && (c == ' ' || c == '\t')) {
+      out += std::string("%(ENV_") + (c == ' ' ? kSpaceVariable : kTabVariable) + ")s";
+      continue;
+    }
+    if (c == '%') out += "%%";
+    else out += static_cast<char>(c);
+  }
+  // The UTF-8 of the Unicode spaces Python's str.isspace() knows, right before ';' or '#'.
+  static const char* const kUnicodeSpaces[] = {"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
+                                               "\xe2\x81\x9f", "\xe3\x80\x80"};
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (s[k] != ';' && s[k] != '#') continue;
+    const std::string_view before = std::string_view(s).substr(0, k);
+    bool space = false;
+    for (const char* u : kUnicodeSpaces) space = space || before.ends_with(u);
+    // U+2000..U+200A: e2 80 80..8a
+    if (before.size() >= 3 && before.substr(before.size() - 3, 2) == "\xe2\x80" &&
+        static_cast<unsigned char>(before.back()) >= 0x80 && static_cast<unsigned char>(before.back()) <= 0x8a) {
+      space = true;
+    }
+    if (space) return make_error(Errc::kInvalid, "a Unicode space before '" + std::string(1, s[k]) + "' (supervisord would cut the line there)");
+  }
+  return out;
+}
+
 }  // namespace
 
 bool valid_program_name(const std::string& s) {
@@ -191,6 +231,7 @@ Status Supervisor::ensure_running() {
   if (answers()) return {};
   Command c;
   c.argv = {"supervisord", "-c", conf_};
+  c.env = {std::string(kSpaceVariable) + "= ", std::string(kTabVariable) + "=\t"};  // config_value()
   c.log_path = run_dir_ + "/supervisord.start.log";
   c.timeout = std::chrono::seconds(30);
   auto r = run_command(c);
@@ -219,8 +260,10 @@ Status Supervisor::apply_group(const std::string& group, const std::vector<Progr
     if (!one_line(p.directory) || !one_line(p.user)) return make_error(Errc::kInvalid, "program " + p.name + ": bad directory or user");
     std::string full = group + "-" + p.name;
     names += (names.empty() ? "" : ",") + full;
+    auto command = config_value(p.command);
+    if (!command) return Error{command.error().code, "program " + p.name + ": " + command.error().detail};
     out << "[program:" << full << "]\n"
-        << "command=" << escape(p.command) << "\n"
+        << "command=" << *command << "\n"
         << "directory=" << escape(p.directory) << "\n";
     if (!p.user.empty()) out << "user=" << p.user << "\n";
     out << "autostart=false\nautorestart=true\nstartsecs=" << p.startsecs << "\nstartretries=3\n"
@@ -237,7 +280,9 @@ Status Supervisor::apply_group(const std::string& group, const std::vector<Progr
           if (ch == '"' || ch == '\\') q += '\\';
           q += ch;
         }
-        out << (first ? "" : ",") << k << "=\"" << escape(q) << "\"";
+        auto value = config_value(q);
+        if (!value) return Error{value.error().code, "program " + p.name + ": environment " + k + ": " + value.error().detail};
+        out << (first ? "" : ",") << k << "=\"" << *value << "\"";
         first = false;
       }
       out << "\n";

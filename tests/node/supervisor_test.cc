@@ -61,6 +61,35 @@ TEST(Supervisor, StartsStopsAndSurvivesItsController) {
   EXPECT_FALSE(again.answers());
 }
 
+// supervisord's configuration parser takes ';' or '#' after a space or a tab for the start of a
+// comment and drops the rest of the line. A command (or an environment value) keeps them whole.
+TEST(Supervisor, CommandsAndEnvironmentKeepTheirSemicolonsAndHashes) {
+  testing::TempDir tmp;
+  Supervisor sup(tmp / "run");
+  ASSERT_TRUE(sup.ensure_running().ok());
+  ProgramSpec cmd;
+  cmd.name = "cmd";
+  cmd.command = "/bin/sh -c \"true\t; printf '%s' 'b #c ;d' > cmd.txt ; exec /bin/sleep 300\"";
+  cmd.directory = tmp.path();
+  cmd.startsecs = 0;
+  ProgramSpec env = cmd;
+  env.name = "env";
+  env.command = "/bin/sh -c 'printf \"%s\" \"$X\" > env.txt; exec /bin/sleep 300'";
+  env.environment = {{"X", "a ;b #c\t;d"}};
+  ASSERT_TRUE(sup.apply_group("slappart0", {cmd, env}).ok());
+  ASSERT_TRUE(sup.start_group("slappart0").ok());
+  auto content = [&](const std::string& name, const std::string& want) {
+    return testing::wait_for([&] { auto t = read_file(tmp / name); return t.ok() && *t == want; }, 15s);
+  };
+  EXPECT_TRUE(content("cmd.txt", "b #c ;d"));
+  EXPECT_TRUE(content("env.txt", "a ;b #c\t;d"));
+  // A Unicode space before ';' (Python's parser takes it for whitespace too) cannot be written so.
+  ProgramSpec nbsp = cmd;
+  nbsp.command = "/bin/echo a\xc2\xa0;b";
+  EXPECT_FALSE(sup.apply_group("slappart1", {nbsp}).ok());
+  ASSERT_TRUE(sup.shutdown().ok());
+}
+
 TEST(Supervisor, RefusesBadProgramDefinitions) {
   testing::TempDir tmp;
   Supervisor sup(tmp / "run");
