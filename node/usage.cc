@@ -99,12 +99,19 @@ std::string format_quantity(double q) {
   return s;
 }
 
-std::string merge_tioxml(const std::vector<std::string>& journals) {
-  pugi::xml_document doc;
+namespace {
+// An empty TioXML journal: the declaration and the root element, which is returned.
+pugi::xml_node new_journal(pugi::xml_document& doc) {
   auto decl = doc.append_child(pugi::node_declaration);
   decl.append_attribute("version") = "1.0";
   decl.append_attribute("encoding") = "utf-8";
-  auto journal = doc.append_child("journal");
+  return doc.append_child("journal");
+}
+}  // namespace
+
+std::string merge_tioxml(const std::vector<std::string>& journals) {
+  pugi::xml_document doc;
+  auto journal = new_journal(doc);
   for (const auto& j : journals) {
     pugi::xml_document part;
     if (!part.load_string(j.c_str())) continue;  // written by build_tioxml: cannot happen
@@ -117,10 +124,7 @@ std::string merge_tioxml(const std::vector<std::string>& journals) {
 
 std::string build_tioxml(const std::string& computer_guid, const std::vector<PartitionUsage>& partitions) {
   pugi::xml_document doc;
-  auto decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "utf-8";
-  auto journal = doc.append_child("journal");
+  auto journal = new_journal(doc);
   for (const auto& p : partitions) {
     if (p.movements.empty()) continue;  // the schema needs at least one movement
     auto tx = journal.append_child("transaction");

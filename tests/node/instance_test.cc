@@ -145,6 +145,16 @@ class NodeFlow : public ::testing::Test {
     Supervisor(cfg.run_dir).shutdown().ok();
   }
 
+  // A release written into tmp/<name>/software.cfg and supplied (available) in the view; its URL.
+  std::string add_release(const std::string& name, const std::string& profile) {
+    fs::create_directories(tmp / name);
+    EXPECT_TRUE(write_file_atomic(tmp / (name + "/software.cfg"), profile).ok());
+    const std::string url = "file://" + tmp / (name + "/software.cfg");
+    std::lock_guard<std::mutex> g(master.mu);
+    master.view["software"].as_array().push_back(json::object{{"url", url}, {"state", "available"}});
+    master.bump();
+    return url;
+  }
   void allocate(const std::string& id, const std::string& guid, const std::string& url, const std::string& state,
                 json::object params = {}) {
     std::lock_guard<std::mutex> g(master.mu);
@@ -477,18 +487,10 @@ TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
 // A program reads its files when it starts: when a parameter changes only a file.* output (the
 // program line stays the same), the programs restart and see the new content.
 TEST_F(NodeFlow, ProgramsRestartWhenOnlyTheirFilesChange) {
-  fs::create_directories(tmp / "msg");
-  ASSERT_TRUE(write_file_atomic(tmp / "msg/software.cfg",
-                                "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\n"
-                                "program.show = /bin/sh -c \"cp etc/msg.conf seen.txt && exec sleep 1000\"\n"
-                                "file.etc/msg.conf = ${parameters:msg}\n")
-                  .ok());
-  const std::string msg_url = "file://" + tmp / "msg/software.cfg";
-  {
-    std::lock_guard<std::mutex> g(master.mu);
-    master.view["software"].as_array().push_back(json::object{{"url", msg_url}, {"state", "available"}});
-    master.bump();
-  }
+  const std::string msg_url = add_release("msg",
+                                          "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\n"
+                                          "program.show = /bin/sh -c \"cp etc/msg.conf seen.txt && exec sleep 1000\"\n"
+                                          "file.etc/msg.conf = ${parameters:msg}\n");
   Node node(cfg);
   ASSERT_EQ(node.format_pass(), ExitCode::kOk);
   ASSERT_EQ(node.software_pass(), ExitCode::kOk);
@@ -733,17 +735,10 @@ TEST_F(NodeFlow, MasterUnreachableKeepsInstancesRunningAndWipedStateIsRebuilt) {
 // A promise that does not hold: exit code 2, the error reported to the master, the partition
 // reprocessed by the next pass until it holds; another partition is not held back.
 TEST_F(NodeFlow, FailedPromiseExitsTwoAndIsRetriedUntilItHolds) {
-  fs::create_directories(tmp / "gated");
-  ASSERT_TRUE(write_file_atomic(tmp / "gated/software.cfg",
-                                "[buildout]\nparts = noop\n[noop]\nrecipe = command\ncommand = true\n"
-                                "[instance]\nstartsecs = 0\nprogram.idle = sleep 100000\n"
-                                "promise.ready = test -f ${partition:path}/ready\n")
-                  .ok());
-  const std::string gated = "file://" + tmp / "gated/software.cfg";
-  {
-    std::lock_guard<std::mutex> g(master.mu);
-    master.view["software"].as_array().push_back(json::object{{"url", gated}, {"state", "available"}});
-  }
+  const std::string gated = add_release("gated",
+                                        "[buildout]\nparts = noop\n[noop]\nrecipe = command\ncommand = true\n"
+                                        "[instance]\nstartsecs = 0\nprogram.idle = sleep 100000\n"
+                                        "promise.ready = test -f ${partition:path}/ready\n");
   allocate("slappart2", "SOFTINST-7", gated, "started");
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   Node node(cfg);
