@@ -41,6 +41,9 @@ bool one_line(const std::string& s) { return s.find_first_of("\n\r") == std::str
 // whitespace too, and they cannot be written that way).
 constexpr const char* kSpaceVariable = "SLAPNODE_SPACE";
 constexpr const char* kTabVariable = "SLAPNODE_TAB";
+// A literal % too: supervisord replaces the text %(here)s before it expands anything, even in a
+// %%(here)s meant literally, and the line no longer parses (every reload then fails).
+constexpr const char* kPercentVariable = "SLAPNODE_PERCENT";
 Result<std::string> config_value(const std::string& s) {
   std::string out;
   for (size_t k = 0; k < s.size(); ++k) {
@@ -51,7 +54,7 @@ Result<std::string> config_value(const std::string& s) {
       out += std::string("%(ENV_") + (c == ' ' ? kSpaceVariable : kTabVariable) + ")s";
       continue;
     }
-    if (c == '%') out += "%%";
+    if (c == '%') out += std::string("%(ENV_") + kPercentVariable + ")s";
     else out += static_cast<char>(c);
   }
   // The UTF-8 of the Unicode spaces Python's str.isspace() knows, right before ';' or '#'.
@@ -207,7 +210,11 @@ bool Supervisor::answers() {
   return r.ok() && !r->fault && r->value.kind == XValue::kInt && r->value.number > 0;
 }
 
-Status Supervisor::ensure_running() {
+// supervisord.conf, rewritten when it differs. Its [supervisord] environment declares the
+// variables config_value() writes through; supervisord re-reads that section on every
+// reloadConfig, so one started by an older slapnode learns them at the next apply_group. (That
+// value is %-expanded twice: a literal % is written %%%%.)
+Status Supervisor::write_config() {
   std::error_code ec;
   fs::create_directories(run_dir_ + "/programs", ec);
   fs::create_directories(run_dir_ + "/log", ec);
@@ -220,6 +227,7 @@ Status Supervisor::ensure_running() {
        << "pidfile=" << escape(run_dir_) << "/supervisord.pid\n"
        << "childlogdir=" << escape(run_dir_) << "/log\nlogfile_maxbytes=10MB\nlogfile_backups=2\n"
        << "loglevel=info\nnodaemon=false\n"
+       << "environment=" << kSpaceVariable << "=\" \"," << kTabVariable << "=\"\t\"," << kPercentVariable << "=\"%%%%\"\n"
        << (running_as_root() ? "user=root\n" : "") << "\n"
        << "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
        << "[supervisorctl]\nserverurl=unix://" << escape(run_dir_) << "/supervisord.sock\n\n"
@@ -228,10 +236,14 @@ Status Supervisor::ensure_running() {
   if (!old || *old != conf.str()) {
     if (auto st = write_file_atomic(conf_, conf.str(), 0600); !st) return st;
   }
+  return {};
+}
+
+Status Supervisor::ensure_running() {
+  if (auto st = write_config(); !st) return st;
   if (answers()) return {};
   Command c;
   c.argv = {"supervisord", "-c", conf_};
-  c.env = {std::string(kSpaceVariable) + "= ", std::string(kTabVariable) + "=\t"};  // config_value()
   c.log_path = run_dir_ + "/supervisord.start.log";
   c.timeout = std::chrono::seconds(30);
   auto r = run_command(c);
@@ -252,6 +264,7 @@ Status Supervisor::ensure_running() {
 
 Status Supervisor::apply_group(const std::string& group, const std::vector<ProgramSpec>& programs) {
   if (!valid_program_name(group)) return make_error(Errc::kInvalid, "bad group name " + group);
+  if (auto st = write_config(); !st) return st;  // the variables below may be new to a running supervisord
   std::ostringstream out;
   std::string names;
   for (const auto& p : programs) {

@@ -32,6 +32,7 @@ class Supervisor {
 
   const std::string& config_path() const { return conf_; }
   // Writes supervisord.conf if needed and starts supervisord unless it answers.
+  Status write_config();
   Status ensure_running();
   bool answers();
 

@@ -69,7 +69,7 @@ TEST(Supervisor, CommandsAndEnvironmentKeepTheirSemicolonsAndHashes) {
   ASSERT_TRUE(sup.ensure_running().ok());
   ProgramSpec cmd;
   cmd.name = "cmd";
-  cmd.command = "/bin/sh -c \"true\t; printf '%s' 'b #c ;d' > cmd.txt ; exec /bin/sleep 300\"";
+  cmd.command = "/bin/sh -c \"true\t; printf '%s' 'b #c ;d %(here)s 100%' > cmd.txt ; exec /bin/sleep 300\"";
   cmd.directory = tmp.path();
   cmd.startsecs = 0;
   ProgramSpec env = cmd;
@@ -81,12 +81,40 @@ TEST(Supervisor, CommandsAndEnvironmentKeepTheirSemicolonsAndHashes) {
   auto content = [&](const std::string& name, const std::string& want) {
     return testing::wait_for([&] { auto t = read_file(tmp / name); return t.ok() && *t == want; }, 15s);
   };
-  EXPECT_TRUE(content("cmd.txt", "b #c ;d"));
+  EXPECT_TRUE(content("cmd.txt", "b #c ;d %(here)s 100%"));
   EXPECT_TRUE(content("env.txt", "a ;b #c\t;d"));
   // A Unicode space before ';' (Python's parser takes it for whitespace too) cannot be written so.
   ProgramSpec nbsp = cmd;
   nbsp.command = "/bin/echo a\xc2\xa0;b";
   EXPECT_FALSE(sup.apply_group("slappart1", {nbsp}).ok());
+  ASSERT_TRUE(sup.shutdown().ok());
+}
+
+// A supervisord started by an older slapnode, without the variables such commands are written
+// through, learns them at the next apply_group (its configuration is rewritten and reloaded).
+TEST(Supervisor, ASupervisordStartedWithoutTheVariablesLearnsThem) {
+  testing::TempDir tmp;
+  const std::string run = tmp / "run";
+  Supervisor sup(run);
+  ASSERT_TRUE(sup.write_config().ok());
+  auto conf = read_file(run + "/supervisord.conf");
+  ASSERT_TRUE(conf.ok());
+  std::string old = *conf;
+  const size_t env = old.find("environment=");
+  ASSERT_NE(env, std::string::npos);
+  old.erase(env, old.find('\n', env) + 1 - env);
+  ASSERT_TRUE(write_file_atomic(run + "/supervisord.conf", old).ok());
+  auto started = run_command(Command{.argv = {"supervisord", "-c", run + "/supervisord.conf"}, .timeout = 30s});
+  ASSERT_TRUE(started.ok() && started->exit_code == 0);
+  ASSERT_TRUE(testing::wait_for([&] { return sup.answers(); }, 20s));
+  ProgramSpec p;
+  p.name = "semi";
+  p.command = "/bin/sh -c \"true ; printf '%s' 'x ;y' > out.txt ; exec /bin/sleep 300\"";
+  p.directory = tmp.path();
+  p.startsecs = 0;
+  ASSERT_TRUE(sup.apply_group("slappart0", {p}).ok());
+  ASSERT_TRUE(sup.start_group("slappart0").ok());
+  EXPECT_TRUE(testing::wait_for([&] { auto t = read_file(tmp / "out.txt"); return t.ok() && *t == "x ;y"; }, 15s));
   ASSERT_TRUE(sup.shutdown().ok());
 }
 
