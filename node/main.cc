@@ -83,11 +83,15 @@ int main(int argc, char** argv) {
     spdlog::error("configuration: {}", st.error().to_string());
     return 1;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.run_dir, ec);
-  if (auto st = lock_exclusive(cfg.run_dir + "/slapnode.lock"); !st) {
-    spdlog::error("{}", st.error().to_string());
-    return 1;
+  // Both what a slapnode works on: its supervisord (run_dir) and its partitions with their
+  // records and usage baselines (instance_root). Another configuration naming either is refused.
+  for (const auto& dir : {cfg.run_dir, cfg.instance_root}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (auto st = lock_exclusive(dir + "/.slapnode.lock"); !st) {
+      spdlog::error("{}", st.error().to_string());
+      return 1;
+    }
   }
   Node node(cfg);
   ExitCode code = ExitCode::kOk;

@@ -170,14 +170,17 @@ ExitCode Node::report_pass() {
 
 // Posts the journal of an outbox (saved first), handles a refusal, and removes the outbox once the
 // master answered: taken, or refused for good. An unreachable master keeps it for the next pass.
-// Whether the baseline's partition still runs the instance it was measured for: one destroyed
-// or given to another instance since keeps its own baselines (its state directory was emptied
-// with it), never those of an instance that is gone.
+// Whether a baseline of the outbox may be written: not once its instance was destroyed (its
+// partition's state directory was emptied with it), and never over a baseline of another instance
+// (its partition runs a new one since). An instance not yet recorded (its promise still fails, say)
+// gets its baselines: without them, every pass would bill its processes' CPU from their start.
 bool Node::baseline_current(const UsageOutbox::Baseline& b) const {
   for (const auto& layout : partition_layout(cfg_)) {
     if (layout.state_dir != b.state_dir) continue;
     auto rec = read_record(layout);
-    return rec.ok() && rec->state != "destroyed" && rec->instance_guid == b.instance;
+    if (rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance) return false;
+    const std::string holder = baseline_instance(b.state_dir, b.name);
+    return holder.empty() || holder == b.instance;
   }
   return false;
 }
@@ -187,7 +190,11 @@ bool Node::baseline_current(const UsageOutbox::Baseline& b) const {
 // kept for the next pass.
 ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
   auto current = [this](const UsageOutbox::Baseline& b) { return baseline_current(b); };
-  apply_outbox(box, current);
+  if (!apply_outbox(box, current)) {
+    // Posting with a baseline left behind would have the next pass measure that time again.
+    spdlog::error("report: the usage baselines could not be written; the journal waits for the next pass");
+    return ExitCode::kFailure;
+  }
   std::vector<std::string> parts;
   for (const auto& t : box.transactions) parts.push_back(t.current());
   auto st = client_->post_usage(merge_tioxml(parts));  // one journal per computer, as SlapOS posts them
@@ -300,7 +307,13 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
   auto layouts = partition_layout(cfg_);
   UsageOutbox box;
   size_t budget = kMaxConsumptionBytesPerPass;
-  for (const auto& p : v.partitions) {
+  // The consumption budget is shared by the pass: each pass starts one partition further, so a
+  // partition that fills it cannot keep the others' files waiting forever.
+  std::vector<const PartitionView*> order;
+  for (size_t k = 0; k < v.partitions.size(); ++k) order.push_back(&v.partitions[(k + report_turn_) % v.partitions.size()]);
+  ++report_turn_;
+  for (const PartitionView* pv : order) {
+    const PartitionView& p = *pv;
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
     auto lit = std::find_if(layouts.begin(), layouts.end(), [&](const PartitionLayout& l) { return l.id == p.partition_id; });
     if (lit == layouts.end() || !fs::is_directory(lit->path)) continue;
@@ -312,7 +325,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     for (pid_t pid : process_tree(roots)) {
       if (auto s = sample_process(pid)) samples.push_back(*s);
     }
-    CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false);
+    CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false, p.instance_guid);
     // Measured within this second already: a period starting where the last one stopped would be
     // empty, and one starting earlier would be counted twice. The next pass covers this time. A
     // baseline far in the future is a clock that was wrong and was set right: measured afresh.

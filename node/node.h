@@ -53,6 +53,7 @@ class Node {
   std::unique_ptr<InstanceManager> instances_;
   std::map<std::string, std::string> software_reported_;  // daemon mode: states already sent
   std::string etag_;
+  size_t report_turn_ = 0;  // the partition a report pass reads consumption files of first
 };
 
 }  // namespace slap::node

@@ -185,11 +185,14 @@ Status SlapClient::post_usage(const std::string& tioxml) {
                 std::chrono::milliseconds(0));
   if (!r) return r.error();
   if (r->status == 200) return {};
-  // What the master refuses for the journal's content (malformed, an instance or a unit it does
-  // not take, not this computer's, too large) is refused again as it is: kInvalid. Anything else
-  // (authentication, a proxy in the way) may pass later: kProtocol.
+  // What the master refuses for the journal's content is refused again as it is: kInvalid. That
+  // is a TioXML or a rule it does not take (422), a journal too large (413), or a transaction
+  // naming an instance it does not know or that is not this computer's (403/404 naming the
+  // transaction). Anything else (a certificate or computer mismatch, an older master without
+  // the verb, a proxy in the way) is not about the journal and may pass later: kProtocol.
   const int s = r->status;
-  const bool content = s == 400 || s == 403 || s == 404 || s == 409 || s == 413 || s == 422;
+  const bool names_transaction = r->body.find("transaction[") != std::string::npos;
+  const bool content = s == 422 || s == 413 || ((s == 403 || s == 404) && names_transaction);
   return make_error(content ? Errc::kInvalid : Errc::kProtocol, path + ": HTTP " + std::to_string(s) + " " + snippet(r->body));
 }
 

@@ -203,15 +203,27 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
   return out;
 }
 
+std::string baseline_instance(const std::string& state_dir, const std::string& name) {
+  auto text = read_file(state_dir + "/" + name, 1 << 20);
+  if (!text) return {};
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec || !v.is_object()) return {};
+  auto* g = v.as_object().if_contains("instance_guid");
+  return g != nullptr && g->is_string() ? std::string(g->as_string()) : std::string();
+}
+
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
-                        bool persist) {
+                        bool persist, const std::string& instance_guid) {
   std::string path = state_dir + "/" + kCpuBaselineFile;
   std::map<std::string, uint64_t> previous;
   CpuDelta out;
   if (auto text = read_file(path, 1 << 20)) {
     boost::system::error_code ec;
     json::value v = json::parse(*text, ec);
-    if (!ec && v.is_object()) {
+    const auto* g = !ec && v.is_object() ? v.as_object().if_contains("instance_guid") : nullptr;
+    const bool other = !instance_guid.empty() && g != nullptr && (!g->is_string() || g->as_string() != instance_guid);
+    if (!ec && v.is_object() && !other) {
       if (auto* t = v.as_object().if_contains("time"); t != nullptr && t->is_int64()) out.previous_time = t->as_int64();
       if (auto* procs = v.as_object().if_contains("procs"); procs != nullptr && procs->is_object()) {
         for (const auto& [k, x] : procs->as_object()) {
@@ -231,7 +243,9 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
     procs[key] = static_cast<int64_t>(s.cpu_ticks);
   }
   out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
-  out.baseline = json::serialize(json::object{{"time", now}, {"procs", std::move(procs)}}) + "\n";
+  json::object baseline{{"time", now}, {"procs", std::move(procs)}};
+  if (!instance_guid.empty()) baseline["instance_guid"] = instance_guid;
+  out.baseline = json::serialize(baseline) + "\n";
   if (persist) (void)write_state_file(state_dir, kCpuBaselineFile, out.baseline);
   return out;
 }

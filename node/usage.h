@@ -63,7 +63,11 @@ struct CpuDelta {
   std::string baseline;       // what usage.json becomes once this delta is reported (kCpuBaselineFile)
 };
 inline constexpr const char* kCpuBaselineFile = "usage.json";
+// `instance_guid`: the instance measured; a baseline of another instance is ignored (and the new
+// one names it), as net.json's are: a partition's next instance never starts from its predecessor's.
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
-                        int64_t now, bool persist);
+                        int64_t now, bool persist, const std::string& instance_guid = {});
+// The instance a baseline file of a state directory names; "" when none (or none recorded).
+std::string baseline_instance(const std::string& state_dir, const std::string& name);
 
 }  // namespace slap::node

@@ -117,11 +117,13 @@ void rename_consumed(const ConsumedFile& f, const char* from_suffix, const char*
   }
 }
 
-void apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOutbox::Baseline&)>& current) {
+bool apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOutbox::Baseline&)>& current) {
+  bool written = true;
   for (const auto& b : box.baselines) {
     if (!current(b)) continue;
     if (auto st = write_state_file(b.state_dir, b.name, b.content); !st) {
-      spdlog::warn("usage: baseline {}/{}: {}", b.state_dir, b.name, st.error().to_string());
+      spdlog::error("usage: baseline {}/{}: {}", b.state_dir, b.name, st.error().to_string());
+      written = false;
     }
   }
   for (const auto& t : box.transactions) {
@@ -131,6 +133,7 @@ void apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOu
       if (t.refused_full) rename_consumed(f, ".reported", ".refused");
     }
   }
+  return written;
 }
 
 }  // namespace slap::node

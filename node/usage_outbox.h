@@ -48,10 +48,10 @@ Status save_outbox(const std::string& path, const UsageOutbox& box);
 // nullopt when there is none; an error when it exists but cannot be read.
 Result<std::optional<UsageOutbox>> load_outbox(const std::string& path);
 Status remove_outbox(const std::string& path);
-// Writes the baselines `current` accepts (their partition still runs the instance they were
-// measured for: a partition destroyed or given to another instance since keeps its own), and
-// renames the consumed files still there under the identity they were read with. Safe to repeat.
-void apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOutbox::Baseline&)>& current);
+// Writes the baselines `current` accepts (Node::baseline_current), and renames the consumed files
+// still there under the identity they were read with. Safe to repeat.
+// False when a baseline `current` accepts could not be written (the journal must not go then).
+[[nodiscard]] bool apply_outbox(const UsageOutbox& box, const std::function<bool(const UsageOutbox::Baseline&)>& current);
 // Renames a consumed file (`from_suffix` appended to its name, "" for the file itself) to its name
 // and `to_suffix`, if it still has the identity it was read with.
 void rename_consumed(const ConsumedFile& f, const char* from_suffix, const char* to_suffix);

@@ -78,6 +78,7 @@ struct FakeMaster {
   std::atomic<bool> stopping{false};
   std::string refuse_usage_containing;  // a usage journal holding this text is answered 422
   bool lose_usage_answers = false;      // usage journals are taken (recorded) but answered 503
+  bool usage_forbidden = false;         // usage journals are answered 403, as to another computer
 
   TestResponse handle(const TestRequest& r) {
     if (r.target.find("?wait=") != std::string::npos && r.headers.count("if-none-match")) {
@@ -96,6 +97,9 @@ struct FakeMaster {
     }
     if (r.target == "/slapos.get.v0.software_instance_certificate") {
       return TestResponse{200, R"({"key":"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n","certificate":"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"})", {}};
+    }
+    if (r.target == "/slapos.post.v0.compute_node_usage" && usage_forbidden) {
+      return TestResponse{403, R"({"error":"forbidden","detail":"COMP-1 may not act for COMP-2"})", {}};
     }
     if (r.target == "/slapos.post.v0.compute_node_usage" && lose_usage_answers) {
       return TestResponse{503, R"({"error":"the answer is lost on the way"})", {}};
@@ -416,12 +420,31 @@ TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   { std::lock_guard<std::mutex> g(master.mu); master.refuse_usage_containing = "SOFTINST-2"; }
   EXPECT_EQ(node.report_pass(), ExitCode::kFailure);  // one transaction dropped, and said so
+  const time_t measured = ::time(nullptr);
   size_t taken_alone = 0;
   for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
     const std::string xml(json::parse(r.body).as_object().at("tioxml").as_string());
     taken_alone += xml.find("SOFTINST-1") != std::string::npos && xml.find("SOFTINST-2") == std::string::npos;
   }
   EXPECT_EQ(taken_alone, 1u);
+
+  // A refusal that is not about the journal (the certificate is not this computer's, say) drops
+  // nothing: the same journal goes again once the master takes it.
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.refuse_usage_containing.clear();
+    master.usage_forbidden = true;
+  }
+  const size_t before = server->requests_to("/slapos.post.v0.compute_node_usage").size();
+  ASSERT_TRUE(testing::wait_for([&] { return ::time(nullptr) > measured; }, 3s));  // a later second: measured anew
+  ASSERT_EQ(node.report_pass(), ExitCode::kFailure);
+  const auto forbidden = server->requests_to("/slapos.post.v0.compute_node_usage");
+  ASSERT_GT(forbidden.size(), before);
+  { std::lock_guard<std::mutex> g(master.mu); master.usage_forbidden = false; }
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  const auto after = server->requests_to("/slapos.post.v0.compute_node_usage");
+  ASSERT_GT(after.size(), forbidden.size());
+  EXPECT_EQ(after[forbidden.size()].body, forbidden[before].body);  // the very journal refused before
 }
 
 // A journal sent again after its answer was lost moves only what it measured: not the baselines
@@ -482,6 +505,37 @@ TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
     second_billed |= json::parse(r.body).as_object().at("tioxml").as_string().find("custom/second") != json::string::npos;
   }
   EXPECT_TRUE(second_billed);
+}
+
+// An instance whose promise still fails has no record yet, but runs: its usage baselines move
+// like any other's, so the next journal starts where the last stopped (before, each pass billed
+// its processes' CPU from their start again, under a new period).
+TEST_F(NodeFlow, UsageOfAnInstanceNotYetRecordedStartsWhereTheLastStopped) {
+  const std::string gated = add_release("gated",
+                                        "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\nprogram.idle = sleep 100000\n"
+                                        "promise.ready = test -f ${partition:path}/ready\n");
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart2", "SOFTINST-7", gated, "started");
+  EXPECT_EQ(node.instance_pass(), ExitCode::kPromiseFailed);
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  auto periods = [&] {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+      pugi::xml_document doc;
+      doc.load_string(std::string(json::parse(r.body).as_object().at("tioxml").as_string()).c_str());
+      auto tx = doc.child("journal").child("transaction");
+      out.emplace_back(tx.child_value("start_date"), tx.child_value("stop_date"));
+    }
+    return out;
+  };
+  ASSERT_EQ(periods().size(), 1u);
+  const std::string stop = periods().back().second;
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > stop; }, 3s));
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  ASSERT_EQ(periods().size(), 2u);
+  EXPECT_EQ(periods().back().first, stop);
 }
 
 // A program reads its files when it starts: when a parameter changes only a file.* output (the
