@@ -1,6 +1,8 @@
 #include "node/instance.h"
 
 #include <fcntl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <thread>
 
@@ -246,15 +249,64 @@ void InstanceManager::note_error(const PartitionView& p, const Error& e, Instanc
   if (!st && st.error().code == Errc::kUnreachable) res.master_unreachable = true;
 }
 
-void InstanceManager::fetch_certificate(const PartitionView& p, const PartitionLayout& layout) {
+namespace {
+// When a PEM certificate becomes valid and stops being so (seconds since the epoch); nullopt when it
+// does not parse.
+std::optional<std::pair<int64_t, int64_t>> validity(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return std::nullopt;
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (x == nullptr) return std::nullopt;
+  std::tm from{}, to{};
+  const bool ok = ASN1_TIME_to_tm(X509_get0_notBefore(x), &from) == 1 && ASN1_TIME_to_tm(X509_get0_notAfter(x), &to) == 1;
+  X509_free(x);
+  if (!ok) return std::nullopt;
+  return std::pair<int64_t, int64_t>{static_cast<int64_t>(timegm(&from)), static_cast<int64_t>(timegm(&to))};
+}
+constexpr const char* kCertificateRecord = "certificate.json";
+}  // namespace
+
+// The master keeps one valid certificate per instance and revokes the others when it issues one:
+// fetching at every processing (a partition reprocessed each pass while its promise fails, or
+// while a program keeps exiting) revoked the certificate its running programs had loaded. So the
+// one installed is kept while it names this instance, is still in the partition, and has two
+// thirds of its life ahead; a fetched one changes the digest that restarts the programs.
+std::string InstanceManager::fetch_certificate(const PartitionView& p, const PartitionLayout& layout) {
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (auto text = read_file(layout.state_dir + "/" + kCertificateRecord, 4096)) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*text, ec);
+    const auto* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+    auto field = [&](const char* k) { return o != nullptr ? o->if_contains(k) : nullptr; };
+    const auto *guid = field("instance_guid"), *renew = field("renew_at"), *digest = field("sha256");
+    struct stat st;
+    auto dir = open_dir_beneath(layout.path, ".slapnode", false, std::nullopt);
+    const bool installed = dir && ::fstatat(dir->get(), "certificate.pem", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                           ::fstatat(dir->get(), "key.pem", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    if (installed && guid != nullptr && guid->is_string() && guid->as_string() == p.instance_guid && renew != nullptr &&
+        renew->is_int64() && now < renew->as_int64() && digest != nullptr && digest->is_string()) {
+      return std::string(digest->as_string());
+    }
+  }
   auto cert = client_.instance_certificate(p.instance_guid);
   if (!cert) {
     spdlog::warn("instance {}: no certificate from the master: {}", p.instance_guid, cert.error().to_string());
-    return;
+    return {};
   }
   auto a = write_inside(layout.path, ".slapnode/certificate.pem", cert->certificate, 0600, layout.identity);
   auto b = write_inside(layout.path, ".slapnode/key.pem", cert->key, 0600, layout.identity);
-  if (!a || !b) spdlog::error("instance {}: cannot write its certificate", p.instance_guid);
+  if (!a || !b) {
+    spdlog::error("instance {}: cannot write its certificate", p.instance_guid);
+    return {};
+  }
+  const std::string digest = sha256_hex(cert->certificate);
+  if (auto life = validity(cert->certificate)) {  // one that does not parse is fetched again next time
+    const int64_t renew_at = life->first + (life->second - life->first) * 2 / 3;
+    json::object rec{{"instance_guid", p.instance_guid}, {"renew_at", renew_at}, {"sha256", digest}};
+    (void)write_state_file(layout.state_dir, kCertificateRecord, json::serialize(rec) + "\n");
+  }
+  return digest;
 }
 
 Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res) {
@@ -282,7 +334,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   if (!profile) return make_error(Errc::kNotFound, "software release not installed yet: " + p.software_release_uri);
   auto rendered = render_instance(*profile, p, layout, cfg_);
   if (!rendered) return rendered.error();
-  fetch_certificate(p, layout);
+  const std::string certificate = fetch_certificate(p, layout);
   json::array shared;
   for (const auto& s : p.shared_instances) {
     json::object params, conn;
@@ -302,13 +354,15 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   // Programs read their files when they start: a file that changed (a parameter it renders moved)
   // while the program lines did not would otherwise leave them running on the old content.
   // Compared with the digest of the files the programs last started with (kept in the state
-  // directory, out of the partition user's reach); none recorded (a partition set up by an older
-  // slapnode): no restart, the digest is recorded from now on.
+  // directory, out of the partition user's reach). None recorded counts as changed: a partition
+  // processed for the first time has nothing running to stop, and one set up by an older slapnode
+  // is processed only because something changed.
   std::string files;
   for (const auto& [rel, content] : rendered->files) files += std::to_string(rel.size()) + ":" + rel + std::to_string(content.size()) + ":" + content;
+  files += "certificate:" + certificate;  // programs load it when they start, as their files
   const std::string files_digest = sha256_hex(files) + "\n";
   const auto previous = read_file(layout.state_dir + "/" + kFilesDigest, 128);
-  const bool files_changed = previous.ok() && *previous != files_digest;
+  const bool files_changed = !previous.ok() || *previous != files_digest;
   if (started && !rendered->programs.empty()) {
     if (files_changed) {
       spdlog::info("partition {}: its files changed; restarting its programs", layout.id);

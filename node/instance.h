@@ -61,7 +61,8 @@ class InstanceManager {
   Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);
   Status destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res);
   bool running(const PartitionLayout& layout, int programs, const std::map<std::string, ProcessStatus>& status) const;
-  void fetch_certificate(const PartitionView& p, const PartitionLayout& layout);
+  // The digest of the instance's certificate in place ("" when there is none).
+  std::string fetch_certificate(const PartitionView& p, const PartitionLayout& layout);
   void note_error(const PartitionView& p, const Error& e, InstancePassResult& res);
 
   const NodeConfig& cfg_;

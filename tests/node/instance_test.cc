@@ -79,6 +79,7 @@ struct FakeMaster {
   std::string refuse_usage_containing;  // a usage journal holding this text is answered 422
   bool lose_usage_answers = false;      // usage journals are taken (recorded) but answered 503
   bool usage_forbidden = false;         // usage journals are answered 403, as to another computer
+  std::string certificate, key;         // instance certificates handed out (a fake PEM when empty)
 
   TestResponse handle(const TestRequest& r) {
     if (r.target.find("?wait=") != std::string::npos && r.headers.count("if-none-match")) {
@@ -96,6 +97,7 @@ struct FakeMaster {
       return TestResponse{200, json::serialize(view), {{"ETag", etag}}};
     }
     if (r.target == "/slapos.get.v0.software_instance_certificate") {
+      if (!certificate.empty()) return TestResponse{200, json::serialize(json::object{{"key", key}, {"certificate", certificate}}), {}};
       return TestResponse{200, R"({"key":"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n","certificate":"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"})", {}};
     }
     if (r.target == "/slapos.post.v0.compute_node_usage" && usage_forbidden) {
@@ -536,6 +538,32 @@ TEST_F(NodeFlow, UsageOfAnInstanceNotYetRecordedStartsWhereTheLastStopped) {
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
   ASSERT_EQ(periods().size(), 2u);
   EXPECT_EQ(periods().back().first, stop);
+}
+
+// The master keeps one valid certificate per instance and revokes the others when it issues one.
+// A partition processed again and again (here a program that cannot start, so that each pass
+// processes it again) keeps the certificate its programs loaded instead of fetching one, which
+// revoked that one, at every pass.
+TEST_F(NodeFlow, AnInstanceKeepsItsCertificateAcrossPasses) {
+  {
+    std::lock_guard<std::mutex> g(master.mu);
+    master.certificate = read_file(tmp / "client.pem").value();  // a real one: its validity is read
+    master.key = read_file(tmp / "client.key").value();
+  }
+  const std::string quick = add_release("quick", "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\nprogram.broken = /nonexistent/bin\n");
+  Node node(cfg);
+  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  allocate("slappart3", "SOFTINST-9", quick, "started");
+  for (int pass = 0; pass < 3; ++pass) EXPECT_EQ(node.instance_pass(), ExitCode::kFailure);  // processed, and failed, each time
+  EXPECT_EQ(server->requests_to("/slapos.get.v0.software_instance_certificate").size(), 1u);
+  auto installed = read_file(cfg.partition_path(3) + "/.slapnode/certificate.pem");
+  ASSERT_TRUE(installed.ok());
+  EXPECT_EQ(*installed, master.certificate);
+  // Gone from the partition: fetched again.
+  fs::remove(cfg.partition_path(3) + "/.slapnode/certificate.pem");
+  EXPECT_EQ(node.instance_pass(), ExitCode::kFailure);
+  EXPECT_EQ(server->requests_to("/slapos.get.v0.software_instance_certificate").size(), 2u);
 }
 
 // A program reads its files when it starts: when a parameter changes only a file.* output (the
