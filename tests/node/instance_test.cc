@@ -151,6 +151,11 @@ class NodeFlow : public ::testing::Test {
     Supervisor(cfg.run_dir).shutdown().ok();
   }
 
+  // The first two passes of every flow: partitions formatted, the view's releases built.
+  void format_and_build(Node& node) {
+    ASSERT_EQ(node.format_pass(), ExitCode::kOk);
+    ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  }
   // A release written into tmp/<name>/software.cfg and supplied (available) in the view; its URL.
   std::string add_release(const std::string& name, const std::string& profile) {
     fs::create_directories(tmp / name);
@@ -327,8 +332,7 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
 // the partition is destroyed, the next pass removes it.
 TEST_F(NodeFlow, AReleaseIsNotRemovedWhileAPartitionRunsIt) {
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   const int hello_pid = program_pid(node, "slappart1:slappart1-hello");
@@ -376,8 +380,7 @@ TEST_F(NodeFlow, AReleaseIsNotRemovedWhileAPartitionRunsIt) {
 // the baselines stayed put and the same CPU time was sent again under a longer period: billed twice.
 TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   auto journals = [&] {
@@ -415,8 +418,7 @@ TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
 // transaction then goes alone, and only the refused one is dropped.
 TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart0", "SOFTINST-1", hello_url, "started");
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
@@ -455,8 +457,7 @@ TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
 // nothing through a link its partition's user put in place of var/xml_report meanwhile.
 TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart0", "SOFTINST-1", hello_url, "started");
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
@@ -517,8 +518,7 @@ TEST_F(NodeFlow, UsageOfAnInstanceNotYetRecordedStartsWhereTheLastStopped) {
                                         "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\nprogram.idle = sleep 100000\n"
                                         "promise.ready = test -f ${partition:path}/ready\n");
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart2", "SOFTINST-7", gated, "started");
   EXPECT_EQ(node.instance_pass(), ExitCode::kPromiseFailed);
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
@@ -552,8 +552,7 @@ TEST_F(NodeFlow, AnInstanceKeepsItsCertificateAcrossPasses) {
   }
   const std::string quick = add_release("quick", "[buildout]\nparts =\n\n[instance]\nstartsecs = 0\nprogram.broken = /nonexistent/bin\n");
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart3", "SOFTINST-9", quick, "started");
   for (int pass = 0; pass < 3; ++pass) EXPECT_EQ(node.instance_pass(), ExitCode::kFailure);  // processed, and failed, each time
   EXPECT_EQ(server->requests_to("/slapos.get.v0.software_instance_certificate").size(), 1u);
@@ -574,8 +573,7 @@ TEST_F(NodeFlow, ProgramsRestartWhenOnlyTheirFilesChange) {
                                           "program.show = /bin/sh -c \"cp etc/msg.conf seen.txt && exec sleep 1000\"\n"
                                           "file.etc/msg.conf = ${parameters:msg}\n");
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   const std::string seen = cfg.partition_path(2) + "/seen.txt";
   auto seen_is = [&](const std::string& want) {
     return testing::wait_for([&] { auto t = read_file(seen); return t.ok() && *t == want; }, 10s);
@@ -599,8 +597,7 @@ TEST_F(NodeFlow, ProgramsRestartWhenOnlyTheirFilesChange) {
 // for a freed one: its instance keeps running and its files stay, until a valid entry comes back.
 TEST_F(NodeFlow, APartitionWhoseEntryIsRefusedIsLeftUntouched) {
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   const int pid = program_pid(node, "slappart1:slappart1-hello");
@@ -824,8 +821,7 @@ TEST_F(NodeFlow, FailedPromiseExitsTwoAndIsRetriedUntilItHolds) {
   allocate("slappart2", "SOFTINST-7", gated, "started");
   allocate("slappart1", "SOFTINST-2", hello_url, "started");
   Node node(cfg);
-  ASSERT_EQ(node.format_pass(), ExitCode::kOk);
-  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   EXPECT_EQ(node.instance_pass(), ExitCode::kPromiseFailed);
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/greeting.txt"));  // the other instance went ahead
   auto errors = server->requests_to("/slapos.put.v0.software_instance_error");
