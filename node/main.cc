@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 
 #include "node/config.h"
 #include "node/node.h"
@@ -85,10 +86,19 @@ int main(int argc, char** argv) {
   }
   // Both what a slapnode works on: its supervisord (run_dir) and its partitions with their
   // records and usage baselines (instance_root). Another configuration naming either is refused.
+  // The daemon waits for a manual command to finish (under systemd, failing at once would burn
+  // its restart budget); a manual command beside the daemon is refused at once.
+  const bool daemon = cmd == "run";
+  if (daemon) {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+  }
+  std::function<bool()> keep_waiting;
+  if (daemon) keep_waiting = [] { return !g_stop.load(); };
   for (const auto& dir : {cfg.run_dir, cfg.instance_root}) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (auto st = lock_exclusive(dir + "/.slapnode.lock"); !st) {
+    if (auto st = lock_exclusive(dir + "/.slapnode.lock", keep_waiting); !st) {
       spdlog::error("{}", st.error().to_string());
       return 1;
     }
@@ -99,10 +109,6 @@ int main(int argc, char** argv) {
   else if (cmd == "software") code = node.software_pass();
   else if (cmd == "instance") code = node.instance_pass();
   else if (cmd == "report") code = node.report_pass();
-  else {
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    code = node.run(g_stop);
-  }
+  else code = node.run(g_stop);
   return static_cast<int>(code);
 }

@@ -272,17 +272,32 @@ Status ensure_private_dir(const std::string& dir) {
   return {};
 }
 
-Status lock_exclusive(const std::string& path) {
+Status lock_exclusive(const std::string& path, const std::function<bool()>& keep_waiting) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return make_error(Errc::kIo, "lock " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  bool told = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
+    if (e != EWOULDBLOCK) {
+      ::close(fd);
+      return make_error(Errc::kIo, "lock " + path + ": " + std::strerror(e));
+    }
     char buf[32] = {};
     const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    if (e != EWOULDBLOCK) return make_error(Errc::kIo, "lock " + path + ": " + std::strerror(e));
     const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("?");
-    return make_error(Errc::kInvalid, "another slapnode (pid " + holder.substr(0, holder.find('\n')) + ") is working on this computer (" + path + ")");
+    const std::string who = "another slapnode (pid " + holder.substr(0, holder.find('\n')) + ") is working on this computer (" + path + ")";
+    if (!keep_waiting) {
+      ::close(fd);
+      return make_error(Errc::kInvalid, who);
+    }
+    if (!told) spdlog::warn("{}: waiting for it to finish", who);
+    told = true;
+    if (!keep_waiting()) {
+      ::close(fd);
+      return make_error(Errc::kInvalid, who);
+    }
+    // A poll, not flock's blocking wait: that one would not end when the daemon is told to stop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) == 0) (void)::pwrite(fd, pid.data(), pid.size(), 0);

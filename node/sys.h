@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,10 +57,11 @@ std::string file_tail(const std::string& path, size_t max_bytes);
 Status ensure_private_dir(const std::string& dir);
 
 // One slapnode at a time per computer: an exclusive flock(2) on `path` (created 0600), held until
-// the process ends (the descriptor is never closed). Fails at once, naming the holder's pid, when
-// another process holds it: two report passes would measure from the same baselines (billed twice),
-// two software passes build into the same directories.
-Status lock_exclusive(const std::string& path);
+// the process ends (the descriptor is never closed). When another process holds it (two report
+// passes would measure from the same baselines and bill twice, two software passes build into the
+// same directories): fails at once, naming the holder's pid, or, with `keep_waiting`, waits for it
+// as long as keep_waiting() says so (the daemon, beside a manual command).
+Status lock_exclusive(const std::string& path, const std::function<bool()>& keep_waiting = {});
 // ensure_private_dir on a partition's state directory (NodeConfig::partition_state_path) and on
 // its parent, the state root: what slapnode writes there no partition user can alter.
 Status ensure_state_dir(const std::string& dir);

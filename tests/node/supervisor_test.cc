@@ -3,6 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 #include "node/supervisor.h"
 #include "tests/node/test_support.h"
 
@@ -10,6 +14,7 @@ namespace slap::node {
 namespace {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
@@ -155,6 +160,32 @@ TEST(Commands, OneSlapnodeAtATime) {
   auto again = lock_exclusive(lock);
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().detail.find("pid " + std::to_string(::getpid())), std::string::npos) << again.error().detail;
+}
+
+// The daemon waits for a manual command holding the lock (failing at once would burn a service
+// manager's restart budget): it takes the lock once the holder is gone, and gives up when told to.
+TEST(Commands, TheDaemonWaitsForTheLock) {
+  testing::TempDir tmp;
+  const std::string lock = tmp / "slapnode.lock";
+  const std::string released = tmp / "released";
+  // Another process holds the lock until the file `released` appears.
+  std::thread holder([&] {
+    (void)run_command(Command{.argv = {"flock", lock, "sh", "-c", "touch " + tmp / "held" + "; while [ ! -e " + released + " ]; do sleep 0.05; done"},
+                              .timeout = 30s});
+  });
+  ASSERT_TRUE(testing::wait_for([&] { return fs::exists(tmp / "held"); }, 10s));
+  int asked = 0;
+  auto refused = lock_exclusive(lock, [&] { return ++asked < 3; });  // told to stop after two polls
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(asked, 3);
+  int polls = 0;
+  auto taken = lock_exclusive(lock, [&] {
+    if (++polls == 2) std::ofstream(released).put('x');  // the holder finishes while we wait
+    return true;
+  });
+  holder.join();
+  EXPECT_TRUE(taken.ok()) << taken.error().to_string();
+  EXPECT_GE(polls, 2);
 }
 
 }  // namespace
