@@ -58,9 +58,7 @@ Status write_inside(const std::string& root, const std::string& rel, const std::
   const fs::path relp(rel);
   auto dir = open_dir_beneath(root, relp.parent_path().string(), true, owner);
   if (!dir) return dir.error();
-  std::vector<std::string> parts;
-  for (const auto& c : relp) parts.push_back(c.string());
-  const std::string& name = parts.back();
+  const std::string name = relp.filename().string();
   const std::string path = root + "/" + rel;
   struct stat st;
   if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
@@ -72,15 +70,8 @@ Status write_inside(const std::string& root, const std::string& rel, const std::
   (void)::unlinkat(dir->get(), tmp.c_str(), 0);
   UniqueFd out(::openat(dir->get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (out.get() < 0) return make_error(Errc::kIo, "create " + path + ".slapnode-tmp: " + std::strerror(errno));
-  for (size_t off = 0; off < content.size();) {
-    const ssize_t w = ::write(out.get(), content.data() + off, content.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return make_error(Errc::kIo, "write " + path + ": " + std::strerror(errno));
-    off += static_cast<size_t>(w);
-  }
-  (void)::fchmod(out.get(), mode);
   if (owner) (void)::fchown(out.get(), owner->uid, owner->gid);
-  if (::fsync(out.get()) != 0) return make_error(Errc::kIo, "fsync " + path + ": " + std::strerror(errno));
+  if (auto st = write_synced(out.get(), content, mode, path); !st) return st;
   if (::renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) != 0) {
     const int e = errno;
     (void)::unlinkat(dir->get(), tmp.c_str(), 0);

@@ -168,14 +168,12 @@ ExitCode Node::report_pass() {
   return report_pass_with(*v);
 }
 
-// Posts the journal of an outbox (saved first), handles a refusal, and removes the outbox once the
-// master answered: taken, or refused for good. An unreachable master keeps it for the next pass.
 // Whether a baseline of the outbox may be written: not once its instance was destroyed (its
 // partition's state directory was emptied with it), and never over a baseline of another instance
 // (its partition runs a new one since). An instance not yet recorded (its promise still fails, say)
 // gets its baselines: without them, every pass would bill its processes' CPU from their start.
-bool Node::baseline_current(const UsageOutbox::Baseline& b) const {
-  for (const auto& layout : partition_layout(cfg_)) {
+bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts) const {
+  for (const auto& layout : layouts) {
     if (layout.state_dir != b.state_dir) continue;
     auto rec = read_record(layout);
     if (rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance) return false;
@@ -189,7 +187,8 @@ bool Node::baseline_current(const UsageOutbox::Baseline& b) const {
 // of them: taken, or refused for good. While the master cannot be reached, what is left of it is
 // kept for the next pass.
 ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
-  auto current = [this](const UsageOutbox::Baseline& b) { return baseline_current(b); };
+  const auto layouts = partition_layout(cfg_);
+  auto current = [&](const UsageOutbox::Baseline& b) { return baseline_current(b, layouts); };
   if (!apply_outbox(box, current)) {
     // Posting with a baseline left behind would have the next pass measure that time again.
     spdlog::error("report: the usage baselines could not be written; the journal waits for the next pass");
@@ -262,7 +261,7 @@ static std::vector<std::pair<ConsumedFile, std::vector<UsageMovement>>> read_con
     struct stat st;
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     const auto size = static_cast<size_t>(st.st_size);
-    if (size > kMaxConsumptionFileBytes || size > budget) continue;  // too large: set aside below; over budget: next pass
+    if (size > kMaxConsumptionFileBytes || size > budget) continue;  // too large: never read; over budget: next pass
     std::string text(size, '\0');
     size_t got = 0;
     while (got < size) {

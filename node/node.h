@@ -42,7 +42,7 @@ class Node {
   ExitCode instance_pass_with(const ComputerView& v);
   ExitCode report_pass_with(const ComputerView& v);
   ExitCode deliver_usage(const std::string& path, UsageOutbox box);
-  bool baseline_current(const UsageOutbox::Baseline& b) const;
+  bool baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts) const;
   ExitCode complete_destroys(const ComputerView& v);
 
   NodeConfig cfg_;

@@ -35,8 +35,8 @@ bool one_line(const std::string& s) { return s.find_first_of("\n\r") == std::str
 // supervisord reads its configuration with Python's configparser, for which ';' or '#' after a
 // whitespace character starts a comment: the rest of the line was dropped, so `sh -c "a ; b"` ran
 // `sh -c "a` (and failed to parse). Such a space or tab is written as an expansion of
-// supervisord's own environment instead (kSpaceVariable, kTabVariable: set when slapnode starts
-// it), which supervisord expands after the comments are stripped. A value is refused if it holds
+// supervisord's own environment instead (kSpaceVariable, kTabVariable: declared in its
+// configuration, write_config), which supervisord expands after the comments are stripped. A value is refused if it holds
 // other control characters, or a Unicode space right before ';' or '#' (Python counts those as
 // whitespace too, and they cannot be written that way).
 constexpr const char* kSpaceVariable = "SLAPNODE_SPACE";

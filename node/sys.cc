@@ -76,28 +76,28 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+Status write_synced(int fd, std::string_view content, mode_t mode, const std::string& what) {
+  for (size_t off = 0; off < content.size();) {
+    const ssize_t w = ::write(fd, content.data() + off, content.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return make_error(Errc::kIo, "write " + what + ": " + std::strerror(errno));
+    off += static_cast<size_t>(w);
+  }
+  (void)::fchmod(fd, mode);
+  // On disk before the caller renames it into place: otherwise a power cut can leave the new name
+  // on an empty or truncated file (ext4 delayed allocation), e.g. a release's installed marker
+  // beside half-written files, or a usage baseline of zero bytes.
+  if (::fsync(fd) != 0) return make_error(Errc::kIo, "fsync " + what + ": " + std::strerror(errno));
+  return {};
+}
+
 Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return make_error(Errc::kIo, "open " + tmp + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t w = ::write(fd, content.data() + off, content.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return make_error(Errc::kIo, "write " + tmp + ": " + std::strerror(errno));
-    }
-    off += static_cast<size_t>(w);
-  }
-  ::fchmod(fd, mode);
-  // On disk before the rename, and the rename itself after it: otherwise a power cut can leave
-  // the new name on an empty or truncated file (ext4 delayed allocation), e.g. a release's
-  // installed marker beside half-written files, or a usage baseline of zero bytes.
-  if (::fsync(fd) != 0) {
-    const int e = errno;
+  if (auto st = write_synced(fd, content, mode, tmp); !st) {
     ::close(fd);
-    return make_error(Errc::kIo, "fsync " + tmp + ": " + std::strerror(e));
+    return st;
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {

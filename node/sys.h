@@ -21,6 +21,9 @@ inline constexpr size_t kMaxReadBytes = 64u << 20;
 Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxReadBytes);
 // Writes to path.tmp then renames; mode applied before the rename.
 Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+// Writes all of `content` to `fd`, sets `mode` and fsyncs: a temporary file ready to be renamed
+// into place. `what` names it in errors.
+Status write_synced(int fd, std::string_view content, mode_t mode, const std::string& what);
 
 struct Identity {
   uid_t uid = 0;

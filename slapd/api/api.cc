@@ -26,8 +26,10 @@ bool Api::rate_ok(const std::string& subject) {
 
 namespace {
 
-// Routes whose replies show the market's projections, which hold decisions before they are
-// durable. Writes answer once their own command is durable; the ledger's routes read the log.
+// Routes whose handlers read the market's projections, which hold decisions before they are
+// durable, as they run: their replies are held from the request's start (render_durable). Writes
+// hold theirs from their rendering, once their own command is durable (submit, submit_all); the
+// ledger's routes read the log.
 bool reads_market(Route r) { return r == Route::jsonrpc_read || r == Route::v1_read || r == Route::v1_computer_view; }
 
 // Runs a reply maker; an exception becomes a 500 (as the HTTP layer does for the makers it runs).
@@ -76,20 +78,12 @@ void Api::handle(http::Request&& req, http::Respond respond) {
   };
   Reply::Post on_io = [respond](std::function<void()> fn) { respond.on_io(std::move(fn)); };
   if (reads_market(route)) {
-    // The handler reads the projections as it runs: the generation is taken before it does. The
-    // reply is rendered on the connection's I/O thread (never on the writing thread that may
-    // answer a handler), then held until what it shows is durable (durable_gate.h).
+    // The handler reads the projections as it runs: the generation is taken before it does, and
+    // a rebuild meanwhile answers 503 (what the handler read cannot be read again here).
     const uint64_t generation = ctx_.market.generation();
-    Reply reply(
-        [this, generation, dialect, observed, respond](http::Respond::Make make) {
-          respond.on_io([this, generation, dialect, observed, respond, make = std::move(make)] {
-            auto r = std::make_shared<http::Response>(guarded(make));
-            ctx_.durable_gate.after(ctx_.market.folded_until(), generation, [r, dialect, observed, respond](DurableGate::Verdict v) {
-              respond(observed(v == DurableGate::Verdict::durable ? std::move(*r) : unavailable(dialect, v)));
-            });
-          });
-        },
-        on_io);
+    Reply send([observed, respond](http::Respond::Make make) { respond(observed(make())); }, on_io);
+    Reply reply([this, generation, dialect, send](http::Respond::Make make) { render_durable(send, dialect, std::move(make), 1, generation); },
+                on_io);
     return authenticated(req, path, query, route, dialect, std::move(reply));
   }
   Reply reply([observed, respond](http::Respond::Make make) { respond.later([observed, make = std::move(make)] { return observed(make()); }); },
@@ -97,15 +91,17 @@ void Api::handle(http::Request&& req, http::Respond respond) {
   authenticated(req, path, query, route, dialect, std::move(reply));
 }
 
-// A write's reply shows its durable outcome, and often more of the projections (an instance's
-// connection parameters, its allocation): rendered from them once the write landed, it could show
-// decisions of the batches decided since, not yet durable. So it waits like a read; and since its
-// own command is done, a rebuild meanwhile means rendering it again, not refusing it.
-void Api::render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts) {
-  reply.on_io([this, reply, d, render = std::move(render), attempts]() mutable {
-    const uint64_t generation = ctx_.market.generation();
+// Renders a reply on the connection's I/O thread (never on the writing thread that may answer a
+// handler) and sends it once what it shows is durable (durable_gate.h). A write's reply shows its
+// durable outcome and often more of the projections (an instance's connection parameters, its
+// allocation), which may hold the batches decided since: it waits like a read, and since its own
+// command is done, a rebuild meanwhile means rendering it again (`attempts`), not refusing it.
+// `generation`: taken when what is rendered was read, if before this (a read's handler).
+void Api::render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts, std::optional<uint64_t> generation) {
+  reply.on_io([this, reply, d, render = std::move(render), attempts, generation]() mutable {
+    const uint64_t g = generation.value_or(ctx_.market.generation());
     auto r = std::make_shared<http::Response>(guarded(render));
-    ctx_.durable_gate.after(ctx_.market.folded_until(), generation,
+    ctx_.durable_gate.after(ctx_.market.folded_until(), g,
                             [this, reply, d, render = std::move(render), attempts, r](DurableGate::Verdict v) mutable {
                               if (v == DurableGate::Verdict::durable) return reply(std::move(*r));
                               if (v == DurableGate::Verdict::moved && attempts > 1) return render_durable(reply, d, std::move(render), attempts - 1);

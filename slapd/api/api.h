@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -92,7 +93,8 @@ class Api {
 
  private:
   bool rate_ok(const std::string& subject);
-  void render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts = 3);
+  void render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts = 3,
+                      std::optional<uint64_t> generation = std::nullopt);
   void authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply);
   void route(const Caller& caller, http::Request& req, const std::string& path, const std::string& query, Reply reply);
 
