@@ -71,7 +71,7 @@ Status write_inside(const std::string& root, const std::string& rel, const std::
   UniqueFd out(::openat(dir->get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (out.get() < 0) return make_error(Errc::kIo, "create " + path + ".slapnode-tmp: " + std::strerror(errno));
   if (owner) (void)::fchown(out.get(), owner->uid, owner->gid);
-  if (auto st = write_synced(out.get(), content, mode, path); !st) return st;
+  if (auto written = write_synced(out.get(), content, mode, path); !written) return written;
   if (::renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) != 0) {
     const int e = errno;
     (void)::unlinkat(dir->get(), tmp.c_str(), 0);
