@@ -222,7 +222,7 @@ struct Market::Handler {
     if (!conditions) {  // cannot happen: validated when requested
       out.pending = conditions.error().detail;
     } else if (q.shared) {
-      Placement p = m.matcher_.host(q.release, q.software_type, *conditions);
+      Placement p = m.matcher_.host(q.release, q.software_type, q.client, *conditions);
       if (p.placed()) {
         emit(fact::Attached{guid, p.host}, {std::string(kMarketNode), q.client, {guid, p.host}, {}});
         out.host = p.host;
@@ -263,7 +263,7 @@ struct Market::Handler {
       if (!conditions) continue;
       const fact::Request& q = i->request;  // not read past place(), which changes the instance
       const bool shared = q.shared;
-      Placement p = shared ? m.matcher_.host(q.release, q.software_type, *conditions)
+      Placement p = shared ? m.matcher_.host(q.release, q.software_type, q.client, *conditions)
                            : m.matcher_.place(q.release, q.client, *conditions);
       if (!p.placed()) continue;
       ensure_market_node();
@@ -873,7 +873,7 @@ Placement Market::decide(const RequestInstance& r) const {
   if (!conditions) return Placement{{}, {}, {}, conditions.error().detail};
   std::string client = r.requester;
   if (const auto* i = instances_.find(r.requester)) client = i->request.client;
-  return r.shared ? matcher_.host(r.release, r.software_type, *conditions) : matcher_.place(r.release, client, *conditions);
+  return r.shared ? matcher_.host(r.release, r.software_type, client, *conditions) : matcher_.place(r.release, client, *conditions);
 }
 
 std::optional<ComputerSnapshot> Market::computer_snapshot(std::string_view guid) const {

@@ -73,7 +73,7 @@ Placement Matcher::at_computer(std::string_view client, const Compiled& k, const
   Placement p;
   const CapacityIndex::Computer* m = capacity_.find(c.computer_guid);
   if (m == nullptr) return p.reason = "computer_guid=" + c.computer_guid + " is not a registered computer", p;
-  if (m->scope != Scope::open && m->owner != capacity_.id(client)) {
+  if (!admits(*m, client, true)) {
     return p.reason = "computer_guid=" + c.computer_guid + " is closed to allocation", p;
   }
   if (k.release == kNone || !m->supplies(k.release)) return p.reason = "computer_guid=" + c.computer_guid + " does not supply the release", p;
@@ -166,12 +166,18 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
   return "no free partition satisfies all of " + describe(c);
 }
 
-Placement Matcher::host(std::string_view release, std::string_view software_type, const Conditions& c) const {
+bool Matcher::admits(const CapacityIndex::Computer& computer, std::string_view client, bool named) const {
+  return computer.scope == Scope::open || (named && computer.owner != kNone && computer.owner == capacity_.id(client));
+}
+
+Placement Matcher::host(std::string_view release, std::string_view software_type, std::string_view client,
+                        const Conditions& c) const {
   Placement p;
+  const bool named = !c.computer_guid.empty() || !c.instance_guid.empty();
   auto fits = [&](const InstanceRegistry::Instance& h) {
     if (!c.computer_guid.empty() && h.computer != c.computer_guid) return false;
     const CapacityIndex::Computer* m = capacity_.find(h.computer);
-    if (m == nullptr) return false;
+    if (m == nullptr || !admits(*m, client, named)) return false;
     Conditions rest = c;
     rest.computer_guid.clear();
     rest.instance_guid.clear();
@@ -189,6 +195,9 @@ Placement Matcher::host(std::string_view release, std::string_view software_type
     if (h == nullptr) return p.reason = "instance_guid=" + c.instance_guid + " is not a known instance", p;
     if (h->request.shared || h->computer.empty() || h->request.state == RequestedState::destroyed) {
       return p.reason = "instance_guid=" + c.instance_guid + " is not a running host", p;
+    }
+    if (const CapacityIndex::Computer* m = capacity_.find(h->computer); m != nullptr && !admits(*m, client, true)) {
+      return p.reason = "instance_guid=" + c.instance_guid + " runs on computer " + h->computer + ", closed to allocation", p;
     }
     if (!fits(*h)) return p.reason = "instance_guid=" + c.instance_guid + " does not satisfy " + describe(c), p;
     p.host = h->request.instance;

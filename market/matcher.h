@@ -7,7 +7,9 @@
 // the smaller guid. computer_guid skips the ordering but checks the same rules on that computer.
 // The partition is the computer's first free one in declaration order.
 // A host (shared): the host named by instance_guid, or the oldest busy instance running the same
-// release and software type on a computer satisfying the conditions.
+// release and software type on a computer satisfying the conditions. A closed computer's hosts
+// serve its owner only, and only when the request names that computer or host: a shared instance
+// uses its host's service and resources as much as an instance uses a partition.
 //
 // Cost: one hash lookup per condition to compile it, one ordered-set lookup, then a walk in price
 // order that skips candidates failing unindexed conditions — at most kMaxScan steps (a request
@@ -41,7 +43,7 @@ class Matcher {
 
   // `client` is the party billed (a closed computer accepts its owner's requests).
   Placement place(std::string_view release, std::string_view client, const Conditions& c) const;
-  Placement host(std::string_view release, std::string_view software_type, const Conditions& c) const;
+  Placement host(std::string_view release, std::string_view software_type, std::string_view client, const Conditions& c) const;
 
  private:
   struct Compiled;
@@ -50,6 +52,8 @@ class Matcher {
   std::string explain(const Compiled& k, const Conditions& c) const;
   Placement at_computer(std::string_view client, const Compiled& k, const Conditions& c) const;
   Placement on(const CapacityIndex::Computer& computer) const;
+  // Whether `client` may use the computer through a request naming it (`named`) or not.
+  bool admits(const CapacityIndex::Computer& computer, std::string_view client, bool named) const;
 
   const CapacityIndex& capacity_;
   const ComputerView& computers_;

@@ -399,6 +399,36 @@ TEST_F(MarketRules, ClosedComputersServeOnlyTheirOwnerByGuid) {
   EXPECT_EQ(w.request("z", {{"computer_guid", "COMP-home"}}, "alice").computer, "COMP-home");
 }
 
+// A shared instance uses its host's service and machine as an instance uses a partition: a closed
+// computer's hosts serve its owner only, and only when the request names the computer or the host.
+TEST_F(MarketRules, ClosedComputersHostSharedInstancesOnlyForTheirOwnerByName) {
+  w.computer("COMP-home", 0, {}, "alice", "net-home", "", Scope::close);
+  w.format("COMP-home", 1);
+  w.ok(Supply{"alice", "COMP-home", kRelease, true});
+  Outcome front = w.request("front", {{"computer_guid", "COMP-home"}}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_EQ(front.computer, "COMP-home");
+  auto shared = [&](const std::string& title, StringMap sla, const std::string& who) {
+    return w.request(title, std::move(sla), who, true, RequestedState::started, {}, kRelease, "frontend");
+  };
+  // Another client: not by the release, not by the computer, not by the host.
+  Outcome any = shared("bob-any", {}, "bob");
+  EXPECT_TRUE(any.host.empty());
+  EXPECT_FALSE(any.pending.empty());
+  EXPECT_TRUE(shared("bob-guid", {{"computer_guid", "COMP-home"}}, "bob").host.empty());
+  Outcome named = shared("bob-host", {{"instance_guid", front.instance}}, "bob");
+  EXPECT_TRUE(named.host.empty());
+  EXPECT_NE(named.pending.find("closed to allocation"), std::string::npos) << named.pending;
+  // The owner: by naming the computer or the host, not by the release alone.
+  EXPECT_TRUE(shared("alice-any", {}, "alice").host.empty());
+  EXPECT_EQ(shared("alice-guid", {{"computer_guid", "COMP-home"}}, "alice").host, front.instance);
+  EXPECT_EQ(shared("alice-host", {{"instance_guid", front.instance}}, "alice").host, front.instance);
+  // Opened, it serves everyone: opening offers the queue.
+  w.ok(RegisterComputer{"COMP-home", "alice", "net-home", Scope::open, 0, "EUR", "", {}});
+  EXPECT_EQ(w.market().instances().get(any.instance)->host, front.instance);
+  EXPECT_EQ(w.market().instances().get(named.instance)->host, front.instance);
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
   auto fault = std::make_shared<ledger::FaultStorage>();
   World f(fault);

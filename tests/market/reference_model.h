@@ -68,7 +68,8 @@ struct Model {
         if (h.shared || h.computer.empty() || h.state == RequestedState::destroyed) continue;
         if (h.release != i.release || h.type != i.type) continue;
         if (want && h.computer != *want) continue;
-        if (!fits(computers.at(h.computer), i.sla)) continue;
+        // A closed computer's hosts serve its owner only (who never requests in the simulations).
+        if (!computers.at(h.computer).open || !fits(computers.at(h.computer), i.sla)) continue;
         i.host = h.guid;
         i.attached = ++attachments;
         return true;
