@@ -58,6 +58,9 @@ struct ReportState {
   std::string computer;
   std::string instance;
   ReportedState state = ReportedState::started;
+  // Certificates of the instance (serials) revoked in the same decision when, and only when, this
+  // report is accepted and frees the instance: a refused report revokes nothing.
+  std::vector<std::string> revoke_when_freed;
 };
 
 // Sent by the node hosting the instance (or the host of a shared instance).

@@ -554,6 +554,14 @@ struct Market::Handler {
       return reject(Rejection::INVALID_STATE, "state", c.instance + " was not requested destroyed");
     }
     if (i->reported == c.state) return outcome_of(c.instance, false);
+    std::vector<ubm::Identity> revocations;  // checked before anything is emitted
+    if (c.state == ReportedState::destroyed) {
+      for (const auto& serial : c.revoke_when_freed) {
+        ubm::Identity id{ubm::IdentityAction::revoke, c.instance, serial, "", {}, {}, ""};
+        if (auto st = ubm::validate_structure(ubm::EntryBody{id}, "revoke_when_freed"); !st) return st.error();
+        revocations.push_back(std::move(id));
+      }
+    }
     const std::string client = i->request.client;
     const ComputerView::Computer* comp = m.computers_.find(c.computer);
     const std::string owner = comp->props.owner, network = comp->props.network;
@@ -569,6 +577,7 @@ struct Market::Handler {
     if (c.state == ReportedState::destroyed) {
       ensure_market_node();
       free(c.instance);
+      for (auto& id : revocations) b.entries.push_back(std::move(id));
       serve_pending();
     }
     return outcome_of(c.instance, true);

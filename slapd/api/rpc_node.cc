@@ -229,18 +229,12 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     market::ReportedState rs;
     if (!market::parse(*state, rs) || rs == market::ReportedState::none) return reply(bad_request(kD, {"reported_state", "expected started, stopped or destroyed"}));
     if (caller.kind != ca::IdentityKind::computer) return reply(forbidden("only the node hosting an instance reports its state"));
-    std::vector<market::Command> commands{market::ReportState{caller.subject, *guid, rs}};
-    if (rs == market::ReportedState::destroyed) {
-      // Its partition is freed: the certificates it was given are revoked with it.
-      auto i = api.ctx().market.instances().get(*guid);
-      if (i && i->request.state == market::RequestedState::destroyed) {
-        for (const auto& serial : api.ctx().identities.serials_of(*guid)) {
-          commands.push_back(revocation(*guid, serial));
-        }
-      }
-    }
-    return api.submit_all(std::move(commands), kD, reply,
-                          [](const std::vector<Outcome>& all) { return rpc_success(all.front().instance + " state recorded"); });
+    market::ReportState report{caller.subject, *guid, rs, {}};
+    // Its partition is freed: the certificates it was given are revoked with it, by the market in
+    // the same decision, so that a refused report (another computer's instance, one not requested
+    // destroyed) revokes nothing.
+    if (rs == market::ReportedState::destroyed) report.revoke_when_freed = api.ctx().identities.serials_of(*guid);
+    return api.submit(std::move(report), kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " state recorded"); });
   }
 
   if (verb == "slapos.put.v0.software_instance_connection_parameter") {

@@ -185,7 +185,15 @@ TEST_F(InstanceIdentities, ADestroyedInstanceCertificateActsForNothing) {
   EXPECT_EQ(ix1.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})").status, 403u);
   EXPECT_EQ(ix1.post("/slapos.put.v0.software_instance_connection_parameter", R"({"instance_guid":")" + x1 + R"(","connection_parameter_dict":{"a":"b"}})").status, 403u);
   EXPECT_EQ(ca_.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + x1 + R"("})").status, 403u);
-  EXPECT_EQ(admin->get("/v1/ledger/head").body, head) << "a refused action wrote to the ledger";
+  // Another computer reporting it destroyed is refused and revokes nothing: its certificates were
+  // revoked in the same request as the refused report before (the sequencer took them apart).
+  auto b_cert = test::cert_of(parse_object(cx->post("/v1/computers", R"({"price_minor":1})").body));
+  const std::string head_b = admin->get("/v1/ledger/head").body;
+  auto cb = master.client(b_cert);
+  EXPECT_EQ(cb.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + x1 + R"(","reported_state":"destroyed"})").status, 403u);
+  EXPECT_EQ(admin->get("/v1/ledger/head").body, head_b) << "a refused report wrote to the ledger";
+  EXPECT_NE(master.client(x1_cert).post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + x1 + R"("})").status, 401u)
+      << "its certificate was revoked by a refused report";
 
   ASSERT_EQ(ca_.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + x1 + R"(","reported_state":"destroyed"})").status, 200u);
   auto fresh = master.client(x1_cert);  // a new connection: certificates are checked at the handshake
