@@ -109,6 +109,20 @@ std::vector<InstanceRegistry::Instance> InstanceRegistry::list(const std::functi
   return out;
 }
 
+InstanceRegistry::Page InstanceRegistry::page(size_t from, size_t limit, size_t max_scan,
+                                               const std::function<bool(const Instance&, const Instance*)>& pred) const {
+  std::shared_lock lock(mu_);
+  Page out;
+  size_t at = std::min(from, instances_.size());
+  for (size_t scanned = 0; at < instances_.size() && out.guids.size() < limit && scanned < max_scan; ++at, ++scanned) {
+    const Instance& i = instances_[at];
+    if (pred(i, i.host.empty() ? nullptr : find(i.host))) out.guids.push_back(i.request.instance);
+  }
+  out.next = at;
+  out.done = at >= instances_.size();
+  return out;
+}
+
 size_t InstanceRegistry::size() const {
   std::shared_lock lock(mu_);
   return instances_.size();

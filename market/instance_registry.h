@@ -66,6 +66,17 @@ class InstanceRegistry final : public FactProjection {
   // Instances matching `pred`, in guid-registration order, at most `limit` (a full scan: for
   // listings, not hot paths).
   std::vector<Instance> list(const std::function<bool(const Instance&)>& pred, size_t limit) const;
+  // One page of a listing: the guids of instances from registration position `from` on for which
+  // pred(instance, its host or nullptr) holds, at most `limit` of them, after examining at most
+  // `max_scan` instances. Copies only the guids, so a listing never holds the lock (which the
+  // folding thread waits for) longer than `max_scan` predicate calls. `next`: where the next page
+  // starts; `done` when nothing is left past it.
+  struct Page {
+    std::vector<std::string> guids;
+    size_t next = 0;
+    bool done = true;
+  };
+  Page page(size_t from, size_t limit, size_t max_scan, const std::function<bool(const Instance&, const Instance*)>& pred) const;
   size_t size() const;
 
   // Sequencer thread only.

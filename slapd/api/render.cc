@@ -142,25 +142,25 @@ bool may_act_for(Api& api, const Caller& c, const market::InstanceRegistry::Inst
   }
 }
 
-bool may_read(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
+bool may_read(const Caller& c, const market::InstanceRegistry::Instance& i, const market::InstanceRegistry::Instance* host) {
   if (c.admin()) return true;
   switch (c.kind) {
     case ca::IdentityKind::person:
       return i.request.client == c.subject || i.request.requester == c.subject;
     case ca::IdentityKind::instance:
       return i.request.instance == c.subject || i.request.requester == c.subject || i.host == c.subject;
-    case ca::IdentityKind::computer: {
-      if (i.computer == c.subject) return true;
-      if (!i.host.empty()) {
-        auto host = api.ctx().market.instances().get(i.host);
-        return host && host->computer == c.subject;
-      }
-      return false;
-    }
+    case ca::IdentityKind::computer:
+      return i.computer == c.subject || (host != nullptr && host->computer == c.subject);
     case ca::IdentityKind::server:
       return false;
   }
   return false;
+}
+
+bool may_read(Api& api, const Caller& c, const market::InstanceRegistry::Instance& i) {
+  if (c.admin() || c.kind != ca::IdentityKind::computer || i.host.empty()) return may_read(c, i, nullptr);
+  auto host = api.ctx().market.instances().get(i.host);
+  return may_read(c, i, host ? &*host : nullptr);
 }
 
 }  // namespace slap::slapd

@@ -20,6 +20,9 @@ boost::json::object computer_view_json(Api& api, const market::ComputerSnapshot&
 // May `caller` read this instance? Its client, itself, its parent, its host, the computer running
 // it (or its host), an admin.
 bool may_read(Api& api, const Caller& caller, const market::InstanceRegistry::Instance& i);
+// The same rule given the instance's host (nullptr: none), for callers already inside the
+// registry's lock (InstanceRegistry::page), where looking the host up again would lock it twice.
+bool may_read(const Caller& caller, const market::InstanceRegistry::Instance& i, const market::InstanceRegistry::Instance* host);
 // May `caller` act for this instance as its node (state, connection parameters, errors)? The
 // computer running it (or running its host), the instance itself, or its host for a shared
 // instance — never its parent or its client.

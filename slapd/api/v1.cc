@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "ledger/hash.h"
@@ -179,20 +180,53 @@ void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply)
   api.submit(revocation(cert->subject, s), kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });
 }
 
-void list_instances(Api& api, const Caller& caller, Reply reply) {
-  // Filtered outside the registry's lock: may_read itself reads the registry.
-  auto all = api.ctx().market.instances().list([](const auto&) { return true; }, 1'000'000);
+// Whether the query string holds only these keys (each at most once is not required: the first
+// value is the one read).
+bool query_keys_only(const std::string& query, std::initializer_list<std::string_view> keys, std::string& unknown) {
+  size_t pos = 0;
+  while (pos < query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string::npos) amp = query.size();
+    const std::string_view kv(query.data() + pos, amp - pos);
+    const std::string_view k = kv.substr(0, kv.find('='));
+    if (!kv.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      unknown = std::string(k);
+      return false;
+    }
+    pos = amp + 1;
+  }
+  return true;
+}
+
+// Pages of the instances the caller may read, in registration order: `after` (the `next` of the
+// page before, 0 first) and `limit` (at most kMaxListed). A page examines at most kMaxScanned
+// instances under the registry's lock, copying only guids, so that no listing stalls the folding
+// thread or copies the whole registry: before, one call copied every instance (parameters and
+// connection parameters included) and filtered afterwards. A page may then hold fewer than `limit`
+// instances, none even, while `next` is given: the listing goes on until `next` is absent.
+void list_instances(Api& api, const Caller& caller, const std::string& query, Reply reply) {
+  constexpr uint64_t kMaxListed = 1'000, kMaxScanned = 100'000;
+  std::string unknown;
+  if (!query_keys_only(query, {"after", "limit"}, unknown)) return reply(error_response(kD, 400, "bad_request", unknown + ": unknown parameter"));
+  bool bad = false;
+  const uint64_t after = query_uint(query, "after", bad).value_or(0);
+  const uint64_t limit = query_uint(query, "limit", bad).value_or(kMaxListed);
+  if (bad || limit == 0 || limit > kMaxListed) {
+    return reply(error_response(kD, 400, "bad_request", "after is a position (the next of the page before) and limit an integer from 1 to 1000"));
+  }
+  auto page = api.ctx().market.instances().page(after, limit, kMaxScanned,
+                                                [&](const auto& i, const auto* host) { return may_read(caller, i, host); });
   std::string body = "{\"instances\":[";
   size_t listed = 0;
-  for (const auto& i : all) {
-    if (listed >= 10'000) break;
-    if (!may_read(api, caller, i)) continue;
-    auto j = instance_text(api, i.request.instance);
+  for (const auto& guid : page.guids) {
+    auto j = instance_text(api, guid);
     if (!j) continue;
     if (listed++ > 0) body += ',';
     body += *j;
   }
-  body += "]}";
+  body += ']';
+  if (!page.done) body += ",\"next\":" + std::to_string(page.next);
+  body += '}';
   reply(json_text_response(200, std::move(body)));
 }
 
@@ -232,7 +266,7 @@ void ledger_routes(Api& api, const Caller& caller, const std::string& path, cons
   bool bad = false;
   const uint64_t from = query_uint(query, "from", bad).value_or(1);
   const uint64_t limit = std::min<uint64_t>(query_uint(query, "limit", bad).value_or(100), api.ctx().limits.ledger_page);
-  if (bad || from == 0) return reply(error_response(kD, 400, "bad_request", "from and limit are positive integers"));
+  if (bad || from == 0 || limit == 0) return reply(error_response(kD, 400, "bad_request", "from and limit are positive integers"));
   http::Response r;
   r.content_type = "application/x-ndjson";
   uint64_t n = 0;
@@ -285,7 +319,7 @@ void v1_route(Api& api, const Caller& caller, http::Request& req, const std::str
     if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));
     return computer_view(api, caller, guid, query, req.if_none_match, std::move(reply));
   }
-  if (path == "/v1/instances" && get) return list_instances(api, caller, std::move(reply));
+  if (path == "/v1/instances" && get) return list_instances(api, caller, query, std::move(reply));
   if (post && (path == "/v1/computers" || path == "/v1/persons" || path == "/v1/certificates/revoke")) {
     json::FieldError e;
     auto body = json::Body::parse(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), e);

@@ -236,14 +236,31 @@ void add_people_commands(CLI::App& app) {
     auto* cmd = instance->add_subcommand("list", "List the instances you may read");
     add_master_options(cmd, c->settings);
     on_run(cmd, c, [](MasterClient& m) {
-      return emit(m, m.get("/v1/instances"), [](const bj::value& v) {
-        std::printf("%-16s %-24s %-10s %-20s %-12s\n", "INSTANCE", "TITLE", "STATE", "COMPUTER", "PARTITION");
-        for (const auto& i : v.as_object().at("instances").as_array()) {
-          const auto& o = i.as_object();
-          std::printf("%-16s %-24s %-10s %-20s %-12s\n", s(o, "instance_guid").c_str(), s(o, "title").c_str(), s(o, "state").c_str(),
-                      s(o, "computer_guid").c_str(), s(o, "compute_partition_id").c_str());
+      // The master answers in pages (`next` until the last): every page, one listing.
+      bj::array all;
+      std::string path = "/v1/instances";
+      for (;;) {
+        auto r = m.get(path);
+        if (r.status < 200 || r.status >= 300 || !r.json.is_object()) return emit(m, r, [](const bj::value&) {});
+        const auto& o = r.json.as_object();
+        if (const auto* page = o.if_contains("instances"); page != nullptr && page->is_array()) {
+          for (const auto& i : page->as_array()) all.push_back(i);
         }
-      });
+        const auto* next = o.if_contains("next");
+        if (next == nullptr || !next->is_int64()) break;
+        path = "/v1/instances?after=" + std::to_string(next->as_int64());
+      }
+      if (m.settings().json) {
+        std::cout << bj::serialize(bj::object{{"instances", std::move(all)}}) << "\n";
+        return kExitOk;
+      }
+      std::printf("%-16s %-24s %-10s %-20s %-12s\n", "INSTANCE", "TITLE", "STATE", "COMPUTER", "PARTITION");
+      for (const auto& i : all) {
+        const auto& o = i.as_object();
+        std::printf("%-16s %-24s %-10s %-20s %-12s\n", s(o, "instance_guid").c_str(), s(o, "title").c_str(), s(o, "state").c_str(),
+                    s(o, "computer_guid").c_str(), s(o, "compute_partition_id").c_str());
+      }
+      return kExitOk;
     });
   }
 

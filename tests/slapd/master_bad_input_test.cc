@@ -2,6 +2,8 @@
 // guids, rule refusals, oversized bodies, rate limits — the ledger head never moves.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/ledger/test_util.h"
 #include "tests/slapd/master_process.h"
 
@@ -73,4 +75,55 @@ TEST(MasterBadInput, EachIdentityIsRateLimited) {
   EXPECT_EQ(master.client(test::cert_of(person)).get("/v1/instances").status, 200u);
   test::TlsClient anonymous("127.0.0.1", master.port(), master.ca());
   EXPECT_EQ(anonymous.get("/healthz").status, 200u);
+}
+
+// GET /v1/instances comes in pages of what the caller may read: following `next` lists each of
+// its instances once and nobody else's; bad paging parameters are refused.
+TEST(MasterBadInput, InstanceListingsComeInPagesOfWhatTheCallerMayRead) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto x = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"X"})").body)));
+  auto y = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Y"})").body)));
+  auto comp = parse_object(x.post("/v1/computers", R"({"price_minor":1})").body);
+  const std::string guid = str(comp, "computer_guid");
+  std::string parts;
+  for (int p = 0; p < 14; ++p) parts += (p ? "," : "") + std::string(R"({"partition_id":"slappart)") + std::to_string(p) + R"("})";
+  ASSERT_EQ(master.client(test::cert_of(comp)).post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[)" + parts + "]}").status, 200u);
+  ASSERT_EQ(x.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  // X's and Y's instances interleaved in the registry.
+  std::set<std::string> mine;
+  for (int k = 0; k < 7; ++k) {
+    for (auto* who : {&x, &y}) {
+      auto r = who->post("/slapos.post.v0.software_instance",
+                         R"({"title":"i)" + std::to_string(k) + R"(","software_release_uri":"file:///sr","software_type":"default"})");
+      ASSERT_EQ(r.status, 200u) << r.body;
+      if (who == &x) mine.insert(str(parse_object(r.body), "instance_guid"));
+    }
+  }
+  std::multiset<std::string> listed;
+  std::string path = "/v1/instances?limit=3";
+  int pages = 0;
+  for (; pages < 20; ++pages) {
+    auto r = x.get(path);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    auto o = parse_object(r.body);
+    const auto& page = o.at("instances").as_array();
+    EXPECT_LE(page.size(), 3u);
+    for (const auto& i : page) listed.insert(str(i.as_object(), "instance_guid"));
+    if (!o.contains("next")) break;
+    path = "/v1/instances?limit=3&after=" + std::to_string(o.at("next").as_int64());
+  }
+  EXPECT_EQ(pages, 2) << "7 instances in pages of 3";
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), mine);
+  EXPECT_EQ(listed.size(), mine.size()) << "an instance listed twice";
+  // The admin reads everyone's, without a limit in pages of up to 1000.
+  auto all = parse_object(admin.get("/v1/instances").body);
+  EXPECT_EQ(all.at("instances").as_array().size(), 14u);
+  EXPECT_FALSE(all.contains("next"));
+  for (const char* bad : {"?limit=0", "?limit=1001", "?limit=x", "?after=-1", "?colour=blue"}) {
+    EXPECT_EQ(x.get(std::string("/v1/instances") + bad).status, 400u) << bad;
+  }
+  EXPECT_EQ(admin.get("/v1/ledger?limit=0").status, 400u);
 }

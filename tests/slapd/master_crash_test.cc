@@ -132,7 +132,13 @@ TEST(MasterCrash, SigkillUnderLoadLosesNoAcknowledgedRequest) {
         ASSERT_TRUE(hosted.insert(i).second) << i << " holds two partitions";
       }
     }
-    auto list = parse_object(person.get("/v1/instances").body).at("instances").as_array();
+    boost::json::array list;  // every page of the listing
+    for (std::string path = "/v1/instances";;) {
+      auto page = parse_object(person.get(path).body);
+      for (const auto& i : page.at("instances").as_array()) list.push_back(i);
+      if (!page.contains("next")) break;
+      path = "/v1/instances?after=" + std::to_string(page.at("next").as_int64());
+    }
     for (const auto& i : list) {
       const auto& o = i.as_object();
       ASSERT_FALSE(str(o, "compute_partition_id").empty()) << str(o, "instance_guid") << " has no partition";
