@@ -97,12 +97,15 @@ void BillingProjection::price_line(Line& line) {
   line.rated = false;
   line.price = 0;
   const auto [rname, unit] = resources_[k.resource];
-  const PriceRec* p = find_price(0, k.computer, rname, k.period, nullptr);
-  if (p == nullptr) p = find_price(1, k.supplier, rname, k.period, nullptr);
-  if (p != nullptr) {
+  // The computer's price, then the supplier's; a price in a unit the line's quantity cannot be
+  // converted from does not apply to it (a computer's usage/cpu_s per hour would otherwise leave
+  // every cpu_s line of that computer unrated, hiding the supplier's price per cpu_s).
+  for (const PriceRec* p : {find_price(0, k.computer, rname, k.period, nullptr), find_price(1, k.supplier, rname, k.period, nullptr)}) {
+    if (p == nullptr) continue;
     if (auto div = unit_divisor(names_[p->unit], names_[unit])) {
       line.price = price_id(UnitPrice{p->mantissa, p->scale, *div});
       line.rated = true;
+      break;
     }
   }
   recent_prices_[recent_prices_next_] = RecentPrice{k.computer, k.supplier, k.resource, k.period, line.price, line.rated};
@@ -118,11 +121,13 @@ void BillingProjection::set_amount(Line& line) {
     if (auto a = rate(line.quantity, unit_prices_[line.price])) amount = *a;
     else overflowed = true;
   }
+  Rollup& r = rollups_[line.rollup];
   if (overflowed != line.overflowed) {
     overflowed ? ++overflowed_lines_ : --overflowed_lines_;
+    overflowed ? ++r.overflowed : --r.overflowed;
     line.overflowed = overflowed;
   }
-  rollups_[line.rollup].amount += amount - line.amount;
+  r.amount += static_cast<__int128>(amount) - line.amount;
   line.amount = amount;
 }
 
@@ -183,7 +188,7 @@ uint32_t BillingProjection::push_line(const Line& line, uint32_t series, uint32_
     if (r == FlatIndex<Key, KeyHash>::kEmpty) {
       r = static_cast<uint32_t>(rollups_.size());
       rollup_ids_.insert(mk, r);
-      rollups_.push_back(Rollup{mk, 0, 0, 0, 0});
+      rollups_.push_back(Rollup{mk, 0, 0, 0, 0, 0});
       months_[mk.period].push_back(r);
     }
     s.month = month;
@@ -420,6 +425,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     ru.amount += l.amount;
     ru.movements += l.movements;
     if (!l.rated) ru.unrated += l.movements;
+    if (l.overflowed) ++ru.overflowed;
   }
   price_count_ = r.u64();
   rerates_ = r.u64();

@@ -89,9 +89,12 @@ class BillingProjection final : public ledger::Projection {
   struct Rollup {
     Key key;
     Q18 quantity = 0;
-    int64_t amount = 0;
+    // 128 bits: each line fits in int64, a month of them may not (a unit typo in a price); a query
+    // over it then says so instead of wrapping (query.h Answer::out_of_range).
+    __int128 amount = 0;
     uint64_t movements = 0;
     uint64_t unrated = 0;
+    uint64_t overflowed = 0;  // lines whose own amount overflowed (counted 0)
   };
   struct PriceRec {
     int64_t mantissa = 0;

@@ -1,6 +1,7 @@
 // BillingProjection::query: whole months inside the window are read from the month roll-ups, the
 // partial months at its edges (or every day, when grouping by day) from the day lines.
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include "billing/calendar.h"
@@ -19,8 +20,8 @@ struct GroupHash {
 };
 struct Acc {
   Q18 quantity = 0;
-  int64_t amount = 0;
-  uint64_t movements = 0, unrated = 0;
+  __int128 amount = 0;  // sums of int64 lines: checked against int64 once summed
+  uint64_t movements = 0, unrated = 0, overflowed = 0;
   int64_t unit = -1;
   bool mixed = false;
 };
@@ -51,7 +52,8 @@ Answer BillingProjection::query(const Query& q) const {
     expected += it->second.size();
   }
   groups.reserve(std::min<size_t>(expected, 1u << 20));
-  auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, int64_t amount, uint64_t movements, uint64_t unrated) {
+  auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, __int128 amount, uint64_t movements, uint64_t unrated,
+                  uint64_t overflowed) {
     GroupKey g;
     g.fill(-1);
     if (q.groups(Dim::client)) g[0] = k.client;
@@ -69,6 +71,7 @@ Answer BillingProjection::query(const Query& q) const {
     a.amount += amount;
     a.movements += movements;
     a.unrated += unrated;
+    a.overflowed += overflowed;
   };
   for (int32_t m = month_of_day(q.from_day); m <= month_of_day(q.to_day); ++m) {
     const int32_t first = first_day_of_month(m), last = first_day_of_month(m + 1) - 1;
@@ -77,7 +80,7 @@ Answer BillingProjection::query(const Query& q) const {
       if (it == months_.end()) continue;
       for (uint32_t idx : it->second) {
         const Rollup& r = rollups_[idx];
-        if (matches(r.key)) fold(r.key, -1, m, r.quantity, r.amount, r.movements, r.unrated);
+        if (matches(r.key)) fold(r.key, -1, m, r.quantity, r.amount, r.movements, r.unrated, r.overflowed);
       }
       continue;
     }
@@ -85,7 +88,7 @@ Answer BillingProjection::query(const Query& q) const {
     for (auto it = days_.lower_bound(std::max(q.from_day, first)); it != days_.end() && it->first <= to; ++it) {
       for (uint32_t idx : it->second) {
         const Line& l = lines_[idx];
-        if (matches(l.key)) fold(l.key, it->first, m, l.quantity, l.amount, l.movements, l.rated ? 0 : l.movements);
+        if (matches(l.key)) fold(l.key, it->first, m, l.quantity, l.amount, l.movements, l.rated ? 0 : l.movements, l.overflowed ? 1 : 0);
       }
     }
   }
@@ -105,6 +108,8 @@ Answer BillingProjection::query(const Query& q) const {
     return a.second.unit < b.second.unit;
   });
   out.rows.reserve(sorted.size());
+  auto fits = [](__int128 v) { return v >= std::numeric_limits<int64_t>::min() && v <= std::numeric_limits<int64_t>::max(); };
+  __int128 total = 0;
   for (const auto& [g, a] : sorted) {
     Row r;
     for (size_t i = 0; i < kFilterDims; ++i) {
@@ -114,13 +119,22 @@ Answer BillingProjection::query(const Query& q) const {
     if (g[6] >= 0) r.key[6] = format_month(static_cast<int32_t>(g[6]));
     r.unit = a.mixed || a.unit < 0 ? std::string() : names_[static_cast<size_t>(a.unit)];
     r.quantity = a.quantity;
-    r.amount = a.amount;
+    if (!fits(a.amount)) out.out_of_range = true;
+    else r.amount = static_cast<int64_t>(a.amount);
     r.movements = a.movements;
     r.unrated = a.unrated;
-    out.amount += a.amount;
+    r.overflowed = a.overflowed;
+    total += a.amount;
     out.movements += a.movements;
     out.unrated += a.unrated;
+    out.overflowed += a.overflowed;
     out.rows.push_back(std::move(r));
+  }
+  if (!fits(total)) out.out_of_range = true;
+  if (out.out_of_range) {
+    for (auto& r : out.rows) r.amount = 0;
+  } else {
+    out.amount = static_cast<int64_t>(total);
   }
   return out;
 }

@@ -28,11 +28,20 @@ Query previous_window(const Query& q) {
   return p;
 }
 
+namespace {
+// A row's identity across the two windows: its key, and its unit when grouped by resource (a
+// resource reported under two units is two rows of one name there; elsewhere the unit is only
+// what the row's lines share, and may differ between windows).
+std::pair<std::array<std::string, kDims>, std::string> identity(const Row& r) {
+  return {r.key, r.key[static_cast<size_t>(Dim::resource)].empty() ? std::string() : r.unit};
+}
+}  // namespace
+
 void compare(Answer& cur, const Answer& prev) {
-  std::map<std::array<std::string, kDims>, size_t> index;
-  for (size_t i = 0; i < cur.rows.size(); ++i) index.emplace(cur.rows[i].key, i);
+  std::map<std::pair<std::array<std::string, kDims>, std::string>, size_t> index;
+  for (size_t i = 0; i < cur.rows.size(); ++i) index.emplace(identity(cur.rows[i]), i);
   for (const auto& r : prev.rows) {
-    auto it = index.find(r.key);
+    auto it = index.find(identity(r));
     if (it == index.end()) {
       Row n;
       n.key = r.key;
@@ -45,8 +54,9 @@ void compare(Answer& cur, const Answer& prev) {
       cur.rows[it->second].previous_quantity = r.quantity;
     }
   }
-  std::sort(cur.rows.begin(), cur.rows.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
+  std::sort(cur.rows.begin(), cur.rows.end(), [](const Row& a, const Row& b) { return identity(a) < identity(b); });
   cur.previous_amount = prev.amount;
+  cur.out_of_range = cur.out_of_range || prev.out_of_range;
 }
 
 std::optional<Window> parse_window(std::string_view name, int32_t today) noexcept {

@@ -32,6 +32,7 @@ struct Row {
   int64_t amount = 0;      // minor units: the sum of its day lines' amounts
   uint64_t movements = 0;  // pieces of movements (a hosting interval counts once per day it spans)
   uint64_t unrated = 0;    // of which in lines without a price
+  uint64_t overflowed = 0; // day lines whose amount does not fit in int64 (counted 0 in `amount`)
   // Period-over-period (filled by compare()).
   int64_t previous_amount = 0;
   Q18 previous_quantity = 0;
@@ -42,6 +43,10 @@ struct Answer {
   int64_t amount = 0;      // sum of rows
   uint64_t movements = 0;
   uint64_t unrated = 0;
+  uint64_t overflowed = 0;
+  // A row's amount or the total does not fit in int64 minor units: the amounts are not given (0),
+  // and the answer must be refused rather than shown wrapped.
+  bool out_of_range = false;
   int64_t previous_amount = 0;
   std::string currency;
   int32_t from_day = 0, to_day = 0;

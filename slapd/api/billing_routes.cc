@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <optional>
+#include <span>
 
 #include "billing/calendar.h"
 #include "billing/query.h"
@@ -68,11 +70,23 @@ const std::string* param(const std::vector<std::pair<std::string, std::string>>&
   return nullptr;
 }
 
-std::string csv_field(const std::string& s) {
+// A text cell. One a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage return
+// first) is prefixed with ', so that a resource name a node reported, say, cannot run in the
+// analyst's spreadsheet (the OWASP rule for CSV injection).
+std::string csv_field(const std::string& text) {
+  std::string s = text;
+  if (!s.empty() && std::string_view("=+-@\t\r").find(s[0]) != std::string_view::npos) s.insert(0, 1, '\'');
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
+}
+
+// A row's change against the previous window; nullopt when int64 does not hold it.
+std::optional<int64_t> change(const billing::Row& row) {
+  int64_t d = 0;
+  if (__builtin_sub_overflow(row.amount, row.previous_amount, &d)) return std::nullopt;
+  return d;
 }
 
 http::Response render(const billing::Answer& a, const billing::Query& q, bool compared, const billing::Query& prev, bool csv) {
@@ -84,15 +98,15 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
     http::Response r;
     r.content_type = "text/csv";
     for (auto d : dims) r.body += std::string(billing::to_string(d)) + ",";
-    r.body += "unit,quantity,currency,amount_minor,amount,movements,unrated";
+    r.body += "unit,quantity,currency,amount_minor,amount,movements,unrated,overflowed";
     if (compared) r.body += ",previous_amount_minor,change_minor";
     r.body += "\n";
     for (const auto& row : a.rows) {
       for (auto d : dims) r.body += csv_field(row.key[static_cast<size_t>(d)]) + ",";
       r.body += csv_field(row.unit) + "," + (row.unit.empty() ? "" : billing::q18_to_string(row.quantity)) + "," + a.currency + "," +
                 std::to_string(row.amount) + "," + billing::format_minor(row.amount, a.currency) + "," +
-                std::to_string(row.movements) + "," + std::to_string(row.unrated);
-      if (compared) r.body += "," + std::to_string(row.previous_amount) + "," + std::to_string(row.amount - row.previous_amount);
+                std::to_string(row.movements) + "," + std::to_string(row.unrated) + "," + std::to_string(row.overflowed);
+      if (compared) r.body += "," + std::to_string(row.previous_amount) + "," + std::to_string(change(row).value_or(0));
       r.body += "\n";
     }
     return r;
@@ -107,9 +121,10 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
     o["amount"] = billing::format_minor(row.amount, a.currency);
     o["movements"] = row.movements;
     o["unrated"] = row.unrated;
+    o["overflowed"] = row.overflowed;
     if (compared) {
       o["previous_amount_minor"] = row.previous_amount;
-      o["change_minor"] = row.amount - row.previous_amount;
+      o["change_minor"] = change(row).value_or(0);
     }
     rows.push_back(std::move(o));
   }
@@ -124,6 +139,7 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
                  {"total", billing::format_minor(a.amount, a.currency)},
                  {"movements", a.movements},
                  {"unrated", a.unrated},
+                 {"overflowed", a.overflowed},
                  {"rounding", "each day line: quantity x unit price, rounded half away from zero to the minor unit; totals are sums of lines"}};
   if (compared) {
     out["previous"] = bj::object{{"from", billing::format_date(prev.from_day)},
@@ -136,10 +152,17 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
 void query(Api& api, const Caller& caller, const std::string& qs, bool statement, Reply reply) {
   auto ps = parse_query(qs);
   if (!ps) return reply(bad("query", "malformed query string"));
-  static constexpr std::string_view kKeys[] = {"window", "from", "to", "group_by", "client", "supplier", "resource",
-                                               "computer", "instance", "compare", "format", "month"};
+  // Each route its own parameters: one the route does not read is refused, never ignored (a
+  // `month` on an analyst's query answered this month's figures, silently).
+  static constexpr std::string_view kQueryKeys[] = {"window", "from", "to", "group_by", "client", "supplier", "resource",
+                                                    "computer", "instance", "compare", "format"};
+  static constexpr std::string_view kStatementKeys[] = {"month", "from", "to", "client", "supplier", "resource",
+                                                        "computer", "instance", "compare", "format"};
+  const auto keys = statement ? std::span<const std::string_view>(kStatementKeys) : std::span<const std::string_view>(kQueryKeys);
   for (const auto& [k, v] : *ps) {
-    if (std::find(std::begin(kKeys), std::end(kKeys), k) == std::end(kKeys)) return reply(bad(k, "unknown parameter"));
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      return reply(bad(k, statement ? "unknown parameter for a statement (month, from, to, filters, compare, format)" : "unknown parameter"));
+    }
   }
   const std::string* client = param(*ps, "client");
   if (statement) {
@@ -162,6 +185,9 @@ void query(Api& api, const Caller& caller, const std::string& qs, bool statement
     q.from_day = *f;
     q.to_day = *t;
   } else {
+    if (statement && window != nullptr && *window != "month" && !billing::parse_month(*window)) {
+      return reply(bad("month", "a statement is for a month: YYYY-MM, or month for this one"));
+    }
     auto w = billing::parse_window(window != nullptr ? *window : "month", today);
     if (!w) return reply(bad(statement ? "month" : "window", "expected today, 7d, month, YYYY-MM or a date"));
     q.from_day = w->from_day;
@@ -196,6 +222,12 @@ void query(Api& api, const Caller& caller, const std::string& qs, bool statement
   const billing::Query prev = billing::previous_window(q);
   if (compare != nullptr) billing::compare(a, projection.query(prev));
   if (a.rows.size() > kMaxRows) return reply(error_response(kD, 413, "too_large", "more than 100000 rows: narrow the window, the grouping or the filters"));
+  const bool change_out_of_range =
+      compare != nullptr && std::any_of(a.rows.begin(), a.rows.end(), [](const billing::Row& r) { return !change(r).has_value(); });
+  if (a.out_of_range || change_out_of_range) {
+    return reply(error_response(kD, 422, "amount_out_of_range",
+                                "an amount exceeds 2^63-1 minor units (a price far too high for its unit?): group more finely, narrow the window, or correct the price"));
+  }
   reply(render(a, q, compare != nullptr, prev, format != nullptr && *format == "csv"));
 }
 

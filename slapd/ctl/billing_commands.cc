@@ -120,6 +120,9 @@ void print_table(const bj::object& o) {
   std::printf("total %s %s (%s to %s, %s movements", money(o.at("total_minor").as_int64()).c_str(), currency.c_str(),
               text(o, "from").c_str(), text(o, "to").c_str(), text(o, "movements").c_str());
   if (o.at("unrated").as_int64() > 0) std::printf(", %s without a price", text(o, "unrated").c_str());
+  if (const auto* ov = o.if_contains("overflowed"); ov != nullptr && ov->is_int64() && ov->as_int64() > 0) {
+    std::printf(", %s day lines past 2^63-1 minor units counted 0", text(o, "overflowed").c_str());
+  }
   if (compared) {
     const auto& p = o.at("previous").as_object();
     std::printf("; previous %s to %s: %s %s", text(p, "from").c_str(), text(p, "to").c_str(), money(p.at("total_minor").as_int64()).c_str(),

@@ -74,4 +74,40 @@ TEST(Windows, NamedWindows) {
 }
 
 }  // namespace
+// Grouped by resource, one name reported under two units is two rows: the previous window's
+// amounts join each to its own (before, the first took them both and the second showed 0).
+TEST(Compare, RowsOfOneResourceUnderTwoUnitsKeepTheirOwnPreviousAmounts) {
+  auto row = [](const char* unit, int64_t amount) {
+    Row r;
+    r.key[static_cast<size_t>(Dim::resource)] = "custom/work";
+    r.unit = unit;
+    r.amount = amount;
+    return r;
+  };
+  Answer cur, prev;
+  cur.rows = {row("hour", 10), row("transaction", 20)};
+  cur.amount = 30;
+  prev.rows = {row("hour", 1), row("transaction", 2)};
+  prev.amount = 3;
+  compare(cur, prev);
+  ASSERT_EQ(cur.rows.size(), 2u);
+  EXPECT_EQ(cur.rows[0].unit, "hour");
+  EXPECT_EQ(cur.rows[0].previous_amount, 1);
+  EXPECT_EQ(cur.rows[1].unit, "transaction");
+  EXPECT_EQ(cur.rows[1].previous_amount, 2);
+  EXPECT_EQ(cur.rows[0].previous_amount + cur.rows[1].previous_amount, cur.previous_amount);
+  // Not grouped by resource: the unit is only what a row's lines share and may differ between
+  // windows (mixed, ""): the rows still join by their key.
+  Answer c2, p2;
+  c2.rows = {Row{}};
+  c2.rows[0].unit = "";
+  c2.rows[0].amount = 5;
+  p2.rows = {Row{}};
+  p2.rows[0].unit = "hour";
+  p2.rows[0].amount = 4;
+  compare(c2, p2);
+  ASSERT_EQ(c2.rows.size(), 1u);
+  EXPECT_EQ(c2.rows[0].previous_amount, 4);
+}
+
 }  // namespace slap::billing

@@ -24,6 +24,17 @@ std::string journal(const std::string& guid, const std::string& partition, const
   return boost::json::serialize(boost::json::object{{"tioxml", xml}, {"computer_guid", guid}});
 }
 
+// A journal of one movement of `resource` (unit given by a category) on `date`.
+std::string journal_of(const std::string& guid, const std::string& date, const std::string& resource, const std::string& unit,
+                       const std::string& quantity) {
+  std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + date +
+                    " 00:00:00</start_date><stop_date>" + date + " 00:00:01</stop_date><reference>slappart0-" + resource +
+                    "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
+                    "<movement><resource>" + resource + "</resource><reference>slappart0</reference><quantity>" + quantity +
+                    "</quantity><price>0.0</price><VAT/><category>unit:" + unit + "</category></movement></transaction></journal>";
+  return boost::json::serialize(boost::json::object{{"tioxml", xml}, {"computer_guid", guid}});
+}
+
 std::string run(const std::string& cmd, int& status) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -95,7 +106,7 @@ TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
   EXPECT_EQ(analyst.get("/v1/billing?window=today&client=nobody").body.find("\"rows\":[]") != std::string::npos, true);
   auto csv = analyst.get("/v1/billing?window=today&group_by=client,resource&format=csv");
   ASSERT_EQ(csv.status, 200u);
-  EXPECT_EQ(csv.body.substr(0, csv.body.find('\n')), "client,resource,unit,quantity,currency,amount_minor,amount,movements,unrated");
+  EXPECT_EQ(csv.body.substr(0, csv.body.find('\n')), "client,resource,unit,quantity,currency,amount_minor,amount,movements,unrated,overflowed");
   // Statements: the client itself or an analyst.
   EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id).status, 200u);
   EXPECT_EQ(supplier.get("/v1/billing/statement?client=" + client_id).status, 403u);
@@ -135,4 +146,79 @@ TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
                                   status);
   EXPECT_EQ(WEXITSTATUS(status), 1) << refused;
   EXPECT_NE(refused.find("403"), std::string::npos) << refused;
+}
+
+// What an analyst must never be shown silently: amounts past int64 (a price far too high for its
+// unit) are refused with a reason, not wrapped; a line that overflowed by itself is counted; a
+// parameter the route does not read is refused, not ignored; a text cell that a spreadsheet would
+// run as a formula is quoted; a computer's price in a unit the usage is not in leaves the
+// supplier's price in force.
+TEST(MasterBilling, WhatAnAnalystIsNeverShownSilently) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
+  auto client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
+  auto analyst = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body)));
+  auto supplier = master.client(test::cert_of(supplier_o));
+  auto client = master.client(test::cert_of(client_o));
+  const std::string client_id = str(client_o, "guid");
+  auto comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
+  const std::string guid = str(comp_o, "computer_guid");
+  auto node = master.client(test::cert_of(comp_o));
+  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+  ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+  const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const std::string day = billing::format_date(today), yesterday = billing::format_date(today - 1);
+  auto price = [&](const std::string& body) {
+    auto r = supplier.post("/v1/prices", body);
+    EXPECT_EQ(r.status, 201u) << body << " " << r.body;
+  };
+  auto post = [&](const std::string& date, const std::string& resource, const std::string& unit, const std::string& quantity) {
+    auto r = node.post("/slapos.post.v0.compute_node_usage", journal_of(guid, date, resource, unit, quantity));
+    ASSERT_EQ(r.status, 200u) << r.body;
+  };
+  // 9e16 minor units per transaction: one line of 100 fits in int64 (9e18), two do not.
+  price(R"({"resource":"custom/big","unit":"transaction","price":"90000000000000000","correction":true,"effective":")" + yesterday + R"("})");
+  post(yesterday, "custom/big", "transaction", "100");
+  post(day, "custom/big", "transaction", "100");
+  // 1e18 per transaction x 100 overflows the line itself: it counts 0 and is reported.
+  price(R"({"resource":"custom/huge","unit":"transaction","price":"1000000000000000000","correction":true,"effective":")" + day + R"("})");
+  post(day, "custom/huge", "transaction", "100");
+  auto one_day = analyst.get("/v1/billing?window=today&resource=custom/big");
+  ASSERT_EQ(one_day.status, 200u) << one_day.body;
+  EXPECT_EQ(parse_object(one_day.body).at("total_minor").as_int64(), 9'000'000'000'000'000'000);
+  auto two_days = analyst.get("/v1/billing?window=7d&resource=custom/big&group_by=day");
+  EXPECT_EQ(two_days.status, 422u) << "two lines of 9e18 summed past int64: " << two_days.body;
+  EXPECT_NE(two_days.body.find("amount_out_of_range"), std::string::npos) << two_days.body;
+  auto huge = analyst.get("/v1/billing?window=today&resource=custom/huge");
+  ASSERT_EQ(huge.status, 200u) << huge.body;
+  EXPECT_EQ(parse_object(huge.body).at("total_minor").as_int64(), 0);
+  EXPECT_EQ(parse_object(huge.body).at("overflowed").as_int64(), 1);
+
+  // Parameters of the other route, or a statement that is not a month: 400.
+  EXPECT_EQ(analyst.get("/v1/billing?month=" + day.substr(0, 7)).status, 400u);
+  EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id + "&window=" + day.substr(0, 7)).status, 400u);
+  EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id + "&group_by=resource").status, 400u);
+  EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id + "&month=7d").status, 400u);
+  EXPECT_EQ(client.get("/v1/billing/statement?client=" + client_id + "&month=" + day).status, 400u);
+
+  // A resource named like a formula is quoted in CSV.
+  price(R"({"resource":"custom/small","unit":"transaction","price":"1","correction":true,"effective":")" + day + R"("})");
+  post(day, "=HYPERLINK(x)", "transaction", "2");
+  auto csv = analyst.get("/v1/billing?window=today&group_by=resource&format=csv");
+  ASSERT_EQ(csv.status, 200u) << csv.body;
+  EXPECT_NE(csv.body.find("\n'=HYPERLINK(x),transaction,2,"), std::string::npos) << csv.body;
+
+  // The supplier prices cpu_s per cpu_s; a price of this computer per hour does not convert from
+  // cpu_s: the supplier's price rates the line (before, the computer's left it unrated).
+  price(R"({"resource":"usage/cpu_s","unit":"cpu_s","price":"2","correction":true,"effective":")" + day + R"("})");
+  price(R"({"resource":"usage/cpu_s","unit":"hour","price":"1","correction":true,"effective":")" + day + R"(","computer":")" + guid + R"("})");
+  post(day, "usage/cpu_s", "cpu_s", "10");
+  auto cpu = analyst.get("/v1/billing?window=today&resource=usage/cpu_s");
+  ASSERT_EQ(cpu.status, 200u) << cpu.body;
+  EXPECT_EQ(parse_object(cpu.body).at("total_minor").as_int64(), 20) << cpu.body;
+  EXPECT_EQ(parse_object(cpu.body).at("unrated").as_int64(), 0) << cpu.body;
 }
