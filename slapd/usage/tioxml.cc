@@ -1,6 +1,7 @@
 #include "slapd/usage/tioxml.h"
 
 #include <pugixml.hpp>
+#include <simdjson.h>
 
 #include <chrono>
 #include <ctime>
@@ -96,7 +97,45 @@ ubm::Result<ubm::TimestampNs> parse_date(std::string_view t) {
   return ubm::TimestampNs{static_cast<int64_t>(timegm(&tm)) * 1'000'000'000};
 }
 
+// What XML 1.0 allows as a character (its Char production): pugixml expands any numeric reference,
+// so &#xD800; became the bytes of a lone surrogate (not UTF-8) and &#0; cut a text short, and
+// either reached the ledger and every client reading it.
+bool xml_char(uint32_t c) {
+  return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+// The journal's bytes are UTF-8 without control characters, and each numeric character reference
+// names a character XML allows.
+ubm::Status check_characters(std::string_view xml) {
+  if (!simdjson::validate_utf8(xml.data(), xml.size())) return invalid("tioxml", "not UTF-8");
+  for (size_t i = 0; i < xml.size(); ++i) {
+    const auto b = static_cast<unsigned char>(xml[i]);
+    if (b < 0x20 && b != '\t' && b != '\n' && b != '\r') return invalid("tioxml", "control character at byte " + std::to_string(i));
+    if (b != '&' || i + 1 >= xml.size() || xml[i + 1] != '#') continue;
+    size_t j = i + 2;
+    const bool hex = j < xml.size() && (xml[j] == 'x' || xml[j] == 'X');
+    if (hex) ++j;
+    uint64_t c = 0;
+    size_t digits = 0;
+    for (; j < xml.size() && xml[j] != ';' && digits < 10; ++j, ++digits) {
+      const char d = xml[j];
+      int v = -1;
+      if (d >= '0' && d <= '9') v = d - '0';
+      else if (hex && d >= 'a' && d <= 'f') v = d - 'a' + 10;
+      else if (hex && d >= 'A' && d <= 'F') v = d - 'A' + 10;
+      if (v < 0) break;
+      c = c * (hex ? 16 : 10) + static_cast<uint64_t>(v);
+    }
+    if (digits == 0 || j >= xml.size() || xml[j] != ';' || c > 0x10FFFF || !xml_char(static_cast<uint32_t>(c))) {
+      return invalid("tioxml", "character reference at byte " + std::to_string(i) + " names no XML character");
+    }
+    i = j;
+  }
+  return {};
+}
+
 ubm::Result<std::vector<market::UsageTransaction>> parse_journal(std::string_view xml, const Limits& limits) {
+  if (auto s = check_characters(xml); !s) return s.error();
   pugi::xml_document doc;
   // No entity expansion beyond the XML built-ins, no DOCTYPE processing: pugixml never fetches.
   const auto parsed = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default & ~pugi::parse_doctype);

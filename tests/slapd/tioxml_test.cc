@@ -90,3 +90,19 @@ TEST(TioXml, DatesBeyondInt64NanosecondsAreRefused) {  // found by fuzz_tioxml (
   EXPECT_FALSE(usage::parse_date("2262-04-12 00:00:00").ok());
   EXPECT_FALSE(usage::parse_date("4052-12-31 00:00:00").ok());
 }
+
+// Text reaches the ledger as UTF-8 XML allows: pugixml expanded &#xD800; into the bytes of a lone
+// surrogate and &#0; into a NUL that cut the text short, and nothing refused either before.
+TEST(TioXml, CharacterReferencesAndBytesXmlDoesNotAllowAreRefused) {
+  for (const char* bad : {"&#xD800;", "&#xdfff;", "&#0;", "&#x0;", "&#1;", "&#x110000;", "&#xFFFE;", "&#99999999999;", "&#x;", "&#12"}) {
+    auto r = usage::parse_journal(journal(movement("usage/cpu_s", "1", std::string("<category>note ") + bad + "</category>")));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().field, "tioxml") << bad << ": " << r.error().to_string();
+  }
+  for (const std::string& bad : {std::string("x\x01y"), std::string("x\0y", 3), std::string("\xed\xa0\x80"), std::string("\xff")}) {
+    EXPECT_FALSE(usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category>" + bad + "</category>"))).ok());
+  }
+  // What XML allows still parses: a tab, an accent, an emoji, by reference or as bytes.
+  auto r = usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category>caf&#xE9; &#x1F600;\t\xc3\xa9</category>")));
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+}
