@@ -125,19 +125,26 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     if (!only(body, {"instance_guid"}, reply)) return;
     auto guid = need(body, "instance_guid", reply, 128);
     if (!guid) return;
-    auto parent = market.instances().get(*guid);
-    if (!parent) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    if (!may_read(api, caller, *parent)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    // "Slave Instance Search" (the reference API): the shared instances the host serves, in attach
+    // order, for whoever may read the host (its node renders them into its configuration).
+    auto host = market.instances().get(*guid);
+    if (!host) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
+    if (!may_read(api, caller, *host)) return reply(forbidden(caller.subject + " may not read " + *guid));
     bj::array list;
-    for (const auto& g : parent->children) {
-      if (auto c = market.instances().get(g)) {
-        list.push_back(bj::object{{"instance_guid", g},
-                                  {"title", c->request.title},
-                                  {"software_release_uri", c->request.release},
-                                  {"compute_partition_id", c->partition},
-                                  {"parameters", string_map_json(c->request.parameters)},
-                                  {"state", std::string(market::to_string(c->request.state))}});
+    for (const auto& g : host->slaves) {
+      auto c = market.instances().get(g);
+      if (!c || c->host != host->request.instance) continue;
+      bj::object o{{"instance_guid", g},
+                   {"title", c->request.title},
+                   {"software_release_uri", c->request.release},
+                   {"software_type", c->request.software_type},
+                   {"parameters", string_map_json(c->request.parameters)},
+                   {"state", std::string(market::to_string(c->request.state))}};
+      // The partition of the instance that requested it, when an instance did.
+      if (auto requester = market.instances().get(c->request.requester); requester && !requester->partition.empty()) {
+        o["compute_partition_id"] = requester->partition;
       }
+      list.push_back(std::move(o));
     }
     return reply(json_response(200, bj::object{{"result_list", std::move(list)}}));
   }

@@ -117,3 +117,47 @@ TEST(MasterEndToEnd, FullLifecycleSurvivesKillNine) {
   // The ledger verifies after the crash.
   EXPECT_EQ(master.kill(SIGTERM), 0);
 }
+
+// slapos.allDocs.v0.instance_node_instance_list is the reference API's "Slave Instance Search":
+// the shared instances a host serves (with their software type), for whoever may read the host;
+// not the host's own children (what it listed before).
+TEST(MasterEndToEnd, SlaveInstanceSearchListsTheSharedInstancesOfAHost) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto alice = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Alice"})").body)));
+  auto bob = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Bob"})").body)));
+  auto comp = parse_object(alice.post("/v1/computers", R"({"price_minor":1})").body);
+  const std::string guid = str(comp, "computer_guid");
+  auto node = master.client(test::cert_of(comp));
+  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"}]})").status, 200u);
+  ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///front"})").status, 200u);
+  auto request = [](test::TlsClient& who, const std::string& title, bool shared, const std::string& params) {
+    auto r = who.post("/slapos.post.v0.software_instance", R"({"title":")" + title + R"(","software_release_uri":"file:///front","software_type":"frontend","shared":)" +
+                                                             (shared ? "true" : "false") + R"(,"parameters":)" + params + "}");
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return str(parse_object(r.body), "instance_guid");
+  };
+  const std::string front = request(alice, "front", false, "{}");
+  auto front_cert = test::cert_of(parse_object(node.post("/slapos.get.v0.software_instance_certificate", R"({"instance_guid":")" + front + R"("})").body));
+  auto front_client = master.client(front_cert);
+  const std::string child = request(front_client, "front-child", false, "{}");  // a child of the host, not a shared instance
+  ASSERT_FALSE(child.empty());
+  const std::string site = request(bob, "site", true, R"({"url":"https://bob.example"})");
+  auto list = [&](test::TlsClient& who) { return who.post("/slapos.allDocs.v0.instance_node_instance_list", R"({"instance_guid":")" + front + R"("})"); };
+  for (auto* who : {&node, &alice, &front_client}) {
+    auto r = list(*who);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto answer = parse_object(r.body);
+    const auto& items = answer.at("result_list").as_array();
+    ASSERT_EQ(items.size(), 1u) << r.body;
+    const auto& o = items[0].as_object();
+    EXPECT_EQ(str(o, "instance_guid"), site);
+    EXPECT_EQ(str(o, "title"), "site");
+    EXPECT_EQ(str(o, "software_type"), "frontend");
+    EXPECT_EQ(str(o, "state"), "started");
+    EXPECT_EQ(str(o.at("parameters").as_object(), "url"), "https://bob.example");
+  }
+  EXPECT_EQ(list(bob).status, 403u) << "bob's site is served by it, but bob may not read alice's host";
+}
