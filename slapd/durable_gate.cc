@@ -15,7 +15,7 @@ std::optional<DurableGate::Verdict> DurableGate::verdict(uint64_t bound, uint64_
   return std::nullopt;
 }
 
-void DurableGate::after(uint64_t bound, uint64_t generation, Fire fire) {
+void DurableGate::after(uint64_t bound, uint64_t generation, Fire fire, bool write) {
   Verdict v = Verdict::refused;
   {
     // Decided under the lock notify() scans with: a write that lands after this check notifies
@@ -26,7 +26,7 @@ void DurableGate::after(uint64_t bound, uint64_t generation, Fire fire) {
       // reuse is seen with the generation that moved.
       const uint64_t head = sources_.durable_head();
       auto now = verdict(bound, generation, head, sources_.generation());
-      if (!now && waiters_.size() < max_) {
+      if (!now && (write || waiters_.size() < max_)) {
         waiters_.push_back(Waiter{bound, generation, std::move(fire)});
         return;
       }

@@ -41,8 +41,11 @@ class DurableGate {
   DurableGate(const DurableGate&) = delete;
   DurableGate& operator=(const DurableGate&) = delete;
 
-  // Fires once with the verdict on what was read in `generation` with `bound` folded.
-  void after(uint64_t bound, uint64_t generation, Fire fire);
+  // Fires once with the verdict on what was read in `generation` with `bound` folded. A write's
+  // reply (`write`: its command is durable already) is never refused for the number of replies
+  // held: the command queue bounds writes, and a refusal would tell the client to repeat a command
+  // that was recorded.
+  void after(uint64_t bound, uint64_t generation, Fire fire, bool write = false);
   void notify();
   // Fires every waiter with `refused`, and every later `after` too.
   void close();

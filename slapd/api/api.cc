@@ -42,7 +42,15 @@ http::Response guarded(const std::function<http::Response()>& make) {
   }
 }
 
-// What a held reply becomes when what it showed cannot be vouched for.
+// What a write's held reply becomes when what it showed cannot be vouched for: its command is
+// recorded, so never "retry" (a client repeating POST /v1/computers would register a second one).
+http::Response committed_unconfirmed(Dialect d) {
+  return error_response(d, 500, "committed_unconfirmed",
+                        "the command was recorded, but its reply could not be vouched for (the master is stopping or its storage "
+                        "failed): read the result back rather than repeating the command");
+}
+
+// What a read's held reply becomes when what it showed cannot be vouched for.
 http::Response unavailable(Dialect d, DurableGate::Verdict v) {
   http::Response r = v == DurableGate::Verdict::moved
                          ? error_response(d, 503, "retry", "the master's state changed while answering (a write failed); ask again")
@@ -55,6 +63,9 @@ Route classify(const std::string& path, boost::beast::http::verb method) {
   if (path == "/healthz") return Route::healthz;
   if (path == "/metrics") return Route::metrics;
   if (path.rfind("/slapos.", 0) == 0) {
+    // Fetching an instance's certificate issues one (and revokes the others): a write, whatever
+    // its verb's prefix says.
+    if (path == "/slapos.get.v0.software_instance_certificate") return Route::jsonrpc_write;
     return path.rfind("/slapos.get.", 0) == 0 || path.rfind("/slapos.allDocs.", 0) == 0 ? Route::jsonrpc_read : Route::jsonrpc_write;
   }
   if (path.rfind("/v1/ledger", 0) == 0) return Route::ledger;
@@ -98,15 +109,20 @@ void Api::handle(http::Request&& req, http::Respond respond) {
 // command is done, a rebuild meanwhile means rendering it again (`attempts`), not refusing it.
 // `generation`: taken when what is rendered was read, if before this (a read's handler).
 void Api::render_durable(Reply reply, Dialect d, std::function<http::Response()> render, int attempts, std::optional<uint64_t> generation) {
-  reply.on_io([this, reply, d, render = std::move(render), attempts, generation]() mutable {
+  // A read's handler read the projections before this (and passes its generation); a write's
+  // command is durable already.
+  const bool write = !generation.has_value();
+  reply.on_io([this, reply, d, render = std::move(render), attempts, generation, write]() mutable {
     const uint64_t g = generation.value_or(ctx_.market.generation());
     auto r = std::make_shared<http::Response>(guarded(render));
-    ctx_.durable_gate.after(ctx_.market.folded_until(), g,
-                            [this, reply, d, render = std::move(render), attempts, r](DurableGate::Verdict v) mutable {
-                              if (v == DurableGate::Verdict::durable) return reply(std::move(*r));
-                              if (v == DurableGate::Verdict::moved && attempts > 1) return render_durable(reply, d, std::move(render), attempts - 1);
-                              reply(unavailable(d, v));
-                            });
+    ctx_.durable_gate.after(
+        ctx_.market.folded_until(), g,
+        [this, reply, d, render = std::move(render), attempts, r, write](DurableGate::Verdict v) mutable {
+          if (v == DurableGate::Verdict::durable) return reply(std::move(*r));
+          if (v == DurableGate::Verdict::moved && attempts > 1) return render_durable(reply, d, std::move(render), attempts - 1);
+          reply(write ? committed_unconfirmed(d) : unavailable(d, v));
+        },
+        write);
   });
 }
 

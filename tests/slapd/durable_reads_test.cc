@@ -241,6 +241,25 @@ TEST(DurableReads, TheGateSendsOnlyWhatIsDurableInTheGenerationItWasRead) {
   EXPECT_EQ(fired.back(), V::refused);
 }
 
+// The gate holds at most so many replies: past that a read is refused (503, ask again), never a
+// write's reply, whose command is recorded already (a client told to retry would repeat it).
+TEST(DurableReads, TheGateRefusesReadsPastItsCapacityButNeverAWritesReply) {
+  using V = slapd::DurableGate::Verdict;
+  uint64_t head = 0, generation = 2;
+  slapd::DurableGate gate({[&] { return head; }, [&] { return generation; }}, 1);
+  std::vector<V> reads, writes;
+  gate.after(5, 2, [&](V v) { reads.push_back(v); });
+  gate.after(5, 2, [&](V v) { reads.push_back(v); });  // past the capacity: refused at once
+  EXPECT_EQ(reads, std::vector<V>({V::refused}));
+  gate.after(5, 2, [&](V v) { writes.push_back(v); }, true);
+  gate.after(5, 2, [&](V v) { writes.push_back(v); }, true);
+  EXPECT_TRUE(writes.empty()) << "a write's reply waits whatever the number held";
+  head = 5;
+  gate.notify();
+  EXPECT_EQ(reads, std::vector<V>({V::refused, V::durable}));
+  EXPECT_EQ(writes, std::vector<V>({V::durable, V::durable}));
+}
+
 // A write's reply is rendered from the projections once its own command is durable, but a later
 // batch may be folded by then: a changed request's reply shows the instance's connection
 // parameters, and must not show ones whose write is still on its way, or that it then loses.
