@@ -1,5 +1,7 @@
 #include "node/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <stdexcept>
 #include <tuple>
@@ -94,6 +96,25 @@ Status validate_config(const NodeConfig& cfg, bool needs_master) {
   if (!range) return range.error();
   if (static_cast<uint64_t>(cfg.partition_count) + 2 > range->size()) {
     return make_error(Errc::kInvalid, cfg.ipv4_range + " is too small for " + std::to_string(cfg.partition_count) + " partitions");
+  }
+  // The software and instance trees are wiped and rebuilt by different passes: neither may hold
+  // the other (a release removed would take partitions with it, a partition emptied releases).
+  auto holds = [](const std::string& outer, const std::string& inner) {
+    const std::string o = outer.ends_with('/') ? outer : outer + "/";
+    return inner == outer || (inner + "/").rfind(o, 0) == 0;
+  };
+  if (holds(cfg.software_root, cfg.instance_root) || holds(cfg.instance_root, cfg.software_root)) {
+    return make_error(Errc::kInvalid, "software_root and instance_root may not be the same directory or hold one another");
+  }
+  // Builds run as software_user to keep root's power out of them: not root, and not a partition's
+  // user (who would then own every release).
+  const std::string& u = cfg.software_user;
+  const bool name_ok = !u.empty() && u.size() <= 32 && (std::islower(static_cast<unsigned char>(u[0])) || u[0] == '_') &&
+                       std::all_of(u.begin(), u.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+  const bool partition_user = u.rfind("slapuser", 0) == 0 && u.size() > 8 &&
+                              std::all_of(u.begin() + 8, u.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (!name_ok || u == "root" || partition_user) {
+    return make_error(Errc::kInvalid, "software_user '" + u + "' must be a plain user name, neither root nor a partition's slapuserN");
   }
   if (needs_master) {
     if (cfg.master_url.empty()) return make_error(Errc::kInvalid, "master_url is required");

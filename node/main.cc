@@ -95,7 +95,14 @@ int main(int argc, char** argv) {
   }
   std::function<bool()> keep_waiting;
   if (daemon) keep_waiting = [] { return !g_stop.load(); };
-  for (const auto& dir : {cfg.run_dir, cfg.instance_root}) {
+  if (running_as_root() && !cfg.privileged()) {
+    spdlog::warn("privileged = no while running as root: builds, instances and promises run as root, with no user per "
+                 "partition and nothing between them; fine for a machine of one tenant, never on a shared one "
+                 "(privileged = yes or auto there)");
+  }
+  // The software root too: another slapnode sharing it would remove this one's releases as no
+  // longer listed in its own view, and build the same trees at the same time.
+  for (const auto& dir : {cfg.run_dir, cfg.instance_root, cfg.software_root}) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (auto st = lock_exclusive(dir + "/.slapnode.lock", keep_waiting); !st) {

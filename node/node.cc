@@ -131,6 +131,10 @@ ExitCode Node::software_pass_with(const ComputerView& v) {
                                    .timeout = std::chrono::seconds(30)});
       id = lookup_user(cfg_.software_user);
     }
+    if (id && id->uid == 0) {
+      spdlog::error("software: user {} is root: builds never run as root", cfg_.software_user);
+      return ExitCode::kFailure;
+    }
     if (!id) {
       spdlog::error("software: no user {} to build as", cfg_.software_user);
       return ExitCode::kFailure;

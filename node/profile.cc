@@ -75,7 +75,14 @@ struct Loader {
       for (const auto& e : sec.entries) {
         if (e.key != "extends") continue;
         for (const auto& ref : split_ws(e.value)) {
-          auto base = load(resolve_url(url, ref));
+          const std::string base_url = resolve_url(url, ref);
+          // slapnode reads file:// as its own user (root when privileged), and an extended file's
+          // values land in the build's commands and in the stored profile: a release fetched from
+          // elsewhere may not name a local file (extends = file:///etc/... read any INI-shaped secret).
+          if (base_url.rfind("file://", 0) == 0 && url.rfind("file://", 0) != 0) {
+            return make_error(Errc::kInvalid, url + " extends a local file (" + base_url + "): only a file:// profile may");
+          }
+          auto base = load(base_url);
           if (!base) return base.error();
           for (auto& [name, kv] : *base) {
             for (auto& [k, v] : kv) merged[name][k] = v;

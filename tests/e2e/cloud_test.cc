@@ -212,6 +212,15 @@ TEST(CloudEndToEnd, ReportPassPutsUsageMovementsInTheLedger) {
       << "usage movements in the ledger: " << ::testing::PrintToString(resources);
   // No tap here (not root, tap = no): network bytes are not measured, so none are reported.
   EXPECT_FALSE(resources.count("usage/net_bytes")) << ::testing::PrintToString(resources);
+
+  // A slapnode holding the software root (another configuration sharing it) keeps this one out:
+  // it would remove this node's releases as no longer listed in its own view.
+  auto held = node::run_command(node::Command{.argv = {"flock", cloud.opt() + "/.slapnode.lock", SLAPNODE, "software", "-c", cloud.config()},
+                                              .capture = true,
+                                              .timeout = std::chrono::seconds(60)});
+  ASSERT_TRUE(held.ok()) << held.error().to_string();
+  EXPECT_NE(held->exit_code, 0) << held->output;
+  EXPECT_NE(held->output.find(".slapnode.lock"), std::string::npos) << held->output;
 }
 
 // Every usage/net_bytes quantity in the ledger, wherever an entry nests its movements.

@@ -93,6 +93,37 @@ TEST(Config, FileKeysAndErrors) {
   EXPECT_FALSE(apply_config_text(cfg, "[other]\nx = 1\n", "t").ok());
 }
 
+// Builds run as software_user to keep root's power out of them, and the software and instance
+// trees are wiped by different passes: a configuration undoing either is refused.
+TEST(Config, RefusesARootOrPartitionBuildUserAndNestedTrees) {
+  NodeConfig cfg;
+  cfg.instance_root = "/srv/slapgrid";
+  cfg.software_root = "/opt/slapgrid";
+  cfg.run_dir = "/run/slapnode";
+  ASSERT_TRUE(validate_config(cfg, false).ok()) << validate_config(cfg, false).error().to_string();
+  for (const char* user : {"root", "slapuser0", "slapuser12", "", "Bad Name", "../x"}) {
+    NodeConfig c = cfg;
+    c.software_user = user;
+    EXPECT_FALSE(validate_config(c, false).ok()) << "'" << user << "'";
+  }
+  for (const char* user : {"slapsoft", "_build", "slapuser", "builder-2"}) {
+    NodeConfig c = cfg;
+    c.software_user = user;
+    EXPECT_TRUE(validate_config(c, false).ok()) << "'" << user << "'";
+  }
+  for (auto [software, instance] : {std::pair{"/srv/slapgrid", "/srv/slapgrid"}, {"/srv/slapgrid/soft", "/srv/slapgrid"},
+                                    {"/srv/a", "/srv/a/parts/"}, {"/srv/a/", "/srv/a"}}) {
+    NodeConfig c = cfg;
+    c.software_root = software;
+    c.instance_root = instance;
+    EXPECT_FALSE(validate_config(c, false).ok()) << software << " and " << instance;
+  }
+  NodeConfig siblings = cfg;
+  siblings.software_root = "/srv/slapgrid-soft";
+  siblings.instance_root = "/srv/slapgrid";
+  EXPECT_TRUE(validate_config(siblings, false).ok()) << "a common prefix is not nesting";
+}
+
 TEST(Net, ParsesRanges) {
   auto r = parse_ipv4_range("10.0.1.7/24");
   ASSERT_TRUE(r.ok());

@@ -92,6 +92,24 @@ TEST(Profile, MissingExtendedFileIsAnError) {
   EXPECT_EQ(p.error().code, Errc::kNotFound);
 }
 
+// A release fetched over the network may not extend a local file: slapnode reads file:// as its
+// own user (root), and the file's values would reach the build and its stored profile.
+TEST(Profile, ANetworkProfileCannotExtendALocalFile) {
+  auto fetch = memory_fetch({
+      {"https://lab.example/r/software.cfg", "[buildout]\nextends = file:///etc/mysql/debian.cnf\n"},
+      {"file:///etc/mysql/debian.cnf", "[client]\npassword = secret\n"},
+      {"https://lab.example/r/ok.cfg", "[buildout]\nextends = base.cfg\n"},
+      {"https://lab.example/r/base.cfg", "[buildout]\nparts =\n"},
+      {"file:///r/local.cfg", "[buildout]\nextends = file:///etc/mysql/debian.cnf\n"},
+  });
+  auto p = load_profile("https://lab.example/r/software.cfg", fetch);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().code, Errc::kInvalid);
+  EXPECT_NE(p.error().detail.find("local file"), std::string::npos) << p.error().to_string();
+  EXPECT_TRUE(load_profile("https://lab.example/r/ok.cfg", fetch).ok()) << "a network profile extends network profiles";
+  EXPECT_TRUE(load_profile("file:///r/local.cfg", fetch).ok()) << "a local profile (the operator's own) extends local files";
+}
+
 TEST(Substitution, ExpandsReferencesLiteralsAndEscapes) {
   auto p = parse_flat_profile(
       "[a]\nx = ${b:y}/bin\nself = ${:x}!\nlit = $${not:expanded}\nport = ${parameters:port}\n[b]\ny = /opt/${c:z}\n[c]\nz = rel\n",
