@@ -234,6 +234,11 @@ bool InstanceManager::running(const PartitionLayout& layout, int programs,
 
 void InstanceManager::note_error(const PartitionView& p, const Error& e, InstancePassResult& res) {
   ++res.failed;
+  if (e.code == Errc::kCancelled || stop_requested()) {
+    // An artifact of stopping, not the instance's error: the master is not told.
+    spdlog::warn("instance {} in {}: interrupted, slapnode is stopping", p.instance_guid, p.partition_id);
+    return;
+  }
   spdlog::error("instance {} in {}: {}", p.instance_guid, p.partition_id, e.to_string());
   if (e.code == Errc::kUnreachable) res.master_unreachable = true;
   auto st = client_.instance_error(p.instance_guid, e.to_string());
@@ -380,7 +385,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
       // the promise checks. Retry until it holds or the grace period ends.
       const auto deadline = std::chrono::steady_clock::now() + kPromiseGrace;
       auto r = run_command(c);
-      while ((!r || r->exit_code != 0) && std::chrono::steady_clock::now() < deadline) {
+      while ((!r || r->exit_code != 0) && std::chrono::steady_clock::now() < deadline && !stop_requested()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         r = run_command(c);
       }
@@ -424,6 +429,7 @@ InstancePassResult InstanceManager::run_pass(const ComputerView& view) {
   std::map<std::string, const PartitionView*> by_id;
   for (const auto& p : view.partitions) by_id[p.partition_id] = &p;
   for (const auto& layout : layouts) {
+    if (stop_requested()) break;  // the rest waits for the next slapnode
     struct stat st;
     if (::stat(layout.path.c_str(), &st) != 0) {
       if (by_id.count(layout.id)) spdlog::error("partition {} is not formatted: run slapnode format", layout.id);

@@ -14,7 +14,16 @@
 
 namespace {
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
+// First SIGINT or SIGTERM: stop (the running command's process group is terminated, no new one
+// starts, the daemon leaves its loop). A second one: die at once, as without a handler.
+void on_signal(int sig) {
+  if (g_stop.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  slap::node::request_stop();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,10 +98,8 @@ int main(int argc, char** argv) {
   // The daemon waits for a manual command to finish (under systemd, failing at once would burn
   // its restart budget); a manual command beside the daemon is refused at once.
   const bool daemon = cmd == "run";
-  if (daemon) {
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
   std::function<bool()> keep_waiting;
   if (daemon) keep_waiting = [] { return !g_stop.load(); };
   if (running_as_root() && !cfg.privileged()) {

@@ -467,6 +467,12 @@ SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& 
       if (reported != nullptr) reported->erase(s.url);
     }
     auto r = builder.install(s.url);
+    if (!r && (r.error().code == Errc::kCancelled || stop_requested())) {
+      // Interrupted, not failed: nothing to tell the master; the next pass builds it afresh.
+      spdlog::warn("software {}: build interrupted, slapnode is stopping", s.url);
+      ++res.failed;
+      break;
+    }
     if (!r) {
       ++res.failed;
       spdlog::error("software {}: build failed: {}", s.url, r.error().to_string());
@@ -483,6 +489,7 @@ SoftwarePassResult run_software_pass(const ComputerView& view, SoftwareBuilder& 
     report(s.url, "available");
   }
   // What the master no longer lists is removed (the list is a promise, not an action).
+  if (stop_requested()) return res;
   for (const auto& [url, dir] : builder.known_releases()) {
     if (wanted.count(url) || still_used(url)) continue;
     if (auto st = builder.remove(url); !st) {

@@ -15,6 +15,7 @@ const char* errc_name(Errc c) {
     case Errc::kCycle: return "cycle";
     case Errc::kTimeout: return "timeout";
     case Errc::kPromise: return "promise";
+    case Errc::kCancelled: return "cancelled";
   }
   return "unknown";
 }

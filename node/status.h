@@ -20,6 +20,7 @@ enum class Errc {
   kCycle,        // extends or substitution loops
   kTimeout,      // a command or a wait passed its deadline
   kPromise,      // an instance promise failed
+  kCancelled,    // slapnode is stopping (a signal): the work was interrupted, not failed
 };
 
 const char* errc_name(Errc c);

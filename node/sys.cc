@@ -1,5 +1,7 @@
 #include "node/sys.h"
 
+#include <atomic>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -124,8 +126,17 @@ std::optional<Identity> lookup_user(const std::string& name) {
 
 bool running_as_root() { return ::geteuid() == 0; }
 
+namespace {
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+}  // namespace
+
+void request_stop() noexcept { g_stop_requested.store(true, std::memory_order_relaxed); }
+bool stop_requested() noexcept { return g_stop_requested.load(std::memory_order_relaxed); }
+
 Result<CommandResult> run_command(const Command& cmd) {
   if (cmd.argv.empty()) return make_error(Errc::kInvalid, "empty command");
+  if (stop_requested()) return make_error(Errc::kCancelled, "slapnode is stopping: '" + cmd.argv[0] + "' not started");
   // Everything the child needs is prepared before fork.
   std::vector<std::string> env_store;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -223,6 +234,18 @@ Result<CommandResult> run_command(const Command& cmd) {
       ::waitpid(pid, &status, 0);
       if (cmd.capture) ::close(pipe_fds[0]);
       return make_error(Errc::kTimeout, "command '" + cmd.argv[0] + "' passed its deadline");
+    }
+    if (stop_requested()) {
+      // The whole group: a build's make and compilers, a promise's children.
+      ::kill(-pid, SIGTERM);
+      const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < grace) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ::kill(-pid, SIGKILL);  // what ignored SIGTERM, and what the leader left behind
+      ::waitpid(pid, &status, 0);
+      if (cmd.capture) ::close(pipe_fds[0]);
+      return make_error(Errc::kCancelled, "slapnode is stopping: '" + cmd.argv[0] + "' interrupted");
     }
     if (!pipe_open) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -49,8 +49,17 @@ struct CommandResult {
   std::string output;  // when capture
 };
 
-// kTimeout when the deadline passes (the whole process group is killed), kIo when it cannot start.
+// kTimeout when the deadline passes (the whole process group is killed), kIo when it cannot start,
+// kCancelled once a stop was requested (the group gets SIGTERM, then SIGKILL after 5 s; no new
+// command starts).
 Result<CommandResult> run_command(const Command& cmd);
+
+// Asks every running and future run_command to stop (async-signal-safe: slapnode's SIGINT and
+// SIGTERM handler calls it). A child runs in a process group of its own, so a terminal's Ctrl-C
+// never reaches it: without this, an interrupted `slapnode software` left its build running as
+// an orphan, writing into the tree the next build wipes and rebuilds.
+void request_stop() noexcept;
+bool stop_requested() noexcept;
 
 // Last `max_bytes` of a file (for build error reports).
 std::string file_tail(const std::string& path, size_t max_bytes);

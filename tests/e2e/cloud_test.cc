@@ -223,6 +223,39 @@ TEST(CloudEndToEnd, ReportPassPutsUsageMovementsInTheLedger) {
   EXPECT_NE(held->output.find(".slapnode.lock"), std::string::npos) << held->output;
 }
 
+// Ctrl-C on `slapnode software` stops the build with it: a build step runs in a process group of
+// its own, which the terminal's SIGINT never reaches, so it used to go on as an orphan writing
+// into the tree the next build wipes. Now the step's group is terminated, slapnode exits, the
+// master is not told the build failed, and the next pass builds it afresh.
+TEST(CloudEndToEnd, AnInterruptedBuildStopsWithSlapnode) {
+  TempDir tmp;
+  Cloud cloud(tmp.path(), {.partitions = 1, .ipv4_range = loopback_range()});
+  ASSERT_NO_FATAL_FAILURE(cloud.start());
+  const fs::path rel = tmp.path() / "slow";
+  fs::create_directories(rel);
+  const fs::path pidfile = tmp.path() / "step.pid", marker = tmp.path() / "second-run";
+  // The step writes its pid and sleeps, the first time; afterwards it completes at once.
+  std::ofstream(rel / "software.cfg") << "[buildout]\nparts = slow\n[slow]\nrecipe = command\ncommand = if [ -e " << pidfile.string()
+                                      << " ]; then touch " << marker.string() << "; else echo $$ > " << pidfile.string()
+                                      << "; exec sleep 600; fi\n";
+  const std::string url = "file://" + (rel / "software.cfg").string();
+  ASSERT_NO_FATAL_FAILURE(cloud.supply(url));
+  Child node({SLAPNODE, "software", "-c", cloud.config()}, (tmp.path() / "interrupted.log").string());
+  ASSERT_TRUE(eventually([&] { return fs::exists(pidfile) && fs::file_size(pidfile) > 0; }, 60s)) << slurp(tmp.path() / "interrupted.log");
+  const pid_t step = std::stoi(slurp(pidfile));
+  ASSERT_EQ(::kill(step, 0), 0) << "the build step runs";
+  const auto started = std::chrono::steady_clock::now();
+  const int status = node.stop(SIGINT, 30s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s) << "slapnode waited for the build instead of stopping it";
+  EXPECT_TRUE(WIFEXITED(status)) << "slapnode stops on its own (exit code), not killed by the signal: " << status;
+  EXPECT_TRUE(eventually([&] { return ::kill(step, 0) != 0; }, 10s)) << "the build step " << step << " outlived slapnode";
+  const std::string log = slurp(tmp.path() / "interrupted.log");
+  EXPECT_NE(log.find("interrupted"), std::string::npos) << log;
+  // The next pass builds it afresh, and it completes.
+  EXPECT_EQ(cloud.node("software"), 0) << cloud.node_log();
+  EXPECT_TRUE(fs::exists(marker));
+}
+
 // Every usage/net_bytes quantity in the ledger, wherever an entry nests its movements.
 void net_quantities(const bj::value& v, std::vector<std::string>& out) {
   if (v.is_object()) {
