@@ -159,9 +159,24 @@ struct HttpClient::Impl {
     http::response_parser<http::string_body> parser;
     parser.body_limit(opts.max_body);
     parser.header_limit(64 * 1024);
-    lowest().expires_after(timeout);
-    ec = secure ? run([&](auto h) { http::async_read(*secure, buffer, parser, h); })
-                : run([&](auto h) { http::async_read(*plain, buffer, parser, h); });
+    if (opts.idle_timeout.count() == 0) {
+      lowest().expires_after(timeout);
+      ec = secure ? run([&](auto h) { http::async_read(*secure, buffer, parser, h); })
+                  : run([&](auto h) { http::async_read(*plain, buffer, parser, h); });
+    } else {
+      // Piece by piece, each read bounded by the idle timeout and what is left of the whole.
+      const auto end = std::chrono::steady_clock::now() + timeout;
+      while (!ec && !parser.is_done()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          ec = beast::error::timeout;
+          break;
+        }
+        lowest().expires_after(std::min(left, opts.idle_timeout));
+        ec = secure ? run([&](auto h) { http::async_read_some(*secure, buffer, parser, h); })
+                    : run([&](auto h) { http::async_read_some(*plain, buffer, parser, h); });
+      }
+    }
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       return make_error(Errc::kProtocol, "response larger than the limit");
     }

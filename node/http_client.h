@@ -16,6 +16,10 @@ struct HttpOptions {
   std::string cert_file;  // client certificate (PEM), optional
   std::string key_file;   // its private key (PEM)
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // 0: `timeout` bounds each step (connect, write, the whole read). Otherwise the response may take
+  // up to `timeout` as long as bytes keep coming: no read waits longer than `idle_timeout` (a large
+  // download on a slow link is not cut at a fixed deadline, a stalled one is).
+  std::chrono::milliseconds idle_timeout{0};
   size_t max_body = 64u << 20;
 };
 

@@ -60,7 +60,10 @@ Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
   limits.partition_count = cfg_.partition_count;
   client_ = std::make_unique<SlapClient>(cfg_.master_url, cfg_.computer_guid, http, retry, limits);
   HttpOptions downloads;
-  downloads.timeout = std::chrono::seconds(std::max(cfg_.http_timeout_s, 120));
+  // A release's download may take as long as its build may; it fails when it stalls (nothing for
+  // http_timeout, at least 60 s). A fixed 120 s cut a 200 MiB tarball below ~14 Mbit/s every pass.
+  downloads.timeout = std::chrono::seconds(cfg_.build_timeout_s);
+  downloads.idle_timeout = std::chrono::seconds(std::max(cfg_.http_timeout_s, 60));
   downloads.max_body = 256u << 20;
   fetcher_ = std::make_unique<Fetcher>(downloads);
   SoftwareOptions so;

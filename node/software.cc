@@ -247,7 +247,14 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
       return Error{st.error().code, "part [" + part + "]: " + st.error().detail};
     }
   }
-  return write_file_atomic(meta_dir(opts_.software_root, url) + "/profile.cfg", dump_profile(p));
+  // Read back by every instance pass (installed_profile), which refuses more than kMaxIniBytes: a
+  // larger one (64 extended files, substitutions) would be marked installed yet unusable.
+  std::string flat = dump_profile(p);
+  if (flat.size() > kMaxIniBytes) {
+    return make_error(Errc::kInvalid, "the merged profile is " + std::to_string(flat.size()) + " bytes, over the " +
+                                          std::to_string(kMaxIniBytes) + " an instance pass reads");
+  }
+  return write_file_atomic(meta_dir(opts_.software_root, url) + "/profile.cfg", flat);
 }
 
 Result<std::string> SoftwareBuilder::download(const std::string& url, const std::string& sha256,

@@ -1,7 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
+#include <atomic>
+#include <thread>
+
+#include "node/http_client.h"
 #include "node/slap_client.h"
 #include "tests/node/test_support.h"
 
@@ -214,6 +223,88 @@ TEST_F(Fixture, JsonRpcBodiesFollowTheReference) {
   auto usage = json::parse(server.requests_to("/slapos.post.v0.compute_node_usage").at(0).body).as_object();
   EXPECT_EQ(usage.at("tioxml").as_string(), "<journal/>");
   EXPECT_EQ(server.connections(), 1);
+}
+
+// A server sending a 1,000-byte body in 10 pieces, `gap` apart, after `stall` before the 6th piece:
+// the pacing is the behaviour under test (a slow link), not a synchronisation.
+class DribblingServer {
+ public:
+  DribblingServer(std::chrono::milliseconds gap, std::chrono::milliseconds stall) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, gap, stall] {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      std::string req;
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+      (void)::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+      const std::string piece(100, 'x');
+      for (int k = 0; k < 10 && !done_; ++k) {
+        std::this_thread::sleep_for(k == 5 ? stall : gap);
+        if (::send(c, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) break;
+      }
+      ::close(c);
+    });
+  }
+  ~DribblingServer() {
+    done_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/release.tar.gz"; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Downloads are bounded by how long nothing arrives, not by a fixed total: a body that keeps coming
+// for longer than the idle timeout arrives whole; one that stalls longer than it fails.
+TEST(HttpDownload, AnIdleTimeoutCutsAStalledBodyNotASlowOne) {
+  using namespace std::chrono_literals;
+  HttpOptions o;
+  o.timeout = 30s;
+  o.idle_timeout = 400ms;
+  {
+    DribblingServer slow(100ms, 100ms);  // ~1 s in all, never 400 ms without a byte
+    HttpClient c(o);
+    auto r = c.request("GET", slow.url(), "", {}, 0ms);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->body.size(), 1000u);
+  }
+  {
+    DribblingServer stalled(10ms, 1200ms);
+    HttpClient c(o);
+    auto r = c.request("GET", stalled.url(), "", {}, 0ms);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kTimeout) << r.error().to_string();
+  }
+  {
+    // Without an idle timeout, `timeout` bounds the whole read, as for calls to the master.
+    HttpOptions total;
+    total.timeout = 400ms;
+    DribblingServer slow(100ms, 100ms);
+    HttpClient c(total);
+    auto r = c.request("GET", slow.url(), "", {}, 0ms);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kTimeout) << r.error().to_string();
+  }
 }
 
 TEST(HttpUrl, ParsesAndRefuses) {

@@ -111,6 +111,29 @@ TEST(Software, FailedBuildIsRetriedOnTheNextPass) {
   EXPECT_EQ(*conf, "built in " + software_dir(tmp / "soft", url) + "\n");
 }
 
+// A merged profile an instance pass could not read back (over 1 MiB: extends, substitutions) is
+// a failed build, not a release marked installed that every instance pass then fails on.
+TEST(Software, AMergedProfileTooLargeToReadBackIsAFailedBuild) {
+  TempDir tmp;
+  // Three files of 400 KB each: each is readable, their merge is not.
+  std::string base;
+  for (int f = 0; f < 3; ++f) {
+    std::string text = "[buildout]\n";
+    if (f > 0) text += "extends = part" + std::to_string(f - 1) + ".cfg\n";
+    text += "[big" + std::to_string(f) + "]\n";
+    for (int k = 0; text.size() < 400'000; ++k) text += "k" + std::to_string(k) + " = " + std::string(90, 'x') + "\n";
+    ASSERT_TRUE(write_file_atomic(tmp / ("part" + std::to_string(f) + ".cfg"), text).ok());
+  }
+  ASSERT_TRUE(write_file_atomic(tmp / "software.cfg", "[buildout]\nextends = part2.cfg\nparts =\n").ok());
+  const std::string url = "file://" + tmp / "software.cfg";
+  Fetcher f{HttpOptions{}};
+  SoftwareBuilder b(SoftwareOptions{tmp / "soft", std::nullopt, std::chrono::seconds(60)}, [&](const std::string& u) { return f.fetch(u); });
+  auto r = b.install(url);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().detail.find("merged profile"), std::string::npos) << r.error().to_string();
+  EXPECT_FALSE(software_installed(tmp / "soft", url));
+}
+
 TEST(Software, OutputsOutsideTheSoftwareDirectoryAreRefused) {
   TempDir tmp;
   ASSERT_TRUE(write_file_atomic(tmp / "software.cfg",
