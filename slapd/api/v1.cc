@@ -140,6 +140,7 @@ void add_person(Api& api, const Caller& caller, const json::Body& body, Reply re
   if (!body.only_keys({"name", "role", "kind"}, e)) return reply(bad_request(kD, e));
   auto name = body.string("name", e, 200);
   if (!name) return reply(bad_request(kD, e));
+  if (name->find_first_not_of(" \t") == std::string::npos) return reply(bad_request(kD, {"name", "a person or organisation has a name"}));
   bool failed = false;
   auto role = body.optional_string("role", e, failed, 16);
   auto kind = failed ? std::nullopt : body.optional_string("kind", e, failed, 16);

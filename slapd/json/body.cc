@@ -1,7 +1,39 @@
 #include "slapd/json/body.h"
 
+#include <algorithm>
+#include <vector>
 
 namespace slap::json {
+
+namespace {
+
+// The first key an object of the document repeats ("" when none). RFC 8259 leaves repeated names
+// to the implementation: simdjson's lookups take the first, a map's walk keeps the last, so
+// {"title":"a","title":"b"} meant one thing to a check and another to what it guarded.
+std::optional<std::string> repeated_key(simdjson::dom::element root) {
+  std::vector<simdjson::dom::element> stack{root};
+  std::vector<std::string_view> keys;
+  while (!stack.empty()) {
+    const simdjson::dom::element e = stack.back();
+    stack.pop_back();
+    simdjson::dom::object o;
+    simdjson::dom::array a;
+    if (!e.get_object().get(o)) {
+      keys.clear();
+      for (auto [k, v] : o) {
+        keys.push_back(k);
+        stack.push_back(v);
+      }
+      std::sort(keys.begin(), keys.end());
+      if (auto d = std::adjacent_find(keys.begin(), keys.end()); d != keys.end()) return std::string(*d);
+    } else if (!e.get_array().get(a)) {
+      for (auto v : a) stack.push_back(v);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::optional<Body> Body::parse(std::string_view text, FieldError& error) {
   auto parser = std::make_shared<simdjson::dom::parser>();
@@ -14,6 +46,10 @@ std::optional<Body> Body::parse(std::string_view text, FieldError& error) {
   simdjson::dom::object o;
   if (doc.get_object().get(o)) {
     error = {"", "the body must be a JSON object"};
+    return std::nullopt;
+  }
+  if (auto k = repeated_key(doc)) {
+    error = {*k, "a key given twice in one object"};
     return std::nullopt;
   }
   return Body(std::move(parser), o);

@@ -43,6 +43,10 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
       {"/v1/computers", R"({"scope":"sideways"})", 400, "scope"},
       {"/v1/certificates/revoke", R"({"serial":"00"})", 404, "no certificate"},
       {"/v1/nowhere", "{}", 404, "no such path"},
+      // A key twice in one object, at any depth: which one counts would be the parser's whim.
+      {"/slapos.post.v0.software_instance", R"({"title":"a","title":"b","software_release_uri":"u","software_type":"t"})", 400, "'title': a key given twice"},
+      {"/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"u","software_type":"t","parameters":{"k":"1","k":"2"}})", 400, "'k': a key given twice"},
+      {"/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"u","software_type":"t","parameters":{"j":"[{\"a\":1}]","x":[{"a":1,"a":2}]}})", 400, "'a': a key given twice"},
   };
   for (const auto& c : cases) {
     auto r = p.post(c.path, c.body);
@@ -53,6 +57,8 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
   EXPECT_EQ(p.get("/slapos.get.v0.software_instance").status, 405u);
   test::TlsClient big("127.0.0.1", master.port(), master.ca(), test::cert_of(person));
   EXPECT_EQ(big.post("/slapos.post.v0.software_instance", std::string(8192, ' ')).status, 413u);
+  EXPECT_EQ(admin.post("/v1/persons", R"({"name":""})").status, 400u);
+  EXPECT_EQ(admin.post("/v1/persons", R"({"name":"  "})").status, 400u);
   EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused request wrote to the ledger";
 }
 
