@@ -97,6 +97,27 @@ void computer_view(Api& api, const Caller& caller, const std::string& guid, cons
   if (!parked) (*shared_reply)(error_response(kD, 503, "overloaded", "too many long polls; poll again later"));
 }
 
+// What the computer's node last reported of each release supplied to it (building, available,
+// destroyed, or error with the build's message), beside what was requested: the owner sees a
+// failed build and why. Reports are status kept in memory (node_reports.h): after a restart of the
+// master, "reported" is empty until the node's next software pass.
+void software_status(Api& api, const Caller& caller, const std::string& guid, Reply reply) {
+  auto c = api.ctx().market.computers().get(guid);
+  if (!c) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
+  if (!caller.admin() && caller.subject != guid && c->props.owner != caller.subject) return reply(forbidden(caller.subject + " may not read " + guid));
+  bj::array list;
+  for (const auto& [url, requested] : c->supplies) {
+    bj::object o{{"url", url}, {"requested", requested}, {"reported", ""}, {"message", ""}};
+    if (auto r = api.ctx().reports.software_state(guid, url)) {
+      const size_t colon = r->find(": ");
+      o["reported"] = colon == std::string::npos ? *r : r->substr(0, colon);
+      if (colon != std::string::npos) o["message"] = r->substr(colon + 2);
+    }
+    list.push_back(std::move(o));
+  }
+  reply(json_response(200, bj::object{{"computer_guid", guid}, {"software", std::move(list)}}));
+}
+
 void register_computer(Api& api, const Caller& caller, const json::Body& body, Reply reply) {
   if (caller.kind != ca::IdentityKind::person) return reply(forbidden("only people register computers"));
   json::FieldError e;
@@ -315,6 +336,11 @@ void v1_route(Api& api, const Caller& caller, http::Request& req, const std::str
   const bool get = req.method == verb::get, post = req.method == verb::post;
   if (path.rfind("/v1/ledger", 0) == 0 && get) return ledger_routes(api, caller, path, query, std::move(reply));
   if (path == "/v1/prices" || path.rfind("/v1/billing", 0) == 0) return billing_route(api, caller, req, path, query, std::move(reply));
+  if (path.rfind("/v1/computers/", 0) == 0 && path.ends_with("/software") && get) {
+    const std::string guid = path.substr(14, path.size() - 14 - 9);
+    if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));
+    return software_status(api, caller, guid, std::move(reply));
+  }
   if (path.rfind("/v1/computers/", 0) == 0 && get) {
     const std::string guid = path.substr(std::string("/v1/computers/").size());
     if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));

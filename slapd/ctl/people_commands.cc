@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "slapd/ca/certificate_authority.h"
 #include "slapd/ctl/commands.h"
@@ -151,10 +152,26 @@ void add_people_commands(CLI::App& app) {
     cmd->add_option("guid", *guid, "Computer guid")->required();
     add_master_options(cmd, c->settings);
     on_run(cmd, c, [guid](MasterClient& m) {
-      return emit(m, m.get("/v1/computers/" + *guid), [](const bj::value& v) {
+      // What the node reported of each release (building, available, error and why), when it did.
+      std::map<std::string, std::pair<std::string, std::string>> reported;
+      if (!m.settings().json) {
+        auto st = m.get("/v1/computers/" + *guid + "/software");
+        if (st.status == 200 && st.json.is_object()) {
+          for (const auto& sw : st.json.as_object().at("software").as_array()) {
+            const auto& so = sw.as_object();
+            reported[s(so, "url")] = {s(so, "reported"), s(so, "message")};
+          }
+        }
+      }
+      return emit(m, m.get("/v1/computers/" + *guid), [&reported](const bj::value& v) {
         const auto& o = v.as_object();
         std::printf("computer %s  version %s\n", s(o, "computer_guid").c_str(), s(o, "version").c_str());
-        for (const auto& sw : o.at("software").as_array()) std::printf("software  %-10s %s\n", s(sw.as_object(), "state").c_str(), s(sw.as_object(), "url").c_str());
+        for (const auto& sw : o.at("software").as_array()) {
+          const std::string url = s(sw.as_object(), "url");
+          const auto& [rep, msg] = reported[url];
+          std::printf("software  %-10s %-10s %s\n", s(sw.as_object(), "state").c_str(), rep.empty() ? "-" : rep.c_str(), url.c_str());
+          if (!msg.empty()) std::printf("          %s\n", msg.substr(0, msg.find('\n')).c_str());
+        }
         std::printf("%-12s %-10s %-16s %-20s %s\n", "PARTITION", "STATE", "INSTANCE", "TITLE", "RELEASE");
         for (const auto& p : o.at("partitions").as_array()) {
           const auto& po = p.as_object();

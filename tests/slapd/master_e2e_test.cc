@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
 
 #include "tests/ledger/test_util.h"
 #include "tests/slapd/master_process.h"
@@ -160,4 +161,42 @@ TEST(MasterEndToEnd, SlaveInstanceSearchListsTheSharedInstancesOfAHost) {
     EXPECT_EQ(str(o.at("parameters").as_object(), "url"), "https://bob.example");
   }
   EXPECT_EQ(list(bob).status, 403u) << "bob's site is served by it, but bob may not read alice's host";
+}
+
+// A computer's owner sees what its node reported of each release it supplied: building, available,
+// or a failed build with its message (before, reports were stored and never shown).
+TEST(MasterEndToEnd, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto alice = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Alice"})").body)));
+  auto bob = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Bob"})").body)));
+  auto comp = parse_object(alice.post("/v1/computers", R"({"price_minor":1})").body);
+  const std::string guid = str(comp, "computer_guid");
+  auto node = master.client(test::cert_of(comp));
+  for (const char* url : {"file:///good.cfg", "file:///bad.cfg", "file:///new.cfg"}) {
+    ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":")" + url + R"("})").status, 200u);
+  }
+  auto put = [&](const std::string& verb, const std::string& url, const std::string& field, const std::string& value) {
+    auto r = node.post("/slapos.put.v0." + verb, boost::json::serialize(boost::json::object{{"computer_guid", guid}, {"software_release_uri", url}, {field, value}}));
+    EXPECT_EQ(r.status, 200u) << r.body;
+  };
+  put("software_installation_reported_state", "file:///good.cfg", "reported_state", "available");
+  put("software_installation_error", "file:///bad.cfg", "message", "part [x]: make failed\nlast lines...");
+  auto r = alice.get("/v1/computers/" + guid + "/software");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  std::map<std::string, std::pair<std::string, std::string>> seen;
+  const auto answer = parse_object(r.body);
+  for (const auto& sw : answer.at("software").as_array()) {
+    const auto& o = sw.as_object();
+    EXPECT_EQ(str(o, "requested"), "available");
+    seen[str(o, "url")] = {str(o, "reported"), str(o, "message")};
+  }
+  EXPECT_EQ(seen["file:///good.cfg"], std::make_pair(std::string("available"), std::string()));
+  EXPECT_EQ(seen["file:///bad.cfg"], std::make_pair(std::string("error"), std::string("part [x]: make failed\nlast lines...")));
+  EXPECT_EQ(seen["file:///new.cfg"], std::make_pair(std::string(), std::string())) << "nothing reported yet";
+  EXPECT_EQ(node.get("/v1/computers/" + guid + "/software").status, 200u);
+  EXPECT_EQ(bob.get("/v1/computers/" + guid + "/software").status, 403u);
+  EXPECT_EQ(alice.get("/v1/computers/COMP-none/software").status, 404u);
 }
