@@ -319,9 +319,16 @@ ubm::Seq BillingProjection::last_applied() const {
   return last_;
 }
 
+// Leads the snapshot, naming the rating rules its lines were rated under: a checkpoint written
+// under other rules (none before 2026-12-07: the computer's price then applied whatever its unit)
+// does not parse, so billing is replayed from the log rather than restored with lines a fresh
+// replay would rate differently.
+constexpr uint64_t kRatingRules = 0xB111'0000'0000'0002;
+
 std::string BillingProjection::snapshot() const {
   std::shared_lock lock(mu_);
   ledger::SnapshotWriter w;
+  w.u64(kRatingRules);
   w.u64(names_.size());
   for (const auto& n : names_) w.str(n);
   w.u64(resources_.size());
@@ -371,6 +378,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     clear();
     return ubm::make_error(ubm::Rejection::MALFORMED_ENTRY, "billing.lines", "malformed snapshot");
   };
+  if (r.u64() != kRatingRules || !r.ok()) return fail();
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string s = r.str();
     if (name_ids_.find(s, names_) != NameIndex::kNone) return fail();

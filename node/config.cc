@@ -106,14 +106,25 @@ Status validate_config(const NodeConfig& cfg, bool needs_master) {
   if (holds(cfg.software_root, cfg.instance_root) || holds(cfg.instance_root, cfg.software_root)) {
     return make_error(Errc::kInvalid, "software_root and instance_root may not be the same directory or hold one another");
   }
-  // Builds run as software_user to keep root's power out of them: not root, and not a partition's
-  // user (who would then own every release).
+  // Each of the three holds one of slapnode's locks: one directory twice would lock against itself.
+  auto same = [](std::string a, std::string b) {
+    while (a.size() > 1 && a.ends_with('/')) a.pop_back();
+    while (b.size() > 1 && b.ends_with('/')) b.pop_back();
+    return a == b;
+  };
+  if (same(cfg.run_dir, cfg.software_root) || same(cfg.run_dir, cfg.instance_root)) {
+    return make_error(Errc::kInvalid, "run_dir must be a directory of its own, not software_root or instance_root");
+  }
+  // Builds run as software_user (when privileged) to keep root's power out of them: not root, and
+  // not a partition's user (who would then own every release). A name as useradd takes it.
   const std::string& u = cfg.software_user;
-  const bool name_ok = !u.empty() && u.size() <= 32 && (std::islower(static_cast<unsigned char>(u[0])) || u[0] == '_') &&
-                       std::all_of(u.begin(), u.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; };
+  const std::string_view body = u.ends_with('$') ? std::string_view(u).substr(0, u.size() - 1) : std::string_view(u);
+  const bool name_ok = !body.empty() && u.size() <= 32 && (std::isalpha(static_cast<unsigned char>(body[0])) || body[0] == '_') &&
+                       std::all_of(body.begin(), body.end(), name_char);
   const bool partition_user = u.rfind("slapuser", 0) == 0 && u.size() > 8 &&
                               std::all_of(u.begin() + 8, u.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  if (!name_ok || u == "root" || partition_user) {
+  if (cfg.privileged() && (!name_ok || u == "root" || partition_user)) {
     return make_error(Errc::kInvalid, "software_user '" + u + "' must be a plain user name, neither root nor a partition's slapuserN");
   }
   if (needs_master) {

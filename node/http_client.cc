@@ -75,13 +75,28 @@ struct HttpClient::Impl {
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
-  // Runs one asynchronous operation to completion on our private io_context.
+  // Runs one asynchronous operation to completion on our private io_context. With a `cancelled`
+  // callback, it is asked every 200 ms; when it says so, the socket's pending operation is
+  // cancelled (it completes with operation_aborted) and `was_cancelled` is set.
+  bool was_cancelled = false;
   template <typename Start>
   beast::error_code run(Start&& start) {
     beast::error_code result = asio::error::would_block;
     start([&](beast::error_code ec, auto&&...) { result = ec; });
     ioc.restart();
-    ioc.run();
+    if (!opts.cancelled) {
+      ioc.run();
+      return result;
+    }
+    while (!ioc.stopped()) {
+      ioc.run_for(std::chrono::milliseconds(200));
+      if (ioc.stopped() || !opts.cancelled()) continue;
+      was_cancelled = true;
+      beast::error_code ignored;
+      if (secure) beast::get_lowest_layer(*secure).socket().cancel(ignored);
+      if (plain) plain->socket().cancel(ignored);
+      ioc.run();  // the aborted operation's handler (a resolve is short and ends on its own)
+    }
     return result;
   }
 
@@ -141,7 +156,8 @@ struct HttpClient::Impl {
   }
 
   Result<HttpResponse> exchange(const std::string& method, const Url& u, const std::string& body,
-                                const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout) {
+                                const std::map<std::string, std::string>& headers, std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds step) {
     http::request<http::string_body> req;
     req.method_string(method);
     req.target(u.target);
@@ -152,7 +168,7 @@ struct HttpClient::Impl {
     for (const auto& [k, v] : headers) req.set(k, v);
     req.body() = body;
     req.prepare_payload();
-    lowest().expires_after(timeout);
+    lowest().expires_after(step);
     beast::error_code ec = secure ? run([&](auto h) { http::async_write(*secure, req, h); })
                                   : run([&](auto h) { http::async_write(*plain, req, h); });
     if (ec) return make_error(ec == beast::error::timeout ? Errc::kTimeout : Errc::kUnreachable, "write: " + ec.message());
@@ -197,6 +213,10 @@ struct HttpClient::Impl {
 };
 
 HttpClient::HttpClient(HttpOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+
+namespace {
+Error cancelled_error(const std::string& url) { return make_error(Errc::kCancelled, "stopping: " + url + " abandoned"); }
+}  // namespace
 HttpClient::~HttpClient() { impl_->close(); }
 void HttpClient::close() { impl_->close(); }
 
@@ -206,19 +226,32 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   auto u = parse_http_url(url);
   if (!u) return u.error();
   if (timeout.count() == 0) timeout = impl_->opts.timeout;
+  // With an idle timeout, `timeout` is the whole response's allowance: connecting, the TLS
+  // handshake and sending the request are steps without progress to show, bounded by the idle one.
+  const std::chrono::milliseconds step =
+      impl_->opts.idle_timeout.count() > 0 ? std::min(impl_->opts.idle_timeout, timeout) : timeout;
+  if (impl_->opts.cancelled && impl_->opts.cancelled()) return cancelled_error(url);
+  impl_->was_cancelled = false;
   std::string origin = u->scheme + "://" + u->host + ":" + u->port;
   bool reused = impl_->origin == origin;
+  auto finish = [&](Result<HttpResponse> r) -> Result<HttpResponse> {
+    if (impl_->was_cancelled) {
+      impl_->close();
+      return cancelled_error(url);
+    }
+    if (!r) impl_->close();
+    return r;
+  };
   if (!reused) {
-    if (auto st = impl_->connect(*u, timeout); !st) return st.error();
+    if (auto st = impl_->connect(*u, step); !st) return finish(st.error());
   }
-  auto r = impl_->exchange(method, *u, body, headers, timeout);
-  if (!r && reused && r.error().code == Errc::kUnreachable) {
+  auto r = impl_->exchange(method, *u, body, headers, timeout, step);
+  if (!r && reused && r.error().code == Errc::kUnreachable && !impl_->was_cancelled) {
     // The server may have closed the idle keep-alive connection: one fresh attempt.
-    if (auto st = impl_->connect(*u, timeout); !st) return st.error();
-    r = impl_->exchange(method, *u, body, headers, timeout);
+    if (auto st = impl_->connect(*u, step); !st) return finish(st.error());
+    r = impl_->exchange(method, *u, body, headers, timeout, step);
   }
-  if (!r) impl_->close();
-  return r;
+  return finish(std::move(r));
 }
 
 }  // namespace slap::node

@@ -3,6 +3,7 @@
 // to one origin at a time, a deadline on every step and a bounded response body. Not
 // thread-safe: one client per thread.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@ struct HttpOptions {
   // download on a slow link is not cut at a fixed deadline, a stalled one is).
   std::chrono::milliseconds idle_timeout{0};
   size_t max_body = 64u << 20;
+  // Asked every 200 ms while waiting: true ends the request with Errc::kCancelled (slapnode
+  // stopping, node/sys.h stop_requested: a download is not waited for until it ends).
+  std::function<bool()> cancelled;
 };
 
 struct Url {

@@ -64,6 +64,7 @@ Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
   // http_timeout, at least 60 s). A fixed 120 s cut a 200 MiB tarball below ~14 Mbit/s every pass.
   downloads.timeout = std::chrono::seconds(cfg_.build_timeout_s);
   downloads.idle_timeout = std::chrono::seconds(std::max(cfg_.http_timeout_s, 60));
+  downloads.cancelled = [] { return stop_requested(); };
   downloads.max_body = 256u << 20;
   fetcher_ = std::make_unique<Fetcher>(downloads);
   SoftwareOptions so;

@@ -239,6 +239,15 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
     auto& sec = p.sections[part];
     if (!sec.count("location")) sec["location"] = dir + "/parts/" + part;
   }
+  // Read back by every instance pass (installed_profile), which refuses more than kMaxIniBytes: a
+  // larger one (64 extended files, substitutions) would be marked installed yet unusable. Checked
+  // before any part runs (they only read the profile): a build would otherwise run whole, every
+  // pass, to fail at its end.
+  const std::string flat = dump_profile(p);
+  if (flat.size() > kMaxIniBytes) {
+    return make_error(Errc::kInvalid, "the merged profile is " + std::to_string(flat.size()) + " bytes, over the " +
+                                          std::to_string(kMaxIniBytes) + " an instance pass reads");
+  }
   SectionMap none;
   Substituter sub(p, none);
   for (const auto& part : parts) {
@@ -246,13 +255,6 @@ Status SoftwareBuilder::build(const std::string& url, const std::string& dir) {
     if (auto st = run_part(p, sub, part, dir, meta_dir(opts_.software_root, url), log); !st) {
       return Error{st.error().code, "part [" + part + "]: " + st.error().detail};
     }
-  }
-  // Read back by every instance pass (installed_profile), which refuses more than kMaxIniBytes: a
-  // larger one (64 extended files, substitutions) would be marked installed yet unusable.
-  std::string flat = dump_profile(p);
-  if (flat.size() > kMaxIniBytes) {
-    return make_error(Errc::kInvalid, "the merged profile is " + std::to_string(flat.size()) + " bytes, over the " +
-                                          std::to_string(kMaxIniBytes) + " an instance pass reads");
   }
   return write_file_atomic(meta_dir(opts_.software_root, url) + "/profile.cfg", flat);
 }

@@ -199,6 +199,9 @@ Result<CommandResult> run_command(const Command& cmd) {
     ::execvpe(argv[0], argv.data(), envp.data());
     _exit(127);
   }
+  // The parent sets the group too (either call may come first): a stop right after fork must find
+  // the group to signal, or the child would run the whole grace period.
+  (void)::setpgid(pid, pid);
   ::close(null_in);
   if (cmd.capture) ::close(pipe_fds[1]);
   else ::close(out_fd);

@@ -127,24 +127,40 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     if (!guid) return;
     // "Slave Instance Search" (the reference API): the shared instances the host serves, in attach
     // order, for whoever may read the host (its node renders them into its configuration).
-    auto host = market.instances().get(*guid);
-    if (!host) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    if (!may_read(api, caller, *host)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    // Read in place, one shared instance at a time (a frontend may serve thousands: no copy of
+    // each whole instance, and the folding thread waits for one short read at most).
+    const auto& registry = market.instances();
+    bool allowed = false;
+    std::vector<std::string> slaves;
+    std::string host_guid;
+    const bool known = registry.read(*guid, [&](const market::InstanceRegistry::View& v) {
+      host_guid = v.instance.request.instance;
+      slaves = v.instance.slaves;
+    });
+    if (!known) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
+    if (auto host = registry.get(*guid)) allowed = may_read(api, caller, *host);
+    if (!allowed) return reply(forbidden(caller.subject + " may not read " + *guid));
     bj::array list;
-    for (const auto& g : host->slaves) {
-      auto c = market.instances().get(g);
-      if (!c || c->host != host->request.instance) continue;
-      bj::object o{{"instance_guid", g},
-                   {"title", c->request.title},
-                   {"software_release_uri", c->request.release},
-                   {"software_type", c->request.software_type},
-                   {"parameters", string_map_json(c->request.parameters)},
-                   {"state", std::string(market::to_string(c->request.state))}};
+    for (const auto& g : slaves) {
+      std::optional<bj::object> o;
+      std::string requester;
+      registry.read(g, [&](const market::InstanceRegistry::View& v) {
+        const auto& c = v.instance;
+        if (c.host != host_guid) return;
+        o = bj::object{{"instance_guid", g},
+                       {"title", c.request.title},
+                       {"software_release_uri", c.request.release},
+                       {"software_type", c.request.software_type},
+                       {"parameters", string_map_json(c.request.parameters)},
+                       {"state", std::string(market::to_string(c.request.state))}};
+        requester = c.request.requester;
+      });
+      if (!o) continue;
       // The partition of the instance that requested it, when an instance did.
-      if (auto requester = market.instances().get(c->request.requester); requester && !requester->partition.empty()) {
-        o["compute_partition_id"] = requester->partition;
-      }
-      list.push_back(std::move(o));
+      registry.read(requester, [&](const market::InstanceRegistry::View& v) {
+        if (!v.instance.partition.empty()) (*o)["compute_partition_id"] = v.instance.partition;
+      });
+      list.push_back(std::move(*o));
     }
     return reply(json_response(200, bj::object{{"result_list", std::move(list)}}));
   }

@@ -336,7 +336,7 @@ void v1_route(Api& api, const Caller& caller, http::Request& req, const std::str
   const bool get = req.method == verb::get, post = req.method == verb::post;
   if (path.rfind("/v1/ledger", 0) == 0 && get) return ledger_routes(api, caller, path, query, std::move(reply));
   if (path == "/v1/prices" || path.rfind("/v1/billing", 0) == 0) return billing_route(api, caller, req, path, query, std::move(reply));
-  if (path.rfind("/v1/computers/", 0) == 0 && path.ends_with("/software") && get) {
+  if (path.rfind("/v1/computers/", 0) == 0 && path.size() > 14 + 9 && path.ends_with("/software") && get) {
     const std::string guid = path.substr(14, path.size() - 14 - 9);
     if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such computer path"));
     return software_status(api, caller, guid, std::move(reply));

@@ -108,10 +108,23 @@ bool xml_char(uint32_t c) {
 // names a character XML allows.
 ubm::Status check_characters(std::string_view xml) {
   if (!simdjson::validate_utf8(xml.data(), xml.size())) return invalid("tioxml", "not UTF-8");
+  size_t literal_until = 0;  // inside a CDATA section or a comment, "&#" is text, not a reference
   for (size_t i = 0; i < xml.size(); ++i) {
     const auto b = static_cast<unsigned char>(xml[i]);
     if (b < 0x20 && b != '\t' && b != '\n' && b != '\r') return invalid("tioxml", "control character at byte " + std::to_string(i));
-    if (b != '&' || i + 1 >= xml.size() || xml[i + 1] != '#') continue;
+    // U+FFFE and U+FFFF are UTF-8 but not XML characters.
+    if (b == 0xEF && i + 2 < xml.size() && static_cast<unsigned char>(xml[i + 1]) == 0xBF &&
+        (static_cast<unsigned char>(xml[i + 2]) & 0xFE) == 0xBE) {
+      return invalid("tioxml", "U+FFFE or U+FFFF at byte " + std::to_string(i));
+    }
+    if (i >= literal_until && b == '<') {
+      for (auto [open, close] : {std::pair<std::string_view, std::string_view>{"<![CDATA[", "]]>"}, {"<!--", "-->"}}) {
+        if (xml.substr(i, open.size()) != open) continue;
+        const size_t end = xml.find(close, i + open.size());
+        literal_until = end == std::string_view::npos ? xml.size() : end + close.size();
+      }
+    }
+    if (i < literal_until || b != '&' || i + 1 >= xml.size() || xml[i + 1] != '#') continue;
     size_t j = i + 2;
     const bool hex = j < xml.size() && (xml[j] == 'x' || xml[j] == 'X');
     if (hex) ++j;

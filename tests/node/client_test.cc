@@ -8,6 +8,8 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "node/http_client.h"
@@ -226,7 +228,8 @@ TEST_F(Fixture, JsonRpcBodiesFollowTheReference) {
 }
 
 // A server sending a 1,000-byte body in 10 pieces, `gap` apart, after `stall` before the 6th piece:
-// the pacing is the behaviour under test (a slow link), not a synchronisation.
+// the pacing is the behaviour under test (a slow link), not a synchronisation. Its waits end at
+// once when it is destroyed.
 class DribblingServer {
  public:
   DribblingServer(std::chrono::milliseconds gap, std::chrono::milliseconds stall) {
@@ -252,15 +255,21 @@ class DribblingServer {
       const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
       (void)::send(c, head.data(), head.size(), MSG_NOSIGNAL);
       const std::string piece(100, 'x');
-      for (int k = 0; k < 10 && !done_; ++k) {
-        std::this_thread::sleep_for(k == 5 ? stall : gap);
+      for (int k = 0; k < 10; ++k) {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, k == 5 ? stall : gap, [this] { return done_; })) break;
+        lock.unlock();
         if (::send(c, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) break;
       }
       ::close(c);
     });
   }
   ~DribblingServer() {
-    done_ = true;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
     ::shutdown(fd_, SHUT_RDWR);
     thread_.join();
     ::close(fd_);
@@ -270,26 +279,29 @@ class DribblingServer {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
-  std::atomic<bool> done_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
   std::thread thread_;
 };
 
 // Downloads are bounded by how long nothing arrives, not by a fixed total: a body that keeps coming
-// for longer than the idle timeout arrives whole; one that stalls longer than it fails.
+// for longer than the idle timeout arrives whole; one that stalls longer than it fails; and a stop
+// requested meanwhile ends it at once.
 TEST(HttpDownload, AnIdleTimeoutCutsAStalledBodyNotASlowOne) {
   using namespace std::chrono_literals;
   HttpOptions o;
   o.timeout = 30s;
-  o.idle_timeout = 400ms;
+  o.idle_timeout = 1s;
   {
-    DribblingServer slow(100ms, 100ms);  // ~1 s in all, never 400 ms without a byte
+    DribblingServer slow(200ms, 200ms);  // ~2 s in all, never 1 s without a byte
     HttpClient c(o);
     auto r = c.request("GET", slow.url(), "", {}, 0ms);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(r->body.size(), 1000u);
   }
   {
-    DribblingServer stalled(10ms, 1200ms);
+    DribblingServer stalled(10ms, 20s);
     HttpClient c(o);
     auto r = c.request("GET", stalled.url(), "", {}, 0ms);
     ASSERT_FALSE(r.ok());
@@ -298,12 +310,26 @@ TEST(HttpDownload, AnIdleTimeoutCutsAStalledBodyNotASlowOne) {
   {
     // Without an idle timeout, `timeout` bounds the whole read, as for calls to the master.
     HttpOptions total;
-    total.timeout = 400ms;
-    DribblingServer slow(100ms, 100ms);
+    total.timeout = 1s;
+    DribblingServer slow(200ms, 200ms);
     HttpClient c(total);
     auto r = c.request("GET", slow.url(), "", {}, 0ms);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::kTimeout) << r.error().to_string();
+  }
+  {
+    // Asked to stop while the body is stalled: cancelled, long before any timeout.
+    HttpOptions stoppable = o;
+    stoppable.idle_timeout = 20s;
+    std::atomic<int> asked{0};
+    stoppable.cancelled = [&] { return ++asked > 3; };
+    DribblingServer stalled(10ms, 20s);
+    HttpClient c(stoppable);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.request("GET", stalled.url(), "", {}, 0ms);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kCancelled) << r.error().to_string();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   }
 }
 

@@ -100,16 +100,24 @@ TEST(Config, RefusesARootOrPartitionBuildUserAndNestedTrees) {
   cfg.instance_root = "/srv/slapgrid";
   cfg.software_root = "/opt/slapgrid";
   cfg.run_dir = "/run/slapnode";
+  cfg.privilege = Privilege::kYes;
   ASSERT_TRUE(validate_config(cfg, false).ok()) << validate_config(cfg, false).error().to_string();
-  for (const char* user : {"root", "slapuser0", "slapuser12", "", "Bad Name", "../x"}) {
+  for (const char* user : {"root", "slapuser0", "slapuser12", "", "Bad Name", "../x", "$"}) {
     NodeConfig c = cfg;
     c.software_user = user;
     EXPECT_FALSE(validate_config(c, false).ok()) << "'" << user << "'";
+    c.privilege = Privilege::kNo;  // unprivileged, nobody is built as: not checked
+    EXPECT_TRUE(validate_config(c, false).ok()) << "'" << user << "' unprivileged";
   }
-  for (const char* user : {"slapsoft", "_build", "slapuser", "builder-2"}) {
+  for (const char* user : {"slapsoft", "_build", "slapuser", "builder-2", "Build.er", "svc$"}) {
     NodeConfig c = cfg;
     c.software_user = user;
     EXPECT_TRUE(validate_config(c, false).ok()) << "'" << user << "'";
+  }
+  for (const char* run : {"/opt/slapgrid", "/srv/slapgrid/"}) {
+    NodeConfig c = cfg;
+    c.run_dir = run;
+    EXPECT_FALSE(validate_config(c, false).ok()) << run << ": a lock twice in one directory";
   }
   for (auto [software, instance] : {std::pair{"/srv/slapgrid", "/srv/slapgrid"}, {"/srv/slapgrid/soft", "/srv/slapgrid"},
                                     {"/srv/a", "/srv/a/parts/"}, {"/srv/a/", "/srv/a"}}) {

@@ -199,4 +199,5 @@ TEST(MasterEndToEnd, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
   EXPECT_EQ(node.get("/v1/computers/" + guid + "/software").status, 200u);
   EXPECT_EQ(bob.get("/v1/computers/" + guid + "/software").status, 403u);
   EXPECT_EQ(alice.get("/v1/computers/COMP-none/software").status, 404u);
+  EXPECT_EQ(alice.get("/v1/computers/software").status, 404u) << "the view of a computer named software, unknown";
 }

@@ -102,7 +102,11 @@ TEST(TioXml, CharacterReferencesAndBytesXmlDoesNotAllowAreRefused) {
   for (const std::string& bad : {std::string("x\x01y"), std::string("x\0y", 3), std::string("\xed\xa0\x80"), std::string("\xff")}) {
     EXPECT_FALSE(usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category>" + bad + "</category>"))).ok());
   }
-  // What XML allows still parses: a tab, an accent, an emoji, by reference or as bytes.
+  EXPECT_FALSE(usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category>\xef\xbf\xbe</category>"))).ok()) << "U+FFFE";
+  // What XML allows still parses: a tab, an accent, an emoji, by reference or as bytes; "&#0;" as
+  // the text of a CDATA section or a comment, where it is no reference.
   auto r = usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category>caf&#xE9; &#x1F600;\t\xc3\xa9</category>")));
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+  r = usage::parse_journal(journal(movement("usage/cpu_s", "1", "<category><![CDATA[&#0;]]></category><!-- &#xD800; -->")));
   EXPECT_TRUE(r.ok()) << r.error().to_string();
 }
