@@ -54,6 +54,9 @@ Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
   http.cert_file = cfg_.cert;
   http.key_file = cfg_.key;
   http.timeout = std::chrono::seconds(cfg_.http_timeout_s);
+  // A long poll of the view waits up to a minute: a stop does not wait for it (what was being
+  // sent is sent again: the usage outbox and the passes are made for answers that never came).
+  http.cancelled = [] { return stop_requested(); };
   RetryPolicy retry;
   retry.attempts = cfg_.retries;
   ViewLimits limits;
