@@ -121,6 +121,13 @@ ubm::Result<std::shared_ptr<Storage>> open_rocksdb(const std::filesystem::path& 
   db_options.max_open_files = 512;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.keep_log_file_num = 4;
+  // Every acknowledged write is synced, so only a write in progress at a crash (the WAL's last
+  // record) may legitimately be incomplete. RocksDB's default (point in time) stops replaying the
+  // WAL at the first bad record wherever it lies and opens anyway: a flipped byte mid-WAL silently
+  // dropped acknowledged entries after it (the ledger then reused their sequence numbers) and an
+  // auditor's read-only open saw a shorter, still valid-looking log. Here such a WAL refuses to
+  // open, naming the corruption; a torn tail is still tolerated.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = 64 << 20;
