@@ -1,6 +1,7 @@
 #include "slapd/ctl/ledger_audit.h"
 
 #include <algorithm>
+#include <deque>
 
 #include "ledger/ledger.h"
 #include "ledger/record.h"
@@ -37,10 +38,15 @@ CheckpointAudit audit_checkpoints(const ledger::Storage& storage, std::string_vi
     audit.problem = "the CA certificate does not parse";
     return audit;
   }
+  std::deque<uint64_t> unsigned_facts;  // seqs of the entries (not checkpoints) after the highest attested so far
   auto s = ledger::scan_log(storage, ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
     if (progress && (v.seq.value() & 0xffff) == 0) progress(v.seq);
     auto body = v.entry.getBody();
-    if (!body.isCheckpoint()) return true;
+    if (!body.isCheckpoint()) {
+      audit.last_fact = v.seq;
+      unsigned_facts.push_back(v.seq.value());
+      return true;
+    }
     auto c = body.getCheckpoint();
     const ubm::Seq attested{c.getSeq()};
     const std::string head_hash = bytes(c.getHeadHash()), signature = bytes(c.getSignature());
@@ -58,8 +64,10 @@ CheckpointAudit audit_checkpoints(const ledger::Storage& storage, std::string_vi
     }
     ++audit.verified;
     audit.attested = std::max(audit.attested, attested);
+    while (!unsigned_facts.empty() && unsigned_facts.front() <= audit.attested.value()) unsigned_facts.pop_front();
     return true;
   });
+  audit.unsigned_entries = unsigned_facts.size();
   if (!s && audit.ok) {
     audit.ok = false;
     audit.problem = s.error().to_string();

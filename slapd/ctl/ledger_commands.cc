@@ -72,7 +72,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 unsigned long long ull(uint64_t v) { return static_cast<unsigned long long>(v); }
 
-int run_verify(const Source& src, const std::string& ca_file, bool json) {
+int run_verify(const Source& src, const std::string& ca_file, bool json, bool require_signed_head) {
   std::optional<std::string> ca_pem;
   if (!ca_file.empty()) {
     ca_pem = read_text(ca_file);
@@ -95,7 +95,8 @@ int run_verify(const Source& src, const std::string& ca_file, bool json) {
     Progress cp_progress("checkpoints", report.head.value());
     audit = audit_checkpoints(*storage, *ca_pem, [&](ubm::Seq s) { cp_progress.update(s.value()); });
   }
-  const bool ok = report.ok && (!audit || audit->ok);
+  const bool unsigned_tail_refused = audit && audit->ok && require_signed_head && audit->unsigned_tail() > 0;
+  const bool ok = report.ok && (!audit || audit->ok) && !unsigned_tail_refused;
   if (json) {
     boost::json::object o{{"ok", ok}, {"head", report.head.value()}, {"head_hash", ledger::to_hex(report.head_hash)},
                           {"entries", report.entries}, {"bytes", report.bytes}};
@@ -105,6 +106,7 @@ int run_verify(const Source& src, const std::string& ca_file, bool json) {
     }
     if (audit) {
       boost::json::object cp{{"ok", audit->ok}, {"verified", audit->verified}, {"attested", audit->attested.value()},
+                             {"unsigned_tail", audit->unsigned_tail()},
                              {"signer_sha256", ledger::to_hex(ca::fingerprint_of_pem(*ca_pem).value())}};
       if (!audit->ok) {
         cp["first_bad"] = audit->first_bad.value();
@@ -119,6 +121,12 @@ int run_verify(const Source& src, const std::string& ca_file, bool json) {
     if (audit && audit->ok) {
       std::printf("signed checkpoints: %llu verified, the latest attests seq %llu of %llu (signer sha256 %s)\n", ull(audit->verified),
                   ull(audit->attested.value()), ull(report.head.value()), ledger::to_hex(ca::fingerprint_of_pem(*ca_pem).value()).c_str());
+      if (audit->unsigned_tail() > 0) {
+        std::printf("%s: %llu entries after seq %llu (to seq %llu) are signed by no checkpoint: whoever held this log could have "
+                    "changed, added or removed them (a master signs every --checkpoint-interval and when it stops)\n",
+                    unsigned_tail_refused ? "REFUSED unsigned tail" : "WARNING unsigned tail", ull(audit->unsigned_tail()),
+                    ull(audit->attested.value()), ull(audit->last_fact.value()));
+      }
     } else if (audit) {
       std::printf("REFUSED signed checkpoint%s%s: %s (%llu verified before it)\n", audit->first_bad.value() ? " at seq " : "",
                   audit->first_bad.value() ? std::to_string(audit->first_bad.value()).c_str() : "", audit->problem.c_str(), ull(audit->verified));
@@ -234,6 +242,7 @@ void add_ledger_commands(CLI::App& app) {
     std::string out;
     bool json = false;
     bool check = false;
+    bool require_signed_head = false;
     uint64_t from = 1;
     uint64_t limit = 100;
   };
@@ -248,7 +257,16 @@ void add_ledger_commands(CLI::App& app) {
   add_source(verify);
   verify->add_option("--ca", args->ca, "The master's CA certificate: also verify the signed checkpoints against its key");
   verify->add_flag("--json", args->json, "Print one JSON object");
-  verify->callback([args] { g_exit_code = run_verify(args->src, args->ca, args->json); });
+  verify->add_flag("--require-signed-head", args->require_signed_head,
+                   "With --ca: fail unless a signed checkpoint covers every entry (a log that ends as a stopped master leaves it)");
+  verify->callback([args] {
+    if (args->require_signed_head && args->ca.empty()) {
+      std::fprintf(stderr, "--require-signed-head needs --ca (signatures are what it checks)\n");
+      g_exit_code = 2;
+      return;
+    }
+    g_exit_code = run_verify(args->src, args->ca, args->json, args->require_signed_head);
+  });
 
   auto* replay = ledger->add_subcommand("replay", "Rebuild every projection from scratch and summarise it");
   add_source(replay);

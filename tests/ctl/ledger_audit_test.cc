@@ -103,6 +103,25 @@ TEST_F(LedgerAudit, ACheckpointSignedWithAnotherKeyIsRefused) {
   EXPECT_NE(r.out.find("REFUSED signed checkpoint at seq " + std::to_string(attested.value() + 1) + ":"), std::string::npos) << r.out;
 }
 
+// The chain has no secret: whoever holds the log can append entries (or cut it back) and rehash.
+// Only a signature vouches for an entry, so entries past the last signed checkpoint are reported,
+// and refused with --require-signed-head; a stopped master's log has none.
+TEST_F(LedgerAudit, EntriesNoCheckpointSignsAreReportedAndRefusedOnRequest) {
+  EXPECT_EQ(slapctl("ledger verify --require-signed-head --db " + db_of(state()) + " --ca " + ca_of(state())).code, 0)
+      << "a stopped master signed its whole log";
+  const auto s = copy_state();
+  append(s, ubm::Node{ubm::NodeId("PERSON-forged"), ubm::NodeKind::person, "forged", {}});
+  auto r = slapctl("ledger verify --db " + db_of(s) + " --ca " + ca_of(s));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("WARNING unsigned tail: 1 entries after seq"), std::string::npos) << r.out;
+  auto json = test::parse_object(slapctl("ledger verify --json --db " + db_of(s) + " --ca " + ca_of(s)).out);
+  EXPECT_EQ(json.at("checkpoints").as_object().at("unsigned_tail").as_int64(), 1);
+  auto strict = slapctl("ledger verify --require-signed-head --db " + db_of(s) + " --ca " + ca_of(s));
+  EXPECT_EQ(strict.code, 1) << strict.out;
+  EXPECT_NE(strict.out.find("REFUSED unsigned tail"), std::string::npos) << strict.out;
+  EXPECT_EQ(slapctl("ledger verify --require-signed-head --db " + db_of(s)).code, 2) << "without --ca there is nothing to require";
+}
+
 TEST_F(LedgerAudit, ASignatureOverAnotherHashIsRefused) {
   const auto s = copy_state();
   const ubm::Seq attested = head_of(s);
