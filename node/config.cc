@@ -129,6 +129,10 @@ Status validate_config(const NodeConfig& cfg, bool needs_master) {
   }
   if (needs_master) {
     if (cfg.master_url.empty()) return make_error(Errc::kInvalid, "master_url is required");
+    // The master's certificate comes from its own CA: the system's trust store can never vouch for
+    // it, only for someone else (a TLS-inspecting proxy, a public certificate for its name).
+    if (cfg.master_url.rfind("https://", 0) != 0) return make_error(Errc::kInvalid, "master_url must be https:// (the master speaks mutual TLS only)");
+    if (cfg.ca.empty()) return make_error(Errc::kInvalid, "ca (the master's CA certificate) is required: the system's trust store never vouches for the master");
     if (cfg.computer_guid.empty()) return make_error(Errc::kInvalid, "computer_guid is required");
   }
   return {};

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "slapd/master.h"
@@ -70,6 +72,11 @@ int main(int argc, char** argv) {
                     "Ledger entries between checkpoints of the projections, at least (more when the last checkpoint was large; "
                     "a restart replays at most that many)")
       ->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}));
+  std::vector<std::string> server_names;
+  for (auto* cmd : {init, serve}) {
+    cmd->add_option("--server-name", server_names,
+                    "A DNS name or IP address nodes reach the master by, put in its server certificate beside localhost (repeatable)");
+  }
   serve->add_option("--port-file", port_file, "Write the bound ports here, one per line, once listening (port 0 picks free ports)");
   CLI11_PARSE(app, argc, argv);
 
@@ -91,6 +98,16 @@ int main(int argc, char** argv) {
   options.checkpoint_interval = std::chrono::seconds(checkpoint_interval);
   options.sequencer_batch = sequencer_batch;
   options.projection_checkpoint_every = projection_checkpoint_every;
+  for (const auto& n : server_names) {
+    const bool plain = !n.empty() && n.size() <= 253 && std::all_of(n.begin(), n.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+    });
+    if (!plain) {
+      std::fprintf(stderr, "slapmaster: --server-name '%s': expected a DNS name or an IP address\n", n.c_str());
+      return 2;
+    }
+  }
+  options.server_names = server_names;
 
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;

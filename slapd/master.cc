@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <fstream>
 #include <sstream>
 
@@ -38,6 +40,12 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
 
   // The CA and the server's own certificate.
   if (!fs::exists(m->paths_.ca_key())) {
+    // A new CA over an existing ledger would lock every identity out (their certificates chain to
+    // the old one) and leave the signed checkpoints unverifiable with the ca.crt auditors hold.
+    if (fs::exists(m->paths_.ledger() / "CURRENT")) {
+      return state_error(m->paths_.ca_key().string() + " is missing but " + m->paths_.ledger().string() +
+                         " holds a ledger: restore ca.key and ca.crt from a backup (a new CA would lock every identity out)");
+    }
     spdlog::info("initialising a new certificate authority in {}", m->paths_.dir.string());
     auto authority = ca::CertificateAuthority::create("slapledger master CA");
     if (!authority) return authority.error();
@@ -46,12 +54,36 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
   auto authority = ca::CertificateAuthority::load(m->paths_.dir);
   if (!authority) return authority.error();
   m->authority_.emplace(std::move(authority.value()));
-  if (!fs::exists(m->paths_.server_key())) {
-    auto cert = m->authority_->issue({.subject = "localhost", .kind = ca::IdentityKind::server, .validity = std::chrono::hours(24 * 3650),
-                                      .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1", "::1"}});
+  // The server certificate names localhost and the loopback addresses, and every --server-name:
+  // issued again when that set changes (a node reaching the master as master.example.org checks
+  // that name against it).
+  std::vector<std::string> dns{"localhost"}, ips{"127.0.0.1", "::1"};
+  for (const auto& n : m->options_.server_names) {
+    boost::system::error_code bad;
+    (void)boost::asio::ip::make_address(n, bad);
+    auto& into = bad ? dns : ips;
+    if (std::find(into.begin(), into.end(), n) == into.end()) into.push_back(n);
+  }
+  std::string names;
+  for (const auto* list : {&dns, &ips}) {
+    for (const auto& n : *list) names += n + "\n";
+  }
+  const fs::path names_file = m->paths_.dir / "server.names";
+  const auto recorded = read_text(names_file);
+  // A state directory from before server.names existed holds a localhost-only certificate.
+  const std::string had = recorded ? *recorded : std::string("localhost\n127.0.0.1\n::1\n");
+  if (!fs::exists(m->paths_.server_key()) || had != names) {
+    auto cert = m->authority_->issue({.subject = dns.size() > 1 ? dns[1] : std::string("localhost"), .kind = ca::IdentityKind::server,
+                                      .validity = std::chrono::hours(24 * 3650), .dns_names = dns, .ip_addresses = ips});
     if (!cert) return cert.error();
     if (auto s = ca::write_file(m->paths_.server_crt(), cert->certificate_pem, fs::perms(0644)); !s) return s.error();
     if (auto s = ca::write_file(m->paths_.server_key(), cert->private_key_pem, fs::perms(0600)); !s) return s.error();
+    if (auto s = ca::write_file(names_file, names, fs::perms(0644)); !s) return s.error();
+    spdlog::info("server certificate for {}", [&] {
+      std::string all;
+      for (const auto* list : {&dns, &ips}) for (const auto& n : *list) all += (all.empty() ? "" : ", ") + n;
+      return all;
+    }());
   }
 
   // Ledger, market, identities, sequencer.

@@ -46,6 +46,10 @@ struct MasterOptions {
   size_t sequencer_batch = 1000;
   uint64_t projection_checkpoint_every = 100'000;  // entries between projection checkpoints, at least (SequencerOptions)
   std::chrono::milliseconds checkpoint_interval{60'000};  // between signed checkpoints (skipped when idle)
+  // Names and addresses nodes and people reach the master by (DNS names or IP literals), in the
+  // server certificate beside localhost, 127.0.0.1 and ::1; the certificate is issued again when
+  // the set changes (recorded in server.names).
+  std::vector<std::string> server_names;
 };
 
 class Master {

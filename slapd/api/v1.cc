@@ -25,7 +25,7 @@ http::Response forbidden(const std::string& why) { return error_response(kD, 403
 
 std::string random_id(const char* prefix) {
   unsigned char bytes[6];
-  RAND_bytes(bytes, sizeof bytes);
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("the random generator failed");  // a 500, never a guessable id
   return std::string(prefix) + ledger::to_hex(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 

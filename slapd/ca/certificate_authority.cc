@@ -8,8 +8,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -83,7 +86,7 @@ Cert new_cert(EVP_PKEY* key, const std::string& cn, const std::string& ou, std::
   Cert cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
-  RAND_bytes(serial, sizeof serial);
+  if (RAND_bytes(serial, sizeof serial) != 1) return Cert(nullptr);  // no serial without the generator: no certificate
   serial[0] &= 0x7f;  // positive
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
@@ -155,6 +158,7 @@ ubm::Result<CertificateAuthority> CertificateAuthority::create(std::string_view 
   impl->key = new_key();
   if (!impl->key) return ssl_error("generate CA key");
   impl->cert = new_cert(impl->key.get(), std::string(name), "ca", std::chrono::hours(24 * 3650), std::chrono::seconds(0));
+  if (!impl->cert) return ssl_error("random serial");
   X509_set_issuer_name(impl->cert.get(), X509_get_subject_name(impl->cert.get()));
   if (!add_ext(impl->cert.get(), impl->cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
       !add_ext(impl->cert.get(), impl->cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") ||
@@ -194,6 +198,7 @@ ubm::Result<IssuedCertificate> CertificateAuthority::issue(const IssueRequest& r
   Pkey key = new_key();
   if (!key) return ssl_error("generate key");
   Cert cert = new_cert(key.get(), r.subject, std::string(to_string(r.kind)), r.validity, r.backdate);
+  if (!cert) return ssl_error("random serial");
   X509_set_issuer_name(cert.get(), X509_get_subject_name(impl_->cert.get()));
   bool ok = add_ext(cert.get(), impl_->cert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
             add_ext(cert.get(), impl_->cert.get(), NID_authority_key_identifier, "keyid:always");
@@ -296,12 +301,21 @@ bool fsync_path(const std::filesystem::path& p) {
 ubm::Status write_file(const std::filesystem::path& path, std::string_view content, std::filesystem::perms mode) {
   const auto tmp = path.string() + ".tmp";
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot write " + tmp);
-    std::error_code ec;
-    std::filesystem::permissions(tmp, mode, ec);  // before the content: a key is never world-readable
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out.flush()) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot write " + tmp);
+    // Created with its final mode, never through a link, and new: a key is never readable by
+    // anyone else, not even for the moment between creating and restricting it (a descriptor
+    // opened then would have read the key once written).
+    std::filesystem::remove(tmp);  // a leftover of an interrupted write
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, static_cast<mode_t>(mode) & 0777);
+    if (fd < 0) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot create " + tmp + ": " + std::strerror(errno));
+    bool ok = ::fchmod(fd, static_cast<mode_t>(mode) & 0777) == 0;  // the umask narrowed it, maybe
+    for (size_t done = 0; ok && done < content.size();) {
+      const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (!ok) return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "file", "cannot write " + tmp);
   }
   // The key on disk before its name, the name after it: a power cut right after initialisation
   // must not leave ca.key empty (the CA, and every certificate it signed, would be lost).

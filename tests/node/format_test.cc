@@ -126,6 +126,17 @@ TEST(Config, RefusesARootOrPartitionBuildUserAndNestedTrees) {
     c.instance_root = instance;
     EXPECT_FALSE(validate_config(c, false).ok()) << software << " and " << instance;
   }
+  NodeConfig talks = cfg;
+  talks.master_url = "https://master.example:8443";
+  talks.computer_guid = "COMP-1";
+  talks.ca = "/etc/slapledger/ca.crt";
+  EXPECT_TRUE(validate_config(talks, true).ok());
+  NodeConfig no_ca = talks;
+  no_ca.ca.clear();
+  EXPECT_FALSE(validate_config(no_ca, true).ok()) << "the system trust store would vouch for anyone but the master";
+  NodeConfig plain = talks;
+  plain.master_url = "http://master.example:8080";
+  EXPECT_FALSE(validate_config(plain, true).ok());
   NodeConfig siblings = cfg;
   siblings.software_root = "/srv/slapgrid-soft";
   siblings.instance_root = "/srv/slapgrid";

@@ -4,7 +4,14 @@
 // 304, kill -9 and restart: everything is back, identical.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <future>
+#include <set>
 #include <map>
 
 #include "tests/ledger/test_util.h"
@@ -200,4 +207,55 @@ TEST(MasterEndToEnd, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
   EXPECT_EQ(bob.get("/v1/computers/" + guid + "/software").status, 403u);
   EXPECT_EQ(alice.get("/v1/computers/COMP-none/software").status, 404u);
   EXPECT_EQ(alice.get("/v1/computers/software").status, 404u) << "the view of a computer named software, unknown";
+}
+
+namespace {
+// The subjectAltName entries of a PEM certificate: DNS names as they are, IP addresses as text.
+std::set<std::string> alt_names(const std::string& pem) {
+  std::set<std::string> out;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (x == nullptr) return out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_DNS) {
+      out.insert(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)), ASN1_STRING_length(n->d.dNSName)));
+    } else if (n->type == GEN_IPADD) {
+      const int len = ASN1_STRING_length(n->d.iPAddress);
+      char text[INET6_ADDRSTRLEN] = {};
+      inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(n->d.iPAddress), text, sizeof text);
+      out.insert(text);
+    }
+  }
+  GENERAL_NAMES_free(names);
+  X509_free(x);
+  return out;
+}
+int slapmaster(const std::string& args) { return std::system((std::string(SLAPMASTER) + " " + args + " >/dev/null 2>&1").c_str()); }
+}  // namespace
+
+// Nodes reach the master by its name: --server-name puts names and addresses in its server
+// certificate (localhost-only before, so no remote node could verify it), issued again only when
+// the set changes. And a state directory whose ledger exists never gets a new CA in place of a
+// lost ca.key: every identity would be locked out, every signed checkpoint unverifiable.
+TEST(MasterEndToEnd, TheServerCertificateNamesTheMasterAndALedgersCaIsNeverReplaced) {
+  test::TempDir dir;
+  const auto state = dir.path() / "master";
+  const std::string init = "init --state-dir " + state.string();
+  ASSERT_EQ(slapmaster(init + " --server-name master.example.test --server-name 10.9.8.7"), 0);
+  const std::string first = test::read_file(state / "server.crt");
+  EXPECT_EQ(alt_names(first), (std::set<std::string>{"localhost", "master.example.test", "127.0.0.1", "::1", "10.9.8.7"}));
+  ASSERT_EQ(slapmaster(init + " --server-name 10.9.8.7 --server-name master.example.test"), 0);
+  EXPECT_EQ(test::read_file(state / "server.crt"), first) << "the same names: the same certificate";
+  ASSERT_EQ(slapmaster(init), 0);
+  EXPECT_EQ(alt_names(test::read_file(state / "server.crt")), (std::set<std::string>{"localhost", "127.0.0.1", "::1"}));
+  EXPECT_NE(slapmaster(init + " --server-name 'bad name'"), 0);
+
+  const std::string ca = test::read_file(state / "ca.crt");
+  std::filesystem::remove(state / "ca.key");
+  EXPECT_NE(slapmaster(init), 0) << "a new CA over an existing ledger";
+  EXPECT_FALSE(std::filesystem::exists(state / "ca.key"));
+  EXPECT_EQ(test::read_file(state / "ca.crt"), ca);
 }
