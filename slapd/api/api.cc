@@ -140,7 +140,7 @@ void Api::authenticated(http::Request& req, const std::string& path, const std::
     return reply(error_response(dialect, 401, "unauthorized", "certificate expired"));
   }
   if (!rate_ok(peer.subject)) return reply(error_response(dialect, 429, "too_many_requests", "rate limit for " + peer.subject));
-  Caller caller{peer.subject, peer.kind, ctx_.identities.roles(peer.subject)};
+  Caller caller{peer.subject, peer.kind, ctx_.identities.roles(peer.subject), peer.serial_hex};
   this->route(caller, req, path, query, std::move(reply));
 }
 

@@ -55,6 +55,7 @@ struct Caller {
   std::string subject;
   ca::IdentityKind kind = ca::IdentityKind::person;
   std::set<std::string> roles;
+  std::string serial;  // of the certificate it presented: a deferred reply checks it is still valid
   bool has_role(const std::string& r) const { return roles.count(r) > 0 || roles.count("admin") > 0; }
   bool admin() const { return roles.count("admin") > 0; }
 };

@@ -89,7 +89,12 @@ void computer_view(Api& api, const Caller& caller, const std::string& guid, cons
   const bool parked = api.ctx().long_poll.wait(
       std::chrono::steady_clock::now() + std::chrono::seconds(seconds),
       [a, guid, seen] { return a->ctx().market.computers().version(guid) != seen; },
-      [a, guid, etag = view->etag, shared_reply](bool changed) {
+      [a, guid, etag = view->etag, shared_reply, serial = caller.serial, subject = caller.subject](bool changed) {
+        // Checked again when answering: a certificate revoked while its poll was parked (a stolen
+        // computer key, say) is not sent the view that changed meanwhile.
+        if (!a->ctx().identities.valid(serial, subject)) {
+          return (*shared_reply)(error_response(kD, 401, "unauthorized", "certificate " + serial + " was revoked"));
+        }
         if (!changed) return (*shared_reply)(not_modified(etag));
         auto fresh = a->computer_view(guid);
         (*shared_reply)(fresh ? view_response(*fresh) : not_modified(etag));

@@ -228,3 +228,26 @@ TEST_F(InstanceIdentities, ConcurrentCertificateFetchesLeaveOneValid) {
   }
   EXPECT_EQ(valid, 1) << "certificates of one instance still valid after " << kFetches << " concurrent fetches";
 }
+
+// A long poll is authenticated when it arrives and again when it is answered: a certificate
+// revoked while its poll was parked (a stolen computer key) is not sent the view that changed
+// meanwhile, where it was before.
+TEST_F(InstanceIdentities, ALongPollParkedByARevokedCertificateIsNotAnswered) {
+  auto extra = cx->post("/slapos.post.v0.compute_node_certificate", R"({"computer_guid":")" + a + R"("})");
+  ASSERT_EQ(extra.status, 200u) << extra.body;
+  const auto stolen = test::cert_of(parse_object(extra.body));
+  test::TlsClient thief("127.0.0.1", master.port(), master.ca(), stolen);
+  auto view = thief.get("/v1/computers/" + a);
+  ASSERT_EQ(view.status, 200u) << view.body;
+  auto parked = std::async(std::launch::async, [&] { return thief.get("/v1/computers/" + a + "?wait=30", view.etag); });
+  // Parked: the master holds it (a long poll gauge above zero).
+  ASSERT_TRUE(test::wait_until([&] { return admin->get("/metrics").body.find("slap_long_polls 1") != std::string::npos; }, std::chrono::seconds(10)));
+  const auto serial = ca::identity_of_pem(stolen.cert_pem).value().serial_hex;
+  ASSERT_EQ(cx->post("/v1/certificates/revoke", R"({"serial":")" + serial + R"("})").status, 200u);
+  // The view changes: an instance is requested on A.
+  ASSERT_EQ(cx->post("/slapos.post.v0.software_instance", R"({"title":"x1","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + a + R"("}})").status, 200u);
+  ASSERT_EQ(parked.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  const auto answer = parked.get();
+  EXPECT_EQ(answer.status, 401u) << answer.body;
+  EXPECT_EQ(answer.body.find("slappart"), std::string::npos) << "the view reached a revoked certificate: " << answer.body;
+}
