@@ -28,11 +28,16 @@ void Balances::apply(std::span<const EntryView> entries) {
     const __int128 amount = to_scale18(q.getMantissa(), q.getScale() > 18 ? 18 : q.getScale());
     const std::string resource = text(m.getResource());
     const std::string unit = text(m.getUnit());
+    // Checked: a crafted export (19 movements of 9.2e18 at scale 18) overflowed 128 bits, which is
+    // undefined; a total that would is held at the largest value instead.
+    auto add = [](__int128& total, __int128 x) {
+      if (__builtin_add_overflow(total, x, &total)) total = x < 0 ? -(((__int128{1} << 126) - 1) * 2 + 1) - 1 : ((__int128{1} << 126) - 1) * 2 + 1;
+    };
     auto& in = totals_[Key{text(m.getDestination()), resource, unit}];
-    in.in += amount;
+    add(in.in, amount);
     ++in.movements;
     auto& out = totals_[Key{text(m.getSource()), resource, unit}];
-    out.out += amount;
+    add(out.out, amount);
     ++out.movements;
   }
 }

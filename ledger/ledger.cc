@@ -501,7 +501,11 @@ VerifyReport verify(const Storage& storage, const std::function<void(ubm::Seq)>&
       bool ok = false;
       kj::Maybe<kj::Exception> ex = kj::runCatchingExceptions([&]() {
         capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(words, e.size() / sizeof(capnp::word)));
-        ok = reader.getRoot<schema::Entry>().getSeq() == expected.value();
+        const auto root = reader.getRoot<schema::Entry>();
+        // Every pointer followed and bounds-checked (Cap'n Proto reads lazily: a body of garbage
+        // pointers would otherwise pass here and fail replay later).
+        (void)root.totalSize();
+        ok = root.getSeq() == expected.value();
       });
       if (ex != nullptr || !ok) return fail(expected, "entry does not decode to its own seq"), report;
     }

@@ -1,8 +1,6 @@
 #include "ledger/storage.h"
 
-#include <cassert>
 #include <cstring>
-#include <limits>
 
 namespace slap::ledger {
 
@@ -12,17 +10,16 @@ void WriteBatch::put(Family f, std::string_view key, std::string_view value) {
 }
 
 char* WriteBatch::put_uninitialized(Family f, std::string_view key, size_t size) {
-  assert(data_.size() + key.size() + size < std::numeric_limits<uint32_t>::max());
-  Raw r{f, false, static_cast<uint32_t>(data_.size()), static_cast<uint32_t>(key.size()), 0, static_cast<uint32_t>(size)};
+  Raw r{f, false, data_.size(), key.size(), 0, size};
   data_.append(key);
-  r.value_off = static_cast<uint32_t>(data_.size());
+  r.value_off = data_.size();
   data_.resize(data_.size() + size);
   ops_.push_back(r);
   return data_.data() + r.value_off;
 }
 
 void WriteBatch::remove(Family f, std::string_view key) {
-  Raw r{f, true, static_cast<uint32_t>(data_.size()), static_cast<uint32_t>(key.size()), 0, 0};
+  Raw r{f, true, data_.size(), key.size(), 0, 0};
   data_.append(key);
   ops_.push_back(r);
 }

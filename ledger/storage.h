@@ -48,10 +48,12 @@ class WriteBatch {
   void reserve(size_t ops, size_t bytes);
 
  private:
+  // 64-bit offsets: a projection checkpoint (tens of MB now) or a large group may pass 4 GiB in
+  // one batch; 32-bit ones, guarded by an assert compiled out of release builds, wrapped silently.
   struct Raw {
     Family family;
     bool is_delete;
-    uint32_t key_off, key_len, value_off, value_len;
+    size_t key_off, key_len, value_off, value_len;
   };
   std::string data_;
   std::vector<Raw> ops_;
