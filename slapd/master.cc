@@ -128,6 +128,11 @@ ubm::Status Master::ensure_admin() {
   commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::issue, std::string(kAdminId), cert->serial_hex,
                                                           cert->fingerprint_sha256, ubm::TimestampNs{cert->not_before_ns},
                                                           ubm::TimestampNs{cert->not_after_ns}, "admin"}});
+  // Removing admin.key and starting again is how the administrator's certificate is renewed
+  // (expired) or rotated (leaked): the previous ones are revoked with it.
+  for (const auto& serial : identities_.serials_of(kAdminId)) {
+    commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, std::string(kAdminId), serial, "", {}, {}, ""}});
+  }
   for (auto& c : commands) {
     auto r = sequencer_->submit(std::move(c)).get();
     if (!r) return r.error();

@@ -189,6 +189,31 @@ void add_person(Api& api, const Caller& caller, const json::Body& body, Reply re
   });
 }
 
+// A new certificate for an existing person or organisation (its guid keeps its computers,
+// instances and bills): certificates expire (a year), and add_person could only mint a new guid.
+// The administrator renews anyone's, a person its own; the new one carries the person's role and
+// every other certificate of the person is revoked in the same request (a leaked key included).
+void renew_person(Api& api, const Caller& caller, const std::string& guid, const json::Body& body, Reply reply) {
+  json::FieldError e;
+  if (!body.only_keys({}, e)) return reply(bad_request(kD, e));
+  auto kind = api.ctx().ledger.directory().node_kind(guid);
+  if (!kind || *kind == ubm::NodeKind::network) return reply(error_response(kD, 404, "unknown_person", "'" + guid + "' is not a person or organisation"));
+  if (!caller.admin() && caller.subject != guid) return reply(forbidden(caller.subject + " may not renew the certificate of " + guid));
+  const auto roles = api.ctx().identities.roles(guid);
+  std::string role;
+  for (const char* r : {"admin", "auditor", "analyst"}) {
+    if (role.empty() && roles.count(r)) role = r;
+  }
+  auto cert = api.ctx().authority.issue({.subject = guid, .kind = ca::IdentityKind::person});
+  if (!cert) return reply(error_response(kD, 503, "ca_error", cert.error().detail));
+  auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
+  ubm::Identity id{ubm::IdentityAction::issue, guid, c->serial_hex, c->fingerprint_sha256,
+                   ubm::TimestampNs{c->not_before_ns}, ubm::TimestampNs{c->not_after_ns}, role};
+  api.submit_instance_certificate(id, kD, std::move(reply), [guid, c](const std::vector<Outcome>&) {
+    return json_response(201, bj::object{{"guid", guid}, {"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
+  });
+}
+
 void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply) {
   json::FieldError e;
   if (!body.only_keys({"serial"}, e)) return reply(bad_request(kD, e));
@@ -352,6 +377,14 @@ void v1_route(Api& api, const Caller& caller, http::Request& req, const std::str
     return computer_view(api, caller, guid, query, req.if_none_match, std::move(reply));
   }
   if (path == "/v1/instances" && get) return list_instances(api, caller, query, std::move(reply));
+  if (post && path.rfind("/v1/persons/", 0) == 0 && path.ends_with("/certificate") && path.size() > 12 + 12) {
+    const std::string guid = path.substr(12, path.size() - 12 - 12);
+    if (guid.empty() || guid.size() > 128 || guid.find('/') != std::string::npos) return reply(error_response(kD, 404, "not_found", "no such person path"));
+    json::FieldError e;
+    auto body = json::Body::parse(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), e);
+    if (!body) return reply(bad_request(kD, e));
+    return renew_person(api, caller, guid, *body, std::move(reply));
+  }
   if (post && (path == "/v1/computers" || path == "/v1/persons" || path == "/v1/certificates/revoke")) {
     json::FieldError e;
     auto body = json::Body::parse(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), e);

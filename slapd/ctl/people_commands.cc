@@ -309,6 +309,28 @@ void add_people_commands(CLI::App& app) {
     });
   }
 
+  // person renew GUID: a new certificate for an existing person (the others are revoked)
+  {
+    auto c = std::make_shared<Common>();
+    struct A {
+      std::string guid, out = ".";
+    };
+    auto a = std::make_shared<A>();
+    auto* cmd = person->add_subcommand("renew", "A new certificate for an existing person (yours, or anyone's as admin); "
+                                                "revokes the others; writes DIR/<guid>.crt and .key");
+    cmd->add_option("guid", a->guid, "The person's guid")->required();
+    cmd->add_option("--out", a->out, "Directory for the certificate and key");
+    add_master_options(cmd, c->settings);
+    on_run(cmd, c, [a](MasterClient& m) {
+      auto r = m.post("/v1/persons/" + a->guid + "/certificate", bj::object{});
+      if (r.status != 201) return report_failure(r);
+      if (!write_identity(a->out, a->guid, r.json.as_object())) return kExitFailed;
+      if (m.settings().json) std::cout << bj::serialize(bj::object{{"guid", a->guid}}) << "\n";
+      else std::printf("%s\n", a->guid.c_str());
+      return kExitOk;
+    });
+  }
+
   // cert revoke SERIAL
   auto* cert = app.add_subcommand("cert", "Certificates");
   cert->require_subcommand(1);

@@ -251,3 +251,41 @@ TEST_F(InstanceIdentities, ALongPollParkedByARevokedCertificateIsNotAnswered) {
   EXPECT_EQ(answer.status, 401u) << answer.body;
   EXPECT_EQ(answer.body.find("slappart"), std::string::npos) << "the view reached a revoked certificate: " << answer.body;
 }
+
+// Certificates expire: a person renews its own (the administrator anyone's) and keeps its guid,
+// role, computers and instances; the others are revoked with it. The administrator's own is
+// renewed (or rotated, when leaked) by removing admin.key and starting the master again: the
+// previous one is revoked.
+TEST(Certificates, PeopleAndTheAdministratorRenewTheirsAndTheOldOnesStopWorking) {
+  test::TempDir dir;
+  auto master = std::make_unique<test::MasterProcess>(dir.path() / "master", std::vector<std::string>{"--checkpoint-interval", "3600"});
+  ASSERT_TRUE(master->ready());
+  auto admin = master->client(master->admin());
+  auto ann_o = parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
+  auto bob_o = parse_object(admin.post("/v1/persons", R"({"name":"Bob"})").body);
+  const std::string ann = str(ann_o, "guid"), bob = str(bob_o, "guid");
+  auto old_ann = master->client(test::cert_of(ann_o));
+  auto bob_c = master->client(test::cert_of(bob_o));
+  EXPECT_EQ(bob_c.post("/v1/persons/" + ann + "/certificate", "{}").status, 403u) << "not one's own";
+  EXPECT_EQ(old_ann.post("/v1/persons/" + ann + "/certificate", R"({"x":1})").status, 400u);
+  EXPECT_EQ(admin.post("/v1/persons/PERSON-nobody/certificate", "{}").status, 404u);
+  auto renewed = old_ann.post("/v1/persons/" + ann + "/certificate", "{}");
+  ASSERT_EQ(renewed.status, 201u) << renewed.body;
+  auto new_ann = master->client(test::cert_of(parse_object(renewed.body)));
+  EXPECT_EQ(new_ann.get("/v1/billing?window=today").status, 200u) << "the analyst role goes with the guid";
+  EXPECT_EQ(master->client(test::cert_of(ann_o)).get("/v1/billing?window=today").status, 401u) << "the old certificate is revoked";
+  auto by_admin = admin.post("/v1/persons/" + bob + "/certificate", "{}");
+  ASSERT_EQ(by_admin.status, 201u) << by_admin.body;
+  EXPECT_EQ(master->client(test::cert_of(parse_object(by_admin.body))).get("/v1/instances").status, 200u);
+  EXPECT_EQ(master->client(test::cert_of(bob_o)).get("/v1/instances").status, 401u);
+
+  // The administrator: admin.key removed, the master started again.
+  const test::ClientCert old_admin = master->admin();
+  master->kill(SIGTERM);
+  master.reset();
+  std::filesystem::remove(dir.path() / "master" / "admin.key");
+  master = std::make_unique<test::MasterProcess>(dir.path() / "master", std::vector<std::string>{"--checkpoint-interval", "3600"});
+  ASSERT_TRUE(master->ready());
+  EXPECT_EQ(master->client(master->admin()).get("/v1/instances").status, 200u);
+  EXPECT_EQ(master->client(old_admin).get("/v1/instances").status, 401u) << "the previous administrator certificate is revoked";
+}
