@@ -48,6 +48,26 @@ std::string run(const std::string& cmd, int& status) {
 
 void write(const std::filesystem::path& p, const std::string& s) { std::ofstream(p) << s; }
 
+// A supplier's computer (one partition, formatted) supplying file:///sr, a client's instance "db"
+// on it, and an analyst: what both billing tests start from.
+struct Market {
+  boost::json::object supplier_o, client_o, analyst_o, comp_o;
+  std::string guid;
+  void build(test::MasterProcess& master, test::TlsClient& admin) {
+    supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
+    client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
+    analyst_o = parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
+    auto supplier = master.client(test::cert_of(supplier_o));
+    auto client = master.client(test::cert_of(client_o));
+    comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
+    guid = str(comp_o, "computer_guid");
+    auto node = master.client(test::cert_of(comp_o));
+    ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+    ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+    ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+  }
+};
+
 }  // namespace
 
 TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
@@ -55,19 +75,14 @@ TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
   test::MasterProcess master(dir.path() / "master");
   ASSERT_TRUE(master.ready());
   auto admin = master.client(master.admin());
-  auto supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
-  auto client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
-  auto analyst_o = parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
+  Market m;
+  ASSERT_NO_FATAL_FAILURE(m.build(master, admin));
+  const auto &supplier_o = m.supplier_o, &client_o = m.client_o, &analyst_o = m.analyst_o, &comp_o = m.comp_o;
   auto supplier = master.client(test::cert_of(supplier_o));
   auto client = master.client(test::cert_of(client_o));
   auto analyst = master.client(test::cert_of(analyst_o));
-  const std::string client_id = str(client_o, "guid");
-  auto comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
-  const std::string guid = str(comp_o, "computer_guid");
   auto node = master.client(test::cert_of(comp_o));
-  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
-  ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
-  ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+  const std::string client_id = str(client_o, "guid"), guid = m.guid;
 
   const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string day = billing::format_date(today);
@@ -158,18 +173,14 @@ TEST(MasterBilling, WhatAnAnalystIsNeverShownSilently) {
   test::MasterProcess master(dir.path() / "master");
   ASSERT_TRUE(master.ready());
   auto admin = master.client(master.admin());
-  auto supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
-  auto client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
-  auto analyst = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body)));
+  Market m;
+  ASSERT_NO_FATAL_FAILURE(m.build(master, admin));
+  const auto &supplier_o = m.supplier_o, &client_o = m.client_o, &analyst_o = m.analyst_o, &comp_o = m.comp_o;
   auto supplier = master.client(test::cert_of(supplier_o));
   auto client = master.client(test::cert_of(client_o));
-  const std::string client_id = str(client_o, "guid");
-  auto comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
-  const std::string guid = str(comp_o, "computer_guid");
+  auto analyst = master.client(test::cert_of(analyst_o));
   auto node = master.client(test::cert_of(comp_o));
-  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
-  ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
-  ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+  const std::string client_id = str(client_o, "guid"), guid = m.guid;
   const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string day = billing::format_date(today), yesterday = billing::format_date(today - 1);
   auto price = [&](const std::string& body) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <set>
 #include <map>
 
@@ -129,18 +130,39 @@ TEST(MasterEndToEnd, FullLifecycleSurvivesKillNine) {
 // slapos.allDocs.v0.instance_node_instance_list is the reference API's "Slave Instance Search":
 // the shared instances a host serves (with their software type), for whoever may read the host;
 // not the host's own children (what it listed before).
-TEST(MasterEndToEnd, SlaveInstanceSearchListsTheSharedInstancesOfAHost) {
+namespace {
+// A master with Alice, who owns computer `guid` (two partitions, formatted by its node), and Bob.
+class AlicesComputer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(master.ready());
+    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
+    connect(admin_c, master.admin());
+    connect(alice_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Alice"})").body)));
+    connect(bob_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Bob"})").body)));
+    auto comp = parse_object(alice_c->post("/v1/computers", R"({"price_minor":1})").body);
+    guid = str(comp, "computer_guid");
+    connect(node_c, test::cert_of(comp));
+    ASSERT_EQ(node_c->post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid +
+                                                                     R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"}]})")
+                  .status,
+              200u);
+  }
+  void supply(const std::string& url) {
+    ASSERT_EQ(alice_c->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":")" + url + R"("})").status, 200u);
+  }
   test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  auto alice = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Alice"})").body)));
-  auto bob = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Bob"})").body)));
-  auto comp = parse_object(alice.post("/v1/computers", R"({"price_minor":1})").body);
-  const std::string guid = str(comp, "computer_guid");
-  auto node = master.client(test::cert_of(comp));
-  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"}]})").status, 200u);
-  ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///front"})").status, 200u);
+  test::MasterProcess master{dir.path() / "master"};
+  std::optional<test::TlsClient> admin_c, alice_c, bob_c, node_c;  // built in place: a client holds its stream
+  std::string guid;
+};
+}  // namespace
+
+TEST_F(AlicesComputer, SlaveInstanceSearchListsTheSharedInstancesOfAHost) {
+  auto& alice = *alice_c;
+  auto& bob = *bob_c;
+  auto& node = *node_c;
+  supply("file:///front");
   auto request = [](test::TlsClient& who, const std::string& title, bool shared, const std::string& params) {
     auto r = who.post("/slapos.post.v0.software_instance", R"({"title":")" + title + R"(","software_release_uri":"file:///front","software_type":"frontend","shared":)" +
                                                              (shared ? "true" : "false") + R"(,"parameters":)" + params + "}");
@@ -172,19 +194,11 @@ TEST(MasterEndToEnd, SlaveInstanceSearchListsTheSharedInstancesOfAHost) {
 
 // A computer's owner sees what its node reported of each release it supplied: building, available,
 // or a failed build with its message (before, reports were stored and never shown).
-TEST(MasterEndToEnd, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
-  test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  auto alice = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Alice"})").body)));
-  auto bob = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"Bob"})").body)));
-  auto comp = parse_object(alice.post("/v1/computers", R"({"price_minor":1})").body);
-  const std::string guid = str(comp, "computer_guid");
-  auto node = master.client(test::cert_of(comp));
-  for (const char* url : {"file:///good.cfg", "file:///bad.cfg", "file:///new.cfg"}) {
-    ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":")" + url + R"("})").status, 200u);
-  }
+TEST_F(AlicesComputer, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
+  auto& alice = *alice_c;
+  auto& bob = *bob_c;
+  auto& node = *node_c;
+  for (const char* url : {"file:///good.cfg", "file:///bad.cfg", "file:///new.cfg"}) supply(url);
   auto put = [&](const std::string& verb, const std::string& url, const std::string& field, const std::string& value) {
     auto r = node.post("/slapos.put.v0." + verb, boost::json::serialize(boost::json::object{{"computer_guid", guid}, {"software_release_uri", url}, {field, value}}));
     EXPECT_EQ(r.status, 200u) << r.body;
