@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "billing/calendar.h"
 #include "tests/ledger/test_util.h"
@@ -50,41 +51,40 @@ void write(const std::filesystem::path& p, const std::string& s) { std::ofstream
 
 // A supplier's computer (one partition, formatted) supplying file:///sr, a client's instance "db"
 // on it, and an analyst: what both billing tests start from.
-struct Market {
-  boost::json::object supplier_o, client_o, analyst_o, comp_o;
-  std::string guid;
-  void build(test::MasterProcess& master, test::TlsClient& admin) {
-    supplier_o = parse_object(admin.post("/v1/persons", R"({"name":"Supplier"})").body);
-    client_o = parse_object(admin.post("/v1/persons", R"({"name":"Client"})").body);
-    analyst_o = parse_object(admin.post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
-    auto supplier = master.client(test::cert_of(supplier_o));
-    auto client = master.client(test::cert_of(client_o));
-    comp_o = parse_object(supplier.post("/v1/computers", "{}").body);
+class MasterBilling : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(master.ready());
+    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
+    connect(admin_c, master.admin());
+    supplier_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Supplier"})").body);
+    client_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Client"})").body);
+    analyst_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
+    connect(supplier_c, test::cert_of(supplier_o));
+    connect(client_c, test::cert_of(client_o));
+    connect(analyst_c, test::cert_of(analyst_o));
+    client_id = str(client_o, "guid");
+    auto comp_o = parse_object(supplier_c->post("/v1/computers", "{}").body);
     guid = str(comp_o, "computer_guid");
-    auto node = master.client(test::cert_of(comp_o));
-    ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
-    ASSERT_EQ(supplier.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
-    ASSERT_EQ(client.post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+    connect(node_c, test::cert_of(comp_o));
+    ASSERT_EQ(node_c->post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+    ASSERT_EQ(supplier_c->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+    ASSERT_EQ(client_c->post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+    today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
+  test::TempDir dir;
+  test::MasterProcess master{dir.path() / "master"};
+  std::optional<test::TlsClient> admin_c, supplier_c, client_c, analyst_c, node_c;  // built in place: a client holds its stream
+  boost::json::object supplier_o, client_o, analyst_o;
+  std::string client_id, guid;
+  int32_t today = 0;
 };
 
 }  // namespace
 
-TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
-  test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  Market m;
-  ASSERT_NO_FATAL_FAILURE(m.build(master, admin));
-  const auto &supplier_o = m.supplier_o, &client_o = m.client_o, &analyst_o = m.analyst_o, &comp_o = m.comp_o;
-  auto supplier = master.client(test::cert_of(supplier_o));
-  auto client = master.client(test::cert_of(client_o));
-  auto analyst = master.client(test::cert_of(analyst_o));
-  auto node = master.client(test::cert_of(comp_o));
-  const std::string client_id = str(client_o, "guid"), guid = m.guid;
+TEST_F(MasterBilling, PricesUsageQueriesAndAuthorization) {
+  auto &admin = *admin_c, &supplier = *supplier_c, &client = *client_c, &analyst = *analyst_c, &node = *node_c;
 
-  const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string day = billing::format_date(today);
   // Refused price commands write nothing.
   const std::string head = admin.get("/v1/ledger/head").body;
@@ -168,20 +168,8 @@ TEST(MasterBilling, PricesUsageQueriesAndAuthorization) {
 // parameter the route does not read is refused, not ignored; a text cell that a spreadsheet would
 // run as a formula is quoted; a computer's price in a unit the usage is not in leaves the
 // supplier's price in force.
-TEST(MasterBilling, WhatAnAnalystIsNeverShownSilently) {
-  test::TempDir dir;
-  test::MasterProcess master(dir.path() / "master");
-  ASSERT_TRUE(master.ready());
-  auto admin = master.client(master.admin());
-  Market m;
-  ASSERT_NO_FATAL_FAILURE(m.build(master, admin));
-  const auto &supplier_o = m.supplier_o, &client_o = m.client_o, &analyst_o = m.analyst_o, &comp_o = m.comp_o;
-  auto supplier = master.client(test::cert_of(supplier_o));
-  auto client = master.client(test::cert_of(client_o));
-  auto analyst = master.client(test::cert_of(analyst_o));
-  auto node = master.client(test::cert_of(comp_o));
-  const std::string client_id = str(client_o, "guid"), guid = m.guid;
-  const int32_t today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+TEST_F(MasterBilling, WhatAnAnalystIsNeverShownSilently) {
+  auto &supplier = *supplier_c, &client = *client_c, &analyst = *analyst_c, &node = *node_c;
   const std::string day = billing::format_date(today), yesterday = billing::format_date(today - 1);
   auto price = [&](const std::string& body) {
     auto r = supplier.post("/v1/prices", body);
