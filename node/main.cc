@@ -93,8 +93,9 @@ int main(int argc, char** argv) {
     spdlog::error("configuration: {}", st.error().to_string());
     return 1;
   }
-  // Both what a slapnode works on: its supervisord (run_dir) and its partitions with their
-  // records and usage baselines (instance_root). Another configuration naming either is refused.
+  // All that a slapnode works on: its supervisord (run_dir), its partitions with their records and
+  // usage baselines (instance_root) and its releases (software_root). Another slapnode naming any
+  // of them is refused.
   // The daemon waits for a manual command to finish (under systemd, failing at once would burn
   // its restart budget); a manual command beside the daemon is refused at once.
   const bool daemon = cmd == "run";

@@ -64,9 +64,12 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
     auto& into = bad ? dns : ips;
     if (std::find(into.begin(), into.end(), n) == into.end()) into.push_back(n);
   }
-  std::string names;
+  std::string names, listed;  // one per line, as recorded; and for the log
   for (const auto* list : {&dns, &ips}) {
-    for (const auto& n : *list) names += n + "\n";
+    for (const auto& n : *list) {
+      names += n + "\n";
+      listed += (listed.empty() ? "" : ", ") + n;
+    }
   }
   const fs::path names_file = m->paths_.dir / "server.names";
   const auto recorded = read_text(names_file);
@@ -79,11 +82,7 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
     if (auto s = ca::write_file(m->paths_.server_crt(), cert->certificate_pem, fs::perms(0644)); !s) return s.error();
     if (auto s = ca::write_file(m->paths_.server_key(), cert->private_key_pem, fs::perms(0600)); !s) return s.error();
     if (auto s = ca::write_file(names_file, names, fs::perms(0644)); !s) return s.error();
-    spdlog::info("server certificate for {}", [&] {
-      std::string all;
-      for (const auto* list : {&dns, &ips}) for (const auto& n : *list) all += (all.empty() ? "" : ", ") + n;
-      return all;
-    }());
+    spdlog::info("server certificate for {}", listed);
   }
 
   // Ledger, market, identities, sequencer.
@@ -130,9 +129,7 @@ ubm::Status Master::ensure_admin() {
                                                           ubm::TimestampNs{cert->not_after_ns}, "admin"}});
   // Removing admin.key and starting again is how the administrator's certificate is renewed
   // (expired) or rotated (leaked): the previous ones are revoked with it.
-  for (const auto& serial : identities_.serials_of(kAdminId)) {
-    commands.push_back(market::RecordIdentity{ubm::Identity{ubm::IdentityAction::revoke, std::string(kAdminId), serial, "", {}, {}, ""}});
-  }
+  for (const auto& serial : identities_.serials_of(kAdminId)) commands.push_back(revocation(std::string(kAdminId), serial));
   for (auto& c : commands) {
     auto r = sequencer_->submit(std::move(c)).get();
     if (!r) return r.error();

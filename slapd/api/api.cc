@@ -239,7 +239,7 @@ void Api::submit_all(std::vector<market::Command> commands, Dialect d, Reply rep
   }
 }
 
-void Api::submit_instance_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
+void Api::submit_sole_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
                                      std::function<http::Response(const std::vector<market::Outcome>&)> to_response) {
   const std::string subject = issued.subject, serial = issued.serial;
   std::lock_guard lock(cert_mu_);

@@ -85,12 +85,12 @@ class Api {
   // `to_response` with every outcome. (A refusal does not undo the commands before it.)
   void submit_all(std::vector<market::Command> commands, Dialect d, Reply reply,
                   std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
-  // Records `issued` (a new certificate of an instance) and revokes every other certificate the
-  // instance holds or is being given by a fetch not yet durable. Computed and queued under one
-  // lock, so two concurrent fetches cannot each leave a valid certificate behind: the later one
-  // revokes the earlier's, which the queue holds before it.
-  void submit_instance_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
-                                   std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
+  // Records `issued` (a new certificate of an instance, or a person's renewed one) and revokes
+  // every other certificate its subject holds or is being given by a request not yet durable.
+  // Computed and queued under one lock, so two concurrent requests cannot each leave a valid
+  // certificate behind: the later one revokes the earlier's, which the queue holds before it.
+  void submit_sole_certificate(const ubm::Identity& issued, Dialect d, Reply reply,
+                               std::function<http::Response(const std::vector<market::Outcome>&)> to_response);
 
  private:
   bool rate_ok(const std::string& subject);
@@ -107,7 +107,7 @@ class Api {
   std::mutex view_mu_;
   std::unordered_map<std::string, std::shared_ptr<const CachedView>> views_;
   std::mutex cert_mu_;
-  std::unordered_map<std::string, std::vector<std::string>> certs_in_flight_;  // instance -> serials queued, not yet durable
+  std::unordered_map<std::string, std::vector<std::string>> certs_in_flight_;  // subject -> serials queued, not yet durable
   std::mutex rate_mu_;
   std::unordered_map<std::string, Bucket> buckets_;
 };

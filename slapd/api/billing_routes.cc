@@ -11,6 +11,7 @@
 #include "billing/calendar.h"
 #include "billing/query.h"
 #include "slapd/api/api.h"
+#include "slapd/api/query_string.h"
 
 namespace slap::slapd {
 namespace {
@@ -21,54 +22,6 @@ constexpr size_t kMaxRows = 100'000;  // a bigger answer is refused: narrow the 
 
 http::Response forbidden(const std::string& why) { return error_response(kD, 403, "forbidden", why); }
 http::Response bad(std::string field, std::string detail) { return error_response(kD, 400, "bad_request", field + ": " + detail); }
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The query string as decoded key/value pairs; nullopt on a malformed escape.
-std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto decode = [](std::string_view s, std::string& o) {
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') o += ' ';
-      else if (s[i] != '%') o += s[i];
-      else {
-        if (i + 2 >= s.size()) return false;
-        const int h = hex(s[i + 1]), l = hex(s[i + 2]);
-        if (h < 0 || l < 0) return false;
-        o += static_cast<char>(h * 16 + l);
-        i += 2;
-      }
-    }
-    return true;
-  };
-  size_t pos = 0;
-  while (pos < q.size()) {
-    size_t amp = q.find('&', pos);
-    if (amp == std::string_view::npos) amp = q.size();
-    std::string_view kv = q.substr(pos, amp - pos);
-    pos = amp + 1;
-    if (kv.empty()) continue;
-    const size_t eq = kv.find('=');
-    std::pair<std::string, std::string> p;
-    if (!decode(kv.substr(0, eq), p.first)) return std::nullopt;
-    if (eq != std::string_view::npos && !decode(kv.substr(eq + 1), p.second)) return std::nullopt;
-    out.push_back(std::move(p));
-    if (out.size() > 64) return std::nullopt;
-  }
-  return out;
-}
-
-const std::string* param(const std::vector<std::pair<std::string, std::string>>& ps, std::string_view key) {
-  for (const auto& [k, v] : ps) {
-    if (k == key) return &v;
-  }
-  return nullptr;
-}
 
 // A text cell. One a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage return
 // first) is prefixed with ', so that a resource name a node reported, say, cannot run in the
@@ -159,10 +112,8 @@ void query(Api& api, const Caller& caller, const std::string& qs, bool statement
   static constexpr std::string_view kStatementKeys[] = {"month", "from", "to", "client", "supplier", "resource",
                                                         "computer", "instance", "compare", "format"};
   const auto keys = statement ? std::span<const std::string_view>(kStatementKeys) : std::span<const std::string_view>(kQueryKeys);
-  for (const auto& [k, v] : *ps) {
-    if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
-      return reply(bad(k, statement ? "unknown parameter for a statement (month, from, to, filters, compare, format)" : "unknown parameter"));
-    }
+  if (const std::string* k = unknown_key(*ps, keys)) {
+    return reply(bad(*k, statement ? "unknown parameter for a statement (month, from, to, filters, compare, format)" : "unknown parameter"));
   }
   const std::string* client = param(*ps, "client");
   if (statement) {

@@ -31,7 +31,7 @@ void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind ki
   // One valid certificate per instance: the node fetches one each time it processes the
   // partition, so the earlier ones are revoked in the same breath (no pile of valid keys). A
   // computer's owner may hold several (rotation), revoking them explicitly.
-  if (kind == ca::IdentityKind::instance) return api.submit_instance_certificate(id, kD, reply, std::move(answer));
+  if (kind == ca::IdentityKind::instance) return api.submit_sole_certificate(id, kD, reply, std::move(answer));
   api.submit_all({market::RecordIdentity{id}}, kD, reply, std::move(answer));
 }
 
@@ -130,18 +130,12 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     // Read in place, one shared instance at a time (a frontend may serve thousands: no copy of
     // each whole instance, and the folding thread waits for one short read at most).
     const auto& registry = market.instances();
-    bool allowed = false;
-    std::vector<std::string> slaves;
-    std::string host_guid;
-    const bool known = registry.read(*guid, [&](const market::InstanceRegistry::View& v) {
-      host_guid = v.instance.request.instance;
-      slaves = v.instance.slaves;
-    });
-    if (!known) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    if (auto host = registry.get(*guid)) allowed = may_read(api, caller, *host);
-    if (!allowed) return reply(forbidden(caller.subject + " may not read " + *guid));
+    const auto host = registry.get(*guid);  // the host alone is copied (its slaves' guids among it)
+    if (!host) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
+    if (!may_read(api, caller, *host)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    const std::string& host_guid = host->request.instance;
     bj::array list;
-    for (const auto& g : slaves) {
+    for (const auto& g : host->slaves) {
       std::optional<bj::object> o;
       std::string requester;
       registry.read(g, [&](const market::InstanceRegistry::View& v) {

@@ -5,10 +5,10 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "ledger/hash.h"
 #include "slapd/api/api.h"
+#include "slapd/api/query_string.h"
 #include "slapd/api/render.h"
 #include "slapd/json/entry_json.h"
 
@@ -29,26 +29,15 @@ std::string random_id(const char* prefix) {
   return std::string(prefix) + ledger::to_hex(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 
-// Query parameter `key` as an unsigned integer; nullopt when absent; error when malformed.
+// Query parameter `key` as an unsigned integer; nullopt when absent; `bad` set when malformed (a
+// query string that does not parse counts as malformed).
 std::optional<uint64_t> query_uint(const std::string& query, std::string_view key, bool& bad) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    if (amp == std::string::npos) amp = query.size();
-    std::string_view kv(query.data() + pos, amp - pos);
-    if (kv.substr(0, key.size()) == key && kv.size() > key.size() && kv[key.size()] == '=') {
-      std::string_view v = kv.substr(key.size() + 1);
-      uint64_t out = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-      if (ec != std::errc() || p != v.data() + v.size()) {
-        bad = true;
-        return std::nullopt;
-      }
-      return out;
-    }
-    pos = amp + 1;
+  auto ps = parse_query(query);
+  if (!ps) {
+    bad = true;
+    return std::nullopt;
   }
-  return std::nullopt;
+  return uint_param(*ps, key, bad);
 }
 
 http::Response view_response(const Api::CachedView& v) {
@@ -209,7 +198,7 @@ void renew_person(Api& api, const Caller& caller, const std::string& guid, const
   auto c = std::make_shared<ca::IssuedCertificate>(std::move(cert.value()));
   ubm::Identity id{ubm::IdentityAction::issue, guid, c->serial_hex, c->fingerprint_sha256,
                    ubm::TimestampNs{c->not_before_ns}, ubm::TimestampNs{c->not_after_ns}, role};
-  api.submit_instance_certificate(id, kD, std::move(reply), [guid, c](const std::vector<Outcome>&) {
+  api.submit_sole_certificate(id, kD, std::move(reply), [guid, c](const std::vector<Outcome>&) {
     return json_response(201, bj::object{{"guid", guid}, {"certificate", c->certificate_pem}, {"key", c->private_key_pem}});
   });
 }
@@ -232,24 +221,6 @@ void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply)
   api.submit(revocation(cert->subject, s), kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });
 }
 
-// Whether the query string holds only these keys (each at most once is not required: the first
-// value is the one read).
-bool query_keys_only(const std::string& query, std::initializer_list<std::string_view> keys, std::string& unknown) {
-  size_t pos = 0;
-  while (pos < query.size()) {
-    size_t amp = query.find('&', pos);
-    if (amp == std::string::npos) amp = query.size();
-    const std::string_view kv(query.data() + pos, amp - pos);
-    const std::string_view k = kv.substr(0, kv.find('='));
-    if (!kv.empty() && std::find(keys.begin(), keys.end(), k) == keys.end()) {
-      unknown = std::string(k);
-      return false;
-    }
-    pos = amp + 1;
-  }
-  return true;
-}
-
 // Pages of the instances the caller may read, in registration order: `after` (the `next` of the
 // page before, 0 first) and `limit` (at most kMaxListed). A page examines at most kMaxScanned
 // instances under the registry's lock, copying only guids, so that no listing stalls the folding
@@ -258,11 +229,13 @@ bool query_keys_only(const std::string& query, std::initializer_list<std::string
 // instances, none even, while `next` is given: the listing goes on until `next` is absent.
 void list_instances(Api& api, const Caller& caller, const std::string& query, Reply reply) {
   constexpr uint64_t kMaxListed = 1'000, kMaxScanned = 100'000;
-  std::string unknown;
-  if (!query_keys_only(query, {"after", "limit"}, unknown)) return reply(error_response(kD, 400, "bad_request", unknown + ": unknown parameter"));
+  static constexpr std::string_view kKeys[] = {"after", "limit"};
+  const auto ps = parse_query(query);
+  if (!ps) return reply(error_response(kD, 400, "bad_request", "malformed query string"));
+  if (const std::string* k = unknown_key(*ps, kKeys)) return reply(error_response(kD, 400, "bad_request", *k + ": unknown parameter"));
   bool bad = false;
-  const uint64_t after = query_uint(query, "after", bad).value_or(0);
-  const uint64_t limit = query_uint(query, "limit", bad).value_or(kMaxListed);
+  const uint64_t after = uint_param(*ps, "after", bad).value_or(0);
+  const uint64_t limit = uint_param(*ps, "limit", bad).value_or(kMaxListed);
   if (bad || limit == 0 || limit > kMaxListed) {
     return reply(error_response(kD, 400, "bad_request", "after is a position (the next of the page before) and limit an integer from 1 to 1000"));
   }

@@ -156,6 +156,13 @@ class NodeFlow : public ::testing::Test {
     ASSERT_EQ(node.format_pass(), ExitCode::kOk);
     ASSERT_EQ(node.software_pass(), ExitCode::kOk);
   }
+  // Formatted and built, then SOFTINST-1 and SOFTINST-2 (hello) running in slappart0 and slappart1.
+  void two_hello_instances(Node& node) {
+    ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+    allocate("slappart0", "SOFTINST-1", hello_url, "started");
+    allocate("slappart1", "SOFTINST-2", hello_url, "started");
+    ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  }
   // A release written into tmp/<name>/software.cfg and supplied (available) in the view; its URL.
   std::string add_release(const std::string& name, const std::string& profile) {
     fs::create_directories(tmp / name);
@@ -418,10 +425,7 @@ TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
 // transaction then goes alone, and only the refused one is dropped.
 TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
   Node node(cfg);
-  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
-  allocate("slappart0", "SOFTINST-1", hello_url, "started");
-  allocate("slappart1", "SOFTINST-2", hello_url, "started");
-  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(two_hello_instances(node));
   { std::lock_guard<std::mutex> g(master.mu); master.refuse_usage_containing = "SOFTINST-2"; }
   EXPECT_EQ(node.report_pass(), ExitCode::kFailure);  // one transaction dropped, and said so
   const time_t measured = ::time(nullptr);
@@ -457,10 +461,7 @@ TEST_F(NodeFlow, OnePartitionsRefusedUsageDoesNotDropTheOthers) {
 // nothing through a link its partition's user put in place of var/xml_report meanwhile.
 TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
   Node node(cfg);
-  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
-  allocate("slappart0", "SOFTINST-1", hello_url, "started");
-  allocate("slappart1", "SOFTINST-2", hello_url, "started");
-  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(two_hello_instances(node));
   const std::string reports0 = cfg.partition_path(0) + "/var/xml_report", reports1 = cfg.partition_path(1) + "/var/xml_report";
   fs::create_directories(reports0);
   fs::create_directories(reports1);

@@ -142,14 +142,12 @@ class InstanceIdentities : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(master.ready());
-    // Built in place: a client holds its stream, which refers to its own context (no moving).
-    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
-    connect(admin, master.admin());
-    connect(cx, test::cert_of(parse_object(admin->post("/v1/persons", R"({"name":"X"})").body)));
+    master.connect(admin, master.admin());
+    master.connect(cx, test::cert_of(parse_object(admin->post("/v1/persons", R"({"name":"X"})").body)));
     auto o = parse_object(cx->post("/v1/computers", R"({"price_minor":1})").body);
     a = str(o, "computer_guid");
     a_cert = test::cert_of(o);
-    connect(ca, a_cert);
+    master.connect(ca, a_cert);
     ASSERT_EQ(ca->post("/slapos.put.v0.compute_node_format", format_body(a)).status, 200u);
     ASSERT_EQ(cx->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + a + R"(","software_release_uri":"file:///sr"})").status, 200u);
   }

@@ -55,18 +55,17 @@ class MasterBilling : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(master.ready());
-    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
-    connect(admin_c, master.admin());
+    master.connect(admin_c, master.admin());
     supplier_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Supplier"})").body);
     client_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Client"})").body);
     analyst_o = parse_object(admin_c->post("/v1/persons", R"({"name":"Ann","role":"analyst"})").body);
-    connect(supplier_c, test::cert_of(supplier_o));
-    connect(client_c, test::cert_of(client_o));
-    connect(analyst_c, test::cert_of(analyst_o));
+    master.connect(supplier_c, test::cert_of(supplier_o));
+    master.connect(client_c, test::cert_of(client_o));
+    master.connect(analyst_c, test::cert_of(analyst_o));
     client_id = str(client_o, "guid");
     auto comp_o = parse_object(supplier_c->post("/v1/computers", "{}").body);
     guid = str(comp_o, "computer_guid");
-    connect(node_c, test::cert_of(comp_o));
+    master.connect(node_c, test::cert_of(comp_o));
     ASSERT_EQ(node_c->post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
     ASSERT_EQ(supplier_c->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
     ASSERT_EQ(client_c->post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);

@@ -136,13 +136,12 @@ class AlicesComputer : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(master.ready());
-    auto connect = [&](std::optional<test::TlsClient>& c, test::ClientCert cert) { c.emplace("127.0.0.1", master.port(), master.ca(), std::move(cert)); };
-    connect(admin_c, master.admin());
-    connect(alice_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Alice"})").body)));
-    connect(bob_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Bob"})").body)));
+    master.connect(admin_c, master.admin());
+    master.connect(alice_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Alice"})").body)));
+    master.connect(bob_c, test::cert_of(parse_object(admin_c->post("/v1/persons", R"({"name":"Bob"})").body)));
     auto comp = parse_object(alice_c->post("/v1/computers", R"({"price_minor":1})").body);
     guid = str(comp, "computer_guid");
-    connect(node_c, test::cert_of(comp));
+    master.connect(node_c, test::cert_of(comp));
     ASSERT_EQ(node_c->post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid +
                                                                      R"(","compute_partition_list":[{"partition_id":"slappart0"},{"partition_id":"slappart1"}]})")
                   .status,

@@ -75,6 +75,9 @@ class MasterProcess {
   std::string ca() const { return read_file(state_ / "ca.crt"); }
   ClientCert admin() const { return {read_file(state_ / "admin.crt"), read_file(state_ / "admin.key")}; }
   TlsClient client(std::optional<ClientCert> cert) const { return TlsClient("127.0.0.1", port_, ca(), std::move(cert)); }
+  // The same, built in place (a client holds its stream, which refers to its own context: it
+  // cannot move): for fixtures keeping clients as members.
+  void connect(std::optional<TlsClient>& into, ClientCert cert) const { into.emplace("127.0.0.1", port_, ca(), std::move(cert)); }
 
  private:
   std::filesystem::path state_;
