@@ -20,7 +20,8 @@ namespace {
 const std::vector<std::string> kReleases = {kRelease, kRelease2};
 const std::vector<std::string> kTypes = {"default", "frontend"};
 const std::vector<std::string> kRegions = {"fr", "de", "jp"};
-const std::vector<std::string> kClients = {"alice", "bob", "carol"};
+// The owner of every computer requests too: its closed computers serve it when it names them.
+const std::vector<std::string> kClients = {"alice", "bob", "carol", "owner"};
 
 std::string cat(const char* prefix, uint64_t n) {
   std::string s(prefix);
@@ -32,7 +33,9 @@ class Simulation {
  public:
   explicit Simulation(uint64_t seed) : rng_(seed) {
     w_.party("owner");
-    for (const auto& c : kClients) w_.party(c);
+    for (const auto& c : kClients) {
+      if (c != "owner") w_.party(c);
+    }
   }
 
   void step(int n) {
@@ -48,6 +51,7 @@ class Simulation {
   World& world() { return w_; }
   struct Stats {
     int accepted = 0, refused = 0, written = 0, attached = 0, allocated = 0;
+    int closed = 0;  // placements on (or attachments to a host on) a closed computer
   } stats;
 
  private:
@@ -85,6 +89,7 @@ class Simulation {
     const std::string region = it != m_.computers.end() ? it->second.region : any(kRegions);
     expect(RegisterComputer{guid, "owner", "net-1", open ? Scope::open : Scope::close, price, "EUR", "", {{"region", region}}}, true, "register");
     auto& c = m_.computers[guid];
+    c.owner = "owner";
     c.price = price;
     c.region = region;
     const bool changed = it == m_.computers.end() || c.open != open;
@@ -147,7 +152,7 @@ class Simulation {
     const std::string release = existing && dice(3) != 0 ? existing->release : any(kReleases);
     const std::string type = existing && dice(3) != 0 ? existing->type : any(kTypes);
     StringMap sla;
-    switch (dice(5)) {
+    switch (requester == "owner" ? dice(3) : dice(5)) {  // the owner names a computer more often: closed ones serve it then
       case 0: sla.emplace_back("region", any(kRegions)); break;
       case 1: sla.emplace_back("max_price", std::to_string(dice(4))); break;
       case 2: sla.emplace_back("computer_guid", some_computer()); break;
@@ -172,6 +177,16 @@ class Simulation {
     }
     expect(r, true, "changed request");
     m_.change(i, release, type, normalized(sla), state);
+  }
+
+  // Counts placements first seen while their computer is closed: only its owner, naming it, gets one.
+  void count_closed() {
+    for (const auto& i : m_.instances) {
+      const Model::Instance* h = i.host.empty() ? &i : m_.find(i.host);
+      if (h == nullptr || h->computer.empty()) continue;
+      if (!placements_.insert(i.guid + " " + i.computer + "/" + i.partition + " " + i.host).second) continue;
+      if (!m_.computers.at(h->computer).open) ++stats.closed;
+    }
   }
 
   void report() {
@@ -221,12 +236,14 @@ class Simulation {
       EXPECT_TRUE(c->supplies_release(i->request.release)) << i->computer << " runs a release it does not supply";
       EXPECT_EQ(c->partition(i->partition)->instance, mi.guid);
     }
+    count_closed();
     // (a) replay from scratch (every step early on, then every 5th)
     if (n < 50 || n % 5 == 0) w_.expect_replay_equal();
   }
 
   World w_;
   Model m_;
+  std::set<std::string> placements_;  // "guid computer/partition host" seen so far
   std::mt19937_64 rng_;
 };
 
@@ -255,6 +272,7 @@ TEST(MarketSimulation, RandomCommandStreamsMatchReplayAndTheReferenceModel) {
     total.written += sim.stats.written;
     total.attached += sim.stats.attached;
     total.allocated += sim.stats.allocated;
+    total.closed += sim.stats.closed;
     // A restart from checkpoints equals the live state too.
     Market restored(MarketOptions{.clock = &sim.world().clock});
     auto live = sim.world().market().projections();
@@ -264,12 +282,13 @@ TEST(MarketSimulation, RandomCommandStreamsMatchReplayAndTheReferenceModel) {
       EXPECT_EQ(fresh[k]->snapshot(), live[k]->snapshot());
     }
   }
-  std::printf("accepted %d refused %d written %d attached %d allocated %d\n", total.accepted, total.refused, total.written,
-              total.attached, total.allocated);
+  std::printf("accepted %d refused %d written %d attached %d allocated %d on closed computers %d\n", total.accepted, total.refused,
+              total.written, total.attached, total.allocated, total.closed);
   // The streams reach every part of the rules.
   EXPECT_GT(total.refused, 0);
   EXPECT_GT(total.attached, 0);
   EXPECT_GT(total.allocated, 0);
+  EXPECT_GT(total.closed, 0);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ struct Model {
   struct Computer {
     int64_t price = 0;
     bool open = true;
+    std::string owner;  // a closed computer serves its owner alone
     std::string region;
     std::vector<std::string> partitions;  // refs, first declaration order
     std::set<std::string> present;
@@ -48,6 +49,16 @@ struct Model {
     for (auto& i : instances) if (i.requester == requester && i.title == title) return &i;
     return nullptr;
   }
+  // The party an instance acts for: its requester, or its root requester's for a child instance.
+  std::string client(const Instance& i) {
+    const Instance* at = &i;
+    while (const Instance* parent = find(at->requester)) at = parent;
+    return at->requester;
+  }
+  // Open computers serve anyone; a closed one its owner only, and only when the request names it.
+  static bool admits(const Computer& c, const std::string& client, bool named) {
+    return c.open || (named && !c.owner.empty() && c.owner == client);
+  }
   static bool fits(const Computer& c, const StringMap& sla) {
     for (const auto& [k, v] : sla) {
       if (k == "region" && c.region != v) return false;
@@ -63,13 +74,14 @@ struct Model {
   }
   bool try_place(Instance& i) {
     const std::string* want = find_value(i.sla, "computer_guid");
+    const std::string party = client(i);
     if (i.shared) {
       for (auto& h : instances) {
         if (h.shared || h.computer.empty() || h.state == RequestedState::destroyed) continue;
         if (h.release != i.release || h.type != i.type) continue;
         if (want && h.computer != *want) continue;
-        // A closed computer's hosts serve its owner only (who never requests in the simulations).
-        if (!computers.at(h.computer).open || !fits(computers.at(h.computer), i.sla)) continue;
+        // A closed computer's hosts serve its owner only, as its partitions do.
+        if (!admits(computers.at(h.computer), party, want != nullptr) || !fits(computers.at(h.computer), i.sla)) continue;
         i.host = h.guid;
         i.attached = ++attachments;
         return true;
@@ -81,7 +93,7 @@ struct Model {
     auto busy = [](const Computer& c) { return c.holder.size(); };
     for (const auto& [guid, c] : computers) {
       if (want && guid != *want) continue;
-      if (!c.open || !c.supplied.count(i.release) || !free_partition(c) || !fits(c, i.sla)) continue;
+      if (!admits(c, party, want != nullptr) || !c.supplied.count(i.release) || !free_partition(c) || !fits(c, i.sla)) continue;
       if (best == nullptr || std::tuple(c.price, busy(c), guid) < std::tuple(best->price, busy(*best), best_guid)) {
         best = &c;
         best_guid = guid;

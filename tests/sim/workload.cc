@@ -87,6 +87,7 @@ Planned Workload::register_computer(Reference& ref) {
   const std::string region = it != m.computers.end() ? it->second.region : any(kRegions);
   const bool changed = it == m.computers.end() || it->second.open != open;
   auto& c = m.computers[guid];
+  c.owner = "owner";
   c.price = price;
   c.region = region;
   c.open = open;
@@ -159,8 +160,7 @@ Planned Workload::request(Reference& ref) {
     requester = any(roots)->guid;
     title = "c" + std::to_string(dice(2));
   } else {
-    do requester = any(ref.parties);
-    while (requester == "owner");  // the owner may use closed computers: not in the model
+    requester = any(ref.parties);
   }
   Model::Instance* existing = m.find(requester, title);
   const bool shared = existing ? existing->shared : dice(5) == 0;
