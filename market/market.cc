@@ -197,6 +197,13 @@ struct Market::Handler {
     m.hosting_.apply_fact(f);
     wrote = true;
   }
+  // Who supplies hosting, and usage, to `client` on computer `c`: its owner, or its network when
+  // the owner runs its own instances there (a movement never goes from a party to itself). One
+  // rule for every movement about an instance, so that its hosting and its usage are billed by
+  // the same supplier to the same client (DESIGN.md §3).
+  static const std::string& supplier_of(const ComputerView::Computer& c, std::string_view client) {
+    return c.props.owner == client ? c.props.network : c.props.owner;
+  }
   static std::string partition_item(std::string_view computer, std::string_view ref) {
     std::string s(computer);
     s += '/';
@@ -234,7 +241,7 @@ struct Market::Handler {
       if (p.placed()) {
         const ComputerView::Computer* c = m.computers_.find(p.computer);
         emit(fact::Allocated{guid, p.computer, p.partition},
-             {c->props.owner == q.client ? c->props.network : c->props.owner, q.client,
+             {supplier_of(*c, q.client), q.client,
               {guid, partition_item(p.computer, p.partition), release_item(q.release)}, price_of(*c)});
         out.computer = p.computer;
         out.partition = p.partition;
@@ -301,7 +308,7 @@ struct Market::Handler {
     if (!computer.empty()) {
       const ComputerView::Computer* c = m.computers_.find(computer);
       emit(fact::Freed{guid, computer, partition, false},
-           {client, c->props.owner == client ? c->props.network : c->props.owner, {guid, partition_item(computer, partition)}, {}});
+           {client, supplier_of(*c, client), {guid, partition_item(computer, partition)}, {}});
     } else {
       emit(fact::Freed{guid, {}, {}, false}, {client, std::string(kMarketNode), {guid}, {}});
     }
@@ -488,7 +495,7 @@ struct Market::Handler {
         Placement p = m.matcher_.place(c.release, client, *conditions);
         if (p.placed()) {
           const ComputerView::Computer* comp = m.computers_.find(p.computer);
-          Envelope env{comp->props.owner == client ? comp->props.network : comp->props.owner, client,
+          Envelope env{supplier_of(*comp, client), client,
                        {guid, partition_item(p.computer, p.partition), rel}, price_of(*comp)};
           f.computer = std::move(p.computer);
           f.partition = std::move(p.partition);
@@ -564,8 +571,7 @@ struct Market::Handler {
     }
     const std::string client = i->request.client;
     const ComputerView::Computer* comp = m.computers_.find(c.computer);
-    const std::string owner = comp->props.owner, network = comp->props.network;
-    const std::string supplier = owner == client ? network : owner;
+    const std::string supplier = supplier_of(*comp, client);
     std::vector<std::string> items = hosting_items(c.instance);
     const std::optional<ubm::TimestampNs> since = m.hosting_.since(c.instance);
     emit(fact::Reported{c.instance, c.state}, {supplier, client, items, {}});
@@ -634,8 +640,7 @@ struct Market::Handler {
     StringMap params = normalized(c.parameters);
     if (params == i->connection) return outcome_of(c.instance, false);
     const std::string client = i->request.client;
-    const std::string owner = at_comp->props.owner, network = at_comp->props.network;
-    emit(fact::Connection{c.instance, std::move(params)}, {owner == client ? network : owner, client, {c.instance}, {}});
+    emit(fact::Connection{c.instance, std::move(params)}, {supplier_of(*at_comp, client), client, {c.instance}, {}});
     return outcome_of(c.instance, true);
   }
 
@@ -676,8 +681,10 @@ struct Market::Handler {
     return out;
   }
 
-  // Usage from a node's TioXML journal becomes usage Movements, supplier (the computer's owner) to
-  // client (the instance's client), once per (computer, transaction reference, period).
+  // Usage from a node's TioXML journal becomes usage Movements, once per (computer, transaction
+  // reference, period): an instance's usage from its supplier to its client, as its hosting
+  // (supplier_of: the network when the owner uses its own computer); the computer's own usage (no
+  // instance named) from the owner to the market node.
   ubm::Result<Outcome> operator()(const ReportUsage& c) {
     const ComputerView::Computer* comp = m.computers_.find(c.computer);
     if (comp == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not known");
@@ -724,20 +731,20 @@ struct Market::Handler {
         mv.resource = l.resource;
         mv.quantity = {l.quantity, l.unit};
         mv.price = {ubm::Decimal{}, ""};  // rated by billing, not here
-        mv.source = ubm::NodeId{owner};
         mv.start = tx.start;
         mv.stop = tx.stop;
         mv.attributes = {{std::string(kUsageJournalAttribute), key}, {"reference", l.reference}};
         if (!l.title.empty()) mv.attributes.push_back({"title", l.title});
         if (guid->empty()) {
+          mv.source = ubm::NodeId{owner};
           mv.destination = ubm::NodeId{std::string(kMarketNode)};
           mv.items = {ubm::ItemId{c.computer}};
         } else {
           const auto* i = m.instances_.find(*guid);
+          mv.source = ubm::NodeId{supplier_of(*comp, i->request.client)};
           mv.destination = ubm::NodeId{i->request.client};
           mv.items = {ubm::ItemId{*guid}, ubm::ItemId{c.computer}};
         }
-        if (mv.destination == mv.source) mv.destination = ubm::NodeId{std::string(kMarketNode)};
         if (auto st = ubm::validate_structure(ubm::EntryBody{mv}, where + ".movement[" + std::to_string(k) + "]"); !st) return st.error();
         p.movements.push_back(std::move(mv));
       }

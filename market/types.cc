@@ -5,7 +5,12 @@
 namespace slap::market {
 
 StringMap normalized(StringMap m) {
-  std::stable_sort(m.begin(), m.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto less = [](const auto& a, const auto& b) { return a.first < b.first; };
+  const auto same = [](const auto& a, const auto& b) { return a.first == b.first; };
+  // Most maps are a few keys already in order: then nothing is sorted or copied (a stable sort
+  // takes a temporary buffer from the heap, on the deciding thread, for every request).
+  if (!std::is_sorted(m.begin(), m.end(), less)) std::stable_sort(m.begin(), m.end(), less);
+  if (std::adjacent_find(m.begin(), m.end(), same) == m.end()) return m;
   StringMap out;
   out.reserve(m.size());
   for (auto& kv : m) {

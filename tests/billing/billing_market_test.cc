@@ -85,6 +85,51 @@ TEST(Usage, JournalLinesLandOnTheirInstanceDayAndAreCountedOnce) {
   EXPECT_TRUE(ask(w, d + 1, d + 1, {}).rows.empty());
 }
 
+// The owner running an instance on its own computer is supplied by the computer's network, for its
+// hosting and for its usage alike, so both are on its statement, rated by the same price; the
+// computer's own usage (no instance named) goes from the owner to the market. Before, the usage of
+// such an instance went from the owner to the market: the market "bought" the owner's own usage,
+// and the owner's statement showed its hosting without it.
+TEST(SelfHosting, HostingAndUsageOfTheOwnersOwnInstanceHaveOneSupplier) {
+  World w;
+  small_world(w);
+  const Outcome o = w.request("mine", {}, "owner");
+  ASSERT_FALSE(o.partition.empty());
+  const int32_t d = today(w) + 1;
+  w.ok(SetPrice{"owner", "COMP-1", "usage/cpu_s", "cpu_s", dec("2"), "EUR", d, false});
+  at_day(w, d, 1);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::started});
+  at_day(w, d, 3);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::stopped});
+  const auto start = ubm::TimestampNs{day_start_ns(d) + kHourNs}, stop = ubm::TimestampNs{day_start_ns(d) + 2 * kHourNs};
+  w.ok(usage("COMP-1", o.partition, o.partition, start, stop, {{"usage/cpu_s", dec("10"), "cpu_s", "", ""}}));
+  w.ok(usage("COMP-1", "", "COMP-1", start, stop, {{"usage/cpu_s", dec("5"), "cpu_s", "", ""}}));  // the computer's own
+
+  auto intervals = movements(w, kHostingKey, kHostingInterval);
+  ASSERT_EQ(intervals.size(), 1u);
+  EXPECT_EQ(intervals[0].source.value(), "net-1");
+  EXPECT_EQ(intervals[0].destination.value(), "owner");
+  auto used = movements(w, market::kUsageJournalAttribute);
+  ASSERT_EQ(used.size(), 2u);
+  EXPECT_EQ(used[0].items.front().value(), o.instance);
+  EXPECT_EQ(used[0].source.value(), "net-1") << "the instance's usage comes from the supplier of its hosting";
+  EXPECT_EQ(used[0].destination.value(), "owner");
+  EXPECT_EQ(used[1].items.front().value(), "COMP-1");
+  EXPECT_EQ(used[1].source.value(), "owner");
+  EXPECT_EQ(used[1].destination.value(), std::string(kMarketNode));
+
+  // The owner's own lines: its hosting and its usage, both from the network; the usage rated.
+  std::array<std::string, kFilterDims> mine{};
+  mine[static_cast<size_t>(Dim::client)] = "owner";
+  auto a = ask(w, d, d, {Dim::supplier, Dim::resource}, mine);
+  ASSERT_EQ(a.rows.size(), 2u);
+  EXPECT_EQ(a.rows[0].key[static_cast<size_t>(Dim::resource)], "hosting/running");
+  EXPECT_EQ(a.rows[1].key[static_cast<size_t>(Dim::resource)], "usage/cpu_s");
+  for (const auto& r : a.rows) EXPECT_EQ(r.key[static_cast<size_t>(Dim::supplier)], "net-1");
+  EXPECT_EQ(a.rows[1].amount, 20);
+  w.expect_replay_equal();
+}
+
 TEST(Prices, TakeEffectOnTheirDayAndNeverRewriteThePast) {
   World w;
   small_world(w);

@@ -55,8 +55,10 @@ void run(uint64_t seed) {
     bool running = false;
   };
   std::vector<Inst> insts;
-  for (int i = 0; i < 10; ++i) {
-    Outcome o = w.request("t" + std::to_string(i), {}, "c" + std::to_string(i % 4));
+  // The owners request too: their instances may land on their own computers (self-hosting).
+  const std::vector<std::string> requesters = {"c0", "c1", "c2", "c3", "owner", "owner2"};
+  for (int i = 0; i < 12; ++i) {
+    Outcome o = w.request("t" + std::to_string(i), {}, requesters[static_cast<size_t>(i) % requesters.size()]);
     if (!o.partition.empty()) insts.push_back({o.instance, o.computer, o.partition});
   }
   ASSERT_FALSE(insts.empty());
