@@ -299,6 +299,37 @@ struct Market::Handler {
     }
   }
 
+  // After an instance's request turned to destroyed: an allocated instance waits for its node to
+  // confirm; the rest go at once.
+  void destroyed(const std::string& guid, bool was_pending, bool was_placed) {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    if (was_pending || (was_placed && i->computer.empty())) free(guid);
+  }
+
+  // An instance destroyed takes the instances it requested with it, down its whole subtree, as
+  // SlapOS destroys the instances of a destroyed tree: each is requested destroyed as it is, then
+  // freed like any other. Without this the children kept their partitions, and their hosting ran
+  // on, forever: nobody could address them any more (their requester, destroyed, requests nothing;
+  // a request names its requester's children only).
+  void destroy_descendants(const std::string& guid) {
+    std::deque<std::string> todo(m.instances_.find(guid)->children.begin(), m.instances_.find(guid)->children.end());
+    while (!todo.empty()) {
+      const std::string g = std::move(todo.front());
+      todo.pop_front();
+      const InstanceRegistry::Instance* i = m.instances_.find(g);
+      if (i == nullptr) continue;
+      todo.insert(todo.end(), i->children.begin(), i->children.end());
+      if (i->request.state == RequestedState::destroyed) continue;
+      const bool was_pending = i->pending, was_placed = i->placed();
+      fact::Requested f;
+      static_cast<fact::Request&>(f) = i->request;
+      f.state = RequestedState::destroyed;
+      const std::string client = f.client, rel = release_item(f.release);
+      emit(std::move(f), {client, std::string(kMarketNode), {g, rel}, {}});
+      destroyed(g, was_pending, was_placed);
+    }
+  }
+
   // Frees an instance's partition or host, re-queueing the shared instances it served.
   void free(const std::string& guid) {
     requeue_slaves(guid, "was destroyed");
@@ -471,6 +502,10 @@ struct Market::Handler {
     std::string client;
     std::string parent;
     if (const InstanceRegistry::Instance* r = m.instances_.find(c.requester)) {
+      // Its children were destroyed with it (destroy_descendants): a new one would be an orphan.
+      if (r->request.state == RequestedState::destroyed) {
+        return reject(Rejection::INVALID_STATE, "requester", c.requester + " was requested destroyed: it requests nothing");
+      }
       client = r->request.client;
       parent = c.requester;
     } else {
@@ -515,6 +550,15 @@ struct Market::Handler {
     f.instance = old.instance;
     const std::string guid = old.instance;
     if (old.shared != c.shared) return reject(Rejection::INVALID_STATE, "shared", "an instance cannot change between shared and not shared");
+    if (c.state == RequestedState::destroyed) {
+      // A destroy destroys the instance as it is: whatever release, type, parameters or SLA the
+      // request names are not recorded, and no supply check stands in its way (a client naming
+      // the product's current release URL must still be able to destroy an older instance).
+      f.release = old.release;
+      f.software_type = old.software_type;
+      f.parameters = old.parameters;
+      f.sla = old.sla;
+    }
     if (old.release == f.release && old.software_type == f.software_type && old.parameters == f.parameters &&
         old.sla == f.sla && old.state == f.state) {
       return outcome_of(guid, false);
@@ -528,13 +572,11 @@ struct Market::Handler {
     const bool was_placed = existing->placed(), was_pending = existing->pending;
     // A shared instance runs inside a host of its release and type; a host serves only those.
     const bool kind_changed = old.release != f.release || old.software_type != f.software_type;
-    const std::string rel = release_item(c.release);
+    const std::string rel = release_item(f.release);
     emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
     if (c.state == RequestedState::destroyed) {
-      // Allocated instances wait for their node to confirm; the rest go at once.
-      const InstanceRegistry::Instance* i = m.instances_.find(guid);
-      if (was_pending || (was_placed && i->computer.empty())) free(guid);
-      else if (kind_changed && was_placed) requeue_slaves(guid, "changed release or software type");  // it waits for its node
+      destroyed(guid, was_pending, was_placed);
+      destroy_descendants(guid);
     } else if (kind_changed && c.shared && was_placed) {
       const std::string host = m.instances_.find(guid)->host;
       emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});

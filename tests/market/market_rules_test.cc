@@ -213,6 +213,53 @@ TEST_F(MarketRules, DestroyReportForARunningInstanceIsRefused) {
   EXPECT_EQ(w.market().instances().get(o.instance)->reported, ReportedState::started);
 }
 
+// Destroying an instance destroys the instances it requested, down its whole tree: an allocated
+// one keeps its partition until its node confirms, a pending one goes at once; the destroyed
+// instance requests nothing more (a new child would be an orphan again). Before, the children
+// kept their partitions forever and nobody could address them any more.
+TEST_F(MarketRules, DestroyingAnInstanceDestroysTheInstancesItRequested) {
+  host("COMP-1", 1, {}, 3);
+  Outcome root = w.request("root");
+  Outcome child = w.request("child", {}, root.instance);
+  Outcome grandchild = w.request("grandchild", {}, child.instance);
+  Outcome waiting = w.request("waiting", {}, child.instance);  // no partition left: pending
+  ASSERT_FALSE(child.partition.empty());
+  ASSERT_FALSE(waiting.pending.empty());
+  const auto child_ts = w.market().instances().get(child.instance)->timestamp;
+  const uint64_t version = w.market().computers().version("COMP-1");
+
+  w.request("root", {}, "alice", false, RequestedState::destroyed);
+  for (const auto& o : {root, child, grandchild, waiting}) {
+    EXPECT_EQ(w.market().instances().get(o.instance)->request.state, RequestedState::destroyed) << o.instance;
+  }
+  EXPECT_EQ(w.market().instances().get(child.instance)->computer, "COMP-1");  // until its node confirms
+  EXPECT_GT(w.market().instances().get(child.instance)->timestamp, child_ts);
+  EXPECT_GT(w.market().computers().version("COMP-1"), version);
+  EXPECT_FALSE(w.market().instances().get(waiting.instance)->pending);
+  EXPECT_TRUE(w.market().instances().pending().empty());
+  EXPECT_EQ(w.refused(RequestInstance{root.instance, "late", kRelease, "default", {}, {}, false, RequestedState::started}),
+            Rejection::INVALID_STATE);
+  w.ok(ReportState{"COMP-1", grandchild.instance, ReportedState::destroyed});
+  EXPECT_TRUE(w.market().instances().get(grandchild.instance)->computer.empty());
+  w.expect_replay_equal();
+}
+
+// A destroy destroys the instance as it is: the release it names is neither checked nor recorded
+// (a client naming the product's newer release must still destroy an older instance).
+TEST_F(MarketRules, ADestroyNamingAnotherReleaseDestroysTheInstanceAsItIs) {
+  host("COMP-1", 1);
+  Outcome o = w.request("db");
+  w.request("db", {}, "alice", false, RequestedState::destroyed, {{"size", "9"}}, kRelease2);  // not supplied by COMP-1
+  auto i = w.market().instances().get(o.instance);
+  EXPECT_EQ(i->request.state, RequestedState::destroyed);
+  EXPECT_EQ(i->request.release, kRelease);
+  EXPECT_TRUE(i->request.parameters.empty());
+  const ubm::Seq head = w.ledger().head();
+  w.request("db", {}, "alice", false, RequestedState::destroyed, {}, kRelease2);  // destroyed already: nothing to write
+  EXPECT_EQ(w.ledger().head(), head);
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, SharedInstancesAttachToAHostWithoutAPartition) {
   host("COMP-1", 1, {}, 2);
   Outcome slave0 = w.request("site0", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");

@@ -171,6 +171,11 @@ class Simulation {
       return;
     }
     Model::Instance& i = *existing;
+    if (state == RequestedState::destroyed) {  // the instance as it is, whatever release it names
+      expect(r, true, "destroy");
+      if (i.state != RequestedState::destroyed) m_.destroy(i);
+      return;
+    }
     if (i.release == release && i.type == type && i.sla == normalized(sla) && i.state == state) return expect(r, true, "same request");
     if (i.release != release && !i.computer.empty() && !m_.computers.at(i.computer).supplied.count(release)) {
       return expect(r, false, "release not supplied");

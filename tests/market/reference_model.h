@@ -3,6 +3,7 @@
 // simulation (tests/sim/): plain maps, brute force, no indexes — deliberately independent of
 // market/ so that a bug there is not copied here.
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -145,18 +146,32 @@ struct Model {
       queue.push_back(s->guid);
     }
   }
+  // A destroy: the instance as it is (whatever else the request says), then every instance below
+  // it, breadth first in request order; a placed one keeps its partition until its node confirms.
+  void destroy(Instance& i) {
+    std::deque<std::string> todo{i.guid};
+    while (!todo.empty()) {
+      Instance& d = *find(todo.front());
+      todo.pop_front();
+      for (const auto& c : instances) {
+        if (c.requester == d.guid) todo.push_back(c.guid);
+      }
+      if (d.state == RequestedState::destroyed) continue;
+      d.state = RequestedState::destroyed;
+      if (d.pending || !d.host.empty()) free(d);
+    }
+    serve();
+  }
   // An accepted change to an existing instance's request.
   void change(Instance& i, const std::string& release, const std::string& type, StringMap sla, RequestedState state) {
-    const bool was_placed = !i.computer.empty() || !i.host.empty(), was_pending = i.pending;
+    if (state == RequestedState::destroyed) return destroy(i);
+    const bool was_placed = !i.computer.empty() || !i.host.empty();
     const bool kind_changed = i.release != release || i.type != type;
     i.release = release;
     i.type = type;
     i.sla = std::move(sla);
     i.state = state;
-    if (state == RequestedState::destroyed) {
-      if (was_pending || !i.host.empty()) free(i);
-      else if (kind_changed && was_placed) requeue_slaves(i);  // its partition waits for its node
-    } else if (kind_changed && i.shared && was_placed) {
+    if (kind_changed && i.shared && was_placed) {
       i.host.clear();  // its host runs another release or type now
       place_or_queue(i);
     } else if (kind_changed && was_placed) {

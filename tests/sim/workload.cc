@@ -163,6 +163,7 @@ Planned Workload::request(Reference& ref) {
     requester = any(ref.parties);
   }
   Model::Instance* existing = m.find(requester, title);
+  const Model::Instance* parent = m.find(requester);
   const bool shared = existing ? existing->shared : dice(5) == 0;
   const std::string release = existing && dice(3) != 0 ? existing->release : any(kReleases);
   const std::string type = existing && dice(3) != 0 ? existing->type : any(kTypes);
@@ -176,6 +177,7 @@ Planned Workload::request(Reference& ref) {
   if (existing && dice(2) == 0) sla = existing->sla;
   const RequestedState state = dice(4) == 0 ? RequestedState::destroyed : RequestedState::started;
   market::RequestInstance r{requester, title, release, type, {}, sla, shared, state};
+  if (parent != nullptr && parent->state == RequestedState::destroyed) return {r, false, "a destroyed instance requests a child"};
   if (existing == nullptr) {
     if (state == RequestedState::destroyed) return {r, false, "destroy an unknown instance"};
     m.instances.push_back(Model::Instance{"SOFTINST-" + std::to_string(m.instances.size() + 1), requester, title, release, type,
@@ -185,6 +187,10 @@ Planned Workload::request(Reference& ref) {
     return {r, true, "request a new instance"};
   }
   Model::Instance& i = *existing;
+  if (state == RequestedState::destroyed) {  // the instance as it is, whatever release it names
+    if (i.state != RequestedState::destroyed) m.destroy(i);
+    return {r, true, "destroy an instance and its children"};
+  }
   if (i.release == release && i.type == type && i.sla == market::normalized(sla) && i.state == state) return {r, true, "request again"};
   if (i.release != release && !i.computer.empty() && !m.computers.at(i.computer).supplied.count(release)) {
     return {r, false, "change to a release not supplied"};
