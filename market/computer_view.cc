@@ -235,7 +235,10 @@ void ComputerView::fold(const Fact& fact) {
     void operator()(const fact::Banged& f) {
       for (const auto& g : f.tree) v.bump_location(g);
     }
-    void operator()(const fact::Renamed& f) { v.bump_location(f.instance); }
+    void operator()(const fact::Renamed& f) {
+      v.bump_location(f.instance);
+      for (const auto& g : f.tree) v.bump_location(g);
+    }
   };
   std::visit(V{*this}, fact.body);
 }

@@ -90,6 +90,7 @@ struct Encoder {
     }
     w.add("added", std::to_string(f.added));
     for (const auto& r : f.retired) w.add("rm " + r, "");
+    if (!f.touched.empty()) w.add("touched", join(f.touched));
     return "format";
   }
   const char* operator()(const fact::Supplied& f) {
@@ -153,6 +154,7 @@ struct Encoder {
   const char* operator()(const fact::Renamed& f) {
     instance(f.instance);
     w.add("title", f.title);
+    if (!f.tree.empty()) w.add("tree", join(f.tree));
     return "rename";
   }
 };
@@ -299,6 +301,7 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
     const std::string added = r.get("added");
     if (added.empty() || added.size() > 9 || added.find_first_not_of("0123456789") != std::string::npos) return bad("bad added count");
     f.added = static_cast<uint32_t>(std::stoul(added));
+    f.touched = split(r.find("touched").value_or(""));
     if (f.added > f.upserts.size()) return bad("added exceeds upserts");
     out.body = std::move(f);
   } else if (kind == "supply") {
@@ -353,7 +356,7 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
   } else if (kind == "bang") {
     out.body = fact::Banged{instance(), split(r.get("tree"))};
   } else if (kind == "rename") {
-    out.body = fact::Renamed{instance(), r.get("title")};
+    out.body = fact::Renamed{instance(), r.get("title"), split(r.find("tree").value_or(""))};
   } else {
     return bad("unknown market fact '" + kind + "'");
   }

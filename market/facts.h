@@ -30,6 +30,9 @@ struct Formatted {
   std::vector<PartitionSpec> upserts;  // new, revived or with new addresses
   uint32_t added = 0;                  // how many of upserts were not present before (the first ones)
   std::vector<std::string> retired;    // refs of free partitions no longer declared
+  // Instances running on partitions whose addresses changed: they render them, so their nodes must
+  // see them change (empty in declarations recorded before the field existed).
+  std::vector<std::string> touched;
 };
 
 struct Supplied {
@@ -107,6 +110,10 @@ struct Banged {
 struct Renamed {
   std::string instance;
   std::string title;
+  // The instances that show the new title besides the renamed one: every instance of its tree when
+  // it is a root (each renders its root's title). Empty: the renamed instance alone (and every
+  // rename recorded before the field existed).
+  std::vector<std::string> tree;
 };
 
 using Body = std::variant<ComputerSet, Formatted, Supplied, Requested, Allocated, Pending, Attached, Freed, Reported,

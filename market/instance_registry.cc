@@ -226,7 +226,11 @@ void InstanceRegistry::fold(const Fact& fact) {
     ubm::TimestampNs at;
     static uint32_t index_of(const Instance* i) { return i->index; }
     void operator()(const fact::ComputerSet&) {}
-    void operator()(const fact::Formatted&) {}
+    void operator()(const fact::Formatted& f) {
+      for (const auto& g : f.touched) {
+        if (Instance* i = r.at(g)) touch(*i);
+      }
+    }
     void operator()(const fact::Supplied&) {}
     void operator()(const fact::Requested& f) {
       Instance* i = r.at(f.instance);
@@ -335,6 +339,9 @@ void InstanceRegistry::fold(const Fact& fact) {
       i->request.title = f.title;
       r.index_title(idx);
       touch(*i);
+      for (const auto& g : f.tree) {
+        if (Instance* t = r.at(g)) touch(*t);
+      }
     }
   };
   std::visit(V{*this, fact.at}, fact.body);

@@ -442,6 +442,7 @@ struct Market::Handler {
         if (old == nullptr) brand_new.push_back(p.ref);
       } else if (old->addresses != pack_addresses(p)) {
         updated.push_back(p);
+        if (!old->instance.empty()) f.touched.push_back(old->instance);
       }
     }
     f.added = static_cast<uint32_t>(f.upserts.size());
@@ -824,7 +825,11 @@ struct Market::Handler {
     }
     const std::string client = i->request.client;
     ensure_market_node();
-    emit(fact::Renamed{c.instance, c.title}, {client, std::string(kMarketNode), {c.instance}, {}});
+    // A root's title is shown by every instance of its tree (root_instance_title): their nodes must
+    // see them change (timestamps, computer versions), or they kept rendering the old one.
+    std::vector<std::string> tree;
+    if (m.instances_.find(i->request.requester) == nullptr) tree = m.instances_.tree(c.instance);
+    emit(fact::Renamed{c.instance, c.title, std::move(tree)}, {client, std::string(kMarketNode), {c.instance}, {}});
     return outcome_of(c.instance, true);
   }
 };

@@ -401,6 +401,30 @@ TEST_F(MarketRules, RenameAndBangTouchTheTree) {
   w.expect_replay_equal();
 }
 
+// Every instance of a tree shows its root's title (root_instance_title): renaming the root touches
+// them all, on every computer, so their nodes render the new title; renaming a child touches it
+// alone. Before, a child on another computer kept its timestamp and its computer its version:
+// the node was answered "not modified" and kept the old title.
+TEST_F(MarketRules, RenamingARootTouchesItsWholeTreeOnEveryComputer) {
+  host("COMP-1", 1, {}, 2);
+  host("COMP-2", 2, {}, 2);
+  Outcome root = w.request("root", {{"computer_guid", "COMP-1"}});
+  Outcome child = w.request("child", {{"computer_guid", "COMP-2"}}, root.instance);
+  Outcome other = w.request("other", {{"computer_guid", "COMP-2"}});
+  const auto& reg = w.market().instances();
+  const auto child_ts = reg.get(child.instance)->timestamp, other_ts = reg.get(other.instance)->timestamp;
+  const uint64_t v2 = w.market().computers().version("COMP-2");
+  w.ok(Rename{"alice", root.instance, "renamed"});
+  EXPECT_GT(reg.get(child.instance)->timestamp, child_ts);
+  EXPECT_GT(w.market().computers().version("COMP-2"), v2);
+  EXPECT_EQ(reg.get(other.instance)->timestamp, other_ts);
+  const auto root_ts = reg.get(root.instance)->timestamp;
+  w.ok(Rename{"alice", child.instance, "kid"});  // a child's title is its own: the root stays as it is
+  EXPECT_EQ(reg.get(root.instance)->timestamp, root_ts);
+  EXPECT_EQ(reg.get(child.instance)->request.title, "kid");
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, ATitleNamesOneInstancePerRequester) {
   host("COMP-1", 1, {}, 4);
   Outcome a = w.request("db");
@@ -434,6 +458,25 @@ TEST_F(MarketRules, RedeclaringAddsUpdatesAndRetiresFreePartitions) {
   EXPECT_EQ(w.market().capacity().find("COMP-1")->present, 2u);
   EXPECT_FALSE(w.run(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"},
                                                 PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1"}}})->written);
+  w.expect_replay_equal();
+}
+
+// An instance renders its partition's addresses: a declaration that changes them touches the
+// instance running there (its node reprocesses it), and no other. Before, the computer's version
+// moved but the instance's timestamp did not, so its node kept the old addresses.
+TEST_F(MarketRules, NewAddressesOfABusyPartitionTouchItsInstance) {
+  host("COMP-1", 1, {}, 2);
+  Outcome o = w.request("db");
+  ASSERT_EQ(o.partition, "slappart0");
+  const auto ts = w.market().instances().get(o.instance)->timestamp;
+  DeclareCapacity d{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.99"}, {"fd00::1"}, "tap0"},
+                               PartitionSpec{"slappart1", {"10.0.0.2"}, {}, "tap1"}}};
+  w.ok(d);
+  EXPECT_GT(w.market().instances().get(o.instance)->timestamp, ts);
+  const auto after = w.market().instances().get(o.instance)->timestamp;
+  d.partitions[1].ipv4 = {"10.0.0.42"};  // the free partition only
+  w.ok(d);
+  EXPECT_EQ(w.market().instances().get(o.instance)->timestamp, after);
   w.expect_replay_equal();
 }
 
@@ -528,6 +571,7 @@ TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
       fact::Formatted{"C", {PartitionSpec{"p0", {"1.2.3.4", "1.2.3.5"}, {"fd::1"}, "tap0"}, PartitionSpec{"p1", {}, {}, ""}}, 1, {"p9"}},
+      fact::Formatted{"C", {PartitionSpec{"p1", {"1.2.3.6"}, {}, ""}}, 0, {}, {"I", "J"}},
       fact::Supplied{"C", "http://x", false},
       fact::Requested{"I", "alice", "t", "alice", "http://x", "type", {{"a", "1"}}, {{"region", "fr"}}, true, RequestedState::stopped},
       fact::Allocated{"I", "C", "p0"},
@@ -538,6 +582,7 @@ TEST(MarketEncoding, EveryFactRoundTrips) {
       fact::Connection{"I", {{"url", "x"}}},
       fact::Banged{"I", {"I", "J"}},
       fact::Renamed{"I", "new"},
+      fact::Renamed{"I", "new", {"I", "J"}},
   };
   for (const auto& b : bodies) {
     Fact f{ubm::TimestampNs{42}, b};
