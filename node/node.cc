@@ -179,17 +179,24 @@ ExitCode Node::report_pass() {
   return report_pass_with(*v);
 }
 
-// Whether a baseline of the outbox may be written: not once its instance was destroyed (its
-// partition's state directory was emptied with it), and never over a baseline of another instance
-// (its partition runs a new one since). An instance not yet recorded (its promise still fails, say)
-// gets its baselines: without them, every pass would bill its processes' CPU from their start.
-bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts) const {
+// Whether a baseline of the outbox may be written: only while the master's view still gives the
+// partition to the instance it measured, started or stopped, and not once that instance was
+// destroyed here (its partition's state directory was emptied with it). A partition given to
+// another instance (or freed) while the journal waited keeps none of the old instance's baselines:
+// written into the new instance's state directory, the old one's CPU baseline made every later
+// pass bill the new instance's processes from their start (a baseline naming another instance is
+// not the new one's), and the new one's own baseline was refused over it, for good. An instance
+// not yet recorded (its promise still fails, say) gets its baselines: without them, every pass
+// would bill its processes' CPU from their start. A baseline of another instance left in the
+// directory is stale by then (that instance no longer runs there) and is written over.
+bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts, const ComputerView& v) const {
   for (const auto& layout : layouts) {
     if (layout.state_dir != b.state_dir) continue;
+    auto p = std::find_if(v.partitions.begin(), v.partitions.end(), [&](const PartitionView& x) { return x.partition_id == layout.id; });
+    if (p == v.partitions.end() || p->instance_guid != b.instance) return false;
+    if (p->state != InstanceState::kStarted && p->state != InstanceState::kStopped) return false;
     auto rec = read_record(layout);
-    if (rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance) return false;
-    const std::string holder = baseline_instance(b.state_dir, b.name);
-    return holder.empty() || holder == b.instance;
+    return !(rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance);
   }
   return false;
 }
@@ -197,9 +204,9 @@ bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<Pa
 // Posts an outbox's transactions (saved first), and removes it once the master answered for all
 // of them: taken, or refused for good. While the master cannot be reached, what is left of it is
 // kept for the next pass.
-ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box) {
+ExitCode Node::deliver_usage(const std::string& path, UsageOutbox box, const ComputerView& v) {
   const auto layouts = partition_layout(cfg_);
-  auto current = [&](const UsageOutbox::Baseline& b) { return baseline_current(b, layouts); };
+  auto current = [&](const UsageOutbox::Baseline& b) { return baseline_current(b, layouts, v); };
   if (!apply_outbox(box, current)) {
     // Posting with a baseline left behind would have the next pass measure that time again.
     spdlog::error("report: the usage baselines could not be written; the journal waits for the next pass");
@@ -304,7 +311,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     std::error_code ec;
     fs::rename(outbox, outbox + ".unreadable", ec);
   } else if (*pending) {
-    code = worst(code, deliver_usage(outbox, std::move(**pending)));
+    code = worst(code, deliver_usage(outbox, std::move(**pending), v));
     std::error_code ec;
     measure = !fs::exists(fs::symlink_status(outbox, ec));  // delivered (or refused for good)
   }
@@ -387,7 +394,7 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
       spdlog::error("report: cannot keep the usage journal ({}); nothing posted", saved.error().to_string());
       code = worst(code, ExitCode::kFailure);
     } else {
-      code = worst(code, deliver_usage(outbox, std::move(box)));
+      code = worst(code, deliver_usage(outbox, std::move(box), v));
     }
   }
   return worst(code, complete_destroys(v));

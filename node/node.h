@@ -41,8 +41,8 @@ class Node {
   std::set<std::string> releases_in_use(const ComputerView& v) const;
   ExitCode instance_pass_with(const ComputerView& v);
   ExitCode report_pass_with(const ComputerView& v);
-  ExitCode deliver_usage(const std::string& path, UsageOutbox box);
-  bool baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts) const;
+  ExitCode deliver_usage(const std::string& path, UsageOutbox box, const ComputerView& v);
+  bool baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts, const ComputerView& v) const;
   ExitCode complete_destroys(const ComputerView& v);
 
   NodeConfig cfg_;

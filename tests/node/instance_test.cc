@@ -420,6 +420,43 @@ TEST_F(NodeFlow, AUsageJournalWhoseAnswerIsLostGoesAgainUnchanged) {
   EXPECT_EQ(period(all.back()).first, period(lost.front()).second);
 }
 
+// A partition given to another instance while a journal of the previous one waited for the
+// master: the journal goes as it was, but its baselines stay with the instance it measured, and the
+// new instance's measurements start from their own. Before, the old instance's CPU baseline was
+// written into the new instance's state directory: every later pass billed the new instance's
+// processes from their start (a baseline of another instance is not its own), and its own baseline
+// was refused over the old one, for good.
+TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBaseline) {
+  Node node(cfg);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+  allocate("slappart1", "SOFTINST-2", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = true; }
+  ASSERT_EQ(node.report_pass(), ExitCode::kMasterUnreachable);
+  set_state("slappart1", "destroyed");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  allocate("slappart1", "SOFTINST-3", hello_url, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
+  auto last_period = [&] {
+    pugi::xml_document doc;
+    const auto posted = server->requests_to("/slapos.post.v0.compute_node_usage");
+    EXPECT_TRUE(doc.load_string(std::string(json::parse(posted.back().body).as_object().at("tioxml").as_string()).c_str()));
+    auto tx = doc.child("journal").child("transaction");
+    return std::tuple<std::string, std::string, std::string>(tx.child_value("start_date"), tx.child_value("stop_date"),
+                                                             tx.child("movement").child_value("reference"));
+  };
+  const std::string lost_stop = std::get<1>(last_period());
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > lost_stop; }, 3s));
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);  // the waiting journal, then SOFTINST-3 measured
+  EXPECT_EQ(baseline_instance(cfg.partition_state_path(1), kCpuBaselineFile), "SOFTINST-3");
+  const auto [first_start, first_stop, first_ref] = last_period();
+  EXPECT_EQ(first_ref, "SOFTINST-3");
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > first_stop; }, 3s));
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  EXPECT_EQ(std::get<0>(last_period()), first_stop) << "SOFTINST-3's next period starts where its last stopped";
+}
+
 // A journal the master refuses because of one partition (here any transaction naming SOFTINST-2,
 // as for an instance destroyed since) does not cost the others their usage: each partition's
 // transaction then goes alone, and only the refused one is dropped.
