@@ -306,6 +306,9 @@ std::string InstanceManager::fetch_certificate(const PartitionView& p, const Par
 }
 
 Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res) {
+  if (p != nullptr && before_destroy && !before_destroy(*p, layout)) {
+    return make_error(Errc::kUnreachable, "its last usage is not delivered yet: destroyed once it is");
+  }
   if (auto st = supervisor_.remove_group(layout.id); !st) return st;
   if (layout.identity) kill_user_processes(layout.identity->uid);
   if (auto st = wipe_directory_contents(layout.path); !st) return st;

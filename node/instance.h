@@ -5,6 +5,7 @@
 // processes are not all running, render the release's instance section into supervisord programs,
 // files and connection parameters, start or stop them and report. Destroyed partitions are
 // stopped, emptied and reported. One thread; unchanged partitions cost one status lookup.
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ class InstanceManager {
   InstancePassResult run_pass(const ComputerView& view);
   // Completes destroys the master requested (the report pass calls this too).
   InstancePassResult complete_destroys(const ComputerView& view);
+  // Called before a destroy the master requested empties a partition whose instance still runs
+  // there: the node's last chance to measure its usage. False: not now (the destroy waits for a
+  // later pass; nothing is emptied or reported).
+  std::function<bool(const PartitionView&, const PartitionLayout&)> before_destroy;
 
  private:
   Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);

@@ -164,7 +164,9 @@ ExitCode Node::instance_pass() {
 
 ExitCode Node::instance_pass_with(const ComputerView& v) {
   auto start = Clock::now();
+  instances_->before_destroy = [this, &v](const PartitionView& p, const PartitionLayout& l) { return final_usage(v, p, l); };
   auto r = instances_->run_pass(v);
+  instances_->before_destroy = nullptr;
   spdlog::info("instance pass: {} processed, {} unchanged, {} failed, {} destroyed in {} ms", r.processed,
                r.unchanged, r.failed, r.destroyed,
                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -194,7 +196,8 @@ bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<Pa
     if (layout.state_dir != b.state_dir) continue;
     auto p = std::find_if(v.partitions.begin(), v.partitions.end(), [&](const PartitionView& x) { return x.partition_id == layout.id; });
     if (p == v.partitions.end() || p->instance_guid != b.instance) return false;
-    if (p->state != InstanceState::kStarted && p->state != InstanceState::kStopped) return false;
+    // Destroyed: its last measurement (final_usage), kept if its journal must wait.
+    if (p->state == InstanceState::kFree) return false;
     auto rec = read_record(layout);
     return !(rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance);
   }
@@ -300,27 +303,110 @@ static std::vector<std::pair<ConsumedFile, std::vector<UsageMovement>>> read_con
   return out;
 }
 
-ExitCode Node::report_pass_with(const ComputerView& v) {
-  ExitCode code = ExitCode::kOk;
-  // A journal an earlier pass measured and did not see taken goes first, exactly as it was. While
-  // it cannot be delivered nothing more is measured: the baselines it moved keep the time since.
-  const std::string outbox = cfg_.state_root() + "/usage-outbox.json";
-  bool measure = true;
-  if (auto pending = load_outbox(outbox); !pending) {
+// Delivers the journal an earlier pass measured and did not see taken, exactly as it was. True
+// when none is left (delivered, refused for good, or none): while one is left nothing more may be
+// measured, as the baselines it moved keep the time since.
+bool Node::flush_outbox(const ComputerView& v, ExitCode& code) {
+  const std::string outbox = outbox_path();
+  auto pending = load_outbox(outbox);
+  if (!pending) {
     spdlog::error("report: {}; set aside as .unreadable", pending.error().to_string());
     std::error_code ec;
     fs::rename(outbox, outbox + ".unreadable", ec);
-  } else if (*pending) {
-    code = worst(code, deliver_usage(outbox, std::move(**pending), v));
-    std::error_code ec;
-    measure = !fs::exists(fs::symlink_status(outbox, ec));  // delivered (or refused for good)
+    return true;
   }
-  if (!measure) return worst(code, complete_destroys(v));
-  int64_t now = wall_now();
+  if (!*pending) return true;
+  code = worst(code, deliver_usage(outbox, std::move(**pending), v));
+  std::error_code ec;
+  return !fs::exists(fs::symlink_status(outbox, ec));
+}
+
+// Measures one partition's instance since its last measurement (CPU, memory, disk, network, and
+// the consumption files it wrote) into `box`: one transaction, and the baselines it moves.
+void Node::measure(const PartitionView& p, const PartitionLayout& layout, const std::map<std::string, ProcessStatus>& status,
+                   int64_t now, size_t& budget, UsageOutbox& box) {
+  std::vector<pid_t> roots;
+  for (auto it = status.lower_bound(p.partition_id + ":"); it != status.end() && it->first.rfind(p.partition_id + ":", 0) == 0; ++it) {
+    if (it->second.pid > 0) roots.push_back(it->second.pid);
+  }
+  std::vector<ProcessSample> samples;
+  for (pid_t pid : process_tree(roots)) {
+    if (auto s = sample_process(pid)) samples.push_back(*s);
+  }
+  CpuDelta d = cpu_since_last(layout.state_dir, samples, now, false, p.instance_guid);
+  // Measured within this second already: a period starting where the last one stopped would be
+  // empty, and one starting earlier would be counted twice. The next pass covers this time. A
+  // baseline far in the future is a clock that was wrong and was set right: measured afresh.
+  if (d.previous_time > now + kClockStepSeconds) {
+    spdlog::warn("partition {}: its last measurement is dated in the future; measuring afresh", p.partition_id);
+    d.previous_time = 0;
+  }
+  if (d.previous_time >= now) return;
+  int64_t start = d.previous_time > 0 ? d.previous_time : now - cfg_.report_interval_s;
+  double period = static_cast<double>(now - start);
+  uint64_t disk = disk_usage_bytes(layout.path);
+  PartitionUsage u;
+  u.partition_id = p.partition_id;
+  u.instance_guid = p.instance_guid;
+  u.title = p.title;
+  u.start = start;
+  u.stop = now;
+  u.movements.push_back({"usage/cpu_s", "CPU seconds", p.instance_guid, format_quantity(d.cpu_seconds), {}});
+  u.movements.push_back({"usage/ram_byte_s", "Resident memory (bytes x seconds)", p.instance_guid,
+                         format_quantity(static_cast<double>(d.rss_bytes) * period), {}});
+  u.movements.push_back({"usage/disk_byte_s", "Disk (bytes x seconds)", p.instance_guid,
+                         format_quantity(static_cast<double>(disk) * period), {}});
+  box.baselines.push_back({layout.state_dir, kCpuBaselineFile, std::move(d.baseline), p.instance_guid});
+  if (auto bytes = tap_bytes(layout.tap)) {
+    u.movements.push_back({"usage/net_bytes", "Network bytes received and sent through " + layout.tap, p.instance_guid,
+                           std::to_string(net_since_last(layout.state_dir, p.instance_guid, *bytes, false)),
+                           {"unit:net_byte"}});
+    box.baselines.push_back({layout.state_dir, kNetBaselineFile, net_baseline_text(p.instance_guid, *bytes), p.instance_guid});
+  }
+  UsageOutbox::Transaction t;
+  const size_t measured = u.movements.size();
+  for (auto& [file, movements] : read_consumption(layout.path, p.partition_id, kMaxConsumptionFiles, budget)) {
+    for (auto& mv : movements) {
+      mv.reference = p.instance_guid;  // an instance reports only on itself
+      u.movements.push_back(std::move(mv));
+    }
+    t.files.push_back(std::move(file));
+  }
+  t.journal = build_tioxml(cfg_.computer_guid, {u});
+  if (!t.files.empty()) {
+    u.movements.resize(measured);
+    t.measured_only = build_tioxml(cfg_.computer_guid, {u});
+  }
+  box.transactions.push_back(std::move(t));
+}
+
+// Saves `box` (durable before anything moves: from then on its transactions, and only they, cover
+// their periods), then delivers it.
+ExitCode Node::send_usage(UsageOutbox box, const ComputerView& v) {
+  if (box.transactions.empty()) return ExitCode::kOk;
+  const std::string outbox = outbox_path();
+  if (auto saved = save_outbox(outbox, box); !saved) {
+    spdlog::error("report: cannot keep the usage journal ({}); nothing posted", saved.error().to_string());
+    return ExitCode::kFailure;
+  }
+  return deliver_usage(outbox, std::move(box), v);
+}
+
+std::map<std::string, ProcessStatus> Node::process_status() {
   std::map<std::string, ProcessStatus> status;
   if (supervisor_.answers()) {
     if (auto s = supervisor_.status()) status = std::move(*s);
   }
+  return status;
+}
+
+ExitCode Node::report_pass_with(const ComputerView& v) {
+  ExitCode code = ExitCode::kOk;
+  // A journal an earlier pass measured and did not see taken goes first, exactly as it was. While
+  // it cannot be delivered nothing more is measured: the baselines it moved keep the time since.
+  if (!flush_outbox(v, code)) return worst(code, complete_destroys(v));
+  int64_t now = wall_now();
+  const auto status = process_status();
   auto layouts = partition_layout(cfg_);
   UsageOutbox box;
   size_t budget = kMaxConsumptionBytesPerPass;
@@ -334,75 +420,41 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
     if (p.state != InstanceState::kStarted && p.state != InstanceState::kStopped) continue;
     auto lit = std::find_if(layouts.begin(), layouts.end(), [&](const PartitionLayout& l) { return l.id == p.partition_id; });
     if (lit == layouts.end() || !fs::is_directory(lit->path)) continue;
-    std::vector<pid_t> roots;
-    for (auto it = status.lower_bound(p.partition_id + ":"); it != status.end() && it->first.rfind(p.partition_id + ":", 0) == 0; ++it) {
-      if (it->second.pid > 0) roots.push_back(it->second.pid);
-    }
-    std::vector<ProcessSample> samples;
-    for (pid_t pid : process_tree(roots)) {
-      if (auto s = sample_process(pid)) samples.push_back(*s);
-    }
-    CpuDelta d = cpu_since_last(lit->state_dir, samples, now, false, p.instance_guid);
-    // Measured within this second already: a period starting where the last one stopped would be
-    // empty, and one starting earlier would be counted twice. The next pass covers this time. A
-    // baseline far in the future is a clock that was wrong and was set right: measured afresh.
-    if (d.previous_time > now + kClockStepSeconds) {
-      spdlog::warn("partition {}: its last measurement is dated in the future; measuring afresh", p.partition_id);
-      d.previous_time = 0;
-    }
-    if (d.previous_time >= now) continue;
-    int64_t start = d.previous_time > 0 ? d.previous_time : now - cfg_.report_interval_s;
-    double period = static_cast<double>(now - start);
-    uint64_t disk = disk_usage_bytes(lit->path);
-    PartitionUsage u;
-    u.partition_id = p.partition_id;
-    u.instance_guid = p.instance_guid;
-    u.title = p.title;
-    u.start = start;
-    u.stop = now;
-    u.movements.push_back({"usage/cpu_s", "CPU seconds", p.instance_guid, format_quantity(d.cpu_seconds), {}});
-    u.movements.push_back({"usage/ram_byte_s", "Resident memory (bytes x seconds)", p.instance_guid,
-                           format_quantity(static_cast<double>(d.rss_bytes) * period), {}});
-    u.movements.push_back({"usage/disk_byte_s", "Disk (bytes x seconds)", p.instance_guid,
-                           format_quantity(static_cast<double>(disk) * period), {}});
-    box.baselines.push_back({lit->state_dir, kCpuBaselineFile, std::move(d.baseline), p.instance_guid});
-    if (auto bytes = tap_bytes(lit->tap)) {
-      u.movements.push_back({"usage/net_bytes", "Network bytes received and sent through " + lit->tap, p.instance_guid,
-                             std::to_string(net_since_last(lit->state_dir, p.instance_guid, *bytes, false)),
-                             {"unit:net_byte"}});
-      box.baselines.push_back({lit->state_dir, kNetBaselineFile, net_baseline_text(p.instance_guid, *bytes), p.instance_guid});
-    }
-    UsageOutbox::Transaction t;
-    const size_t measured = u.movements.size();
-    for (auto& [file, movements] : read_consumption(lit->path, p.partition_id, kMaxConsumptionFiles, budget)) {
-      for (auto& mv : movements) {
-        mv.reference = p.instance_guid;  // an instance reports only on itself
-        u.movements.push_back(std::move(mv));
-      }
-      t.files.push_back(std::move(file));
-    }
-    t.journal = build_tioxml(cfg_.computer_guid, {u});
-    if (!t.files.empty()) {
-      u.movements.resize(measured);
-      t.measured_only = build_tioxml(cfg_.computer_guid, {u});
-    }
-    box.transactions.push_back(std::move(t));
+    measure(p, *lit, status, now, budget, box);
   }
-  if (!box.transactions.empty()) {
-    // Durable before anything moves: from here on these transactions, and only they, cover the period.
-    if (auto saved = save_outbox(outbox, box); !saved) {
-      spdlog::error("report: cannot keep the usage journal ({}); nothing posted", saved.error().to_string());
-      code = worst(code, ExitCode::kFailure);
-    } else {
-      code = worst(code, deliver_usage(outbox, std::move(box), v));
-    }
-  }
+  code = worst(code, send_usage(std::move(box), v));
   return worst(code, complete_destroys(v));
+}
+
+// An instance about to be destroyed, measured one last time while its processes still run and its
+// consumption files are still there, and delivered before its partition is emptied (and reported
+// destroyed: the master then still places it here and takes its usage). Before, the time since the
+// last report pass and the files written since were never billed: destroying an instance just
+// before the hourly report ran it for free. False (the destroy waits for a later pass) while a
+// journal cannot be delivered.
+bool Node::final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout) {
+  ExitCode code = ExitCode::kOk;
+  if (!flush_outbox(v, code)) return false;
+  // Measured if it ran here: recorded, or measured before (an instance whose promise still fails
+  // is not recorded yet). Otherwise there is nothing of its own to measure.
+  auto rec = read_record(layout);
+  const bool ran = (rec && rec->instance_guid == p.instance_guid && rec->state != "destroyed") ||
+                   baseline_instance(layout.state_dir, kCpuBaselineFile) == p.instance_guid;
+  if (!ran) return true;
+  UsageOutbox box;
+  size_t budget = kMaxConsumptionBytesPerPass;
+  measure(p, layout, process_status(), wall_now(), budget, box);
+  if (box.transactions.empty()) return true;
+  (void)send_usage(std::move(box), v);
+  std::error_code ec;
+  return !fs::exists(fs::symlink_status(outbox_path(), ec));
 }
 
 // The destroys the master requested, completed (the report pass's last step).
 ExitCode Node::complete_destroys(const ComputerView& v) {
+  instances_->before_destroy = [this, &v](const PartitionView& p, const PartitionLayout& l) { return final_usage(v, p, l); };
   auto d = instances_->complete_destroys(v);
+  instances_->before_destroy = nullptr;
   if (d.master_unreachable) return ExitCode::kMasterUnreachable;
   return d.failed > 0 ? ExitCode::kFailure : ExitCode::kOk;
 }

@@ -42,6 +42,13 @@ class Node {
   ExitCode instance_pass_with(const ComputerView& v);
   ExitCode report_pass_with(const ComputerView& v);
   ExitCode deliver_usage(const std::string& path, UsageOutbox box, const ComputerView& v);
+  bool flush_outbox(const ComputerView& v, ExitCode& code);
+  void measure(const PartitionView& p, const PartitionLayout& layout, const std::map<std::string, ProcessStatus>& status, int64_t now,
+               size_t& budget, UsageOutbox& box);
+  ExitCode send_usage(UsageOutbox box, const ComputerView& v);
+  std::map<std::string, ProcessStatus> process_status();
+  bool final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout);
+  std::string outbox_path() const { return cfg_.state_root() + "/usage-outbox.json"; }
   bool baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts, const ComputerView& v) const;
   ExitCode complete_destroys(const ComputerView& v);
 

@@ -265,8 +265,17 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   // the "destroyed" one remains (baselines go with the partition, as its data does).
   ASSERT_TRUE(write_file_atomic(cfg.partition_path(0) + "/data.db", "x").ok());
   ASSERT_TRUE(write_file_atomic(cfg.partition_state_path(0) + "/usage.json", "{}").ok());
+  const size_t posted_before_destroy = server->requests_to("/slapos.post.v0.compute_node_usage").size();
   set_state("slappart0", "destroyed");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  {
+    // Its last usage, measured while it still ran and posted before it was reported destroyed.
+    const auto posts = server->requests_to("/slapos.post.v0.compute_node_usage");
+    ASSERT_EQ(posts.size(), posted_before_destroy + 1);
+    const std::string last(json::parse(posts.back().body).as_object().at("tioxml").as_string());
+    EXPECT_NE(last.find("<reference>slappart0</reference>"), std::string::npos) << last;
+    EXPECT_NE(last.find("SOFTINST-1"), std::string::npos) << last;
+  }
   EXPECT_TRUE(testing::wait_for([&] { return !can_connect(mc_ip, port); }, 10s));
   EXPECT_FALSE(fs::exists(cfg.partition_path(0) + "/data.db"));
   EXPECT_TRUE(fs::is_empty(cfg.partition_path(0)));
@@ -295,10 +304,11 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
                                 "<consumption><movement><resource>custom/greetings</resource><quantity>3</quantity>"
                                 "<price>0</price><VAT/></movement></consumption>")
                   .ok());
+  const size_t posted_before = server->requests_to("/slapos.post.v0.compute_node_usage").size();
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
   auto usage = server->requests_to("/slapos.post.v0.compute_node_usage");
-  ASSERT_EQ(usage.size(), 1u);
-  std::string xml(json::parse(usage[0].body).as_object().at("tioxml").as_string());
+  ASSERT_EQ(usage.size(), posted_before + 1);
+  std::string xml(json::parse(usage.back().body).as_object().at("tioxml").as_string());
   pugi::xml_document doc;
   ASSERT_TRUE(doc.load_string(xml.c_str())) << xml;
   auto tx = doc.child("journal").child("transaction");
@@ -323,10 +333,10 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
                   .ok());
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
   usage = server->requests_to("/slapos.post.v0.compute_node_usage");
-  // The one above; the refused journal; its one partition's transaction alone, refused too; that
+  // The ones above; the refused journal; its one partition's transaction alone, refused too; that
   // partition's measurements alone, taken.
-  ASSERT_EQ(usage.size(), 4u);
-  std::string last(json::parse(usage[3].body).as_object().at("tioxml").as_string());
+  ASSERT_EQ(usage.size(), posted_before + 4);
+  std::string last(json::parse(usage.back().body).as_object().at("tioxml").as_string());
   EXPECT_EQ(last.find("custom/furlongs"), std::string::npos);
   EXPECT_NE(last.find("usage/cpu_s"), std::string::npos);
   EXPECT_TRUE(fs::exists(cfg.partition_path(1) + "/var/xml_report/r2.xml.refused"));
@@ -433,8 +443,7 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = true; }
   ASSERT_EQ(node.report_pass(), ExitCode::kMasterUnreachable);
-  set_state("slappart1", "destroyed");
-  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  // The master gives the partition to another instance (SOFTINST-2 freed meanwhile).
   allocate("slappart1", "SOFTINST-3", hello_url, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
@@ -522,7 +531,9 @@ TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
   // Meanwhile: slappart1 is destroyed; slappart0's instance writes a new report under the same
   // name; then its user swaps its reports directory for a link to a directory outside.
   set_state("slappart1", "destroyed");
-  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);  // stopped, emptied and reported destroyed
+  // Its last usage cannot be delivered while the journal before it waits: the destroy waits too.
+  ASSERT_EQ(node.instance_pass(), ExitCode::kMasterUnreachable);
+  EXPECT_TRUE(fs::exists(cfg.partition_state_path(1) + "/usage.json"));
   ASSERT_TRUE(write_file_atomic(reports0 + "/r1.xml", consumption("custom/second")).ok());
   const std::string outside = tmp / "outside";
   fs::create_directories(outside);
