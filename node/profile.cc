@@ -211,13 +211,16 @@ Result<Profile> parse_flat_profile(std::string_view text, std::string url) {
   return p;
 }
 
+namespace {
+// Characters sh never treats specially, at any level of quoting or of `sh -c` nesting.
+bool bare_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("_-.,:/@=+").find(c) != std::string_view::npos;
+}
+}  // namespace
+
 std::string shell_quote(const std::string& s) {
-  if (!s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               std::string_view("_-.,:/@=+").find(c) != std::string_view::npos;
-      })) {
-    return s;
-  }
+  if (!s.empty() && std::all_of(s.begin(), s.end(), bare_char)) return s;
   std::string out = "'";
   for (char c : s) {
     if (c == '\'') out += "'\"'\"'";
@@ -226,27 +229,62 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// sh's quoting state after the text written so far: outside quotes, inside '…', inside "…", or
+// right after a backslash. A value shell-quoted inside the release's own quotes is not one word
+// any more: in "…" its quotes are literal and $(…) or `…` in it runs, and in '…' its quotes close
+// the release's. Such a value must be a bare word, which is the same text in every context.
+struct Substituter::Quoting {
+  enum class State { none, single, dbl } state = State::none;
+  bool escaped = false;
+  bool open() const noexcept { return state != State::none || escaped; }
+  void feed(std::string_view text) {
+    for (char c : text) {
+      if (escaped) {
+        escaped = false;
+        continue;
+      }
+      switch (state) {
+        case State::none:
+          if (c == '\\') escaped = true;
+          else if (c == '\'') state = State::single;
+          else if (c == '"') state = State::dbl;
+          break;
+        case State::single:
+          if (c == '\'') state = State::none;
+          break;
+        case State::dbl:
+          if (c == '\\') escaped = true;
+          else if (c == '"') state = State::none;
+          break;
+      }
+    }
+  }
+};
+
 Result<std::string> Substituter::expand(std::string_view text, const std::string& current_section) const {
   std::vector<std::string> stack;
-  return expand_at(text, current_section, 0, stack);
+  Quoting quoting;
+  return expand_at(text, current_section, 0, stack, quote_ ? &quoting : nullptr);
 }
 
 Result<std::string> Substituter::value(const std::string& section, const std::string& key) const {
   return expand("${" + section + ":" + key + "}", section);
 }
 
-Result<std::string> Substituter::expand_at(std::string_view text, const std::string& current, int depth,
-                                           std::vector<std::string>& stack) const {
+Result<std::string> Substituter::expand_at(std::string_view text, const std::string& current, int depth, std::vector<std::string>& stack,
+                                           Quoting* quoting) const {
   if (depth > 32) return make_error(Errc::kCycle, "substitution nested deeper than 32");
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
     if (text.compare(i, 3, "$${") == 0) {
       out += "${";
+      if (quoting != nullptr) quoting->feed("${");
       i += 3;
       continue;
     }
     if (text.compare(i, 2, "${") != 0) {
+      if (quoting != nullptr) quoting->feed(text.substr(i, 1));
       out += text[i++];
       continue;
     }
@@ -267,7 +305,16 @@ Result<std::string> Substituter::expand_at(std::string_view text, const std::str
     if (lit != literal_.end()) {
       auto k = lit->second.find(key);
       if (k == lit->second.end()) return make_error(Errc::kNotFound, "no value for ${" + sec + ":" + key + "}");
-      out += quote_ ? quote_(k->second) : k->second;
+      if (quoting != nullptr && quoting->open()) {
+        if (!std::all_of(k->second.begin(), k->second.end(), bare_char)) {
+          return make_error(Errc::kInvalid, "${" + sec + ":" + key + "} is inserted inside quotes (or after a backslash), where only "
+                                            "letters, digits and _-.,:/@=+ stay one word; its value has others: write the "
+                                            "reference outside quotes (it is quoted for the shell)");
+        }
+        out += k->second;
+      } else {
+        out += quote_ ? quote_(k->second) : k->second;
+      }
     } else {
       const std::string* raw = profile_.get(sec, key);
       if (raw == nullptr) return make_error(Errc::kNotFound, "no value for ${" + sec + ":" + key + "}");
@@ -276,7 +323,7 @@ Result<std::string> Substituter::expand_at(std::string_view text, const std::str
         return make_error(Errc::kCycle, "substitution cycle through ${" + id + "}");
       }
       stack.push_back(id);
-      auto v = expand_at(*raw, sec, depth + 1, stack);
+      auto v = expand_at(*raw, sec, depth + 1, stack, quoting);
       stack.pop_back();
       if (!v) return v.error();
       out += *v;

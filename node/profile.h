@@ -56,8 +56,11 @@ class Substituter {
   Result<std::string> value(const std::string& section, const std::string& key) const;
 
  private:
-  Result<std::string> expand_at(std::string_view text, const std::string& current, int depth,
-                                std::vector<std::string>& stack) const;
+  // Where the output stands in sh's quoting (set_quote only): a value is shell-quoted where no
+  // quote is open, and inserted inside the release's own quotes only when it is a bare word.
+  struct Quoting;
+  Result<std::string> expand_at(std::string_view text, const std::string& current, int depth, std::vector<std::string>& stack,
+                                Quoting* quoting) const;
   const Profile& profile_;
   const SectionMap& literal_;
   QuoteFn quote_;

@@ -130,6 +130,41 @@ TEST(Substitution, ExpandsReferencesLiteralsAndEscapes) {
   EXPECT_EQ(sub.expand("${broken", "a").error().code, Errc::kInvalid);
 }
 
+// A requester's value inserted inside the release's own quotes is not made one word by quoting it:
+// in "…" its quotes are literal and $(…) runs (also one sh -c level down, through a profile value),
+// in '…' its quotes close the release's, after a backslash its first quote is literal. There a
+// value must be a bare word; anything else fails the instance instead of running. Unquoted, it is
+// quoted as before. Before, "http://${partition:ipv4}:${parameters:port}/" with the port
+// 1$(touch X) ran touch.
+TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
+  auto p = parse_flat_profile(
+      "[a]\n"
+      "dq = curl -sf \"http://${parameters:host}:${parameters:port}/\"\n"
+      "sq = echo '${parameters:port}'\n"
+      "nested = sh -c \"${cmd:line}\"\n"
+      "escaped = echo \\${parameters:port}\n"
+      "plain = echo ${parameters:port} \"${parameters:host}\" '${parameters:host}' done\n"
+      "[cmd]\nline = exec memcached -p ${parameters:port}\n",
+      "t");
+  ASSERT_TRUE(p.ok()) << p.error().to_string();
+  SectionMap evil{{"parameters", {{"host", "10.0.0.1"}, {"port", "1$(touch X)"}}}};
+  Substituter quoted(*p, evil);
+  quoted.set_quote(shell_quote);
+  for (const char* key : {"dq", "sq", "nested", "escaped"}) {
+    auto v = quoted.value("a", key);
+    ASSERT_FALSE(v.ok()) << key << " gave " << *v;
+    EXPECT_EQ(v.error().code, Errc::kInvalid);
+    EXPECT_NE(v.error().detail.find("${parameters:port}"), std::string::npos) << v.error().to_string();
+  }
+  // Bare words stay what the release wrote; unquoted values are quoted; quotes closed again count.
+  EXPECT_EQ(*quoted.value("a", "plain"), "echo '1$(touch X)' \"10.0.0.1\" '10.0.0.1' done");
+  SectionMap fine{{"parameters", {{"host", "10.0.0.1"}, {"port", "11211"}}}};
+  Substituter ok(*p, fine);
+  ok.set_quote(shell_quote);
+  EXPECT_EQ(*ok.value("a", "dq"), "curl -sf \"http://10.0.0.1:11211/\"");
+  EXPECT_EQ(*ok.value("a", "nested"), "sh -c \"exec memcached -p 11211\"");
+}
+
 TEST(Substitution, CyclesAreRefused) {
   auto p = parse_flat_profile("[a]\nx = ${a:y}\ny = ${b:z}\n[b]\nz = ${a:x}\n", "t");
   ASSERT_TRUE(p.ok());
