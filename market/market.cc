@@ -299,6 +299,14 @@ struct Market::Handler {
     }
   }
 
+  // Whether the host a shared instance is attached to meets its conditions (and is the host they
+  // name, if they name one).
+  bool host_still_serves(const std::string& guid, const Conditions& c, const std::string& client) const {
+    const InstanceRegistry::Instance* i = m.instances_.find(guid);
+    const InstanceRegistry::Instance* h = m.instances_.find(i->host);
+    return h != nullptr && m.matcher_.still_hosts(*h, i->request.release, client, c);
+  }
+
   // After an instance's request turned to destroyed: an allocated instance waits for its node to
   // confirm; the rest go at once.
   void destroyed(const std::string& guid, bool was_pending, bool was_placed) {
@@ -573,6 +581,7 @@ struct Market::Handler {
     const bool was_placed = existing->placed(), was_pending = existing->pending;
     // A shared instance runs inside a host of its release and type; a host serves only those.
     const bool kind_changed = old.release != f.release || old.software_type != f.software_type;
+    const bool sla_changed = old.sla != f.sla;
     const std::string rel = release_item(f.release);
     emit(std::move(f), {client, std::string(kMarketNode), {guid, rel}, {}});
     if (c.state == RequestedState::destroyed) {
@@ -582,6 +591,12 @@ struct Market::Handler {
       const std::string host = m.instances_.find(guid)->host;
       emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});
       place(guid);  // attaches to a host of its new release and type, or waits for one
+    } else if (c.shared && was_placed && sla_changed && !host_still_serves(guid, *conditions, client)) {
+      // Its new conditions (another host named, a region or price its host does not meet): it
+      // moves to a host that meets them, or waits for one.
+      const std::string host = m.instances_.find(guid)->host;
+      emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});
+      place(guid);
     } else if (kind_changed && was_placed) {
       requeue_slaves(guid, "changed release or software type");
     } else if (!was_placed) {

@@ -166,6 +166,30 @@ std::string Matcher::explain(const Compiled& k, const Conditions& c) const {
   return "no free partition satisfies all of " + describe(c);
 }
 
+bool Matcher::host_fits(const InstanceRegistry::Instance& h, std::string_view release, std::string_view client, const Conditions& c,
+                        bool named) const {
+  if (!c.computer_guid.empty() && h.computer != c.computer_guid) return false;
+  const CapacityIndex::Computer* m = capacity_.find(h.computer);
+  if (m == nullptr || !admits(*m, client, named)) return false;
+  Conditions rest = c;
+  rest.computer_guid.clear();
+  rest.instance_guid.clear();
+  Compiled k = compile(release, rest);
+  if (c.capability.empty()) {  // a host's capability does not keep shared instances away
+    k.capability = m->capability;
+    k.impossible.clear();
+    for (uint32_t cat : k.categories) if (cat == kNone) return false;
+    if (!c.network_guid.empty() && k.network == kNone) return false;
+  }
+  return k.impossible.empty() && satisfies(*m, k);
+}
+
+bool Matcher::still_hosts(const InstanceRegistry::Instance& h, std::string_view release, std::string_view client, const Conditions& c) const {
+  if (!c.instance_guid.empty() && c.instance_guid != h.request.instance) return false;
+  if (h.request.shared || h.computer.empty() || h.request.state == RequestedState::destroyed) return false;
+  return host_fits(h, release, client, c, !c.computer_guid.empty() || !c.instance_guid.empty());
+}
+
 bool Matcher::admits(const CapacityIndex::Computer& computer, std::string_view client, bool named) const {
   return computer.scope == Scope::open || (named && computer.owner != kNone && computer.owner == capacity_.id(client));
 }
@@ -174,22 +198,7 @@ Placement Matcher::host(std::string_view release, std::string_view software_type
                         const Conditions& c) const {
   Placement p;
   const bool named = !c.computer_guid.empty() || !c.instance_guid.empty();
-  auto fits = [&](const InstanceRegistry::Instance& h) {
-    if (!c.computer_guid.empty() && h.computer != c.computer_guid) return false;
-    const CapacityIndex::Computer* m = capacity_.find(h.computer);
-    if (m == nullptr || !admits(*m, client, named)) return false;
-    Conditions rest = c;
-    rest.computer_guid.clear();
-    rest.instance_guid.clear();
-    Compiled k = compile(release, rest);
-    if (c.capability.empty()) {  // a host's capability does not keep shared instances away
-      k.capability = m->capability;
-      k.impossible.clear();
-      for (uint32_t cat : k.categories) if (cat == kNone) return false;
-      if (!c.network_guid.empty() && k.network == kNone) return false;
-    }
-    return k.impossible.empty() && satisfies(*m, k);
-  };
+  auto fits = [&](const InstanceRegistry::Instance& h) { return host_fits(h, release, client, c, named); };
   if (!c.instance_guid.empty()) {
     const InstanceRegistry::Instance* h = instances_.find(c.instance_guid);
     if (h == nullptr) return p.reason = "instance_guid=" + c.instance_guid + " is not a known instance", p;

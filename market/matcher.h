@@ -44,6 +44,9 @@ class Matcher {
   // `client` is the party billed (a closed computer accepts its owner's requests).
   Placement place(std::string_view release, std::string_view client, const Conditions& c) const;
   Placement host(std::string_view release, std::string_view software_type, std::string_view client, const Conditions& c) const;
+  // Whether the host a shared instance of `client` is attached to still serves it under `c`:
+  // running, the host `c` names if it names one, and meeting the rest as host() would require.
+  bool still_hosts(const InstanceRegistry::Instance& host, std::string_view release, std::string_view client, const Conditions& c) const;
 
  private:
   struct Compiled;
@@ -54,6 +57,10 @@ class Matcher {
   Placement on(const CapacityIndex::Computer& computer) const;
   // Whether `client` may use the computer through a request naming it (`named`) or not.
   bool admits(const CapacityIndex::Computer& computer, std::string_view client, bool named) const;
+  // Whether running host `h` meets `c` for a shared instance of `client` (`named`: the request
+  // names a computer or a host).
+  bool host_fits(const InstanceRegistry::Instance& h, std::string_view release, std::string_view client, const Conditions& c,
+                 bool named) const;
 
   const CapacityIndex& capacity_;
   const ComputerView& computers_;

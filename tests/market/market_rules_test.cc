@@ -322,6 +322,39 @@ TEST_F(MarketRules, SharedInstancesFollowTheReleaseAndTypeOfTheirHost) {
   w.expect_replay_equal();
 }
 
+// A shared instance whose conditions change moves when its host no longer meets them: another
+// host named by instance_guid, or a condition its host's computer fails; it stays where it is when
+// the host still meets them. Before, the new SLA was recorded and the instance stayed attached to
+// a host that broke it.
+TEST_F(MarketRules, ASharedInstanceMovesWhenItsHostNoLongerMeetsItsConditions) {
+  host("COMP-1", 1, {{"region", "fr"}}, 2);
+  host("COMP-2", 5, {{"region", "de"}}, 2);
+  const auto& reg = w.market().instances();
+  Outcome a = w.request("front-a", {{"computer_guid", "COMP-1"}}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome b = w.request("front-b", {{"computer_guid", "COMP-2"}}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome site = w.request("site", {{"instance_guid", a.instance}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_EQ(site.host, a.instance);
+  const auto a_ts = reg.get(a.instance)->timestamp;
+  w.request("site", {{"instance_guid", b.instance}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(reg.get(site.instance)->host, b.instance);
+  EXPECT_TRUE(reg.get(a.instance)->slaves.empty());
+  EXPECT_GT(reg.get(a.instance)->timestamp, a_ts);  // its node stops serving it
+  EXPECT_EQ(reg.get(b.instance)->slaves, std::vector<std::string>{site.instance});
+  // A condition its host still meets: it stays.
+  const ubm::Seq head = w.ledger().head();
+  w.request("site", {{"instance_guid", b.instance}, {"region", "de"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(reg.get(site.instance)->host, b.instance);
+  EXPECT_EQ(w.ledger().head().value(), head.value() + 1);  // the request only
+  // One it does not: it goes to a host that does.
+  w.request("site", {{"region", "fr"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(reg.get(site.instance)->host, a.instance);
+  // One no host meets: it waits.
+  w.request("site", {{"region", "jp"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_TRUE(reg.get(site.instance)->host.empty());
+  EXPECT_TRUE(reg.get(site.instance)->pending);
+  w.expect_replay_equal();
+}
+
 // The queue is offered oldest first, so a shared instance can be passed over before the request
 // that will host it is allocated in the same pass: it is served in that same command all the same.
 TEST_F(MarketRules, AHostAllocatedFromTheQueueServesSharedInstancesQueuedBeforeIt) {

@@ -73,16 +73,22 @@ struct Model {
     }
     return std::nullopt;
   }
+  // Whether `h` may host the shared instance `i`: a running host of its release and type, on the
+  // computer it names, admitted and meeting its conditions.
+  bool serves(const Instance& h, Instance& i) {
+    if (h.shared || h.computer.empty() || h.state == RequestedState::destroyed) return false;
+    if (h.release != i.release || h.type != i.type) return false;
+    const std::string* want = find_value(i.sla, "computer_guid");
+    if (want && h.computer != *want) return false;
+    // A closed computer's hosts serve its owner only, as its partitions do.
+    return admits(computers.at(h.computer), client(i), want != nullptr) && fits(computers.at(h.computer), i.sla);
+  }
   bool try_place(Instance& i) {
     const std::string* want = find_value(i.sla, "computer_guid");
     const std::string party = client(i);
     if (i.shared) {
       for (auto& h : instances) {
-        if (h.shared || h.computer.empty() || h.state == RequestedState::destroyed) continue;
-        if (h.release != i.release || h.type != i.type) continue;
-        if (want && h.computer != *want) continue;
-        // A closed computer's hosts serve its owner only, as its partitions do.
-        if (!admits(computers.at(h.computer), party, want != nullptr) || !fits(computers.at(h.computer), i.sla)) continue;
+        if (!serves(h, i)) continue;
         i.host = h.guid;
         i.attached = ++attachments;
         return true;
@@ -167,12 +173,16 @@ struct Model {
     if (state == RequestedState::destroyed) return destroy(i);
     const bool was_placed = !i.computer.empty() || !i.host.empty();
     const bool kind_changed = i.release != release || i.type != type;
+    const bool sla_changed = i.sla != sla;
     i.release = release;
     i.type = type;
     i.sla = std::move(sla);
     i.state = state;
     if (kind_changed && i.shared && was_placed) {
       i.host.clear();  // its host runs another release or type now
+      place_or_queue(i);
+    } else if (i.shared && was_placed && sla_changed && !serves(*find(i.host), i)) {
+      i.host.clear();  // its host no longer meets its conditions
       place_or_queue(i);
     } else if (kind_changed && was_placed) {
       requeue_slaves(i);  // they ran its old release or type
