@@ -110,9 +110,9 @@ struct Banged {
 struct Renamed {
   std::string instance;
   std::string title;
-  // The instances that show the new title besides the renamed one: every instance of its tree when
-  // it is a root (each renders its root's title). Empty: the renamed instance alone (and every
-  // rename recorded before the field existed).
+  // The instances that show the new title: every instance of its tree, itself first, when it is a
+  // root (each renders its root's title). Empty: the renamed instance alone (and every rename
+  // recorded before the field existed).
   std::vector<std::string> tree;
 };
 

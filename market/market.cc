@@ -321,7 +321,9 @@ struct Market::Handler {
   // a request names its requester's children only).
   void destroy_descendants(const std::string& guid) {
     std::deque<std::string> todo(m.instances_.find(guid)->children.begin(), m.instances_.find(guid)->children.end());
-    while (!todo.empty()) {
+    // Bounded like every walk of a tree (a child is younger than its requester, so there is no
+    // loop to fall into; a corrupted projection must not hang the deciding thread all the same).
+    for (size_t steps = 0; !todo.empty() && steps <= m.instances_.size(); ++steps) {
       const std::string g = std::move(todo.front());
       todo.pop_front();
       const InstanceRegistry::Instance* i = m.instances_.find(g);
@@ -510,11 +512,9 @@ struct Market::Handler {
     }
     std::string client;
     std::string parent;
+    bool requester_destroyed = false;
     if (const InstanceRegistry::Instance* r = m.instances_.find(c.requester)) {
-      // Its children were destroyed with it (destroy_descendants): a new one would be an orphan.
-      if (r->request.state == RequestedState::destroyed) {
-        return reject(Rejection::INVALID_STATE, "requester", c.requester + " was requested destroyed: it requests nothing");
-      }
+      requester_destroyed = r->request.state == RequestedState::destroyed;
       client = r->request.client;
       parent = c.requester;
     } else {
@@ -526,6 +526,11 @@ struct Market::Handler {
     }
     fact::Requested f{{{}, c.requester, c.title, client, c.release, c.software_type, normalized(c.parameters), std::move(sla), c.shared, c.state}};
     const InstanceRegistry::Instance* existing = m.instances_.find(c.requester, c.title);
+    // A destroyed instance's children were destroyed with it (destroy_descendants): a new or
+    // revived one would be an orphan. Destroying one again changes nothing and is answered so.
+    if (requester_destroyed && !(existing != nullptr && c.state == RequestedState::destroyed)) {
+      return reject(Rejection::INVALID_STATE, "requester", c.requester + " was requested destroyed: it requests nothing");
+    }
     if (existing == nullptr) {
       if (c.state == RequestedState::destroyed) return reject(Rejection::INVALID_STATE, "state", "nothing to destroy: no such instance");
       f.instance = "SOFTINST-" + std::to_string(m.instances_.next_guid());
@@ -558,7 +563,9 @@ struct Market::Handler {
     const fact::Request& old = existing->request;
     f.instance = old.instance;
     const std::string guid = old.instance;
-    if (old.shared != c.shared) return reject(Rejection::INVALID_STATE, "shared", "an instance cannot change between shared and not shared");
+    if (old.shared != c.shared && c.state != RequestedState::destroyed) {
+      return reject(Rejection::INVALID_STATE, "shared", "an instance cannot change between shared and not shared");
+    }
     if (c.state == RequestedState::destroyed) {
       // A destroy destroys the instance as it is: whatever release, type, parameters or SLA the
       // request names are not recorded, and no supply check stands in its way (a client naming
@@ -567,6 +574,7 @@ struct Market::Handler {
       f.software_type = old.software_type;
       f.parameters = old.parameters;
       f.sla = old.sla;
+      f.shared = old.shared;
     }
     if (old.release == f.release && old.software_type == f.software_type && old.parameters == f.parameters &&
         old.sla == f.sla && old.state == f.state) {
@@ -587,13 +595,9 @@ struct Market::Handler {
     if (c.state == RequestedState::destroyed) {
       destroyed(guid, was_pending, was_placed);
       destroy_descendants(guid);
-    } else if (kind_changed && c.shared && was_placed) {
-      const std::string host = m.instances_.find(guid)->host;
-      emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});
-      place(guid);  // attaches to a host of its new release and type, or waits for one
-    } else if (c.shared && was_placed && sla_changed && !host_still_serves(guid, *conditions, client)) {
-      // Its new conditions (another host named, a region or price its host does not meet): it
-      // moves to a host that meets them, or waits for one.
+    } else if (c.shared && was_placed && (kind_changed || (sla_changed && !host_still_serves(guid, *conditions, client)))) {
+      // A new release or type, or conditions its host no longer meets (another host named, a
+      // region or price its host's computer fails): it moves to a host that serves it, or waits.
       const std::string host = m.instances_.find(guid)->host;
       emit(fact::Freed{guid, {}, {}, true}, {client, std::string(kMarketNode), {guid, host}, {}});
       place(guid);

@@ -177,7 +177,9 @@ Planned Workload::request(Reference& ref) {
   if (existing && dice(2) == 0) sla = existing->sla;
   const RequestedState state = dice(4) == 0 ? RequestedState::destroyed : RequestedState::started;
   market::RequestInstance r{requester, title, release, type, {}, sla, shared, state};
-  if (parent != nullptr && parent->state == RequestedState::destroyed) return {r, false, "a destroyed instance requests a child"};
+  if (parent != nullptr && parent->state == RequestedState::destroyed && !(existing != nullptr && state == RequestedState::destroyed)) {
+    return {r, false, "a destroyed instance requests a child"};
+  }
   if (existing == nullptr) {
     if (state == RequestedState::destroyed) return {r, false, "destroy an unknown instance"};
     m.instances.push_back(Model::Instance{"SOFTINST-" + std::to_string(m.instances.size() + 1), requester, title, release, type,
