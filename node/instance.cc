@@ -17,6 +17,7 @@
 
 #include "node/beneath.h"
 #include "node/net_usage.h"
+#include "node/usage.h"
 #include "node/slap_client.h"
 #include "node/software.h"
 #include "node/sys.h"
@@ -233,6 +234,11 @@ bool InstanceManager::running(const PartitionLayout& layout, int programs,
 }
 
 void InstanceManager::note_error(const PartitionView& p, const Error& e, InstancePassResult& res) {
+  if (e.code == Errc::kDeferred) {
+    // Waiting, not failing: the master is not told, and the pass is not a failure for it.
+    spdlog::warn("instance {} in {}: {}", p.instance_guid, p.partition_id, e.detail);
+    return;
+  }
   ++res.failed;
   if (e.code == Errc::kCancelled || stop_requested()) {
     // An artifact of stopping, not the instance's error: the master is not told.
@@ -307,7 +313,7 @@ std::string InstanceManager::fetch_certificate(const PartitionView& p, const Par
 
 Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res) {
   if (p != nullptr && before_destroy && !before_destroy(*p, layout)) {
-    return make_error(Errc::kUnreachable, "its last usage is not delivered yet: destroyed once it is");
+    return make_error(Errc::kDeferred, "its last usage is not delivered yet: destroyed once it is");
   }
   if (auto st = supervisor_.remove_group(layout.id); !st) return st;
   if (layout.identity) kill_user_processes(layout.identity->uid);
@@ -343,8 +349,10 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
                                   {"parameters", std::move(params)}, {"connection_parameters", std::move(conn)}});
   }
   if (auto st = write_inside(layout.path, ".slapnode/shared.json", json::serialize(shared) + "\n", 0640, layout.identity); !st) return st;
-  // Network bytes are billed from here on, not from the tap's creation (net_usage.h).
+  // Network bytes are billed from here on, not from the tap's creation (net_usage.h); the first
+  // period of everything else starts here too (usage.h).
   if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.state_dir, p.instance_guid, *bytes);
+  start_cpu_baseline(layout.state_dir, p.instance_guid, static_cast<int64_t>(std::time(nullptr)));
   for (const auto& [rel, content] : rendered->files) {
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }

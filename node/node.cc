@@ -162,11 +162,31 @@ ExitCode Node::instance_pass() {
   return instance_pass_with(*v);
 }
 
+// Installs final_usage as the instance manager's last step before a destroy, for one pass over
+// `v`: a journal that cannot be delivered stops every later destroy of the pass at once (each
+// would try the master again) and is tried again next pass.
+class Node::FinalUsage {
+ public:
+  FinalUsage(Node& node, const ComputerView& v) : node_(node) {
+    node_.instances_->before_destroy = [this, &v](const PartitionView& p, const PartitionLayout& l) {
+      if (blocked_) return false;
+      blocked_ = !node_.final_usage(v, p, l);
+      return !blocked_;
+    };
+  }
+  ~FinalUsage() { node_.instances_->before_destroy = nullptr; }
+  FinalUsage(const FinalUsage&) = delete;
+  FinalUsage& operator=(const FinalUsage&) = delete;
+
+ private:
+  Node& node_;
+  bool blocked_ = false;
+};
+
 ExitCode Node::instance_pass_with(const ComputerView& v) {
   auto start = Clock::now();
-  instances_->before_destroy = [this, &v](const PartitionView& p, const PartitionLayout& l) { return final_usage(v, p, l); };
+  FinalUsage final_usage_first(*this, v);
   auto r = instances_->run_pass(v);
-  instances_->before_destroy = nullptr;
   spdlog::info("instance pass: {} processed, {} unchanged, {} failed, {} destroyed in {} ms", r.processed,
                r.unchanged, r.failed, r.destroyed,
                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -181,25 +201,30 @@ ExitCode Node::report_pass() {
   return report_pass_with(*v);
 }
 
-// Whether a baseline of the outbox may be written: only while the master's view still gives the
-// partition to the instance it measured, started or stopped, and not once that instance was
-// destroyed here (its partition's state directory was emptied with it). A partition given to
-// another instance (or freed) while the journal waited keeps none of the old instance's baselines:
-// written into the new instance's state directory, the old one's CPU baseline made every later
-// pass bill the new instance's processes from their start (a baseline naming another instance is
-// not the new one's), and the new one's own baseline was refused over it, for good. An instance
-// not yet recorded (its promise still fails, say) gets its baselines: without them, every pass
-// would bill its processes' CPU from their start. A baseline of another instance left in the
-// directory is stale by then (that instance no longer runs there) and is written over.
+// Whether a baseline of the outbox may be written: only for the instance the master's view gives
+// the partition to now (started, stopped, or destroyed but not yet here: its last measurement),
+// and not once that instance was destroyed here (its state directory was emptied with it). A
+// partition given to another instance (or freed) while the journal waited keeps none of the old
+// instance's baselines: written into the new instance's state directory, the old one's CPU
+// baseline made every later pass bill the new instance's processes from their start, and the new
+// one's own was refused over it, for good. A partition absent because its entry was refused is
+// left as it is.
 bool Node::baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts, const ComputerView& v) const {
   for (const auto& layout : layouts) {
     if (layout.state_dir != b.state_dir) continue;
-    auto p = std::find_if(v.partitions.begin(), v.partitions.end(), [&](const PartitionView& x) { return x.partition_id == layout.id; });
-    if (p == v.partitions.end() || p->instance_guid != b.instance) return false;
-    // Destroyed: its last measurement (final_usage), kept if its journal must wait.
-    if (p->state == InstanceState::kFree) return false;
+    // Not once its instance was destroyed here: its state directory was emptied with it.
     auto rec = read_record(layout);
-    return !(rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance);
+    if (rec.ok() && rec->state == "destroyed" && rec->instance_guid == b.instance) return false;
+    auto p = std::find_if(v.partitions.begin(), v.partitions.end(), [&](const PartitionView& x) { return x.partition_id == layout.id; });
+    if (p == v.partitions.end() && (v.refused_partitions.count(layout.id) || v.unnamed_refusal)) {
+      // Absent because its entry was refused, not freed (MASTER_CONTRACT.md): left as it is, its
+      // instance keeps its baselines (dropped, the next measurement would cover this journal's
+      // period again), unless another instance's are there.
+      const std::string holder = baseline_instance(b.state_dir, b.name);
+      return holder.empty() || holder == b.instance;
+    }
+    // Started, stopped, or destroyed (its last measurement, final_usage, kept if its journal waits).
+    return p != v.partitions.end() && p->instance_guid == b.instance && p->state != InstanceState::kFree;
   }
   return false;
 }
@@ -317,8 +342,12 @@ bool Node::flush_outbox(const ComputerView& v, ExitCode& code) {
   }
   if (!*pending) return true;
   code = worst(code, deliver_usage(outbox, std::move(**pending), v));
+  return !outbox_waiting();
+}
+
+bool Node::outbox_waiting() const {
   std::error_code ec;
-  return !fs::exists(fs::symlink_status(outbox, ec));
+  return fs::exists(fs::symlink_status(outbox_path(), ec));
 }
 
 // Measures one partition's instance since its last measurement (CPU, memory, disk, network, and
@@ -445,16 +474,18 @@ bool Node::final_usage(const ComputerView& v, const PartitionView& p, const Part
   size_t budget = kMaxConsumptionBytesPerPass;
   measure(p, layout, process_status(), wall_now(), budget, box);
   if (box.transactions.empty()) return true;
-  (void)send_usage(std::move(box), v);
-  std::error_code ec;
-  return !fs::exists(fs::symlink_status(outbox_path(), ec));
+  if (auto saved = save_outbox(outbox_path(), box); !saved) {
+    spdlog::error("destroy of {}: cannot keep its last usage journal ({}); the destroy waits", p.partition_id, saved.error().to_string());
+    return false;
+  }
+  (void)deliver_usage(outbox_path(), std::move(box), v);
+  return !outbox_waiting();
 }
 
 // The destroys the master requested, completed (the report pass's last step).
 ExitCode Node::complete_destroys(const ComputerView& v) {
-  instances_->before_destroy = [this, &v](const PartitionView& p, const PartitionLayout& l) { return final_usage(v, p, l); };
+  FinalUsage final_usage_first(*this, v);
   auto d = instances_->complete_destroys(v);
-  instances_->before_destroy = nullptr;
   if (d.master_unreachable) return ExitCode::kMasterUnreachable;
   return d.failed > 0 ? ExitCode::kFailure : ExitCode::kOk;
 }

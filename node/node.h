@@ -49,6 +49,8 @@ class Node {
   std::map<std::string, ProcessStatus> process_status();
   bool final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout);
   std::string outbox_path() const { return cfg_.state_root() + "/usage-outbox.json"; }
+  bool outbox_waiting() const;
+  class FinalUsage;
   bool baseline_current(const UsageOutbox::Baseline& b, const std::vector<PartitionLayout>& layouts, const ComputerView& v) const;
   ExitCode complete_destroys(const ComputerView& v);
 

@@ -229,34 +229,78 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// sh's quoting state after the text written so far: outside quotes, inside '…', inside "…", or
+// sh's quoting state after the text written so far, a context per command substitution or
+// arithmetic expansion open ($( … ), ` … `, $(( … ))): outside quotes, inside '…', inside "…",
 // right after a backslash. A value shell-quoted inside the release's own quotes is not one word
-// any more: in "…" its quotes are literal and $(…) or `…` in it runs, and in '…' its quotes close
-// the release's. Such a value must be a bare word, which is the same text in every context.
+// any more: in "…" its quotes are literal and $(…) or `…` in it runs, in '…' its quotes close the
+// release's, and an arithmetic expansion evaluates what it holds. There a value must be a bare
+// word, the same text in every context. A command substitution starts a fresh context: a value
+// outside quotes in it is shell-quoted as at the top.
 struct Substituter::Quoting {
-  enum class State { none, single, dbl } state = State::none;
+  enum class State { none, single, dbl };
+  enum class Kind { top, command, backtick, arithmetic };
+  struct Context {
+    Kind kind = Kind::top;
+    State state = State::none;
+    int parens = 0;  // ( opened inside a $( … ) or $(( … )), to find its own )
+  };
+  std::vector<Context> stack{Context{}};
   bool escaped = false;
-  bool open() const noexcept { return state != State::none || escaped; }
+  bool dollar = false;       // the last character was an unquoted or double-quoted $
+  bool just_opened = false;  // the last two were $( : a ( now makes it $((
+  bool open() const noexcept {
+    const Context& c = stack.back();
+    return escaped || c.state != State::none || c.kind == Kind::backtick || c.kind == Kind::arithmetic;
+  }
   void feed(std::string_view text) {
-    for (char c : text) {
-      if (escaped) {
-        escaped = false;
-        continue;
-      }
-      switch (state) {
-        case State::none:
-          if (c == '\\') escaped = true;
-          else if (c == '\'') state = State::single;
-          else if (c == '"') state = State::dbl;
-          break;
-        case State::single:
-          if (c == '\'') state = State::none;
-          break;
-        case State::dbl:
-          if (c == '\\') escaped = true;
-          else if (c == '"') state = State::none;
-          break;
-      }
+    for (char ch : text) feed(ch);
+  }
+  void feed(char ch) {
+    const bool was_dollar = dollar, was_opened = just_opened;
+    dollar = just_opened = false;
+    if (escaped) {
+      escaped = false;
+      return;
+    }
+    Context& c = stack.back();
+    if (c.state == State::single) {
+      if (ch == '\'') c.state = State::none;
+      return;
+    }
+    if (ch == '\\') {
+      escaped = true;
+      return;
+    }
+    if (c.state == State::dbl && ch == '"') {
+      c.state = State::none;
+      return;
+    }
+    if (ch == '(' && was_opened && c.kind == Kind::command && c.parens == 0) {
+      c.kind = Kind::arithmetic;
+      c.parens = 1;  // $(( … )) ends at its second )
+      return;
+    }
+    if (ch == '(' && was_dollar) {
+      stack.push_back(Context{Kind::command, State::none, 0});
+      just_opened = true;
+      return;
+    }
+    if (ch == '$') {
+      dollar = true;
+      return;
+    }
+    if (ch == '`') {
+      if (c.kind == Kind::backtick) stack.pop_back();
+      else stack.push_back(Context{Kind::backtick, State::none, 0});
+      return;
+    }
+    if (c.state == State::dbl) return;
+    if (ch == '\'') c.state = State::single;
+    else if (ch == '"') c.state = State::dbl;
+    else if (ch == '(' && c.kind != Kind::top) ++c.parens;
+    else if (ch == ')' && c.kind != Kind::top && c.kind != Kind::backtick) {
+      if (c.parens > 0) --c.parens;
+      else stack.pop_back();
     }
   }
 };

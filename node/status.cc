@@ -16,6 +16,7 @@ const char* errc_name(Errc c) {
     case Errc::kTimeout: return "timeout";
     case Errc::kPromise: return "promise";
     case Errc::kCancelled: return "cancelled";
+    case Errc::kDeferred: return "deferred";
   }
   return "unknown";
 }

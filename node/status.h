@@ -21,6 +21,7 @@ enum class Errc {
   kTimeout,      // a command or a wait passed its deadline
   kPromise,      // an instance promise failed
   kCancelled,    // slapnode is stopping (a signal): the work was interrupted, not failed
+  kDeferred,     // waits for something else first (a destroy for its last usage journal): not failed
 };
 
 const char* errc_name(Errc c);

@@ -355,16 +355,84 @@ Status wipe_directory_contents(const std::string& dir) {
   return {};
 }
 
+namespace {
+uint64_t allocated(const struct stat& st) { return static_cast<uint64_t>(st.st_blocks) * 512; }
+// Directory `name` in `parent`, never through a link (nullptr: not a plain directory, or gone).
+DIR* open_subdir(int parent, const char* name) {
+  const int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) ::close(fd);
+  return d;
+}
+}  // namespace
+
+// Walked by descriptor, never by path: each directory opened in its parent with O_NOFOLLOW, so a
+// partition's user swapping a directory for a link mid-walk cannot send root's walk (and the bill)
+// outside the partition, and no path is ever too long. At most kMaxOpen directories are open at
+// once; a subtree deeper than that is walked later, reached again one component at a time from
+// the top. A directory that cannot be read is skipped, not the end of the walk. Before, a
+// recursive iterator held a descriptor per level and stopped at its first error: a chain of
+// directories deeper than the descriptors left to slapnode, or one vanishing mid-walk, hid
+// everything not yet visited from billing.
 uint64_t disk_usage_bytes(const std::string& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
+  constexpr size_t kMaxOpen = 32;
   struct stat st;
-  if (::lstat(dir.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       it != end; it.increment(ec)) {
-    if (ec) break;
-    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  if (::lstat(dir.c_str(), &st) != 0) return 0;
+  uint64_t total = allocated(st);
+  if (!S_ISDIR(st.st_mode)) return total;
+  const int root = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root < 0) return total;
+  size_t unreadable = 0;
+  std::vector<std::vector<std::string>> later{{}};  // subtrees still to walk: their components from `dir`
+  while (!later.empty()) {
+    const std::vector<std::string> base = std::move(later.back());
+    later.pop_back();
+    int fd = ::dup(root);
+    for (const auto& component : base) {
+      const int next = fd < 0 ? -1 : ::openat(fd, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) ::close(fd);
+      fd = next;
+    }
+    DIR* top = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (top == nullptr) {
+      if (fd >= 0) ::close(fd);
+      ++unreadable;
+      continue;
+    }
+    std::vector<DIR*> open{top};
+    std::vector<std::string> names{""};  // names[k]: open[k]'s name in open[k - 1]
+    while (!open.empty()) {
+      const dirent* e = ::readdir(open.back());
+      if (e == nullptr) {
+        ::closedir(open.back());
+        open.pop_back();
+        names.pop_back();
+        continue;
+      }
+      const std::string_view name(e->d_name);
+      if (name == "." || name == "..") continue;
+      if (::fstatat(::dirfd(open.back()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
+      total += allocated(st);
+      if (!S_ISDIR(st.st_mode)) continue;
+      if (open.size() >= kMaxOpen) {
+        std::vector<std::string> deeper = base;
+        deeper.insert(deeper.end(), names.begin() + 1, names.end());
+        deeper.emplace_back(name);
+        later.push_back(std::move(deeper));
+        continue;
+      }
+      DIR* sub = open_subdir(::dirfd(open.back()), e->d_name);
+      if (sub == nullptr) {
+        ++unreadable;
+        continue;
+      }
+      open.push_back(sub);
+      names.emplace_back(name);
+    }
   }
+  ::close(root);
+  if (unreadable > 0) spdlog::warn("disk usage of {}: {} directories could not be read and are not counted", dir, unreadable);
   return total;
 }
 

@@ -213,6 +213,12 @@ std::string baseline_instance(const std::string& state_dir, const std::string& n
   return g != nullptr && g->is_string() ? std::string(g->as_string()) : std::string();
 }
 
+void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now) {
+  if (baseline_instance(state_dir, kCpuBaselineFile) == instance_guid) return;
+  json::object baseline{{"time", now}, {"procs", json::object{}}, {"instance_guid", instance_guid}};
+  (void)write_state_file(state_dir, kCpuBaselineFile, json::serialize(baseline) + "\n");
+}
+
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
                         bool persist, const std::string& instance_guid) {
   std::string path = state_dir + "/" + kCpuBaselineFile;

@@ -65,6 +65,11 @@ struct CpuDelta {
 inline constexpr const char* kCpuBaselineFile = "usage.json";
 // `instance_guid`: the instance measured; a baseline of another instance is ignored (and the new
 // one names it), as net.json's are: a partition's next instance never starts from its predecessor's.
+// Where an instance's first measured period starts: when it is first processed here (`now`), with
+// no process yet. Nothing when the partition's baseline is already this instance's. Before, the
+// first period was the report interval before the first report: memory and disk were billed for
+// up to an hour the instance did not exist, overlapping its predecessor's last period.
+void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now);
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist, const std::string& instance_guid = {});
 // The instance a baseline file of a state directory names; "" when none (or none recorded).

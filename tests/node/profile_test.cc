@@ -143,6 +143,10 @@ TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
       "sq = echo '${parameters:port}'\n"
       "nested = sh -c \"${cmd:line}\"\n"
       "escaped = echo \\${parameters:port}\n"
+      "subst_dq = echo \"$(dirname \"${parameters:port}\")\"\n"
+      "arith = echo $(( ${parameters:port} + 1 ))\n"
+      "backtick = echo `echo ${parameters:port}`\n"
+      "subst = echo \"$(echo ${parameters:port})\" $((1 + 2)) ${parameters:port}\n"
       "plain = echo ${parameters:port} \"${parameters:host}\" '${parameters:host}' done\n"
       "[cmd]\nline = exec memcached -p ${parameters:port}\n",
       "t");
@@ -150,7 +154,7 @@ TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
   SectionMap evil{{"parameters", {{"host", "10.0.0.1"}, {"port", "1$(touch X)"}}}};
   Substituter quoted(*p, evil);
   quoted.set_quote(shell_quote);
-  for (const char* key : {"dq", "sq", "nested", "escaped"}) {
+  for (const char* key : {"dq", "sq", "nested", "escaped", "subst_dq", "arith", "backtick"}) {
     auto v = quoted.value("a", key);
     ASSERT_FALSE(v.ok()) << key << " gave " << *v;
     EXPECT_EQ(v.error().code, Errc::kInvalid);
@@ -158,6 +162,9 @@ TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
   }
   // Bare words stay what the release wrote; unquoted values are quoted; quotes closed again count.
   EXPECT_EQ(*quoted.value("a", "plain"), "echo '1$(touch X)' \"10.0.0.1\" '10.0.0.1' done");
+  // A command substitution starts afresh (a value outside quotes in it is quoted), and the line
+  // is back outside quotes once it and an arithmetic expansion are closed.
+  EXPECT_EQ(*quoted.value("a", "subst"), "echo \"$(echo '1$(touch X)')\" $((1 + 2)) '1$(touch X)'");
   SectionMap fine{{"parameters", {{"host", "10.0.0.1"}, {"port", "11211"}}}};
   Substituter ok(*p, fine);
   ok.set_quote(shell_quote);

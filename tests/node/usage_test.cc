@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <pugixml.hpp>
 
 #include "node/config.h"
+#include "node/sys.h"
 #include "node/usage.h"
 #include "tests/node/test_support.h"
 
@@ -98,6 +100,26 @@ void expect_sequence(const pugi::xml_node& node, const std::vector<Slot>& seq) {
     }
   }
   EXPECT_EQ(i, names.size()) << node.name() << " has an unexpected <" << (i < names.size() ? names[i] : "") << ">";
+}
+
+// A partition's disk is counted whatever its shape: a chain of directories deeper than the
+// descriptors left to slapnode (here 64) hid everything below it, because the walk held one per
+// level and stopped at its first error.
+TEST(DiskUsage, ADeepChainOfDirectoriesHidesNothing) {
+  testing::TempDir tmp;
+  std::string deep = tmp.path();
+  for (int i = 0; i < 100; ++i) deep += "/d";
+  ASSERT_TRUE(std::filesystem::create_directories(deep));
+  const std::string mib(1 << 20, 'x');
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(write_file_atomic(deep + "/f" + std::to_string(i), mib).ok());
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const uint64_t bytes = disk_usage_bytes(tmp.path());
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_GE(bytes, 5u << 20);
 }
 
 TEST(TioXml, JournalFollowsComputerConsumptionXsd) {
