@@ -15,6 +15,7 @@ PACKAGES=(
   libsimdjson-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libpugixml-dev libjemalloc-dev
   supervisor patch memcached python3 procps
+  netcat-openbsd  # the quick start's try-it line (printf version | nc)
   iproute2 passwd  # the root tests: ip netns (slapnode itself talks netlink), useradd/userdel
   nginx  # the baseline of bench/http_bench.sh
 )
