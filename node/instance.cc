@@ -335,6 +335,8 @@ Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& l
 }
 
 Status InstanceManager::process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res) {
+  // Its first measured period starts here, whether or not this processing succeeds (usage.h).
+  start_cpu_baseline(layout.state_dir, p.instance_guid, static_cast<int64_t>(std::time(nullptr)));
   auto profile = installed_profile(cfg_.software_root, p.software_release_uri);
   if (!profile) return make_error(Errc::kNotFound, "software release not installed yet: " + p.software_release_uri);
   auto rendered = render_instance(*profile, p, layout, cfg_);
@@ -349,10 +351,8 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
                                   {"parameters", std::move(params)}, {"connection_parameters", std::move(conn)}});
   }
   if (auto st = write_inside(layout.path, ".slapnode/shared.json", json::serialize(shared) + "\n", 0640, layout.identity); !st) return st;
-  // Network bytes are billed from here on, not from the tap's creation (net_usage.h); the first
-  // period of everything else starts here too (usage.h).
+  // Network bytes are billed from here on, not from the tap's creation (net_usage.h).
   if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.state_dir, p.instance_guid, *bytes);
-  start_cpu_baseline(layout.state_dir, p.instance_guid, static_cast<int64_t>(std::time(nullptr)));
   for (const auto& [rel, content] : rendered->files) {
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }

@@ -370,8 +370,16 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
     spdlog::warn("partition {}: its last measurement is dated in the future; measuring afresh", p.partition_id);
     d.previous_time = 0;
   }
+  if (d.previous_time == 0) {
+    // Never measured (its processing failed before its first period started), or measured afresh
+    // after a clock set right: its period starts now, and nothing before is billed (a period
+    // reaching back would overlap its predecessor's last one, or periods billed already).
+    (void)write_state_file(layout.state_dir, kCpuBaselineFile, d.baseline);
+    if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.state_dir, p.instance_guid, *bytes);
+    return;
+  }
   if (d.previous_time >= now) return;
-  int64_t start = d.previous_time > 0 ? d.previous_time : now - cfg_.report_interval_s;
+  const int64_t start = d.previous_time;
   double period = static_cast<double>(now - start);
   uint64_t disk = disk_usage_bytes(layout.path);
   PartitionUsage u;
@@ -463,7 +471,14 @@ ExitCode Node::report_pass_with(const ComputerView& v) {
 // journal cannot be delivered.
 bool Node::final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout) {
   ExitCode code = ExitCode::kOk;
-  if (!flush_outbox(v, code)) return false;
+  if (!flush_outbox(v, code)) {
+    // Out of reach, the master would not hear "destroyed" either: wait. Otherwise (refused for
+    // now, say) the destroy goes on unmeasured rather than wait for good: a new journal may not
+    // be measured while one waits, and a destroy is what frees the partition.
+    if (code == ExitCode::kMasterUnreachable) return false;
+    spdlog::warn("destroy of {}: a usage journal waits; its instance's last period is not measured", p.partition_id);
+    return true;
+  }
   // Measured if it ran here: recorded, or measured before (an instance whose promise still fails
   // is not recorded yet). Otherwise there is nothing of its own to measure.
   auto rec = read_record(layout);
@@ -475,11 +490,13 @@ bool Node::final_usage(const ComputerView& v, const PartitionView& p, const Part
   measure(p, layout, process_status(), wall_now(), budget, box);
   if (box.transactions.empty()) return true;
   if (auto saved = save_outbox(outbox_path(), box); !saved) {
-    spdlog::error("destroy of {}: cannot keep its last usage journal ({}); the destroy waits", p.partition_id, saved.error().to_string());
-    return false;
+    // A full disk, say: the destroy is what frees it. The period is lost, and said so.
+    spdlog::error("destroy of {}: cannot keep its last usage journal ({}); its last period is not billed", p.partition_id,
+                  saved.error().to_string());
+    return true;
   }
-  (void)deliver_usage(outbox_path(), std::move(box), v);
-  return !outbox_waiting();
+  // Kept when not taken: it goes with the next pass. Only a master out of reach holds the destroy.
+  return !(deliver_usage(outbox_path(), std::move(box), v) == ExitCode::kMasterUnreachable && outbox_waiting());
 }
 
 // The destroys the master requested, completed (the report pass's last step).

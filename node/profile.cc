@@ -237,8 +237,8 @@ std::string shell_quote(const std::string& s) {
 // word, the same text in every context. A command substitution starts a fresh context: a value
 // outside quotes in it is shell-quoted as at the top.
 struct Substituter::Quoting {
-  enum class State { none, single, dbl };
-  enum class Kind { top, command, backtick, arithmetic };
+  enum class State { none, single, dbl, ansi };  // ansi: bash's $'…', where \ escapes
+  enum class Kind { top, command, backtick, arithmetic, parameter };  // parameter: the shell's own ${…}
   struct Context {
     Kind kind = Kind::top;
     State state = State::none;
@@ -250,7 +250,7 @@ struct Substituter::Quoting {
   bool just_opened = false;  // the last two were $( : a ( now makes it $((
   bool open() const noexcept {
     const Context& c = stack.back();
-    return escaped || c.state != State::none || c.kind == Kind::backtick || c.kind == Kind::arithmetic;
+    return escaped || c.state != State::none || c.kind == Kind::backtick || c.kind == Kind::arithmetic || c.kind == Kind::parameter;
   }
   void feed(std::string_view text) {
     for (char ch : text) feed(ch);
@@ -265,6 +265,11 @@ struct Substituter::Quoting {
     Context& c = stack.back();
     if (c.state == State::single) {
       if (ch == '\'') c.state = State::none;
+      return;
+    }
+    if (c.state == State::ansi) {
+      if (ch == '\\') escaped = true;
+      else if (ch == '\'') c.state = State::none;
       return;
     }
     if (ch == '\\') {
@@ -283,6 +288,18 @@ struct Substituter::Quoting {
     if (ch == '(' && was_dollar) {
       stack.push_back(Context{Kind::command, State::none, 0});
       just_opened = true;
+      return;
+    }
+    if (ch == '{' && was_dollar) {  // ${…} of the shell (written $${…}): quotes inside nest in it
+      stack.push_back(Context{Kind::parameter, State::none, 0});
+      return;
+    }
+    if (ch == '}' && c.kind == Kind::parameter && c.state == State::none) {
+      stack.pop_back();
+      return;
+    }
+    if (ch == '\'' && was_dollar && c.state == State::none) {
+      c.state = State::ansi;
       return;
     }
     if (ch == '$') {
@@ -356,8 +373,11 @@ Result<std::string> Substituter::expand_at(std::string_view text, const std::str
                                             "reference outside quotes (it is quoted for the shell)");
         }
         out += k->second;
+        quoting->feed(k->second);  // a bare word: it ends a backslash's escape, nothing else
       } else {
-        out += quote_ ? quote_(k->second) : k->second;
+        const std::string inserted = quote_ ? quote_(k->second) : k->second;
+        out += inserted;
+        if (quoting != nullptr) quoting->feed(inserted);  // balanced quotes: the state is as before
       }
     } else {
       const std::string* raw = profile_.get(sec, key);

@@ -371,12 +371,17 @@ DIR* open_subdir(int parent, const char* name) {
 // partition's user swapping a directory for a link mid-walk cannot send root's walk (and the bill)
 // outside the partition, and no path is ever too long. At most kMaxOpen directories are open at
 // once; a subtree deeper than that is walked later, reached again one component at a time from
-// the top. A directory that cannot be read is skipped, not the end of the walk. Before, a
+// the top (each at most kMaxOpen levels deeper than the last: a chain of D directories costs
+// about D²/2·kMaxOpen opens). The walk stops after kMaxSteps entries and opens, and says so: a
+// partition's user cannot stall the report pass with a tree built to be slow to walk. A
+// directory that cannot be read is skipped, not the end of the walk. Before, a
 // recursive iterator held a descriptor per level and stopped at its first error: a chain of
 // directories deeper than the descriptors left to slapnode, or one vanishing mid-walk, hid
 // everything not yet visited from billing.
 uint64_t disk_usage_bytes(const std::string& dir) {
-  constexpr size_t kMaxOpen = 32;
+  constexpr size_t kMaxOpen = 128;
+  constexpr uint64_t kMaxSteps = 8'000'000;
+  uint64_t steps = 0;
   struct stat st;
   if (::lstat(dir.c_str(), &st) != 0) return 0;
   uint64_t total = allocated(st);
@@ -385,11 +390,12 @@ uint64_t disk_usage_bytes(const std::string& dir) {
   if (root < 0) return total;
   size_t unreadable = 0;
   std::vector<std::vector<std::string>> later{{}};  // subtrees still to walk: their components from `dir`
-  while (!later.empty()) {
+  while (!later.empty() && steps < kMaxSteps) {
     const std::vector<std::string> base = std::move(later.back());
     later.pop_back();
     int fd = ::dup(root);
     for (const auto& component : base) {
+      ++steps;
       const int next = fd < 0 ? -1 : ::openat(fd, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0) ::close(fd);
       fd = next;
@@ -403,6 +409,10 @@ uint64_t disk_usage_bytes(const std::string& dir) {
     std::vector<DIR*> open{top};
     std::vector<std::string> names{""};  // names[k]: open[k]'s name in open[k - 1]
     while (!open.empty()) {
+      if (++steps > kMaxSteps) {
+        for (DIR* d : open) ::closedir(d);
+        break;
+      }
       const dirent* e = ::readdir(open.back());
       if (e == nullptr) {
         ::closedir(open.back());
@@ -415,16 +425,21 @@ uint64_t disk_usage_bytes(const std::string& dir) {
       if (::fstatat(::dirfd(open.back()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
       total += allocated(st);
       if (!S_ISDIR(st.st_mode)) continue;
-      if (open.size() >= kMaxOpen) {
+      auto defer = [&] {
         std::vector<std::string> deeper = base;
         deeper.insert(deeper.end(), names.begin() + 1, names.end());
         deeper.emplace_back(name);
         later.push_back(std::move(deeper));
+      };
+      if (open.size() >= kMaxOpen) {
+        defer();
         continue;
       }
       DIR* sub = open_subdir(::dirfd(open.back()), e->d_name);
       if (sub == nullptr) {
-        ++unreadable;
+        // Out of descriptors: walked later, with those of this walk closed.
+        if (errno == EMFILE || errno == ENFILE) defer();
+        else ++unreadable;
         continue;
       }
       open.push_back(sub);
@@ -432,6 +447,7 @@ uint64_t disk_usage_bytes(const std::string& dir) {
     }
   }
   ::close(root);
+  if (steps >= kMaxSteps) spdlog::warn("disk usage of {}: the walk stopped after {} steps; what it did not reach is not counted", dir, steps);
   if (unreadable > 0) spdlog::warn("disk usage of {}: {} directories could not be read and are not counted", dir, unreadable);
   return total;
 }

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <pugixml.hpp>
 #include <set>
 #include <sstream>
@@ -214,7 +215,13 @@ std::string baseline_instance(const std::string& state_dir, const std::string& n
 }
 
 void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now) {
-  if (baseline_instance(state_dir, kCpuBaselineFile) == instance_guid) return;
+  // A baseline naming no instance (written before they named one) is taken as this instance's, as
+  // cpu_since_last takes it: replaced, its processes would be billed from their start again.
+  std::error_code ec;
+  if (std::filesystem::exists(state_dir + "/" + kCpuBaselineFile, ec)) {
+    const std::string holder = baseline_instance(state_dir, kCpuBaselineFile);
+    if (holder.empty() || holder == instance_guid) return;
+  }
   json::object baseline{{"time", now}, {"procs", json::object{}}, {"instance_guid", instance_guid}};
   (void)write_state_file(state_dir, kCpuBaselineFile, json::serialize(baseline) + "\n");
 }

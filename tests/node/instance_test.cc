@@ -270,7 +270,7 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
   // Destroy memcached: stopped, emptied, reported; of the node's records of the partition only
   // the "destroyed" one remains (baselines go with the partition, as its data does).
   ASSERT_TRUE(write_file_atomic(cfg.partition_path(0) + "/data.db", "x").ok());
-  ASSERT_TRUE(write_file_atomic(cfg.partition_state_path(0) + "/usage.json", "{}").ok());
+  ASSERT_TRUE(fs::exists(cfg.partition_state_path(0) + "/usage.json"));  // its first period started when processed
   ASSERT_NO_FATAL_FAILURE(next_wall_second());  // a first period of a second at least
   const size_t posted_before_destroy = server->requests_to("/slapos.post.v0.compute_node_usage").size();
   set_state("slappart0", "destroyed");
@@ -282,6 +282,18 @@ TEST_F(NodeFlow, FormatsBuildsRunsStopsDestroysAndReports) {
     const std::string last(json::parse(posts.back().body).as_object().at("tioxml").as_string());
     EXPECT_NE(last.find("<reference>slappart0</reference>"), std::string::npos) << last;
     EXPECT_NE(last.find("SOFTINST-1"), std::string::npos) << last;
+    // In that order: the master still placed the instance here when it took the journal.
+    const auto all = server->requests();
+    size_t usage_at = all.size(), destroyed_at = all.size();
+    for (size_t k = 0; k < all.size(); ++k) {
+      if (all[k].target == "/slapos.post.v0.compute_node_usage") usage_at = k;
+      if (all[k].target == "/slapos.put.v0.software_instance_reported_state" && all[k].body.find("SOFTINST-1") != std::string::npos &&
+          all[k].body.find("destroyed") != std::string::npos && destroyed_at == all.size()) {
+        destroyed_at = k;
+      }
+    }
+    ASSERT_LT(destroyed_at, all.size());
+    EXPECT_LT(usage_at, destroyed_at);
   }
   EXPECT_TRUE(testing::wait_for([&] { return !can_connect(mc_ip, port); }, 10s));
   EXPECT_FALSE(fs::exists(cfg.partition_path(0) + "/data.db"));
@@ -455,6 +467,7 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
   ASSERT_EQ(node.report_pass(), ExitCode::kMasterUnreachable);
   // The master gives the partition to another instance (SOFTINST-2 freed meanwhile).
   allocate("slappart1", "SOFTINST-3", hello_url, "started");
+  const std::string processed = tio_date(::time(nullptr));
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   ASSERT_NO_FATAL_FAILURE(next_wall_second());  // SOFTINST-3's first period: a second at least
   { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
@@ -472,6 +485,7 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
   EXPECT_EQ(baseline_instance(cfg.partition_state_path(1), kCpuBaselineFile), "SOFTINST-3");
   const auto [first_start, first_stop, first_ref] = last_period();
   EXPECT_EQ(first_ref, "SOFTINST-3");
+  EXPECT_GE(first_start, processed) << "SOFTINST-3's first period starts when it was processed";
   ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > first_stop; }, 3s));
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
   EXPECT_EQ(std::get<0>(last_period()), first_stop) << "SOFTINST-3's next period starts where its last stopped";

@@ -147,11 +147,15 @@ TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
       "arith = echo $(( ${parameters:port} + 1 ))\n"
       "backtick = echo `echo ${parameters:port}`\n"
       "subst = echo \"$(echo ${parameters:port})\" $((1 + 2)) ${parameters:port}\n"
+      "after_escape_dq = echo \"\\${parameters:a}\" \"${parameters:b}\"\n"
+      "after_escape_sq = echo \\${parameters:a}'${parameters:b}'\n"
+      "shell_parameter = echo \"$${X:+\"${parameters:b}\"}\"\n"
+      "ansi = echo $'\\'' '${parameters:b}'\n"
       "plain = echo ${parameters:port} \"${parameters:host}\" '${parameters:host}' done\n"
       "[cmd]\nline = exec memcached -p ${parameters:port}\n",
       "t");
   ASSERT_TRUE(p.ok()) << p.error().to_string();
-  SectionMap evil{{"parameters", {{"host", "10.0.0.1"}, {"port", "1$(touch X)"}}}};
+  SectionMap evil{{"parameters", {{"host", "10.0.0.1"}, {"port", "1$(touch X)"}, {"a", "x"}, {"b", "$(echo INJECTED)"}}}};
   Substituter quoted(*p, evil);
   quoted.set_quote(shell_quote);
   for (const char* key : {"dq", "sq", "nested", "escaped", "subst_dq", "arith", "backtick"}) {
@@ -159,6 +163,13 @@ TEST(Substitution, AValueInsideTheReleasesQuotesMustBeABareWord) {
     ASSERT_FALSE(v.ok()) << key << " gave " << *v;
     EXPECT_EQ(v.error().code, Errc::kInvalid);
     EXPECT_NE(v.error().detail.find("${parameters:port}"), std::string::npos) << v.error().to_string();
+  }
+  // The value after a backslash ends its escape (it is written, so it moves the state too); the
+  // shell's own ${…} and bash's $'…' nest quotes of their own.
+  for (const char* key : {"after_escape_dq", "after_escape_sq", "shell_parameter", "ansi"}) {
+    auto v = quoted.value("a", key);
+    ASSERT_FALSE(v.ok()) << key << " gave " << *v;
+    EXPECT_NE(v.error().detail.find("${parameters:b}"), std::string::npos) << key << ": " << v.error().to_string();
   }
   // Bare words stay what the release wrote; unquoted values are quoted; quotes closed again count.
   EXPECT_EQ(*quoted.value("a", "plain"), "echo '1$(touch X)' \"10.0.0.1\" '10.0.0.1' done");
