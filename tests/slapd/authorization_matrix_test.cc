@@ -215,9 +215,12 @@ TEST_F(InstanceIdentities, ConcurrentCertificateFetchesLeaveOneValid) {
       return res.status == 200u ? test::cert_of(parse_object(res.body)) : test::ClientCert{};
     }));
   }
+  // Every fetch answered before any certificate is tried: one tried while a later fetch was still
+  // on its way was rightly valid then (the test checked too early, and saw two now and then).
+  std::vector<test::ClientCert> certs;
+  for (auto& f : fetches) certs.push_back(f.get());
   int valid = 0;
-  for (auto& f : fetches) {
-    const auto cert = f.get();
+  for (const auto& cert : certs) {
     if (cert.cert_pem.empty()) continue;
     auto as_instance = master.client(cert);
     const auto status = as_instance.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + x1 + R"("})").status;
