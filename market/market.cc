@@ -320,7 +320,8 @@ struct Market::Handler {
   // on, forever: nobody could address them any more (their requester, destroyed, requests nothing;
   // a request names its requester's children only).
   void destroy_descendants(const std::string& guid) {
-    std::deque<std::string> todo(m.instances_.find(guid)->children.begin(), m.instances_.find(guid)->children.end());
+    const std::vector<std::string>& children = m.instances_.find(guid)->children;
+    std::deque<std::string> todo(children.begin(), children.end());
     // Bounded like every walk of a tree (a child is younger than its requester, so there is no
     // loop to fall into; a corrupted projection must not hang the deciding thread all the same).
     for (size_t steps = 0; !todo.empty() && steps <= m.instances_.size(); ++steps) {

@@ -488,15 +488,10 @@ bool Node::final_usage(const ComputerView& v, const PartitionView& p, const Part
   UsageOutbox box;
   size_t budget = kMaxConsumptionBytesPerPass;
   measure(p, layout, process_status(), wall_now(), budget, box);
-  if (box.transactions.empty()) return true;
-  if (auto saved = save_outbox(outbox_path(), box); !saved) {
-    // A full disk, say: the destroy is what frees it. The period is lost, and said so.
-    spdlog::error("destroy of {}: cannot keep its last usage journal ({}); its last period is not billed", p.partition_id,
-                  saved.error().to_string());
-    return true;
-  }
-  // Kept when not taken: it goes with the next pass. Only a master out of reach holds the destroy.
-  return !(deliver_usage(outbox_path(), std::move(box), v) == ExitCode::kMasterUnreachable && outbox_waiting());
+  // Kept when not taken: it goes with the next pass. Only a master out of reach holds the destroy;
+  // a journal that cannot be saved (a full disk, say: the destroy is what frees it) is lost, and
+  // send_usage says so.
+  return !(send_usage(std::move(box), v) == ExitCode::kMasterUnreachable && outbox_waiting());
 }
 
 // The destroys the master requested, completed (the report pass's last step).

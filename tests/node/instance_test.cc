@@ -210,6 +210,21 @@ class NodeFlow : public ::testing::Test {
     const auto t0 = ::time(nullptr);
     ASSERT_TRUE(testing::wait_for([&] { return ::time(nullptr) > t0; }, 3s));
   }
+  // Each usage journal posted so far: its first transaction's period and first movement's reference.
+  struct Posted {
+    std::string start, stop, reference;
+  };
+  std::vector<Posted> usage_posts() {
+    std::vector<Posted> out;
+    for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+      const std::string xml(json::parse(r.body).as_object().at("tioxml").as_string());
+      pugi::xml_document doc;
+      EXPECT_TRUE(doc.load_string(xml.c_str())) << xml;
+      auto tx = doc.child("journal").child("transaction");
+      out.push_back({tx.child_value("start_date"), tx.child_value("stop_date"), tx.child("movement").child_value("reference")});
+    }
+    return out;
+  }
   int program_pid(Node& node, const std::string& name) {
     auto s = node.supervisor().status();
     if (!s.ok() || !s->count(name) || s->at(name).state != "RUNNING") return 0;
@@ -471,24 +486,16 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   ASSERT_NO_FATAL_FAILURE(next_wall_second());  // SOFTINST-3's first period: a second at least
   { std::lock_guard<std::mutex> g(master.mu); master.lose_usage_answers = false; }
-  auto last_period = [&] {
-    pugi::xml_document doc;
-    const auto posted = server->requests_to("/slapos.post.v0.compute_node_usage");
-    EXPECT_TRUE(doc.load_string(std::string(json::parse(posted.back().body).as_object().at("tioxml").as_string()).c_str()));
-    auto tx = doc.child("journal").child("transaction");
-    return std::tuple<std::string, std::string, std::string>(tx.child_value("start_date"), tx.child_value("stop_date"),
-                                                             tx.child("movement").child_value("reference"));
-  };
-  const std::string lost_stop = std::get<1>(last_period());
+  const std::string lost_stop = usage_posts().back().stop;
   ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > lost_stop; }, 3s));
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);  // the waiting journal, then SOFTINST-3 measured
   EXPECT_EQ(baseline_instance(cfg.partition_state_path(1), kCpuBaselineFile), "SOFTINST-3");
-  const auto [first_start, first_stop, first_ref] = last_period();
-  EXPECT_EQ(first_ref, "SOFTINST-3");
-  EXPECT_GE(first_start, processed) << "SOFTINST-3's first period starts when it was processed";
-  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > first_stop; }, 3s));
+  const Posted first = usage_posts().back();
+  EXPECT_EQ(first.reference, "SOFTINST-3");
+  EXPECT_GE(first.start, processed) << "SOFTINST-3's first period starts when it was processed";
+  ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > first.stop; }, 3s));
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
-  EXPECT_EQ(std::get<0>(last_period()), first_stop) << "SOFTINST-3's next period starts where its last stopped";
+  EXPECT_EQ(usage_posts().back().start, first.stop) << "SOFTINST-3's next period starts where its last stopped";
 }
 
 // An instance's first measured period starts when it was processed here: before, it was the report
@@ -502,12 +509,9 @@ TEST_F(NodeFlow, AnInstancesFirstPeriodStartsWhenItWasProcessed) {
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
   ASSERT_NO_FATAL_FAILURE(next_wall_second());
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
-  const auto posts = server->requests_to("/slapos.post.v0.compute_node_usage");
+  const auto posts = usage_posts();
   ASSERT_EQ(posts.size(), 1u);
-  pugi::xml_document doc;
-  ASSERT_TRUE(doc.load_string(std::string(json::parse(posts[0].body).as_object().at("tioxml").as_string()).c_str()));
-  const std::string start = doc.child("journal").child("transaction").child_value("start_date");
-  EXPECT_GE(start, before) << "the first period began " << cfg.report_interval_s << " s before the report";
+  EXPECT_GE(posts[0].start, before) << "the first period began " << cfg.report_interval_s << " s before the report";
 }
 
 // A journal the master refuses because of one partition (here any transaction naming SOFTINST-2,
@@ -567,10 +571,7 @@ TEST_F(NodeFlow, AJournalSentAgainMovesOnlyWhatItMeasured) {
   // Waits until the wall clock is past the last posted journal's stop (a pass within the same
   // second measures nothing new).
   auto next_second = [&] {
-    const auto posts = server->requests_to("/slapos.post.v0.compute_node_usage");
-    pugi::xml_document doc;
-    doc.load_string(std::string(json::parse(posts.back().body).as_object().at("tioxml").as_string()).c_str());
-    const std::string stop = doc.child("journal").child("transaction").child_value("stop_date");
+    const std::string stop = usage_posts().back().stop;
     return testing::wait_for([&] { return tio_date(::time(nullptr)) > stop; }, 3s);
   };
 
@@ -624,22 +625,12 @@ TEST_F(NodeFlow, UsageOfAnInstanceNotYetRecordedStartsWhereTheLastStopped) {
   EXPECT_EQ(node.instance_pass(), ExitCode::kPromiseFailed);
   ASSERT_NO_FATAL_FAILURE(next_wall_second());  // a first period of a second at least
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
-  auto periods = [&] {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
-      pugi::xml_document doc;
-      doc.load_string(std::string(json::parse(r.body).as_object().at("tioxml").as_string()).c_str());
-      auto tx = doc.child("journal").child("transaction");
-      out.emplace_back(tx.child_value("start_date"), tx.child_value("stop_date"));
-    }
-    return out;
-  };
-  ASSERT_EQ(periods().size(), 1u);
-  const std::string stop = periods().back().second;
+  ASSERT_EQ(usage_posts().size(), 1u);
+  const std::string stop = usage_posts().back().stop;
   ASSERT_TRUE(testing::wait_for([&] { return tio_date(::time(nullptr)) > stop; }, 3s));
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
-  ASSERT_EQ(periods().size(), 2u);
-  EXPECT_EQ(periods().back().first, stop);
+  ASSERT_EQ(usage_posts().size(), 2u);
+  EXPECT_EQ(usage_posts().back().start, stop);
 }
 
 // The master keeps one valid certificate per instance and revokes the others when it issues one.
