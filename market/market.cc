@@ -766,13 +766,13 @@ struct Market::Handler {
       if (!partition.empty()) return instance_of_partition(comp, partition, c.computer);
       if (const auto* i = m.instances_.find(ref)) {
         const ComputerView::Computer* loc = m.computers_.location(ref);
-        if (loc == nullptr || loc->props.computer != c.computer) return reject(Rejection::NOT_OWNER, "reference", ref + " does not run on " + c.computer);
-        return i->request.instance;
-      }
-      if (ref.empty() || ref == c.computer) {
+        if (loc != nullptr && loc->props.computer == c.computer) return i->request.instance;
+      } else if (ref.empty() || ref == c.computer) {
         if (tx_ref.rfind("slappart", 0) == 0) return instance_of_partition(comp, tx_ref, c.computer);
         return std::string();  // the computer itself
       }
+      // Another computer's instance is refused as an unknown one: a node must not learn, by
+      // reporting usage for guids, which instances exist elsewhere.
       return reject(Rejection::UNKNOWN_INSTANCE, "reference", "'" + ref + "' names no instance or partition of " + c.computer);
     };
     for (size_t t = 0; t < c.transactions.size(); ++t) {

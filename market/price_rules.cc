@@ -22,9 +22,10 @@ ubm::Status check_scope(const std::string& actor, const std::string& computer, c
     return reject(Rejection::UNKNOWN_PARTY, "actor", "'" + actor + "' is not a registered person or organisation");
   }
   if (computer.empty()) return {};
+  // An unknown computer is refused as someone else's: a price command must not tell anyone which
+  // computer guids exist.
   const std::string* owner = ctx.owner_of(computer);
-  if (owner == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + computer + "' is not registered");
-  if (*owner != actor) return reject(Rejection::NOT_OWNER, "computer", "computer " + computer + " belongs to someone else");
+  if (owner == nullptr || *owner != actor) return reject(Rejection::NOT_OWNER, "computer", actor + " does not own " + computer);
   return {};
 }
 

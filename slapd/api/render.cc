@@ -163,4 +163,10 @@ bool may_read(Api& api, const Caller& c, const market::InstanceRegistry::Instanc
   return may_read(c, i, host ? &*host : nullptr);
 }
 
+http::Response unseen(Dialect d, const Caller& caller, bool exists, const std::string& unknown_code, const std::string& id,
+                      const std::string& refusal) {
+  if (!exists && caller.admin()) return error_response(d, 404, unknown_code, "'" + id + "' is not known");
+  return error_response(d, 403, "forbidden", refusal);
+}
+
 }  // namespace slap::slapd

@@ -33,4 +33,11 @@ bool may_act_for(Api& api, const Caller& caller, const market::InstanceRegistry:
 bool live_instance(Api& api, const std::string& guid);
 bool live_instance(const market::InstanceRegistry::Instance& i);
 
+// The answer to a caller who named an id it may not see, or one that does not exist: the same
+// 403 for both, so that nobody learns which ids exist by probing (a 404 for the unknown beside a
+// 403 for the foreign told them apart). Only an administrator, who may see every id, is told that
+// an id is unknown (404, `unknown_code`). `exists`: whether the id names anything.
+http::Response unseen(Dialect d, const Caller& caller, bool exists, const std::string& unknown_code, const std::string& id,
+                      const std::string& refusal);
+
 }  // namespace slap::slapd

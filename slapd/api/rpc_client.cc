@@ -17,6 +17,15 @@ using rpc::forbidden;
 using rpc::need;
 using rpc::only;
 
+// Whether `caller` may rename or bang the instance: its requester, its client or itself (the
+// market's own rule, which it checks again when deciding). Asked here first so that an unknown
+// guid and someone else's instance are answered alike (render.h `unseen`); false once answered.
+bool managed_by(Api& api, const Caller& caller, const std::string& guid, const Reply& reply) {
+  auto i = api.ctx().market.instances().get(guid);
+  const bool may = i && (i->request.requester == caller.subject || i->request.client == caller.subject || i->request.instance == caller.subject);
+  if (!may) reply(unseen(kD, caller, i.has_value(), "unknown_instance", guid, caller.subject + " may not act on " + guid));
+  return may;
+}
 
 // A new certificate for `subject`, recorded in the ledger before the key is handed out.
 void issue_certificate(Api& api, const std::string& subject, ca::IdentityKind kind, const Reply& reply) {
@@ -95,8 +104,7 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto guid = need(body, "instance_guid", reply, 128);
     if (!guid) return;
     auto i = market.instances().get(*guid);
-    if (!i) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    if (!may_read(api, caller, *i)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    if (!i || !may_read(api, caller, *i)) return reply(unseen(kD, caller, i.has_value(), "unknown_instance", *guid, caller.subject + " may not read " + *guid));
     auto j = instance_text(api, *guid);
     if (!j) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
     return reply(json_text_response(200, std::move(*j)));
@@ -131,8 +139,9 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     // each whole instance, and the folding thread waits for one short read at most).
     const auto& registry = market.instances();
     const auto host = registry.get(*guid);  // the host alone is copied (its slaves' guids among it)
-    if (!host) return reply(error_response(kD, 404, "unknown_instance", "'" + *guid + "' is not known"));
-    if (!may_read(api, caller, *host)) return reply(forbidden(caller.subject + " may not read " + *guid));
+    if (!host || !may_read(api, caller, *host)) {
+      return reply(unseen(kD, caller, host.has_value(), "unknown_instance", *guid, caller.subject + " may not read " + *guid));
+    }
     const std::string& host_guid = host->request.instance;
     bj::array list;
     for (const auto& g : host->slaves) {
@@ -164,6 +173,7 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto guid = need(body, "instance_guid", reply, 128);
     auto title = guid ? need(body, "title", reply, 200) : std::nullopt;
     if (!title) return;
+    if (!managed_by(api, caller, *guid, reply)) return;
     return api.submit(market::Rename{caller.subject, *guid, *title}, kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " renamed"); });
   }
 
@@ -172,6 +182,7 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto guid = need(body, "instance_guid", reply, 128);
     auto message = guid ? need(body, "message", reply) : std::nullopt;
     if (!message) return;
+    if (!managed_by(api, caller, *guid, reply)) return;
     return api.submit(market::Bang{caller.subject, *guid}, kD, reply, [](const Outcome& o) { return rpc_success(o.instance + " banged"); });
   }
 
@@ -189,6 +200,12 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto state = body.optional_string("state", e, failed, 16);
     if (failed) return reply(bad_request(kD, e));
     if (state && *state != "available" && *state != "destroyed") return reply(bad_request(kD, {"state", "expected available or destroyed"}));
+    // The market refuses anyone but the owner; asked first here, so that an unknown computer and
+    // someone else's are answered alike.
+    auto c = market.computers().get(*computer);
+    if (!c || c->props.owner != caller.subject) {
+      return reply(unseen(kD, caller, c.has_value(), "unknown_computer", *computer, caller.subject + " does not own " + *computer));
+    }
     market::Supply s{caller.subject, *computer, *url, !state || *state == "available"};
     return api.submit(std::move(s), kD, reply, [](const Outcome&) { return rpc_success("software installation recorded"); });
   }
@@ -198,8 +215,9 @@ void rpc_client(Api& api, const Caller& caller, const std::string& verb, const j
     auto computer = need(body, "computer_guid", reply, 128);
     if (!computer) return;
     auto c = market.computers().get(*computer);
-    if (!c) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
-    if (c->props.owner != caller.subject && !caller.admin()) return reply(forbidden(caller.subject + " does not own " + *computer));
+    if (!c || (c->props.owner != caller.subject && !caller.admin())) {
+      return reply(unseen(kD, caller, c.has_value(), "unknown_computer", *computer, caller.subject + " does not own " + *computer));
+    }
     if (verb == "slapos.post.v0.compute_node_certificate") return issue_certificate(api, *computer, ca::IdentityKind::computer, reply);
     std::vector<market::Command> revokes;
     for (const auto& serial : api.ctx().identities.serials_of(*computer)) {

@@ -78,12 +78,8 @@ std::optional<std::vector<market::PartitionSpec>> partitions_of(const json::Body
 // The instance named in the body, if the caller may act on it as its node or as itself.
 std::optional<market::InstanceRegistry::Instance> hosted_instance(Api& api, const Caller& caller, const std::string& guid, const Reply& reply) {
   auto i = api.ctx().market.instances().get(guid);
-  if (!i) {
-    reply(error_response(kD, 404, "unknown_instance", "'" + guid + "' is not known"));
-    return std::nullopt;
-  }
-  if (!may_act_for(api, caller, *i)) {
-    reply(forbidden(caller.subject + " does not host " + guid));
+  if (!i || !may_act_for(api, caller, *i)) {
+    reply(unseen(kD, caller, i.has_value(), "unknown_instance", guid, caller.subject + " does not host " + guid));
     return std::nullopt;
   }
   return i;
@@ -203,8 +199,9 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     auto computer = need(body, "computer_guid", reply, 128);
     if (!computer) return;
     auto c = market.computers().get(*computer);
-    if (!c) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
-    if (!caller.admin() && caller.subject != *computer && caller.subject != c->props.owner) return reply(forbidden(caller.subject + " may not read " + *computer));
+    if (!c || (!caller.admin() && caller.subject != *computer && caller.subject != c->props.owner)) {
+      return reply(unseen(kD, caller, c.has_value(), "unknown_computer", *computer, caller.subject + " may not read " + *computer));
+    }
     std::string text = reports.computer_message(*computer);
     if (text.empty()) text = std::to_string(c->busy) + "/" + std::to_string(c->partitions.size()) + " partitions busy";
     return reply(json_response(200, bj::object{{"text", text}}));
@@ -229,6 +226,7 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     market::ReportedState rs;
     if (!market::parse(*state, rs) || rs == market::ReportedState::none) return reply(bad_request(kD, {"reported_state", "expected started, stopped or destroyed"}));
     if (caller.kind != ca::IdentityKind::computer) return reply(forbidden("only the node hosting an instance reports its state"));
+    if (!hosted_instance(api, caller, *guid, reply)) return;  // an unknown guid and another computer's instance alike
     market::ReportState report{caller.subject, *guid, rs, {}};
     // Its partition is freed: the certificates it was given are revoked with it, by the market in
     // the same decision, so that a refused report (another computer's instance, one not requested

@@ -57,12 +57,11 @@ http::Response not_modified(const std::string& etag) {
 
 void computer_view(Api& api, const Caller& caller, const std::string& guid, const std::string& query, const std::string& inm, Reply reply) {
   auto& market = api.ctx().market;
-  auto c = market.computers().version(guid);
-  if (c == 0) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
   if (!caller.admin() && caller.subject != guid) {
     auto props = market.computers().get(guid);
-    if (!props || props->props.owner != caller.subject) return reply(forbidden(caller.subject + " may not read " + guid));
+    if (!props || props->props.owner != caller.subject) return reply(unseen(kD, caller, props.has_value(), "unknown_computer", guid, caller.subject + " may not read " + guid));
   }
+  if (market.computers().version(guid) == 0) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
   bool bad = false;
   const auto wait = query_uint(query, "wait", bad);
   if (bad) return reply(error_response(kD, 400, "bad_request", "wait must be a number of seconds"));
@@ -97,8 +96,9 @@ void computer_view(Api& api, const Caller& caller, const std::string& guid, cons
 // master, "reported" is empty until the node's next software pass.
 void software_status(Api& api, const Caller& caller, const std::string& guid, Reply reply) {
   auto c = api.ctx().market.computers().get(guid);
-  if (!c) return reply(error_response(kD, 404, "unknown_computer", "'" + guid + "' is not known"));
-  if (!caller.admin() && caller.subject != guid && c->props.owner != caller.subject) return reply(forbidden(caller.subject + " may not read " + guid));
+  if (!c || (!caller.admin() && caller.subject != guid && c->props.owner != caller.subject)) {
+    return reply(unseen(kD, caller, c.has_value(), "unknown_computer", guid, caller.subject + " may not read " + guid));
+  }
   bj::array list;
   for (const auto& [url, requested] : c->supplies) {
     bj::object o{{"url", url}, {"requested", requested}, {"reported", ""}, {"message", ""}};
@@ -185,9 +185,10 @@ void add_person(Api& api, const Caller& caller, const json::Body& body, Reply re
 void renew_person(Api& api, const Caller& caller, const std::string& guid, const json::Body& body, Reply reply) {
   json::FieldError e;
   if (!body.only_keys({}, e)) return reply(bad_request(kD, e));
+  // Refused before looking the guid up: whether it names a person is none of the caller's business.
+  if (!caller.admin() && caller.subject != guid) return reply(forbidden(caller.subject + " may not renew the certificate of " + guid));
   auto kind = api.ctx().ledger.directory().node_kind(guid);
   if (!kind || *kind == ubm::NodeKind::network) return reply(error_response(kD, 404, "unknown_person", "'" + guid + "' is not a person or organisation"));
-  if (!caller.admin() && caller.subject != guid) return reply(forbidden(caller.subject + " may not renew the certificate of " + guid));
   const auto roles = api.ctx().identities.roles(guid);
   std::string role;
   for (const char* r : {"admin", "auditor", "analyst"}) {
@@ -209,13 +210,12 @@ void revoke(Api& api, const Caller& caller, const json::Body& body, Reply reply)
   auto serial = body.string("serial", e, 64);
   if (!serial) return reply(bad_request(kD, e));
   auto cert = api.ctx().identities.certificate(*serial);
-  if (!cert) return reply(error_response(kD, 404, "unknown_certificate", "no certificate " + *serial));
-  bool allowed = caller.admin() || cert->subject == caller.subject;
-  if (!allowed) {  // a computer's owner may revoke its certificates, an instance's client the instance's
+  bool allowed = cert && (caller.admin() || cert->subject == caller.subject);
+  if (cert && !allowed) {  // a computer's owner may revoke its certificates, an instance's client the instance's
     if (auto c = api.ctx().market.computers().get(cert->subject)) allowed = c->props.owner == caller.subject;
     else if (auto i = api.ctx().market.instances().get(cert->subject)) allowed = i->request.client == caller.subject;
   }
-  if (!allowed) return reply(forbidden(caller.subject + " may not revoke " + *serial));
+  if (!allowed) return reply(unseen(kD, caller, cert.has_value(), "unknown_certificate", *serial, caller.subject + " may not revoke " + *serial));
   if (cert->revoked) return reply(json_response(200, bj::object{{"serial", *serial}, {"revoked", true}}));
   const std::string s = *serial;
   api.submit(revocation(cert->subject, s), kD, std::move(reply), [s](const Outcome&) { return json_response(200, bj::object{{"serial", s}, {"revoked", true}}); });

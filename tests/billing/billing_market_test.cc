@@ -85,6 +85,34 @@ TEST(Usage, JournalLinesLandOnTheirInstanceDayAndAreCountedOnce) {
   EXPECT_TRUE(ask(w, d + 1, d + 1, {}).rows.empty());
 }
 
+// A node reporting usage for another computer's instance is refused as for a guid that names
+// nothing: the same code and the same words, so that a node cannot learn by its journals which
+// instances exist elsewhere (it was NOT_OWNER "... does not run on" against UNKNOWN_INSTANCE).
+TEST(Usage, AnotherComputersInstanceIsRefusedAsAnUnknownOne) {
+  World w;
+  small_world(w);
+  w.computer("COMP-2", 10);
+  w.format("COMP-2", 2);
+  w.supply("COMP-2");
+  const Outcome theirs = w.request("elsewhere", {{"computer_guid", "COMP-2"}});
+  ASSERT_EQ(theirs.computer, "COMP-2");
+  const auto start = w.clock.now(), stop = ubm::TimestampNs{start.value() + kHourNs};
+  auto journal = [&](const std::string& reference) {
+    return usage("COMP-1", reference, "tx-" + reference, start, stop, {{"usage/cpu_s", dec("1"), "cpu_s", "", ""}});
+  };
+  EXPECT_EQ(w.refused(journal(theirs.instance)), ubm::Rejection::UNKNOWN_INSTANCE);
+  EXPECT_EQ(w.refused(journal("SOFTINST-999")), ubm::Rejection::UNKNOWN_INSTANCE);
+  auto words = [&](const std::string& reference) {
+    auto r = w.run(journal(reference));
+    std::string detail = r.ok() ? "" : r.error().detail;
+    if (const size_t at = detail.find(reference); at != std::string::npos) detail.replace(at, reference.size(), "<ref>");
+    return detail;
+  };
+  EXPECT_EQ(words(theirs.instance), words("SOFTINST-999"));
+  // Its own computer's journal for it is taken.
+  w.ok(usage("COMP-2", theirs.instance, "tx-own", start, stop, {{"usage/cpu_s", dec("1"), "cpu_s", "", ""}}));
+}
+
 // The owner running an instance on its own computer is supplied by the computer's network, for its
 // hosting and for its usage alike, so both are on its statement, rated by the same price; the
 // computer's own usage (no instance named) goes from the owner to the market. Before, the usage of
@@ -169,7 +197,9 @@ TEST(Prices, RejectedPriceCommandsWriteNothing) {
   w.party("mallory");
   const int32_t t = today(w) + 1;
   EXPECT_EQ(w.refused(SetPrice{"mallory", "COMP-1", "usage/cpu_s", "cpu_s", dec("1"), "EUR", t, false}), Rejection::NOT_OWNER);
-  EXPECT_EQ(w.refused(SetPrice{"owner", "COMP-9", "usage/cpu_s", "cpu_s", dec("1"), "EUR", t, false}), Rejection::UNKNOWN_COMPUTER);
+  // An unknown computer is refused as someone else's (no probing for computer guids).
+  EXPECT_EQ(w.refused(SetPrice{"owner", "COMP-9", "usage/cpu_s", "cpu_s", dec("1"), "EUR", t, false}), Rejection::NOT_OWNER);
+  EXPECT_EQ(w.refused(Rerate{"mallory", "COMP-9", t, t, ""}), Rejection::NOT_OWNER);
   EXPECT_EQ(w.refused(SetPrice{"nobody", "", "usage/cpu_s", "cpu_s", dec("1"), "EUR", t, false}), Rejection::UNKNOWN_PARTY);
   EXPECT_EQ(w.refused(SetPrice{"net-1", "", "usage/cpu_s", "cpu_s", dec("1"), "EUR", t, false}), Rejection::UNKNOWN_PARTY);
   EXPECT_EQ(w.refused(SetPrice{"owner", "", "usage/cpu_s", "parsec", dec("1"), "EUR", t, false}), Rejection::UNKNOWN_UNIT);

@@ -135,6 +135,55 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
   EXPECT_EQ(cy.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}").status, 200u);
   EXPECT_EQ(cix1.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + w.ix1_guid + "\"}").status, 200u);
   EXPECT_EQ(ca_.get("/v1/computers/" + w.a_guid).status, 200u);
+
+  // Guids cannot be probed: naming someone else's instance, computer, person or certificate and
+  // naming one that does not exist get the same answer. (They were 403 and 404: anyone could list
+  // which SOFTINST-n or COMP-... exist by asking.)
+  const std::string y_guid = str(parse_object(admin.post("/v1/persons", R"({"name":"Y2"})").body), "guid");
+  const std::string b_serial = ca::identity_of_pem(w.b.cert_pem).value().serial_hex;
+  const std::string probed_head = admin.get("/v1/ledger/head").body;
+  struct Probe {
+    const char* what;
+    test::TlsClient* client;
+    std::string path;       // "@ID@" stands for the id
+    std::string body;       // likewise; empty: a GET
+    std::string foreign, unknown;
+  };
+  const std::string unknown_instance = "SOFTINST-987654", unknown_computer = "COMP-0123456789ab";
+  const std::vector<Probe> probes = {
+      {"person X reads an instance", &cx, "/slapos.get.v0.software_instance", R"({"instance_guid":"@ID@"})", iy, unknown_instance},
+      {"person X renames an instance", &cx, "/slapos.put.v0.software_instance_title", R"({"instance_guid":"@ID@","title":"t"})", iy, unknown_instance},
+      {"person X bangs an instance", &cx, "/slapos.put.v0.software_instance_bang", R"({"instance_guid":"@ID@","message":"m"})", iy, unknown_instance},
+      {"person X lists an instance's shared instances", &cx, "/slapos.allDocs.v0.instance_node_instance_list", R"({"instance_guid":"@ID@"})", iy, unknown_instance},
+      {"person X supplies a computer", &cx, "/slapos.post.v0.software_installation", R"({"computer_guid":"@ID@","software_release_uri":"file:///sr"})", b, unknown_computer},
+      {"person X takes a computer certificate", &cx, "/slapos.post.v0.compute_node_certificate", R"({"computer_guid":"@ID@"})", b, unknown_computer},
+      {"person X reads a computer's status", &cx, "/slapos.get.v0.compute_node_status", R"({"computer_guid":"@ID@"})", b, unknown_computer},
+      {"person X reads a computer's view", &cx, "/v1/computers/@ID@", "", b, unknown_computer},
+      {"person X reads a computer's software", &cx, "/v1/computers/@ID@/software", "", b, unknown_computer},
+      {"person X renews a person's certificate", &cx, "/v1/persons/@ID@/certificate", "{}", y_guid, "PERSON-0123456789ab"},
+      {"person X revokes a certificate", &cx, "/v1/certificates/revoke", R"({"serial":"@ID@"})", b_serial, "00ff00ff"},
+      {"computer A reports an instance's state", &ca_, "/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":"@ID@","reported_state":"started"})", iy, unknown_instance},
+      {"computer A publishes an instance's parameters", &ca_, "/slapos.put.v0.software_instance_connection_parameter", R"({"instance_guid":"@ID@","connection_parameter_dict":{"a":"b"}})", iy, unknown_instance},
+      {"computer A takes an instance's certificate", &ca_, "/slapos.get.v0.software_instance_certificate", R"({"instance_guid":"@ID@"})", iy, unknown_instance},
+  };
+  auto with = [](std::string text, const std::string& id) {
+    if (const size_t at = text.find("@ID@"); at != std::string::npos) text.replace(at, 4, id);
+    return text;
+  };
+  auto ask = [&](const Probe& p, const std::string& id) {
+    return p.body.empty() ? p.client->get(with(p.path, id)) : p.client->post(with(p.path, id), with(p.body, id));
+  };
+  for (const auto& p : probes) {
+    const auto theirs = ask(p, p.foreign), unknown = ask(p, p.unknown);
+    EXPECT_EQ(theirs.status, 403u) << p.what << ": " << theirs.body;
+    EXPECT_EQ(unknown.status, theirs.status) << p.what << ": someone else's id and an unknown one are told apart: " << unknown.body;
+    EXPECT_EQ(unknown.body.find("not known"), std::string::npos) << p.what << ": " << unknown.body;
+  }
+  EXPECT_EQ(admin.get("/v1/ledger/head").body, probed_head) << "a probe wrote to the ledger";
+  // The administrator, who may read every id, is still told which ones are unknown.
+  EXPECT_EQ(admin.get("/v1/computers/" + unknown_computer).status, 404u);
+  EXPECT_EQ(admin.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + unknown_instance + "\"}").status, 404u);
+  EXPECT_EQ(admin.post("/v1/certificates/revoke", R"({"serial":"00ff00ff"})").status, 404u);
 }
 
 // A master with person X and X's formatted computer A, which supplies file:///sr.

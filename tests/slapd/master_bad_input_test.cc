@@ -34,14 +34,16 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
       {"/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"u","software_type":"t","state":"exploded"})", 400, "'state'"},
       {"/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"u","software_type":"t","parameters":"x"})", 400, "'parameters': expected an object"},
       {"/slapos.post.v0.software_instance", R"({"title":"t","software_release_uri":"u","software_type":"t","sla_parameters":{"colour":"blue"}})", 422, "colour"},
-      {"/slapos.get.v0.software_instance", R"({"instance_guid":"SOFTINST-404"})", 404, "not known"},
-      {"/slapos.post.v0.software_installation", R"({"computer_guid":"COMP-404","software_release_uri":"u"})", 404, "unknown_computer"},
-      {"/slapos.put.v0.software_instance_title", R"({"instance_guid":"SOFTINST-404","title":"x"})", 404, "unknown_instance"},
+      // Unknown guids are refused as someone else's would be: whether they exist is not the
+      // caller's to learn (authorization_matrix_test).
+      {"/slapos.get.v0.software_instance", R"({"instance_guid":"SOFTINST-404"})", 403, "may not read SOFTINST-404"},
+      {"/slapos.post.v0.software_installation", R"({"computer_guid":"COMP-404","software_release_uri":"u"})", 403, "does not own COMP-404"},
+      {"/slapos.put.v0.software_instance_title", R"({"instance_guid":"SOFTINST-404","title":"x"})", 403, "may not act on SOFTINST-404"},
       {"/slapos.no.v0.such_verb", "{}", 404, "no such verb"},
       {"/v1/persons", R"({"name":"Q"})", 403, "administrator"},
       {"/v1/computers", R"({"price_minor":-5})", 400, "price_minor"},
       {"/v1/computers", R"({"scope":"sideways"})", 400, "scope"},
-      {"/v1/certificates/revoke", R"({"serial":"00"})", 404, "no certificate"},
+      {"/v1/certificates/revoke", R"({"serial":"00"})", 403, "may not revoke 00"},
       {"/v1/nowhere", "{}", 404, "no such path"},
       // A key twice in one object, at any depth: which one counts would be the parser's whim.
       {"/slapos.post.v0.software_instance", R"({"title":"a","title":"b","software_release_uri":"u","software_type":"t"})", 400, "'title': a key given twice"},
