@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "node/config.h"
+#include "node/cpu_groups.h"
 #include "node/format.h"
 #include "node/profile.h"
 #include "node/supervisor.h"
@@ -61,6 +62,9 @@ class InstanceManager {
   // there: the node's last chance to measure its usage. False: not now (the destroy waits for a
   // later pass; nothing is emptied or reported).
   std::function<bool(const PartitionView&, const PartitionLayout&)> before_destroy;
+  // The partitions' CPU groups, where the node has them (their reading starts an instance's
+  // first period beside its time); nullptr otherwise.
+  CpuGroups* cpu_groups = nullptr;
 
  private:
   Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);

@@ -76,6 +76,10 @@ Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
   Fetcher* f = fetcher_.get();
   builder_ = std::make_unique<SoftwareBuilder>(so, [f](const std::string& url) { return f->fetch(url); });
   instances_ = std::make_unique<InstanceManager>(cfg_, supervisor_, *client_);
+  // Whenever slapnode runs as root (what moving a process into a group needs), privileged
+  // partitions or not: the groups only count.
+  cpu_groups_ = CpuGroups::open(cfg_.instance_root);
+  instances_->cpu_groups = cpu_groups_.get();
 }
 
 Result<ComputerView> Node::view() {
@@ -187,6 +191,7 @@ ExitCode Node::instance_pass_with(const ComputerView& v) {
   auto start = Clock::now();
   FinalUsage final_usage_first(*this, v);
   auto r = instances_->run_pass(v);
+  if (cpu_groups_) adopt_processes(process_status());
   spdlog::info("instance pass: {} processed, {} unchanged, {} failed, {} destroyed in {} ms", r.processed,
                r.unchanged, r.failed, r.destroyed,
                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -354,15 +359,24 @@ bool Node::outbox_waiting() const {
 // the consumption files it wrote) into `box`: one transaction, and the baselines it moves.
 void Node::measure(const PartitionView& p, const PartitionLayout& layout, const std::map<std::string, ProcessStatus>& status,
                    int64_t now, size_t& budget, UsageOutbox& box) {
-  std::vector<pid_t> roots;
-  for (auto it = status.lower_bound(p.partition_id + ":"); it != status.end() && it->first.rfind(p.partition_id + ":", 0) == 0; ++it) {
-    if (it->second.pid > 0) roots.push_back(it->second.pid);
-  }
+  const std::set<pid_t> members = cpu_groups_ ? cpu_groups_->members(p.partition_id) : std::set<pid_t>{};
   std::vector<ProcessSample> samples;
-  for (pid_t pid : process_tree(roots)) {
-    if (auto s = sample_process(pid)) samples.push_back(*s);
+  std::set<pid_t> outside;
+  for (pid_t pid : partition_processes(p.partition_id, status)) {
+    auto s = sample_process(pid);
+    if (!s) continue;
+    s->in_group = members.count(pid) > 0;
+    if (!s->in_group) outside.insert(pid);
+    samples.push_back(*s);
   }
-  CpuDelta d = cpu_since_last(layout.state_dir, samples, now, false, p.instance_guid);
+  // Sampled first, then moved: what they used so far is billed by their own sample, what they
+  // use from now on by the group's counter, read after the move.
+  std::optional<GroupReading> group;
+  if (cpu_groups_) {
+    if (auto moved = cpu_groups_->adopt(p.partition_id, outside); !moved) spdlog::warn("partition {}: {}", p.partition_id, moved.error().to_string());
+    group = cpu_groups_->read(p.partition_id);
+  }
+  CpuDelta d = cpu_since_last(layout.state_dir, samples, now, false, p.instance_guid, group ? &*group : nullptr);
   // Measured within this second already: a period starting where the last one stopped would be
   // empty, and one starting earlier would be counted twice. The next pass covers this time. A
   // baseline far in the future is a clock that was wrong and was set right: measured afresh.
@@ -427,6 +441,27 @@ ExitCode Node::send_usage(UsageOutbox box, const ComputerView& v) {
     return ExitCode::kFailure;
   }
   return deliver_usage(outbox, std::move(box), v);
+}
+
+std::set<pid_t> Node::partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status) const {
+  std::vector<pid_t> roots;
+  for (auto it = status.lower_bound(partition + ":"); it != status.end() && it->first.rfind(partition + ":", 0) == 0; ++it) {
+    if (it->second.pid > 0) roots.push_back(it->second.pid);
+  }
+  if (cpu_groups_) {
+    for (pid_t pid : cpu_groups_->members(partition)) roots.push_back(pid);
+  }
+  const std::vector<pid_t> tree = process_tree(roots);
+  return std::set<pid_t>(tree.begin(), tree.end());
+}
+
+void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
+  for (const auto& layout : partition_layout(cfg_)) {
+    std::set<pid_t> pids = partition_processes(layout.id, status);
+    for (pid_t pid : cpu_groups_->members(layout.id)) pids.erase(pid);
+    if (pids.empty()) continue;
+    if (auto moved = cpu_groups_->adopt(layout.id, pids); !moved) spdlog::warn("partition {}: {}", layout.id, moved.error().to_string());
+  }
 }
 
 std::map<std::string, ProcessStatus> Node::process_status() {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "node/config.h"
+#include "node/cpu_groups.h"
 #include "node/fetch.h"
 #include "node/instance.h"
 #include "node/slap_client.h"
@@ -47,6 +48,12 @@ class Node {
                size_t& budget, UsageOutbox& box);
   ExitCode send_usage(UsageOutbox box, const ComputerView& v);
   std::map<std::string, ProcessStatus> process_status();
+  // A partition's processes: what supervisord runs for it, their descendants, and whatever is in
+  // its CPU group (a daemon that double-forked away from its parent is still there).
+  std::set<pid_t> partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status) const;
+  // Moves every partition's processes into its CPU group (none: nothing to do). After each
+  // instance pass: programs just (re)started by supervisord begin in supervisord's group.
+  void adopt_processes(const std::map<std::string, ProcessStatus>& status);
   bool final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout);
   std::string outbox_path() const { return cfg_.state_root() + "/usage-outbox.json"; }
   bool outbox_waiting() const;
@@ -60,6 +67,7 @@ class Node {
   std::unique_ptr<SoftwareBuilder> builder_;
   Supervisor supervisor_;
   std::unique_ptr<InstanceManager> instances_;
+  std::unique_ptr<CpuGroups> cpu_groups_;  // nullptr: CPU sampled per process (cpu_groups.h)
   std::map<std::string, std::string> software_reported_;  // daemon mode: states already sent
   std::string etag_;
   size_t report_turn_ = 0;  // the partition a report pass reads consumption files of first

@@ -214,7 +214,13 @@ std::string baseline_instance(const std::string& state_dir, const std::string& n
   return g != nullptr && g->is_string() ? std::string(g->as_string()) : std::string();
 }
 
-void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now) {
+namespace {
+json::object group_json(const GroupReading& g) {
+  return json::object{{"id", static_cast<int64_t>(g.id)}, {"usage_us", static_cast<int64_t>(g.usage_us)}};
+}
+}  // namespace
+
+void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now, const GroupReading* group) {
   // A baseline naming no instance (written before they named one) is taken as this instance's, as
   // cpu_since_last takes it: replaced, its processes would be billed from their start again.
   std::error_code ec;
@@ -223,13 +229,15 @@ void start_cpu_baseline(const std::string& state_dir, const std::string& instanc
     if (holder.empty() || holder == instance_guid) return;
   }
   json::object baseline{{"time", now}, {"procs", json::object{}}, {"instance_guid", instance_guid}};
+  if (group != nullptr) baseline["group"] = group_json(*group);
   (void)write_state_file(state_dir, kCpuBaselineFile, json::serialize(baseline) + "\n");
 }
 
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples, int64_t now,
-                        bool persist, const std::string& instance_guid) {
+                        bool persist, const std::string& instance_guid, const GroupReading* group) {
   std::string path = state_dir + "/" + kCpuBaselineFile;
   std::map<std::string, uint64_t> previous;
+  std::optional<GroupReading> previous_group;
   CpuDelta out;
   if (auto text = read_file(path, 1 << 20)) {
     boost::system::error_code ec;
@@ -238,6 +246,13 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
     const bool other = !instance_guid.empty() && g != nullptr && (!g->is_string() || g->as_string() != instance_guid);
     if (!ec && v.is_object() && !other) {
       if (auto* t = v.as_object().if_contains("time"); t != nullptr && t->is_int64()) out.previous_time = t->as_int64();
+      if (auto* grp = v.as_object().if_contains("group"); grp != nullptr && grp->is_object()) {
+        const auto* id = grp->as_object().if_contains("id");
+        const auto* us = grp->as_object().if_contains("usage_us");
+        if (id != nullptr && us != nullptr && id->is_int64() && us->is_int64() && us->as_int64() >= 0) {
+          previous_group = GroupReading{static_cast<uint64_t>(id->as_int64()), static_cast<uint64_t>(us->as_int64())};
+        }
+      }
       if (auto* procs = v.as_object().if_contains("procs"); procs != nullptr && procs->is_object()) {
         for (const auto& [k, x] : procs->as_object()) {
           if (x.is_int64() && x.as_int64() >= 0) previous[std::string(k)] = static_cast<uint64_t>(x.as_int64());
@@ -248,15 +263,24 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
   json::object procs;
   uint64_t ticks = 0;
   for (const auto& s : now_samples) {
+    out.rss_bytes += s.rss_bytes;
     std::string key = std::to_string(s.pid) + ":" + std::to_string(s.start_ticks);
+    // Kept for every process, in the group or not: should the group be gone next time, each
+    // process goes on from its own sample, not from its start.
+    procs[key] = static_cast<int64_t>(s.cpu_ticks);
+    if (s.in_group && group != nullptr) continue;  // its CPU is the group's
     auto it = previous.find(key);
     uint64_t before = it == previous.end() ? 0 : it->second;
     ticks += s.cpu_ticks >= before ? s.cpu_ticks - before : s.cpu_ticks;
-    out.rss_bytes += s.rss_bytes;
-    procs[key] = static_cast<int64_t>(s.cpu_ticks);
   }
-  out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second());
+  uint64_t group_us = 0;
+  if (group != nullptr && previous_group) {
+    if (previous_group->id != group->id) group_us = group->usage_us;  // made again since the baseline
+    else if (group->usage_us >= previous_group->usage_us) group_us = group->usage_us - previous_group->usage_us;
+  }
+  out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second()) + static_cast<double>(group_us) / 1e6;
   json::object baseline{{"time", now}, {"procs", std::move(procs)}};
+  if (group != nullptr) baseline["group"] = group_json(*group);
   if (!instance_guid.empty()) baseline["instance_guid"] = instance_guid;
   out.baseline = json::serialize(baseline) + "\n";
   if (persist) (void)write_state_file(state_dir, kCpuBaselineFile, out.baseline);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "node/cpu_groups.h"
 #include "node/status.h"
 
 namespace slap::node {
@@ -20,6 +21,7 @@ struct ProcessSample {
   uint64_t start_ticks = 0;  // identifies the process across pid reuse
   uint64_t cpu_ticks = 0;    // utime + stime
   uint64_t rss_bytes = 0;
+  bool in_group = false;     // in its partition's CPU group: its CPU is the group's (cpu_groups.h)
 };
 
 Result<ProcessSample> sample_process(pid_t pid);
@@ -53,7 +55,7 @@ std::string merge_tioxml(const std::vector<std::string>& journals);
 Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view xml);
 std::string format_quantity(double q);
 
-// CPU ticks per process since the previous sample, kept in <state_dir>/usage.json, state_dir being
+// CPU since the previous sample, kept in <state_dir>/usage.json, state_dir being
 // the partition's state directory (layout.state_dir: slapnode's, out of the partition user's reach,
 // so an instance cannot rewrite its own baseline to be billed nothing). Created when persisting.
 struct CpuDelta {
@@ -69,9 +71,17 @@ inline constexpr const char* kCpuBaselineFile = "usage.json";
 // no process yet. Nothing when the partition's baseline is already this instance's. Before, the
 // first period was the report interval before the first report: memory and disk were billed for
 // up to an hour the instance did not exist, overlapping its predecessor's last period.
-void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now);
+// `group`: the partition's CPU group as read now (nullptr: it has none), kept in the baseline.
+void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now,
+                        const GroupReading* group = nullptr);
+// The CPU since the baseline: the group's counter since the baseline's reading of it, plus the
+// ticks of the processes outside it (per process, since their own previous sample). A group read
+// in the baseline under another id was made again since (its counter started from zero after the
+// baseline: all of it is new). A baseline with no reading of a group (written where there was
+// none, or by an older slapnode) bills none of it: the counter may hold a predecessor's CPU.
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
-                        int64_t now, bool persist, const std::string& instance_guid = {});
+                        int64_t now, bool persist, const std::string& instance_guid = {},
+                        const GroupReading* group = nullptr);
 // The instance a baseline file of a state directory names; "" when none (or none recorded).
 std::string baseline_instance(const std::string& state_dir, const std::string& name);
 

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/cpu_groups.h"
 #include "node/supervisor.h"
 #include "node/sys.h"
 #include "tests/node/root_env.h"
@@ -389,6 +390,10 @@ class Cloud {
     daemon_.reset();
     kill_processes_under(root_.string());
     master_.reset();
+    // The node's CPU groups (as root), once the processes in them are gone.
+    if (auto groups = node::CpuGroups::open(srv())) {
+      EXPECT_TRUE(eventually([&] { return groups->remove_all().ok(); }, 10s)) << "a process outlived the node in " << groups->directory();
+    }
   }
 
   std::unique_ptr<Child>& daemon() { return daemon_; }

@@ -149,6 +149,10 @@ class NodeFlow : public ::testing::Test {
   }
   void TearDown() override {
     Supervisor(cfg.run_dir).shutdown().ok();
+    // The node's CPU groups (as root): removable once their processes are gone.
+    if (auto groups = CpuGroups::open(cfg.instance_root)) {
+      EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s)) << "a process outlived supervisord in " << groups->directory();
+    }
   }
 
   // The first two passes of every flow: partitions formatted, the view's releases built.
@@ -501,6 +505,42 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
 // An instance's first measured period starts when it was processed here: before, it was the report
 // interval before the first report (an hour by default), so a new instance was billed memory and
 // disk for up to an hour it did not exist, over its predecessor's last period.
+// A partition's CPU is billed whole, the processes that exited between two reports included:
+// its program runs a CPU burner of a fifth of a second again and again, so at the report only the
+// burner of the moment is alive. Sampled per process, every burner before it went unbilled.
+TEST_F(NodeFlow, TheCpuOfProcessesThatExitedBetweenReportsIsBilled) {
+  auto groups = CpuGroups::open(cfg.instance_root);
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root): CPU is sampled per process";
+  const std::string burner = add_release("burner", "[buildout]\nparts =\n\n[instance]\nprogram.burn = /bin/sh -c 'while :; do timeout 0.2 yes >/dev/null; done'\n");
+  Node node(cfg);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+  allocate("slappart2", "SOFTINST-7", burner, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  // The instance pass moved the program into its partition's group: burners come and go in it
+  // until it has counted 1.5 s of CPU since.
+  const auto start = groups->read("slappart2");
+  ASSERT_TRUE(start.has_value());
+  ASSERT_TRUE(testing::wait_for([&] {
+    auto now = groups->read("slappart2");
+    return now && now->usage_us >= start->usage_us + 1'500'000;
+  }, 60s));
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  double billed = -1;
+  for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_string(std::string(json::parse(r.body).as_object().at("tioxml").as_string()).c_str()));
+    for (auto tx : doc.child("journal").children("transaction")) {
+      for (auto mv : tx.children("movement")) {
+        if (std::string(mv.child_value("resource")) == "usage/cpu_s" && std::string(mv.child_value("reference")) == "SOFTINST-7") {
+          billed = std::stod(mv.child_value("quantity"));
+        }
+      }
+    }
+  }
+  // At most 0.2 s of it is the burner alive at the report: sampling alone billed about that much.
+  EXPECT_GE(billed, 1.5) << "the CPU of the burners that exited before the report";
+}
+
 TEST_F(NodeFlow, AnInstancesFirstPeriodStartsWhenItWasProcessed) {
   Node node(cfg);
   ASSERT_NO_FATAL_FAILURE(format_and_build(node));

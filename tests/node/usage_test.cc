@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
 #include <cstdlib>
 #include <pugixml.hpp>
 
@@ -74,6 +77,95 @@ TEST(Usage, MeasuresARealChildProcess) {
   auto second = cpu_since_last(state, {later}, 1060, true);
   EXPECT_EQ(second.previous_time, 1000);
   EXPECT_NEAR(second.cpu_seconds, 50.0 / clock_ticks_per_second(), 1e-9);
+}
+
+// With a CPU group, a partition's CPU is the group's counter since the baseline's reading of it,
+// plus the ticks of processes outside the group; a process inside is not counted twice.
+TEST(Usage, AGroupsCounterIsBilledFromTheBaselinesReading) {
+  testing::TempDir tmp;
+  NodeConfig cfg;
+  cfg.instance_root = tmp / "srv";
+  std::filesystem::create_directories(cfg.instance_root);
+  const std::string state = cfg.partition_state_path(0);
+  const double tick = 1.0 / static_cast<double>(clock_ticks_per_second());
+  const ProcessSample inside{100, 7, 400, 1 << 20, true}, outside{200, 9, 30, 2 << 20, false};
+  GroupReading g{42, 5'000'000};
+  start_cpu_baseline(state, "SOFTINST-1", 1000, &g);
+  g.usage_us += 2'500'000;  // 2.5 s in the group since the instance started
+  auto d = cpu_since_last(state, {inside, outside}, 1060, true, "SOFTINST-1", &g);
+  EXPECT_EQ(d.previous_time, 1000);
+  EXPECT_NEAR(d.cpu_seconds, 2.5 + 30 * tick, 1e-9) << "the process inside is the group's; the one outside counts from its start";
+  EXPECT_EQ(d.rss_bytes, 3u << 20);
+  // Next period: the group's counter since the last reading, the outside process since its sample.
+  g.usage_us += 1'000'000;
+  auto later = outside;
+  later.cpu_ticks += 10;
+  d = cpu_since_last(state, {inside, later}, 1120, true, "SOFTINST-1", &g);
+  EXPECT_NEAR(d.cpu_seconds, 1.0 + 10 * tick, 1e-9);
+  // A group made again (another id) since the baseline: its whole counter is new.
+  const GroupReading again{43, 300'000};
+  d = cpu_since_last(state, {}, 1180, true, "SOFTINST-1", &again);
+  EXPECT_NEAR(d.cpu_seconds, 0.3, 1e-9);
+  // The group gone: processes go on from their own last samples, not from their start.
+  auto gone_inside = inside;
+  gone_inside.in_group = false;
+  gone_inside.cpu_ticks += 20;
+  (void)cpu_since_last(state, {gone_inside}, 1240, true, "SOFTINST-1", &again);  // sampled while inside
+  gone_inside.cpu_ticks += 5;
+  d = cpu_since_last(state, {gone_inside}, 1300, true, "SOFTINST-1", nullptr);
+  EXPECT_NEAR(d.cpu_seconds, 5 * tick, 1e-9);
+  // A baseline that read no group (an older slapnode, or none then) bills none of a group's
+  // counter: it may hold what a predecessor used.
+  const std::string other = cfg.partition_state_path(1);
+  start_cpu_baseline(other, "SOFTINST-2", 1000);
+  d = cpu_since_last(other, {}, 1060, true, "SOFTINST-2", &g);
+  EXPECT_EQ(d.previous_time, 1000);
+  EXPECT_NEAR(d.cpu_seconds, 0.0, 1e-9);
+}
+
+// The kernel's own count: a child that burned CPU and exited is still in its group's counter,
+// where sampling /proc finds nothing left of it. Needs root and a writable cgroup hierarchy.
+TEST(Usage, AGroupCountsTheCpuOfAProcessThatExited) {
+  testing::TempDir tmp;
+  auto groups = CpuGroups::open(tmp / "srv");
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root): CPU is sampled per process";
+  ASSERT_TRUE(groups->ensure("slappart0").ok());
+  const auto before = groups->read("slappart0");
+  ASSERT_TRUE(before.has_value());
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    char c;
+    (void)::read(go[0], &c, 1);  // moved into the group first
+    const auto start = std::chrono::steady_clock::now();
+    volatile uint64_t x = 1;
+    while (std::chrono::steady_clock::now() - start < 400ms) x = x * 3 + 1;  // ~0.4 s of CPU
+    ::_exit(0);
+  }
+  const auto moved = groups->adopt("slappart0", {child});
+  ASSERT_TRUE(moved.ok());
+  ASSERT_EQ(*moved, 1u);
+  EXPECT_EQ(groups->members("slappart0"), std::set<pid_t>{child});
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  int status = 0;
+  rusage ru{};
+  ASSERT_EQ(::wait4(child, &status, 0, &ru), child);  // the child's own CPU, as the kernel counted it
+  const uint64_t child_us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000 +
+                            static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  ::close(go[0]);
+  ::close(go[1]);
+  EXPECT_FALSE(sample_process(child).ok()) << "gone: nothing left to sample";
+  const auto after = groups->read("slappart0");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->id, before->id);
+  // All of the child's CPU (it ran only inside the group), whatever the machine's load; the two
+  // clocks differ by their resolution (ticks in rusage), not by a share.
+  ASSERT_GT(child_us, 20'000u);
+  EXPECT_GE(after->usage_us - before->usage_us + 20'000, child_us) << "the exited child's CPU is in its group's counter";
+  EXPECT_TRUE(groups->members("slappart0").empty());
+  EXPECT_TRUE(groups->remove_all().ok());
+  EXPECT_FALSE(std::filesystem::exists(groups->directory()));
 }
 
 // Checks an element's children against an xsd sequence: names in order, with min/max counts.

@@ -1,0 +1,68 @@
+#pragma once
+// CPU accounting per partition in a control group. The kernel charges a group's CPU to it while
+// its processes run, so the CPU of processes that exit between two measurements (short-lived
+// children, double forks, a program restarted meanwhile) is billed too; sampling /proc per process
+// sees only what still runs at the sample.
+//
+// Every group of a node lies under one directory of its own, <hierarchy>/slapnode-<hash of the
+// instance root> (two nodes on one host, or tests beside each other, never share one), named after
+// the partition. The hierarchy is the first writable one of: cgroup v2 at /sys/fs/cgroup, v2 at
+// /sys/fs/cgroup/unified (hybrid hosts), v1's cpuacct. v2 counts in cpu.stat `usage_usec` whether
+// or not the cpu controller is enabled; v1 in cpuacct.usage (ns).
+//
+// Processes enter a group when slapnode moves them (adopt): supervisord forks a partition's programs
+// from its own group, so a node moves each partition's process tree after every instance pass and
+// before every measurement; whatever they fork from then on is born inside. A program started and
+// gone between two passes is the only CPU still missed (usage.h).
+//
+// Root only (moving another user's process into a group needs it): without it, or without a
+// writable hierarchy, open() gives nothing and usage is sampled per process as before.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "node/status.h"
+
+namespace slap::node {
+
+// A group's counter as read now. `id` tells one group from another made under the same name
+// (its directory's inode): the counter of a group made again starts from zero.
+struct GroupReading {
+  uint64_t id = 0;
+  uint64_t usage_us = 0;
+};
+
+class CpuGroups {
+ public:
+  // The node's groups for `instance_root`; nullptr when no hierarchy can be used here.
+  static std::unique_ptr<CpuGroups> open(const std::string& instance_root);
+  // The same under a hierarchy given (tests): `v2` says how it counts.
+  static std::unique_ptr<CpuGroups> open_at(const std::string& hierarchy, bool v2, const std::string& instance_root);
+
+  const std::string& directory() const { return dir_; }  // <hierarchy>/slapnode-<hash>
+  // The partition's group, made when missing.
+  Status ensure(const std::string& partition);
+  // Moves the processes into the partition's group (made when missing); a process gone meanwhile
+  // is skipped. The number moved.
+  Result<size_t> adopt(const std::string& partition, const std::set<pid_t>& pids);
+  // The processes in the partition's group now (empty when it has none or does not exist).
+  std::set<pid_t> members(const std::string& partition) const;
+  // The group's counter; nullopt when the group does not exist or cannot be read.
+  std::optional<GroupReading> read(const std::string& partition) const;
+  // Removes the partition's group once it holds no process (its partition emptied).
+  Status remove(const std::string& partition);
+  // Removes every group of the node, then its directory (tests; each must hold no process).
+  Status remove_all();
+
+ private:
+  CpuGroups(std::string dir, bool v2) : dir_(std::move(dir)), v2_(v2) {}
+  std::string path(const std::string& partition) const { return dir_ + "/" + partition; }
+  std::string dir_;
+  bool v2_;
+};
+
+}  // namespace slap::node
