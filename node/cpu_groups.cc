@@ -36,8 +36,9 @@ std::unique_ptr<CpuGroups> CpuGroups::open_at(const std::string& hierarchy, bool
   const std::string dir = hierarchy + "/" + node_dir_name(instance_root);
   if (!make_dir(dir)) return nullptr;
   std::unique_ptr<CpuGroups> g(new CpuGroups(dir, v2));
-  // Usable only if a group made here counts: a probe group, read once.
-  const std::string probe = ".probe";
+  // Usable only if a group made here counts: a probe group of this process's own (another
+  // slapnode of the node may be probing beside it), read once.
+  const std::string probe = ".probe-" + std::to_string(::getpid());
   if (!g->ensure(probe) || !g->read(probe)) return nullptr;
   (void)g->remove(probe);
   return g;

@@ -362,7 +362,7 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
   const std::set<pid_t> members = cpu_groups_ ? cpu_groups_->members(p.partition_id) : std::set<pid_t>{};
   std::vector<ProcessSample> samples;
   std::set<pid_t> outside;
-  for (pid_t pid : partition_processes(p.partition_id, status)) {
+  for (pid_t pid : partition_processes(p.partition_id, status, process_children())) {
     auto s = sample_process(pid);
     if (!s) continue;
     s->in_group = members.count(pid) > 0;
@@ -443,7 +443,8 @@ ExitCode Node::send_usage(UsageOutbox box, const ComputerView& v) {
   return deliver_usage(outbox, std::move(box), v);
 }
 
-std::set<pid_t> Node::partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status) const {
+std::set<pid_t> Node::partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status,
+                                          const ProcessChildren& children) const {
   std::vector<pid_t> roots;
   for (auto it = status.lower_bound(partition + ":"); it != status.end() && it->first.rfind(partition + ":", 0) == 0; ++it) {
     if (it->second.pid > 0) roots.push_back(it->second.pid);
@@ -451,13 +452,14 @@ std::set<pid_t> Node::partition_processes(const std::string& partition, const st
   if (cpu_groups_) {
     for (pid_t pid : cpu_groups_->members(partition)) roots.push_back(pid);
   }
-  const std::vector<pid_t> tree = process_tree(roots);
+  const std::vector<pid_t> tree = process_tree(roots, children);
   return std::set<pid_t>(tree.begin(), tree.end());
 }
 
 void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
+  const ProcessChildren children = process_children();  // one scan of /proc for every partition
   for (const auto& layout : partition_layout(cfg_)) {
-    std::set<pid_t> pids = partition_processes(layout.id, status);
+    std::set<pid_t> pids = partition_processes(layout.id, status, children);
     for (pid_t pid : cpu_groups_->members(layout.id)) pids.erase(pid);
     if (pids.empty()) continue;
     if (auto moved = cpu_groups_->adopt(layout.id, pids); !moved) spdlog::warn("partition {}: {}", layout.id, moved.error().to_string());

@@ -14,6 +14,7 @@
 #include "node/slap_client.h"
 #include "node/software.h"
 #include "node/supervisor.h"
+#include "node/usage.h"
 #include "node/usage_outbox.h"
 
 namespace slap::node {
@@ -50,7 +51,8 @@ class Node {
   std::map<std::string, ProcessStatus> process_status();
   // A partition's processes: what supervisord runs for it, their descendants, and whatever is in
   // its CPU group (a daemon that double-forked away from its parent is still there).
-  std::set<pid_t> partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status) const;
+  std::set<pid_t> partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status,
+                                      const ProcessChildren& children) const;
   // Moves every partition's processes into its CPU group (none: nothing to do). After each
   // instance pass: programs just (re)started by supervisord begin in supervisord's group.
   void adopt_processes(const std::map<std::string, ProcessStatus>& status);

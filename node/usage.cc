@@ -51,8 +51,10 @@ Result<ProcessSample> sample_process(pid_t pid) {
   return s;
 }
 
-std::vector<pid_t> process_tree(const std::vector<pid_t>& roots) {
-  std::multimap<pid_t, pid_t> children;
+std::vector<pid_t> process_tree(const std::vector<pid_t>& roots) { return process_tree(roots, process_children()); }
+
+ProcessChildren process_children() {
+  ProcessChildren children;
   if (DIR* d = ::opendir("/proc")) {
     while (dirent* e = ::readdir(d)) {
       char* end = nullptr;
@@ -64,6 +66,10 @@ std::vector<pid_t> process_tree(const std::vector<pid_t>& roots) {
     }
     ::closedir(d);
   }
+  return children;
+}
+
+std::vector<pid_t> process_tree(const std::vector<pid_t>& roots, const ProcessChildren& children) {
   std::vector<pid_t> out;
   std::set<pid_t> seen;
   std::vector<pid_t> todo(roots.begin(), roots.end());

@@ -27,6 +27,10 @@ struct ProcessSample {
 Result<ProcessSample> sample_process(pid_t pid);
 // `roots` and every descendant (by /proc/<pid>/stat ppid), each once.
 std::vector<pid_t> process_tree(const std::vector<pid_t>& roots);
+// The same from a scan of /proc made once (process_children) for several trees.
+using ProcessChildren = std::multimap<pid_t, pid_t>;  // parent -> child
+ProcessChildren process_children();
+std::vector<pid_t> process_tree(const std::vector<pid_t>& roots, const ProcessChildren& children);
 long clock_ticks_per_second();
 
 struct UsageMovement {
