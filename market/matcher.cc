@@ -72,9 +72,10 @@ Placement Matcher::on(const CapacityIndex::Computer& m) const {
 Placement Matcher::at_computer(std::string_view client, const Compiled& k, const Conditions& c) const {
   Placement p;
   const CapacityIndex::Computer* m = capacity_.find(c.computer_guid);
-  if (m == nullptr) return p.reason = "computer_guid=" + c.computer_guid + " is not a registered computer", p;
-  if (!admits(*m, client, true)) {
-    return p.reason = "computer_guid=" + c.computer_guid + " is closed to allocation", p;
+  // An unknown computer and a closed one the client may not use give one reason: a request (its
+  // pending reason is answered, and recorded) must not tell anyone which private computers exist.
+  if (m == nullptr || !admits(*m, client, true)) {
+    return p.reason = "computer_guid=" + c.computer_guid + " names no computer open to " + std::string(client), p;
   }
   if (k.release == kNone || !m->supplies(k.release)) return p.reason = "computer_guid=" + c.computer_guid + " does not supply the release", p;
   if (!m->has_free()) return p.reason = "computer_guid=" + c.computer_guid + " has no free partition", p;
@@ -201,12 +202,12 @@ Placement Matcher::host(std::string_view release, std::string_view software_type
   auto fits = [&](const InstanceRegistry::Instance& h) { return host_fits(h, release, client, c, named); };
   if (!c.instance_guid.empty()) {
     const InstanceRegistry::Instance* h = instances_.find(c.instance_guid);
-    if (h == nullptr) return p.reason = "instance_guid=" + c.instance_guid + " is not a known instance", p;
-    if (h->request.shared || h->computer.empty() || h->request.state == RequestedState::destroyed) {
-      return p.reason = "instance_guid=" + c.instance_guid + " is not a running host", p;
-    }
-    if (const CapacityIndex::Computer* m = capacity_.find(h->computer); m != nullptr && !admits(*m, client, true)) {
-      return p.reason = "instance_guid=" + c.instance_guid + " runs on computer " + h->computer + ", closed to allocation", p;
+    // Unknown, not a running host, or a host on a closed computer the client may not use: one
+    // reason (it named the closed computer's guid, too).
+    const CapacityIndex::Computer* m = h != nullptr ? capacity_.find(h->computer) : nullptr;
+    if (h == nullptr || h->request.shared || h->computer.empty() || h->request.state == RequestedState::destroyed ||
+        (m != nullptr && !admits(*m, client, true))) {
+      return p.reason = "instance_guid=" + c.instance_guid + " names no running host open to " + std::string(client), p;
     }
     if (!fits(*h)) return p.reason = "instance_guid=" + c.instance_guid + " does not satisfy " + describe(c), p;
     p.host = h->request.instance;

@@ -6,14 +6,16 @@
 //
 // Every group of a node lies under one directory of its own, <hierarchy>/slapnode-<hash of the
 // instance root> (two nodes on one host, or tests beside each other, never share one), named after
-// the partition. The hierarchy is the first writable one of: cgroup v2 at /sys/fs/cgroup, v2 at
+// the partition, below the group slapnode itself runs in (what limits slapnode, a systemd unit or
+// a container, still limits them). The hierarchy is the first writable one of: cgroup v2 at /sys/fs/cgroup, v2 at
 // /sys/fs/cgroup/unified (hybrid hosts), v1's cpuacct. v2 counts in cpu.stat `usage_usec` whether
 // or not the cpu controller is enabled; v1 in cpuacct.usage (ns).
 //
-// Processes enter a group when slapnode moves them (adopt): supervisord forks a partition's programs
-// from its own group, so a node moves each partition's process tree after every instance pass and
-// before every measurement; whatever they fork from then on is born inside. A program started and
-// gone between two passes is the only CPU still missed (usage.h).
+// Processes enter a group when slapnode moves them (adopt), at each measurement of the partition,
+// right after sampling them: what they used until then is billed by their own samples, what they
+// use from then on (and whatever they fork, born inside) by the group's counter. What a program
+// (re)started by supervisord since the last measurement, and the children it had that are gone,
+// used before it is moved is still billed by sampling only, as before there were groups (usage.h).
 //
 // Root only (moving another user's process into a group needs it): without it, or without a
 // writable hierarchy, open() gives nothing and usage is sampled per process as before.
@@ -29,8 +31,10 @@
 
 namespace slap::node {
 
-// A group's counter as read now. `id` tells one group from another made under the same name
-// (its directory's inode): the counter of a group made again starts from zero.
+// A group's counter as read now. `id` tells one group from another made under the same name:
+// the counter of a group made again starts from zero. It is a hash of the directory's inode and
+// of the boot's id (after a reboot every group is made again, and an inode number may repeat).
+// Below 2^60: it is kept as a JSON integer.
 struct GroupReading {
   uint64_t id = 0;
   uint64_t usage_us = 0;
@@ -53,16 +57,21 @@ class CpuGroups {
   std::set<pid_t> members(const std::string& partition) const;
   // The group's counter; nullopt when the group does not exist or cannot be read.
   std::optional<GroupReading> read(const std::string& partition) const;
+  // Kills (SIGKILL) every process in the partition's group and waits until it holds none (a
+  // destroyed partition keeps nothing running). v2 kills the group at once (cgroup.kill), where
+  // the kernel has it; otherwise each member, again until none is left (bounded: kIo after 5 s).
+  Status kill_all(const std::string& partition);
   // Removes the partition's group once it holds no process (its partition emptied).
   Status remove(const std::string& partition);
   // Removes every group of the node, then its directory (tests; each must hold no process).
   Status remove_all();
 
  private:
-  CpuGroups(std::string dir, bool v2) : dir_(std::move(dir)), v2_(v2) {}
+  CpuGroups(std::string dir, bool v2, std::string boot_id) : dir_(std::move(dir)), v2_(v2), boot_id_(std::move(boot_id)) {}
   std::string path(const std::string& partition) const { return dir_ + "/" + partition; }
   std::string dir_;
   bool v2_;
+  std::string boot_id_;
 };
 
 }  // namespace slap::node

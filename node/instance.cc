@@ -317,6 +317,11 @@ Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& l
   }
   if (auto st = supervisor_.remove_group(layout.id); !st) return st;
   if (layout.identity) kill_user_processes(layout.identity->uid);
+  // Whatever escaped supervisord (a daemon that double-forked) is still in the partition's group,
+  // partition user or not: it goes too, or the next instance would run beside it, billed for it.
+  if (cpu_groups != nullptr) {
+    if (auto st = cpu_groups->kill_all(layout.id); !st) return st;
+  }
   if (auto st = wipe_directory_contents(layout.path); !st) return st;
   // The node's records of the partition go with it (record, CPU and network baselines): the next
   // instance starts from none; a completed destroy writes its own record below.

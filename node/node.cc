@@ -191,7 +191,6 @@ ExitCode Node::instance_pass_with(const ComputerView& v) {
   auto start = Clock::now();
   FinalUsage final_usage_first(*this, v);
   auto r = instances_->run_pass(v);
-  if (cpu_groups_) adopt_processes(process_status());
   spdlog::info("instance pass: {} processed, {} unchanged, {} failed, {} destroyed in {} ms", r.processed,
                r.unchanged, r.failed, r.destroyed,
                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -359,20 +358,24 @@ bool Node::outbox_waiting() const {
 // the consumption files it wrote) into `box`: one transaction, and the baselines it moves.
 void Node::measure(const PartitionView& p, const PartitionLayout& layout, const std::map<std::string, ProcessStatus>& status,
                    int64_t now, size_t& budget, UsageOutbox& box) {
-  const std::set<pid_t> members = cpu_groups_ ? cpu_groups_->members(p.partition_id) : std::set<pid_t>{};
   std::vector<ProcessSample> samples;
-  std::set<pid_t> outside;
   for (pid_t pid : partition_processes(p.partition_id, status, process_children())) {
-    auto s = sample_process(pid);
-    if (!s) continue;
-    s->in_group = members.count(pid) > 0;
-    if (!s->in_group) outside.insert(pid);
-    samples.push_back(*s);
+    if (auto s = sample_process(pid)) samples.push_back(*s);
   }
-  // Sampled first, then moved: what they used so far is billed by their own sample, what they
-  // use from now on by the group's counter, read after the move.
+  // Who is in the group, asked after sampling: a process born inside meanwhile is then taken as
+  // inside (the group's counter has it), never as outside as well (billed from its start twice).
+  // The others are moved in now, sampled first: what they used so far is billed by their own
+  // sample, what they use from now on by the group's counter, read after the move. Only here,
+  // right after their sample: moved at any other time, what they used since their last sample
+  // would be billed by neither.
   std::optional<GroupReading> group;
   if (cpu_groups_) {
+    const std::set<pid_t> members = cpu_groups_->members(p.partition_id);
+    std::set<pid_t> outside;
+    for (auto& s : samples) {
+      s.in_group = members.count(s.pid) > 0;
+      if (!s.in_group) outside.insert(s.pid);
+    }
     if (auto moved = cpu_groups_->adopt(p.partition_id, outside); !moved) spdlog::warn("partition {}: {}", p.partition_id, moved.error().to_string());
     group = cpu_groups_->read(p.partition_id);
   }
@@ -456,16 +459,6 @@ std::set<pid_t> Node::partition_processes(const std::string& partition, const st
   return std::set<pid_t>(tree.begin(), tree.end());
 }
 
-void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
-  const ProcessChildren children = process_children();  // one scan of /proc for every partition
-  for (const auto& layout : partition_layout(cfg_)) {
-    std::set<pid_t> pids = partition_processes(layout.id, status, children);
-    for (pid_t pid : cpu_groups_->members(layout.id)) pids.erase(pid);
-    if (pids.empty()) continue;
-    if (auto moved = cpu_groups_->adopt(layout.id, pids); !moved) spdlog::warn("partition {}: {}", layout.id, moved.error().to_string());
-  }
-}
-
 std::map<std::string, ProcessStatus> Node::process_status() {
   std::map<std::string, ProcessStatus> status;
   if (supervisor_.answers()) {
@@ -476,6 +469,11 @@ std::map<std::string, ProcessStatus> Node::process_status() {
 
 ExitCode Node::report_pass_with(const ComputerView& v) {
   ExitCode code = ExitCode::kOk;
+  // The master keeps what nodes report of their software in memory (slapd/node_reports.h) and the
+  // software pass reports a state only when it changes: after a restart of the master, releases
+  // built long ago would show nothing reported, for good. Once per report interval, the next
+  // software pass reports every state again.
+  software_reported_.clear();
   // A journal an earlier pass measured and did not see taken goes first, exactly as it was. While
   // it cannot be delivered nothing more is measured: the baselines it moved keep the time since.
   if (!flush_outbox(v, code)) return worst(code, complete_destroys(v));

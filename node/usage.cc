@@ -274,7 +274,9 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
     // Kept for every process, in the group or not: should the group be gone next time, each
     // process goes on from its own sample, not from its start.
     procs[key] = static_cast<int64_t>(s.cpu_ticks);
-    if (s.in_group && group != nullptr) continue;  // its CPU is the group's
+    // Its CPU is the group's, counted from the baseline's reading of it; with no such reading (an
+    // older baseline), the process is billed on its own once more.
+    if (s.in_group && group != nullptr && previous_group) continue;
     auto it = previous.find(key);
     uint64_t before = it == previous.end() ? 0 : it->second;
     ticks += s.cpu_ticks >= before ? s.cpu_ticks - before : s.cpu_ticks;

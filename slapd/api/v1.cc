@@ -127,6 +127,14 @@ void register_computer(Api& api, const Caller& caller, const json::Body& body, R
   auto scope = failed ? std::nullopt : body.optional_string("scope", e, failed, 8);
   if (failed) return reply(bad_request(kD, e));
   if (price && *price < 0) return reply(bad_request(kD, {"price_minor", "must be >= 0 (integer minor units)"}));
+  // A network named like the ids this master mints is refused before anything is looked up: an
+  // existing person's or computer's id was refused as "not a network" where an unknown one became
+  // a new network, which told anyone which of those ids exist.
+  for (const char* minted : {"COMP-", "PERSON-", "ORG-"}) {
+    if (network && network->starts_with(minted)) {
+      return reply(bad_request(kD, {"network", std::string("a network id may not start with ") + minted + " (the master's ids for computers and people)"}));
+    }
+  }
   market::RegisterComputer r;
   r.computer = random_id("COMP-");
   r.owner = caller.subject;

@@ -540,7 +540,20 @@ TEST_F(MarketRules, ClosedComputersHostSharedInstancesOnlyForTheirOwnerByName) {
   EXPECT_TRUE(shared("bob-guid", {{"computer_guid", "COMP-home"}}, "bob").host.empty());
   Outcome named = shared("bob-host", {{"instance_guid", front.instance}}, "bob");
   EXPECT_TRUE(named.host.empty());
-  EXPECT_NE(named.pending.find("closed to allocation"), std::string::npos) << named.pending;
+  // Told as an unknown host would be, and without the closed computer's guid: a request must not
+  // tell bob which private computers (or their hosts) exist.
+  const Outcome unknown_host = shared("bob-nohost", {{"instance_guid", "SOFTINST-424242"}}, "bob");
+  auto masked = [](std::string reason, const std::string& id) {
+    if (const size_t at = reason.find(id); at != std::string::npos) reason.replace(at, id.size(), "<id>");
+    return reason;
+  };
+  EXPECT_FALSE(named.pending.empty());
+  EXPECT_EQ(masked(named.pending, front.instance), masked(unknown_host.pending, "SOFTINST-424242"));
+  EXPECT_EQ(named.pending.find("COMP-home"), std::string::npos) << named.pending;
+  const Outcome closed = w.request("bob-at-home", {{"computer_guid", "COMP-home"}}, "bob");
+  const Outcome nowhere = w.request("bob-nowhere", {{"computer_guid", "COMP-nowhere"}}, "bob");
+  EXPECT_TRUE(closed.computer.empty());
+  EXPECT_EQ(masked(closed.pending, "COMP-home"), masked(nowhere.pending, "COMP-nowhere"));
   // The owner: by naming the computer or the host, not by the release alone.
   EXPECT_TRUE(shared("alice-any", {}, "alice").host.empty());
   EXPECT_EQ(shared("alice-guid", {{"computer_guid", "COMP-home"}}, "alice").host, front.instance);

@@ -506,7 +506,7 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
 // interval before the first report (an hour by default), so a new instance was billed memory and
 // disk for up to an hour it did not exist, over its predecessor's last period.
 // A partition's CPU is billed whole, the processes that exited between two reports included:
-// its program runs a CPU burner of a fifth of a second again and again, so at the report only the
+// its program runs a CPU burner of a fifth of a second again and again, so at a report only the
 // burner of the moment is alive. Sampled per process, every burner before it went unbilled.
 TEST_F(NodeFlow, TheCpuOfProcessesThatExitedBetweenReportsIsBilled) {
   auto groups = CpuGroups::open(cfg.instance_root);
@@ -516,29 +516,100 @@ TEST_F(NodeFlow, TheCpuOfProcessesThatExitedBetweenReportsIsBilled) {
   ASSERT_NO_FATAL_FAILURE(format_and_build(node));
   allocate("slappart2", "SOFTINST-7", burner, "started");
   ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
-  // The instance pass moved the program into its partition's group: burners come and go in it
-  // until it has counted 1.5 s of CPU since.
-  const auto start = groups->read("slappart2");
-  ASSERT_TRUE(start.has_value());
+  ASSERT_NO_FATAL_FAILURE(next_wall_second());
+  // The first report samples the program and moves it into its partition's group: from then on
+  // the burners it starts are born there.
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  const auto moved = groups->read("slappart2");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_FALSE(groups->members("slappart2").empty());
   ASSERT_TRUE(testing::wait_for([&] {
     auto now = groups->read("slappart2");
-    return now && now->usage_us >= start->usage_us + 1'500'000;
+    return now && now->usage_us >= moved->usage_us + 1'500'000;
   }, 60s));
+  const size_t journals = server->requests_to("/slapos.post.v0.compute_node_usage").size();
   ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  const auto reported = groups->read("slappart2");
+  ASSERT_TRUE(reported.has_value());
+  const auto posts = server->requests_to("/slapos.post.v0.compute_node_usage");
+  ASSERT_EQ(posts.size(), journals + 1);
   double billed = -1;
-  for (const auto& r : server->requests_to("/slapos.post.v0.compute_node_usage")) {
-    pugi::xml_document doc;
-    ASSERT_TRUE(doc.load_string(std::string(json::parse(r.body).as_object().at("tioxml").as_string()).c_str()));
-    for (auto tx : doc.child("journal").children("transaction")) {
-      for (auto mv : tx.children("movement")) {
-        if (std::string(mv.child_value("resource")) == "usage/cpu_s" && std::string(mv.child_value("reference")) == "SOFTINST-7") {
-          billed = std::stod(mv.child_value("quantity"));
-        }
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(std::string(json::parse(posts.back().body).as_object().at("tioxml").as_string()).c_str()));
+  for (auto tx : doc.child("journal").children("transaction")) {
+    for (auto mv : tx.children("movement")) {
+      if (std::string(mv.child_value("resource")) == "usage/cpu_s" && std::string(mv.child_value("reference")) == "SOFTINST-7") {
+        billed = std::stod(mv.child_value("quantity"));
       }
     }
   }
   // At most 0.2 s of it is the burner alive at the report: sampling alone billed about that much.
   EXPECT_GE(billed, 1.5) << "the CPU of the burners that exited before the report";
+  // And nothing twice: no more than the group counted between the two reports (the margin: what
+  // it burned between the node's reading and this test's, a journal's post in between).
+  EXPECT_LE(billed, static_cast<double>(reported->usage_us - moved->usage_us) / 1e6 + 0.15);
+}
+
+// What escaped supervisord goes with its partition: a daemon that double-forked away from its
+// program (out of the process tree slapnode follows) is still in the partition's group, and a
+// destroy kills it. Before, only a partition with a user of its own had its leftovers killed.
+TEST_F(NodeFlow, ADestroyKillsADaemonThatEscapedSupervisord) {
+  auto groups = CpuGroups::open(cfg.instance_root);
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root): CPU is sampled per process";
+  const std::string trigger = tmp / "fork-now";
+  const std::string forker = add_release("forker", "[buildout]\nparts =\n\n[instance]\nprogram.forker = /bin/sh -c 'while [ ! -e " + trigger +
+                                                       " ]; do sleep 0.05; done; (setsid sleep 1000 &); exec sleep 1000'\n");
+  Node node(cfg);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+  allocate("slappart1", "SOFTINST-5", forker, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  ASSERT_NO_FATAL_FAILURE(next_wall_second());
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);  // measured, and moved into its group
+  ASSERT_FALSE(groups->members("slappart1").empty());
+  ASSERT_TRUE(write_file_atomic(trigger, "").ok());
+  const int program = program_pid(node, "slappart1:slappart1-forker");
+  pid_t daemon = 0;
+  ASSERT_TRUE(testing::wait_for([&] {
+    for (pid_t pid : groups->members("slappart1")) {
+      const auto tree = process_tree({program});
+      if (pid != program && std::find(tree.begin(), tree.end(), pid) == tree.end()) daemon = pid;
+    }
+    return daemon != 0;
+  }, 10s)) << "the double-forked daemon, in the group, out of the program's tree";
+  set_state("slappart1", "destroyed");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  EXPECT_EQ(reported("SOFTINST-5").back(), "destroyed");
+  EXPECT_TRUE(groups->members("slappart1").empty());
+  auto gone = [](pid_t pid) {  // no such process, or a zombie waiting for its reaper
+    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+    if (!stat) return true;
+    const size_t paren = stat->rfind(')');
+    return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z';
+  };
+  EXPECT_TRUE(testing::wait_for([&] { return gone(daemon); }, 10s)) << "the daemon outlived its partition";
+}
+
+// The master keeps what nodes report of their software in memory (slapd/node_reports.h), and a
+// software pass reports a state only when it changes: a master restarted since showed nothing
+// reported for releases built long ago, for good. Each report pass lets the next software pass
+// report every state once more.
+TEST_F(NodeFlow, SoftwareStatesAreReportedAgainAfterEachReportPass) {
+  Node node(cfg);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+  auto available = [&] {
+    size_t n = 0;
+    for (const auto& r : server->requests_to("/slapos.put.v0.software_installation_reported_state")) n += r.body.find("\"available\"") != std::string::npos;
+    return n;
+  };
+  const size_t built = available();
+  ASSERT_EQ(built, 2u);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_EQ(available(), built) << "unchanged, not reported again before a report pass";
+  ASSERT_EQ(node.report_pass(), ExitCode::kOk);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_EQ(available(), built + 2);
+  ASSERT_EQ(node.software_pass(), ExitCode::kOk);
+  EXPECT_EQ(available(), built + 2);
 }
 
 TEST_F(NodeFlow, AnInstancesFirstPeriodStartsWhenItWasProcessed) {

@@ -115,12 +115,18 @@ TEST(Usage, AGroupsCounterIsBilledFromTheBaselinesReading) {
   d = cpu_since_last(state, {gone_inside}, 1300, true, "SOFTINST-1", nullptr);
   EXPECT_NEAR(d.cpu_seconds, 5 * tick, 1e-9);
   // A baseline that read no group (an older slapnode, or none then) bills none of a group's
-  // counter: it may hold what a predecessor used.
+  // counter (it may hold what a predecessor used): the processes in it are billed on their own.
   const std::string other = cfg.partition_state_path(1);
   start_cpu_baseline(other, "SOFTINST-2", 1000);
-  d = cpu_since_last(other, {}, 1060, true, "SOFTINST-2", &g);
+  d = cpu_since_last(other, {inside}, 1060, true, "SOFTINST-2", &g);
   EXPECT_EQ(d.previous_time, 1000);
-  EXPECT_NEAR(d.cpu_seconds, 0.0, 1e-9);
+  EXPECT_NEAR(d.cpu_seconds, 400 * tick, 1e-9) << "the process in the group billed on its own, once more";
+  // From then on, the group's counter.
+  g.usage_us += 700'000;
+  auto inside_later = inside;
+  inside_later.cpu_ticks += 70;
+  d = cpu_since_last(other, {inside_later}, 1120, true, "SOFTINST-2", &g);
+  EXPECT_NEAR(d.cpu_seconds, 0.7, 1e-9);
 }
 
 // The kernel's own count: a child that burned CPU and exited is still in its group's counter,

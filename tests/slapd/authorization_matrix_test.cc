@@ -173,11 +173,16 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
   auto ask = [&](const Probe& p, const std::string& id) {
     return p.body.empty() ? p.client->get(with(p.path, id)) : p.client->post(with(p.path, id), with(p.body, id));
   };
+  // The same status, error code and words (the id itself aside).
+  auto answer = [](const test::HttpReply& r, const std::string& id) {
+    std::string body = r.body;
+    for (size_t at = body.find(id); at != std::string::npos; at = body.find(id, at)) body.replace(at, id.size(), "<id>");
+    return std::to_string(r.status) + " " + body;
+  };
   for (const auto& p : probes) {
     const auto theirs = ask(p, p.foreign), unknown = ask(p, p.unknown);
     EXPECT_EQ(theirs.status, 403u) << p.what << ": " << theirs.body;
-    EXPECT_EQ(unknown.status, theirs.status) << p.what << ": someone else's id and an unknown one are told apart: " << unknown.body;
-    EXPECT_EQ(unknown.body.find("not known"), std::string::npos) << p.what << ": " << unknown.body;
+    EXPECT_EQ(answer(unknown, p.unknown), answer(theirs, p.foreign)) << p.what << ": someone else's id and an unknown one are told apart";
   }
   EXPECT_EQ(admin.get("/v1/ledger/head").body, probed_head) << "a probe wrote to the ledger";
   // The administrator, who may read every id, is still told which ones are unknown.

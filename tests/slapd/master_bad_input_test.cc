@@ -43,6 +43,8 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
       {"/v1/persons", R"({"name":"Q"})", 403, "administrator"},
       {"/v1/computers", R"({"price_minor":-5})", 400, "price_minor"},
       {"/v1/computers", R"({"scope":"sideways"})", 400, "scope"},
+      // Named like a person's id: refused whether that person exists or not (no probing).
+      {"/v1/computers", R"({"network":"PERSON-0123456789ab"})", 400, "may not start with PERSON-"},
       {"/v1/certificates/revoke", R"({"serial":"00"})", 403, "may not revoke 00"},
       {"/v1/nowhere", "{}", 404, "no such path"},
       // A key twice in one object, at any depth: which one counts would be the parser's whim.
