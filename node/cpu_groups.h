@@ -11,11 +11,12 @@
 // /sys/fs/cgroup/unified (hybrid hosts), v1's cpuacct. v2 counts in cpu.stat `usage_usec` whether
 // or not the cpu controller is enabled; v1 in cpuacct.usage (ns).
 //
-// Processes enter a group when slapnode moves them (adopt), at each measurement of the partition,
-// right after sampling them: what they used until then is billed by their own samples, what they
-// use from then on (and whatever they fork, born inside) by the group's counter. What a program
-// (re)started by supervisord since the last measurement, and the children it had that are gone,
-// used before it is moved is still billed by sampling only, as before there were groups (usage.h).
+// Processes enter a group when slapnode moves them (adopt): at each measurement of the partition,
+// right after sampling them (what they used until then is billed by their samples), and after each
+// instance pass, which (re)starts programs in supervisord's group (what they used since their last
+// sample, or their start, is carried into the group's count: usage.h adopt_with_carry). From then
+// on the group's counter has them and whatever they fork, born inside. Only the children a program
+// had before it was moved and that are gone by then are still missed (a window of one instance pass).
 //
 // Root only (moving another user's process into a group needs it): without it, or without a
 // writable hierarchy, open() gives nothing and usage is sampled per process as before.

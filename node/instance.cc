@@ -343,7 +343,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   // Its first measured period starts here, whether or not this processing succeeds (usage.h).
   // Made here if need be: a baseline with no reading of the group would bill none of it.
   if (cpu_groups != nullptr) (void)cpu_groups->ensure(p.partition_id);
-  const auto group = cpu_groups != nullptr ? cpu_groups->read(p.partition_id) : std::nullopt;
+  const auto group = cpu_groups != nullptr ? read_group(*cpu_groups, p.partition_id, layout.state_dir) : std::nullopt;
   start_cpu_baseline(layout.state_dir, p.instance_guid, static_cast<int64_t>(std::time(nullptr)), group ? &*group : nullptr);
   auto profile = installed_profile(cfg_.software_root, p.software_release_uri);
   if (!profile) return make_error(Errc::kNotFound, "software release not installed yet: " + p.software_release_uri);

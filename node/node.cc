@@ -191,6 +191,7 @@ ExitCode Node::instance_pass_with(const ComputerView& v) {
   auto start = Clock::now();
   FinalUsage final_usage_first(*this, v);
   auto r = instances_->run_pass(v);
+  if (cpu_groups_) adopt_processes(process_status());
   spdlog::info("instance pass: {} processed, {} unchanged, {} failed, {} destroyed in {} ms", r.processed,
                r.unchanged, r.failed, r.destroyed,
                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -377,7 +378,7 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
       if (!s.in_group) outside.insert(s.pid);
     }
     if (auto moved = cpu_groups_->adopt(p.partition_id, outside); !moved) spdlog::warn("partition {}: {}", p.partition_id, moved.error().to_string());
-    group = cpu_groups_->read(p.partition_id);
+    group = read_group(*cpu_groups_, p.partition_id, layout.state_dir);
   }
   CpuDelta d = cpu_since_last(layout.state_dir, samples, now, false, p.instance_guid, group ? &*group : nullptr);
   // Measured within this second already: a period starting where the last one stopped would be
@@ -457,6 +458,17 @@ std::set<pid_t> Node::partition_processes(const std::string& partition, const st
   }
   const std::vector<pid_t> tree = process_tree(roots, children);
   return std::set<pid_t>(tree.begin(), tree.end());
+}
+
+void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
+  const ProcessChildren children = process_children();  // one scan of /proc for every partition
+  for (const auto& layout : partition_layout(cfg_)) {
+    std::set<pid_t> pids = partition_processes(layout.id, status, children);
+    for (pid_t pid : cpu_groups_->members(layout.id)) pids.erase(pid);
+    if (auto st = adopt_with_carry(*cpu_groups_, layout.id, layout.state_dir, pids); !st) {
+      spdlog::warn("partition {}: {}", layout.id, st.error().to_string());
+    }
+  }
 }
 
 std::map<std::string, ProcessStatus> Node::process_status() {

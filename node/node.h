@@ -53,6 +53,10 @@ class Node {
   // its CPU group (a daemon that double-forked away from its parent is still there).
   std::set<pid_t> partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status,
                                       const ProcessChildren& children) const;
+  // After each instance pass: moves every partition's processes outside its group (programs just
+  // (re)started by supervisord begin in supervisord's group) into it, carrying what they used
+  // since their last sample (usage.h adopt_with_carry). Nothing without groups.
+  void adopt_processes(const std::map<std::string, ProcessStatus>& status);
   bool final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout);
   std::string outbox_path() const { return cfg_.state_root() + "/usage-outbox.json"; }
   bool outbox_waiting() const;

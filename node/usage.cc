@@ -226,6 +226,54 @@ json::object group_json(const GroupReading& g) {
 }
 }  // namespace
 
+namespace {
+uint64_t carried_us(const std::string& state_dir) {
+  auto text = read_file(state_dir + "/" + kCpuCarryFile, 64);
+  if (!text) return 0;
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  (void)end;
+  return ec == std::errc() ? v : 0;
+}
+}  // namespace
+
+std::optional<GroupReading> read_group(const CpuGroups& groups, const std::string& partition, const std::string& state_dir) {
+  auto r = groups.read(partition);
+  if (r) r->usage_us += carried_us(state_dir);
+  return r;
+}
+
+Status adopt_with_carry(CpuGroups& groups, const std::string& partition, const std::string& state_dir, const std::set<pid_t>& pids) {
+  if (pids.empty()) return {};
+  // What each was last sampled at, in the baseline (ticks by "pid:start").
+  std::map<std::string, uint64_t> sampled;
+  if (auto text = read_file(state_dir + "/" + kCpuBaselineFile, 1 << 20)) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*text, ec);
+    const auto* procs = !ec && v.is_object() ? v.as_object().if_contains("procs") : nullptr;
+    if (procs != nullptr && procs->is_object()) {
+      for (const auto& [k, x] : procs->as_object()) {
+        if (x.is_int64() && x.as_int64() >= 0) sampled[std::string(k)] = static_cast<uint64_t>(x.as_int64());
+      }
+    }
+  }
+  uint64_t ticks = 0;
+  std::set<pid_t> moving;
+  for (pid_t pid : pids) {
+    auto s = sample_process(pid);
+    if (!s) continue;
+    auto it = sampled.find(std::to_string(s->pid) + ":" + std::to_string(s->start_ticks));
+    const uint64_t before = it == sampled.end() ? 0 : it->second;
+    ticks += s->cpu_ticks >= before ? s->cpu_ticks - before : s->cpu_ticks;
+    moving.insert(pid);
+  }
+  auto moved = groups.adopt(partition, moving);
+  if (!moved) return moved.error();
+  if (ticks == 0) return {};
+  const uint64_t us = ticks * 1'000'000 / static_cast<uint64_t>(clock_ticks_per_second());
+  return write_state_file(state_dir, kCpuCarryFile, std::to_string(carried_us(state_dir) + us) + "\n");
+}
+
 void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now, const GroupReading* group) {
   // A baseline naming no instance (written before they named one) is taken as this instance's, as
   // cpu_since_last takes it: replaced, its processes would be billed from their start again.

@@ -86,6 +86,16 @@ void start_cpu_baseline(const std::string& state_dir, const std::string& instanc
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist, const std::string& instance_guid = {},
                         const GroupReading* group = nullptr);
+// A partition's CPU group as the baselines count it: the kernel's counter plus what the node
+// carried into it (<state_dir>/cpu_carry, µs, only ever added to): the CPU that processes moved in
+// between two measurements had used since their last sample, which the counter never saw.
+inline constexpr const char* kCpuCarryFile = "cpu_carry";
+std::optional<GroupReading> read_group(const CpuGroups& groups, const std::string& partition, const std::string& state_dir);
+// Moves `pids` (outside the group, not sampled just now) into the partition's group, carrying
+// what each used since its last sample in the partition's baseline (or since its start) into
+// cpu_carry. Moved first, then carried: a crash between bills less, never twice.
+Status adopt_with_carry(CpuGroups& groups, const std::string& partition, const std::string& state_dir, const std::set<pid_t>& pids);
+
 // The instance a baseline file of a state directory names; "" when none (or none recorded).
 std::string baseline_instance(const std::string& state_dir, const std::string& name);
 

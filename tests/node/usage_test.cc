@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <thread>
 #include <cstdlib>
 #include <pugixml.hpp>
 
@@ -172,6 +173,50 @@ TEST(Usage, AGroupCountsTheCpuOfAProcessThatExited) {
   EXPECT_TRUE(groups->members("slappart0").empty());
   EXPECT_TRUE(groups->remove_all().ok());
   EXPECT_FALSE(std::filesystem::exists(groups->directory()));
+}
+
+// A process moved into its group between two measurements (after an instance pass) brings what it
+// used since its last sample into the group's count: the kernel's counter never saw it.
+TEST(Usage, AProcessMovedInCarriesWhatItUsedSinceItsLastSample) {
+  testing::TempDir tmp;
+  auto groups = CpuGroups::open(tmp / "srv");
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root): CPU is sampled per process";
+  NodeConfig cfg;
+  cfg.instance_root = tmp / "srv";
+  std::filesystem::create_directories(cfg.instance_root);
+  const std::string state = cfg.partition_state_path(0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const auto start = std::chrono::steady_clock::now();
+    volatile uint64_t x = 1;
+    while (std::chrono::steady_clock::now() - start < 600ms) x = x * 3 + 1;
+    for (;;) ::pause();
+  }
+  auto ticks = [&] { auto s = sample_process(child); return s.ok() ? s->cpu_ticks : 0; };
+  ASSERT_TRUE(testing::wait_for([&] { return ticks() >= 10; }, 20s));
+  auto first = sample_process(child);
+  ASSERT_TRUE(first.ok());
+  (void)cpu_since_last(state, {*first}, 1000, true, "SOFTINST-1");  // billed up to here
+  // Spun out (its ticks no longer move), then moved in.
+  uint64_t settled = 0;
+  ASSERT_TRUE(testing::wait_for([&] {
+    const uint64_t a = ticks();
+    std::this_thread::sleep_for(50ms);
+    settled = ticks();
+    return settled == a;
+  }, 20s));
+  ASSERT_GT(settled, first->cpu_ticks);
+  ASSERT_TRUE(adopt_with_carry(*groups, "slappart0", state, {child}).ok());
+  EXPECT_EQ(groups->members("slappart0"), std::set<pid_t>{child});
+  const auto kernel = groups->read("slappart0");
+  const auto counted = read_group(*groups, "slappart0", state);
+  ASSERT_TRUE(kernel.has_value() && counted.has_value());
+  const double tick_us = 1e6 / static_cast<double>(clock_ticks_per_second());
+  EXPECT_NEAR(static_cast<double>(counted->usage_us - kernel->usage_us), static_cast<double>(settled - first->cpu_ticks) * tick_us, tick_us)
+      << "only what it used since its sample in the baseline, not since its start";
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
 }
 
 // Checks an element's children against an xsd sequence: names in order, with min/max counts.
