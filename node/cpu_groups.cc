@@ -85,7 +85,9 @@ std::unique_ptr<CpuGroups> CpuGroups::open(const std::string& instance_root) {
     if (!is_file(std::string(c.hierarchy) + "/" + c.marker)) continue;
     std::string below = own_group(c.v2);
     if (below == "/") below.clear();
-    if (!below.empty() && !is_file(c.hierarchy + below + "/cgroup.procs")) continue;  // not visible from here
+    // A group not visible from here (a container without a cgroup namespace of its own sees the
+    // host's paths): the hierarchy's root as it is mounted here.
+    if (!below.empty() && !is_file(c.hierarchy + below + "/cgroup.procs")) below.clear();
     if (auto g = open_at(c.hierarchy + below, c.v2, instance_root)) {
       spdlog::info("CPU accounting per partition in {}", g->directory());
       return g;

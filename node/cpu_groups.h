@@ -38,7 +38,8 @@ namespace slap::node {
 // Below 2^60: it is kept as a JSON integer.
 struct GroupReading {
   uint64_t id = 0;
-  uint64_t usage_us = 0;
+  uint64_t usage_us = 0;  // the kernel's counter
+  uint64_t carry_us = 0;  // what the node carried into the group's count (usage.h read_group)
 };
 
 class CpuGroups {

@@ -320,7 +320,9 @@ Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& l
   // Whatever escaped supervisord (a daemon that double-forked) is still in the partition's group,
   // partition user or not: it goes too, or the next instance would run beside it, billed for it.
   if (cpu_groups != nullptr) {
-    if (auto st = cpu_groups->kill_all(layout.id); !st) return st;
+    // One that will not die (stuck in the kernel) does not hold the destroy, which frees the
+    // partition: it is logged, and the next destroy of the partition tries again.
+    if (auto st = cpu_groups->kill_all(layout.id); !st) spdlog::warn("partition {}: {}", layout.id, st.error().to_string());
   }
   if (auto st = wipe_directory_contents(layout.path); !st) return st;
   // The node's records of the partition go with it (record, CPU and network baselines): the next

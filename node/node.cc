@@ -370,14 +370,19 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
   // right after their sample: moved at any other time, what they used since their last sample
   // would be billed by neither.
   std::optional<GroupReading> group;
+  std::vector<ProcessSample> moved_in;  // outside when sampled, inside now
   if (cpu_groups_) {
     const std::set<pid_t> members = cpu_groups_->members(p.partition_id);
     std::set<pid_t> outside;
     for (auto& s : samples) {
       s.in_group = members.count(s.pid) > 0;
-      if (!s.in_group) outside.insert(s.pid);
+      if (!s.in_group && !s.zombie) outside.insert(s.pid);
     }
     if (auto moved = cpu_groups_->adopt(p.partition_id, outside); !moved) spdlog::warn("partition {}: {}", p.partition_id, moved.error().to_string());
+    const std::set<pid_t> inside = outside.empty() ? members : cpu_groups_->members(p.partition_id);
+    for (const auto& s : samples) {
+      if (outside.count(s.pid) && inside.count(s.pid)) moved_in.push_back(s);
+    }
     group = read_group(*cpu_groups_, p.partition_id, layout.state_dir);
   }
   CpuDelta d = cpu_since_last(layout.state_dir, samples, now, false, p.instance_guid, group ? &*group : nullptr);
@@ -396,7 +401,14 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
     if (auto bytes = tap_bytes(layout.tap)) net_baseline(layout.state_dir, p.instance_guid, *bytes);
     return;
   }
-  if (d.previous_time >= now) return;
+  if (d.previous_time >= now) {
+    // Nothing measured (no baseline moves): what the processes just moved in used since their
+    // last sample is carried, or the group's counter would have them only from now on.
+    if (!moved_in.empty()) {
+      if (auto st = carry_since_baseline(layout.state_dir, moved_in); !st) spdlog::warn("partition {}: {}", p.partition_id, st.error().to_string());
+    }
+    return;
+  }
   const int64_t start = d.previous_time;
   double period = static_cast<double>(now - start);
   uint64_t disk = disk_usage_bytes(layout.path);
@@ -449,9 +461,16 @@ ExitCode Node::send_usage(UsageOutbox box, const ComputerView& v) {
 
 std::set<pid_t> Node::partition_processes(const std::string& partition, const std::map<std::string, ProcessStatus>& status,
                                           const ProcessChildren& children) const {
+  // supervisord's programs are its children: a pid of its status that is not (the program exited
+  // since, and the pid was given to another process) is nobody's to measure, move or kill.
+  std::set<pid_t> supervised;
+  if (supervisord_pid_ > 0) {
+    auto [a, b] = children.equal_range(supervisord_pid_);
+    for (auto it = a; it != b; ++it) supervised.insert(it->second);
+  }
   std::vector<pid_t> roots;
   for (auto it = status.lower_bound(partition + ":"); it != status.end() && it->first.rfind(partition + ":", 0) == 0; ++it) {
-    if (it->second.pid > 0) roots.push_back(it->second.pid);
+    if (it->second.pid > 0 && supervised.count(it->second.pid)) roots.push_back(it->second.pid);
   }
   if (cpu_groups_) {
     for (pid_t pid : cpu_groups_->members(partition)) roots.push_back(pid);
@@ -463,8 +482,7 @@ std::set<pid_t> Node::partition_processes(const std::string& partition, const st
 void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
   const ProcessChildren children = process_children();  // one scan of /proc for every partition
   for (const auto& layout : partition_layout(cfg_)) {
-    std::set<pid_t> pids = partition_processes(layout.id, status, children);
-    for (pid_t pid : cpu_groups_->members(layout.id)) pids.erase(pid);
+    const std::set<pid_t> pids = partition_processes(layout.id, status, children);
     if (auto st = adopt_with_carry(*cpu_groups_, layout.id, layout.state_dir, pids); !st) {
       spdlog::warn("partition {}: {}", layout.id, st.error().to_string());
     }
@@ -473,8 +491,10 @@ void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
 
 std::map<std::string, ProcessStatus> Node::process_status() {
   std::map<std::string, ProcessStatus> status;
+  supervisord_pid_ = 0;
   if (supervisor_.answers()) {
     if (auto s = supervisor_.status()) status = std::move(*s);
+    if (auto pid = supervisor_.pid()) supervisord_pid_ = *pid;
   }
   return status;
 }

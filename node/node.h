@@ -71,6 +71,7 @@ class Node {
   Supervisor supervisor_;
   std::unique_ptr<InstanceManager> instances_;
   std::unique_ptr<CpuGroups> cpu_groups_;  // nullptr: CPU sampled per process (cpu_groups.h)
+  int supervisord_pid_ = 0;  // as process_status() last read it (0: not answering)
   std::map<std::string, std::string> software_reported_;  // daemon mode: states already sent
   std::string etag_;
   size_t report_turn_ = 0;  // the partition a report pass reads consumption files of first

@@ -204,10 +204,14 @@ Result<Supervisor::Reply> Supervisor::call(const std::string& method, const std:
   return out;
 }
 
-bool Supervisor::answers() {
-  if (!fs::exists(run_dir_ + "/supervisord.sock")) return false;
+bool Supervisor::answers() { return pid().ok(); }
+
+Result<int> Supervisor::pid() {
+  if (!fs::exists(run_dir_ + "/supervisord.sock")) return make_error(Errc::kIo, "supervisord is not running");
   auto r = call("supervisor.getPID", {}, 10);
-  return r.ok() && !r->fault && r->value.kind == XValue::kInt && r->value.number > 0;
+  if (!r) return r.error();
+  if (r->fault || r->value.kind != XValue::kInt || r->value.number <= 0) return make_error(Errc::kIo, "supervisord getPID: no pid");
+  return static_cast<int>(r->value.number);
 }
 
 // supervisord.conf, rewritten when it differs. Its [supervisord] environment declares the

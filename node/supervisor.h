@@ -35,6 +35,8 @@ class Supervisor {
   Status write_config();
   Status ensure_running();
   bool answers();
+  // supervisord's own pid (its programs are its children).
+  Result<int> pid();
 
   // Writes programs/<group>.conf (replacing it) and applies it like `supervisorctl update
   // <group>`: a changed group is stopped and re-added, an unchanged one is left running.

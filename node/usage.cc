@@ -48,6 +48,7 @@ Result<ProcessSample> sample_process(pid_t pid) {
   s.cpu_ticks = to_u64(f[11]) + to_u64(f[12]);
   s.start_ticks = to_u64(f[19]);
   s.rss_bytes = to_u64(f[21]) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  s.zombie = f[0] == "Z" || f[0] == "X";
   return s;
 }
 
@@ -222,11 +223,10 @@ std::string baseline_instance(const std::string& state_dir, const std::string& n
 
 namespace {
 json::object group_json(const GroupReading& g) {
-  return json::object{{"id", static_cast<int64_t>(g.id)}, {"usage_us", static_cast<int64_t>(g.usage_us)}};
+  return json::object{{"id", static_cast<int64_t>(g.id)}, {"usage_us", static_cast<int64_t>(g.usage_us)},
+                      {"carry_us", static_cast<int64_t>(g.carry_us)}};
 }
-}  // namespace
 
-namespace {
 uint64_t carried_us(const std::string& state_dir) {
   auto text = read_file(state_dir + "/" + kCpuCarryFile, 64);
   if (!text) return 0;
@@ -235,43 +235,65 @@ uint64_t carried_us(const std::string& state_dir) {
   (void)end;
   return ec == std::errc() ? v : 0;
 }
+
+// The ticks each process was last sampled at in a baseline's "procs" ("pid:start" -> ticks).
+std::map<std::string, uint64_t> sampled_ticks(const json::object& baseline) {
+  std::map<std::string, uint64_t> out;
+  if (auto* procs = baseline.if_contains("procs"); procs != nullptr && procs->is_object()) {
+    for (const auto& [k, x] : procs->as_object()) {
+      if (x.is_int64() && x.as_int64() >= 0) out[std::string(k)] = static_cast<uint64_t>(x.as_int64());
+    }
+  }
+  return out;
+}
+
+std::string process_key(const ProcessSample& s) { return std::to_string(s.pid) + ":" + std::to_string(s.start_ticks); }
 }  // namespace
 
 std::optional<GroupReading> read_group(const CpuGroups& groups, const std::string& partition, const std::string& state_dir) {
   auto r = groups.read(partition);
-  if (r) r->usage_us += carried_us(state_dir);
+  if (r) r->carry_us = carried_us(state_dir);
   return r;
 }
 
-Status adopt_with_carry(CpuGroups& groups, const std::string& partition, const std::string& state_dir, const std::set<pid_t>& pids) {
-  if (pids.empty()) return {};
-  // What each was last sampled at, in the baseline (ticks by "pid:start").
+Status carry_since_baseline(const std::string& state_dir, const std::vector<ProcessSample>& samples) {
   std::map<std::string, uint64_t> sampled;
   if (auto text = read_file(state_dir + "/" + kCpuBaselineFile, 1 << 20)) {
     boost::system::error_code ec;
     json::value v = json::parse(*text, ec);
-    const auto* procs = !ec && v.is_object() ? v.as_object().if_contains("procs") : nullptr;
-    if (procs != nullptr && procs->is_object()) {
-      for (const auto& [k, x] : procs->as_object()) {
-        if (x.is_int64() && x.as_int64() >= 0) sampled[std::string(k)] = static_cast<uint64_t>(x.as_int64());
-      }
-    }
+    if (!ec && v.is_object()) sampled = sampled_ticks(v.as_object());
   }
   uint64_t ticks = 0;
+  for (const auto& s : samples) {
+    if (s.zombie) continue;
+    auto it = sampled.find(process_key(s));
+    const uint64_t before = it == sampled.end() ? 0 : it->second;
+    ticks += s.cpu_ticks >= before ? s.cpu_ticks - before : s.cpu_ticks;
+  }
+  if (ticks == 0) return {};
+  const uint64_t us = ticks * 1'000'000 / static_cast<uint64_t>(clock_ticks_per_second());
+  return write_state_file(state_dir, kCpuCarryFile, std::to_string(carried_us(state_dir) + us) + "\n");
+}
+
+Status adopt_with_carry(CpuGroups& groups, const std::string& partition, const std::string& state_dir, const std::set<pid_t>& pids) {
+  if (pids.empty()) return {};
+  const std::set<pid_t> already = groups.members(partition);  // inside: the counter has them
+  std::vector<ProcessSample> samples;
   std::set<pid_t> moving;
   for (pid_t pid : pids) {
+    if (already.count(pid)) continue;
     auto s = sample_process(pid);
-    if (!s) continue;
-    auto it = sampled.find(std::to_string(s->pid) + ":" + std::to_string(s->start_ticks));
-    const uint64_t before = it == sampled.end() ? 0 : it->second;
-    ticks += s->cpu_ticks >= before ? s->cpu_ticks - before : s->cpu_ticks;
+    if (!s || s->zombie) continue;  // a zombie cannot be moved, and the group may have its CPU
+    samples.push_back(*s);
     moving.insert(pid);
   }
   auto moved = groups.adopt(partition, moving);
   if (!moved) return moved.error();
-  if (ticks == 0) return {};
-  const uint64_t us = ticks * 1'000'000 / static_cast<uint64_t>(clock_ticks_per_second());
-  return write_state_file(state_dir, kCpuCarryFile, std::to_string(carried_us(state_dir) + us) + "\n");
+  // Carried only for the processes now in the group: one left outside is billed on its own at the
+  // next measurement, from its sample in the baseline, and carried again by nobody.
+  const std::set<pid_t> inside = groups.members(partition);
+  std::erase_if(samples, [&](const ProcessSample& s) { return !inside.count(s.pid); });
+  return carry_since_baseline(state_dir, samples);
 }
 
 void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now, const GroupReading* group) {
@@ -303,22 +325,21 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
       if (auto* grp = v.as_object().if_contains("group"); grp != nullptr && grp->is_object()) {
         const auto* id = grp->as_object().if_contains("id");
         const auto* us = grp->as_object().if_contains("usage_us");
+        const auto* carry = grp->as_object().if_contains("carry_us");
         if (id != nullptr && us != nullptr && id->is_int64() && us->is_int64() && us->as_int64() >= 0) {
-          previous_group = GroupReading{static_cast<uint64_t>(id->as_int64()), static_cast<uint64_t>(us->as_int64())};
+          previous_group = GroupReading{static_cast<uint64_t>(id->as_int64()), static_cast<uint64_t>(us->as_int64()),
+                                        carry != nullptr && carry->is_int64() && carry->as_int64() >= 0 ? static_cast<uint64_t>(carry->as_int64()) : 0};
         }
       }
-      if (auto* procs = v.as_object().if_contains("procs"); procs != nullptr && procs->is_object()) {
-        for (const auto& [k, x] : procs->as_object()) {
-          if (x.is_int64() && x.as_int64() >= 0) previous[std::string(k)] = static_cast<uint64_t>(x.as_int64());
-        }
-      }
+      previous = sampled_ticks(v.as_object());
     }
   }
   json::object procs;
   uint64_t ticks = 0;
   for (const auto& s : now_samples) {
+    if (s.zombie) continue;  // gone: the group has its CPU if it died there (usage.h)
     out.rss_bytes += s.rss_bytes;
-    std::string key = std::to_string(s.pid) + ":" + std::to_string(s.start_ticks);
+    std::string key = process_key(s);
     // Kept for every process, in the group or not: should the group be gone next time, each
     // process goes on from its own sample, not from its start.
     procs[key] = static_cast<int64_t>(s.cpu_ticks);
@@ -331,8 +352,11 @@ CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessS
   }
   uint64_t group_us = 0;
   if (group != nullptr && previous_group) {
-    if (previous_group->id != group->id) group_us = group->usage_us;  // made again since the baseline
+    // The kernel's counter of a group made again (or rebooted) since the baseline is new whole;
+    // the carry is the node's own, kept across both: only what was carried since.
+    if (previous_group->id != group->id) group_us = group->usage_us;
     else if (group->usage_us >= previous_group->usage_us) group_us = group->usage_us - previous_group->usage_us;
+    if (group->carry_us >= previous_group->carry_us) group_us += group->carry_us - previous_group->carry_us;
   }
   out.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(clock_ticks_per_second()) + static_cast<double>(group_us) / 1e6;
   json::object baseline{{"time", now}, {"procs", std::move(procs)}};

@@ -22,6 +22,9 @@ struct ProcessSample {
   uint64_t cpu_ticks = 0;    // utime + stime
   uint64_t rss_bytes = 0;
   bool in_group = false;     // in its partition's CPU group: its CPU is the group's (cpu_groups.h)
+  // Exited, not reaped yet. A group no longer lists it, whether it died there or not: its CPU is
+  // neither carried nor billed on its own (the group's counter has it if it died there).
+  bool zombie = false;
 };
 
 Result<ProcessSample> sample_process(pid_t pid);
@@ -86,14 +89,17 @@ void start_cpu_baseline(const std::string& state_dir, const std::string& instanc
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist, const std::string& instance_guid = {},
                         const GroupReading* group = nullptr);
-// A partition's CPU group as the baselines count it: the kernel's counter plus what the node
+// A partition's CPU group as the baselines count it: the kernel's counter, and what the node
 // carried into it (<state_dir>/cpu_carry, µs, only ever added to): the CPU that processes moved in
 // between two measurements had used since their last sample, which the counter never saw.
 inline constexpr const char* kCpuCarryFile = "cpu_carry";
 std::optional<GroupReading> read_group(const CpuGroups& groups, const std::string& partition, const std::string& state_dir);
-// Moves `pids` (outside the group, not sampled just now) into the partition's group, carrying
-// what each used since its last sample in the partition's baseline (or since its start) into
-// cpu_carry. Moved first, then carried: a crash between bills less, never twice.
+// Adds to cpu_carry what each sampled process used since its sample in the partition's baseline
+// (or since its start): for processes now in the group whose samples will not be billed.
+Status carry_since_baseline(const std::string& state_dir, const std::vector<ProcessSample>& samples);
+// Moves `pids` (those already in the group are left alone) into the partition's group and
+// carries what the ones now inside used since their last sample. Moved first, then carried: a crash
+// between bills less, never twice. Zombies are skipped.
 Status adopt_with_carry(CpuGroups& groups, const std::string& partition, const std::string& state_dir, const std::set<pid_t>& pids);
 
 // The instance a baseline file of a state directory names; "" when none (or none recorded).

@@ -103,10 +103,15 @@ TEST(Usage, AGroupsCounterIsBilledFromTheBaselinesReading) {
   later.cpu_ticks += 10;
   d = cpu_since_last(state, {inside, later}, 1120, true, "SOFTINST-1", &g);
   EXPECT_NEAR(d.cpu_seconds, 1.0 + 10 * tick, 1e-9);
-  // A group made again (another id) since the baseline: its whole counter is new.
-  const GroupReading again{43, 300'000};
+  // What the node carried into the group since (processes moved in between two measurements).
+  g.carry_us += 200'000;
+  d = cpu_since_last(state, {}, 1150, true, "SOFTINST-1", &g);
+  EXPECT_NEAR(d.cpu_seconds, 0.2, 1e-9);
+  // A group made again (another id: made anew, or a reboot) since the baseline: its whole kernel
+  // counter is new; the carry, the node's own, only since the baseline.
+  const GroupReading again{43, 300'000, g.carry_us + 50'000};
   d = cpu_since_last(state, {}, 1180, true, "SOFTINST-1", &again);
-  EXPECT_NEAR(d.cpu_seconds, 0.3, 1e-9);
+  EXPECT_NEAR(d.cpu_seconds, 0.35, 1e-9);
   // The group gone: processes go on from their own last samples, not from their start.
   auto gone_inside = inside;
   gone_inside.in_group = false;
@@ -212,8 +217,24 @@ TEST(Usage, AProcessMovedInCarriesWhatItUsedSinceItsLastSample) {
   const auto counted = read_group(*groups, "slappart0", state);
   ASSERT_TRUE(kernel.has_value() && counted.has_value());
   const double tick_us = 1e6 / static_cast<double>(clock_ticks_per_second());
-  EXPECT_NEAR(static_cast<double>(counted->usage_us - kernel->usage_us), static_cast<double>(settled - first->cpu_ticks) * tick_us, tick_us)
+  EXPECT_EQ(counted->usage_us, kernel->usage_us);
+  EXPECT_NEAR(static_cast<double>(counted->carry_us), static_cast<double>(settled - first->cpu_ticks) * tick_us, tick_us)
       << "only what it used since its sample in the baseline, not since its start";
+  // Moved already: asked again (the next instance pass), nothing more is carried.
+  ASSERT_TRUE(adopt_with_carry(*groups, "slappart0", state, {child}).ok());
+  EXPECT_EQ(read_group(*groups, "slappart0", state)->carry_us, counted->carry_us);
+  // A zombie (exited, not reaped) is neither moved nor carried: the group may have its CPU.
+  const pid_t dead = ::fork();
+  if (dead == 0) {
+    const auto start = std::chrono::steady_clock::now();
+    volatile uint64_t x = 1;
+    while (std::chrono::steady_clock::now() - start < 100ms) x = x * 3 + 1;
+    ::_exit(0);
+  }
+  ASSERT_TRUE(testing::wait_for([&] { auto s = sample_process(dead); return s.ok() && s->zombie; }, 10s));
+  ASSERT_TRUE(adopt_with_carry(*groups, "slappart0", state, {dead}).ok());
+  EXPECT_EQ(read_group(*groups, "slappart0", state)->carry_us, counted->carry_us);
+  ::waitpid(dead, nullptr, 0);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));

@@ -57,6 +57,13 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
     EXPECT_EQ(r.status, c.status) << c.path << " " << c.body << " -> " << r.body;
     EXPECT_NE(r.body.find(c.says), std::string::npos) << c.path << " " << c.body << " -> " << r.body;
   }
+  // A network named like an existing person and like an unknown one: one answer.
+  const std::string existing = str(person, "guid");
+  auto as_network = [&](const std::string& id) {
+    auto r = p.post("/v1/computers", R"({"network":")" + id + "\"}");
+    return std::to_string(r.status) + " " + r.body;
+  };
+  EXPECT_EQ(as_network(existing), as_network("PERSON-0123456789ab"));
   // JSON-RPC verbs are POST; a too-large body is refused before it is read whole.
   EXPECT_EQ(p.get("/slapos.get.v0.software_instance").status, 405u);
   test::TlsClient big("127.0.0.1", master.port(), master.ca(), test::cert_of(person));
