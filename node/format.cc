@@ -1,19 +1,26 @@
 #include "node/format.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "node/netlink.h"
+#include "node/sys.h"
 #include "node/tap.h"
 
 namespace slap::node {
+
+namespace fs = std::filesystem;
 
 std::optional<Ipv6Prefix> host_ipv6_prefix(const std::string& iface) {
   auto link = get_link(iface);
@@ -90,8 +97,12 @@ Status ensure_user(const std::string& user, const std::string& home, bool& creat
 }
 
 // The partitions' addresses on the configured interface: listed once, the missing ones added.
+// slapnode records what it added (<state root>/addresses.json): an address of the plan the host
+// has already and that slapnode did not add is the host's own (or another service's), and a
+// partition must never be given it: the format is refused, naming it, before anything is added.
 class InterfaceAddresses {
  public:
+  explicit InterfaceAddresses(std::string record) : record_(std::move(record)) {}
   Status load(const std::string& iface) {
     auto link = get_link(iface);
     if (!link) return link.error();
@@ -103,11 +114,35 @@ class InterfaceAddresses {
     for (const auto& a : *addrs) have_.insert(canonical(a.address));
     return {};
   }
+  // Whether the plan's `ip` may be given to a partition: not an address of this host that slapnode
+  // did not add. `formatted_before`: partitions exist but no record does (an older slapnode
+  // formatted them): the plan's addresses found on the configured interface are taken as its.
+  Status check(const std::string& ip, const std::string& partition, bool formatted_before, std::vector<InterfaceAddress>& host) {
+    if (!loaded_record_) load_record();
+    if (skipped(ip) || ours_.count(canonical(ip))) return {};
+    for (const auto& a : host) {
+      if (canonical(a.address) != canonical(ip)) continue;
+      if (formatted_before && a.ifindex == index_) {
+        spdlog::warn("format: {} of {} found on {} with no record of it: taken as added by an earlier slapnode", ip, partition, iface_);
+        ours_.insert(canonical(ip));
+        return save_record();
+      }
+      char name[IF_NAMESIZE] = {};
+      const char* where = ::if_indextoname(static_cast<unsigned>(a.ifindex), name) != nullptr ? name : "another interface";
+      return make_error(Errc::kInvalid, ip + " (" + partition + ") is already an address of this host, on " + where +
+                                            ": a partition would share it; choose another ipv4_range (nothing was changed)");
+    }
+    return {};
+  }
   // Adds ip/prefix unless the interface has it; counts what it added.
   Status ensure(const std::string& ip, int prefix, int& added) {
-    // 127.0.0.0/8 is routed to lo already: nothing to add there.
-    if (ip.rfind("127.", 0) == 0 && iface_ == "lo") return {};
+    if (skipped(ip)) return {};
     if (have_.count(canonical(ip))) return {};
+    if (!loaded_record_) load_record();
+    // Recorded before it is added: a crash between leaves a record of an address not there (added
+    // next time, as ours), never an address of ours taken for the host's own.
+    ours_.insert(canonical(ip));
+    if (auto s = save_record(); !s) return s;
     auto r = add_address(index_, ip, prefix);
     if (!r) return make_error(r.error().code, r.error().detail + " on " + iface_);
     added += *r ? 1 : 0;
@@ -125,9 +160,30 @@ class InterfaceAddresses {
     inet_ntop(v6 ? AF_INET6 : AF_INET, b, text, sizeof text);
     return text;
   }
+  // 127.0.0.0/8 is routed to lo already: nothing to add there, nothing to check.
+  bool skipped(const std::string& ip) const { return ip.empty() || (ip.rfind("127.", 0) == 0 && iface_ == "lo"); }
+  void load_record() {
+    loaded_record_ = true;
+    auto text = read_file(record_, 1 << 20);
+    if (!text) return;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(*text, ec);
+    if (ec || !v.is_array()) return;
+    for (const auto& a : v.as_array()) {
+      if (a.is_string()) ours_.insert(canonical(std::string(a.as_string())));
+    }
+  }
+  Status save_record() {
+    boost::json::array list;
+    for (const auto& a : ours_) list.emplace_back(a);
+    return write_file_atomic(record_, boost::json::serialize(list) + "\n", 0600);
+  }
   int index_ = 0;
   std::string iface_;
   std::set<std::string> have_;
+  std::string record_;
+  bool loaded_record_ = false;
+  std::set<std::string> ours_;  // what slapnode added
 };
 
 }  // namespace
@@ -145,11 +201,21 @@ Result<FormatReport> format_partitions(const NodeConfig& cfg) {
   auto range = parse_ipv4_range(cfg.ipv4_range);
   bool priv = cfg.privileged();
   if (!priv && cfg.tap) spdlog::warn("format: tap = yes needs root (CAP_NET_ADMIN); no tap interface is created");
-  InterfaceAddresses addresses;
+  InterfaceAddresses addresses(cfg.state_root() + "/addresses.json");
+  const auto layouts = partition_layout(cfg);
   if (priv) {
     if (auto st = addresses.load(cfg.interface_name); !st) return st.error();
+    // The whole plan is checked against the host's addresses before anything is made.
+    std::error_code ec;
+    const bool formatted_before = !fs::exists(cfg.state_root() + "/addresses.json", ec) &&
+                                  std::any_of(layouts.begin(), layouts.end(), [](const PartitionLayout& l) { return fs::is_directory(l.path); });
+    auto host = list_addresses(0);
+    if (!host) return host.error();
+    for (const auto& p : layouts) {
+      if (auto s = addresses.check(p.ipv4, p.id, formatted_before, *host); !s) return s.error();
+      if (auto s = addresses.check(p.ipv6, p.id, formatted_before, *host); !s) return s.error();
+    }
   }
-  const auto layouts = partition_layout(cfg);
   if (priv && cfg.ipv6 && !layouts.empty() && layouts.front().ipv6.empty()) {
     spdlog::info("format: {} has no global IPv6 prefix (/{} or shorter): partitions get IPv4 only", cfg.interface_name,
                  Ipv6Prefix::kLongestPrefix);

@@ -159,7 +159,7 @@ Result<std::vector<InterfaceAddress>> list_addresses(int ifindex) {
   auto st = transact(req, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWADDR) return;
     const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
-    if (static_cast<int>(ifa->ifa_index) != ifindex) return;
+    if (ifindex != 0 && static_cast<int>(ifa->ifa_index) != ifindex) return;
     if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
     uint32_t flags = ifa->ifa_flags;
     const void* addr = nullptr;
@@ -173,6 +173,7 @@ Result<std::vector<InterfaceAddress>> list_addresses(int ifindex) {
     char text[INET6_ADDRSTRLEN] = {};
     if (::inet_ntop(ifa->ifa_family, addr, text, sizeof text) == nullptr) return;
     InterfaceAddress ia;
+    ia.ifindex = static_cast<int>(ifa->ifa_index);
     ia.family = ifa->ifa_family;
     ia.address = text;
     ia.prefix = ifa->ifa_prefixlen;

@@ -26,6 +26,7 @@ struct LinkInfo {
 Result<std::optional<LinkInfo>> get_link(const std::string& name);
 
 struct InterfaceAddress {
+  int ifindex = 0;
   int family = 0;       // AF_INET or AF_INET6
   std::string address;  // text form
   int prefix = 0;
@@ -33,6 +34,7 @@ struct InterfaceAddress {
   bool usable_prefix = false;  // IPv6: not temporary, deprecated or tentative
 };
 
+// The addresses of one interface; of every interface with ifindex 0.
 Result<std::vector<InterfaceAddress>> list_addresses(int ifindex);
 // Adds address/prefix; IPv6 ones without duplicate address detection (NODAD) so an instance can
 // bind them at once. false (nothing changed) when the interface has it already.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "node/config.h"
 #include "node/format.h"
@@ -103,6 +104,49 @@ TEST(Netlink, ReadsTheLoopbackInterface) {
   }
   EXPECT_FALSE(tap_bytes("").has_value());
   EXPECT_FALSE(tap_bytes("slapnonexist0").has_value());
+}
+
+// An address of the plan that the host has already, and that slapnode did not add, is never given
+// to a partition (it would share the host's, or another service's): the format is refused, naming
+// it, before anything is added. Before, it was taken as present and the partition got it.
+TEST(PrivilegedFormat, AnAddressTheHostHasAlreadyIsRefusedBeforeAnythingIsAdded) {
+  if (::geteuid() != 0) GTEST_SKIP() << "not root: users and addresses need root (the unprivileged tests cover the rest)";
+  for (const char* tool : {"/usr/sbin/useradd", "/usr/sbin/userdel"}) {
+    if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is missing";
+  }
+  testing::UsersGuard users({"slapuser0", "slapuser1"});
+  testing::NetnsGuard netns("slaphost-" + std::to_string(::getpid()));
+  if (!netns.ok()) GTEST_SKIP() << "cannot use a network namespace here: " << netns.why();
+  auto ip = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "ip");
+    auto r = run_command(Command{.argv = args, .capture = true, .timeout = 10s});
+    return r.ok() && r->exit_code == 0;
+  };
+  ASSERT_TRUE(ip({"addr", "add", "10.78.0.2/24", "dev", "lo"}));  // the host's own, in the plan's range
+  testing::TempDir tmp;
+  NodeConfig cfg = net_config(tmp, 2);
+  cfg.ipv4_range = "10.78.0.0/24";
+  cfg.privilege = Privilege::kYes;
+  cfg.ipv6 = false;
+  auto refused = format_partitions(cfg);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().detail.find("10.78.0.2 (slappart1) is already an address of this host, on lo"), std::string::npos)
+      << refused.error().to_string();
+  EXPECT_EQ(sh_out({"ip", "-o", "addr", "show", "dev", "lo"}).find("10.78.0.1/"), std::string::npos) << "nothing is added";
+  // Without it: formatted, and again (its own addresses, recorded, are not the host's).
+  ASSERT_TRUE(ip({"addr", "del", "10.78.0.2/24", "dev", "lo"}));
+  auto first = format_partitions(cfg);
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  EXPECT_EQ(first->added_addresses, 2);
+  auto again = format_partitions(cfg);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(again->added_addresses, 0);
+  // Partitions formatted by an older slapnode (no record of what it added): its addresses on the
+  // configured interface are taken as its own, once.
+  std::filesystem::remove(cfg.state_root() + "/addresses.json");
+  auto upgraded = format_partitions(cfg);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.error().to_string();
+  EXPECT_TRUE(std::filesystem::exists(cfg.state_root() + "/addresses.json"));
 }
 
 TEST(PrivilegedFormat, InANetworkNamespaceTapsAndIpv4AndIpv6AreCreatedOnceAndBytesAreCounted) {
