@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "node/netlink.h"
@@ -97,9 +98,12 @@ Status ensure_user(const std::string& user, const std::string& home, bool& creat
 }
 
 // The partitions' addresses on the configured interface: listed once, the missing ones added.
-// slapnode records what it added (<state root>/addresses.json): an address of the plan the host
-// has already and that slapnode did not add is the host's own (or another service's), and a
-// partition must never be given it: the format is refused, naming it, before anything is added.
+// slapnode records what it added (<state root>/addresses.json, with the boot's id: addresses do
+// not survive a reboot, so a record of another boot vouches for nothing). An address of the plan
+// the host has already and that slapnode did not add this boot is the host's own (or another
+// service's): a partition must never be given it, so the format is refused, naming it, before any
+// partition is made. One on another interface than the configured one is refused whatever the
+// record says.
 class InterfaceAddresses {
  public:
   explicit InterfaceAddresses(std::string record) : record_(std::move(record)) {}
@@ -112,39 +116,61 @@ class InterfaceAddresses {
     auto addrs = list_addresses(index_);
     if (!addrs) return addrs.error();
     for (const auto& a : *addrs) have_.insert(canonical(a.address));
-    return {};
+    auto boot = read_file("/proc/sys/kernel/random/boot_id", 256);
+    boot_ = boot ? *boot : std::string();
+    return load_record();
   }
-  // Whether the plan's `ip` may be given to a partition: not an address of this host that slapnode
-  // did not add. `formatted_before`: partitions exist but no record does (an older slapnode
-  // formatted them): the plan's addresses found on the configured interface are taken as its.
-  Status check(const std::string& ip, const std::string& partition, bool formatted_before, std::vector<InterfaceAddress>& host) {
-    if (!loaded_record_) load_record();
-    if (skipped(ip) || ours_.count(canonical(ip))) return {};
-    for (const auto& a : host) {
-      if (canonical(a.address) != canonical(ip)) continue;
-      if (formatted_before && a.ifindex == index_) {
-        spdlog::warn("format: {} of {} found on {} with no record of it: taken as added by an earlier slapnode", ip, partition, iface_);
-        ours_.insert(canonical(ip));
-        return save_record();
+  // Checks the whole plan against the host's addresses, then records what it will add (one
+  // write). `adoptable(partition)`: an older slapnode formatted that partition and left no record
+  // at all: its addresses found on the configured interface are taken as slapnode's.
+  Status check_plan(const std::vector<PartitionLayout>& layouts, const std::function<bool(const PartitionLayout&)>& adoptable) {
+    auto host = list_addresses(0);
+    if (!host) return host.error();
+    std::set<std::string> adopted, to_add;
+    for (const auto& p : layouts) {
+      for (const std::string* ip : {&p.ipv4, &p.ipv6}) {
+        if (skipped(*ip)) continue;
+        const std::string c = canonical(*ip);
+        const InterfaceAddress* present = nullptr;
+        for (const auto& a : *host) {
+          if (canonical(a.address) == c) present = &a;
+        }
+        if (present == nullptr) {
+          to_add.insert(c);
+          continue;
+        }
+        if (present->ifindex == index_ && ours_.count(c)) continue;
+        if (present->ifindex == index_ && !has_record_ && adoptable(p)) {
+          adopted.insert(c);
+          continue;
+        }
+        char name[IF_NAMESIZE] = {};
+        const char* where = ::if_indextoname(static_cast<unsigned>(present->ifindex), name) != nullptr ? name : "another interface";
+        const bool v6 = ip->find(':') != std::string::npos;
+        return make_error(Errc::kInvalid, *ip + " (" + p.id + ") is already an address of this host, on " + where +
+                                              ": a partition would share it; " + (v6 ? "the interface's IPv6 prefix gives it (set ipv6 = no)" : "choose another ipv4_range") +
+                                              " (no partition was formatted; an address slapnode added before a reboot of its instance root must be deleted by hand)");
       }
-      char name[IF_NAMESIZE] = {};
-      const char* where = ::if_indextoname(static_cast<unsigned>(a.ifindex), name) != nullptr ? name : "another interface";
-      return make_error(Errc::kInvalid, ip + " (" + partition + ") is already an address of this host, on " + where +
-                                            ": a partition would share it; choose another ipv4_range (nothing was changed)");
     }
-    return {};
+    for (const auto& c : adopted) spdlog::warn("format: {} found on {} with no record of it: taken as added by an earlier slapnode", c, iface_);
+    if (adopted.empty() && to_add.empty() && has_record_) return {};
+    ours_.insert(adopted.begin(), adopted.end());
+    // Recorded before they are added: a crash between leaves a record of an address not there
+    // (added next time, as ours), never an address of ours taken for the host's own.
+    ours_.insert(to_add.begin(), to_add.end());
+    return save_record();
   }
   // Adds ip/prefix unless the interface has it; counts what it added.
   Status ensure(const std::string& ip, int prefix, int& added) {
     if (skipped(ip)) return {};
     if (have_.count(canonical(ip))) return {};
-    if (!loaded_record_) load_record();
-    // Recorded before it is added: a crash between leaves a record of an address not there (added
-    // next time, as ours), never an address of ours taken for the host's own.
-    ours_.insert(canonical(ip));
-    if (auto s = save_record(); !s) return s;
     auto r = add_address(index_, ip, prefix);
-    if (!r) return make_error(r.error().code, r.error().detail + " on " + iface_);
+    if (!r) {
+      // Not ours after all: whoever takes it later must not be taken for slapnode.
+      ours_.erase(canonical(ip));
+      (void)save_record();
+      return make_error(r.error().code, r.error().detail + " on " + iface_);
+    }
     added += *r ? 1 : 0;
     have_.insert(canonical(ip));
     return {};
@@ -162,28 +188,37 @@ class InterfaceAddresses {
   }
   // 127.0.0.0/8 is routed to lo already: nothing to add there, nothing to check.
   bool skipped(const std::string& ip) const { return ip.empty() || (ip.rfind("127.", 0) == 0 && iface_ == "lo"); }
-  void load_record() {
-    loaded_record_ = true;
-    auto text = read_file(record_, 1 << 20);
-    if (!text) return;
-    boost::system::error_code ec;
-    auto v = boost::json::parse(*text, ec);
-    if (ec || !v.is_array()) return;
-    for (const auto& a : v.as_array()) {
+  Status load_record() {
+    std::error_code ec;
+    if (!fs::exists(record_, ec)) return {};
+    has_record_ = true;
+    auto text = read_file(record_, 16 << 20);
+    if (!text) return text.error();
+    boost::system::error_code jec;
+    auto v = boost::json::parse(*text, jec);
+    const auto* boot = !jec && v.is_object() ? v.as_object().if_contains("boot_id") : nullptr;
+    const auto* list = !jec && v.is_object() ? v.as_object().if_contains("added") : nullptr;
+    if (boot == nullptr || list == nullptr || !boot->is_string() || !list->is_array()) {
+      return make_error(Errc::kInvalid, record_ + ": not a record of the addresses slapnode added (remove it to start again)");
+    }
+    if (boot->as_string() != boot_) return {};  // another boot's: those addresses are gone
+    for (const auto& a : list->as_array()) {
       if (a.is_string()) ours_.insert(canonical(std::string(a.as_string())));
     }
+    return {};
   }
   Status save_record() {
     boost::json::array list;
     for (const auto& a : ours_) list.emplace_back(a);
-    return write_file_atomic(record_, boost::json::serialize(list) + "\n", 0600);
+    has_record_ = true;
+    return write_file_atomic(record_, boost::json::serialize(boost::json::object{{"boot_id", boot_}, {"added", std::move(list)}}) + "\n", 0600);
   }
   int index_ = 0;
   std::string iface_;
   std::set<std::string> have_;
-  std::string record_;
-  bool loaded_record_ = false;
-  std::set<std::string> ours_;  // what slapnode added
+  std::string record_, boot_;
+  bool has_record_ = false;
+  std::set<std::string> ours_;  // what slapnode added, this boot
 };
 
 }  // namespace
@@ -205,16 +240,12 @@ Result<FormatReport> format_partitions(const NodeConfig& cfg) {
   const auto layouts = partition_layout(cfg);
   if (priv) {
     if (auto st = addresses.load(cfg.interface_name); !st) return st.error();
-    // The whole plan is checked against the host's addresses before anything is made.
-    std::error_code ec;
-    const bool formatted_before = !fs::exists(cfg.state_root() + "/addresses.json", ec) &&
-                                  std::any_of(layouts.begin(), layouts.end(), [](const PartitionLayout& l) { return fs::is_directory(l.path); });
-    auto host = list_addresses(0);
-    if (!host) return host.error();
-    for (const auto& p : layouts) {
-      if (auto s = addresses.check(p.ipv4, p.id, formatted_before, *host); !s) return s.error();
-      if (auto s = addresses.check(p.ipv6, p.id, formatted_before, *host); !s) return s.error();
-    }
+    // The whole plan is checked against the host's addresses before any partition is made.
+    auto formatted_before = [](const PartitionLayout& l) {
+      std::error_code ec;
+      return fs::is_directory(l.path, ec);
+    };
+    if (auto s = addresses.check_plan(layouts, formatted_before); !s) return s.error();
   }
   if (priv && cfg.ipv6 && !layouts.empty() && layouts.front().ipv6.empty()) {
     spdlog::info("format: {} has no global IPv6 prefix (/{} or shorter): partitions get IPv4 only", cfg.interface_name,

@@ -147,6 +147,19 @@ TEST(PrivilegedFormat, AnAddressTheHostHasAlreadyIsRefusedBeforeAnythingIsAdded)
   auto upgraded = format_partitions(cfg);
   ASSERT_TRUE(upgraded.ok()) << upgraded.error().to_string();
   EXPECT_TRUE(std::filesystem::exists(cfg.state_root() + "/addresses.json"));
+  // Only the partitions it formatted: one added since (its directory not made yet) whose address
+  // the host has is refused, record or not.
+  ASSERT_TRUE(ip({"addr", "add", "10.78.0.3/24", "dev", "lo"}));
+  cfg.partition_count = 3;
+  std::filesystem::remove(cfg.state_root() + "/addresses.json");
+  auto grown = format_partitions(cfg);
+  ASSERT_FALSE(grown.ok());
+  EXPECT_NE(grown.error().detail.find("10.78.0.3 (slappart2)"), std::string::npos) << grown.error().to_string();
+  auto grown_again = format_partitions(cfg);  // a refused format recorded nothing: refused again, the same way
+  ASSERT_FALSE(grown_again.ok());
+  EXPECT_EQ(grown_again.error().detail, grown.error().detail);
+  EXPECT_FALSE(std::filesystem::exists(cfg.state_root() + "/addresses.json"));
+  EXPECT_FALSE(std::filesystem::exists(cfg.partition_path(2)));
 }
 
 TEST(PrivilegedFormat, InANetworkNamespaceTapsAndIpv4AndIpv6AreCreatedOnceAndBytesAreCounted) {
