@@ -482,25 +482,4 @@ BillingProjection::Stats BillingProjection::stats() const {
   return Stats{lines_.size(), rollups_.size(), price_count_, rerates_, rerated_lines_, overflows_ + overflowed_lines_};
 }
 
-std::optional<BillingProjection::PriceView> BillingProjection::price_at(std::string_view supplier, std::string_view computer,
-                                                                        std::string_view resource, int32_t day) const {
-  std::shared_lock lock(mu_);
-  auto rname = lookup(resource);
-  if (!rname) return std::nullopt;
-  int32_t eff = 0;
-  const PriceRec* p = nullptr;
-  bool per_computer = false;
-  if (auto c = lookup(computer); c && !computer.empty()) {
-    p = find_price(0, *c, *rname, day, &eff);
-    per_computer = p != nullptr;
-  }
-  if (p == nullptr) {
-    if (auto s = lookup(supplier)) p = find_price(1, *s, *rname, day, &eff);
-  }
-  if (p == nullptr) return std::nullopt;
-  auto d = ubm::Decimal::make(p->mantissa, p->scale);
-  if (!d) return std::nullopt;
-  return PriceView{*d, names_[p->unit], eff, p->correction, per_computer};
-}
-
 }  // namespace slap::billing

@@ -44,17 +44,6 @@ class BillingProjection final : public ledger::Projection {
   // Any thread. Answered from day lines and month roll-ups, never from the log.
   Answer query(const Query& q) const;
 
-  struct PriceView {
-    ubm::Decimal price;   // minor units per `unit`
-    std::string unit;
-    int32_t effective_day = 0;
-    bool correction = false;
-    bool per_computer = false;
-  };
-  // The price a line of this key created now would take (computer first, then supplier).
-  std::optional<PriceView> price_at(std::string_view supplier, std::string_view computer, std::string_view resource,
-                                    int32_t day) const;
-
   struct Stats {
     // overflows: movements not added (their line's quantity would overflow) + lines whose amount does
     // not fit in int64.
