@@ -57,6 +57,12 @@ Status make_dir(const std::string& dir) {
   return make_error(Errc::kIo, "mkdir " + dir + ": " + std::strerror(errno));
 }
 
+// A group's directory goes once it holds no process (rmdir refuses it otherwise); gone already is fine.
+Status remove_dir(const std::string& dir) {
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
+  return make_error(Errc::kIo, "rmdir " + dir + ": " + std::strerror(errno));
+}
+
 }  // namespace
 
 std::unique_ptr<CpuGroups> CpuGroups::open_at(const std::string& hierarchy, bool v2, const std::string& instance_root) {
@@ -82,7 +88,7 @@ std::unique_ptr<CpuGroups> CpuGroups::open(const std::string& instance_root) {
   for (const Candidate& c : {Candidate{"/sys/fs/cgroup", "cgroup.controllers", true}, Candidate{"/sys/fs/cgroup/unified", "cgroup.controllers", true},
                             Candidate{"/sys/fs/cgroup/cpuacct", "cpuacct.usage", false},
                             Candidate{"/sys/fs/cgroup/cpu,cpuacct", "cpuacct.usage", false}}) {
-    if (!is_file(std::string(c.hierarchy) + "/" + c.marker)) continue;
+    if (!is_file(c.hierarchy + "/" + c.marker)) continue;
     std::string below = own_group(c.v2);
     if (below == "/") below.clear();
     // A group not visible from here (a container without a cgroup namespace of its own sees the
@@ -145,7 +151,10 @@ std::optional<GroupReading> CpuGroups::read(const std::string& partition) const 
     std::string key;
     unsigned long long value = 0;
     while (in >> key >> value) {
-      if (key == "usage_usec") return GroupReading{r.id, value};
+      if (key == "usage_usec") {
+        r.usage_us = value;
+        return r;
+      }
     }
     return std::nullopt;
   }
@@ -185,10 +194,7 @@ Status CpuGroups::kill_all(const std::string& partition) {
   }
 }
 
-Status CpuGroups::remove(const std::string& partition) {
-  if (::rmdir(path(partition).c_str()) == 0 || errno == ENOENT) return {};
-  return make_error(Errc::kIo, "rmdir " + path(partition) + ": " + std::strerror(errno));
-}
+Status CpuGroups::remove(const std::string& partition) { return remove_dir(path(partition)); }
 
 Status CpuGroups::remove_all() {
   std::error_code ec;
@@ -196,8 +202,7 @@ Status CpuGroups::remove_all() {
     if (!e.is_directory(ec)) continue;
     if (auto s = remove(e.path().filename().string()); !s) return s;
   }
-  if (::rmdir(dir_.c_str()) == 0 || errno == ENOENT) return {};
-  return make_error(Errc::kIo, "rmdir " + dir_ + ": " + std::strerror(errno));
+  return remove_dir(dir_);
 }
 
 }  // namespace slap::node

@@ -4,8 +4,8 @@
 // children, double forks, a program restarted meanwhile) is billed too; sampling /proc per process
 // sees only what still runs at the sample.
 //
-// Every group of a node lies under one directory of its own, <hierarchy>/slapnode-<hash of the
-// instance root> (two nodes on one host, or tests beside each other, never share one), named after
+// Every group of a node lies under one directory of its own, <hierarchy><slapnode's own
+// group>/slapnode-<hash of the instance root> (two nodes on one host, or tests beside each other, never share one), named after
 // the partition, below the group slapnode itself runs in (what limits slapnode, a systemd unit or
 // a container, still limits them). The hierarchy is the first writable one of: cgroup v2 at /sys/fs/cgroup, v2 at
 // /sys/fs/cgroup/unified (hybrid hosts), v1's cpuacct. v2 counts in cpu.stat `usage_usec` whether
@@ -49,7 +49,7 @@ class CpuGroups {
   // The same under a hierarchy given (tests): `v2` says how it counts.
   static std::unique_ptr<CpuGroups> open_at(const std::string& hierarchy, bool v2, const std::string& instance_root);
 
-  const std::string& directory() const { return dir_; }  // <hierarchy>/slapnode-<hash>
+  const std::string& directory() const { return dir_; }  // <hierarchy><own group>/slapnode-<hash>
   // The partition's group, made when missing.
   Status ensure(const std::string& partition);
   // Moves the processes into the partition's group (made when missing); a process gone meanwhile
@@ -63,7 +63,8 @@ class CpuGroups {
   // destroyed partition keeps nothing running). v2 kills the group at once (cgroup.kill), where
   // the kernel has it; otherwise each member, again until none is left (bounded: kIo after 5 s).
   Status kill_all(const std::string& partition);
-  // Removes the partition's group once it holds no process (its partition emptied).
+  // Removes a group that holds no process (the probe group; remove_all). A destroy keeps its
+  // partition's group: the next instance's baseline reads its counter.
   Status remove(const std::string& partition);
   // Removes every group of the node, then its directory (tests; each must hold no process).
   Status remove_all();

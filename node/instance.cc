@@ -325,7 +325,7 @@ Status InstanceManager::destroy(const PartitionView* p, const PartitionLayout& l
     if (auto st = cpu_groups->kill_all(layout.id); !st) spdlog::warn("partition {}: {}", layout.id, st.error().to_string());
   }
   if (auto st = wipe_directory_contents(layout.path); !st) return st;
-  // The node's records of the partition go with it (record, CPU and network baselines): the next
+  // The node's records of the partition go with it (record, CPU and network baselines, CPU carry): the next
   // instance starts from none; a completed destroy writes its own record below.
   if (auto st = wipe_directory_contents(layout.state_dir); !st) return st;
   if (p != nullptr) {

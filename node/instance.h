@@ -63,7 +63,8 @@ class InstanceManager {
   // later pass; nothing is emptied or reported).
   std::function<bool(const PartitionView&, const PartitionLayout&)> before_destroy;
   // The partitions' CPU groups, where the node has them (their reading starts an instance's
-  // first period beside its time); nullptr otherwise.
+  // first period beside its time; at a destroy, whatever is left in the group is killed);
+  // nullptr otherwise.
   CpuGroups* cpu_groups = nullptr;
 
  private:

@@ -366,9 +366,9 @@ void Node::measure(const PartitionView& p, const PartitionLayout& layout, const 
   // Who is in the group, asked after sampling: a process born inside meanwhile is then taken as
   // inside (the group's counter has it), never as outside as well (billed from its start twice).
   // The others are moved in now, sampled first: what they used so far is billed by their own
-  // sample, what they use from now on by the group's counter, read after the move. Only here,
-  // right after their sample: moved at any other time, what they used since their last sample
-  // would be billed by neither.
+  // sample, what they use from now on by the group's counter, read after the move. (Moved at any
+  // other time, after an instance pass, what they used since their last sample is carried:
+  // adopt_processes, adopt_with_carry.)
   std::optional<GroupReading> group;
   std::vector<ProcessSample> moved_in;  // outside when sampled, inside now
   if (cpu_groups_) {
@@ -492,9 +492,9 @@ void Node::adopt_processes(const std::map<std::string, ProcessStatus>& status) {
 std::map<std::string, ProcessStatus> Node::process_status() {
   std::map<std::string, ProcessStatus> status;
   supervisord_pid_ = 0;
-  if (supervisor_.answers()) {
+  if (auto pid = supervisor_.pid()) {  // answering
+    supervisord_pid_ = *pid;
     if (auto s = supervisor_.status()) status = std::move(*s);
-    if (auto pid = supervisor_.pid()) supervisord_pid_ = *pid;
   }
   return status;
 }

@@ -55,7 +55,8 @@ class Node {
                                       const ProcessChildren& children) const;
   // After each instance pass: moves every partition's processes outside its group (programs just
   // (re)started by supervisord begin in supervisord's group) into it, carrying what they used
-  // since their last sample (usage.h adopt_with_carry). Nothing without groups.
+  // since their last sample (usage.h adopt_with_carry). Called only with groups (instance_pass_with
+  // checks).
   void adopt_processes(const std::map<std::string, ProcessStatus>& status);
   bool final_usage(const ComputerView& v, const PartitionView& p, const PartitionLayout& layout);
   std::string outbox_path() const { return cfg_.state_root() + "/usage-outbox.json"; }

@@ -81,16 +81,18 @@ inline constexpr const char* kCpuBaselineFile = "usage.json";
 // `group`: the partition's CPU group as read now (nullptr: it has none), kept in the baseline.
 void start_cpu_baseline(const std::string& state_dir, const std::string& instance_guid, int64_t now,
                         const GroupReading* group = nullptr);
-// The CPU since the baseline: the group's counter since the baseline's reading of it, plus the
-// ticks of the processes outside it (per process, since their own previous sample). A group read
-// in the baseline under another id was made again since (its counter started from zero after the
-// baseline: all of it is new). A baseline with no reading of a group (written where there was
-// none, or by an older slapnode) bills none of it: the counter may hold a predecessor's CPU.
+// The CPU since the baseline: the group's counter since the baseline's reading of it, plus what
+// was carried in since, plus the ticks of the processes outside it (per process, since their own
+// previous sample). A group read in the baseline under another id was made again since (or the
+// host rebooted): its whole counter is new, the carry only since. A baseline with no reading of a
+// group (written where there was none, or by an older slapnode) bills none of its counter (it may
+// hold a predecessor's CPU): the processes in it are billed on their own.
 CpuDelta cpu_since_last(const std::string& state_dir, const std::vector<ProcessSample>& now_samples,
                         int64_t now, bool persist, const std::string& instance_guid = {},
                         const GroupReading* group = nullptr);
 // A partition's CPU group as the baselines count it: the kernel's counter, and what the node
-// carried into it (<state_dir>/cpu_carry, µs, only ever added to): the CPU that processes moved in
+// carried into it (<state_dir>/cpu_carry, µs, only ever added to until a destroy empties the
+// state directory): the CPU that processes moved in
 // between two measurements had used since their last sample, which the counter never saw.
 inline constexpr const char* kCpuCarryFile = "cpu_carry";
 std::optional<GroupReading> read_group(const CpuGroups& groups, const std::string& partition, const std::string& state_dir);

@@ -502,9 +502,6 @@ TEST_F(NodeFlow, AJournalWaitingAcrossAReallocationLeavesTheNewInstanceItsOwnBas
   EXPECT_EQ(usage_posts().back().start, first.stop) << "SOFTINST-3's next period starts where its last stopped";
 }
 
-// An instance's first measured period starts when it was processed here: before, it was the report
-// interval before the first report (an hour by default), so a new instance was billed memory and
-// disk for up to an hour it did not exist, over its predecessor's last period.
 // A partition's CPU is billed whole, the processes that exited between two reports included:
 // its program runs a CPU burner of a fifth of a second again and again, so at a report only the
 // burner of the moment is alive. Sampled per process, every burner before it went unbilled.
@@ -581,10 +578,8 @@ TEST_F(NodeFlow, ADestroyKillsADaemonThatEscapedSupervisord) {
   EXPECT_EQ(reported("SOFTINST-5").back(), "destroyed");
   EXPECT_TRUE(groups->members("slappart1").empty());
   auto gone = [](pid_t pid) {  // no such process, or a zombie waiting for its reaper
-    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
-    if (!stat) return true;
-    const size_t paren = stat->rfind(')');
-    return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] == 'Z';
+    auto s = sample_process(pid);
+    return !s.ok() || s->zombie;
   };
   EXPECT_TRUE(testing::wait_for([&] { return gone(daemon); }, 10s)) << "the daemon outlived its partition";
 }
@@ -612,6 +607,9 @@ TEST_F(NodeFlow, SoftwareStatesAreReportedAgainAfterEachReportPass) {
   EXPECT_EQ(available(), built + 2);
 }
 
+// An instance's first measured period starts when it was processed here: before, it was the report
+// interval before the first report (an hour by default), so a new instance was billed memory and
+// disk for up to an hour it did not exist, over its predecessor's last period.
 TEST_F(NodeFlow, AnInstancesFirstPeriodStartsWhenItWasProcessed) {
   Node node(cfg);
   ASSERT_NO_FATAL_FAILURE(format_and_build(node));

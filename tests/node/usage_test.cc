@@ -114,9 +114,9 @@ TEST(Usage, AGroupsCounterIsBilledFromTheBaselinesReading) {
   EXPECT_NEAR(d.cpu_seconds, 0.35, 1e-9);
   // The group gone: processes go on from their own last samples, not from their start.
   auto gone_inside = inside;
-  gone_inside.in_group = false;
   gone_inside.cpu_ticks += 20;
   (void)cpu_since_last(state, {gone_inside}, 1240, true, "SOFTINST-1", &again);  // sampled while inside
+  gone_inside.in_group = false;
   gone_inside.cpu_ticks += 5;
   d = cpu_since_last(state, {gone_inside}, 1300, true, "SOFTINST-1", nullptr);
   EXPECT_NEAR(d.cpu_seconds, 5 * tick, 1e-9);
