@@ -32,6 +32,9 @@ struct NodeConfig {
   int http_timeout_s = 30;
   int retries = 4;
   int build_timeout_s = 3600;
+  // slapnode-launch, which supervisord runs every program through where slapnode keeps CPU groups
+  // (instance.h InstanceManager::launcher). Empty: the one beside the slapnode executable.
+  std::string launcher;
 
   bool privileged() const;
   std::string partition_path(int n) const;

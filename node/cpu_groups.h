@@ -11,12 +11,13 @@
 // /sys/fs/cgroup/unified (hybrid hosts), v1's cpuacct. v2 counts in cpu.stat `usage_usec` whether
 // or not the cpu controller is enabled; v1 in cpuacct.usage (ns).
 //
-// Processes enter a group when slapnode moves them (adopt): at each measurement of the partition,
-// right after sampling them (what they used until then is billed by their samples), and after each
-// instance pass, which (re)starts programs in supervisord's group (what they used since their last
-// sample, or their start, is carried into the group's count: usage.h adopt_with_carry). From then
-// on the group's counter has them and whatever they fork, born inside. Only the children a program
-// had before it was moved and that are gone by then are still missed (a window of one instance pass).
+// Programs are born in their group: supervisord runs them through slapnode-launch, which joins
+// the group before it becomes the program (node/launch_main.cc), restarts included. What is
+// outside anyway (a launcher that could not join, programs started by an older slapnode) enters
+// when slapnode moves it (adopt): at each measurement of the partition, right after sampling it
+// (what it used until then is billed by its samples), and after each instance pass (what it used
+// since its last sample, or its start, is carried into the group's count: usage.h
+// adopt_with_carry). From then on the group's counter has it and whatever it forks.
 //
 // Root only (moving another user's process into a group needs it): without it, or without a
 // writable hierarchy, open() gives nothing and usage is sampled per process as before.
@@ -50,6 +51,8 @@ class CpuGroups {
   static std::unique_ptr<CpuGroups> open_at(const std::string& hierarchy, bool v2, const std::string& instance_root);
 
   const std::string& directory() const { return dir_; }  // <hierarchy><own group>/slapnode-<hash>
+  // The partition's group's directory (what slapnode-launch joins; it may not exist yet).
+  std::string path(const std::string& partition) const { return dir_ + "/" + partition; }
   // The partition's group, made when missing.
   Status ensure(const std::string& partition);
   // Moves the processes into the partition's group (made when missing); a process gone meanwhile
@@ -71,7 +74,6 @@ class CpuGroups {
 
  private:
   CpuGroups(std::string dir, bool v2, std::string boot_id) : dir_(std::move(dir)), v2_(v2), boot_id_(std::move(boot_id)) {}
-  std::string path(const std::string& partition) const { return dir_ + "/" + partition; }
   std::string dir_;
   bool v2_;
   std::string boot_id_;

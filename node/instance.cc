@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "node/beneath.h"
@@ -366,6 +370,18 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   for (const auto& [rel, content] : rendered->files) {
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }
+  if (cpu_groups != nullptr && !launcher.empty()) {
+    for (auto& ps : rendered->programs) {
+      // supervisord checks the command before it forks and refuses to start one it cannot run;
+      // through the launcher it would start the launcher instead, and the failure came only as an
+      // exit, which a program with startsecs = 0 reports as a success.
+      if (auto st = runnable_command(ps.command, ps.directory); !st) return Error{st.error().code, "program " + ps.name + ": " + st.error().detail};
+      std::string wrapped = shell_quote(launcher) + " --group " + shell_quote(cpu_groups->path(p.partition_id));
+      if (!ps.user.empty()) wrapped += " --user " + shell_quote(ps.user);
+      ps.command = wrapped + " -- " + ps.command;
+      ps.user.clear();  // supervisord starts the launcher as root; the launcher becomes the user
+    }
+  }
   if (auto st = supervisor_.apply_group(layout.id, rendered->programs); !st) return st;
   bool started = p.state == InstanceState::kStarted;
   // Programs read their files when they start: a file that changed (a parameter it renders moved)
@@ -518,6 +534,90 @@ InstancePassResult InstanceManager::complete_destroys(const ComputerView& view) 
     }
   }
   return res;
+}
+
+namespace {
+// The first word of a command as supervisord splits it (Python's shlex, POSIX mode): quotes and
+// backslashes; nullopt when it has none or a quote is not closed.
+std::optional<std::string> first_word(std::string_view s) {
+  size_t i = s.find_first_not_of(" \t");
+  if (i == std::string_view::npos) return std::nullopt;
+  std::string w;
+  while (i < s.size() && s[i] != ' ' && s[i] != '\t') {
+    const char c = s[i];
+    if (c == '\'') {
+      const size_t end = s.find('\'', i + 1);
+      if (end == std::string_view::npos) return std::nullopt;
+      w.append(s.substr(i + 1, end - i - 1));
+      i = end + 1;
+    } else if (c == '"') {
+      for (++i; i < s.size() && s[i] != '"'; ++i) {
+        if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '"' || s[i + 1] == '\\')) ++i;
+        w += s[i];
+      }
+      if (i >= s.size()) return std::nullopt;
+      ++i;
+    } else if (c == '\\') {
+      if (i + 1 >= s.size()) return std::nullopt;
+      w += s[i + 1];
+      i += 2;
+    } else {
+      w += c;
+      ++i;
+    }
+  }
+  if (w.empty()) return std::nullopt;
+  return w;
+}
+}  // namespace
+
+Status runnable_command(const std::string& command, const std::string& directory) {
+  const auto word = first_word(command);
+  if (!word) return make_error(Errc::kInvalid, "no command in '" + command + "'");
+  auto executable = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+  };
+  std::vector<std::string> candidates;
+  if (word->find('/') != std::string::npos) {
+    candidates.push_back(word->front() == '/' ? *word : directory + "/" + *word);  // the launcher runs it from there
+  } else {
+    const char* env = std::getenv("PATH");  // supervisord's, which slapnode started with its own
+    std::string_view path = env != nullptr ? env : "/bin:/usr/bin:/usr/local/bin";
+    for (size_t at = 0; at <= path.size();) {
+      const size_t colon = std::min(path.find(':', at), path.size());
+      const std::string dir(path.substr(at, colon - at));
+      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + *word);
+      at = colon + 1;
+    }
+  }
+  for (const auto& c : candidates) {
+    if (executable(c)) return {};
+  }
+  return make_error(Errc::kNotFound, "can't find an executable command '" + *word + "'");
+}
+
+std::string usable_launcher(const std::string& configured) {
+  std::string path = configured;
+  if (path.empty()) {
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    path = (self.parent_path() / "slapnode-launch").string();
+  }
+  path = fs::absolute(path).lexically_normal().string();  // supervisord starts programs elsewhere
+  auto refuse = [&](const char* why) {
+    spdlog::warn("launcher {}: {}; programs supervisord restarts run outside their partition's CPU group until the next pass", path, why);
+    return std::string();
+  };
+  struct stat file {}, dir {};
+  if (::stat(path.c_str(), &file) != 0) return refuse("not found");
+  if (!S_ISREG(file.st_mode) || (file.st_mode & S_IXUSR) == 0) return refuse("not an executable file");
+  if (::stat(fs::path(path).parent_path().c_str(), &dir) != 0) return refuse("its directory cannot be read");
+  if (file.st_uid != 0 || (file.st_mode & (S_IWGRP | S_IWOTH)) != 0 || dir.st_uid != 0 || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return refuse("it, or its directory, can be changed by someone other than root");
+  }
+  return path;
 }
 
 }  // namespace slap::node

@@ -66,6 +66,11 @@ class InstanceManager {
   // first period beside its time; at a destroy, whatever is left in the group is killed);
   // nullptr otherwise.
   CpuGroups* cpu_groups = nullptr;
+  // slapnode-launch (node/launch_main.cc), when usable with cpu_groups: supervisord runs every
+  // program through it, so each (re)start, supervisord's own restarts included, is born in its
+  // partition's group as its user. Empty: programs start in supervisord's group (as `user=`) and
+  // are moved after each pass.
+  std::string launcher;
 
  private:
   Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);
@@ -82,6 +87,17 @@ class InstanceManager {
 
 // Writes `content` at `rel` inside `root`, creating directories; refuses absolute paths, `..` and
 // symlinks on the way; chowns what it creates to `owner` when given.
+// Whether the command's first word (split as supervisord splits it) names an executable file: a
+// path (relative to `directory`, where the program runs), or a name found in PATH. supervisord
+// makes this check itself for the commands it runs directly.
+Status runnable_command(const std::string& command, const std::string& directory);
+
+// The slapnode-launch to give InstanceManager::launcher: `configured`, or the one beside this
+// executable when empty, if supervisord may run it as root: a regular executable file that only
+// root can change, in a directory only root can change (whoever could replace it would run as
+// root at the next restart of any program). Empty, with a warning, otherwise.
+std::string usable_launcher(const std::string& configured);
+
 Status write_inside(const std::string& root, const std::string& rel, const std::string& content, mode_t mode,
                     const std::optional<Identity>& owner);
 

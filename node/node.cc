@@ -80,6 +80,7 @@ Node::Node(NodeConfig cfg) : cfg_(std::move(cfg)), supervisor_(cfg_.run_dir) {
   // partitions or not: the groups only count.
   cpu_groups_ = CpuGroups::open(cfg_.instance_root);
   instances_->cpu_groups = cpu_groups_.get();
+  if (cpu_groups_) instances_->launcher = usable_launcher(cfg_.launcher);
 }
 
 Result<ComputerView> Node::view() {

@@ -146,6 +146,7 @@ class NodeFlow : public ::testing::Test {
     cfg.privilege = Privilege::kNo;
     cfg.retries = 2;
     cfg.http_timeout_s = 10;
+    cfg.launcher = SLAPNODE_LAUNCH;  // the tests' slapnode is this binary: the launcher is not beside it
   }
   void TearDown() override {
     Supervisor(cfg.run_dir).shutdown().ok();
@@ -582,6 +583,33 @@ TEST_F(NodeFlow, ADestroyKillsADaemonThatEscapedSupervisord) {
     return !s.ok() || s->zombie;
   };
   EXPECT_TRUE(testing::wait_for([&] { return gone(daemon); }, 10s)) << "the daemon outlived its partition";
+}
+
+// supervisord restarts a program that died on its own, between slapnode's passes. Started through
+// slapnode-launch, the new process is in its partition's group from its first instruction: before,
+// it and whatever it forked ran in supervisord's group, billed to nobody, until the next pass.
+TEST_F(NodeFlow, AProgramSupervisordRestartsIsBornInItsPartitionsGroup) {
+  auto groups = CpuGroups::open(cfg.instance_root);
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root): CPU is sampled per process";
+  ASSERT_FALSE(usable_launcher(cfg.launcher).empty());
+  const std::string sleeper = add_release("sleeper", "[buildout]\nparts =\n\n[instance]\nprogram.sleep = /bin/sleep 1000\n");
+  Node node(cfg);
+  ASSERT_NO_FATAL_FAILURE(format_and_build(node));
+  allocate("slappart3", "SOFTINST-9", sleeper, "started");
+  ASSERT_EQ(node.instance_pass(), ExitCode::kOk);
+  int first = 0;
+  ASSERT_TRUE(testing::wait_for([&] { return (first = program_pid(node, "slappart3:slappart3-sleep")) > 0; }, 20s));
+  EXPECT_TRUE(groups->members("slappart3").count(first));
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  int second = 0;
+  ASSERT_TRUE(testing::wait_for([&] {
+    second = program_pid(node, "slappart3:slappart3-sleep");
+    return second > 0 && second != first;
+  }, 30s)) << "supervisord restarts it";
+  EXPECT_EQ(groups->members("slappart3"), std::set<pid_t>{second}) << "born in its group, with no pass since";
+  auto comm = read_file("/proc/" + std::to_string(second) + "/comm", 64);
+  ASSERT_TRUE(comm.ok());
+  EXPECT_EQ(*comm, "sleep\n") << "the launcher became the program (same pid: supervisord's signals reach it)";
 }
 
 // The master keeps what nodes report of their software in memory (slapd/node_reports.h), and a

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,11 +9,15 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <cstdlib>
 #include <pugixml.hpp>
 
 #include "node/config.h"
+#include "node/instance.h"
+#include "node/profile.h"
+#include "node/supervisor.h"
 #include "node/sys.h"
 #include "node/usage.h"
 #include "tests/node/test_support.h"
@@ -238,6 +243,176 @@ TEST(Usage, AProcessMovedInCarriesWhatItUsedSinceItsLastSample) {
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
+}
+
+// slapnode-launch (what supervisord runs every program through where slapnode keeps CPU groups):
+// the program it becomes runs inside the partition's group, as the partition's user with that
+// user's groups only.
+TEST(Launcher, JoinsTheGroupThenBecomesTheUserThenRunsTheProgram) {
+  testing::TempDir tmp;
+  auto groups = CpuGroups::open(tmp / "srv");
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root)";
+  const auto nobody = lookup_user("nobody");
+  ASSERT_TRUE(nobody.has_value());
+  ASSERT_TRUE(groups->ensure("slappart0").ok());
+  Command c;
+  c.argv = {SLAPNODE_LAUNCH, "--group", groups->path("slappart0"), "--user", "nobody", "--",
+            "/bin/sh", "-c", "id -u; id -G; cat /proc/self/cgroup"};
+  c.capture = true;
+  c.timeout = 20s;
+  auto r = run_command(c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  std::istringstream lines(r->output);
+  std::string uid, gids, line, cgroup;
+  std::getline(lines, uid);
+  std::getline(lines, gids);
+  EXPECT_EQ(uid, std::to_string(nobody->uid));
+  EXPECT_EQ(gids, std::to_string(nobody->gid)) << "root's groups must not follow it";
+  const std::string inside = groups->path("slappart0").substr(groups->path("slappart0").find("/slapnode-"));
+  bool in_group = false;
+  while (std::getline(lines, line)) in_group = in_group || line.ends_with(inside);
+  EXPECT_TRUE(in_group) << r->output;
+  EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
+}
+
+// The real supervisord running a program through the launcher, as a partition with a user of its
+// own has it: the program runs as that user (not root, whom supervisord runs the launcher as),
+// inside the group, and so does the process supervisord starts again after it died.
+TEST(Launcher, UnderSupervisordEachStartRunsAsThePartitionsUserInsideItsGroup) {
+  testing::TempDir tmp;
+  auto groups = CpuGroups::open(tmp / "srv");
+  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root)";
+  const auto nobody = lookup_user("nobody");
+  ASSERT_TRUE(nobody.has_value());
+  ASSERT_TRUE(groups->ensure("slappart0").ok());
+  Supervisor sup(tmp / "run");
+  ASSERT_TRUE(sup.ensure_running().ok());
+  ProgramSpec p;
+  p.name = "sleeper";
+  p.command = shell_quote(SLAPNODE_LAUNCH) + " --group " + shell_quote(groups->path("slappart0")) + " --user nobody -- /bin/sleep 1000";
+  p.directory = "/";
+  p.startsecs = 0;
+  ASSERT_TRUE(sup.apply_group("slappart0", {p}).ok());
+  ASSERT_TRUE(sup.start_group("slappart0").ok());
+  auto running = [&](int other) {
+    int pid = 0;
+    EXPECT_TRUE(testing::wait_for([&] {
+      auto s = sup.status();
+      if (!s.ok() || !s->count("slappart0:slappart0-sleeper")) return false;
+      const auto& st = s->at("slappart0:slappart0-sleeper");
+      pid = st.pid;
+      if (st.state != "RUNNING" || pid <= 0 || pid == other) return false;
+      auto comm = read_file("/proc/" + std::to_string(pid) + "/comm", 64);  // the launcher has become sleep
+      return comm.ok() && *comm == "sleep\n";
+    }, 20s));
+    return pid;
+  };
+  auto expect_as_nobody_inside = [&](int pid) {
+    auto status = read_file("/proc/" + std::to_string(pid) + "/status", 1 << 16);
+    ASSERT_TRUE(status.ok());
+    const std::string id = std::to_string(nobody->uid), gid = std::to_string(nobody->gid);
+    EXPECT_NE(status->find("\nUid:\t" + id + "\t" + id + "\t" + id + "\t" + id + "\n"), std::string::npos) << *status;
+    EXPECT_NE(status->find("\nGid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid + "\n"), std::string::npos) << *status;
+    EXPECT_NE(status->find("\nGroups:\t" + gid + " \n"), std::string::npos) << *status;
+    EXPECT_EQ(groups->members("slappart0"), std::set<pid_t>{pid});
+  };
+  const int first = running(0);
+  ASSERT_GT(first, 0);
+  expect_as_nobody_inside(first);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  const int second = running(first);
+  ASSERT_GT(second, 0);
+  expect_as_nobody_inside(second);
+  EXPECT_TRUE(sup.shutdown().ok());
+  EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
+}
+
+// If the user cannot be taken on, nothing runs (never the program as root).
+TEST(Launcher, RunsNothingWhenTheUserCannotBeTaken) {
+  if (!running_as_root()) GTEST_SKIP() << "dropping to a user needs root";
+  testing::TempDir tmp;
+  Command c;
+  c.argv = {SLAPNODE_LAUNCH, "--group", tmp / "no-such-group", "--user", "no-such-user-slapnode", "--", "/bin/echo", "ran"};
+  c.capture = true;
+  c.timeout = 20s;
+  auto r = run_command(c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 126);
+  EXPECT_EQ(r->output.find("ran\n"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("no user 'no-such-user-slapnode'"), std::string::npos) << r->output;
+}
+
+// A group it cannot join (gone after a reboot) does not keep the program from running: slapnode
+// moves it at its next pass. Bad arguments run nothing.
+TEST(Launcher, RunsTheProgramWhenItCannotJoinTheGroupAndNothingOnBadArguments) {
+  testing::TempDir tmp;
+  Command c;
+  c.argv = {SLAPNODE_LAUNCH, "--group", tmp / "no-such-group", "--", "/bin/echo", "ran"};
+  c.capture = true;
+  c.timeout = 20s;
+  auto r = run_command(c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_NE(r->output.find("cannot join"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("ran\n"), std::string::npos) << r->output;
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--", "/bin/echo", "ran"},
+                                       {"--group", "relative", "--", "/bin/echo", "ran"},
+                                       {"--group", tmp.path(), "--user", "", "--", "/bin/echo", "ran"},
+                                       {"--group", tmp.path(), "--"},
+                                       {"--group", tmp.path(), "--what", "x", "--", "/bin/echo", "ran"}}) {
+    c.argv = bad;
+    c.argv.insert(c.argv.begin(), SLAPNODE_LAUNCH);
+    r = run_command(c);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 2) << r->output;
+    EXPECT_EQ(r->output.find("ran\n"), std::string::npos) << r->output;
+  }
+}
+
+// What supervisord checked before starting a program itself, slapnode checks before it starts the
+// launcher in its place: a command it cannot find or run fails the instance, as it did.
+TEST(Launcher, ACommandThatCannotRunIsRefusedBeforeTheLauncherStarts) {
+  testing::TempDir tmp;
+  std::filesystem::create_directories(tmp / "bin");
+  ASSERT_TRUE(write_file_atomic(tmp / "bin/run me", "#!/bin/sh\n", 0755).ok());
+  ASSERT_TRUE(write_file_atomic(tmp / "bin/data", "", 0644).ok());
+  EXPECT_TRUE(runnable_command("sleep 10", tmp.path()).ok()) << "found in PATH";
+  EXPECT_TRUE(runnable_command("  /bin/sh -c 'exit 1'", tmp.path()).ok());
+  EXPECT_TRUE(runnable_command("'bin/run me' --flag", tmp.path()).ok()) << "relative to the program's directory, quoted";
+  EXPECT_TRUE(runnable_command("\"bin/run me\"", tmp.path()).ok());
+  EXPECT_TRUE(runnable_command("bin/run\\ me", tmp.path()).ok());
+  EXPECT_TRUE(runnable_command("b'in'/\"run me\"", tmp.path()).ok()) << "quotes joined in one word";
+  EXPECT_FALSE(runnable_command("/nonexistent/bin", tmp.path()).ok());
+  EXPECT_FALSE(runnable_command("no-such-command-slapnode --x", tmp.path()).ok());
+  EXPECT_FALSE(runnable_command("bin/data", tmp.path()).ok()) << "not executable";
+  EXPECT_FALSE(runnable_command("bin", tmp.path()).ok()) << "a directory";
+  EXPECT_FALSE(runnable_command("bin/run me", tmp.path()).ok()) << "the first word is bin/run";
+  EXPECT_FALSE(runnable_command("'bin/run me", tmp.path()).ok()) << "an unclosed quote";
+  EXPECT_FALSE(runnable_command("   ", tmp.path()).ok());
+}
+
+// supervisord runs the launcher as root: one that anyone but root could replace is not used.
+TEST(Launcher, OnlyALauncherNobodyButRootCanChangeIsUsed) {
+  if (!running_as_root()) GTEST_SKIP() << "the launcher is used as root only";
+  testing::TempDir tmp;
+  ::chmod(tmp.path().c_str(), 0755);
+  const std::string copy = tmp / "slapnode-launch";
+  std::filesystem::copy_file(SLAPNODE_LAUNCH, copy);
+  ::chmod(copy.c_str(), 0755);
+  EXPECT_EQ(usable_launcher(copy), copy);
+  EXPECT_EQ(usable_launcher(tmp / "missing"), "");
+  ::chmod(copy.c_str(), 0775);
+  EXPECT_EQ(usable_launcher(copy), "") << "group-writable";
+  ::chmod(copy.c_str(), 0755);
+  ::chmod(tmp.path().c_str(), 0777);
+  EXPECT_EQ(usable_launcher(copy), "") << "in a directory anyone can replace it in";
+  ::chmod(tmp.path().c_str(), 0755);
+  ::chmod(copy.c_str(), 0644);
+  EXPECT_EQ(usable_launcher(copy), "") << "not executable";
+  ::chmod(copy.c_str(), 0755);
+  ASSERT_EQ(::chown(copy.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(usable_launcher(copy), "") << "owned by another user";
 }
 
 // Checks an element's children against an xsd sequence: names in order, with min/max counts.
