@@ -33,7 +33,8 @@ struct NodeConfig {
   int retries = 4;
   int build_timeout_s = 3600;
   // slapnode-launch, which supervisord runs every program through where slapnode keeps CPU groups
-  // (instance.h InstanceManager::launcher). Empty: the one beside the slapnode executable.
+  // (instance.h InstanceManager::launcher). Empty: the one beside the slapnode executable. Not a
+  // configuration key: only a Node built in another executable (the tests) needs to name it.
   std::string launcher;
 
   bool privileged() const;

@@ -210,6 +210,7 @@ Result<PartitionRecord> read_record(const PartitionLayout& layout) {
   str("state", r.state);
   str("software_release_uri", r.software_release_uri);
   if (auto* x = o.if_contains("programs"); x != nullptr && x->is_int64()) r.programs = static_cast<int>(x->as_int64());
+  str("launcher", r.launcher);
   return r;
 }
 
@@ -219,6 +220,7 @@ Status write_record(const PartitionLayout& layout, const PartitionRecord& r) {
                  {"state", r.state},
                  {"software_release_uri", r.software_release_uri},
                  {"programs", r.programs}};
+  if (!r.launcher.empty()) o["launcher"] = r.launcher;
   // In the state directory, not the partition: its user must not rewrite what was applied (nor
   // mark it destroyed so that a later destroy skips it), and nothing there is chowned to it.
   return write_state_file(layout.state_dir, kRecord, json::serialize(o) + "\n");
@@ -370,20 +372,29 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   for (const auto& [rel, content] : rendered->files) {
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }
-  if (cpu_groups != nullptr && !launcher.empty()) {
+  const bool started = p.state == InstanceState::kStarted;
+  const std::string& through = cpu_groups != nullptr ? launcher : kNoLauncher;
+  Status cannot_run;  // a program that cannot start: its group is still applied (and stopped)
+  if (!through.empty()) {
     for (auto& ps : rendered->programs) {
-      // supervisord checks the command before it forks and refuses to start one it cannot run;
+      // supervisord checks a command before it forks and refuses to start one it cannot find;
       // through the launcher it would start the launcher instead, and the failure came only as an
       // exit, which a program with startsecs = 0 reports as a success.
-      if (auto st = runnable_command(ps.command, ps.directory); !st) return Error{st.error().code, "program " + ps.name + ": " + st.error().detail};
-      std::string wrapped = shell_quote(launcher) + " --group " + shell_quote(cpu_groups->path(p.partition_id));
+      if (auto st = runnable_command(ps.command, ps.directory); !st && cannot_run.ok()) {
+        cannot_run = Error{st.error().code, "program " + ps.name + ": " + st.error().detail};
+      }
+      std::string wrapped = shell_quote(through) + " --group " + shell_quote(cpu_groups->path(p.partition_id));
       if (!ps.user.empty()) wrapped += " --user " + shell_quote(ps.user);
       ps.command = wrapped + " -- " + ps.command;
       ps.user.clear();  // supervisord starts the launcher as root; the launcher becomes the user
     }
   }
   if (auto st = supervisor_.apply_group(layout.id, rendered->programs); !st) return st;
-  bool started = p.state == InstanceState::kStarted;
+  if (started && !cannot_run.ok()) {
+    // As supervisord did for a command it could not find: nothing of the group runs.
+    if (auto st = supervisor_.stop_group(layout.id); !st) return st;
+    return cannot_run;
+  }
   // Programs read their files when they start: a file that changed (a parameter it renders moved)
   // while the program lines did not would otherwise leave them running on the old content.
   // Compared with the digest of the files the programs last started with (kept in the state
@@ -440,7 +451,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
   if (auto st = client_.instance_state(p.instance_guid, started ? "started" : "stopped"); !st) return st;
   if (!promise_ok) return {};  // reprocessed next pass
   PartitionRecord rec{p.instance_guid, p.timestamp, started ? "started" : "stopped", p.software_release_uri,
-                      started ? static_cast<int>(rendered->programs.size()) : 0};
+                      started ? static_cast<int>(rendered->programs.size()) : 0, through};
   return write_record(layout, rec);
 }
 
@@ -497,8 +508,10 @@ InstancePassResult InstanceManager::run_pass(const ComputerView& view) {
       continue;
     }
     std::string want = instance_state_name(p->state);
+    // A launcher other than the one the programs were set up with (slapnode moved, or CPU groups
+    // gained or lost): processed again, so that supervisord never runs a path it should not.
     bool same = rec && rec->instance_guid == p->instance_guid && rec->timestamp == p->timestamp && rec->state == want &&
-                rec->software_release_uri == p->software_release_uri;
+                rec->software_release_uri == p->software_release_uri && rec->launcher == (cpu_groups != nullptr ? launcher : kNoLauncher);
     if (same && (p->state != InstanceState::kStarted || running(layout, rec->programs, *status))) {
       ++res.unchanged;
       continue;
@@ -571,6 +584,8 @@ std::optional<std::string> first_word(std::string_view s) {
 }
 }  // namespace
 
+const std::string kNoLauncher;
+
 Status runnable_command(const std::string& command, const std::string& directory) {
   const auto word = first_word(command);
   if (!word) return make_error(Errc::kInvalid, "no command in '" + command + "'");
@@ -582,12 +597,15 @@ Status runnable_command(const std::string& command, const std::string& directory
   if (word->find('/') != std::string::npos) {
     candidates.push_back(word->front() == '/' ? *word : directory + "/" + *word);  // the launcher runs it from there
   } else {
-    const char* env = std::getenv("PATH");  // supervisord's, which slapnode started with its own
-    std::string_view path = env != nullptr ? env : "/bin:/usr/bin:/usr/local/bin";
+    // The launcher's execvp searches the PATH supervisord gives it: slapnode's own, when this
+    // slapnode started supervisord (one started by an earlier slapnode may have another); an empty
+    // entry is the program's directory, and no PATH at all is glibc's default.
+    const char* env = std::getenv("PATH");
+    std::string_view path = env != nullptr ? env : "/bin:/usr/bin";
     for (size_t at = 0; at <= path.size();) {
       const size_t colon = std::min(path.find(':', at), path.size());
       const std::string dir(path.substr(at, colon - at));
-      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + *word);
+      candidates.push_back((dir.empty() ? directory : dir) + "/" + *word);
       at = colon + 1;
     }
   }
@@ -605,19 +623,29 @@ std::string usable_launcher(const std::string& configured) {
     if (ec) return {};
     path = (self.parent_path() / "slapnode-launch").string();
   }
-  path = fs::absolute(path).lexically_normal().string();  // supervisord starts programs elsewhere
-  auto refuse = [&](const char* why) {
+  auto refuse = [&](const std::string& why) {
     spdlog::warn("launcher {}: {}; programs supervisord restarts run outside their partition's CPU group until the next pass", path, why);
     return std::string();
   };
-  struct stat file {}, dir {};
-  if (::stat(path.c_str(), &file) != 0) return refuse("not found");
+  // Symbolic links resolved: what is checked is what supervisord will run.
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (ec) return refuse("not found");
+  struct stat file {};
+  if (::stat(real.c_str(), &file) != 0) return refuse("cannot be read");
   if (!S_ISREG(file.st_mode) || (file.st_mode & S_IXUSR) == 0) return refuse("not an executable file");
-  if (::stat(fs::path(path).parent_path().c_str(), &dir) != 0) return refuse("its directory cannot be read");
-  if (file.st_uid != 0 || (file.st_mode & (S_IWGRP | S_IWOTH)) != 0 || dir.st_uid != 0 || (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return refuse("it, or its directory, can be changed by someone other than root");
+  if (file.st_uid != 0 || (file.st_mode & (S_IWGRP | S_IWOTH)) != 0) return refuse("it can be changed by someone other than root");
+  // Every directory above it too: whoever may rename an entry of one could put another file there.
+  // A sticky directory (/tmp) lets others add entries, not rename or remove root's.
+  for (fs::path dir = real.parent_path();; dir = dir.parent_path()) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return refuse(dir.string() + " cannot be read");
+    if (st.st_uid != 0 || ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+      return refuse(dir.string() + " can be changed by someone other than root");
+    }
+    if (dir == dir.root_path()) break;
   }
-  return path;
+  return real.string();
 }
 
 }  // namespace slap::node

@@ -32,6 +32,19 @@ struct RenderedInstance {
 Result<RenderedInstance> render_instance(const Profile& profile, const PartitionView& partition,
                                          const PartitionLayout& layout, const NodeConfig& cfg);
 
+// Whether the command's first word (split as supervisord splits `command=`: Python's shlex)
+// names an executable file: a path (relative to `directory`, where the launcher runs it), or a
+// name found in PATH. supervisord checked as much before starting a command itself.
+Status runnable_command(const std::string& command, const std::string& directory);
+
+// The slapnode-launch to give InstanceManager::launcher: `configured`, or the one beside this
+// executable when empty, if supervisord may run it as root: a regular executable file, links
+// resolved, that only root can change, below directories only root can change (whoever could
+// replace it would run as root at the next restart of any program). Its real path; empty, with a
+// warning, otherwise.
+std::string usable_launcher(const std::string& configured);
+extern const std::string kNoLauncher;  // ""
+
 // The record slapnode keeps of each partition, in its state directory (layout.state_dir, mode 0700,
 // slapnode's uid; never in the partition directory, which the partition's user owns). A destroy
 // empties that directory with the partition, then writes the "destroyed" record.
@@ -41,6 +54,7 @@ struct PartitionRecord {
   std::string state;  // started | stopped | destroyed
   std::string software_release_uri;
   int programs = 0;
+  std::string launcher;  // the slapnode-launch its programs run through; empty: none
 };
 std::string record_path(const PartitionLayout& layout);
 Result<PartitionRecord> read_record(const PartitionLayout& layout);
@@ -87,17 +101,6 @@ class InstanceManager {
 
 // Writes `content` at `rel` inside `root`, creating directories; refuses absolute paths, `..` and
 // symlinks on the way; chowns what it creates to `owner` when given.
-// Whether the command's first word (split as supervisord splits it) names an executable file: a
-// path (relative to `directory`, where the program runs), or a name found in PATH. supervisord
-// makes this check itself for the commands it runs directly.
-Status runnable_command(const std::string& command, const std::string& directory);
-
-// The slapnode-launch to give InstanceManager::launcher: `configured`, or the one beside this
-// executable when empty, if supervisord may run it as root: a regular executable file that only
-// root can change, in a directory only root can change (whoever could replace it would run as
-// root at the next restart of any program). Empty, with a warning, otherwise.
-std::string usable_launcher(const std::string& configured);
-
 Status write_inside(const std::string& root, const std::string& rel, const std::string& content, mode_t mode,
                     const std::optional<Identity>& owner);
 

@@ -12,8 +12,8 @@
 //
 // Joining is best effort (the program runs whatever the kernel says; slapnode still moves strays
 // after each pass); dropping privileges is not: if the user cannot be taken on exactly, nothing is
-// run. No allocation, no library beyond libc: it runs as root with the environment supervisord
-// gives its programs (slapnode's own, plus HOME and SLAPNODE_PARTITION).
+// run. libc only: it runs as root with the environment supervisord gives its programs (slapnode's
+// own, plus HOME and SLAPNODE_PARTITION).
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -413,6 +413,20 @@ TEST(Launcher, OnlyALauncherNobodyButRootCanChangeIsUsed) {
   ::chmod(copy.c_str(), 0755);
   ASSERT_EQ(::chown(copy.c_str(), 65534, 65534), 0);
   EXPECT_EQ(usable_launcher(copy), "") << "owned by another user";
+  ASSERT_EQ(::chown(copy.c_str(), 0, 0), 0);
+  EXPECT_EQ(usable_launcher(copy), copy);
+  // Further up: a directory anyone may rename entries of, above a root-only one.
+  const std::string open = tmp / "open", deep = tmp / "open/bin";
+  std::filesystem::create_directories(deep);
+  ::chmod(open.c_str(), 0777);
+  ::chmod(deep.c_str(), 0755);
+  std::filesystem::copy_file(copy, deep + "/slapnode-launch");
+  EXPECT_EQ(usable_launcher(deep + "/slapnode-launch"), "") << "its grandparent is writable by anyone";
+  // Through a link: what is checked is where it leads.
+  std::filesystem::create_symlink(deep + "/slapnode-launch", tmp / "link");
+  EXPECT_EQ(usable_launcher(tmp / "link"), "");
+  ::chmod(open.c_str(), 0755);
+  EXPECT_EQ(usable_launcher(tmp / "link"), deep + "/slapnode-launch") << "the real path, which supervisord runs";
 }
 
 // Checks an element's children against an xsd sequence: names in order, with min/max counts.
