@@ -248,23 +248,42 @@ TEST(Usage, AProcessMovedInCarriesWhatItUsedSinceItsLastSample) {
 // slapnode-launch (what supervisord runs every program through where slapnode keeps CPU groups):
 // the program it becomes runs inside the partition's group, as the partition's user with that
 // user's groups only.
-TEST(Launcher, JoinsTheGroupThenBecomesTheUserThenRunsTheProgram) {
-  testing::TempDir tmp;
-  auto groups = CpuGroups::open(tmp / "srv");
-  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root)";
-  const auto nobody = lookup_user("nobody");
-  ASSERT_TRUE(nobody.has_value());
-  ASSERT_TRUE(groups->ensure("slappart0").ok());
+// slapnode-launch run with `args`, its output (stdout and stderr) captured.
+Result<CommandResult> launch(std::vector<std::string> args) {
   Command c;
-  c.argv = {SLAPNODE_LAUNCH, "--group", groups->path("slappart0"), "--user", "nobody", "--",
-            "/bin/sh", "-c", "id -u; id -G; cat /proc/self/cgroup"};
+  c.argv = std::move(args);
+  c.argv.insert(c.argv.begin(), SLAPNODE_LAUNCH);
   c.capture = true;
   c.timeout = 20s;
-  auto r = run_command(c);
+  return run_command(c);
+}
+
+// The node's groups with slappart0 made, and the user the programs become (nobody).
+class LauncherInGroup : public ::testing::Test {
+ protected:
+  testing::TempDir tmp;
+  std::unique_ptr<CpuGroups> groups;
+  std::optional<Identity> nobody;
+  void SetUp() override {
+    groups = CpuGroups::open(tmp / "srv");
+    if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root)";
+    nobody = lookup_user("nobody");
+    ASSERT_TRUE(nobody.has_value());
+    ASSERT_TRUE(groups->ensure("slappart0").ok());
+  }
+  void TearDown() override {
+    if (groups) {
+      EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
+    }
+  }
+};
+
+TEST_F(LauncherInGroup, JoinsTheGroupThenBecomesTheUserThenRunsTheProgram) {
+  auto r = launch({"--group", groups->path("slappart0"), "--user", "nobody", "--", "/bin/sh", "-c", "id -u; id -G; cat /proc/self/cgroup"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0) << r->output;
   std::istringstream lines(r->output);
-  std::string uid, gids, line, cgroup;
+  std::string uid, gids, line;
   std::getline(lines, uid);
   std::getline(lines, gids);
   EXPECT_EQ(uid, std::to_string(nobody->uid));
@@ -273,19 +292,12 @@ TEST(Launcher, JoinsTheGroupThenBecomesTheUserThenRunsTheProgram) {
   bool in_group = false;
   while (std::getline(lines, line)) in_group = in_group || line.ends_with(inside);
   EXPECT_TRUE(in_group) << r->output;
-  EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
 }
 
 // The real supervisord running a program through the launcher, as a partition with a user of its
 // own has it: the program runs as that user (not root, whom supervisord runs the launcher as),
 // inside the group, and so does the process supervisord starts again after it died.
-TEST(Launcher, UnderSupervisordEachStartRunsAsThePartitionsUserInsideItsGroup) {
-  testing::TempDir tmp;
-  auto groups = CpuGroups::open(tmp / "srv");
-  if (!groups) GTEST_SKIP() << "no writable cgroup hierarchy here (or not root)";
-  const auto nobody = lookup_user("nobody");
-  ASSERT_TRUE(nobody.has_value());
-  ASSERT_TRUE(groups->ensure("slappart0").ok());
+TEST_F(LauncherInGroup, UnderSupervisordEachStartRunsAsThePartitionsUserInsideItsGroup) {
   Supervisor sup(tmp / "run");
   ASSERT_TRUE(sup.ensure_running().ok());
   ProgramSpec p;
@@ -325,18 +337,13 @@ TEST(Launcher, UnderSupervisordEachStartRunsAsThePartitionsUserInsideItsGroup) {
   ASSERT_GT(second, 0);
   expect_as_nobody_inside(second);
   EXPECT_TRUE(sup.shutdown().ok());
-  EXPECT_TRUE(testing::wait_for([&] { return groups->remove_all().ok(); }, 10s));
 }
 
 // If the user cannot be taken on, nothing runs (never the program as root).
 TEST(Launcher, RunsNothingWhenTheUserCannotBeTaken) {
   if (!running_as_root()) GTEST_SKIP() << "dropping to a user needs root";
   testing::TempDir tmp;
-  Command c;
-  c.argv = {SLAPNODE_LAUNCH, "--group", tmp / "no-such-group", "--user", "no-such-user-slapnode", "--", "/bin/echo", "ran"};
-  c.capture = true;
-  c.timeout = 20s;
-  auto r = run_command(c);
+  auto r = launch({"--group", tmp / "no-such-group", "--user", "no-such-user-slapnode", "--", "/bin/echo", "ran"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 126);
   EXPECT_EQ(r->output.find("ran\n"), std::string::npos) << r->output;
@@ -347,11 +354,7 @@ TEST(Launcher, RunsNothingWhenTheUserCannotBeTaken) {
 // moves it at its next pass. Bad arguments run nothing.
 TEST(Launcher, RunsTheProgramWhenItCannotJoinTheGroupAndNothingOnBadArguments) {
   testing::TempDir tmp;
-  Command c;
-  c.argv = {SLAPNODE_LAUNCH, "--group", tmp / "no-such-group", "--", "/bin/echo", "ran"};
-  c.capture = true;
-  c.timeout = 20s;
-  auto r = run_command(c);
+  auto r = launch({"--group", tmp / "no-such-group", "--", "/bin/echo", "ran"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_NE(r->output.find("cannot join"), std::string::npos) << r->output;
@@ -361,9 +364,7 @@ TEST(Launcher, RunsTheProgramWhenItCannotJoinTheGroupAndNothingOnBadArguments) {
                                        {"--group", tmp.path(), "--user", "", "--", "/bin/echo", "ran"},
                                        {"--group", tmp.path(), "--"},
                                        {"--group", tmp.path(), "--what", "x", "--", "/bin/echo", "ran"}}) {
-    c.argv = bad;
-    c.argv.insert(c.argv.begin(), SLAPNODE_LAUNCH);
-    r = run_command(c);
+    r = launch(bad);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->exit_code, 2) << r->output;
     EXPECT_EQ(r->output.find("ran\n"), std::string::npos) << r->output;
