@@ -6,7 +6,10 @@
 //   tear_next_write(k)    the next write persists only its first k operations, then fails
 //                         (a crash in the middle of a batch, as a non-atomic store would do)
 //   crash()               forget every unsynced write: live becomes durable, as after a restart
-//   clear_faults()        disarm what was armed and did not fire (a batch that wrote nothing)
+//   fail_gets(family)     every get() of that family fails (a bad block under its keys)
+//   fail_scans_after(n)   log cursors made from now on fail after n records (a bad block mid-log)
+//   clear_faults()        disarm what was armed and did not fire (a batch that wrote nothing),
+//                         and the read faults
 // Thread-safe.
 #include <mutex>
 
@@ -17,12 +20,14 @@ namespace slap::ledger {
 class FaultStorage final : public Storage {
  public:
   ubm::Status write(const WriteBatch& batch, Sync sync) override;
-  ubm::Result<std::optional<std::string>> get(Family f, std::string_view key) const override { return live_.get(f, key); }
-  std::unique_ptr<Cursor> cursor(Family f) const override { return live_.cursor(f); }
+  ubm::Result<std::optional<std::string>> get(Family f, std::string_view key) const override;
+  std::unique_ptr<Cursor> cursor(Family f) const override;
 
   void fail_next_writes(int n);
   void tear_next_write(size_t keep_ops);
   void crash();
+  void fail_gets(Family f);
+  void fail_scans_after(size_t records);
   void clear_faults();
 
 
@@ -38,6 +43,8 @@ class FaultStorage final : public Storage {
   std::vector<WriteBatch> unsynced_;  // applied to live_, not yet to durable_
   int fail_next_ = 0;
   std::optional<size_t> tear_next_;
+  std::optional<Family> fail_gets_;
+  std::optional<size_t> fail_scans_after_;
   size_t writes_ = 0, synced_ = 0, failed_ = 0;
 };
 

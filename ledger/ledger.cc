@@ -132,13 +132,19 @@ ubm::Status Ledger::recover() {
   for (auto* p : projections_) {
     p->reset();
     auto cp = storage.get(Family::checkpoints, p->name());
-    if (!cp) return cp.error();
-    if (cp->has_value() && (*cp)->size() >= 8) {
+    // A checkpoint the store cannot read (a bad block in its family) is no reason to refuse the
+    // log, which is intact: the projection is rebuilt from it, as one that does not parse is.
+    if (!cp) {
+      stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": " + cp.error().detail);
+    } else if (cp->has_value() && (*cp)->size() >= 8) {
       const std::string& v = **cp;
       uint64_t last = 0;
       for (int i = 7; i >= 0; --i) last = (last << 8) | static_cast<uint8_t>(v[i]);
       if (last <= head_.value()) {
-        if (auto s = p->restore(std::string_view(v).substr(8), ubm::Seq{last}); !s) p->reset();
+        if (auto s = p->restore(std::string_view(v).substr(8), ubm::Seq{last}); !s) {
+          p->reset();
+          stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": " + s.error().detail);
+        }
       }
     }
     from = std::min(from, ubm::next(p->last_applied()));

@@ -56,6 +56,9 @@ struct LedgerStats {
   uint64_t max_group_entries = 0;
   uint64_t checkpoints = 0;             // checkpoint writes that succeeded since open
   uint64_t last_checkpoint_bytes = 0;   // bytes the last of them wrote (all projections)
+  // At open: the projections whose checkpoint could not be read or restored, and why; each was
+  // rebuilt from the log instead (slower to open, nothing lost).
+  std::vector<std::string> checkpoints_ignored;
 };
 
 class Ledger {

@@ -80,14 +80,16 @@ ubm::Status Market::write_checkpoint(const ledger::Ledger::CheckpointImage& imag
 }
 
 ubm::Status Market::rebuild() {
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  struct Done {  // and again once rebuilt: what was read meanwhile is half-built
-    std::atomic<uint64_t>& g;
-    ~Done() { g.fetch_add(1, std::memory_order_acq_rel); }
-  } done{generation_};
+  // Odd while the projections are half-built (what was read meanwhile is); even again once they
+  // are whole. A failed rebuild leaves it odd: it is already odd when the next one starts.
+  if (generation_.load(std::memory_order_acquire) % 2 == 0) generation_.fetch_add(1, std::memory_order_acq_rel);
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();
-  if (ledger_ == nullptr) return {};
+  if (ledger_ == nullptr) {
+    failed_.store(false, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    return {};
+  }
   in_flight_.clear();
   in_flight_ids_.clear();
   in_flight_journals_.clear();
@@ -96,8 +98,15 @@ ubm::Status Market::rebuild() {
     for (auto* p : ps) p->apply(std::span<const ledger::EntryView>(&v, 1));
     return true;
   });
+  if (!s) {
+    // Part of the log is folded: readers are refused (failed()) and the generation stays odd.
+    failed_.store(true, std::memory_order_release);
+    return s;
+  }
   last_at_ = std::max(last_at_, instances_.last_at());
   folded_until_.store(ledger_->head().value(), std::memory_order_release);  // replayed: all durable
+  failed_.store(false, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   return s;
 }
 
@@ -888,9 +897,18 @@ void Market::forget_applied() {
 Market::Decided Market::decide_batch(std::span<const Command> commands) {
   assert(ledger_ != nullptr);
   assert(commands.size() <= kMaxBatchCommands);
-  forget_applied();
   Decided d;
   d.results.reserve(commands.size());
+  if (failed()) {
+    // The projections hold part of the log: nothing is decided on them. The read may work now.
+    if (auto s = rebuild(); !s) {
+      const ubm::Error e = ubm::make_error(Rejection::STORAGE_ERROR, "ledger",
+                                           "the market could not be rebuilt from the ledger (" + s.error().detail + "); restart the master");
+      for (size_t k = 0; k < commands.size(); ++k) d.results.emplace_back(e);
+      return d;
+    }
+  }
+  forget_applied();
   Batch batch;
   // Batches still being written come first: this one stands on them. Only this thread appends,
   // so the ledger's head cannot pass decided_head_ while the batch is decided.
@@ -934,16 +952,16 @@ bool Market::commit_batch(Decided& d) {
   // commands fail; the caller rebuilds.
   const ubm::Error error = appended ? ubm::make_error(ubm::Rejection::STORAGE_ERROR, "ledger", "the ledger moved under the market")
                                     : appended.error();
-  std::vector<ubm::Result<Outcome>> results;
+  // Not only the writing commands: every answer decided after the first of them stood on what it
+  // folded (the same command again answered "unchanged", a second registration "duplicate"), and
+  // the rebuild takes that back. The answers before it read only what was durable or in flight
+  // before this batch (had that failed, this batch would have been refused whole).
+  assert(!d.wrote.empty());
+  std::vector<ubm::Result<Outcome>> results;  // rebuilt, not assigned in place (GCC 12 warns of that)
   results.reserve(d.results.size());
-  size_t w = 0;
   for (size_t k = 0; k < d.results.size(); ++k) {
-    if (w < d.wrote.size() && d.wrote[w] == k) {
-      results.emplace_back(error);
-      ++w;
-    } else {
-      results.push_back(std::move(d.results[k]));
-    }
+    if (k < d.wrote.front()) results.push_back(std::move(d.results[k]));
+    else results.emplace_back(error);
   }
   d.results = std::move(results);
   return false;

@@ -17,7 +17,8 @@
 // ledger write; the ledger then feeds the entries back and the projections skip what they folded.
 // If the write fails (or sequence numbers differ from the prediction because someone else
 // appended), the projections are reset and rebuilt from the ledger, and the commands that wrote
-// report the storage error. Readers may therefore see a decision shortly before it is durable:
+// report the storage error, as does every command decided after the first of them (it read what
+// they folded). Readers may therefore see a decision shortly before it is durable:
 // folded_until() and generation() tell them when what they read is (slapd holds its read replies
 // until then, slapd/durable_gate.h).
 #include <atomic>
@@ -86,7 +87,8 @@ class Market {
   // written (sequencer.h). decide_batch (the deciding thread) folds the decisions at once, standing
   // on every batch decided before, written or not. commit_batch (one writing thread, batches in
   // decision order) appends them; false: the batch did not land where it was decided (the write
-  // failed, or the ledger moved): its writing commands hold the error, every batch decided after it
+  // failed, or the ledger moved): its commands from the first writing one on hold the error (the
+  // earlier ones keep their answers: they read nothing of this batch), every batch decided after it
   // must fail too (it stood on this one), and rebuild() must run before deciding again.
   struct Decided {
     std::vector<ubm::Result<Outcome>> results;
@@ -97,8 +99,12 @@ class Market {
   Decided decide_batch(std::span<const Command> commands);
   bool commit_batch(Decided& decided);
 
-  // Resets the projections and replays the whole ledger into them.
+  // Resets the projections and replays the whole ledger into them. If that fails (the log cannot
+  // be read), the projections hold part of it: the generation stays odd and failed() true, and
+  // decide_batch refuses every command (after trying again) until a rebuild succeeds.
   [[nodiscard]] ubm::Status rebuild();
+  // Any thread: the last rebuild failed; nothing read from the projections may be answered.
+  bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
   // Any thread. Changes when a rebuild starts and again when it ends: a computer's version can go
   // back (decisions that failed to be written are undone) and then forward to the same number with
   // other content, so what readers cached by version is valid only within one generation.
@@ -169,6 +175,7 @@ class Market {
   ubm::Seq decided_head_{0};  // the last sequence number decided
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> folded_until_{0};
+  std::atomic<bool> failed_{false};  // the last rebuild failed (written by the deciding thread)
 };
 
 }  // namespace slap::market

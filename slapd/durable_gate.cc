@@ -8,7 +8,9 @@ DurableGate::DurableGate(DurableGateSources sources, size_t max_waiters) : sourc
 
 DurableGate::~DurableGate() { close(); }
 
-std::optional<DurableGate::Verdict> DurableGate::verdict(uint64_t bound, uint64_t generation, uint64_t head, uint64_t now) const {
+std::optional<DurableGate::Verdict> DurableGate::verdict(uint64_t bound, uint64_t generation, uint64_t head, uint64_t now,
+                                                          bool failed) const {
+  if (failed) return Verdict::refused;  // a rebuild failed: the generation stays odd, nothing would end the wait
   if (now != generation) return Verdict::moved;
   if (now % 2 == 1) return std::nullopt;  // read during a rebuild: its end moves the generation
   if (head >= bound) return Verdict::durable;
@@ -25,7 +27,7 @@ void DurableGate::after(uint64_t bound, uint64_t generation, Fire fire, bool wri
       // The head first, then the generation (as in notify): a number a rebuild let new decisions
       // reuse is seen with the generation that moved.
       const uint64_t head = sources_.durable_head();
-      auto now = verdict(bound, generation, head, sources_.generation());
+      auto now = verdict(bound, generation, head, sources_.generation(), failed());
       if (!now && (write || waiters_.size() < max_)) {
         waiters_.push_back(Waiter{bound, generation, std::move(fire)});
         return;
@@ -43,8 +45,9 @@ void DurableGate::notify() {
     if (waiters_.empty()) return;
     const uint64_t head = sources_.durable_head();
     const uint64_t generation = sources_.generation();
+    const bool down = failed();
     std::erase_if(waiters_, [&](Waiter& w) {
-      auto v = verdict(w.bound, w.generation, head, generation);
+      auto v = verdict(w.bound, w.generation, head, generation, down);
       if (!v) return false;
       due.emplace_back(std::move(w.fire), *v);
       return true;

@@ -26,6 +26,7 @@ namespace slap::slapd {
 struct DurableGateSources {
   std::function<uint64_t()> durable_head;  // the ledger's head: everything up to it is durable
   std::function<uint64_t()> generation;    // moves whenever decisions may have been undone; odd while rebuilding
+  std::function<bool()> failed;            // optional: the state cannot be vouched for at all (a rebuild failed)
 };
 
 class DurableGate {
@@ -33,7 +34,7 @@ class DurableGate {
   enum class Verdict {
     durable,  // what was read is on disk: send it
     moved,    // the market was rebuilt since: what was read may have been undone (render again, or 503)
-    refused,  // closing, or too many replies held already
+    refused,  // closing, too many replies held already, or the state cannot be vouched for (failed)
   };
   using Fire = std::function<void(Verdict)>;
   explicit DurableGate(DurableGateSources sources, size_t max_waiters = 100'000);
@@ -57,7 +58,8 @@ class DurableGate {
     Fire fire;
   };
   // nullopt: keep waiting.
-  std::optional<Verdict> verdict(uint64_t bound, uint64_t generation, uint64_t head, uint64_t now) const;
+  std::optional<Verdict> verdict(uint64_t bound, uint64_t generation, uint64_t head, uint64_t now, bool failed) const;
+  bool failed() const { return sources_.failed && sources_.failed(); }
   DurableGateSources sources_;
   size_t max_;
   mutable std::mutex mu_;

@@ -95,11 +95,13 @@ ubm::Result<std::unique_ptr<Master>> Master::open(MasterOptions options) {
   // until the market's projections are not ahead of the ledger; the ledger takes none of its own.
   auto led = ledger::Ledger::open({.storage = storage.value(), .clock = m->options_.clock, .checkpoint_every = 0, .projections = projections});
   if (!led) return led.error();
+  for (const auto& why : led.value()->stats().checkpoints_ignored) spdlog::warn("checkpoint ignored, projection rebuilt from the log: {}", why);
   m->ledger_ = std::move(led.value());
   m->market_.attach(*m->ledger_);
   Master* self = m.get();
   m->durable_gate_ = std::make_unique<DurableGate>(DurableGateSources{[self] { return self->ledger_->head().value(); },
-                                                                      [self] { return self->market_.generation(); }});
+                                                                      [self] { return self->market_.generation(); },
+                                                                      [self] { return self->market_.failed(); }});
   m->sequencer_ = std::make_unique<market::Sequencer>(
       m->market_, market::SequencerOptions{.max_batch = m->options_.sequencer_batch,
                                            .checkpoint_every = m->options_.projection_checkpoint_every,

@@ -54,7 +54,7 @@ http::Response committed_unconfirmed(Dialect d) {
 http::Response unavailable(Dialect d, DurableGate::Verdict v) {
   http::Response r = v == DurableGate::Verdict::moved
                          ? error_response(d, 503, "retry", "the master's state changed while answering (a write failed); ask again")
-                         : error_response(d, 503, "unavailable", "the master is stopping or holds too many replies; ask again");
+                         : error_response(d, 503, "unavailable", "the master is stopping, holds too many replies, or cannot read its ledger; ask again");
   r.headers.emplace_back("Retry-After", "1");
   return r;
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -196,6 +197,33 @@ TEST(LedgerRecovery, ACheckpointAheadOfTheLogOrMalformedIsIgnored) {
     EXPECT_EQ(b.applied, 9u);  // rebuilt from the whole log
     EXPECT_EQ(b.snapshot(), truth);
   }
+}
+
+// A checkpoint the store cannot read at all (a bad block under the checkpoints' keys) does not keep
+// the ledger from opening on its intact log: the projection is rebuilt from the log, and the open
+// says which checkpoint it ignored. Before, the master refused to start.
+TEST(LedgerRecovery, AnUnreadableCheckpointIsRebuiltFromTheLogNotARefusalToOpen) {
+  ledger::ManualClock clock;
+  auto storage = std::make_shared<ledger::FaultStorage>();
+  {
+    ledger::Balances b;
+    auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}}).value();
+    ASSERT_TRUE(led->append(test::parties()).ok());
+    ASSERT_TRUE(led->append(test::usage_batch(6, 1)).ok());
+  }  // closing writes the checkpoint
+  ASSERT_TRUE(storage->get(ledger::Family::checkpoints, "balances").value().has_value());
+  const std::string truth = replayed_balances(*storage);
+  storage->fail_gets(ledger::Family::checkpoints);
+  CountingBalances b;
+  auto led = Ledger::open({.storage = storage, .clock = &clock, .projections = {&b}});
+  ASSERT_TRUE(led.ok()) << led.error().to_string();
+  EXPECT_EQ(b.applied, 9u);  // rebuilt from the whole log
+  EXPECT_EQ(b.snapshot(), truth);
+  // Said of each projection: balances, and the ledger's own directory.
+  const auto& ignored = (*led)->stats().checkpoints_ignored;
+  EXPECT_EQ(std::count(ignored.begin(), ignored.end(), "balances: injected read failure"), 1);
+  EXPECT_EQ(std::count(ignored.begin(), ignored.end(), "directory: injected read failure"), 1);
+  storage->clear_faults();
 }
 
 // A byte changed in the middle of the write-ahead log (where the newest acknowledged entries live

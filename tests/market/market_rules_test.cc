@@ -589,6 +589,70 @@ TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
   EXPECT_GT(f.market().generation(), generation);
 }
 
+// A failed write takes back what its batch folded: an answer decided after the batch's first
+// writing command read it, and goes out as the storage error too (a node repeating a command in
+// one batch was told "recorded" for nothing recorded; a second registration "duplicate" of one
+// that never landed). Answers decided before it read nothing of the batch and stand.
+TEST_F(MarketRules, AFailedWriteFailsEveryAnswerThatReadItsBatch) {
+  auto fault = std::make_shared<ledger::FaultStorage>();
+  World f(fault);
+  f.party("owner");
+  f.computer("COMP-1", 1);
+  const RegisterComputer same{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}};
+  const RegisterComputer fresh{"COMP-2", "owner", "net-1", Scope::open, 1, "EUR", "", {}};
+  const ubm::Seq head = f.ledger().head();
+  const auto before = f.snapshots();
+  fault->fail_next_writes(1);
+  const std::vector<Command> batch{same, fresh, fresh, RegisterComputer{"COMP-2", "intruder", "net-1", Scope::open, 1, "EUR", "", {}}};
+  auto results = f.market().execute_batch(batch);
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_TRUE(results[0].ok()) << "decided before the writing command: unchanged, and it is";
+  EXPECT_FALSE(results[0]->written);
+  for (size_t k = 1; k < results.size(); ++k) {
+    ASSERT_FALSE(results[k].ok()) << k;
+    EXPECT_EQ(results[k].error().code, Rejection::STORAGE_ERROR) << k << ": " << results[k].error().to_string();
+  }
+  EXPECT_EQ(f.ledger().head(), head);
+  EXPECT_EQ(f.snapshots(), before);
+  EXPECT_EQ(f.market().computers().find("COMP-2"), nullptr) << "what was answered holds: it is not registered";
+  f.expect_replay_equal();
+}
+
+// After a failed write the market is rebuilt from the log; if the log cannot be read, its
+// projections hold only part of it. Nothing is decided on them (every command is refused with the
+// storage error, the generation stays odd, failed() says so) until a rebuild succeeds: before, the
+// half-built market went on deciding and readers were told its views were durable.
+TEST_F(MarketRules, AMarketThatCannotBeRebuiltDecidesNothingUntilItIs) {
+  auto fault = std::make_shared<ledger::FaultStorage>();
+  World f(fault);
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 2);
+  f.supply("COMP-1");
+  const auto whole = f.snapshots();
+  fault->fail_next_writes(1);
+  fault->fail_scans_after(3);  // the rebuild reads 3 entries of the log, then an I/O error
+  auto r = f.run(RequestInstance{"alice", "db", kRelease, "", {}, {}, false, RequestedState::started});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(f.market().failed());
+  EXPECT_EQ(f.market().generation() % 2, 1u) << "half-built";
+  EXPECT_NE(f.snapshots(), whole);
+  const RegisterComputer unchanged{"COMP-1", "owner", "net-1", Scope::open, 1, "EUR", "", {}};
+  auto refused = f.run(unchanged);  // not answered from a market that holds part of the log
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Rejection::STORAGE_ERROR);
+  EXPECT_NE(refused.error().detail.find("could not be rebuilt"), std::string::npos) << refused.error().to_string();
+  // The log reads again: the next command rebuilds first, then is decided on the whole market.
+  fault->clear_faults();
+  auto answered = f.run(unchanged);
+  ASSERT_TRUE(answered.ok()) << answered.error().to_string();
+  EXPECT_FALSE(answered->written);
+  EXPECT_FALSE(f.market().failed());
+  EXPECT_EQ(f.market().generation() % 2, 0u);
+  EXPECT_EQ(f.snapshots(), whole);
+}
+
 // An allocation is one ledger entry: the movement that allocates the new instance also registers
 // it (schema `registers`), where it took an Item entry and a Movement. A pending request is its
 // movement plus the pending one. Replay gives the same projections.

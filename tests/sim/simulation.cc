@@ -107,14 +107,22 @@ void Simulation::step(int n) {
   storage.clear_faults();  // an armed fault the batch did not reach (it wrote nothing) must not linger
 
   bool wrote = false;
+  bool storage_error = false;  // from the first writing command of a failed batch on, every answer is one
   for (size_t k = 0; k < results.size(); ++k) {
     ++stats_.commands;
     const auto& r = results[k];
     const Planned& p = plan[k];
     const std::string where = std::string(p.what) + " (command " + std::to_string(k + 1) + " of " + std::to_string(size) + ")";
-    if (!p.accepted) {
+    const bool this_storage_error = !r.ok() && r.error().code == ubm::Rejection::STORAGE_ERROR;
+    require(!storage_error || this_storage_error, where + ": answered after a storage error of its batch, which it may have read");
+    storage_error = storage_error || this_storage_error;
+    if (this_storage_error && !p.accepted) {
+      // Refused by the model, but decided after the batch's failed first writer: it read what the
+      // rebuild took back, so it is answered with the storage error too (Market::commit_batch).
+      require(fired, where + ": a storage error, but no write failed");
+      ++stats_.failed;
+    } else if (!p.accepted) {
       require(!r.ok(), where + ": accepted, but the model refuses it");
-      require(r.error().code != ubm::Rejection::STORAGE_ERROR, where + ": a storage error, but the model refuses it");
       ++stats_.refused;
     } else if (r.ok()) {
       ++stats_.acknowledged;

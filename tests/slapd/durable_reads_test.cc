@@ -241,6 +241,31 @@ TEST(DurableReads, TheGateSendsOnlyWhatIsDurableInTheGenerationItWasRead) {
   EXPECT_EQ(fired.back(), V::refused);
 }
 
+// A rebuild that could not read the log leaves the projections half-built and the generation odd
+// for good: the replies waiting for its end, and every later one, are refused (503), never held
+// until the master stops, never sent.
+TEST(DurableReads, TheGateRefusesEveryReplyWhileTheMarketCannotBeRebuilt) {
+  using V = slapd::DurableGate::Verdict;
+  uint64_t head = 0, generation = 7;
+  bool failed = false;
+  slapd::DurableGate gate({[&] { return head; }, [&] { return generation; }, [&] { return failed; }});
+  std::vector<V> fired;
+  auto record = [&](V v) { fired.push_back(v); };
+  gate.after(0, 7, record);  // read while rebuilding: waits
+  gate.after(0, 7, record, true);
+  EXPECT_TRUE(fired.empty());
+  failed = true;  // the rebuild failed: the generation stays 7
+  gate.notify();
+  EXPECT_EQ(fired, std::vector<V>({V::refused, V::refused}));
+  gate.after(0, 7, record);
+  EXPECT_EQ(fired.back(), V::refused);
+  EXPECT_EQ(fired.size(), 3u);
+  failed = false;  // rebuilt at last
+  generation = 8;
+  gate.after(0, 8, record);
+  EXPECT_EQ(fired.back(), V::durable);
+}
+
 // The gate holds at most so many replies: past that a read is refused (503, ask again), never a
 // write's reply, whose command is recorded already (a client told to retry would repeat it).
 TEST(DurableReads, TheGateRefusesReadsPastItsCapacityButNeverAWritesReply) {
