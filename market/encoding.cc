@@ -197,6 +197,13 @@ ubm::Error bad(std::string detail) { return ubm::make_error(ubm::Rejection::MALF
 
 }  // namespace
 
+bool is_market_resource(std::string_view resource) noexcept {
+  for (std::string_view prefix : {"capacity/", "software/", "hosting/", "billing/"}) {
+    if (resource.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 std::string_view resource_of(const fact::Body& body) noexcept {
   switch (body.index()) {
     case 0: case 1: return "capacity/partition";

@@ -32,6 +32,10 @@ struct Envelope {
   ubm::Money price;                // per unit (an allocation carries the computer's price)
 };
 
+// Whether the market records `resource` itself (capacity/, software/, hosting/, billing/): a usage
+// journal reporting it would add to what the market bills (a node's "hosting/running" line merged
+// into the hosting it records, billed twice).
+bool is_market_resource(std::string_view resource) noexcept;
 // The resource a fact is recorded under ("hosting/partition", ...).
 std::string_view resource_of(const fact::Body& body) noexcept;
 

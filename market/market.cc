@@ -793,6 +793,10 @@ struct Market::Handler {
       Pending p{key, {}};
       for (size_t k = 0; k < tx.lines.size(); ++k) {
         const auto& l = tx.lines[k];
+        if (is_market_resource(l.resource)) {
+          return reject(Rejection::INVALID_PARAMETER, where + ".movement[" + std::to_string(k) + "].resource",
+                        "'" + l.resource + "' is recorded by the market itself (capacity/, software/, hosting/, billing/), not reported in usage");
+        }
         auto guid = instance_of(l.reference, tx.reference);
         if (!guid) {
           auto e = guid.error();

@@ -200,6 +200,10 @@ Result<std::vector<UsageMovement>> parse_partition_consumption(std::string_view 
     }
     // What the node measures itself is not for an instance to add to (or, were it negative, take from).
     if (m.resource.rfind("usage/", 0) == 0) return make_error(Errc::kInvalid, "resource " + m.resource + " is the node's to measure");
+    // The master records these itself and refuses a journal reporting them (market/encoding.h).
+    for (const char* market : {"capacity/", "software/", "hosting/", "billing/"}) {
+      if (m.resource.rfind(market, 0) == 0) return make_error(Errc::kInvalid, "resource " + m.resource + " is the master's to record");
+    }
     m.quantity = q;
     for (auto c : mv.children("category")) {
       if (*c.child_value()) m.categories.emplace_back(c.child_value());

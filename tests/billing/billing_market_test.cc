@@ -85,6 +85,37 @@ TEST(Usage, JournalLinesLandOnTheirInstanceDayAndAreCountedOnce) {
   EXPECT_TRUE(ask(w, d + 1, d + 1, {}).rows.empty());
 }
 
+// What the market records itself (hosting intervals, prices, capacity, supplies) cannot come in a
+// usage journal: a node's (or an instance's) "hosting/running" line of 3600 s was merged into the
+// hosting interval the market recorded, under the same resource and key, and the client paid the
+// hour twice. Such a journal is refused whole and writes nothing.
+TEST(Usage, AJournalCannotReportWhatTheMarketRecordsItself) {
+  World w;
+  small_world(w);
+  const Outcome o = w.request("db");
+  const int32_t d = today(w) + 1;
+  at_day(w, d, 1);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::started});
+  at_day(w, d, 2);
+  w.ok(ReportState{"COMP-1", o.instance, ReportedState::stopped});
+  const auto hosted = ask(w, d, d, {Dim::resource});
+  ASSERT_EQ(hosted.rows.size(), 1u);
+  const auto start = ubm::TimestampNs{day_start_ns(d) + kHourNs}, stop = ubm::TimestampNs{day_start_ns(d) + 2 * kHourNs};
+  for (const char* resource : {"hosting/running", "hosting/partition", "billing/price", "capacity/partition", "software/supply"}) {
+    const ReportUsage journal = usage("COMP-1", o.instance, std::string("tx-") + resource, start, stop,
+                                      {{"usage/cpu_s", dec("1"), "cpu_s", "", ""}, {resource, dec("3600"), "s", "", ""}});
+    EXPECT_EQ(w.refused(journal), ubm::Rejection::INVALID_PARAMETER) << resource;
+  }
+  const auto after = ask(w, d, d, {Dim::resource});
+  ASSERT_EQ(after.rows.size(), 1u);
+  EXPECT_EQ(after.rows[0].quantity, hosted.rows[0].quantity) << "the hour is billed once";
+  EXPECT_EQ(after.rows[0].movements, hosted.rows[0].movements);
+  // Usage of its own kind still comes in, custom resources included.
+  w.ok(usage("COMP-1", o.instance, "tx-ok", start, stop, {{"usage/cpu_s", dec("1"), "cpu_s", "", ""}, {"custom/hours", dec("3600"), "s", "", ""}}));
+  EXPECT_EQ(ask(w, d, d, {Dim::resource}).rows.size(), 3u);
+  w.expect_replay_equal();
+}
+
 // A node reporting usage for another computer's instance is refused as for a guid that names
 // nothing: the same code and the same words, so that a node cannot learn by its journals which
 // instances exist elsewhere (it was NOT_OWNER "... does not run on" against UNKNOWN_INSTANCE).

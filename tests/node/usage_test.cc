@@ -555,6 +555,9 @@ TEST(Consumption, InstanceFilesAreParsedOrRefused) {
   EXPECT_TRUE(one("custom/requests", "0.25").ok());
   for (const char* q : {"-5", "nan", "1e3", "+1", ".5", "5.", "1.2.3", ""}) EXPECT_FALSE(one("custom/requests", q).ok()) << q;
   EXPECT_FALSE(one("usage/cpu_s", "1").ok());
+  // Nor what the master records itself: an instance's hosting/running hours were billed on top.
+  for (const char* r : {"hosting/running", "billing/price", "capacity/partition", "software/supply"}) EXPECT_FALSE(one(r, "1").ok()) << r;
+  EXPECT_TRUE(one("custom/hosting", "1").ok());
 }
 
 TEST(Quantity, IsExactDecimalText) {
