@@ -225,7 +225,7 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
     ++overflows_;
     return;
   }
-  (void)add_q18(r.quantity, quantity);  // a roll-up holds at most a month of lines: cannot overflow first
+  if (!add_q18(r.quantity, quantity)) r.quantity_overflowed = true;  // each line fits; a month of them may not
   line.movements += movements;
   r.movements += movements;
   if (!line.rated) r.unrated += movements;
@@ -429,7 +429,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     if (*slot != kNoLine) return fail();  // the same line twice
     const uint32_t idx = push_line(l, series, slot);
     Rollup& ru = rollups_[lines_[idx].rollup];
-    (void)add_q18(ru.quantity, l.quantity);
+    if (!add_q18(ru.quantity, l.quantity)) ru.quantity_overflowed = true;
     ru.amount += l.amount;
     ru.movements += l.movements;
     if (!l.rated) ru.unrated += l.movements;

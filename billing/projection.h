@@ -84,6 +84,10 @@ class BillingProjection final : public ledger::Projection {
     uint64_t movements = 0;
     uint64_t unrated = 0;
     uint64_t overflowed = 0;  // lines whose own amount overflowed (counted 0)
+    // Its quantity's sum went past Q18 (byte-seconds of a large month): `quantity` means nothing
+    // then, and a query over it says so (Row::quantity_out_of_range). Quantities are never
+    // negative, so this is set whatever order the lines were added in (live or restored).
+    bool quantity_overflowed = false;
   };
   struct PriceRec {
     int64_t mantissa = 0;

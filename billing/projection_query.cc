@@ -24,6 +24,7 @@ struct Acc {
   uint64_t movements = 0, unrated = 0, overflowed = 0;
   int64_t unit = -1;
   bool mixed = false;
+  bool quantity_overflowed = false;  // the sum went past Q18: no quantity is given
 };
 
 }  // namespace
@@ -52,8 +53,8 @@ Answer BillingProjection::query(const Query& q) const {
     expected += it->second.size();
   }
   groups.reserve(std::min<size_t>(expected, 1u << 20));
-  auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, __int128 amount, uint64_t movements, uint64_t unrated,
-                  uint64_t overflowed) {
+  auto fold = [&](const Key& k, int64_t day, int64_t month, Q18 quantity, bool quantity_overflowed, __int128 amount, uint64_t movements,
+                  uint64_t unrated, uint64_t overflowed) {
     GroupKey g;
     g.fill(-1);
     if (q.groups(Dim::client)) g[0] = k.client;
@@ -67,7 +68,7 @@ Answer BillingProjection::query(const Query& q) const {
     const int64_t unit = resources_[k.resource].second;
     if (a.unit == -1 && a.movements == 0 && !a.mixed) a.unit = unit;
     else if (a.unit != unit) a.mixed = true;
-    (void)add_q18(a.quantity, quantity);
+    if (quantity_overflowed || !add_q18(a.quantity, quantity)) a.quantity_overflowed = true;
     a.amount += amount;
     a.movements += movements;
     a.unrated += unrated;
@@ -80,7 +81,7 @@ Answer BillingProjection::query(const Query& q) const {
       if (it == months_.end()) continue;
       for (uint32_t idx : it->second) {
         const Rollup& r = rollups_[idx];
-        if (matches(r.key)) fold(r.key, -1, m, r.quantity, r.amount, r.movements, r.unrated, r.overflowed);
+        if (matches(r.key)) fold(r.key, -1, m, r.quantity, r.quantity_overflowed, r.amount, r.movements, r.unrated, r.overflowed);
       }
       continue;
     }
@@ -88,7 +89,7 @@ Answer BillingProjection::query(const Query& q) const {
     for (auto it = days_.lower_bound(std::max(q.from_day, first)); it != days_.end() && it->first <= to; ++it) {
       for (uint32_t idx : it->second) {
         const Line& l = lines_[idx];
-        if (matches(l.key)) fold(l.key, it->first, m, l.quantity, l.amount, l.movements, l.rated ? 0 : l.movements, l.overflowed ? 1 : 0);
+        if (matches(l.key)) fold(l.key, it->first, m, l.quantity, false, l.amount, l.movements, l.rated ? 0 : l.movements, l.overflowed ? 1 : 0);
       }
     }
   }
@@ -118,7 +119,9 @@ Answer BillingProjection::query(const Query& q) const {
     if (g[5] >= 0) r.key[5] = format_date(static_cast<int32_t>(g[5]));
     if (g[6] >= 0) r.key[6] = format_month(static_cast<int32_t>(g[6]));
     r.unit = a.mixed || a.unit < 0 ? std::string() : names_[static_cast<size_t>(a.unit)];
-    r.quantity = a.quantity;
+    r.quantity_out_of_range = a.quantity_overflowed;
+    r.quantity = a.quantity_overflowed ? 0 : a.quantity;
+    out.quantity_out_of_range = out.quantity_out_of_range || a.quantity_overflowed;
     if (!fits(a.amount)) out.out_of_range = true;
     else r.amount = static_cast<int64_t>(a.amount);
     r.movements = a.movements;

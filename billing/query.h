@@ -28,7 +28,8 @@ struct Query {
 struct Row {
   std::array<std::string, kDims> key;  // filled for grouped dimensions only
   std::string unit;        // the quantity's unit; "" when the row mixes units (quantity then meaningless)
-  Q18 quantity = 0;        // exact sum of the movements' quantities
+  Q18 quantity = 0;        // exact sum of the movements' quantities (0 when quantity_out_of_range)
+  bool quantity_out_of_range = false;  // that sum does not fit (above ~1.7e20 units): not given
   int64_t amount = 0;      // minor units: the sum of its day lines' amounts
   uint64_t movements = 0;  // pieces of movements (a hosting interval counts once per day it spans)
   uint64_t unrated = 0;    // of which in lines without a price
@@ -36,6 +37,7 @@ struct Row {
   // Period-over-period (filled by compare()).
   int64_t previous_amount = 0;
   Q18 previous_quantity = 0;
+  bool previous_quantity_out_of_range = false;
 };
 
 struct Answer {
@@ -47,6 +49,7 @@ struct Answer {
   // A row's amount or the total does not fit in int64 minor units: the amounts are not given (0),
   // and the answer must be refused rather than shown wrapped.
   bool out_of_range = false;
+  bool quantity_out_of_range = false;  // some row's quantity is not given (Row::quantity_out_of_range)
   int64_t previous_amount = 0;
   std::string currency;
   int32_t from_day = 0, to_day = 0;

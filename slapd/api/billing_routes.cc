@@ -56,7 +56,7 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
     r.body += "\n";
     for (const auto& row : a.rows) {
       for (auto d : dims) r.body += csv_field(row.key[static_cast<size_t>(d)]) + ",";
-      r.body += csv_field(row.unit) + "," + (row.unit.empty() ? "" : billing::q18_to_string(row.quantity)) + "," + a.currency + "," +
+      r.body += csv_field(row.unit) + "," + (row.unit.empty() || row.quantity_out_of_range ? "" : billing::q18_to_string(row.quantity)) + "," + a.currency + "," +
                 std::to_string(row.amount) + "," + billing::format_minor(row.amount, a.currency) + "," +
                 std::to_string(row.movements) + "," + std::to_string(row.unrated) + "," + std::to_string(row.overflowed);
       if (compared) r.body += "," + std::to_string(row.previous_amount) + "," + std::to_string(change(row).value_or(0));
@@ -69,7 +69,8 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
     bj::object o;
     for (auto d : dims) o[billing::to_string(d)] = row.key[static_cast<size_t>(d)];
     o["unit"] = row.unit;
-    if (!row.unit.empty()) o["quantity"] = billing::q18_to_string(row.quantity);  // exact decimal as text
+    if (row.quantity_out_of_range) o["quantity_out_of_range"] = true;  // the sum does not fit: no quantity, never a wrong one
+    else if (!row.unit.empty()) o["quantity"] = billing::q18_to_string(row.quantity);  // exact decimal as text
     o["amount_minor"] = row.amount;
     o["amount"] = billing::format_minor(row.amount, a.currency);
     o["movements"] = row.movements;
@@ -93,6 +94,7 @@ http::Response render(const billing::Answer& a, const billing::Query& q, bool co
                  {"movements", a.movements},
                  {"unrated", a.unrated},
                  {"overflowed", a.overflowed},
+                 {"quantity_out_of_range", a.quantity_out_of_range},
                  {"rounding", "each day line: quantity x unit price, rounded half away from zero to the minor unit; totals are sums of lines"}};
   if (compared) {
     out["previous"] = bj::object{{"from", billing::format_date(prev.from_day)},

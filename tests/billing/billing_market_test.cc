@@ -286,6 +286,44 @@ TEST(Rerating, IsExplicitRecordedAndKeepsTheHistory) {
   EXPECT_EQ(copy.query(q).amount, 72);
 }
 
+// Quantities are summed exactly, up to about 1.7e20 units: byte-seconds of a large month go past
+// that. A sum that does not fit is said to (quantity_out_of_range, no quantity), by the month's
+// roll-up and by a sum of day lines alike; before, the addition was dropped silently and a month
+// showed less than its days.
+TEST(Statements, AQuantityThatDoesNotFitIsSaidNotDropped) {
+  World w;
+  small_world(w);
+  const Outcome o = w.request("db");
+  const int32_t first = first_day_of_month(month_of_day(today(w)) + 1), last = first_day_of_month(month_of_day(first) + 1) - 1;
+  constexpr int kDays = 25;  // 25 x 9e18 byte_s > 1.7e20; each day alone fits
+  for (int k = 0; k < kDays; ++k) {
+    at_day(w, first + k, 2);
+    const auto start = ubm::TimestampNs{day_start_ns(first + k)}, stop = ubm::TimestampNs{day_start_ns(first + k) + kHourNs};
+    w.ok(usage("COMP-1", o.instance, "tx-" + std::to_string(k), start, stop, {{"usage/disk_byte_s", dec("9000000000000000000"), "byte_s", "", ""}}));
+  }
+  const auto days = ask(w, first, last, {Dim::day});
+  ASSERT_EQ(days.rows.size(), static_cast<size_t>(kDays));
+  for (const auto& r : days.rows) {
+    EXPECT_FALSE(r.quantity_out_of_range);
+    EXPECT_EQ(r.quantity, to_q18(dec("9000000000000000000")));
+  }
+  EXPECT_FALSE(days.quantity_out_of_range);
+  const auto month = ask(w, first, last, {Dim::resource});  // the month's roll-up
+  ASSERT_EQ(month.rows.size(), 1u);
+  EXPECT_TRUE(month.rows[0].quantity_out_of_range);
+  EXPECT_EQ(month.rows[0].quantity, 0);
+  EXPECT_TRUE(month.quantity_out_of_range);
+  EXPECT_EQ(month.rows[0].movements, static_cast<uint64_t>(kDays)) << "every movement counted";
+  const auto part = ask(w, first, first + kDays - 2, {Dim::resource});  // day lines of part of the month
+  ASSERT_EQ(part.rows.size(), 1u);
+  EXPECT_TRUE(part.rows[0].quantity_out_of_range);
+  const auto fits = ask(w, first, first + 9, {Dim::resource});  // 10 days fit: 9e19
+  ASSERT_EQ(fits.rows.size(), 1u);
+  EXPECT_FALSE(fits.rows[0].quantity_out_of_range);
+  EXPECT_EQ(q18_to_string(fits.rows[0].quantity), "90000000000000000000");
+  w.expect_replay_equal();
+}
+
 TEST(Statements, MonthRollupsAgreeWithDayLines) {
   World w;
   small_world(w);
