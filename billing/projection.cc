@@ -118,7 +118,8 @@ void BillingProjection::set_amount(Line& line) {
   int64_t amount = 0;
   bool overflowed = false;
   if (line.rated) {
-    if (auto a = rate(line.quantity, unit_prices_[line.price])) amount = *a;
+    auto a = line.quantity_overflowed ? std::nullopt : rate(line.quantity, unit_prices_[line.price]);
+    if (a) amount = *a;
     else overflowed = true;
   }
   Rollup& r = rollups_[line.rollup];
@@ -221,11 +222,14 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
   const uint32_t idx = line_of(key);
   Line& line = lines_[idx];
   Rollup& r = rollups_[line.rollup];
-  if (!add_q18(line.quantity, quantity)) {
-    ++overflows_;
-    return;
+  if (line.quantity_overflowed || !add_q18(line.quantity, quantity)) {
+    // Counted, never dropped: the line and its roll-up say their quantity is not given.
+    if (!line.quantity_overflowed) ++overflows_;
+    line.quantity_overflowed = true;
+    r.quantity_overflowed = true;
+  } else if (!add_q18(r.quantity, quantity)) {
+    r.quantity_overflowed = true;  // each line fits; a month of them may not
   }
-  if (!add_q18(r.quantity, quantity)) r.quantity_overflowed = true;  // each line fits; a month of them may not
   line.movements += movements;
   r.movements += movements;
   if (!line.rated) r.unrated += movements;
@@ -361,7 +365,7 @@ std::string BillingProjection::snapshot() const {
     w.u64(static_cast<uint64_t>(price.mantissa));
     w.u8(price.scale);
     w.u64(price.divisor);
-    w.u8(static_cast<uint8_t>((l.rated ? 1 : 0) | (l.overflowed ? 2 : 0)));
+    w.u8(static_cast<uint8_t>((l.rated ? 1 : 0) | (l.overflowed ? 2 : 0) | (l.quantity_overflowed ? 4 : 0)));
     w.u64(l.movements);
   }
   for (uint64_t v : {price_count_, rerates_, rerated_lines_, overflows_}) w.u64(v);
@@ -420,7 +424,8 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     const uint8_t flags = r.u8();
     l.rated = (flags & 1) != 0;
     l.overflowed = (flags & 2) != 0;
-    if ((flags & ~3) != 0) return fail();
+    l.quantity_overflowed = (flags & 4) != 0;
+    if ((flags & ~7) != 0) return fail();
     if (l.overflowed) ++overflowed_lines_;
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
@@ -429,7 +434,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     if (*slot != kNoLine) return fail();  // the same line twice
     const uint32_t idx = push_line(l, series, slot);
     Rollup& ru = rollups_[lines_[idx].rollup];
-    if (!add_q18(ru.quantity, l.quantity)) ru.quantity_overflowed = true;
+    if (l.quantity_overflowed || !add_q18(ru.quantity, l.quantity)) ru.quantity_overflowed = true;
     ru.amount += l.amount;
     ru.movements += l.movements;
     if (!l.rated) ru.unrated += l.movements;

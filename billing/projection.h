@@ -73,6 +73,9 @@ class BillingProjection final : public ledger::Projection {
     bool rated = false;
     bool overflowed = false;  // its amount does not fit in int64 (it then counts 0)
     bool dirty = false;       // its quantity changed in the batch being applied: amount not yet set
+    // Its quantity's sum went past Q18: `quantity` means nothing, later movements are counted but
+    // not added, its amount is not given (counted 0, as `overflowed`).
+    bool quantity_overflowed = false;
   };
   static_assert(sizeof(Line) == 64);
   struct Rollup {
@@ -190,7 +193,7 @@ class BillingProjection final : public ledger::Projection {
   FlatIndex<Key, KeyHash> rollup_ids_;
   std::map<int32_t, std::vector<uint32_t>> months_;  // month -> roll-ups
   uint64_t price_count_ = 0, rerates_ = 0, rerated_lines_ = 0;
-  uint64_t overflows_ = 0;         // movements whose quantity would overflow their line (not added)
+  uint64_t overflows_ = 0;         // lines whose quantity overflowed (their later movements counted, not added)
   uint64_t overflowed_lines_ = 0;  // lines whose amount overflows (Line::overflowed)
   std::vector<uint32_t> dirty_;    // lines with Line::dirty, in the batch being applied
   Recent client_, supplier_, computer_, instance_;  // folding thread only; cleared with the state

@@ -89,7 +89,9 @@ Answer BillingProjection::query(const Query& q) const {
     for (auto it = days_.lower_bound(std::max(q.from_day, first)); it != days_.end() && it->first <= to; ++it) {
       for (uint32_t idx : it->second) {
         const Line& l = lines_[idx];
-        if (matches(l.key)) fold(l.key, it->first, m, l.quantity, false, l.amount, l.movements, l.rated ? 0 : l.movements, l.overflowed ? 1 : 0);
+        if (matches(l.key)) {
+          fold(l.key, it->first, m, l.quantity, l.quantity_overflowed, l.amount, l.movements, l.rated ? 0 : l.movements, l.overflowed ? 1 : 0);
+        }
       }
     }
   }
@@ -119,9 +121,10 @@ Answer BillingProjection::query(const Query& q) const {
     if (g[5] >= 0) r.key[5] = format_date(static_cast<int32_t>(g[5]));
     if (g[6] >= 0) r.key[6] = format_month(static_cast<int32_t>(g[6]));
     r.unit = a.mixed || a.unit < 0 ? std::string() : names_[static_cast<size_t>(a.unit)];
-    r.quantity_out_of_range = a.quantity_overflowed;
+    // A row of mixed units shows no quantity anyway: it is not said to be out of range.
+    r.quantity_out_of_range = a.quantity_overflowed && !r.unit.empty();
     r.quantity = a.quantity_overflowed ? 0 : a.quantity;
-    out.quantity_out_of_range = out.quantity_out_of_range || a.quantity_overflowed;
+    out.quantity_out_of_range = out.quantity_out_of_range || r.quantity_out_of_range;
     if (!fits(a.amount)) out.out_of_range = true;
     else r.amount = static_cast<int64_t>(a.amount);
     r.movements = a.movements;

@@ -136,15 +136,17 @@ ubm::Status Ledger::recover() {
     // log, which is intact: the projection is rebuilt from it, as one that does not parse is.
     if (!cp) {
       stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": " + cp.error().detail);
-    } else if (cp->has_value() && (*cp)->size() >= 8) {
+    } else if (cp->has_value() && (*cp)->size() < 8) {
+      stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": too short");
+    } else if (cp->has_value()) {
       const std::string& v = **cp;
       uint64_t last = 0;
       for (int i = 7; i >= 0; --i) last = (last << 8) | static_cast<uint8_t>(v[i]);
-      if (last <= head_.value()) {
-        if (auto s = p->restore(std::string_view(v).substr(8), ubm::Seq{last}); !s) {
-          p->reset();
-          stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": " + s.error().detail);
-        }
+      if (last > head_.value()) {
+        stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": ahead of the log (at " + std::to_string(last) + ")");
+      } else if (auto s = p->restore(std::string_view(v).substr(8), ubm::Seq{last}); !s) {
+        p->reset();
+        stats_.checkpoints_ignored.push_back(std::string(p->name()) + ": " + s.error().detail);
       }
     }
     from = std::min(from, ubm::next(p->last_applied()));

@@ -56,8 +56,8 @@ struct LedgerStats {
   uint64_t max_group_entries = 0;
   uint64_t checkpoints = 0;             // checkpoint writes that succeeded since open
   uint64_t last_checkpoint_bytes = 0;   // bytes the last of them wrote (all projections)
-  // At open: the projections whose checkpoint could not be read or restored, and why; each was
-  // rebuilt from the log instead (slower to open, nothing lost).
+  // At open: the projections whose checkpoint was there but not used (unreadable, malformed, or
+  // ahead of the log), and why; each was rebuilt from the log instead (slower, nothing lost).
   std::vector<std::string> checkpoints_ignored;
 };
 

@@ -86,8 +86,8 @@ ubm::Status Market::rebuild() {
   std::vector<ledger::Projection*> ps = projections();
   for (auto* p : ps) p->reset();
   if (ledger_ == nullptr) {
-    failed_.store(false, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
+    failed_.store(false, std::memory_order_release);
     return {};
   }
   in_flight_.clear();
@@ -105,8 +105,10 @@ ubm::Status Market::rebuild() {
   }
   last_at_ = std::max(last_at_, instances_.last_at());
   folded_until_.store(ledger_->head().value(), std::memory_order_release);  // replayed: all durable
-  failed_.store(false, std::memory_order_release);
+  // Even first, then not failed: a reader that sees failed() false (the gate reads it first) then
+  // reads the generation of the whole projections.
   generation_.fetch_add(1, std::memory_order_acq_rel);
+  failed_.store(false, std::memory_order_release);
   return s;
 }
 
@@ -884,6 +886,7 @@ ubm::Result<Outcome> Market::execute(const Command& command) {
 }
 
 std::vector<ubm::Result<Outcome>> Market::execute_batch(std::span<const Command> commands) {
+  if (failed()) (void)rebuild();  // the log may read again; if not, decide_batch refuses
   Decided d = decide_batch(commands);
   if (!commit_batch(d)) (void)rebuild();
   return std::move(d.results);
@@ -904,13 +907,12 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   Decided d;
   d.results.reserve(commands.size());
   if (failed()) {
-    // The projections hold part of the log: nothing is decided on them. The read may work now.
-    if (auto s = rebuild(); !s) {
-      const ubm::Error e = ubm::make_error(Rejection::STORAGE_ERROR, "ledger",
-                                           "the market could not be rebuilt from the ledger (" + s.error().detail + "); restart the master");
-      for (size_t k = 0; k < commands.size(); ++k) d.results.emplace_back(e);
-      return d;
-    }
+    // The projections hold part of the log: nothing is decided on them (the caller retries the
+    // rebuild first: execute_batch, Sequencer::recover).
+    const ubm::Error e = ubm::make_error(Rejection::STORAGE_ERROR, "ledger",
+                                         "the market could not be rebuilt from its ledger (the storage cannot be read); restart the master");
+    for (size_t k = 0; k < commands.size(); ++k) d.results.emplace_back(e);
+    return d;
   }
   forget_applied();
   Batch batch;

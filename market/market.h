@@ -101,7 +101,8 @@ class Market {
 
   // Resets the projections and replays the whole ledger into them. If that fails (the log cannot
   // be read), the projections hold part of it: the generation stays odd and failed() true, and
-  // decide_batch refuses every command (after trying again) until a rebuild succeeds.
+  // decide_batch refuses every command until a rebuild succeeds (execute_batch and the Sequencer
+  // try again first).
   [[nodiscard]] ubm::Status rebuild();
   // Any thread: the last rebuild failed; nothing read from the projections may be answered.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }

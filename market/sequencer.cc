@@ -129,8 +129,11 @@ void Sequencer::loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      work_.wait(lock, [&] { return stopping_ || !queue_.empty() || poisoned_.load(); });
-      if (queue_.empty() && !poisoned_.load()) break;  // stopping and drained
+      auto ready = [&] { return stopping_ || !queue_.empty() || poisoned_.load(); };
+      // A failed market is rebuilt again below even when no command comes (readers wait for it).
+      if (market_.failed()) work_.wait_for(lock, std::chrono::seconds(1), ready);
+      else work_.wait(lock, ready);
+      if (stopping_ && queue_.empty() && !poisoned_.load()) break;  // stopping and drained
       const size_t n = std::min(queue_.size(), options_.max_batch);
       for (size_t k = 0; k < n; ++k) {
         jobs.push_back(std::move(queue_.front()));
@@ -139,6 +142,7 @@ void Sequencer::loop() {
     }
     room_.notify_all();
     if (poisoned_.load()) recover();
+    if (market_.failed()) retry_rebuild();
     if (jobs.empty()) continue;
     commands.clear();
     for (auto& j : jobs) commands.push_back(std::move(j.command));
@@ -161,7 +165,10 @@ void Sequencer::loop() {
 
 void Sequencer::hand_off(Decision&& d) {
   if (options_.pipeline == 0) {
-    if (!market_.commit_batch(d.decided)) (void)market_.rebuild();
+    if (!market_.commit_batch(d.decided) && !market_.rebuild()) {
+      rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
+      next_rebuild_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     if (options_.after_write) options_.after_write();
     answer(d.jobs, d.decided.results);
     return;
@@ -251,9 +258,22 @@ void Sequencer::recover() {
     failed.swap(failed_);
     poisoned_.store(false);
   }
-  (void)market_.rebuild();
+  if (!market_.rebuild()) {
+    rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
+    next_rebuild_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  }
   if (options_.after_write) options_.after_write();
   for (auto& d : failed) answer(d.jobs, d.decided.results);
+}
+
+void Sequencer::retry_rebuild() {
+  // A full scan of the log each time: at most one a second while the storage cannot be read (the
+  // commands meanwhile are refused by decide_batch).
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_rebuild_) return;
+  next_rebuild_ = now + std::chrono::seconds(1);
+  if (!market_.rebuild()) rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.after_write) options_.after_write();  // replies held for the rebuild's end learn it
 }
 
 void Sequencer::write_loop() {

@@ -13,6 +13,7 @@
 // Bounded: at most `max_queue` commands wait; submit() blocks while the queue is full. The
 // destructor decides what is queued, then stops the thread.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -33,6 +34,7 @@ struct SequencerStats {
                                      // writer, serialising), deciding nothing meanwhile
   uint64_t checkpoint_write_ns = 0;  // time their writes took, on their own thread, deciding going on
   uint64_t last_checkpoint_bytes = 0;
+  uint64_t rebuild_failures = 0;  // rebuilds that could not read the log (market failed() meanwhile)
 };
 
 struct SequencerOptions {
@@ -90,7 +92,7 @@ class Sequencer {
   size_t queued() const;
   SequencerStats stats() const {
     return {decided_batches_.load(), merged_batches_.load(),     checkpoints_.load(),          checkpoint_failures_.load(),
-            checkpoint_ns_.load(),   checkpoint_write_ns_.load(), last_checkpoint_bytes_.load()};
+            checkpoint_ns_.load(),   checkpoint_write_ns_.load(), last_checkpoint_bytes_.load(), rebuild_failures_.load()};
   }
 
  private:
@@ -112,6 +114,7 @@ class Sequencer {
   void loop();
   void write_loop();
   void recover();  // deciding thread, after a failed write
+  void retry_rebuild();  // deciding thread, while the market is failed()
   void hand_off(Decision&& d);  // deciding thread: to the writer, or written and answered here
   void wait_written();  // deciding thread: until every decided batch is written (or failed)
   void maybe_checkpoint(size_t entries_decided);  // deciding thread
@@ -132,7 +135,8 @@ class Sequencer {
   std::deque<Decision> writing_;
   bool writer_busy_ = false;
   std::atomic<uint64_t> decided_batches_{0}, merged_batches_{0}, checkpoints_{0}, checkpoint_failures_{0}, checkpoint_ns_{0},
-      checkpoint_write_ns_{0}, last_checkpoint_bytes_{0};
+      checkpoint_write_ns_{0}, last_checkpoint_bytes_{0}, rebuild_failures_{0};
+  std::chrono::steady_clock::time_point next_rebuild_{};  // deciding thread: no retry before
   std::future<void> checkpoint_write_;  // the image captured last, being written (Storage::write_large)
   uint64_t since_checkpoint_ = 0;  // entries decided since; deciding thread only
   uint64_t next_checkpoint_ = 0;   // entries between checkpoints, from the last one's size

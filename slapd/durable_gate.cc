@@ -27,7 +27,8 @@ void DurableGate::after(uint64_t bound, uint64_t generation, Fire fire, bool wri
       // The head first, then the generation (as in notify): a number a rebuild let new decisions
       // reuse is seen with the generation that moved.
       const uint64_t head = sources_.durable_head();
-      auto now = verdict(bound, generation, head, sources_.generation(), failed());
+      const bool down = failed();  // before the generation: a rebuild moves it before it clears failed
+      auto now = verdict(bound, generation, head, sources_.generation(), down);
       if (!now && (write || waiters_.size() < max_)) {
         waiters_.push_back(Waiter{bound, generation, std::move(fire)});
         return;
@@ -44,8 +45,8 @@ void DurableGate::notify() {
     std::lock_guard lock(mu_);
     if (waiters_.empty()) return;
     const uint64_t head = sources_.durable_head();
+    const bool down = failed();  // before the generation, as in after()
     const uint64_t generation = sources_.generation();
-    const bool down = failed();
     std::erase_if(waiters_, [&](Waiter& w) {
       auto v = verdict(w.bound, w.generation, head, generation, down);
       if (!v) return false;

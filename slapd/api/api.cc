@@ -128,6 +128,10 @@ void Api::render_durable(Reply reply, Dialect d, std::function<http::Response()>
 
 void Api::authenticated(http::Request& req, const std::string& path, const std::string& query, Route route, Dialect dialect, Reply reply) {
   if (route == Route::healthz) {
+    if (ctx_.market.failed()) {  // a rebuild could not read the ledger: nothing is answered but this
+      return reply(json_response(503, bj::object{{"status", "failed"}, {"ledger_head", ctx_.ledger.head().value()},
+                                                 {"detail", "the market could not be rebuilt from its ledger; restart the master"}}));
+    }
     return reply(json_response(200, bj::object{{"status", "ok"}, {"ledger_head", ctx_.ledger.head().value()}}));
   }
   // Authentication: a certificate from our CA, within its validity, known and not revoked.

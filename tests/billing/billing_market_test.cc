@@ -321,6 +321,17 @@ TEST(Statements, AQuantityThatDoesNotFitIsSaidNotDropped) {
   ASSERT_EQ(fits.rows.size(), 1u);
   EXPECT_FALSE(fits.rows[0].quantity_out_of_range);
   EXPECT_EQ(q18_to_string(fits.rows[0].quantity), "90000000000000000000");
+  // One day line past it: 20 journals of the last day. Every movement counted, none dropped.
+  const int32_t full = first + kDays;
+  at_day(w, full, 2);
+  for (int k = 0; k < 20; ++k) {
+    const auto start = ubm::TimestampNs{day_start_ns(full) + k}, stop = ubm::TimestampNs{day_start_ns(full) + kHourNs};
+    w.ok(usage("COMP-1", o.instance, "full-" + std::to_string(k), start, stop, {{"usage/disk_byte_s", dec("9000000000000000000"), "byte_s", "", ""}}));
+  }
+  const auto day = ask(w, full, full, {Dim::day});
+  ASSERT_EQ(day.rows.size(), 1u);
+  EXPECT_TRUE(day.rows[0].quantity_out_of_range);
+  EXPECT_EQ(day.rows[0].movements, 20u);
   w.expect_replay_equal();
 }
 

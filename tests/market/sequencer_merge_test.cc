@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ledger/fault_storage.h"
 #include "ledger/memory_storage.h"
 #include "market/sequencer.h"
 #include "market_fixture.h"
@@ -130,6 +131,30 @@ TEST(SequencerMerge, AFailedMergedWriteFailsEveryCommandInItAndNothingOfThemRema
   }
   EXPECT_EQ(w.ledger->head(), head_before);
   for (const char* t : {"a", "b", "c"}) EXPECT_EQ(w.market.instances().find("alice", t), nullptr) << t;
+}
+
+// A failed write whose rebuild cannot read the log leaves the market failed(): the commands queued
+// meanwhile are refused, never decided on the half-built projections, and the deciding thread
+// tries the rebuild again by itself (about once a second, commands or none) until the log reads.
+TEST(SequencerFailedMarket, CommandsAreRefusedUntilTheRebuildReadsTheLogAgain) {
+  SequencerWorld<ledger::FaultStorage> w(4);
+  const auto whole = snapshots(w.market.projections());
+  Sequencer seq(w.market, {.max_batch = 1000, .pipeline = 2});
+  w.storage->fail_next_writes(1);
+  w.storage->fail_scans_after(2);
+  auto a = seq.submit(SequencerWorld<ledger::FaultStorage>::request("a")).get();
+  ASSERT_FALSE(a.ok());
+  ASSERT_TRUE(w.market.failed());
+  EXPECT_EQ(seq.stats().rebuild_failures, 1u);
+  auto b = seq.submit(SequencerWorld<ledger::FaultStorage>::request("b")).get();
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code, ubm::Rejection::STORAGE_ERROR);
+  EXPECT_NE(b.error().detail.find("could not be rebuilt"), std::string::npos) << b.error().to_string();
+  EXPECT_EQ(w.market.instances().find("alice", "b"), nullptr);
+  w.storage->clear_faults();  // the log reads again; no command is sent
+  ASSERT_TRUE(eventually([&] { return !w.market.failed(); })) << "rebuilt by the deciding thread on its own";
+  EXPECT_EQ(w.market.generation() % 2, 0u);
+  EXPECT_EQ(snapshots(w.market.projections()), whole);
 }
 
 }  // namespace

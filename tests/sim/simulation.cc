@@ -108,6 +108,7 @@ void Simulation::step(int n) {
 
   bool wrote = false;
   bool storage_error = false;  // from the first writing command of a failed batch on, every answer is one
+  bool accepted_before = false;  // a command the model accepts came earlier in the batch (only one can write)
   for (size_t k = 0; k < results.size(); ++k) {
     ++stats_.commands;
     const auto& r = results[k];
@@ -115,6 +116,9 @@ void Simulation::step(int n) {
     const std::string where = std::string(p.what) + " (command " + std::to_string(k + 1) + " of " + std::to_string(size) + ")";
     const bool this_storage_error = !r.ok() && r.error().code == ubm::Rejection::STORAGE_ERROR;
     require(!storage_error || this_storage_error, where + ": answered after a storage error of its batch, which it may have read");
+    // Before the batch's first writing command, answers read nothing of it: they stand.
+    require(!this_storage_error || accepted_before || p.accepted, where + ": a storage error before any command of its batch could write");
+    accepted_before = accepted_before || p.accepted;
     storage_error = storage_error || this_storage_error;
     if (this_storage_error && !p.accepted) {
       // Refused by the model, but decided after the batch's failed first writer: it read what the
