@@ -565,14 +565,19 @@ TEST_F(MarketRules, ClosedComputersHostSharedInstancesOnlyForTheirOwnerByName) {
   w.expect_replay_equal();
 }
 
-TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
-  auto fault = std::make_shared<ledger::FaultStorage>();
-  World f(fault);
+// Owner, alice and COMP-1 with 2 partitions supplying kRelease (on a storage that fails on demand).
+void owner_alice_and_one_computer(World& f) {
   f.party("owner");
   f.party("alice");
   f.computer("COMP-1", 1);
   f.format("COMP-1", 2);
   f.supply("COMP-1");
+}
+
+TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
+  auto fault = std::make_shared<ledger::FaultStorage>();
+  World f(fault);
+  owner_alice_and_one_computer(f);
   const auto before = f.snapshots();
   const ubm::Seq head = f.ledger().head();
   const uint64_t generation = f.market().generation();
@@ -625,11 +630,7 @@ TEST_F(MarketRules, AFailedWriteFailsEveryAnswerThatReadItsBatch) {
 TEST_F(MarketRules, AMarketThatCannotBeRebuiltDecidesNothingUntilItIs) {
   auto fault = std::make_shared<ledger::FaultStorage>();
   World f(fault);
-  f.party("owner");
-  f.party("alice");
-  f.computer("COMP-1", 1);
-  f.format("COMP-1", 2);
-  f.supply("COMP-1");
+  owner_alice_and_one_computer(f);
   const auto whole = f.snapshots();
   fault->fail_next_writes(1);
   fault->fail_scans_after(3);  // the rebuild reads 3 entries of the log, then an I/O error
