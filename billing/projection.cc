@@ -124,7 +124,8 @@ void BillingProjection::set_amount(Line& line) {
   }
   Rollup& r = rollups_[line.rollup];
   if (overflowed != line.overflowed) {
-    overflowed ? ++overflowed_lines_ : --overflowed_lines_;
+    // A line whose quantity overflowed is counted once, in overflows_ (add).
+    if (!line.quantity_overflowed) overflowed ? ++overflowed_lines_ : --overflowed_lines_;
     overflowed ? ++r.overflowed : --r.overflowed;
     line.overflowed = overflowed;
   }
@@ -224,7 +225,10 @@ void BillingProjection::add(Key key, Q18 quantity, uint32_t movements) {
   Rollup& r = rollups_[line.rollup];
   if (line.quantity_overflowed || !add_q18(line.quantity, quantity)) {
     // Counted, never dropped: the line and its roll-up say their quantity is not given.
-    if (!line.quantity_overflowed) ++overflows_;
+    if (!line.quantity_overflowed) {
+      ++overflows_;
+      if (line.overflowed) --overflowed_lines_;  // counted once, here, from now on (set_amount)
+    }
     line.quantity_overflowed = true;
     r.quantity_overflowed = true;
   } else if (!add_q18(r.quantity, quantity)) {
@@ -327,7 +331,7 @@ ubm::Seq BillingProjection::last_applied() const {
 // under other rules (none before 2026-12-07: the computer's price then applied whatever its unit)
 // does not parse, so billing is replayed from the log rather than restored with lines a fresh
 // replay would rate differently.
-constexpr uint64_t kRatingRules = 0xB111'0000'0000'0002;
+constexpr uint64_t kRatingRules = 0xB111'0000'0000'0003;  // 3: a line's quantity overflow is flagged, its movements counted
 
 std::string BillingProjection::snapshot() const {
   std::shared_lock lock(mu_);
@@ -426,7 +430,7 @@ ubm::Status BillingProjection::restore(std::string_view snapshot, ubm::Seq last_
     l.overflowed = (flags & 2) != 0;
     l.quantity_overflowed = (flags & 4) != 0;
     if ((flags & ~7) != 0) return fail();
-    if (l.overflowed) ++overflowed_lines_;
+    if (l.overflowed && !l.quantity_overflowed) ++overflowed_lines_;  // as set_amount counts
     l.movements = static_cast<uint32_t>(r.u64());
     if (!r.ok() || l.key.resource >= resources_.size()) return fail();
     const uint32_t series = series_of(l.key);

@@ -45,8 +45,8 @@ class BillingProjection final : public ledger::Projection {
   Answer query(const Query& q) const;
 
   struct Stats {
-    // overflows: movements not added (their line's quantity would overflow) + lines whose amount does
-    // not fit in int64.
+    // overflows: lines whose quantity overflowed (their movements counted, their quantity not given)
+    // + other lines whose amount does not fit in int64.
     uint64_t lines = 0, rollups = 0, prices = 0, rerates = 0, rerated_lines = 0, overflows = 0;
   };
   Stats stats() const;

@@ -267,12 +267,15 @@ void Sequencer::recover() {
 }
 
 void Sequencer::retry_rebuild() {
-  // A full scan of the log each time: at most one a second while the storage cannot be read (the
-  // commands meanwhile are refused by decide_batch).
-  const auto now = std::chrono::steady_clock::now();
-  if (now < next_rebuild_) return;
-  next_rebuild_ = now + std::chrono::seconds(1);
+  // A full scan of the log each time: spaced while the storage cannot be read (the commands
+  // meanwhile are refused by decide_batch).
+  const auto started = std::chrono::steady_clock::now();
+  if (started < next_rebuild_) return;
   if (!market_.rebuild()) rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
+  // From its end, and at least twice as long as it took: a scan that fails late in a large log
+  // does not keep the deciding thread replaying it back to back.
+  const auto ended = std::chrono::steady_clock::now();
+  next_rebuild_ = ended + std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), 2 * (ended - started));
   if (options_.after_write) options_.after_write();  // replies held for the rebuild's end learn it
 }
 

@@ -145,7 +145,7 @@ TEST(SequencerFailedMarket, CommandsAreRefusedUntilTheRebuildReadsTheLogAgain) {
   auto a = seq.submit(SequencerWorld<ledger::FaultStorage>::request("a")).get();
   ASSERT_FALSE(a.ok());
   ASSERT_TRUE(w.market.failed());
-  EXPECT_EQ(seq.stats().rebuild_failures, 1u);
+  EXPECT_GE(seq.stats().rebuild_failures, 1u);
   auto b = seq.submit(SequencerWorld<ledger::FaultStorage>::request("b")).get();
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.error().code, ubm::Rejection::STORAGE_ERROR);
