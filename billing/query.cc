@@ -48,12 +48,10 @@ void compare(Answer& cur, const Answer& prev) {
       n.unit = r.unit;
       n.previous_amount = r.amount;
       n.previous_quantity = r.quantity;
-      n.previous_quantity_out_of_range = r.quantity_out_of_range;
       cur.rows.push_back(std::move(n));
     } else {
       cur.rows[it->second].previous_amount = r.amount;
       cur.rows[it->second].previous_quantity = r.quantity;
-      cur.rows[it->second].previous_quantity_out_of_range = r.quantity_out_of_range;
     }
   }
   std::sort(cur.rows.begin(), cur.rows.end(), [](const Row& a, const Row& b) { return identity(a) < identity(b); });

@@ -37,7 +37,6 @@ struct Row {
   // Period-over-period (filled by compare()).
   int64_t previous_amount = 0;
   Q18 previous_quantity = 0;
-  bool previous_quantity_out_of_range = false;
 };
 
 struct Answer {

@@ -165,10 +165,7 @@ void Sequencer::loop() {
 
 void Sequencer::hand_off(Decision&& d) {
   if (options_.pipeline == 0) {
-    if (!market_.commit_batch(d.decided) && !market_.rebuild()) {
-      rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
-      next_rebuild_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    }
+    if (!market_.commit_batch(d.decided)) rebuild_market();
     if (options_.after_write) options_.after_write();
     answer(d.jobs, d.decided.results);
     return;
@@ -258,24 +255,25 @@ void Sequencer::recover() {
     failed.swap(failed_);
     poisoned_.store(false);
   }
-  if (!market_.rebuild()) {
-    rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
-    next_rebuild_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  }
+  rebuild_market();
   if (options_.after_write) options_.after_write();
   for (auto& d : failed) answer(d.jobs, d.decided.results);
 }
 
-void Sequencer::retry_rebuild() {
-  // A full scan of the log each time: spaced while the storage cannot be read (the commands
-  // meanwhile are refused by decide_batch).
+void Sequencer::rebuild_market() {
   const auto started = std::chrono::steady_clock::now();
-  if (started < next_rebuild_) return;
-  if (!market_.rebuild()) rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
-  // From its end, and at least twice as long as it took: a scan that fails late in a large log
-  // does not keep the deciding thread replaying it back to back.
+  if (market_.rebuild()) return;
+  rebuild_failures_.fetch_add(1, std::memory_order_relaxed);
+  // A full scan of the log each time: the next one (retry_rebuild) waits from this one's end, and
+  // at least twice as long as it took, so a scan failing late in a large log does not keep the
+  // deciding thread replaying it back to back.
   const auto ended = std::chrono::steady_clock::now();
   next_rebuild_ = ended + std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), 2 * (ended - started));
+}
+
+void Sequencer::retry_rebuild() {
+  if (std::chrono::steady_clock::now() < next_rebuild_) return;  // the commands meanwhile are refused by decide_batch
+  rebuild_market();
   if (options_.after_write) options_.after_write();  // replies held for the rebuild's end learn it
 }
 

@@ -114,7 +114,8 @@ class Sequencer {
   void loop();
   void write_loop();
   void recover();  // deciding thread, after a failed write
-  void retry_rebuild();  // deciding thread, while the market is failed()
+  void rebuild_market();  // deciding thread: Market::rebuild, a failure counted and the next retry spaced
+  void retry_rebuild();   // deciding thread, while the market is failed(): rebuild_market when due
   void hand_off(Decision&& d);  // deciding thread: to the writer, or written and answered here
   void wait_written();  // deciding thread: until every decided batch is written (or failed)
   void maybe_checkpoint(size_t entries_decided);  // deciding thread

@@ -373,7 +373,7 @@ Status InstanceManager::process(const PartitionView& p, const PartitionLayout& l
     if (auto st = write_inside(layout.path, rel, content, 0640, layout.identity); !st) return st;
   }
   const bool started = p.state == InstanceState::kStarted;
-  const std::string& through = cpu_groups != nullptr ? launcher : kNoLauncher;
+  const std::string through = launcher_in_use();
   Status cannot_run;  // a program that cannot start: its group is still applied (and stopped)
   if (!through.empty()) {
     for (auto& ps : rendered->programs) {
@@ -511,7 +511,7 @@ InstancePassResult InstanceManager::run_pass(const ComputerView& view) {
     // A launcher other than the one the programs were set up with (slapnode moved, or CPU groups
     // gained or lost): processed again, so that supervisord never runs a path it should not.
     bool same = rec && rec->instance_guid == p->instance_guid && rec->timestamp == p->timestamp && rec->state == want &&
-                rec->software_release_uri == p->software_release_uri && rec->launcher == (cpu_groups != nullptr ? launcher : kNoLauncher);
+                rec->software_release_uri == p->software_release_uri && rec->launcher == launcher_in_use();
     if (same && (p->state != InstanceState::kStarted || running(layout, rec->programs, *status))) {
       ++res.unchanged;
       continue;
@@ -583,8 +583,6 @@ std::optional<std::string> first_word(std::string_view s) {
   return w;
 }
 }  // namespace
-
-const std::string kNoLauncher;
 
 Status runnable_command(const std::string& command, const std::string& directory) {
   const auto word = first_word(command);

@@ -43,7 +43,6 @@ Status runnable_command(const std::string& command, const std::string& directory
 // replace it would run as root at the next restart of any program). Its real path; empty, with a
 // warning, otherwise.
 std::string usable_launcher(const std::string& configured);
-extern const std::string kNoLauncher;  // ""
 
 // The record slapnode keeps of each partition, in its state directory (layout.state_dir, mode 0700,
 // slapnode's uid; never in the partition directory, which the partition's user owns). A destroy
@@ -87,6 +86,8 @@ class InstanceManager {
   std::string launcher;
 
  private:
+  // The launcher programs run through: `launcher` where the node keeps CPU groups, else none.
+  std::string launcher_in_use() const { return cpu_groups != nullptr ? launcher : std::string(); }
   Status process(const PartitionView& p, const PartitionLayout& layout, InstancePassResult& res);
   Status destroy(const PartitionView* p, const PartitionLayout& layout, InstancePassResult& res);
   bool running(const PartitionLayout& layout, int programs, const std::map<std::string, ProcessStatus>& status) const;
