@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cassert>
+#include <numeric>
 #include <set>
 
 #include "ledger/hash.h"
 #include "billing/entries.h"
 #include "market/price_rules.h"
 #include "market/sla.h"
+#include "market/usage_split.h"
 #include "ubm/validate.h"
 
 namespace slap::market {
@@ -48,7 +50,7 @@ struct Market::Batch {
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
 
-std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_, &hosting_, &billing_}; }
+std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_, &hosting_, &tenancy_, &billing_}; }
 
 void Market::attach(ledger::Ledger& ledger) {
   ledger_ = &ledger;
@@ -206,6 +208,7 @@ struct Market::Handler {
     m.computers_.apply_fact(f);
     m.capacity_.apply_fact(f);
     m.hosting_.apply_fact(f);
+    m.tenancy_.apply_fact(f);
     wrote = true;
   }
   // Who supplies hosting, and usage, to `client` on computer `c`: its owner, or its network when
@@ -769,18 +772,25 @@ struct Market::Handler {
     };
     std::vector<Pending> accepted;
     std::set<std::string> here;  // keys of this journal: a transaction repeated inside it counts once
-    // The instance a movement's reference names, on this computer only.
-    auto instance_of = [&](const std::string& ref, const std::string& tx_ref) -> ubm::Result<std::string> {
+    // Who a movement's reference names, on this computer only, for the transaction's period:
+    // one holder (the instance, or "" for the computer itself), or, for a partition that changed
+    // hands during the period, each instance that held it, with the part of the period it did.
+    using Holders = std::vector<PartitionTenancy::Share>;
+    auto holders_of = [&](const std::string& ref, const UsageTransaction& tx) -> ubm::Result<Holders> {
+      const int64_t start = tx.start.value(), stop = tx.stop.value();
+      auto whole = [&](std::string_view instance) { return Holders{PartitionTenancy::Share{instance, start, stop, 1}}; };
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
-      if (!partition.empty()) return instance_of_partition(comp, partition, c.computer);
+      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, start, stop);
       if (const auto* i = m.instances_.find(ref)) {
         const ComputerView::Computer* loc = m.computers_.location(ref);
-        if (loc != nullptr && loc->props.computer == c.computer) return i->request.instance;
+        if (loc != nullptr && loc->props.computer == c.computer) return whole(i->request.instance);
+        // Destroyed (or moved) since: its usage up to then is still its own.
+        if (m.tenancy_.held_before(ref, c.computer, start, stop)) return whole(i->request.instance);
       } else if (ref.empty() || ref == c.computer) {
-        if (tx_ref.rfind("slappart", 0) == 0) return instance_of_partition(comp, tx_ref, c.computer);
-        return std::string();  // the computer itself
+        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, start, stop);
+        return whole("");  // the computer itself
       }
       // Another computer's instance is refused as an unknown one: a node must not learn, by
       // reporting usage for guids, which instances exist elsewhere.
@@ -799,32 +809,53 @@ struct Market::Handler {
           return reject(Rejection::INVALID_PARAMETER, where + ".movement[" + std::to_string(k) + "].resource",
                         "'" + l.resource + "' is recorded by the market itself (capacity/, software/, hosting/, billing/), not reported in usage");
         }
-        auto guid = instance_of(l.reference, tx.reference);
-        if (!guid) {
-          auto e = guid.error();
+        auto holders = holders_of(l.reference, tx);
+        if (!holders) {
+          auto e = holders.error();
           e.field = where + ".movement[" + std::to_string(k) + "]." + e.field;
           return e;
         }
-        ubm::Movement mv;
-        mv.resource = l.resource;
-        mv.quantity = {l.quantity, l.unit};
-        mv.price = {ubm::Decimal{}, ""};  // rated by billing, not here
-        mv.start = tx.start;
-        mv.stop = tx.stop;
-        mv.attributes = {{std::string(kUsageJournalAttribute), key}, {"reference", l.reference}};
-        if (!l.title.empty()) mv.attributes.push_back({"title", l.title});
-        if (guid->empty()) {
-          mv.source = ubm::NodeId{owner};
-          mv.destination = ubm::NodeId{std::string(kMarketNode)};
-          mv.items = {ubm::ItemId{c.computer}};
-        } else {
-          const auto* i = m.instances_.find(*guid);
-          mv.source = ubm::NodeId{supplier_of(*comp, i->request.client)};
-          mv.destination = ubm::NodeId{i->request.client};
-          mv.items = {ubm::ItemId{*guid}, ubm::ItemId{c.computer}};
+        // One movement per holder: a partition that changed hands during the period splits the
+        // quantity by the time each held it (usage_split.h), each part dated to its holding. A
+        // zero goes whole to the longest holder (the earliest on ties): nothing to split.
+        if (holders->size() > 1 && l.quantity.is_zero()) {
+          auto longest = std::max_element(holders->begin(), holders->end(), [](const auto& x, const auto& y) { return x.weight < y.weight; });
+          *holders = Holders{*longest};
         }
-        if (auto st = ubm::validate_structure(ubm::EntryBody{mv}, where + ".movement[" + std::to_string(k) + "]"); !st) return st.error();
-        p.movements.push_back(std::move(mv));
+        std::vector<int64_t> weights;
+        for (const auto& x : *holders) weights.push_back(x.weight);
+        const std::vector<ubm::Decimal> parts = split_by_weight(l.quantity, weights);
+        const int64_t total = std::accumulate(weights.begin(), weights.end(), int64_t{0});
+        for (size_t h = 0; h < holders->size(); ++h) {
+          if (parts[h].is_zero() && !l.quantity.is_zero()) continue;  // too short a hold for a unit of the last digit
+          const auto& holder = (*holders)[h];
+          const bool split = holders->size() > 1;
+          ubm::Movement mv;
+          mv.resource = l.resource;
+          mv.quantity = {parts[h], l.unit};
+          mv.price = {ubm::Decimal{}, ""};  // rated by billing, not here
+          // One holder keeps the journal's period as reported; a split part is dated to its hold.
+          mv.start = split ? ubm::TimestampNs{holder.start} : tx.start;
+          mv.stop = split ? ubm::TimestampNs{holder.stop} : tx.stop;
+          mv.attributes = {{std::string(kUsageJournalAttribute), key}, {"reference", l.reference}};
+          if (!l.title.empty()) mv.attributes.push_back({"title", l.title});
+          if (split) {
+            // What an auditor needs to redo the split: this holder's time and the holders' total.
+            mv.attributes.push_back({"split", std::to_string(holder.weight) + "/" + std::to_string(total)});
+          }
+          if (holder.instance.empty()) {
+            mv.source = ubm::NodeId{owner};
+            mv.destination = ubm::NodeId{std::string(kMarketNode)};
+            mv.items = {ubm::ItemId{c.computer}};
+          } else {
+            const auto* i = m.instances_.find(holder.instance);
+            mv.source = ubm::NodeId{supplier_of(*comp, i->request.client)};
+            mv.destination = ubm::NodeId{i->request.client};
+            mv.items = {ubm::ItemId{std::string(holder.instance)}, ubm::ItemId{c.computer}};
+          }
+          if (auto st = ubm::validate_structure(ubm::EntryBody{mv}, where + ".movement[" + std::to_string(k) + "]"); !st) return st.error();
+          p.movements.push_back(std::move(mv));
+        }
       }
       accepted.push_back(std::move(p));
     }
@@ -842,11 +873,19 @@ struct Market::Handler {
     return out;
   }
 
-  static ubm::Result<std::string> instance_of_partition(const ComputerView::Computer* comp, const std::string& partition, const std::string& computer) {
-    const auto* p = comp->partition(partition);
-    if (p == nullptr) return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
-    if (p->instance.empty()) return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosts no instance");
-    return p->instance;
+  // The instances that held `partition` during [start, stop]. A partition that never hosted an
+  // instance then is refused: its usage belongs to nobody this market can bill.
+  static ubm::Result<std::vector<PartitionTenancy::Share>> partition_holders(const Market& m, const ComputerView::Computer* comp,
+                                                                             const std::string& partition, const std::string& computer,
+                                                                             int64_t start, int64_t stop) {
+    if (comp->partition(partition) == nullptr) {
+      return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
+    }
+    auto holders = m.tenancy_.holders(computer, partition, start, stop);
+    if (holders.empty()) {
+      return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosted no instance during the period");
+    }
+    return holders;
   }
 
   ubm::Result<Outcome> operator()(const Rename& c) {
@@ -935,6 +974,7 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   instances_.speculated_until(last);
   capacity_.speculated_until(last);
   hosting_.speculated_until(last);
+  tenancy_.speculated_until(last);
   decided_head_ = last;
   InFlight f{last, {}, {}};
   f.ids.reserve(batch.registered.size());

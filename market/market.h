@@ -39,6 +39,7 @@
 #include "market/hosting_clock.h"
 #include "market/instance_registry.h"
 #include "market/matcher.h"
+#include "market/partition_tenancy.h"
 #include "market/usage_journals.h"
 
 namespace slap::market {
@@ -131,6 +132,7 @@ class Market {
   const CapacityIndex& capacity() const { return capacity_; }
   const UsageJournals& usage_journals() const { return journals_; }
   const HostingClock& hosting() const { return hosting_; }
+  const PartitionTenancy& tenancy() const { return tenancy_; }  // sequencer thread
   // Billing day lines, roll-ups and price lists; query() from any thread.
   const billing::BillingProjection& billing() const { return billing_; }
   // Joined read model; any thread (each projection is read under its own lock).
@@ -154,6 +156,7 @@ class Market {
   Matcher matcher_{capacity_, computers_, instances_};
   UsageJournals journals_;
   HostingClock hosting_;
+  PartitionTenancy tenancy_;
   billing::BillingProjection billing_{options_.currency};
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};

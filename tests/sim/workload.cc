@@ -16,7 +16,6 @@ const std::vector<std::string> kTypes = {"default", "frontend"};
 const std::vector<std::string> kRegions = {"fr", "de", "jp"};
 constexpr int kPartitions = 5;  // a computer declares slappart0 .. slappart4 at most
 constexpr int64_t kHourNs = 3'600'000'000'000;
-constexpr int64_t kEpochNs = 1'700'000'000'000'000'000;
 
 std::string partition_ref(int k) { return "slappart" + std::to_string(k); }
 int partition_index(const std::string& ref) { return std::stoi(ref.substr(8)); }
@@ -259,7 +258,11 @@ Planned Workload::report_usage(Reference& ref) {
   for (int t = 0; t < transactions; ++t) {
     market::UsageTransaction tx;
     tx.reference = dice(3) == 0 ? std::string("journal") : partition_ref(dice(kPartitions));
-    tx.start = ubm::TimestampNs{kEpochNs + dice(3) * kHourNs};  // few periods: repeats are common
+    // Few periods (repeats are common), all after now: only the partitions' present holders held
+    // them then, as this model knows them (a period holding a hand-over is the market tests' job:
+    // tests/market/usage_tenancy_test.cc).
+    const int64_t next_hour = (clock_.now().value() / kHourNs + 1) * kHourNs;
+    tx.start = ubm::TimestampNs{next_hour + dice(3) * kHourNs};
     tx.stop = ubm::TimestampNs{tx.start.value() + kHourNs};
     const int lines = 1 + dice(2);
     for (int l = 0; l < lines; ++l) {

@@ -16,22 +16,25 @@ using test::str;
 
 namespace {
 
+// A day's journal, as SlapOS nodes post them: the partition held the instance during the day.
 std::string journal(const std::string& guid, const std::string& partition, const std::string& date, const std::string& quantity) {
   std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + date +
-                    " 00:00:00</start_date><stop_date>" + date + " 00:00:01</stop_date><reference>" + partition +
+                    " 00:00:00</start_date><stop_date>" + date + " 23:59:59</stop_date><reference>" + partition +
                     "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
                     "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
                     "</quantity><price>0.0</price><VAT/></movement></transaction></journal>";
   return boost::json::serialize(boost::json::object{{"tioxml", xml}, {"computer_guid", guid}});
 }
 
-// A journal of one movement of `resource` (unit given by a category) on `date`.
-std::string journal_of(const std::string& guid, const std::string& date, const std::string& resource, const std::string& unit,
-                       const std::string& quantity) {
+// A journal of one movement of `resource` (unit given by a category) on `date`, for `instance`
+// (named by its guid: a partition is billed to whoever held it then, and the instance was
+// allocated today, after yesterday's journals begin).
+std::string journal_of(const std::string& guid, const std::string& instance, const std::string& date, const std::string& resource,
+                       const std::string& unit, const std::string& quantity) {
   std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + date +
                     " 00:00:00</start_date><stop_date>" + date + " 00:00:01</stop_date><reference>slappart0-" + resource +
                     "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
-                    "<movement><resource>" + resource + "</resource><reference>slappart0</reference><quantity>" + quantity +
+                    "<movement><resource>" + resource + "</resource><reference>" + instance + "</reference><quantity>" + quantity +
                     "</quantity><price>0.0</price><VAT/><category>unit:" + unit + "</category></movement></transaction></journal>";
   return boost::json::serialize(boost::json::object{{"tioxml", xml}, {"computer_guid", guid}});
 }
@@ -68,14 +71,16 @@ class MasterBilling : public ::testing::Test {
     master.connect(node_c, test::cert_of(comp_o));
     ASSERT_EQ(node_c->post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
     ASSERT_EQ(supplier_c->post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
-    ASSERT_EQ(client_c->post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+    auto requested = client_c->post("/slapos.post.v0.software_instance", R"({"title":"db","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})");
+    ASSERT_EQ(requested.status, 200u);
+    instance = str(parse_object(requested.body), "instance_guid");
     today = billing::day_of(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
   test::TempDir dir;
   test::MasterProcess master{dir.path() / "master"};
   std::optional<test::TlsClient> admin_c, supplier_c, client_c, analyst_c, node_c;  // built in place: a client holds its stream
   boost::json::object supplier_o, client_o, analyst_o;
-  std::string client_id, guid;
+  std::string client_id, guid, instance;
   int32_t today = 0;
 };
 
@@ -175,7 +180,7 @@ TEST_F(MasterBilling, WhatAnAnalystIsNeverShownSilently) {
     EXPECT_EQ(r.status, 201u) << body << " " << r.body;
   };
   auto post = [&](const std::string& date, const std::string& resource, const std::string& unit, const std::string& quantity) {
-    auto r = node.post("/slapos.post.v0.compute_node_usage", journal_of(guid, date, resource, unit, quantity));
+    auto r = node.post("/slapos.post.v0.compute_node_usage", journal_of(guid, instance, date, resource, unit, quantity));
     ASSERT_EQ(r.status, 200u) << r.body;
   };
   // 9e16 minor units per transaction: one line of 100 fits in int64 (9e18), two do not.
