@@ -4,6 +4,8 @@
 #include <cassert>
 #include <mutex>
 
+#include "ubm/ids.h"
+
 namespace slap::market {
 namespace {
 
@@ -150,11 +152,13 @@ void ComputerView::bump_location(std::string_view instance) {
 void ComputerView::fold(const Fact& fact) {
   struct V {
     ComputerView& v;
+    int64_t at;  // the fact's decision time
     void operator()(const fact::ComputerSet& f) {
       Computer* c = v.at(f.computer);
       if (c == nullptr) {
         v.by_guid_.emplace(f.computer, static_cast<uint32_t>(v.computers_.size()));
         c = &v.computers_.emplace_back();
+        v.past_.emplace_back();
       }
       c->props = f;
       ++c->version;
@@ -203,6 +207,7 @@ void ComputerView::fold(const Fact& fact) {
       auto* p = const_cast<Partition*>(c->partition(partition));
       if (p == nullptr) return;
       p->instance = instance;
+      p->since = at;
       skip_taken(*c);
       ++c->busy;
       ++c->version;
@@ -222,7 +227,11 @@ void ComputerView::fold(const Fact& fact) {
       Computer& c = v.computers_[it->second];
       if (!f.partition.empty()) {
         if (auto* p = const_cast<Partition*>(c.partition(f.partition)); p != nullptr && p->instance == f.instance) {
+          const auto part = static_cast<uint32_t>(p - c.partitions.data());
+          // A tenancy of no time still says who held the partition at that instant.
+          v.past_[it->second].push_back(PastTenancy{std::move(p->instance), part, p->since, std::max(at, p->since)});
           p->instance.clear();
+          p->since = 0;
           c.free_from = std::min(c.free_from, static_cast<uint32_t>(p - c.partitions.data()));
           --c.busy;
         }
@@ -240,12 +249,21 @@ void ComputerView::fold(const Fact& fact) {
       for (const auto& g : f.tree) v.bump_location(g);
     }
   };
-  std::visit(V{*this}, fact.body);
+  std::visit(V{*this, fact.at.value()}, fact.body);
 }
 
+namespace {
+// Leads the snapshot since partitions carry their tenancy: an image of the earlier format (no
+// marker, starting with the computer count) does not parse, so it is rebuilt from the log rather
+// than read with every field after the first partition shifted.
+constexpr uint64_t kFormat = 0xC0E1'0000'0000'0002;
+}  // namespace
+
 void ComputerView::write(ledger::SnapshotWriter& w) const {
+  w.u64(kFormat);
   w.u64(computers_.size());
-  for (const auto& c : computers_) {
+  for (size_t ci = 0; ci < computers_.size(); ++ci) {
+    const Computer& c = computers_[ci];
     const auto& p = c.props;
     w.mark("computer", p.computer);
     w.str(p.computer);
@@ -262,9 +280,17 @@ void ComputerView::write(ledger::SnapshotWriter& w) const {
       w.str(part.addresses);
       w.str(part.instance);
       w.u8(part.present ? 1 : 0);
+      w.u64(static_cast<uint64_t>(part.since));
     }
     write_map(w, c.supplies);
     w.u64(c.version);
+    w.u64(past_[ci].size());
+    for (const PastTenancy& t : past_[ci]) {
+      w.str(t.instance);
+      w.u64(t.partition);
+      w.u64(static_cast<uint64_t>(t.from));
+      w.u64(static_cast<uint64_t>(t.to));
+    }
   }
   std::vector<std::pair<std::string_view, uint32_t>> loc(location_.begin(), location_.end());
   std::sort(loc.begin(), loc.end());
@@ -277,6 +303,7 @@ void ComputerView::write(ledger::SnapshotWriter& w) const {
 }
 
 bool ComputerView::read(ledger::SnapshotReader& r) {
+  if (r.u64() != kFormat || !r.ok()) return false;
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     Computer c;
     auto& p = c.props;
@@ -296,6 +323,7 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
       part.addresses = r.str();
       part.instance = r.str();
       part.present = r.u8() != 0;
+      part.since = static_cast<int64_t>(r.u64());
       if (!part.instance.empty()) ++c.busy;
       c.partitions.push_back(std::move(part));
     }
@@ -304,9 +332,28 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
     std::sort(c.by_ref.begin(), c.by_ref.end(), slot_before);
     c.supplies = read_map(r);
     c.version = r.u64();
+    // Each partition's tenancies follow one another: ended ones in order, then the present one.
+    std::vector<int64_t> ended(c.partitions.size(), 0);
+    std::vector<PastTenancy> past;
+    for (uint64_t k = r.u64(); r.ok() && k > 0; --k) {
+      PastTenancy t;
+      t.instance = r.str();
+      const uint64_t part = r.u64();
+      t.from = static_cast<int64_t>(r.u64());
+      t.to = static_cast<int64_t>(r.u64());
+      if (!r.ok() || !ubm::is_valid_id(t.instance) || part >= c.partitions.size() || t.from < ended[part] || t.to < t.from) return false;
+      ended[part] = t.to;
+      t.partition = static_cast<uint32_t>(part);
+      past.push_back(std::move(t));
+    }
+    for (size_t k = 0; k < c.partitions.size(); ++k) {
+      const Partition& part = c.partitions[k];
+      if (part.instance.empty() ? part.since != 0 : part.since < ended[k]) return false;
+    }
     skip_taken(c);
     by_guid_.emplace(p.computer, static_cast<uint32_t>(computers_.size()));
     computers_.push_back(std::move(c));
+    past_.push_back(std::move(past));
   }
   for (uint64_t n = r.u64(); r.ok() && n > 0; --n) {
     std::string g = r.str();
@@ -319,6 +366,7 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
 
 void ComputerView::clear() {
   computers_.clear();
+  past_.clear();
   by_guid_.clear();
   location_.clear();
 }

@@ -8,6 +8,7 @@
 // `first_free` are for the sequencer (the only folding thread) and take no lock.
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <unordered_map>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -23,6 +24,7 @@ class ComputerView final : public FactProjection {
     std::string addresses;  // "ipv4,..|ipv6,..|tap": compact; spec() expands it
     std::string instance;   // guid of the instance it hosts, "" when free
     bool present = true;    // false: retired by a later declaration
+    int64_t since = 0;      // when `instance` got it (its allocation's decision time, ns)
     PartitionSpec spec() const;
     // Calls fn(interface, address) for each address, IPv4 first, straight from `addresses`
     // (no spec() and its vectors): the interface is the tap when there is one, else the ref.
@@ -94,6 +96,15 @@ class ComputerView final : public FactProjection {
   const Partition* first_free(const Computer& c) const;
   // The computer hosting an instance (allocated, or shared through its host); nullptr when none.
   const Computer* location(std::string_view instance) const;
+  // A partition's tenancy that has ended: who held it, from when until it was freed (ns). Usage a
+  // node reports later for a period of it is that instance's (partition_tenancy.h).
+  struct PastTenancy {
+    std::string instance;
+    uint32_t partition = 0;  // index in Computer::partitions
+    int64_t from = 0, to = 0;
+  };
+  // The computer's ended tenancies, in the order they ended.
+  std::span<const PastTenancy> past(const Computer& c) const { return past_[static_cast<size_t>(&c - computers_.data())]; }
 
  protected:
   void fold(const Fact& fact) override;
@@ -114,6 +125,9 @@ class ComputerView final : public FactProjection {
   // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
   using Index = boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>>;
   std::vector<Computer> computers_;
+  // Parallel to computers_, apart from Computer: get() copies a Computer for every node's poll,
+  // and a history only grows.
+  std::vector<std::vector<PastTenancy>> past_;
   Index by_guid_;
   Index location_;  // instance guid -> computer index
 };

@@ -8,6 +8,7 @@
 #include "ledger/hash.h"
 #include "billing/entries.h"
 #include "market/price_rules.h"
+#include "market/partition_tenancy.h"
 #include "market/sla.h"
 #include "market/usage_split.h"
 #include "ubm/validate.h"
@@ -50,7 +51,7 @@ struct Market::Batch {
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
 
-std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_, &hosting_, &tenancy_, &billing_}; }
+std::vector<ledger::Projection*> Market::projections() { return {&computers_, &instances_, &capacity_, &journals_, &hosting_, &billing_}; }
 
 void Market::attach(ledger::Ledger& ledger) {
   ledger_ = &ledger;
@@ -208,7 +209,6 @@ struct Market::Handler {
     m.computers_.apply_fact(f);
     m.capacity_.apply_fact(f);
     m.hosting_.apply_fact(f);
-    m.tenancy_.apply_fact(f);
     wrote = true;
   }
   // Who supplies hosting, and usage, to `client` on computer `c`: its owner, or its network when
@@ -775,10 +775,10 @@ struct Market::Handler {
     // Who a movement's reference names, on this computer only, for the transaction's period:
     // one holder (the instance, or "" for the computer itself), or, for a partition that changed
     // hands during the period, each instance that held it, with the part of the period it did.
-    using Holders = std::vector<PartitionTenancy::Share>;
+    using Holders = std::vector<Share>;
     auto holders_of = [&](const std::string& ref, const UsageTransaction& tx) -> ubm::Result<Holders> {
       const int64_t start = tx.start.value(), stop = tx.stop.value();
-      auto whole = [&](std::string_view instance) { return Holders{PartitionTenancy::Share{instance, start, stop, 1}}; };
+      auto whole = [&](std::string_view instance) { return Holders{Share{instance, start, stop, 1}}; };
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
@@ -787,7 +787,7 @@ struct Market::Handler {
         const ComputerView::Computer* loc = m.computers_.location(ref);
         if (loc != nullptr && loc->props.computer == c.computer) return whole(i->request.instance);
         // Destroyed (or moved) since: its usage up to then is still its own.
-        if (m.tenancy_.held_before(ref, c.computer, start, stop)) return whole(i->request.instance);
+        if (held_before(m.computers_, *comp, ref, start, stop)) return whole(i->request.instance);
       } else if (ref.empty() || ref == c.computer) {
         if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, start, stop);
         return whole("");  // the computer itself
@@ -800,6 +800,13 @@ struct Market::Handler {
       const auto& tx = c.transactions[t];
       const std::string where = "transaction[" + std::to_string(t) + "]";
       if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
+      // Usage is measured before it is reported: a period still to come would bill a partition's
+      // present holder for a time the partition may change hands in. Clocks of nodes are allowed
+      // some drift from the master's.
+      if (tx.stop.value() > at.value() + kUsageClockAllowanceNs) {
+        return reject(Rejection::INVALID_PARAMETER, where + ".stop_date", "the period ends in the future (a node's clock may run ahead of the master's by at most " +
+                                                                              std::to_string(kUsageClockAllowanceNs / 60'000'000'000) + " minutes)");
+      }
       std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
       if (m.journals_.seen(key) || b.journals.count(key) || m.in_flight_journals_.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
       Pending p{key, {}};
@@ -849,6 +856,10 @@ struct Market::Handler {
             mv.items = {ubm::ItemId{c.computer}};
           } else {
             const auto* i = m.instances_.find(holder.instance);
+            if (i == nullptr) {  // a view that names an instance the registry lacks: a bug, or a bad checkpoint
+              return reject(Rejection::INVALID_STATE, where + ".movement[" + std::to_string(k) + "].reference",
+                            std::string(holder.instance) + " is not a known instance");
+            }
             mv.source = ubm::NodeId{supplier_of(*comp, i->request.client)};
             mv.destination = ubm::NodeId{i->request.client};
             mv.items = {ubm::ItemId{std::string(holder.instance)}, ubm::ItemId{c.computer}};
@@ -875,13 +886,12 @@ struct Market::Handler {
 
   // The instances that held `partition` during [start, stop]. A partition that never hosted an
   // instance then is refused: its usage belongs to nobody this market can bill.
-  static ubm::Result<std::vector<PartitionTenancy::Share>> partition_holders(const Market& m, const ComputerView::Computer* comp,
-                                                                             const std::string& partition, const std::string& computer,
-                                                                             int64_t start, int64_t stop) {
+  static ubm::Result<std::vector<Share>> partition_holders(const Market& m, const ComputerView::Computer* comp, const std::string& partition,
+                                                          const std::string& computer, int64_t start, int64_t stop) {
     if (comp->partition(partition) == nullptr) {
       return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
     }
-    auto holders = m.tenancy_.holders(computer, partition, start, stop);
+    auto holders = market::holders(m.computers_, *comp, partition, start, stop);
     if (holders.empty()) {
       return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosted no instance during the period");
     }
@@ -974,7 +984,6 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   instances_.speculated_until(last);
   capacity_.speculated_until(last);
   hosting_.speculated_until(last);
-  tenancy_.speculated_until(last);
   decided_head_ = last;
   InFlight f{last, {}, {}};
   f.ids.reserve(batch.registered.size());

@@ -39,7 +39,6 @@
 #include "market/hosting_clock.h"
 #include "market/instance_registry.h"
 #include "market/matcher.h"
-#include "market/partition_tenancy.h"
 #include "market/usage_journals.h"
 
 namespace slap::market {
@@ -49,6 +48,8 @@ inline constexpr size_t kMaxBatchCommands = 10'000;
 inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
 inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
 inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
+// How far past the master's clock a usage period may end (a node's clock drifting ahead).
+inline constexpr int64_t kUsageClockAllowanceNs = 10LL * 60 * 1'000'000'000;
 
 struct MarketOptions {
   ledger::Clock* clock = &ledger::SystemClock::instance();  // decision times; must outlive the market
@@ -132,7 +133,6 @@ class Market {
   const CapacityIndex& capacity() const { return capacity_; }
   const UsageJournals& usage_journals() const { return journals_; }
   const HostingClock& hosting() const { return hosting_; }
-  const PartitionTenancy& tenancy() const { return tenancy_; }  // sequencer thread
   // Billing day lines, roll-ups and price lists; query() from any thread.
   const billing::BillingProjection& billing() const { return billing_; }
   // Joined read model; any thread (each projection is read under its own lock).
@@ -156,7 +156,6 @@ class Market {
   Matcher matcher_{capacity_, computers_, instances_};
   UsageJournals journals_;
   HostingClock hosting_;
-  PartitionTenancy tenancy_;
   billing::BillingProjection billing_{options_.currency};
   ledger::Ledger* ledger_ = nullptr;
   ubm::TimestampNs last_at_{0};

@@ -127,7 +127,7 @@ TEST(Usage, AnotherComputersInstanceIsRefusedAsAnUnknownOne) {
   w.supply("COMP-2");
   const Outcome theirs = w.request("elsewhere", {{"computer_guid", "COMP-2"}});
   ASSERT_EQ(theirs.computer, "COMP-2");
-  const auto start = w.clock.now(), stop = ubm::TimestampNs{start.value() + kHourNs};
+  const auto stop = w.clock.now(), start = ubm::TimestampNs{stop.value() - kHourNs};
   auto journal = [&](const std::string& reference) {
     return usage("COMP-1", reference, "tx-" + reference, start, stop, {{"usage/cpu_s", dec("1"), "cpu_s", "", ""}});
   };

@@ -5,6 +5,7 @@
 
 #include <numeric>
 
+#include "market/computer_view.h"
 #include "market/partition_tenancy.h"
 #include "market/usage_split.h"
 #include "tests/billing/billing_fixture.h"
@@ -123,6 +124,54 @@ TEST(UsageTenancy, AnInstantBelongsToItsHolderThenAndAHandOverInstantToTheNewHol
   EXPECT_EQ(usage[0].destination.value(), "bob");
   EXPECT_EQ(usage[1].destination.value(), "alice");
   EXPECT_EQ(w.refused(journal("slappart0", h.t_freed + 1, h.t_freed + 1, "7")), ubm::Rejection::INVALID_STATE);
+  w.expect_replay_equal();
+}
+
+// The freeing that serves a pending request hands the partition over within one decision: the
+// old holder's tenancy ends where the new one's begins, and a period over it is split there.
+TEST(UsageTenancy, AHandOverInOneDecisionSplitsAtThatInstant) {
+  World w;
+  w.party("owner");
+  w.party("alice");
+  w.party("bob");
+  w.computer("COMP-1", 10);
+  w.format("COMP-1", 1);
+  w.supply("COMP-1");
+  const Outcome a = w.request("a");
+  const int64_t t_a = w.clock.now().value();
+  const Outcome b = w.request("b", {}, "bob");
+  EXPECT_FALSE(b.pending.empty()) << "one partition: bob waits";
+  w.clock.advance(std::chrono::hours(1));
+  w.request("a", {}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-1", a.instance, ReportedState::destroyed});  // frees it and serves bob at once
+  const int64_t t = w.clock.now().value();
+  ASSERT_EQ(w.market().computers().location(b.instance)->props.computer, "COMP-1");
+  w.clock.advance(std::chrono::hours(1));
+  w.ok(journal("slappart0", t, t, "1"));
+  w.ok(journal("slappart0", t_a, t + (t - t_a), "10"));  // as long after the hand-over as before it
+  const auto usage = movements(w, kUsageJournalAttribute);
+  ASSERT_EQ(usage.size(), 3u);
+  EXPECT_EQ(usage[0].destination.value(), "bob") << "the hand-over instant is the new holder's";
+  EXPECT_EQ(usage[1].destination.value(), "alice");
+  EXPECT_EQ(usage[1].quantity.amount.to_string(), "5");
+  EXPECT_EQ(usage[1].stop.value(), t);
+  EXPECT_EQ(usage[2].destination.value(), "bob");
+  EXPECT_EQ(usage[2].quantity.amount.to_string(), "5");
+  EXPECT_EQ(usage[2].start.value(), t);
+  w.expect_replay_equal();
+}
+
+// Usage is reported after it is measured: a period ending later than the master's clock allows a
+// node's to run ahead is refused whole, and writes nothing.
+TEST(UsageTenancy, APeriodStillToComeIsRefused) {
+  World w;
+  small_world(w);
+  const Outcome a = w.request("a");
+  const int64_t now = w.clock.now().value();
+  EXPECT_EQ(w.refused(journal(a.partition, now, now + 2 * kHour, "1")), ubm::Rejection::INVALID_PARAMETER);
+  EXPECT_EQ(w.refused(journal(a.instance, now, now + 2 * kHour, "1")), ubm::Rejection::INVALID_PARAMETER);
+  // Within the allowance (the run below advances the clock a second first): accepted.
+  w.ok(journal(a.partition, now, now + market::kUsageClockAllowanceNs, "1"));
 }
 
 TEST(UsageTenancy, ADestroyedInstanceNamedByItsGuidStillOwnsItsUsageUntilItWasFreed) {
@@ -136,6 +185,7 @@ TEST(UsageTenancy, ADestroyedInstanceNamedByItsGuidStillOwnsItsUsageUntilItWasFr
   EXPECT_EQ(usage[0].items[0].value(), h.a);
   // A period after it was freed is no longer its own.
   EXPECT_EQ(w.refused(journal(h.a, h.t_freed + 1, h.t_b, "9")), ubm::Rejection::UNKNOWN_INSTANCE);
+  w.expect_replay_equal();
   // Nor is another computer's report of it.
   w.computer("COMP-2", 10);
   w.format("COMP-2", 1);
@@ -144,24 +194,29 @@ TEST(UsageTenancy, ADestroyedInstanceNamedByItsGuidStillOwnsItsUsageUntilItWasFr
   EXPECT_EQ(w.refused(other), ubm::Rejection::UNKNOWN_INSTANCE);
 }
 
-// The tenancy projection restores from its own snapshot to the same state, byte for byte.
-TEST(UsageTenancy, TheTenancyHistoryRestoresFromItsCheckpoint) {
+// The computer view restores its tenancies from its checkpoint, byte for byte; an image of the
+// format before them is refused (and the view replayed from the log).
+TEST(UsageTenancy, TenanciesRestoreFromTheComputerViewsCheckpoint) {
   World w;
   const HandOver h = hand_over(w);
-  const auto& live = w.market().tenancy();
-  const std::string image = live.snapshot();
-  market::PartitionTenancy restored;
+  const std::string image = w.market().computers().snapshot();
+  market::ComputerView restored;
   ASSERT_TRUE(restored.restore(image, w.ledger().head()).ok());
   EXPECT_EQ(restored.snapshot(), image);
-  const auto holders = restored.holders("COMP-1", "slappart0", h.t_a - kHour, h.t_b + kHour);
-  ASSERT_EQ(holders.size(), 2u);
-  EXPECT_EQ(holders[0].instance, h.a);
-  EXPECT_EQ(holders[1].instance, h.b);
-  EXPECT_TRUE(restored.held_before(h.a, "COMP-1", h.t_a, h.t_a + 1));
-  EXPECT_FALSE(restored.held_before(h.b, "COMP-1", h.t_b, h.t_b + 1)) << "bob's instance still holds it";
-  // A truncated image, or one of another format, is refused (the projection is then replayed).
-  EXPECT_FALSE(market::PartitionTenancy().restore(image.substr(0, image.size() - 1), w.ledger().head()).ok());
-  EXPECT_FALSE(market::PartitionTenancy().restore(std::string(8, '\0') + image.substr(8), w.ledger().head()).ok());
+  const auto* c = restored.find("COMP-1");
+  ASSERT_NE(c, nullptr);
+  const auto held = market::holders(restored, *c, "slappart0", h.t_a - kHour, h.t_b + kHour);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].instance, h.a);
+  EXPECT_EQ(held[0].start, h.t_a);
+  EXPECT_EQ(held[0].stop, h.t_freed);
+  EXPECT_EQ(held[1].instance, h.b);
+  EXPECT_EQ(held[1].start, h.t_b);
+  EXPECT_TRUE(market::held_before(restored, *c, h.a, h.t_a, h.t_a + 1));
+  EXPECT_FALSE(market::held_before(restored, *c, h.b, h.t_b, h.t_b + 1)) << "bob's instance still holds it";
+  // A truncated image, or one without the format mark, is refused.
+  EXPECT_FALSE(market::ComputerView().restore(image.substr(0, image.size() - 1), w.ledger().head()).ok());
+  EXPECT_FALSE(market::ComputerView().restore(image.substr(8), w.ledger().head()).ok());
 }
 
 TEST(UsageSplit, PartsAddUpExactlyAndFollowTheWeights) {

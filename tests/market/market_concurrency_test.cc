@@ -131,7 +131,7 @@ TEST(MarketConcurrency, PipelinedCheckpointsHoldExactlyTheEntriesUpToTheirSequen
   expect_checkpoints_exact(*storage, market, clock);
   // One lone command: nothing is decided ahead of its write, so its checkpoint is taken.
   ASSERT_TRUE(seq.submit(RegisterParty{"late", ubm::NodeKind::person, "late"}).get().ok());
-  EXPECT_EQ(expect_checkpoints_exact(*storage, market, clock), 6);  // computers, instances, capacity, usage journals, hosting, tenancy
+  EXPECT_EQ(expect_checkpoints_exact(*storage, market, clock), 5);  // computers, instances, capacity, usage journals, hosting
 }
 
 }  // namespace

@@ -27,6 +27,13 @@ struct Model {
     std::set<std::string> present;
     std::map<std::string, std::string> holder;  // ref -> instance
     std::set<std::string> supplied;
+    // ref -> who held it, in time order (the last one still holding it when `to` is kHeld).
+    struct Tenure {
+      std::string instance;
+      int64_t from = 0, to = 0;
+    };
+    static constexpr int64_t kHeld = -1;
+    std::map<std::string, std::vector<Tenure>> tenures;
   };
   struct Instance {
     std::string guid, requester, title, release, type;
@@ -41,6 +48,7 @@ struct Model {
   std::vector<Instance> instances;  // creation order
   std::vector<std::string> queue;   // pending, arrival order
   uint64_t attachments = 0;
+  int64_t now = 0;  // when the command being modelled is decided (ns): dates tenures
 
   Instance* find(const std::string& guid) {
     for (auto& i : instances) if (i.guid == guid) return &i;
@@ -110,6 +118,7 @@ struct Model {
     Computer& c = computers.at(best_guid);
     const std::string ref = *free_partition(c);
     c.holder[ref] = i.guid;
+    c.tenures[ref].push_back({i.guid, now, Computer::kHeld});
     i.computer = best_guid;
     i.partition = ref;
     return true;
@@ -196,7 +205,9 @@ struct Model {
     i.pending = false;
     if (!i.computer.empty()) {
       requeue_slaves(i);
-      computers.at(i.computer).holder.erase(i.partition);
+      Computer& c = computers.at(i.computer);
+      c.holder.erase(i.partition);
+      c.tenures[i.partition].back().to = now;
     }
     i.computer.clear();
     i.partition.clear();

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
+
+#include "market/market.h"
 
 namespace slap::sim {
 namespace {
@@ -53,6 +56,7 @@ Planned Workload::next(Reference& ref) {
 }
 
 Planned Workload::decide(Reference& ref) {
+  ref.placement.now = clock_.now().value();  // the market decides at this time (give or take a few ns)
   const int pick = dice(100);
   if (pick < 3) return party(ref);
   if (pick < 11) return register_computer(ref);
@@ -242,27 +246,46 @@ Planned Workload::report_usage(Reference& ref) {
   auto& m = ref.placement;
   const std::string computer = some_computer();
   auto it = m.computers.find(computer);
-  // A partition of this computer that hosts an instance (what a usage line may name).
-  auto instance_of_partition = [&](const std::string& partition) -> bool {
-    return it != m.computers.end() && it->second.holder.count(partition) > 0;
-  };
-  auto acceptable = [&](const std::string& line_ref, const std::string& tx_ref) -> bool {
-    if (line_ref.rfind("slapuser", 0) == 0) return instance_of_partition("slappart" + line_ref.substr(8));
-    if (line_ref.rfind("slappart", 0) == 0) return instance_of_partition(line_ref);
-    if (const Model::Instance* i = m.find(line_ref)) return ref.location(*i) == computer;
-    if (line_ref.empty() || line_ref == computer) return tx_ref.rfind("slappart", 0) != 0 || instance_of_partition(tx_ref);
+  // Whether somebody held a partition of this computer during part of the period (what a usage
+  // line may name): the market bills them, split by time held.
+  using Tenure = Model::Computer::Tenure;
+  auto end_of = [](const Tenure& t) { return t.to == Model::Computer::kHeld ? std::numeric_limits<int64_t>::max() : t.to; };
+  auto held_during = [&](const std::string& partition, const market::UsageTransaction& tx) -> bool {
+    if (it == m.computers.end() || !it->second.tenures.count(partition)) return false;
+    for (const Tenure& t : it->second.tenures.at(partition)) {
+      if (std::min(tx.stop.value(), end_of(t)) > std::max(tx.start.value(), t.from)) return true;
+    }
     return false;
   };
+  // An instance named by guid: on this computer now, or freed from it after part of the period.
+  auto freed_from_here = [&](const std::string& guid, const market::UsageTransaction& tx) -> bool {
+    if (it == m.computers.end()) return false;
+    for (const auto& [r, list] : it->second.tenures) {
+      for (const Tenure& t : list) {
+        if (t.instance == guid && t.to != Model::Computer::kHeld && t.from <= tx.stop.value() && tx.start.value() <= t.to) return true;
+      }
+    }
+    return false;
+  };
+  auto acceptable = [&](const std::string& line_ref, const market::UsageTransaction& tx) -> bool {
+    if (line_ref.rfind("slapuser", 0) == 0) return held_during("slappart" + line_ref.substr(8), tx);
+    if (line_ref.rfind("slappart", 0) == 0) return held_during(line_ref, tx);
+    if (const Model::Instance* i = m.find(line_ref)) return ref.location(*i) == computer || freed_from_here(line_ref, tx);
+    if (line_ref.empty() || line_ref == computer) return tx.reference.rfind("slappart", 0) != 0 || held_during(tx.reference, tx);
+    return false;
+  };
+  // Hour-long periods on a grid offset half a second from the clock's own seconds (every decision
+  // falls on a whole second of it, give or take a few ns, never on a period's bound): few periods,
+  // so repeats are common; the latest one mostly still to come (refused: it ends in the future).
+  const int64_t now = clock_.now().value();
+  const int64_t frac = now % 1'000'000'000;
+  const int64_t hour = now - (now - frac) % kHourNs + 500'000'000;
   market::ReportUsage u{computer, {}};
   const int transactions = 1 + dice(2);
   for (int t = 0; t < transactions; ++t) {
     market::UsageTransaction tx;
     tx.reference = dice(3) == 0 ? std::string("journal") : partition_ref(dice(kPartitions));
-    // Few periods (repeats are common), all after now: only the partitions' present holders held
-    // them then, as this model knows them (a period holding a hand-over is the market tests' job:
-    // tests/market/usage_tenancy_test.cc).
-    const int64_t next_hour = (clock_.now().value() / kHourNs + 1) * kHourNs;
-    tx.start = ubm::TimestampNs{next_hour + dice(3) * kHourNs};
+    tx.start = ubm::TimestampNs{hour - dice(3) * kHourNs};
     tx.stop = ubm::TimestampNs{tx.start.value() + kHourNs};
     const int lines = 1 + dice(2);
     for (int l = 0; l < lines; ++l) {
@@ -290,8 +313,9 @@ Planned Workload::report_usage(Reference& ref) {
       keys.emplace_back();  // skipped
       continue;
     }
+    if (tx.stop.value() > now + market::kUsageClockAllowanceNs) return {u, false, "usage of a period still to come"};
     for (const auto& l : tx.lines) {
-      if (!acceptable(l.reference, tx.reference)) return {u, false, "usage naming another computer's instance"};
+      if (!acceptable(l.reference, tx)) return {u, false, "usage naming nobody this computer held then"};
     }
     keys.push_back(std::move(key));
   }

@@ -15,7 +15,8 @@ namespace {
 
 // "YYYY-MM-DD HH:MM:SS" (UTC) `minutes` from now: the journals' periods overlap the instances'
 // tenancy of their partitions, which began when the test allocated them (a partition's usage is
-// billed to whoever held it during the period, and refused when nobody did).
+// billed to whoever held it during the period, and refused when nobody did), and end no further
+// ahead than the master allows a node's clock to run (a minute, against ten).
 std::string minutes_from_now(int minutes) {
   const std::time_t t = std::time(nullptr) + minutes * 60;
   std::tm tm{};
@@ -27,7 +28,7 @@ std::string minutes_from_now(int minutes) {
 
 std::string journal(const std::string& partition, const std::string& start, const std::string& quantity) {
   std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + start +
-                    "</start_date><stop_date>" + minutes_from_now(120) + "</stop_date><reference>" + partition +
+                    "</start_date><stop_date>" + minutes_from_now(1) + "</stop_date><reference>" + partition +
                     "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
                     "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
                     "</quantity><price>0.0</price><VAT/></movement>"
