@@ -402,6 +402,11 @@ ubm::Seq Ledger::head() const {
   return head_;
 }
 
+bool Ledger::writable() const {
+  std::lock_guard lock(mu_);
+  return !broken_;
+}
+
 Hash Ledger::head_hash() const {
   std::lock_guard lock(mu_);
   return head_hash_;

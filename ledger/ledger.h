@@ -78,6 +78,10 @@ class Ledger {
 
   ubm::Seq head() const;
   Hash head_hash() const;
+  // False once a write failed: whether it reached the disk is unknown, so every append is refused
+  // until the ledger is opened again (a restart), whose recovery keeps the write if it landed whole
+  // and drops it otherwise. Reads go on.
+  bool writable() const;
   const Directory& directory() const { return directory_; }
   LedgerStats stats() const;
   // Appenders waiting for or inside a group-commit write (the pending-appends gauge).

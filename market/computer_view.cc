@@ -144,6 +144,30 @@ const ComputerView::Computer* ComputerView::location(std::string_view instance) 
   return it == location_.end() ? nullptr : &computers_[it->second];
 }
 
+uint32_t ComputerView::index_of(const Computer& c) const {
+  auto it = by_guid_.find(c.props.computer);
+  assert(it != by_guid_.end());
+  return it->second;
+}
+
+std::span<const ComputerView::PastTenancy> ComputerView::past(const Computer& c, uint32_t partition) const {
+  const History& h = past_[index_of(c)];
+  auto it = h.find(partition);
+  if (it == h.end()) return {};
+  return it->second;
+}
+
+std::vector<const ComputerView::PastTenancy*> ComputerView::past_of(const Computer& c, std::string_view instance) const {
+  std::vector<const PastTenancy*> out;
+  auto it = ended_by_.find(instance);
+  if (it == ended_by_.end()) return out;
+  const uint32_t ci = index_of(c);
+  for (const Ended& e : it->second) {
+    if (e.computer == ci) out.push_back(&past_[ci].at(e.partition)[e.pos]);
+  }
+  return out;
+}
+
 void ComputerView::bump_location(std::string_view instance) {
   auto it = location_.find(instance);
   if (it != location_.end()) ++computers_[it->second].version;
@@ -228,8 +252,10 @@ void ComputerView::fold(const Fact& fact) {
       if (!f.partition.empty()) {
         if (auto* p = const_cast<Partition*>(c.partition(f.partition)); p != nullptr && p->instance == f.instance) {
           const auto part = static_cast<uint32_t>(p - c.partitions.data());
+          auto& ended = v.past_[it->second][part];
           // A tenancy of no time still says who held the partition at that instant.
-          v.past_[it->second].push_back(PastTenancy{std::move(p->instance), part, p->since, std::max(at, p->since)});
+          ended.push_back(PastTenancy{std::move(p->instance), p->since, std::max(at, p->since)});
+          v.ended_by_[ended.back().instance].push_back(Ended{it->second, part, static_cast<uint32_t>(ended.size() - 1)});
           p->instance.clear();
           p->since = 0;
           c.free_from = std::min(c.free_from, static_cast<uint32_t>(p - c.partitions.data()));
@@ -284,12 +310,21 @@ void ComputerView::write(ledger::SnapshotWriter& w) const {
     }
     write_map(w, c.supplies);
     w.u64(c.version);
-    w.u64(past_[ci].size());
-    for (const PastTenancy& t : past_[ci]) {
-      w.str(t.instance);
-      w.u64(t.partition);
-      w.u64(static_cast<uint64_t>(t.from));
-      w.u64(static_cast<uint64_t>(t.to));
+    // By partition index: the history map's own order differs between a replay and a restore.
+    std::vector<uint32_t> parts;
+    parts.reserve(past_[ci].size());
+    for (const auto& [part, list] : past_[ci]) parts.push_back(part);
+    std::sort(parts.begin(), parts.end());
+    w.u64(parts.size());
+    for (uint32_t part : parts) {
+      const auto& list = past_[ci].at(part);
+      w.u64(part);
+      w.u64(list.size());
+      for (const PastTenancy& t : list) {
+        w.str(t.instance);
+        w.u64(static_cast<uint64_t>(t.from));
+        w.u64(static_cast<uint64_t>(t.to));
+      }
     }
   }
   std::vector<std::pair<std::string_view, uint32_t>> loc(location_.begin(), location_.end());
@@ -334,17 +369,21 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
     c.version = r.u64();
     // Each partition's tenancies follow one another: ended ones in order, then the present one.
     std::vector<int64_t> ended(c.partitions.size(), 0);
-    std::vector<PastTenancy> past;
+    History past;
     for (uint64_t k = r.u64(); r.ok() && k > 0; --k) {
-      PastTenancy t;
-      t.instance = r.str();
       const uint64_t part = r.u64();
-      t.from = static_cast<int64_t>(r.u64());
-      t.to = static_cast<int64_t>(r.u64());
-      if (!r.ok() || !ubm::is_valid_id(t.instance) || part >= c.partitions.size() || t.from < ended[part] || t.to < t.from) return false;
-      ended[part] = t.to;
-      t.partition = static_cast<uint32_t>(part);
-      past.push_back(std::move(t));
+      if (!r.ok() || part >= c.partitions.size() || past.count(static_cast<uint32_t>(part))) return false;
+      auto& list = past[static_cast<uint32_t>(part)];
+      for (uint64_t j = r.u64(); r.ok() && j > 0; --j) {
+        PastTenancy t;
+        t.instance = r.str();
+        t.from = static_cast<int64_t>(r.u64());
+        t.to = static_cast<int64_t>(r.u64());
+        if (!r.ok() || !ubm::is_valid_id(t.instance) || t.from < ended[part] || t.to < t.from) return false;
+        ended[part] = t.to;
+        list.push_back(std::move(t));
+      }
+      if (list.empty()) return false;  // never written so
     }
     for (size_t k = 0; k < c.partitions.size(); ++k) {
       const Partition& part = c.partitions[k];
@@ -352,6 +391,10 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
     }
     skip_taken(c);
     by_guid_.emplace(p.computer, static_cast<uint32_t>(computers_.size()));
+    const auto ci = static_cast<uint32_t>(computers_.size());
+    for (const auto& [part, list] : past) {
+      for (size_t pos = 0; pos < list.size(); ++pos) ended_by_[list[pos].instance].push_back(Ended{ci, part, static_cast<uint32_t>(pos)});
+    }
     computers_.push_back(std::move(c));
     past_.push_back(std::move(past));
   }
@@ -367,6 +410,7 @@ bool ComputerView::read(ledger::SnapshotReader& r) {
 void ComputerView::clear() {
   computers_.clear();
   past_.clear();
+  ended_by_.clear();
   by_guid_.clear();
   location_.clear();
 }

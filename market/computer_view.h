@@ -100,11 +100,14 @@ class ComputerView final : public FactProjection {
   // node reports later for a period of it is that instance's (partition_tenancy.h).
   struct PastTenancy {
     std::string instance;
-    uint32_t partition = 0;  // index in Computer::partitions
     int64_t from = 0, to = 0;
   };
-  // The computer's ended tenancies, in the order they ended.
-  std::span<const PastTenancy> past(const Computer& c) const { return past_[static_cast<size_t>(&c - computers_.data())]; }
+  // The ended tenancies of partitions[partition] of `c` (one of this view's computers, found by
+  // its guid: a copy from get() is fine), in time order: each begins when or after the previous
+  // one ended. Valid until the next fold.
+  std::span<const PastTenancy> past(const Computer& c, uint32_t partition) const;
+  // The ended tenancies `instance` held on `c`.
+  std::vector<const PastTenancy*> past_of(const Computer& c, std::string_view instance) const;
 
  protected:
   void fold(const Fact& fact) override;
@@ -125,9 +128,17 @@ class ComputerView final : public FactProjection {
   // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
   using Index = boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>>;
   std::vector<Computer> computers_;
-  // Parallel to computers_, apart from Computer: get() copies a Computer for every node's poll,
-  // and a history only grows.
-  std::vector<std::vector<PastTenancy>> past_;
+  // Parallel to computers_, apart from Computer (get() copies a Computer for every node's poll, and
+  // a history only grows): partition index -> its ended tenancies, only for partitions that have
+  // some. A usage line looks up its partition's and binary-searches it.
+  using History = boost::unordered_flat_map<uint32_t, std::vector<PastTenancy>>;
+  std::vector<History> past_;
+  // Instance -> where its ended tenancies are (rebuilt on restore, not in the snapshot).
+  struct Ended {
+    uint32_t computer, partition, pos;
+  };
+  boost::unordered_flat_map<std::string, std::vector<Ended>, Hash, std::equal_to<>> ended_by_;
+  uint32_t index_of(const Computer& c) const;  // by its guid
   Index by_guid_;
   Index location_;  // instance guid -> computer index
 };

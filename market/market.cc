@@ -782,14 +782,14 @@ struct Market::Handler {
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
-      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, start, stop);
+      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, start, stop, at.value());
       if (const auto* i = m.instances_.find(ref)) {
         const ComputerView::Computer* loc = m.computers_.location(ref);
         if (loc != nullptr && loc->props.computer == c.computer) return whole(i->request.instance);
         // Destroyed (or moved) since: its usage up to then is still its own.
         if (held_before(m.computers_, *comp, ref, start, stop)) return whole(i->request.instance);
       } else if (ref.empty() || ref == c.computer) {
-        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, start, stop);
+        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, start, stop, at.value());
         return whole("");  // the computer itself
       }
       // Another computer's instance is refused as an unknown one: a node must not learn, by
@@ -800,13 +800,6 @@ struct Market::Handler {
       const auto& tx = c.transactions[t];
       const std::string where = "transaction[" + std::to_string(t) + "]";
       if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
-      // Usage is measured before it is reported: a period still to come would bill a partition's
-      // present holder for a time the partition may change hands in. Clocks of nodes are allowed
-      // some drift from the master's.
-      if (tx.stop.value() > at.value() + kUsageClockAllowanceNs) {
-        return reject(Rejection::INVALID_PARAMETER, where + ".stop_date", "the period ends in the future (a node's clock may run ahead of the master's by at most " +
-                                                                              std::to_string(kUsageClockAllowanceNs / 60'000'000'000) + " minutes)");
-      }
       std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
       if (m.journals_.seen(key) || b.journals.count(key) || m.in_flight_journals_.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
       Pending p{key, {}};
@@ -885,13 +878,17 @@ struct Market::Handler {
   }
 
   // The instances that held `partition` during [start, stop]. A partition that never hosted an
-  // instance then is refused: its usage belongs to nobody this market can bill.
+  // instance then is refused: its usage belongs to nobody this market can bill. Usage is measured
+  // before it is reported, so a period ending past `now` (a node's clock running ahead of the
+  // master's) is taken as ending now: what it reports was used by whoever holds the partition by
+  // now, not by whoever might hold it at the time the node's clock names.
   static ubm::Result<std::vector<Share>> partition_holders(const Market& m, const ComputerView::Computer* comp, const std::string& partition,
-                                                          const std::string& computer, int64_t start, int64_t stop) {
+                                                          const std::string& computer, int64_t start, int64_t stop, int64_t now) {
     if (comp->partition(partition) == nullptr) {
       return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
     }
-    auto holders = market::holders(m.computers_, *comp, partition, start, stop);
+    const int64_t until = std::min(stop, now);
+    auto holders = market::holders(m.computers_, *comp, partition, std::min(start, until), until);
     if (holders.empty()) {
       return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosted no instance during the period");
     }

@@ -27,19 +27,22 @@ std::vector<Share> holders(const ComputerView& view, const ComputerView::Compute
   std::vector<Share> out;
   const ComputerView::Partition* p = c.partition(ref);
   if (p == nullptr) return out;
-  const auto idx = static_cast<uint32_t>(p - c.partitions.data());
-  // Ended tenancies, in the order they ended: the order they held the partition.
-  for (const auto& t : view.past(c)) {
-    if (t.partition == idx) consider(out, t.instance, t.from, t.to, start, stop);
-  }
+  // Ended tenancies in time order, none overlapping the next: skip to the first that ends at or
+  // after the period's start (an instant needs one ending there: a tenancy of no time), then take
+  // them while they begin by its stop.
+  const auto past = view.past(c, static_cast<uint32_t>(p - c.partitions.data()));
+  auto it = std::partition_point(past.begin(), past.end(), [&](const ComputerView::PastTenancy& t) { return t.to < start; });
+  for (; it != past.end() && it->from <= stop; ++it) consider(out, it->instance, it->from, it->to, start, stop);
   if (!p->instance.empty()) consider(out, p->instance, p->since, kForever, start, stop);
   return out;
 }
 
 bool held_before(const ComputerView& view, const ComputerView::Computer& c, std::string_view instance, int64_t start, int64_t stop) {
   // Closed on both sides: usage measured up to the instant it was freed is still its own.
-  return std::any_of(view.past(c).begin(), view.past(c).end(),
-                     [&](const auto& t) { return t.instance == instance && t.from <= stop && start <= t.to; });
+  for (const auto* t : view.past_of(c, instance)) {
+    if (t->from <= stop && start <= t->to) return true;
+  }
+  return false;
 }
 
 }  // namespace slap::market

@@ -132,6 +132,11 @@ void Api::authenticated(http::Request& req, const std::string& path, const std::
       return reply(json_response(503, bj::object{{"status", "failed"}, {"ledger_head", ctx_.ledger.head().value()},
                                                  {"detail", "the market could not be rebuilt from its ledger; restart the master"}}));
     }
+    if (!ctx_.ledger.writable()) {  // reads are answered; every write is refused until a restart
+      return reply(json_response(503, bj::object{{"status", "read_only"}, {"ledger_head", ctx_.ledger.head().value()},
+                                                 {"detail", "a ledger write failed and may or may not be on disk: every write is refused "
+                                                            "until the master is restarted, which keeps it if it landed whole"}}));
+    }
     return reply(json_response(200, bj::object{{"status", "ok"}, {"ledger_head", ctx_.ledger.head().value()}}));
   }
   // Authentication: a certificate from our CA, within its validity, known and not revoked.
@@ -157,6 +162,7 @@ void Api::route(const Caller& caller, http::Request& req, const std::string& pat
     r.body = ctx_.metrics.render([this](std::string& out) {
       const auto stats = ctx_.ledger.stats();
       out += "# TYPE slap_ledger_head gauge\nslap_ledger_head " + std::to_string(ctx_.ledger.head().value()) + "\n";
+      out += "# TYPE slap_ledger_writable gauge\nslap_ledger_writable " + std::string(ctx_.ledger.writable() ? "1" : "0") + "\n";
       out += "# TYPE slap_ledger_appended_entries_total counter\nslap_ledger_appended_entries_total " + std::to_string(stats.entries) + "\n";
       out += "# TYPE slap_ledger_appended_bytes_total counter\nslap_ledger_appended_bytes_total " + std::to_string(stats.bytes) + "\n";
       out += "# TYPE slap_ledger_group_commit_writes_total counter\nslap_ledger_group_commit_writes_total " + std::to_string(stats.writes) + "\n";

@@ -287,7 +287,8 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     size_t lines = 0;
     for (const auto& t : *journal) lines += t.lines.size();
     return api.submit(market::ReportUsage{*computer, std::move(*journal)}, kD, reply, [lines](const Outcome& o) {
-      return rpc_success(o.written ? std::to_string(lines) + " usage movements accounted" : "journal already accounted");
+      // Lines, not movements: a line over a partition's hand-over becomes one movement per holder.
+      return rpc_success(o.written ? std::to_string(lines) + " usage lines accounted" : "journal already accounted");
     });
   }
   reply(error_response(kD, 404, "not_found", "no such verb: " + verb));

@@ -161,17 +161,29 @@ TEST(UsageTenancy, AHandOverInOneDecisionSplitsAtThatInstant) {
   w.expect_replay_equal();
 }
 
-// Usage is reported after it is measured: a period ending later than the master's clock allows a
-// node's to run ahead is refused whole, and writes nothing.
-TEST(UsageTenancy, APeriodStillToComeIsRefused) {
+// Usage is reported after it is measured: a period that ends past the master's clock (a node's
+// clock running ahead) is taken as ending now. What it reports was used by whoever has held the
+// partition until now, however far ahead the node's clock names, and is never refused for it (a
+// node drops a journal refused as malformed, and the time it measured would go unbilled).
+TEST(UsageTenancy, APeriodEndingPastTheMastersClockIsTakenAsEndingNow) {
   World w;
-  small_world(w);
-  const Outcome a = w.request("a");
-  const int64_t now = w.clock.now().value();
-  EXPECT_EQ(w.refused(journal(a.partition, now, now + 2 * kHour, "1")), ubm::Rejection::INVALID_PARAMETER);
-  EXPECT_EQ(w.refused(journal(a.instance, now, now + 2 * kHour, "1")), ubm::Rejection::INVALID_PARAMETER);
-  // Within the allowance (the run below advances the clock a second first): accepted.
-  w.ok(journal(a.partition, now, now + market::kUsageClockAllowanceNs, "1"));
+  const HandOver h = hand_over(w);
+  const int64_t now = w.clock.now().value() + 1'000'000'000;  // the journal's decision (run advances 1 s)
+  w.ok(journal("slappart0", h.t_a, now + 24 * kHour, "1000"));
+  const auto usage = movements(w, kUsageJournalAttribute);
+  ASSERT_EQ(usage.size(), 2u);
+  const int64_t held_a = h.t_freed - h.t_a, held_b = now - h.t_b;  // not a day of bob's ahead
+  EXPECT_EQ(usage[0].destination.value(), "alice");
+  EXPECT_EQ(attribute(usage[0], "split"), std::to_string(held_a) + "/" + std::to_string(held_a + held_b));
+  EXPECT_EQ(usage[1].destination.value(), "bob");
+  EXPECT_EQ(usage[1].stop.value(), now);
+  // Wholly ahead of the master's clock: its holder now.
+  w.ok(journal("slappart0", now + 2 * kHour, now + 3 * kHour, "1"));
+  const auto ahead = movements(w, kUsageJournalAttribute);
+  ASSERT_EQ(ahead.size(), 3u);
+  EXPECT_EQ(ahead[2].destination.value(), "bob");
+  EXPECT_EQ(ahead[2].start.value(), now + 2 * kHour) << "one holder: the journal's period as reported";
+  w.expect_replay_equal();
 }
 
 TEST(UsageTenancy, ADestroyedInstanceNamedByItsGuidStillOwnsItsUsageUntilItWasFreed) {

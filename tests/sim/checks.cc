@@ -31,6 +31,11 @@ void UsageTally::catch_up(const ledger::Ledger& ledger) {
     auto sum = ubm::Decimal::add(total, mv.quantity.amount);
     require(sum.ok(), "usage total overflows");
     total = *sum;
+    if (!mv.quantity.amount.is_zero()) {
+      const bool split = std::any_of(mv.attributes.begin(), mv.attributes.end(), [](const ubm::Attribute& a) { return a.key == "split"; });
+      auto& paid = payers_[{mv.items.back().value(), mv.resource, split ? std::string("(split)") : mv.destination.value()}];
+      paid = *ubm::Decimal::add(paid, mv.quantity.amount);
+    }
     ++movements_;
     return true;
   });
@@ -87,6 +92,16 @@ void check_usage(const UsageTally& tally, const Reference& ref) {
     require(it != tally.totals().end() && it->second == total,
             "usage of " + key.first + " " + key.second + ": the log sums " + (it == tally.totals().end() ? "nothing" : decimal(it->second)) +
                 ", the model " + decimal(total));
+  }
+  // And billed to whom the model says: a partition's usage to the client of whoever held it then.
+  require(tally.payers().size() == ref.usage_payers.size(),
+          "usage payers: the log has " + std::to_string(tally.payers().size()) + " (computer, resource, payer) totals, the model " +
+              std::to_string(ref.usage_payers.size()));
+  for (const auto& [key, total] : ref.usage_payers) {
+    auto it = tally.payers().find(key);
+    require(it != tally.payers().end() && it->second == total,
+            "usage of " + std::get<0>(key) + " " + std::get<1>(key) + " paid by " + std::get<2>(key) + ": the log sums " +
+                (it == tally.payers().end() ? "nothing" : decimal(it->second)) + ", the model " + decimal(total));
   }
 }
 

@@ -2,6 +2,7 @@
 // The invariants checked after every step, each throwing Failure with what differs.
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "failure.h"
@@ -17,11 +18,15 @@ class UsageTally {
   void catch_up(const ledger::Ledger& ledger);
   void reset() { *this = UsageTally(); }
   const std::map<std::pair<std::string, std::string>, ubm::Decimal>& totals() const { return totals_; }
+  // (computer, resource, who pays: a movement's destination, or "(split)" for the parts of a line
+  // split between a partition's holders) -> total; zero quantities left out.
+  const std::map<std::tuple<std::string, std::string, std::string>, ubm::Decimal>& payers() const { return payers_; }
   uint64_t movements() const { return movements_; }
 
  private:
   ubm::Seq scanned_{0};
   std::map<std::pair<std::string, std::string>, ubm::Decimal> totals_;
+  std::map<std::tuple<std::string, std::string, std::string>, ubm::Decimal> payers_;
   uint64_t movements_ = 0;
 };
 

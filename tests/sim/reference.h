@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "../market/reference_model.h"
@@ -32,6 +33,8 @@ struct Reference {
 
   std::set<std::string> journals;  // usage transactions accounted: computer|reference|start|stop
   std::map<std::pair<std::string, std::string>, ubm::Decimal> usage;  // (computer, resource) -> total
+  // (computer, resource, payer) -> total of non-zero lines (UsageTally::payers)
+  std::map<std::tuple<std::string, std::string, std::string>, ubm::Decimal> usage_payers;
 
   bool is_party(const std::string& id) const;
   // Registered in the ledger's directory: a party, a computer or an instance guid.

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "ledger/memory_storage.h"
+#include "ledger/fault_storage.h"
 #include "market/market.h"
 #include "market/sequencer.h"
 #include "slapd/api/api.h"
@@ -70,7 +70,10 @@ class HeldStorage final : public ledger::Storage {
   bool armed_ = false, waiting_ = false, hold_next_ = false;
   uint64_t consumed_ = 0;  // held writes that took their verdict
   std::optional<bool> released_;
-  ledger::MemoryStorage memory_;
+  ledger::FaultStorage memory_;
+
+ public:
+  ledger::FaultStorage& faults() { return memory_; }  // read faults (scans, gets) for the test to arm
 };
 
 constexpr const char* kAdmin = "PERSON-admin";
@@ -316,5 +319,49 @@ TEST(DurableReads, AWriteReplyShowsOnlyDurableStateOfLaterBatches) {
     EXPECT_EQ(r.status, 200u) << r.body;  // k's command is done either way: rendered again if need be
     EXPECT_NE(r.body.find("stopped"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find("later-secret") != std::string::npos, later_write_lands) << r.body;
+  }
+}
+
+// /healthz tells an operator (and a load balancer) what the master can still do: after a failed
+// write every write is refused until a restart (read_only), and while the market cannot be rebuilt
+// from its ledger nothing is answered (failed); both are 503, and the second gives way to the
+// first once the log reads again.
+TEST(Health, SaysWhenTheMasterCanNoLongerWriteOrAnswer) {
+  auto health = [](World& w) {
+    auto f = w.get("/healthz");
+    EXPECT_TRUE(ready(f, 10s));
+    return f.get();
+  };
+  {
+    World w;
+    auto ok = health(w);
+    EXPECT_EQ(ok.status, 200u);
+    EXPECT_NE(ok.body.find("\"status\":\"ok\""), std::string::npos) << ok.body;
+    auto outcome = w.request_held("db");
+    w.storage->release(false);
+    EXPECT_FALSE(outcome.get());
+    auto read_only = health(w);
+    EXPECT_EQ(read_only.status, 503u);
+    EXPECT_NE(read_only.body.find("\"status\":\"read_only\""), std::string::npos) << read_only.body;
+    // Reads are still answered.
+    auto view = w.get("/v1/computers/COMP-1");
+    ASSERT_TRUE(ready(view, 10s));
+    EXPECT_EQ(view.get().status, 200u);
+  }
+  {
+    World w;
+    auto outcome = w.request_held("db");
+    w.storage->faults().fail_scans_after(0);  // the rebuild after the failed write cannot read the log
+    w.storage->release(false);
+    EXPECT_FALSE(outcome.get());
+    EXPECT_TRUE(test_wait([&] { return w.market.failed(); }));
+    auto failed = health(w);
+    EXPECT_EQ(failed.status, 503u);
+    EXPECT_NE(failed.body.find("\"status\":\"failed\""), std::string::npos) << failed.body;
+    w.storage->faults().clear_faults();  // the deciding thread's next retry reads the log
+    EXPECT_TRUE(test_wait([&] { return !w.market.failed(); }));
+    auto read_only = health(w);
+    EXPECT_EQ(read_only.status, 503u);
+    EXPECT_NE(read_only.body.find("\"status\":\"read_only\""), std::string::npos) << read_only.body;
   }
 }
