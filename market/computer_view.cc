@@ -144,14 +144,16 @@ const ComputerView::Computer* ComputerView::location(std::string_view instance) 
   return it == location_.end() ? nullptr : &computers_[it->second];
 }
 
-uint32_t ComputerView::index_of(const Computer& c) const {
+std::optional<uint32_t> ComputerView::index_of(const Computer& c) const {
   auto it = by_guid_.find(c.props.computer);
-  assert(it != by_guid_.end());
+  if (it == by_guid_.end()) return std::nullopt;
   return it->second;
 }
 
 std::span<const ComputerView::PastTenancy> ComputerView::past(const Computer& c, uint32_t partition) const {
-  const History& h = past_[index_of(c)];
+  const auto ci = index_of(c);
+  if (!ci) return {};
+  const History& h = past_[*ci];
   auto it = h.find(partition);
   if (it == h.end()) return {};
   return it->second;
@@ -161,9 +163,10 @@ std::vector<const ComputerView::PastTenancy*> ComputerView::past_of(const Comput
   std::vector<const PastTenancy*> out;
   auto it = ended_by_.find(instance);
   if (it == ended_by_.end()) return out;
-  const uint32_t ci = index_of(c);
+  const auto ci = index_of(c);
+  if (!ci) return out;
   for (const Ended& e : it->second) {
-    if (e.computer == ci) out.push_back(&past_[ci].at(e.partition)[e.pos]);
+    if (e.computer == *ci) out.push_back(&past_[*ci].at(e.partition)[e.pos]);
   }
   return out;
 }
@@ -282,7 +285,7 @@ namespace {
 // Leads the snapshot since partitions carry their tenancy: an image of the earlier format (no
 // marker, starting with the computer count) does not parse, so it is rebuilt from the log rather
 // than read with every field after the first partition shifted.
-constexpr uint64_t kFormat = 0xC0E1'0000'0000'0002;
+constexpr uint64_t kFormat = 0xC0E1'0000'0000'0003;  // 3: ended tenancies by partition
 }  // namespace
 
 void ComputerView::write(ledger::SnapshotWriter& w) const {

@@ -138,7 +138,7 @@ class ComputerView final : public FactProjection {
     uint32_t computer, partition, pos;
   };
   boost::unordered_flat_map<std::string, std::vector<Ended>, Hash, std::equal_to<>> ended_by_;
-  uint32_t index_of(const Computer& c) const;  // by its guid
+  std::optional<uint32_t> index_of(const Computer& c) const;  // by its guid; nullopt: not one of this view's
   Index by_guid_;
   Index location_;  // instance guid -> computer index
 };

@@ -800,6 +800,15 @@ struct Market::Handler {
       const auto& tx = c.transactions[t];
       const std::string where = "transaction[" + std::to_string(t) + "]";
       if (tx.stop < tx.start) return reject(Rejection::STOP_BEFORE_START, where, "stop_date is before start_date");
+      // Usage is reported once measured. A period ending ahead of the master's clock by more than a
+      // node's clock may drift is refused for now (409: a node posts it again later, and once the
+      // master's clock has caught up it is taken): accepted, it would be billed to a day still to
+      // come, before prices for that day are even set.
+      if (tx.stop.value() > at.value() + kUsageClockAllowanceNs) {
+        return reject(Rejection::INVALID_STATE, where + ".stop_date",
+                      "the period ends ahead of the master's clock by more than " + std::to_string(kUsageClockAllowanceNs / 60'000'000'000) +
+                          " minutes: post it again once it has passed (is the node's clock right?)");
+      }
       std::string key = c.computer + "|" + tx.reference + "|" + std::to_string(tx.start.value()) + "|" + std::to_string(tx.stop.value());
       if (m.journals_.seen(key) || b.journals.count(key) || m.in_flight_journals_.count(key) || !here.insert(key).second) continue;  // accounted already: idempotent
       Pending p{key, {}};

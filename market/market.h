@@ -48,6 +48,8 @@ inline constexpr size_t kMaxBatchCommands = 10'000;
 inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
 inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
 inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
+// How far past the master's clock a usage period may end (a node's clock running ahead).
+inline constexpr int64_t kUsageClockAllowanceNs = 10LL * 60 * 1'000'000'000;
 
 struct MarketOptions {
   ledger::Clock* clock = &ledger::SystemClock::instance();  // decision times; must outlive the market

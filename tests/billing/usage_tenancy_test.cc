@@ -161,28 +161,33 @@ TEST(UsageTenancy, AHandOverInOneDecisionSplitsAtThatInstant) {
   w.expect_replay_equal();
 }
 
-// Usage is reported after it is measured: a period that ends past the master's clock (a node's
-// clock running ahead) is taken as ending now. What it reports was used by whoever has held the
-// partition until now, however far ahead the node's clock names, and is never refused for it (a
-// node drops a journal refused as malformed, and the time it measured would go unbilled).
-TEST(UsageTenancy, APeriodEndingPastTheMastersClockIsTakenAsEndingNow) {
+// Usage is reported after it is measured. A period that ends a little past the master's clock (a
+// node's clock running ahead) is taken as ending now: what it reports was used by whoever has held
+// the partition until now. Further ahead it is refused for now, with a code a node retries (409),
+// so nothing it measured is dropped, and nothing is billed to a day still to come.
+TEST(UsageTenancy, APeriodEndingPastTheMastersClockIsTakenAsEndingNowOrRefusedForNow) {
   World w;
   const HandOver h = hand_over(w);
   const int64_t now = w.clock.now().value() + 1'000'000'000;  // the journal's decision (run advances 1 s)
-  w.ok(journal("slappart0", h.t_a, now + 24 * kHour, "1000"));
+  const int64_t ahead = market::kUsageClockAllowanceNs / 2;
+  w.ok(journal("slappart0", h.t_a, now + ahead, "1000"));
   const auto usage = movements(w, kUsageJournalAttribute);
   ASSERT_EQ(usage.size(), 2u);
-  const int64_t held_a = h.t_freed - h.t_a, held_b = now - h.t_b;  // not a day of bob's ahead
+  const int64_t held_a = h.t_freed - h.t_a, held_b = now - h.t_b;  // none of bob's time ahead
   EXPECT_EQ(usage[0].destination.value(), "alice");
   EXPECT_EQ(attribute(usage[0], "split"), std::to_string(held_a) + "/" + std::to_string(held_a + held_b));
   EXPECT_EQ(usage[1].destination.value(), "bob");
   EXPECT_EQ(usage[1].stop.value(), now);
-  // Wholly ahead of the master's clock: its holder now.
-  w.ok(journal("slappart0", now + 2 * kHour, now + 3 * kHour, "1"));
-  const auto ahead = movements(w, kUsageJournalAttribute);
-  ASSERT_EQ(ahead.size(), 3u);
-  EXPECT_EQ(ahead[2].destination.value(), "bob");
-  EXPECT_EQ(ahead[2].start.value(), now + 2 * kHour) << "one holder: the journal's period as reported";
+  // Wholly ahead, within the allowance: its holder now.
+  w.ok(journal("slappart0", now + ahead / 2, now + ahead, "1"));
+  const auto later = movements(w, kUsageJournalAttribute);
+  ASSERT_EQ(later.size(), 3u);
+  EXPECT_EQ(later[2].destination.value(), "bob");
+  // Past the allowance: refused for now, whatever it names, and nothing written.
+  const int64_t far = w.clock.now().value() + 24 * kHour;
+  EXPECT_EQ(w.refused(journal("slappart0", h.t_b, far, "1")), ubm::Rejection::INVALID_STATE);
+  EXPECT_EQ(w.refused(journal(h.b, h.t_b, far, "1")), ubm::Rejection::INVALID_STATE);
+  EXPECT_EQ(w.refused(journal("COMP-1", h.t_b, far, "1")), ubm::Rejection::INVALID_STATE);
   w.expect_replay_equal();
 }
 
