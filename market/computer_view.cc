@@ -282,9 +282,9 @@ void ComputerView::fold(const Fact& fact) {
 }
 
 namespace {
-// Leads the snapshot since partitions carry their tenancy: an image of the earlier format (no
-// marker, starting with the computer count) does not parse, so it is rebuilt from the log rather
-// than read with every field after the first partition shifted.
+// Leads the snapshot since partitions carry their tenancy: an image of an earlier format (no mark,
+// starting with the computer count, or an earlier mark) does not parse, so the view is rebuilt from
+// the log rather than read with its fields shifted.
 constexpr uint64_t kFormat = 0xC0E1'0000'0000'0003;  // 3: ended tenancies by partition
 }  // namespace
 

@@ -102,9 +102,9 @@ class ComputerView final : public FactProjection {
     std::string instance;
     int64_t from = 0, to = 0;
   };
-  // The ended tenancies of partitions[partition] of `c` (one of this view's computers, found by
-  // its guid: a copy from get() is fine), in time order: each begins when or after the previous
-  // one ended. Valid until the next fold.
+  // Sequencer thread. The ended tenancies of partitions[partition] of `c` (found by its guid, so
+  // a copy does as well; none for a computer this view lacks), in time order: each begins when or
+  // after the previous one ended. Valid until the next fold.
   std::span<const PastTenancy> past(const Computer& c, uint32_t partition) const;
   // The ended tenancies `instance` held on `c`.
   std::vector<const PastTenancy*> past_of(const Computer& c, std::string_view instance) const;

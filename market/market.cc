@@ -775,21 +775,25 @@ struct Market::Handler {
     // Who a movement's reference names, on this computer only, for the transaction's period:
     // one holder (the instance, or "" for the computer itself), or, for a partition that changed
     // hands during the period, each instance that held it, with the part of the period it did.
+    // Usage is measured before it is reported, so the period is taken as ending by now (a node's
+    // clock may run a little ahead, up to kUsageClockAllowanceNs): none of it is dated to a time
+    // still to come, nor goes to whoever might hold the partition then.
     using Holders = std::vector<Share>;
     auto holders_of = [&](const std::string& ref, const UsageTransaction& tx) -> ubm::Result<Holders> {
       const int64_t start = tx.start.value(), stop = tx.stop.value();
-      auto whole = [&](std::string_view instance) { return Holders{Share{instance, start, stop, 1}}; };
+      const int64_t until = std::min(stop, at.value()), from = std::min(start, until);
+      auto whole = [&](std::string_view instance) { return Holders{Share{instance, from, until, 1}}; };
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
-      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, start, stop, at.value());
+      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, from, until);
       if (const auto* i = m.instances_.find(ref)) {
         const ComputerView::Computer* loc = m.computers_.location(ref);
         if (loc != nullptr && loc->props.computer == c.computer) return whole(i->request.instance);
         // Destroyed (or moved) since: its usage up to then is still its own.
         if (held_before(m.computers_, *comp, ref, start, stop)) return whole(i->request.instance);
       } else if (ref.empty() || ref == c.computer) {
-        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, start, stop, at.value());
+        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, from, until);
         return whole("");  // the computer itself
       }
       // Another computer's instance is refused as an unknown one: a node must not learn, by
@@ -843,9 +847,10 @@ struct Market::Handler {
           mv.resource = l.resource;
           mv.quantity = {parts[h], l.unit};
           mv.price = {ubm::Decimal{}, ""};  // rated by billing, not here
-          // One holder keeps the journal's period as reported; a split part is dated to its hold.
-          mv.start = split ? ubm::TimestampNs{holder.start} : tx.start;
-          mv.stop = split ? ubm::TimestampNs{holder.stop} : tx.stop;
+          // Dated to its holder's hold (the journal's period, when it held the partition all of it),
+          // so billing puts it on the days, at the prices, of when it was used.
+          mv.start = ubm::TimestampNs{holder.start};
+          mv.stop = ubm::TimestampNs{holder.stop};
           mv.attributes = {{std::string(kUsageJournalAttribute), key}, {"reference", l.reference}};
           if (!l.title.empty()) mv.attributes.push_back({"title", l.title});
           if (split) {
@@ -886,20 +891,17 @@ struct Market::Handler {
     return out;
   }
 
-  // The instances that held `partition` during [start, stop]. A partition that never hosted an
-  // instance then is refused: its usage belongs to nobody this market can bill. Usage is measured
-  // before it is reported, so a period ending past `now` (a node's clock running ahead of the
-  // master's) is taken as ending now: what it reports was used by whoever holds the partition by
-  // now, not by whoever might hold it at the time the node's clock names.
+  // The instances that held `partition` during [start, stop]. A partition nobody held then is
+  // refused as a reference that names nothing (404, naming the transaction: a node sets that
+  // transaction aside rather than posting the journal again forever, as it would after a 409).
   static ubm::Result<std::vector<Share>> partition_holders(const Market& m, const ComputerView::Computer* comp, const std::string& partition,
-                                                          const std::string& computer, int64_t start, int64_t stop, int64_t now) {
+                                                          const std::string& computer, int64_t start, int64_t stop) {
     if (comp->partition(partition) == nullptr) {
       return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
     }
-    const int64_t until = std::min(stop, now);
-    auto holders = market::holders(m.computers_, *comp, partition, std::min(start, until), until);
+    auto holders = market::holders(m.computers_, *comp, partition, start, stop);
     if (holders.empty()) {
-      return reject(Rejection::INVALID_STATE, "reference", partition + " of " + computer + " hosted no instance during the period");
+      return reject(Rejection::UNKNOWN_INSTANCE, "reference", partition + " of " + computer + " hosted no instance during the period");
     }
     return holders;
   }

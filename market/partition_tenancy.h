@@ -7,7 +7,7 @@
 // journal posted while the partition stood empty).
 //
 // Read from the ComputerView: each partition's present tenancy (Partition::instance, since) and
-// each computer's ended ones (ComputerView::past). Sequencer thread, like the view's find().
+// its ended ones (ComputerView::past). Sequencer thread, like the view's find().
 #include <cstdint>
 #include <string_view>
 #include <vector>

@@ -291,8 +291,8 @@ Planned Workload::report_usage(Reference& ref) {
   };
   // Hour-long periods that have ended, on a grid offset half a second from the clock's own seconds
   // (every decision falls on a whole second of it, give or take a few ns, never on a period's
-  // bound): few periods, so repeats are common. (A period ending past the master's clock is taken
-  // as ending then: tests/billing/usage_tenancy_test.cc.)
+  // bound): few periods, so repeats are common. (Periods ending past the master's clock, taken as
+  // ending by it or refused for now: tests/billing/usage_tenancy_test.cc.)
   const int64_t now = clock_.now().value();
   const int64_t frac = now % 1'000'000'000;
   const int64_t hour = now - (now - frac) % kHourNs - 500'000'000;
