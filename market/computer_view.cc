@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
 #include <mutex>
 
 #include "ubm/ids.h"
@@ -145,6 +146,11 @@ const ComputerView::Computer* ComputerView::location(std::string_view instance) 
 }
 
 std::optional<uint32_t> ComputerView::index_of(const Computer& c) const {
+  // One of computers_ (find() hands those out): its position, without hashing its guid.
+  std::less<const Computer*> before;
+  if (!computers_.empty() && !before(&c, computers_.data()) && before(&c, computers_.data() + computers_.size())) {
+    return static_cast<uint32_t>(&c - computers_.data());
+  }
   auto it = by_guid_.find(c.props.computer);
   if (it == by_guid_.end()) return std::nullopt;
   return it->second;

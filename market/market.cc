@@ -778,22 +778,28 @@ struct Market::Handler {
     // Usage is measured before it is reported, so the period is taken as ending by now (a node's
     // clock may run a little ahead, up to kUsageClockAllowanceNs): none of it is dated to a time
     // still to come, nor goes to whoever might hold the partition then.
-    using Holders = std::vector<Share>;
-    auto holders_of = [&](const std::string& ref, const UsageTransaction& tx) -> ubm::Result<Holders> {
+    // Buffers reused from line to line: a journal of thousands of lines allocates for none of them.
+    std::vector<Share> holders;
+    std::vector<int64_t> weights;
+    std::vector<ubm::Decimal> parts;
+    auto holders_of = [&](const std::string& ref, const UsageTransaction& tx) -> ubm::Status {
       const int64_t start = tx.start.value(), stop = tx.stop.value();
       const int64_t until = std::min(stop, at.value()), from = std::min(start, until);
-      auto whole = [&](std::string_view instance) { return Holders{Share{instance, from, until, 1}}; };
+      auto whole = [&](std::string_view instance) {
+        holders.assign(1, Share{instance, from, until, 1});
+        return ubm::Status{};
+      };
       std::string partition;
       if (ref.rfind("slapuser", 0) == 0) partition = "slappart" + ref.substr(8);
       else if (ref.rfind("slappart", 0) == 0) partition = ref;
-      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, from, until);
+      if (!partition.empty()) return partition_holders(m, comp, partition, c.computer, from, until, holders);
       if (const auto* i = m.instances_.find(ref)) {
         const ComputerView::Computer* loc = m.computers_.location(ref);
         if (loc != nullptr && loc->props.computer == c.computer) return whole(i->request.instance);
         // Destroyed (or moved) since: its usage up to then is still its own.
         if (held_before(m.computers_, *comp, ref, start, stop)) return whole(i->request.instance);
       } else if (ref.empty() || ref == c.computer) {
-        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, from, until);
+        if (tx.reference.rfind("slappart", 0) == 0) return partition_holders(m, comp, tx.reference, c.computer, from, until, holders);
         return whole("");  // the computer itself
       }
       // Another computer's instance is refused as an unknown one: a node must not learn, by
@@ -822,27 +828,27 @@ struct Market::Handler {
           return reject(Rejection::INVALID_PARAMETER, where + ".movement[" + std::to_string(k) + "].resource",
                         "'" + l.resource + "' is recorded by the market itself (capacity/, software/, hosting/, billing/), not reported in usage");
         }
-        auto holders = holders_of(l.reference, tx);
-        if (!holders) {
-          auto e = holders.error();
+        if (auto found = holders_of(l.reference, tx); !found) {
+          auto e = found.error();
           e.field = where + ".movement[" + std::to_string(k) + "]." + e.field;
           return e;
         }
         // One movement per holder: a partition that changed hands during the period splits the
         // quantity by the time each held it (usage_split.h), each part dated to its holding. A
         // zero goes whole to the longest holder (the earliest on ties): nothing to split.
-        if (holders->size() > 1 && l.quantity.is_zero()) {
-          auto longest = std::max_element(holders->begin(), holders->end(), [](const auto& x, const auto& y) { return x.weight < y.weight; });
-          *holders = Holders{*longest};
+        if (holders.size() > 1 && l.quantity.is_zero()) {
+          auto longest = std::max_element(holders.begin(), holders.end(), [](const auto& x, const auto& y) { return x.weight < y.weight; });
+          holders.assign(1, *longest);
         }
-        std::vector<int64_t> weights;
-        for (const auto& x : *holders) weights.push_back(x.weight);
-        const std::vector<ubm::Decimal> parts = split_by_weight(l.quantity, weights);
+        const bool split = holders.size() > 1;
+        weights.clear();
+        for (const auto& x : holders) weights.push_back(x.weight);
+        if (split) parts = split_by_weight(l.quantity, weights);
+        else parts.assign(1, l.quantity);  // one holder (nearly every line): nothing to split
         const int64_t total = std::accumulate(weights.begin(), weights.end(), int64_t{0});
-        for (size_t h = 0; h < holders->size(); ++h) {
+        for (size_t h = 0; h < holders.size(); ++h) {
           if (parts[h].is_zero() && !l.quantity.is_zero()) continue;  // too short a hold for a unit of the last digit
-          const auto& holder = (*holders)[h];
-          const bool split = holders->size() > 1;
+          const auto& holder = holders[h];
           ubm::Movement mv;
           mv.resource = l.resource;
           mv.quantity = {parts[h], l.unit};
@@ -894,16 +900,15 @@ struct Market::Handler {
   // The instances that held `partition` during [start, stop]. A partition nobody held then is
   // refused as a reference that names nothing (404, naming the transaction: a node sets that
   // transaction aside rather than posting the journal again forever, as it would after a 409).
-  static ubm::Result<std::vector<Share>> partition_holders(const Market& m, const ComputerView::Computer* comp, const std::string& partition,
-                                                          const std::string& computer, int64_t start, int64_t stop) {
-    if (comp->partition(partition) == nullptr) {
-      return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
-    }
-    auto holders = market::holders(m.computers_, *comp, partition, start, stop);
-    if (holders.empty()) {
+  static ubm::Status partition_holders(const Market& m, const ComputerView::Computer* comp, const std::string& partition,
+                                       const std::string& computer, int64_t start, int64_t stop, std::vector<Share>& out) {
+    const ComputerView::Partition* p = comp->partition(partition);
+    if (p == nullptr) return reject(Rejection::NOT_OWNER, "reference", partition + " is not a partition of " + computer);
+    market::holders(m.computers_, *comp, *p, start, stop, out);
+    if (out.empty()) {
       return reject(Rejection::UNKNOWN_INSTANCE, "reference", partition + " of " + computer + " hosted no instance during the period");
     }
-    return holders;
+    return {};
   }
 
   ubm::Result<Outcome> operator()(const Rename& c) {

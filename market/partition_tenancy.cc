@@ -23,10 +23,10 @@ void consider(std::vector<Share>& out, std::string_view instance, int64_t from, 
 
 }  // namespace
 
-std::vector<Share> holders(const ComputerView& view, const ComputerView::Computer& c, std::string_view ref, int64_t start, int64_t stop) {
-  std::vector<Share> out;
-  const ComputerView::Partition* p = c.partition(ref);
-  if (p == nullptr) return out;
+void holders(const ComputerView& view, const ComputerView::Computer& c, const ComputerView::Partition& part, int64_t start, int64_t stop,
+             std::vector<Share>& out) {
+  out.clear();
+  const ComputerView::Partition* p = &part;
   // Ended tenancies in time order, none overlapping the next: skip to the first that ends at or
   // after the period's start (an instant needs one ending there: a tenancy of no time), then take
   // them while they begin by its stop.
@@ -34,7 +34,6 @@ std::vector<Share> holders(const ComputerView& view, const ComputerView::Compute
   auto it = std::partition_point(past.begin(), past.end(), [&](const ComputerView::PastTenancy& t) { return t.to < start; });
   for (; it != past.end() && it->from <= stop; ++it) consider(out, it->instance, it->from, it->to, start, stop);
   if (!p->instance.empty()) consider(out, p->instance, p->since, kForever, start, stop);
-  return out;
 }
 
 bool held_before(const ComputerView& view, const ComputerView::Computer& c, std::string_view instance, int64_t start, int64_t stop) {

@@ -23,10 +23,12 @@ struct Share {
   int64_t weight = 0;           // stop - start; 1 for an instant (start == stop)
 };
 
-// The instances that held partition `ref` of `c` during [start, stop], in the order they held it:
+// The instances that held partition `p` of `c` during [start, stop], in the order they held it:
 // those holding it for a positive time of the period, or, for an instant (start == stop), the one
 // holding it at that instant (a hand-over instant belongs to the new holder).
-std::vector<Share> holders(const ComputerView& view, const ComputerView::Computer& c, std::string_view ref, int64_t start, int64_t stop);
+// Into `out`, cleared first (a caller reuses it from line to line: nothing allocated per line).
+void holders(const ComputerView& view, const ComputerView::Computer& c, const ComputerView::Partition& p, int64_t start, int64_t stop,
+             std::vector<Share>& out);
 
 // Whether `instance` held a partition of `c` at some time of [start, stop] (ends included) before
 // it was freed from it: usage of a destroyed instance, reported after its destruction.

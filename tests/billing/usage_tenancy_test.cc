@@ -231,7 +231,8 @@ TEST(UsageTenancy, TenanciesRestoreFromTheComputerViewsCheckpoint) {
   EXPECT_EQ(restored.snapshot(), image);
   const auto* c = restored.find("COMP-1");
   ASSERT_NE(c, nullptr);
-  const auto held = market::holders(restored, *c, "slappart0", h.t_a - kHour, h.t_b + kHour);
+  std::vector<market::Share> held;
+  market::holders(restored, *c, *c->partition("slappart0"), h.t_a - kHour, h.t_b + kHour, held);
   ASSERT_EQ(held.size(), 2u);
   EXPECT_EQ(held[0].instance, h.a);
   EXPECT_EQ(held[0].start, h.t_a);
