@@ -837,8 +837,8 @@ struct Market::Handler {
         // quantity by the time each held it (usage_split.h), each part dated to its holding. A
         // zero goes whole to the longest holder (the earliest on ties): nothing to split.
         if (holders.size() > 1 && l.quantity.is_zero()) {
-          auto longest = std::max_element(holders.begin(), holders.end(), [](const auto& x, const auto& y) { return x.weight < y.weight; });
-          holders.assign(1, *longest);
+          const Share longest = *std::max_element(holders.begin(), holders.end(), [](const auto& x, const auto& y) { return x.weight < y.weight; });
+          holders.assign(1, longest);  // a copy: assign() from one of its own elements is not for every library
         }
         const bool split = holders.size() > 1;
         weights.clear();
