@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <numeric>
 #include <set>
 
 #include "ledger/hash.h"
@@ -841,11 +840,17 @@ struct Market::Handler {
           holders.assign(1, longest);  // a copy: assign() from one of its own elements is not for every library
         }
         const bool split = holders.size() > 1;
-        weights.clear();
-        for (const auto& x : holders) weights.push_back(x.weight);
-        if (split) parts = split_by_weight(l.quantity, weights);
-        else parts.assign(1, l.quantity);  // one holder (nearly every line): nothing to split
-        const int64_t total = std::accumulate(weights.begin(), weights.end(), int64_t{0});
+        int64_t total = 0;  // the holders' time, for the split attribute
+        if (split) {
+          weights.clear();
+          for (const auto& x : holders) {
+            weights.push_back(x.weight);
+            total += x.weight;
+          }
+          parts = split_by_weight(l.quantity, weights);
+        } else {
+          parts.assign(1, l.quantity);  // one holder (nearly every line): nothing to split
+        }
         for (size_t h = 0; h < holders.size(); ++h) {
           if (parts[h].is_zero() && !l.quantity.is_zero()) continue;  // too short a hold for a unit of the last digit
           const auto& holder = holders[h];

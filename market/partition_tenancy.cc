@@ -26,14 +26,13 @@ void consider(std::vector<Share>& out, std::string_view instance, int64_t from, 
 void holders(const ComputerView& view, const ComputerView::Computer& c, const ComputerView::Partition& part, int64_t start, int64_t stop,
              std::vector<Share>& out) {
   out.clear();
-  const ComputerView::Partition* p = &part;
   // Ended tenancies in time order, none overlapping the next: skip to the first that ends at or
   // after the period's start (an instant needs one ending there: a tenancy of no time), then take
   // them while they begin by its stop.
-  const auto past = view.past(c, static_cast<uint32_t>(p - c.partitions.data()));
+  const auto past = view.past(c, static_cast<uint32_t>(&part - c.partitions.data()));
   auto it = std::partition_point(past.begin(), past.end(), [&](const ComputerView::PastTenancy& t) { return t.to < start; });
   for (; it != past.end() && it->from <= stop; ++it) consider(out, it->instance, it->from, it->to, start, stop);
-  if (!p->instance.empty()) consider(out, p->instance, p->since, kForever, start, stop);
+  if (!part.instance.empty()) consider(out, part.instance, part.since, kForever, start, stop);
 }
 
 bool held_before(const ComputerView& view, const ComputerView::Computer& c, std::string_view instance, int64_t start, int64_t stop) {

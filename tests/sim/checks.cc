@@ -82,27 +82,27 @@ void check_against_reference(SimMaster& master, Reference& ref) {
   }
 }
 
+namespace {
+// The log's totals against the model's, key by key: `what` names the totals, `name` a key.
+// Decimals compare numerically (1.50 == 1.5).
+template <class Map, class Name>
+void require_same_totals(const Map& log, const Map& model, const std::string& what, Name name) {
+  require(log.size() == model.size(),
+          what + ": the log has " + std::to_string(log.size()) + " totals, the model " + std::to_string(model.size()));
+  for (const auto& [key, total] : model) {
+    auto it = log.find(key);
+    require(it != log.end() && it->second == total,
+            what + " of " + name(key) + ": the log sums " + (it == log.end() ? "nothing" : decimal(it->second)) + ", the model " + decimal(total));
+  }
+}
+}  // namespace
+
 void check_usage(const UsageTally& tally, const Reference& ref) {
-  // Decimals compare numerically (1.50 == 1.5); both sides hold a total for every pair seen, zero or not.
-  require(tally.totals().size() == ref.usage.size(),
-          "usage: the log has " + std::to_string(tally.totals().size()) + " (computer, resource) totals, the model " +
-              std::to_string(ref.usage.size()));
-  for (const auto& [key, total] : ref.usage) {
-    auto it = tally.totals().find(key);
-    require(it != tally.totals().end() && it->second == total,
-            "usage of " + key.first + " " + key.second + ": the log sums " + (it == tally.totals().end() ? "nothing" : decimal(it->second)) +
-                ", the model " + decimal(total));
-  }
+  // Both sides hold a total for every (computer, resource) seen, zero or not.
+  require_same_totals(tally.totals(), ref.usage, "usage", [](const auto& k) { return k.first + " " + k.second; });
   // And billed to whom the model says: a partition's usage to the client of whoever held it then.
-  require(tally.payers().size() == ref.usage_payers.size(),
-          "usage payers: the log has " + std::to_string(tally.payers().size()) + " (computer, resource, payer) totals, the model " +
-              std::to_string(ref.usage_payers.size()));
-  for (const auto& [key, total] : ref.usage_payers) {
-    auto it = tally.payers().find(key);
-    require(it != tally.payers().end() && it->second == total,
-            "usage of " + std::get<0>(key) + " " + std::get<1>(key) + " paid by " + std::get<2>(key) + ": the log sums " +
-                (it == tally.payers().end() ? "nothing" : decimal(it->second)) + ", the model " + decimal(total));
-  }
+  require_same_totals(tally.payers(), ref.usage_payers, "usage paid",
+                      [](const auto& k) { return std::get<0>(k) + " " + std::get<1>(k) + " by " + std::get<2>(k); });
 }
 
 void check_billing(SimMaster& master, const UsageTally& tally) {

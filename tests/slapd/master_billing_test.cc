@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <ctime>
 #include <optional>
 
 #include "billing/calendar.h"
@@ -17,21 +16,11 @@ using test::str;
 
 namespace {
 
-// "YYYY-MM-DD HH:MM:SS" (UTC), a minute from now (the master allows a node's clock ten ahead).
-std::string in_a_minute() {
-  const std::time_t t = std::time(nullptr) + 60;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 // The day's journal so far, as SlapOS nodes post them: from midnight, so the partition held the
 // instance (allocated today) during part of it.
 std::string journal(const std::string& guid, const std::string& partition, const std::string& date, const std::string& quantity) {
   std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + date +
-                    " 00:00:00</start_date><stop_date>" + in_a_minute() + "</stop_date><reference>" + partition +
+                    " 00:00:00</start_date><stop_date>" + test::tio_date_from_now(1) + "</stop_date><reference>" + partition +
                     "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
                     "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
                     "</quantity><price>0.0</price><VAT/></movement></transaction></journal>";

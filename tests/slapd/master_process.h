@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,18 @@
 #include "tests/slapd/tls_client.h"
 
 namespace slap::test {
+
+// A TioXML date ("YYYY-MM-DD HH:MM:SS", UTC) `minutes` from now: journals posted to a real master
+// must cover the time their partitions were held, and end no further ahead than the master allows
+// a node's clock to run (kUsageClockAllowanceNs, ten minutes).
+inline std::string tio_date_from_now(int minutes) {
+  const std::time_t t = std::time(nullptr) + minutes * 60;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
 
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -2,8 +2,6 @@
 // refused whole when any movement is bad — and what is accepted is in the ledger.
 #include <gtest/gtest.h>
 
-#include <ctime>
-
 #include "tests/ledger/test_util.h"
 #include "tests/slapd/master_process.h"
 
@@ -13,22 +11,12 @@ using test::str;
 
 namespace {
 
-// "YYYY-MM-DD HH:MM:SS" (UTC) `minutes` from now: the journals' periods overlap the instances'
-// tenancy of their partitions, which began when the test allocated them (a partition's usage is
-// billed to whoever held it during the period, and refused when nobody did), and end no further
-// ahead than the master allows a node's clock to run (a minute, against ten).
-std::string minutes_from_now(int minutes) {
-  const std::time_t t = std::time(nullptr) + minutes * 60;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
+// Periods from `start` to a minute from now: they overlap the instances' tenancy of their
+// partitions, which began when the test allocated them (a partition's usage is billed to whoever
+// held it during the period, and refused when nobody did).
 std::string journal(const std::string& partition, const std::string& start, const std::string& quantity) {
   std::string xml = "<?xml version='1.0'?><journal><transaction type=\"Sale Packing List\"><start_date>" + start +
-                    "</start_date><stop_date>" + minutes_from_now(1) + "</stop_date><reference>" + partition +
+                    "</start_date><stop_date>" + test::tio_date_from_now(1) + "</stop_date><reference>" + partition +
                     "</reference><currency/><payment_mode/><arrow type=\"Source\"><source>x</source></arrow>"
                     "<movement><resource>usage/cpu_s</resource><reference>" + partition + "</reference><quantity>" + quantity +
                     "</quantity><price>0.0</price><VAT/></movement>"
@@ -71,7 +59,7 @@ TEST(MasterUsage, JournalsAreAccountedOnceAndOnlyForTheirComputer) {
     ASSERT_EQ(person.post("/slapos.post.v0.software_instance", R"({"title":"i)" + std::to_string(k) + R"(","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guids[k] + R"("}})").status, 200u);
   }
   auto a = master.client(certs[0]);
-  const auto body = with_computer(journal("slappart0", minutes_from_now(-60), "76.4371428571"), guids[0]);
+  const auto body = with_computer(journal("slappart0", test::tio_date_from_now(-60), "76.4371428571"), guids[0]);
   auto first = a.post("/slapos.post.v0.compute_node_usage", body);
   ASSERT_EQ(first.status, 200u) << first.body;
   EXPECT_EQ(usage_lines(admin), 2u);
@@ -85,17 +73,17 @@ TEST(MasterUsage, JournalsAreAccountedOnceAndOnlyForTheirComputer) {
 
   const std::string head = admin.get("/v1/ledger/head").body;
   // Computer A posting for computer B, or for a partition it does not have: 403.
-  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", minutes_from_now(-90), "1"), guids[1])).status, 403u);
-  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart9", minutes_from_now(-90), "1"), guids[0])).status, 403u);
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", test::tio_date_from_now(-90), "1"), guids[1])).status, 403u);
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart9", test::tio_date_from_now(-90), "1"), guids[0])).status, 403u);
   // A partition nobody held during the period: 404 naming the transaction (a node sets it aside).
-  auto free_partition = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart1", minutes_from_now(-90), "1"), guids[0]));
+  auto free_partition = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart1", test::tio_date_from_now(-90), "1"), guids[0]));
   EXPECT_EQ(free_partition.status, 404u) << free_partition.body;
   EXPECT_NE(free_partition.body.find("transaction[0]"), std::string::npos) << free_partition.body;
   // A negative or overflowing quantity, malformed XML: 422 naming the movement.
-  auto negative = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", minutes_from_now(-90), "-1"), guids[0]));
+  auto negative = a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", test::tio_date_from_now(-90), "-1"), guids[0]));
   EXPECT_EQ(negative.status, 422u);
   EXPECT_NE(negative.body.find("transaction[0].movement[0].quantity"), std::string::npos) << negative.body;
-  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", minutes_from_now(-90), "99999999999999999999"), guids[0])).status, 422u);
+  EXPECT_EQ(a.post("/slapos.post.v0.compute_node_usage", with_computer(journal("slappart0", test::tio_date_from_now(-90), "99999999999999999999"), guids[0])).status, 422u);
   auto malformed = a.post("/slapos.post.v0.compute_node_usage", R"({"computer_guid":")" + guids[0] + R"(","tioxml":"<journal><trans"})");
   EXPECT_EQ(malformed.status, 422u) << malformed.body;
   EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused journal wrote to the ledger";
