@@ -9,7 +9,7 @@ namespace slap::ubm {
 namespace {
 
 // Keep sorted: lookups use binary search (checked by a test).
-constexpr std::array<std::string_view, 16> kUnits = {
+constexpr std::array<std::string_view, 19> kUnits = {
     "byte",         // disk or memory size at an instant
     "byte_s",       // byte-seconds (memory or disk integrated over time)
     "correction",   // signed adjustment in the unit of the movement it corrects
@@ -18,10 +18,13 @@ constexpr std::array<std::string_view, 16> kUnits = {
     "hour",
     "incident",     // a failed promise
     "instance",
+    "mebibyte",     // 2^20 bytes (SlapOS reports a partition's memory and disk in it)
     "minute",
     "net_byte",     // bytes sent or received
     "partition",
     "partition_h",  // partition-hours
+    "percent",      // a share in hundredths, e.g. an average CPU load over the period
+    "ratio",        // a share as a fraction of 1
     "request",
     "s",            // seconds of wall time
     "transaction",

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <initializer_list>
 
+#include "slapd/usage/quantity_text.h"
 #include "ubm/unit.h"
 
 namespace slap::usage {
@@ -50,10 +51,20 @@ ubm::Status check_sequence(pugi::xml_node node, std::initializer_list<Slot> slot
   return {};
 }
 
+bool names_partition(std::string_view reference) { return reference.starts_with("slapuser") || reference.starts_with("slappart"); }
+
+// SlapOS's "never tested" in place of a zero-emission ratio (slapos/collect/db.py): no measurement.
+constexpr std::string_view kZeroEmissionRatio = "service_module/zero_emission_ratio";
+bool unmeasured(std::string_view resource, const ubm::Decimal& q) { return resource == kZeroEmissionRatio && q == ubm::Decimal::integer(-1); }
+
 }  // namespace
 
-std::string unit_of(std::string_view resource, const std::vector<std::string>& categories) {
+std::string unit_of(std::string_view resource, std::string_view reference, const std::vector<std::string>& categories) {
   if (resource == "usage/cpu_s") return "cpu_s";
+  if (resource == "service_module/cpu_load_percent") return "percent";
+  if (resource == "service_module/memory_used") return names_partition(reference) ? "mebibyte" : "byte";
+  if (resource == "service_module/disk_used") return "mebibyte";
+  if (resource == kZeroEmissionRatio) return "ratio";
   if (resource == "usage/ram_byte_s" || resource == "usage/disk_byte_s") return "byte_s";
   if (resource == "usage/net_bytes") return "net_byte";
   if (resource.rfind("incident/", 0) == 0) return "incident";
@@ -196,17 +207,18 @@ ubm::Result<std::vector<market::UsageTransaction>> parse_journal(std::string_vie
       line.title = mv.child_value("title");
       line.reference = mv.child_value("reference");
       if (line.resource.empty() || line.resource.size() > 256) return invalid(mwhere + ".resource", "a resource is 1..256 bytes");
-      auto q = ubm::Decimal::parse(mv.child_value("quantity"));
+      auto q = parse_quantity_text(mv.child_value("quantity"));
       if (!q) {
         auto e = q.error();
         e.field = mwhere + ".quantity";
         return e;
       }
+      if (unmeasured(line.resource, *q)) continue;
       if (q->is_negative()) return ubm::make_error(ubm::Rejection::NEGATIVE_QUANTITY, mwhere + ".quantity", "quantity " + q->to_string() + " is negative");
       line.quantity = *q;
       std::vector<std::string> categories;
       for (auto c : mv.children("category")) categories.emplace_back(c.child_value());
-      line.unit = unit_of(line.resource, categories);
+      line.unit = unit_of(line.resource, line.reference, categories);
       if (line.unit.empty()) {
         return ubm::make_error(ubm::Rejection::UNKNOWN_UNIT, mwhere + ".resource",
                                "resource '" + line.resource + "' has no known unit (add a category unit:<unit>)");

@@ -2,6 +2,10 @@
 // refused whole when any movement is bad — and what is accepted is in the ledger.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+#include <sstream>
+
 #include "tests/ledger/test_util.h"
 #include "tests/slapd/master_process.h"
 
@@ -87,4 +91,40 @@ TEST(MasterUsage, JournalsAreAccountedOnceAndOnlyForTheirComputer) {
   auto malformed = a.post("/slapos.post.v0.compute_node_usage", R"({"computer_guid":")" + guids[0] + R"(","tioxml":"<journal><trans"})");
   EXPECT_EQ(malformed.status, 422u) << malformed.body;
   EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused journal wrote to the ledger";
+}
+
+// A SlapOS node's own daily journal (slapos.core's collector), as the reference holds it, with its
+// computer, day and partition users made this test's: the master takes it whole.
+TEST(MasterUsage, ASlapOSNodesDailyConsumptionJournalIsAccepted) {
+  std::ifstream in(std::string(SHARED_REFERENCE) + "/tioxml-example-2019-10-07.xml");
+  if (!in) GTEST_SKIP() << "../shared/reference is not beside the checkout";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string xml = ss.str();
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto person = master.client(test::cert_of(parse_object(admin.post("/v1/persons", R"({"name":"P"})").body)));
+  auto o = parse_object(person.post("/v1/computers", "{}").body);
+  const std::string guid = str(o, "computer_guid");
+  auto node = master.client(test::cert_of(o));
+  ASSERT_EQ(node.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + guid + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+  ASSERT_EQ(person.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///sr"})").status, 200u);
+  ASSERT_EQ(person.post("/slapos.post.v0.software_instance", R"({"title":"eco","software_release_uri":"file:///sr","software_type":"default","sla_parameters":{"computer_guid":")" + guid + R"("}})").status, 200u);
+  xml = std::regex_replace(xml, std::regex("COMP-192938"), guid);
+  xml = std::regex_replace(xml, std::regex("slapuser[0-9]+"), "slapuser0");
+  xml = std::regex_replace(xml, std::regex("2019-10-07 00:00:00"), test::tio_date_from_now(-60));
+  xml = std::regex_replace(xml, std::regex("2019-10-07 23:59:59"), test::tio_date_from_now(1));
+  boost::json::object body{{"computer_guid", guid}, {"tioxml", xml}};
+  auto r = node.post("/slapos.post.v0.compute_node_usage", boost::json::serialize(body));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const std::string ledger = admin.get("/v1/ledger?from=1&limit=10000").body;
+  size_t lines = 0, movements = 0;
+  for (size_t pos = 0; (pos = ledger.find("\"resource\":\"service_module/", pos)) != std::string::npos; ++pos) ++lines;
+  for (size_t pos = 0; (pos = xml.find("<movement>", pos)) != std::string::npos; ++pos) ++movements;
+  EXPECT_EQ(lines, movements - 1) << "every line but the unmeasured zero-emission ratio";
+  EXPECT_NE(ledger.find("\"quantity\":\"76.4371428571\""), std::string::npos);
+  EXPECT_NE(ledger.find("\"unit\":\"percent\""), std::string::npos);
+  EXPECT_NE(ledger.find("\"unit\":\"mebibyte\""), std::string::npos);
 }

@@ -1,8 +1,11 @@
 #include "slapd/usage/tioxml.h"
 
+#include "slapd/usage/quantity_text.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 using namespace slap;
@@ -50,7 +53,10 @@ TEST(TioXml, RefusalsNameTheMovement) {
   const std::vector<Case> cases = {
       {journal(movement("usage/cpu_s", "1") + movement("usage/cpu_s", "-2")), ubm::Rejection::NEGATIVE_QUANTITY, "transaction[0].movement[1].quantity"},
       {journal(movement("usage/cpu_s", "99999999999999999999")), ubm::Rejection::DECIMAL_OVERFLOW, "transaction[0].movement[0].quantity"},
-      {journal(movement("usage/cpu_s", "1e3")), ubm::Rejection::MALFORMED_DECIMAL, "transaction[0].movement[0].quantity"},
+      {journal(movement("usage/cpu_s", "nan")), ubm::Rejection::MALFORMED_DECIMAL, "transaction[0].movement[0].quantity"},
+      {journal(movement("usage/cpu_s", "1e")), ubm::Rejection::MALFORMED_DECIMAL, "transaction[0].movement[0].quantity"},
+      {journal(movement("usage/cpu_s", "1e+20")), ubm::Rejection::DECIMAL_OVERFLOW, "transaction[0].movement[0].quantity"},
+      {journal(movement("service_module/zero_emission_ratio", "-0.5")), ubm::Rejection::NEGATIVE_QUANTITY, "transaction[0].movement[0].quantity"},
       {journal(movement("mystery/thing", "1")), ubm::Rejection::UNKNOWN_UNIT, "transaction[0].movement[0].resource"},
       {journal("<movement><resource>usage/cpu_s</resource><price>0</price><quantity>1</quantity><VAT/></movement>"), ubm::Rejection::INVALID_PARAMETER, "transaction[0].movement[0]"},
       {journal(""), ubm::Rejection::INVALID_PARAMETER, "transaction[0]"},
@@ -68,17 +74,129 @@ TEST(TioXml, RefusalsNameTheMovement) {
   EXPECT_EQ(usage::parse_journal(bad_date).error().field, "transaction[0].stop_date");
 }
 
-TEST(TioXml, TheReferenceJournalParsesUpToItsNegativeRatio) {
+// A SlapOS node's daily consumption journal, as slapos.core's collector writes it: every
+// measurement is taken, in the unit that code writes it in; the zero-emission ratio's -1 ("never
+// tested") is no measurement and is dropped.
+TEST(TioXml, TheReferenceJournalOfASlapOSNodeParsesWhole) {
   std::ifstream in(std::string(SHARED_REFERENCE) + "/tioxml-example-2019-10-07.xml");
   if (!in) GTEST_SKIP() << "../shared/reference is not beside the checkout";
   std::stringstream ss;
   ss << in.rdbuf();
-  // Structure and quantities parse; service_module/* resources carry no unit of ours and the
-  // zero-emission ratio is -1: the journal is refused, naming the first offending movement.
-  auto r = usage::parse_journal(ss.str());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().field, "transaction[0].movement[0].resource");
-  EXPECT_EQ(r.error().code, ubm::Rejection::UNKNOWN_UNIT);
+  const std::string xml = ss.str();
+  auto r = usage::parse_journal(xml);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->size(), 1u);
+  const auto& t = r->front();
+  EXPECT_EQ(t.reference, "2019-10-07-global");
+  EXPECT_EQ(t.start, usage::parse_date("2019-10-07 00:00:00").value());
+  EXPECT_EQ(t.stop, usage::parse_date("2019-10-07 23:59:59").value());
+  size_t movements = 0;
+  for (size_t at = xml.find("<movement>"); at != std::string::npos; at = xml.find("<movement>", at + 1)) ++movements;
+  ASSERT_EQ(t.lines.size(), movements - 1) << "every movement but the unmeasured ratio";
+  for (const auto& l : t.lines) {
+    EXPECT_NE(l.resource, "service_module/zero_emission_ratio");
+    // Each quantity is the text of the journal, digit for digit.
+    EXPECT_NE(xml.find("<reference>" + l.reference + "</reference><quantity>" + l.quantity.to_string() + "</quantity>"), std::string::npos)
+        << l.reference << " " << l.quantity.to_string();
+    const bool partition = l.reference.rfind("slapuser", 0) == 0;
+    if (l.resource == "service_module/cpu_load_percent") EXPECT_EQ(l.unit, "percent");
+    else if (l.resource == "service_module/memory_used") EXPECT_EQ(l.unit, partition ? "mebibyte" : "byte") << l.reference;
+    else ADD_FAILURE() << "unexpected resource " << l.resource;
+  }
+  EXPECT_EQ(t.lines[0].reference, "COMP-192938");
+  EXPECT_EQ(t.lines[0].quantity.to_string(), "76.4371428571");
+  EXPECT_EQ(t.lines[1].unit, "byte");
+  EXPECT_EQ(t.lines[1].quantity.to_string(), "14211174517.0");
+  // A ratio that was measured is kept; another negative one is refused like any negative quantity.
+  auto measured = usage::parse_journal(journal(movement("service_module/zero_emission_ratio", "0.25")));
+  ASSERT_TRUE(measured.ok()) << measured.error().to_string();
+  ASSERT_EQ(measured->front().lines.size(), 1u);
+  EXPECT_EQ(measured->front().lines[0].unit, "ratio");
+  EXPECT_EQ(measured->front().lines[0].quantity.to_string(), "0.25");
+  // A partition's disk, in MiB as the collector divides du's KiB by 1024.
+  auto disk = usage::parse_journal(journal("<movement><resource>service_module/disk_used</resource><title>d</title><reference>slapuser3</reference>"
+                                           "<quantity>1.5e-05</quantity><price>0.0</price><VAT></VAT><category></category></movement>"));
+  ASSERT_TRUE(disk.ok()) << disk.error().to_string();
+  EXPECT_EQ(disk->front().lines[0].unit, "mebibyte");
+  EXPECT_EQ(disk->front().lines[0].quantity.to_string(), "0.000015");
+}
+
+// Python writes str(float): exponents below 1e-4 and from 1e16, up to 17 significant digits.
+TEST(TioXml, QuantitiesInPythonsFloatFormsAreReadAsTheDecimalTheySpell) {
+  struct Case {
+    const char* text;
+    const char* exact;  // Decimal::to_string of the result
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"76.4371428571", "76.4371428571"},
+           {"14211174517.0", "14211174517.0"},
+           {"0", "0"},
+           {"-0.0", "0.0"},
+           {"0e5", "0"},
+           {"0.000e-20", "0.000000000000000000"},
+           {"5e-05", "0.00005"},
+           {"1.5E-7", "0.00000015"},
+           {"1e+16", "10000000000000000"},
+           {"1.25e2", "125"},
+           {"1.2345e1", "12.345"},
+           {"0.30000000000000004", "0.30000000000000004"},
+           {"9223372036854775807", "9223372036854775807"},
+           {"0.000000000000000001", "0.000000000000000001"},
+           // Past 18 digits after the point: rounded there, half away from zero.
+           {"0.00012345678901234567", "0.000123456789012346"},
+           {"0.00012345678901234549", "0.000123456789012345"},
+           {"2.5e-18", "0.000000000000000003"},
+           {"6e-19", "0.000000000000000001"},
+           {"4e-19", "0.000000000000000000"},
+           {"1e-99999999", "0.000000000000000000"},
+           {"0.9999999999999999999", "1.000000000000000000"},
+           {"-1.23456789012345678901e-3", "-0.001234567890123457"},
+           // More significant digits than the mantissa holds: rounded further left, as little as needed.
+           {"92233720368547758.049", "92233720368547758.05"},
+           // Rounded once from the digits as written, not step by step.
+           {"9223372036854775.80749", "9223372036854775.807"},
+       }) {
+    auto d = usage::parse_quantity_text(c.text);
+    ASSERT_TRUE(d.ok()) << c.text << ": " << d.error().to_string();
+    EXPECT_EQ(d->to_string(), c.exact) << c.text;
+  }
+  // Whatever the ledger's own decimal grammar reads, this reads identically (same digits, same scale).
+  std::mt19937_64 rng(7);
+  for (int n = 0; n < 20'000; ++n) {
+    std::string text = rng() % 4 == 0 ? "-" : "";
+    const size_t int_digits = 1 + rng() % 19, frac_digits = rng() % 3 == 0 ? 0 : 1 + rng() % 18;
+    for (size_t i = 0; i < int_digits; ++i) text += static_cast<char>('0' + rng() % 10);
+    if (frac_digits > 0) text += '.';
+    for (size_t i = 0; i < frac_digits; ++i) text += static_cast<char>('0' + rng() % 10);
+    auto exact = ubm::Decimal::parse(text);
+    auto read = usage::parse_quantity_text(text);
+    if (exact.ok()) {
+      ASSERT_TRUE(read.ok()) << text;
+      ASSERT_TRUE(read->identical(*exact)) << text << " read as " << read->to_string();
+    } else if (read.ok()) {
+      // Too many digits for the mantissa: rounded to fewer decimals, the digits as written cut
+      // there or one unit of the last kept digit above them.
+      ASSERT_LT(read->scale(), frac_digits) << text;
+      std::string digits;
+      for (char c : text) if (c >= '0' && c <= '9') digits += c;
+      digits.resize(int_digits + read->scale());
+      const auto cut = static_cast<__int128>(std::stoull(digits));
+      const __int128 magnitude = read->mantissa() < 0 ? -static_cast<__int128>(read->mantissa()) : read->mantissa();
+      ASSERT_TRUE(magnitude == cut || magnitude == cut + 1) << text << " read as " << read->to_string();
+    } else {
+      ASSERT_EQ(read.error().code, ubm::Rejection::DECIMAL_OVERFLOW) << text;
+    }
+  }
+  for (const char* bad : {"", "-", "nan", "inf", "-inf", "1e", "e5", "1e+", ".5", "5.", "+1", "1 ", " 1", "1,5", "0x10", "1.2.3", "1e5.5", "--1"}) {
+    auto d = usage::parse_quantity_text(bad);
+    ASSERT_FALSE(d.ok()) << bad;
+    EXPECT_EQ(d.error().code, ubm::Rejection::MALFORMED_DECIMAL) << bad;
+  }
+  for (const char* big : {"1e+20", "9223372036854775808", "99999999999999999999.5", "1e99999999", "1.7976931348623157e+308"}) {
+    auto d = usage::parse_quantity_text(big);
+    ASSERT_FALSE(d.ok()) << big;
+    EXPECT_EQ(d.error().code, ubm::Rejection::DECIMAL_OVERFLOW) << big;
+  }
 }
 
 TEST(TioXml, DatesBeyondInt64NanosecondsAreRefused) {  // found by fuzz_tioxml (signed overflow)
