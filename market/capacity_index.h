@@ -83,6 +83,7 @@ class CapacityIndex final : public FactProjection {
   const Computer& computer(uint32_t idx) const { return computers_[idx]; }
   uint32_t index_of(const Computer& c) const { return static_cast<uint32_t>(&c - computers_.data()); }
   uint32_t id(std::string_view s) const { return strings_.id(s); }  // kNone: nobody declared it
+  const std::string& name(uint32_t id) const { return strings_.name(id); }  // precondition: an id(), not kNone
   // Open computers with a free partition supplying `release` under `capability` (kNone ids allowed:
   // they give nullptr).
   const Candidates* candidates(uint32_t release, uint32_t capability) const;

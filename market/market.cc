@@ -139,6 +139,9 @@ struct Market::Handler {
   ubm::TimestampNs at;
   bool wrote = false;
   std::optional<ubm::Item> introduced;  // registered by the next movement emitted (introduce)
+  // Shared instances this command sent back to the queue, with why (requeue_slaves): the pass over
+  // the queue that follows leaves that reason to them rather than the matcher's.
+  std::vector<std::string> requeued;
 
   // Registration state: the directory plus what this batch registered.
   bool registered(const std::string& id) const {
@@ -285,7 +288,15 @@ struct Market::Handler {
       const bool shared = q.shared;
       Placement p = shared ? m.matcher_.host(q.release, q.software_type, q.client, *conditions)
                            : m.matcher_.place(q.release, q.client, *conditions);
-      if (!p.placed()) continue;
+      if (!p.placed()) {
+        // Still waiting, maybe for another reason now (the release is supplied, but above its
+        // max_price): the reason a client reads is the market's present one, not the first.
+        if (p.reason != i->pending_reason && std::find(requeued.begin(), requeued.end(), guid) == requeued.end()) {
+          ensure_market_node();
+          emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
+        }
+        continue;
+      }
       ensure_market_node();
       place(guid);
       new_host = new_host || !shared;
@@ -309,6 +320,7 @@ struct Market::Handler {
       const std::string sclient = si->request.client;
       emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, host}, {}});
       emit(fact::Pending{s, "its host " + host + " " + why}, {sclient, std::string(kMarketNode), {s}, {}});
+      requeued.push_back(s);
     }
   }
 

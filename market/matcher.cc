@@ -24,7 +24,11 @@ Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c
     k.max_minor = c.max_price->mantissa() / div;
   }
   if (k.capability == kNone) {
-    k.impossible = c.capability.empty() ? std::string("no computer is registered") : "no computer has capability=" + c.capability;
+    // No computer was ever declared with this capability. For none at all ("") while computers
+    // exist, each has one, and a computer with a capability serves only requests naming it.
+    if (!c.capability.empty()) k.impossible = "no computer has capability=" + c.capability;
+    else if (capacity_.size() == 0) k.impossible = "no computer is registered";
+    else k.impossible = "every computer has a capability and serves only requests naming it (capability=...)";
   }
   if (!c.network_guid.empty()) {
     k.network = capacity_.id(c.network_guid);
@@ -80,8 +84,28 @@ Placement Matcher::at_computer(std::string_view client, const Compiled& k, const
   if (k.release == kNone || !m->supplies(k.release)) return p.reason = "computer_guid=" + c.computer_guid + " does not supply the release", p;
   if (!m->has_free()) return p.reason = "computer_guid=" + c.computer_guid + " has no free partition", p;
   if (!k.impossible.empty()) return p.reason = k.impossible, p;
-  if (!satisfies(*m, k)) return p.reason = "computer_guid=" + c.computer_guid + " does not satisfy " + describe(c), p;
+  if (!satisfies(*m, k)) return p.reason = unmet(*m, k, c), p;
   return on(*m);
+}
+
+std::string Matcher::unmet(const CapacityIndex::Computer& m, const Compiled& k, const Conditions& c) const {
+  const std::string named = "computer_guid=" + c.computer_guid;
+  if (m.capability != k.capability) {
+    // describe(c) cannot say it: a request naming no capability is refused by a computer that has one.
+    const std::string& has = m.capability == kNone ? c.capability : capacity_.name(m.capability);
+    if (has.empty()) return named + " has no capability=" + c.capability;
+    if (c.capability.empty()) return named + " serves only requests with capability=" + has;
+    return named + " has capability=" + has + ", not capability=" + c.capability;
+  }
+  if (k.network != kNone && m.network != k.network) return named + " is not on network_guid=" + c.network_guid;
+  if (m.price > k.max_minor) return named + " costs more than max_price=" + k.max_price->to_string();
+  for (size_t i = 0; i < k.categories.size(); ++i) {
+    if (!m.has_category(k.categories[i])) {
+      const auto& [key, value] = c.categories[i];
+      return named + " has no " + (key == "project" ? std::string("project_guid") : key) + "=" + value;
+    }
+  }
+  return named + " does not satisfy " + describe(c);
 }
 
 Placement Matcher::place(std::string_view release, std::string_view client, const Conditions& c) const {

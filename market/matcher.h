@@ -53,6 +53,8 @@ class Matcher {
   Compiled compile(std::string_view release, const Conditions& c) const;
   bool satisfies(const CapacityIndex::Computer& computer, const Compiled& k) const;
   std::string explain(const Compiled& k, const Conditions& c) const;
+  // The first condition a computer named by computer_guid fails, in words.
+  std::string unmet(const CapacityIndex::Computer& computer, const Compiled& k, const Conditions& c) const;
   Placement at_computer(std::string_view client, const Compiled& k, const Conditions& c) const;
   Placement on(const CapacityIndex::Computer& computer) const;
   // Whether `client` may use the computer through a request naming it (`named`) or not.

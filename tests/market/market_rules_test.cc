@@ -2,6 +2,7 @@
 #include <set>
 
 #include "market/encoding.h"
+#include "ubm/codec.h"
 #include "market/sla.h"
 #include "market_fixture.h"
 
@@ -153,6 +154,81 @@ TEST_F(MarketRules, PendingRequestsAreServedInArrivalOrderWhenCapacityAppears) {
   w.supply("COMP-fr");
   EXPECT_EQ(w.market().instances().get(b.instance)->computer, "COMP-fr");
   EXPECT_EQ(w.market().instances().pending_count(), 0u);
+  w.expect_replay_equal();
+}
+
+// The Pending facts the ledger holds for one instance, oldest first: their reasons.
+std::vector<std::string> pending_reasons(World& w, const std::string& guid) {
+  std::vector<std::string> out;
+  auto s = w.ledger().scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
+    auto body = ubm::decode(v.entry);
+    if (!body || !std::holds_alternative<ubm::Movement>(*body)) return true;
+    auto f = decode(std::get<ubm::Movement>(*body));
+    if (f && *f && std::holds_alternative<fact::Pending>((*f)->body)) {
+      const auto& p = std::get<fact::Pending>((*f)->body);
+      if (p.instance == guid) out.push_back(p.reason);
+    }
+    return true;
+  });
+  EXPECT_TRUE(s.ok());
+  return out;
+}
+
+// A waiting request says why it waits now, not why it waited first: each pass over the queue
+// records a reason that changed (and only one that changed).
+TEST_F(MarketRules, APendingReasonIsTheMarketsPresentOne) {
+  w.computer("COMP-1", 10);
+  w.format("COMP-1", 1);
+  Outcome x = w.request("x", {{"max_price", "5"}});
+  EXPECT_EQ(x.pending, "no computer supplies the release");
+  w.supply("COMP-1");  // supplied now, but dearer than the request allows
+  const std::string dear = "no free partition at max_price=5 or less";
+  EXPECT_EQ(w.market().instances().get(x.instance)->pending_reason, dear);
+  const ubm::Seq head = w.ledger().head();
+  EXPECT_EQ(w.request("x", {{"max_price", "5"}}).pending, dear) << "the same request again reads it";
+  EXPECT_EQ(w.ledger().head(), head) << "and writes nothing";
+  w.format("COMP-1", 2);  // more capacity, the same reason: no new Pending fact
+  EXPECT_EQ(pending_reasons(w, x.instance), (std::vector<std::string>{"no computer supplies the release", dear}));
+  w.computer("COMP-1", 4);  // the owner lowers the price: served
+  EXPECT_EQ(w.market().instances().get(x.instance)->computer, "COMP-1");
+  EXPECT_FALSE(w.market().instances().get(x.instance)->pending);
+  w.expect_replay_equal();
+}
+
+// A request naming a computer hears which of its conditions that computer fails, the computer's
+// own capability included (a computer with one serves only requests naming it).
+TEST_F(MarketRules, AReasonNamesTheConditionANamedComputerFails) {
+  host("COMP-cap", 1, {}, 2, "net-1", "gpu");
+  host("COMP-x", 5, {{"region", "fr"}}, 2, "net-x");
+  struct Case {
+    StringMap sla;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {{{"computer_guid", "COMP-cap"}}, "computer_guid=COMP-cap serves only requests with capability=gpu"},
+      {{{"computer_guid", "COMP-x"}, {"capability", "gpu"}}, "computer_guid=COMP-x has no capability=gpu"},
+      {{{"computer_guid", "COMP-x"}, {"max_price", "4"}}, "computer_guid=COMP-x costs more than max_price=4"},
+      {{{"computer_guid", "COMP-x"}, {"network_guid", "net-1"}}, "computer_guid=COMP-x is not on network_guid=net-1"},
+      {{{"computer_guid", "COMP-cap"}, {"capability", "gpu"}, {"region", "fr"}}, "computer_guid=COMP-cap has no region=fr"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const Outcome o = w.request("named-" + std::to_string(n++), c.sla);
+    EXPECT_TRUE(o.computer.empty());
+    EXPECT_EQ(o.pending, c.reason);
+  }
+  w.expect_replay_equal();
+}
+
+TEST_F(MarketRules, WhenEveryComputerHasACapabilityARequestNamingNoneIsToldSo) {
+  EXPECT_EQ(w.request("early").pending, "no computer is registered");
+  host("COMP-cap", 1, {}, 2, "net-1", "gpu");
+  const Outcome plain = w.request("plain");
+  EXPECT_TRUE(plain.computer.empty());
+  EXPECT_EQ(plain.pending, "every computer has a capability and serves only requests naming it (capability=...)");
+  EXPECT_EQ(w.market().instances().get(w.request("early").instance)->pending_reason, plain.pending)
+      << "the capacity that came since changed the earlier request's reason too";
+  EXPECT_EQ(w.request("gpu", {{"capability", "gpu"}}).computer, "COMP-cap");
   w.expect_replay_equal();
 }
 
