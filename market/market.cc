@@ -278,6 +278,7 @@ struct Market::Handler {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
     bool new_host = false;
+    size_t reasons = 0;  // reasons rewritten by this pass (kMaxReasonUpdatesPerPass)
     for (const std::string& guid : m.instances_.pending()) {
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (i == nullptr || !i->pending) continue;
@@ -291,7 +292,9 @@ struct Market::Handler {
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
         // max_price): the reason a client reads is the market's present one, not the first.
-        if (p.reason != i->pending_reason && std::find(requeued.begin(), requeued.end(), guid) == requeued.end()) {
+        if (p.reason != i->pending_reason && reasons < kMaxReasonUpdatesPerPass &&
+            std::find(requeued.begin(), requeued.end(), guid) == requeued.end()) {
+          ++reasons;
           ensure_market_node();
           emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
         }

@@ -195,6 +195,30 @@ TEST_F(MarketRules, APendingReasonIsTheMarketsPresentOne) {
   w.expect_replay_equal();
 }
 
+// One pass rewrites a bounded number of reasons, the oldest requests' first; the next passes go on.
+TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
+  w.computer("COMP-1", 10);
+  w.format("COMP-1", 1);
+  const size_t n = kMaxReasonUpdatesPerPass + 10;
+  std::vector<std::string> guids;
+  for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
+  const std::string dear = "no free partition at max_price=5 or less";
+  auto rewritten = [&] {
+    size_t c = 0;
+    for (const auto& g : guids) c += w.market().instances().get(g)->pending_reason == dear;
+    return c;
+  };
+  const ubm::Seq before = w.ledger().head();
+  w.supply("COMP-1");
+  EXPECT_EQ(rewritten(), kMaxReasonUpdatesPerPass);
+  EXPECT_LE(w.ledger().head().value() - before.value(), kMaxReasonUpdatesPerPass + 2) << "the supply, its release, the reasons";
+  EXPECT_EQ(w.market().instances().get(guids.front())->pending_reason, dear) << "oldest first";
+  EXPECT_NE(w.market().instances().get(guids.back())->pending_reason, dear);
+  w.format("COMP-1", 2);  // the next capacity event: the rest
+  EXPECT_EQ(rewritten(), n);
+  w.expect_replay_equal();
+}
+
 // A request naming a computer hears which of its conditions that computer fails, the computer's
 // own capability included (a computer with one serves only requests naming it).
 TEST_F(MarketRules, AReasonNamesTheConditionANamedComputerFails) {
