@@ -46,6 +46,7 @@ struct Market::Batch {
   boost::unordered_flat_set<std::string> registered;            // ids registered by this batch (not in the directory yet)
   boost::unordered_flat_map<std::string, ubm::NodeKind> nodes;  // the nodes among them
   boost::unordered_flat_set<std::string> journals;              // usage journals accounted by this batch
+  size_t reasons = 0;  // pending reasons rewritten by this batch's passes over the queue (kMaxReasonUpdatesPerBatch)
 };
 
 Market::Market(MarketOptions options) : options_(std::move(options)) {}
@@ -141,7 +142,7 @@ struct Market::Handler {
   std::optional<ubm::Item> introduced;  // registered by the next movement emitted (introduce)
   // Shared instances this command sent back to the queue, with why (requeue_slaves): the pass over
   // the queue that follows leaves that reason to them rather than the matcher's.
-  std::vector<std::string> requeued;
+  boost::unordered_flat_set<std::string> requeued;
 
   // Registration state: the directory plus what this batch registered.
   bool registered(const std::string& id) const {
@@ -278,7 +279,6 @@ struct Market::Handler {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
     bool new_host = false;
-    size_t reasons = 0;  // reasons rewritten by this pass (kMaxReasonUpdatesPerPass)
     for (const std::string& guid : m.instances_.pending()) {
       const InstanceRegistry::Instance* i = m.instances_.find(guid);
       if (i == nullptr || !i->pending) continue;
@@ -292,9 +292,8 @@ struct Market::Handler {
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
         // max_price): the reason a client reads is the market's present one, not the first.
-        if (p.reason != i->pending_reason && reasons < kMaxReasonUpdatesPerPass &&
-            std::find(requeued.begin(), requeued.end(), guid) == requeued.end()) {
-          ++reasons;
+        if (p.reason != i->pending_reason && b.reasons < kMaxReasonUpdatesPerBatch && !requeued.contains(guid)) {
+          ++b.reasons;
           ensure_market_node();
           emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
         }
@@ -323,7 +322,7 @@ struct Market::Handler {
       const std::string sclient = si->request.client;
       emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, host}, {}});
       emit(fact::Pending{s, "its host " + host + " " + why}, {sclient, std::string(kMarketNode), {s}, {}});
-      requeued.push_back(s);
+      requeued.insert(s);
     }
   }
 

@@ -48,10 +48,11 @@ inline constexpr size_t kMaxBatchCommands = 10'000;
 inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
 inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
 inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
-// Pending reasons one pass over the queue rewrites at most (oldest first; later passes do the
-// rest): a supply that changes why 100,000 requests wait must not become one write of 100,000
-// entries, past what the ledger takes in one append.
-inline constexpr size_t kMaxReasonUpdatesPerPass = 256;
+// Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
+// later batches do the rest): a supply that changes why 100,000 requests wait must not become one
+// write of 100,000 entries, past what the ledger takes in one append, nor may a batch of such
+// commands add up to it.
+inline constexpr size_t kMaxReasonUpdatesPerBatch = 256;
 // How far past the master's clock a usage period may end (a node's clock running ahead).
 inline constexpr int64_t kUsageClockAllowanceNs = 10LL * 60 * 1'000'000'000;
 

@@ -286,6 +286,9 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!journal) return reply(error_response(kD, 422, ubm::rejection_name(journal.error().code), journal.error().field + ": " + journal.error().detail));
     size_t lines = 0;
     for (const auto& t : *journal) lines += t.lines.size();
+    // Only lines that measure nothing (SlapOS's -1 for a zero-emission ratio never tested): there
+    // is nothing to account, which is not "already accounted".
+    if (lines == 0) return reply(rpc_success("the journal measures nothing: no usage line to account"));
     return api.submit(market::ReportUsage{*computer, std::move(*journal)}, kD, reply, [lines](const Outcome& o) {
       // Lines, not movements: a line over a partition's hand-over becomes one movement per holder.
       return rpc_success(o.written ? std::to_string(lines) + " usage lines accounted" : "journal already accounted");

@@ -77,8 +77,9 @@ ubm::Result<ubm::Decimal> parse_quantity_text(std::string_view text) {
     const bool minus = exponent_text.front() == '-';
     if (exponent_text.front() == '+' || minus) exponent_text.remove_prefix(1);
     exponent_text.remove_prefix(std::min(exponent_text.find_first_not_of('0'), exponent_text.size()));
-    // Beyond 5 digits the value is 0 or far too large either way.
-    int64_t e = exponent_text.size() > 5 ? 100'000 : 0;
+    // Saturated far beyond any text's length (a request body is at most megabytes): the digits
+    // can never bring such a value back to a representable one.
+    int64_t e = exponent_text.size() > 15 ? 1'000'000'000'000'000 : 0;
     if (e == 0) {
       for (char c : exponent_text) e = e * 10 + (c - '0');
     }

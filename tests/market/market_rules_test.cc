@@ -195,11 +195,12 @@ TEST_F(MarketRules, APendingReasonIsTheMarketsPresentOne) {
   w.expect_replay_equal();
 }
 
-// One pass rewrites a bounded number of reasons, the oldest requests' first; the next passes go on.
+// One batch rewrites a bounded number of reasons, the oldest requests' first, however many of its
+// commands pass over the queue; the next batches go on.
 TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
   w.computer("COMP-1", 10);
   w.format("COMP-1", 1);
-  const size_t n = kMaxReasonUpdatesPerPass + 10;
+  const size_t n = kMaxReasonUpdatesPerBatch + 10;
   std::vector<std::string> guids;
   for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
   const std::string dear = "no free partition at max_price=5 or less";
@@ -210,12 +211,21 @@ TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
   };
   const ubm::Seq before = w.ledger().head();
   w.supply("COMP-1");
-  EXPECT_EQ(rewritten(), kMaxReasonUpdatesPerPass);
-  EXPECT_LE(w.ledger().head().value() - before.value(), kMaxReasonUpdatesPerPass + 2) << "the supply, its release, the reasons";
+  EXPECT_EQ(rewritten(), kMaxReasonUpdatesPerBatch);
+  EXPECT_LE(w.ledger().head().value() - before.value(), kMaxReasonUpdatesPerBatch + 2) << "the supply, its release, the reasons";
   EXPECT_EQ(w.market().instances().get(guids.front())->pending_reason, dear) << "oldest first";
   EXPECT_NE(w.market().instances().get(guids.back())->pending_reason, dear);
   w.format("COMP-1", 2);  // the next capacity event: the rest
   EXPECT_EQ(rewritten(), n);
+  // Several commands of one batch, each passing over the queue: still the bound, in all.
+  std::vector<Command> batch;
+  for (int k = 0; k < 4; ++k) batch.push_back(RegisterComputer{"COMP-1", "owner", "net-1", Scope::open, 10, "EUR", k % 2 ? "" : "gpu", {}});
+  const ubm::Seq head = w.ledger().head();
+  for (const auto& r : w.market().execute_batch(batch)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  size_t reasons_written = 0;
+  for (const auto& g : guids) reasons_written += pending_reasons(w, g).size() > 2;
+  EXPECT_EQ(reasons_written, kMaxReasonUpdatesPerBatch) << "one batch of four capability flips";
+  EXPECT_LE(w.ledger().head().value() - head.value(), kMaxReasonUpdatesPerBatch + 4);
   w.expect_replay_equal();
 }
 
@@ -387,6 +397,8 @@ TEST_F(MarketRules, SharedInstancesAttachToAHostWithoutAPartition) {
   w.request("frontend", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "frontend");
   w.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed});
   EXPECT_TRUE(w.market().instances().get(slave0.instance)->pending);
+  EXPECT_EQ(w.market().instances().get(slave0.instance)->pending_reason, "its host " + front.instance + " was destroyed")
+      << "the pass over the queue in the same command leaves it the reason it was requeued for";
   w.expect_replay_equal();
 }
 

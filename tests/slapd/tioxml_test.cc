@@ -149,6 +149,7 @@ TEST(TioXml, QuantitiesInPythonsFloatFormsAreReadAsTheDecimalTheySpell) {
            {"6e-19", "0.000000000000000001"},
            {"4e-19", "0.000000000000000000"},
            {"1e-99999999", "0.000000000000000000"},
+           {"1e-9999999999999999999999", "0.000000000000000000"},
            {"0.9999999999999999999", "1.000000000000000000"},
            {"-1.23456789012345678901e-3", "-0.001234567890123457"},
            // More significant digits than the mantissa holds: rounded further left, as little as needed.
@@ -187,12 +188,19 @@ TEST(TioXml, QuantitiesInPythonsFloatFormsAreReadAsTheDecimalTheySpell) {
       ASSERT_EQ(read.error().code, ubm::Rejection::DECIMAL_OVERFLOW) << text;
     }
   }
+  // A long digit string with a long exponent that brings it back: still exact.
+  for (const size_t zeros : {size_t{100'000}, size_t{149'999}}) {
+    const std::string text = "0." + std::string(zeros, '0') + "5e+" + std::to_string(zeros + 1);
+    auto d = usage::parse_quantity_text(text);
+    ASSERT_TRUE(d.ok()) << d.error().to_string();
+    EXPECT_EQ(d->to_string(), "5") << zeros;
+  }
   for (const char* bad : {"", "-", "nan", "inf", "-inf", "1e", "e5", "1e+", ".5", "5.", "+1", "1 ", " 1", "1,5", "0x10", "1.2.3", "1e5.5", "--1"}) {
     auto d = usage::parse_quantity_text(bad);
     ASSERT_FALSE(d.ok()) << bad;
     EXPECT_EQ(d.error().code, ubm::Rejection::MALFORMED_DECIMAL) << bad;
   }
-  for (const char* big : {"1e+20", "9223372036854775808", "99999999999999999999.5", "1e99999999", "1.7976931348623157e+308"}) {
+  for (const char* big : {"1e+20", "9223372036854775808", "99999999999999999999.5", "1e99999999", "1.7976931348623157e+308", "1e+9999999999999999999999"}) {
     auto d = usage::parse_quantity_text(big);
     ASSERT_FALSE(d.ok()) << big;
     EXPECT_EQ(d.error().code, ubm::Rejection::DECIMAL_OVERFLOW) << big;
