@@ -36,7 +36,7 @@ void string_map_text(JsonText& j, const market::StringMap& m) {
 
 }  // namespace
 
-std::optional<std::string> instance_text(Api& api, std::string_view guid, bool* ready) {
+std::optional<std::string> instance_text(Api& api, std::string_view guid) {
   auto& market = api.ctx().market;
   // The node's last report is read before the registry's lock and the partition's addresses after
   // it, so no two projections' locks are ever held together.
@@ -46,7 +46,6 @@ std::optional<std::string> instance_text(Api& api, std::string_view guid, bool* 
   std::string computer, partition;
   const bool found = market.instances().read(guid, [&](const market::InstanceRegistry::View& v) {
     const auto& i = v.instance;
-    if (ready != nullptr) *ready = i.placed() || i.request.state == market::RequestedState::destroyed;
     computer = v.computer;
     partition = v.partition;
     out.reserve(512);
@@ -60,7 +59,7 @@ std::optional<std::string> instance_text(Api& api, std::string_view guid, bool* 
     j.key("software_release_uri").string(i.request.release);
     j.key("software_type").string(i.request.software_type);
     j.key("shared").boolean(i.request.shared);
-    j.key("processing_timestamp").number(static_cast<int64_t>(i.timestamp.value() / 1'000'000'000));
+    j.key("processing_timestamp").number(static_cast<int64_t>(i.timestamp.value() / 1'000));
     j.key("access_status_message").string(i.pending ? "pending: " + i.pending_reason : reported);
     string_map_text(j.key("parameters"), i.request.parameters);
     string_map_text(j.key("sla_parameters"), i.request.sla);

@@ -12,9 +12,9 @@ boost::json::object string_map_json(const market::StringMap& m);
 // The title of the root of an instance's tree (InstanceRegistry::View::root_title).
 std::string root_title(const market::Market& market, const market::InstanceRegistry::Instance& i);
 // An instance as the JSON-RPC API shows it, as JSON text written in place from the registry
-// (json_text.h); nullopt for an unknown guid. `ready`, when given, learns whether it runs somewhere
-// (or is requested destroyed): what a request's answer needs to choose between 200 and 408.
-std::optional<std::string> instance_text(Api& api, std::string_view guid, bool* ready = nullptr);
+// (json_text.h); nullopt for an unknown guid. processing_timestamp is in microseconds, as the
+// SlapOS master gives it (slapgrid processes a partition again when it grows).
+std::optional<std::string> instance_text(Api& api, std::string_view guid);
 boost::json::object computer_view_json(Api& api, const market::ComputerSnapshot& s);
 
 // May `caller` read this instance? Its client, itself, its parent, its host, the computer running

@@ -29,7 +29,6 @@ std::string rpc_name(unsigned status, const std::string& code) {
     case 403: return "Forbidden";
     case 404: return "NotFound";
     case 405: return "MethodNotAllowed";
-    case 408: return "SoftwareInstanceNotReady";
     case 409: return "Conflict";
     case 413: return "PayloadTooLarge";
     case 422: return "UnprocessableEntity";
@@ -43,7 +42,10 @@ std::string rpc_name(unsigned status, const std::string& code) {
 
 http::Response error_response(Dialect d, unsigned status, std::string code, std::string detail) {
   if (d == Dialect::jsonrpc) {
-    return json_response(status, bj::object{{"status", status}, {"name", rpc_name(status, code)}, {"message", code + ": " + detail}});
+    // The SlapOS master's and slapproxy's error bodies name the error "type" and say it in
+    // "title"; "name" and "message" say the same for clients reading those.
+    std::string name = rpc_name(status, code), message = code + ": " + detail;
+    return json_response(status, bj::object{{"status", status}, {"type", name}, {"title", message}, {"name", std::move(name)}, {"message", std::move(message)}});
   }
   return json_response(status, bj::object{{"error", std::move(code)}, {"detail", std::move(detail)}});
 }

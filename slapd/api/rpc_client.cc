@@ -74,11 +74,13 @@ void request_instance(Api& api, const Caller& caller, const json::Body& body, co
   r.shared = shared.value_or(false);
   Api* a = &api;
   api.submit(std::move(r), kD, reply, [a](const Outcome& o) {
-    bool ready = false;
-    auto j = instance_text(*a, o.instance, &ready);
+    // The instance as it stands, placed or not, as the SlapOS master answers a request for an
+    // instance that exists: a pending one has no computer_guid nor compute_partition_id yet, and
+    // its access_status_message says why ("pending: ..."); the client asks again later. (The
+    // master's other answer, 200 {"status": 102, "name": "SoftwareInstanceNotReady"}, is for an
+    // instance its asynchronous workflow has not created yet; here the request creates it.)
+    auto j = instance_text(*a, o.instance);
     if (!j) return error_response(kD, 503, "not_found", "instance vanished");
-    // SlapOS answers a request it could not place yet with 408: ask again later.
-    if (!ready) return error_response(kD, 408, "not_ready", o.instance + " is pending: " + o.pending);
     return json_text_response(200, std::move(*j));
   });
 }

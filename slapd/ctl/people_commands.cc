@@ -226,11 +226,8 @@ void add_people_commands(CLI::App& app) {
                       {"parameters", params}, {"sla_parameters", sla}, {"shared", a->shared}};
       if (!a->state.empty()) body["state"] = a->state;
       auto r = m.post("/slapos.post.v0.software_instance", body);
-      if (r.status == 408) {  // accepted, waiting for capacity: not a failure
-        if (m.settings().json) std::cout << r.body << "\n";
-        else std::printf("pending: %s\n", r.error.c_str());
-        return kExitOk;
-      }
+      // A request waiting for capacity is answered like one placed (200, the instance, with no
+      // computer yet and "pending: <why>" as its access status): not a failure.
       return emit(m, r, [](const bj::value& v) { print_instance(v.as_object()); });
     });
   }

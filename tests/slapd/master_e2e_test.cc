@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -274,4 +275,51 @@ TEST(MasterEndToEnd, TheServerCertificateNamesTheMasterAndALedgersCaIsNeverRepla
   EXPECT_NE(slapmaster(init), 0) << "a new CA over an existing ledger";
   EXPECT_FALSE(std::filesystem::exists(state / "ca.key"));
   EXPECT_EQ(test::read_file(state / "ca.crt"), ca);
+}
+
+// A request the market cannot place yet is answered as the SlapOS master answers it for an
+// instance that exists: 200 with the instance, no computer yet, and why it waits. Once capacity
+// comes, the same request reads where it runs. processing_timestamp is in microseconds, as the
+// master gives it; an error body names the error as "type" and says it as "title" too.
+TEST(MasterEndToEnd, ARequestWaitingForCapacityIsAnsweredWithTheInstanceAndWhyItWaits) {
+  test::TempDir dir;
+  test::MasterProcess master(dir.path() / "master");
+  ASSERT_TRUE(master.ready());
+  auto admin = master.client(master.admin());
+  auto person_json = parse_object(admin.post("/v1/persons", R"({"name":"Alice"})").body);
+  auto alice = master.client(test::cert_of(person_json));
+  const std::string request = R"({"title":"db","software_release_uri":"file:///srv/db.cfg","software_type":"default"})";
+  const auto before_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto r = alice.post("/slapos.post.v0.software_instance", request);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto o = parse_object(r.body);
+  const std::string guid = str(o, "instance_guid");
+  EXPECT_FALSE(guid.empty());
+  EXPECT_EQ(str(o, "computer_guid"), "");
+  EXPECT_EQ(str(o, "compute_partition_id"), "");
+  EXPECT_EQ(str(o, "access_status_message").rfind("pending: ", 0), 0u) << r.body;
+  EXPECT_TRUE(o.at("ip_list").as_array().empty());
+  const auto after_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t stamp = o.at("processing_timestamp").as_int64();
+  EXPECT_GE(stamp, before_us - 1'000'000) << "microseconds since the epoch";
+  EXPECT_LE(stamp, after_us + 1'000'000);
+
+  // Capacity comes: the same request now says where it runs, under a later timestamp.
+  auto comp_json = parse_object(alice.post("/v1/computers", R"({"price_minor":1,"currency":"EUR"})").body);
+  const std::string comp = str(comp_json, "computer_guid");
+  auto computer = master.client(test::cert_of(comp_json));
+  ASSERT_EQ(computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + comp + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+  ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + comp + R"(","software_release_uri":"file:///srv/db.cfg"})").status, 200u);
+  auto placed = parse_object(alice.post("/slapos.post.v0.software_instance", request).body);
+  EXPECT_EQ(str(placed, "instance_guid"), guid);
+  EXPECT_EQ(str(placed, "computer_guid"), comp);
+  EXPECT_EQ(str(placed, "compute_partition_id"), "slappart0");
+  EXPECT_GT(placed.at("processing_timestamp").as_int64(), stamp);
+
+  auto refused = alice.post("/slapos.get.v0.software_instance", R"({"instance_guid":"SOFTINST-999999"})");
+  EXPECT_GE(refused.status, 400u);
+  auto e = parse_object(refused.body);
+  EXPECT_EQ(str(e, "type"), str(e, "name")) << refused.body;
+  EXPECT_FALSE(str(e, "title").empty()) << refused.body;
+  EXPECT_EQ(e.at("status").as_int64(), static_cast<int64_t>(refused.status));
 }
