@@ -127,4 +127,15 @@ TEST(MasterUsage, ASlapOSNodesDailyConsumptionJournalIsAccepted) {
   EXPECT_NE(ledger.find("\"quantity\":\"76.4371428571\""), std::string::npos);
   EXPECT_NE(ledger.find("\"unit\":\"percent\""), std::string::npos);
   EXPECT_NE(ledger.find("\"unit\":\"mebibyte\""), std::string::npos);
+  // A day with no sample: only the ratio never tested. Nothing to account, and it says so.
+  const std::string head = admin.get("/v1/ledger/head").body;
+  const std::string only_ratio =
+      "<journal><transaction type=\"Sale Packing List\"><title>Eco Information for " + guid + " </title><start_date>" + test::tio_date_from_now(-30) +
+      "</start_date><stop_date>" + test::tio_date_from_now(0) + "</stop_date><reference>x-global</reference><currency></currency><payment_mode></payment_mode>"
+      "<category></category><arrow type=\"Destination\"/><movement><resource>service_module/zero_emission_ratio</resource><title>Zero Emission Ratio</title>"
+      "<reference>" + guid + "</reference><quantity>-1</quantity><price>0.0</price><VAT></VAT><category></category></movement></transaction></journal>";
+  auto nothing = node.post("/slapos.post.v0.compute_node_usage", boost::json::serialize(boost::json::object{{"computer_guid", guid}, {"tioxml", only_ratio}}));
+  ASSERT_EQ(nothing.status, 200u) << nothing.body;
+  EXPECT_NE(nothing.body.find("measures nothing"), std::string::npos) << nothing.body;
+  EXPECT_EQ(admin.get("/v1/ledger/head").body, head);
 }
