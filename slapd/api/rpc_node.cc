@@ -35,6 +35,21 @@ std::optional<std::string> own_computer(const Caller& caller, const json::Body& 
   return computer;
 }
 
+// The computer named in the body, for its node (the computer itself, an admin), or for a software
+// instance running on it: an instance's own slap client (its buildout, with the instance's
+// certificate) reads its partition's parameters through the same verbs, and sees only itself.
+std::optional<std::string> own_computer_or_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {
+  if (caller.kind != ca::IdentityKind::instance) return own_computer(caller, body, reply);
+  auto computer = need(body, "computer_guid", reply, 128);
+  if (!computer) return std::nullopt;
+  auto i = api.ctx().market.instances().get(caller.subject);
+  if (!i || !live_instance(*i) || i->computer != *computer) {
+    reply(forbidden(caller.subject + " may not act for computer " + *computer));
+    return std::nullopt;
+  }
+  return computer;
+}
+
 // Parses compute_partition_list: [{partition_id, ip_list: [{ip-address, network-interface, ...}]}].
 std::optional<std::vector<market::PartitionSpec>> partitions_of(const json::Body& body, const Reply& reply) {
   simdjson::dom::array list;
@@ -160,13 +175,15 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
 
   if (verb == "slapos.allDocs.v0.compute_node_instance_list") {
     if (!only(body, {"computer_guid"}, reply)) return;
-    auto computer = own_computer(caller, body, reply);
+    auto computer = own_computer_or_instance(api, caller, body, reply);
     if (!computer) return;
     auto s = market.computer_snapshot(*computer);
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
+    const bool itself_only = caller.kind == ca::IdentityKind::instance;  // an instance lists itself, not its neighbours
     bj::array list;
     for (const auto& p : s->partitions) {
       if (!p.instance) continue;
+      if (itself_only && p.instance->request.instance != caller.subject) continue;
       list.push_back(bj::object{{"instance_guid", p.instance->request.instance},
                                 {"title", p.instance->request.title},
                                 {"state", std::string(market::to_string(p.instance->request.state))},
@@ -178,7 +195,7 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
 
   if (verb == "slapos.get.v0.compute_partition") {
     if (!only(body, {"computer_guid", "compute_partition_id"}, reply)) return;
-    auto computer = own_computer(caller, body, reply);
+    auto computer = own_computer_or_instance(api, caller, body, reply);
     if (!computer) return;
     auto ref = need(body, "compute_partition_id", reply, 64);
     if (!ref) return;
@@ -186,6 +203,9 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
     for (const auto& p : s->partitions) {
       if (p.spec.ref != *ref) continue;
+      if (caller.kind == ca::IdentityKind::instance && (!p.instance || p.instance->request.instance != caller.subject)) {
+        return reply(forbidden(caller.subject + " may read its own partition only, not " + *ref));
+      }
       if (!p.instance) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
       auto j = instance_text(api, p.instance->request.instance);
       if (!j) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
@@ -209,8 +229,15 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
 
   if (verb == "slapos.put.v0.compute_node_bang") {
     if (!only(body, {"computer_guid", "message"}, reply)) return;
-    auto computer = own_computer(caller, body, reply);
+    // The node itself, or the computer's owner (the SlapOS master takes a bang from either).
+    auto computer = need(body, "computer_guid", reply, 128);
     if (!computer) return;
+    if (!caller.admin() && !(caller.kind == ca::IdentityKind::computer && caller.subject == *computer)) {
+      auto c = market.computers().get(*computer);
+      if (!c || caller.kind != ca::IdentityKind::person || caller.subject != c->props.owner) {
+        return reply(forbidden(caller.subject + " may not act for computer " + *computer));
+      }
+    }
     auto message = need(body, "message", reply, 65'536);
     if (!message) return;
     reports.computer(*computer, "bang: " + *message);
@@ -225,9 +252,14 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!state) return;
     market::ReportedState rs;
     if (!market::parse(*state, rs) || rs == market::ReportedState::none) return reply(bad_request(kD, {"reported_state", "expected started, stopped or destroyed"}));
-    if (caller.kind != ca::IdentityKind::computer) return reply(forbidden("only the node hosting an instance reports its state"));
-    if (!hosted_instance(api, caller, *guid, reply)) return;  // an unknown guid and another computer's instance alike
-    market::ReportState report{caller.subject, *guid, rs, {}};
+    // The node hosting it, or the instance itself for started and stopped (the SlapOS master
+    // takes those from either); that it is gone only its node can tell, once it removed it.
+    const bool itself = caller.kind == ca::IdentityKind::instance && caller.subject == *guid;
+    if (caller.kind != ca::IdentityKind::computer && !itself) return reply(forbidden("only the node hosting an instance, or the instance itself, reports its state"));
+    if (itself && rs == market::ReportedState::destroyed) return reply(forbidden("only the node hosting " + *guid + " reports it destroyed"));
+    auto hosted = hosted_instance(api, caller, *guid, reply);  // an unknown guid and another computer's instance alike
+    if (!hosted) return;
+    market::ReportState report{itself ? computer_of(api, *hosted) : caller.subject, *guid, rs, {}};
     // Its partition is freed: the certificates it was given are revoked with it, by the market in
     // the same decision, so that a refused report (another computer's instance, one not requested
     // destroyed) revokes nothing.

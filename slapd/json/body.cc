@@ -75,10 +75,17 @@ std::optional<std::string> Body::optional_string(std::string_view field, FieldEr
     failed = true;
     return std::nullopt;
   }
+  // Characters, as JSON Schema's maxLength counts them (the reference's titles: 200), not bytes:
+  // a title in Greek or Japanese is as long as it reads. The body is valid UTF-8 (simdjson checked
+  // it), so the characters are the bytes that do not continue one.
   if (s.size() > max_len) {
-    error = {std::string(field), "longer than " + std::to_string(max_len) + " bytes"};
-    failed = true;
-    return std::nullopt;
+    size_t characters = 0;
+    for (const char c : s) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    if (characters > max_len) {
+      error = {std::string(field), "longer than " + std::to_string(max_len) + " characters"};
+      failed = true;
+      return std::nullopt;
+    }
   }
   return std::string(s);
 }

@@ -22,7 +22,8 @@ class Body {
   // Parses `text` (a JSON object, at most max_bytes). On failure, error() says why.
   static std::optional<Body> parse(std::string_view text, FieldError& error);
 
-  // Required string: error when missing or not a string, or longer than max_len.
+  // Required string: error when missing or not a string, or longer than max_len characters
+  // (Unicode code points, as JSON Schema's maxLength: up to 4 bytes each).
   std::optional<std::string> string(std::string_view field, FieldError& error, size_t max_len = 4096) const;
   // Optional string: nullopt when absent; error when present but wrong.
   std::optional<std::string> optional_string(std::string_view field, FieldError& error, bool& failed, size_t max_len = 4096) const;

@@ -83,6 +83,12 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
     unsigned expected;
   };
   auto iy = w.iy_guid, ix2 = w.ix2_guid, b = w.b_guid;
+  auto partition_of = [&](const std::string& guid) {
+    return str(parse_object(cx.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + guid + "\"}").body), "compute_partition_id");
+  };
+  const std::string ix1_part = partition_of(w.ix1_guid), ix2_part = partition_of(ix2);
+  ASSERT_FALSE(ix1_part.empty());
+  ASSERT_NE(ix1_part, ix2_part);
   std::vector<Case> cases = {
       {"computer A formats computer B", &ca_, "/slapos.put.v0.compute_node_format", format_body(b), 403},
       {"computer A lists B's software", &ca_, "/slapos.allDocs.v0.compute_node_software_installation_list", R"({"computer_guid":")" + b + "\"}", 403},
@@ -108,6 +114,12 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
       {"instance x1 reads Y's instance", &cix1, "/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}", 403},
       {"instance x1 formats computer A", &cix1, "/slapos.put.v0.compute_node_format", format_body(w.a_guid), 403},
       {"instance x1 registers a computer", &cix1, "/v1/computers", "{}", 403},
+      {"instance x1 reads its sibling's partition", &cix1, "/slapos.get.v0.compute_partition", R"({"computer_guid":")" + w.a_guid + R"(","compute_partition_id":")" + ix2_part + "\"}", 403},
+      {"instance x1 lists computer B's instances", &cix1, "/slapos.allDocs.v0.compute_node_instance_list", R"({"computer_guid":")" + b + "\"}", 403},
+      {"instance x1 reads a partition of computer B", &cix1, "/slapos.get.v0.compute_partition", R"({"computer_guid":")" + b + R"(","compute_partition_id":"slappart0"})", 403},
+      {"instance x1 reports its sibling started", &cix1, "/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + ix2 + R"(","reported_state":"started"})", 403},
+      {"instance x1 reports itself destroyed", &cix1, "/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + w.ix1_guid + R"(","reported_state":"destroyed"})", 403},
+      {"person X bangs Y's computer", &cx, "/slapos.put.v0.compute_node_bang", R"({"computer_guid":")" + b + R"(","message":"m"})", 403},
   };
   // Untrusted certificates.
   test::TlsClient none("127.0.0.1", master.port(), master.ca());
@@ -135,6 +147,21 @@ TEST(AuthorizationMatrix, CrossIdentityActionsAreRefusedAndWriteNothing) {
   EXPECT_EQ(cy.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + iy + "\"}").status, 200u);
   EXPECT_EQ(cix1.post("/slapos.get.v0.software_instance", R"({"instance_guid":")" + w.ix1_guid + "\"}").status, 200u);
   EXPECT_EQ(ca_.get("/v1/computers/" + w.a_guid).status, 200u);
+  // An instance's own slap client (its buildout, with its own certificate) reads its partition and
+  // lists itself on its computer, and says it started; the computer's owner may bang it.
+  auto own = cix1.post("/slapos.get.v0.compute_partition", R"({"computer_guid":")" + w.a_guid + R"(","compute_partition_id":")" + ix1_part + "\"}");
+  ASSERT_EQ(own.status, 200u) << own.body;
+  EXPECT_EQ(str(parse_object(own.body), "instance_guid"), w.ix1_guid);
+  auto listed = cix1.post("/slapos.allDocs.v0.compute_node_instance_list", R"({"computer_guid":")" + w.a_guid + "\"}");
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  const auto listed_json = parse_object(listed.body);
+  const auto& entries = listed_json.at("result_list").as_array();
+  ASSERT_EQ(entries.size(), 1u) << "itself, not its sibling: " << listed.body;
+  EXPECT_EQ(str(entries[0].as_object(), "instance_guid"), w.ix1_guid);
+  EXPECT_EQ(parse_object(ca_.post("/slapos.allDocs.v0.compute_node_instance_list", R"({"computer_guid":")" + w.a_guid + "\"}").body).at("result_list").as_array().size(), 2u)
+      << "the node sees both";
+  EXPECT_EQ(cix1.post("/slapos.put.v0.software_instance_reported_state", R"({"instance_guid":")" + w.ix1_guid + R"(","reported_state":"started"})").status, 200u);
+  EXPECT_EQ(cx.post("/slapos.put.v0.compute_node_bang", R"({"computer_guid":")" + w.a_guid + R"(","message":"owner says reprocess"})").status, 200u);
 
   // Guids cannot be probed: naming someone else's instance, computer, person or certificate and
   // naming one that does not exist get the same answer. (They were 403 and 404: anyone could list

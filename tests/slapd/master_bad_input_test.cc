@@ -70,7 +70,19 @@ TEST(MasterBadInput, RefusedRequestsNameTheProblemAndWriteNothing) {
   EXPECT_EQ(big.post("/slapos.post.v0.software_instance", std::string(8192, ' ')).status, 413u);
   EXPECT_EQ(admin.post("/v1/persons", R"({"name":""})").status, 400u);
   EXPECT_EQ(admin.post("/v1/persons", R"({"name":"  "})").status, 400u);
+  // A title's 200 is characters (JSON Schema's maxLength), not bytes: 201 two-byte letters are
+  // one too many, whatever their bytes.
+  std::string e201;
+  for (int k = 0; k < 201; ++k) e201 += "\xc3\xa9";  // é
+  auto long_title = p.post("/slapos.post.v0.software_instance", R"({"title":")" + e201 + R"(","software_release_uri":"u","software_type":"t"})");
+  EXPECT_EQ(long_title.status, 400u);
+  EXPECT_NE(long_title.body.find("longer than 200 characters"), std::string::npos) << long_title.body;
   EXPECT_EQ(admin.get("/v1/ledger/head").body, head) << "a refused request wrote to the ledger";
+  // 200 of them (400 bytes) are a title.
+  const std::string e200 = e201.substr(2);
+  auto title = p.post("/slapos.post.v0.software_instance", R"({"title":")" + e200 + R"(","software_release_uri":"u","software_type":"t"})");
+  EXPECT_EQ(title.status, 200u) << title.body;
+  EXPECT_EQ(str(parse_object(title.body), "title"), e200);
 }
 
 TEST(MasterBadInput, EachIdentityIsRateLimited) {
