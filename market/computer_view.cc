@@ -52,18 +52,43 @@ StringMap read_map(ledger::SnapshotReader& r) {
 }  // namespace
 
 std::string pack_addresses(const PartitionSpec& p) {
-  if (p.ipv4.empty() && p.ipv6.empty() && p.tap.empty()) return {};
-  return join(p.ipv4) + '|' + join(p.ipv6) + '|' + p.tap;
+  if (p.ipv4.empty() && p.ipv6.empty() && p.tap.empty() && p.routed.empty()) return {};
+  std::string s = join(p.ipv4) + '|' + join(p.ipv6) + '|' + p.tap;
+  if (p.routed.empty()) return s;  // the three parts alone, as before routed addresses
+  s += '|';
+  s += pack_routed(p.routed);
+  return s;
+}
+
+std::string pack_routed(const std::vector<RoutedAddress>& routed) {
+  std::string s;
+  for (size_t k = 0; k < routed.size(); ++k) {
+    const auto& r = routed[k];
+    if (k) s += ',';
+    s += r.iface + ' ' + r.address + ' ' + r.gateway + ' ' + r.netmask + ' ' + r.network;
+  }
+  return s;
+}
+
+std::optional<std::vector<RoutedAddress>> unpack_routed(std::string_view packed) {
+  std::vector<RoutedAddress> out;
+  for (const auto& entry : split(packed, ',')) {
+    auto f = split(entry, ' ');
+    if (f.size() != 5 || f[1].empty()) return std::nullopt;
+    out.push_back(RoutedAddress{std::move(f[0]), std::move(f[1]), std::move(f[2]), std::move(f[3]), std::move(f[4])});
+  }
+  return out;
 }
 
 PartitionSpec ComputerView::Partition::spec() const {
   PartitionSpec s;
   s.ref = ref;
   auto parts = split(addresses, '|');
-  if (parts.size() == 3) {
+  if (parts.size() == 3 || parts.size() == 4) {
     s.ipv4 = split(parts[0], ',');
     s.ipv6 = split(parts[1], ',');
     s.tap = parts[2];
+    if (parts.size() == 4) s.routed = unpack_routed(parts[3]).value_or(std::vector<RoutedAddress>{});
   }
   return s;
 }

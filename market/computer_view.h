@@ -21,7 +21,7 @@ class ComputerView final : public FactProjection {
  public:
   struct Partition {
     std::string ref;
-    std::string addresses;  // "ipv4,..|ipv6,..|tap": compact; spec() expands it
+    std::string addresses;  // "ipv4,..|ipv6,..|tap[|routed]": compact; spec() expands it
     std::string instance;   // guid of the instance it hosts, "" when free
     bool present = true;    // false: retired by a later declaration
     int64_t since = 0;      // when `instance` got it (its allocation's decision time, ns)
@@ -34,7 +34,8 @@ class ComputerView final : public FactProjection {
       const size_t bar1 = rest.find('|');
       const size_t bar2 = bar1 == std::string_view::npos ? bar1 : rest.find('|', bar1 + 1);
       if (bar2 == std::string_view::npos) return;
-      const std::string_view tap = rest.substr(bar2 + 1);
+      const size_t bar3 = rest.find('|', bar2 + 1);
+      const std::string_view tap = rest.substr(bar2 + 1, bar3 == std::string_view::npos ? std::string_view::npos : bar3 - bar2 - 1);
       const std::string_view iface = tap.empty() ? std::string_view(ref) : tap;
       for (std::string_view list : {rest.substr(0, bar1), rest.substr(bar1 + 1, bar2 - bar1 - 1)}) {
         while (!list.empty()) {
@@ -42,6 +43,28 @@ class ComputerView final : public FactProjection {
           fn(iface, list.substr(0, comma));
           list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
         }
+      }
+    }
+    // Calls fn(iface, address, gateway, netmask, network) for each routed address, in order.
+    template <class F>
+    void for_each_routed(F&& fn) const {
+      std::string_view rest = addresses;
+      for (int bars = 0; bars < 3; ++bars) {
+        const size_t bar = rest.find('|');
+        if (bar == std::string_view::npos) return;
+        rest.remove_prefix(bar + 1);
+      }
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        std::string_view entry = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        std::string_view f[5];
+        for (int k = 0; k < 5; ++k) {
+          const size_t space = k < 4 ? entry.find(' ') : std::string_view::npos;
+          f[k] = entry.substr(0, space);
+          entry = space == std::string_view::npos ? std::string_view() : entry.substr(space + 1);
+        }
+        fn(f[0], f[1], f[2], f[3], f[4]);
       }
     }
   };
@@ -144,5 +167,10 @@ class ComputerView final : public FactProjection {
 };
 
 std::string pack_addresses(const PartitionSpec& p);
+// Routed addresses as Partition::addresses holds them after a fourth '|': "iface address gateway
+// netmask network" each (fields never hold a space, a comma or a bar: DeclareCapacity checks),
+// comma-separated. The ledger's "p <ref> routed" attribute is the same text.
+std::string pack_routed(const std::vector<RoutedAddress>& routed);
+std::optional<std::vector<RoutedAddress>> unpack_routed(std::string_view packed);
 
 }  // namespace slap::market

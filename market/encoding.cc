@@ -3,6 +3,8 @@
 #include <optional>
 #include <string_view>
 
+#include "market/computer_view.h"
+
 namespace slap::market {
 namespace {
 
@@ -87,6 +89,7 @@ struct Encoder {
       if (!p.ipv4.empty()) w.add("p " + p.ref + " ipv4", join(p.ipv4));
       if (!p.ipv6.empty()) w.add("p " + p.ref + " ipv6", join(p.ipv6));
       if (!p.tap.empty()) w.add("p " + p.ref + " tap", p.tap);
+      if (!p.routed.empty()) w.add("p " + p.ref + " routed", pack_routed(p.routed));
     }
     w.add("added", std::to_string(f.added));
     for (const auto& r : f.retired) w.add("rm " + r, "");
@@ -302,6 +305,11 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
         if (field == "ipv4") f.upserts.back().ipv4 = split(a.value);
         else if (field == "ipv6") f.upserts.back().ipv6 = split(a.value);
         else if (field == "tap") f.upserts.back().tap = a.value;
+        else if (field == "routed") {
+          auto routed = unpack_routed(a.value);
+          if (!routed || routed->empty()) return bad("malformed routed addresses");
+          f.upserts.back().routed = std::move(*routed);
+        }
         else return bad("unknown partition field");
       }
     }

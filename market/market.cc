@@ -463,6 +463,17 @@ struct Market::Handler {
         }
       }
       if (p.tap.size() > 64 || p.tap.find_first_of(",| ") != std::string::npos) return reject(Rejection::INVALID_PARAMETER, field + ".tap", "bad tap name");
+      if (p.routed.size() > 64) return reject(Rejection::INVALID_PARAMETER, field + ".routed", "more than 64 routed addresses");
+      for (const auto& r : p.routed) {
+        for (const std::string* v : {&r.iface, &r.address, &r.gateway, &r.netmask, &r.network}) {
+          if (v->size() > 64 || v->find_first_of(",| ") != std::string::npos) {
+            return reject(Rejection::INVALID_PARAMETER, field + ".routed", "'" + *v + "' is not an interface, address, gateway, netmask or network");
+          }
+        }
+        if (r.address.empty() || r.gateway.empty() || r.netmask.empty()) {
+          return reject(Rejection::INVALID_PARAMETER, field + ".routed", "a routed address has an address, a gateway and a netmask");
+        }
+      }
       refs.push_back(p.ref);
     }
     std::sort(refs.begin(), refs.end());

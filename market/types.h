@@ -26,11 +26,20 @@ bool parse(std::string_view text, RequestedState& out) noexcept;
 bool parse(std::string_view text, ReportedState& out) noexcept;
 
 // One computer partition as a node declares it.
+// An address with its route, as a node declares the tap interface of a partition that runs a
+// virtual machine: what SlapOS lists in an instance's full_ip_list, [interface, address, gateway,
+// netmask, network].
+struct RoutedAddress {
+  std::string iface, address, gateway, netmask, network;
+  friend bool operator==(const RoutedAddress&, const RoutedAddress&) = default;
+};
+
 struct PartitionSpec {
   std::string ref;                // e.g. "slappart3": unique within the computer
   std::vector<std::string> ipv4;  // addresses, as text
   std::vector<std::string> ipv6;
   std::string tap;                // tap interface name, may be empty
+  std::vector<RoutedAddress> routed;  // declared with a gateway and a netmask (not in ipv4/ipv6)
   friend bool operator==(const PartitionSpec&, const PartitionSpec&) = default;
 };
 

@@ -73,7 +73,16 @@ std::optional<std::string> instance_text(Api& api, std::string_view guid) {
     });
   }
   j.close_array();
-  j.key("full_ip_list").open_array().close_array();
+  // Routed addresses (a tap with its gateway), as the SlapOS master lists them.
+  j.key("full_ip_list").open_array();
+  if (!computer.empty()) {
+    market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
+      p.for_each_routed([&](std::string_view iface, std::string_view address, std::string_view gateway, std::string_view netmask, std::string_view network) {
+        j.open_array().string(iface).string(address).string(gateway).string(netmask).string(network).close_array();
+      });
+    });
+  }
+  j.close_array();
   j.close_object();
   return out;
 }

@@ -76,13 +76,34 @@ std::optional<std::vector<market::PartitionSpec>> partitions_of(const json::Body
     if (!e["ip_list"].get_array().get(ips)) {
       size_t k = 0;
       for (simdjson::dom::element ip : ips) {
-        std::string_view address, iface;
+        std::string_view address, iface, gateway, netmask, network;
         if (k++ >= kMaxIpsPerPartition || ip["ip-address"].get_string().get(address) || address.empty() || address.size() > 64) {
           reply(bad_request(kD, {field + ".ip_list", "each entry needs an ip-address (at most 64 entries)"}));
           return std::nullopt;
         }
+        // Optional text fields: absent, or a string.
+        bool typed = true;
+        auto text = [&](const char* name, std::string_view& value) {
+          simdjson::dom::element v;
+          if (ip[name].get(v)) return;  // absent
+          if (v.get_string().get(value)) typed = false;
+        };
+        text("network-interface", iface);
+        text("gateway-ip-address", gateway);
+        text("netmask", netmask);
+        text("network-address", network);
+        if (!typed) {
+          reply(bad_request(kD, {field + ".ip_list", "network-interface, gateway-ip-address, netmask and network-address are strings"}));
+          return std::nullopt;
+        }
+        // With a gateway and a netmask, an address is routed (a virtual machine's tap): the SlapOS
+        // master lists it in full_ip_list with them, not in ip_list.
+        if (!gateway.empty() && !netmask.empty()) {
+          p.routed.push_back(market::RoutedAddress{std::string(iface), std::string(address), std::string(gateway), std::string(netmask), std::string(network)});
+          continue;
+        }
         (address.find(':') != std::string_view::npos ? p.ipv6 : p.ipv4).emplace_back(address);
-        if (!ip["network-interface"].get_string().get(iface) && p.tap.empty() && iface.size() <= 64) p.tap = std::string(iface);
+        if (!iface.empty() && p.tap.empty() && iface.size() <= 64) p.tap = std::string(iface);
       }
     }
     out.push_back(std::move(p));

@@ -603,6 +603,20 @@ TEST_F(MarketRules, RedeclaringAddsUpdatesAndRetiresFreePartitions) {
   EXPECT_EQ(w.market().capacity().find("COMP-1")->present, 2u);
   EXPECT_FALSE(w.run(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"},
                                                 PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1"}}})->written);
+  // A routed address (a virtual machine's tap, with its gateway): kept whole, and a new gateway is
+  // a new declaration of the partition; an incomplete or malformed one is refused, writing nothing.
+  const RoutedAddress vm{"tap1", "10.1.0.2", "10.1.0.1", "255.255.255.0", "10.1.0.0"};
+  w.ok(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"}, PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1", {vm}}}});
+  EXPECT_EQ(w.market().computers().get("COMP-1")->partition("slappart1")->spec().routed, std::vector<RoutedAddress>{vm});
+  EXPECT_EQ(w.market().computers().get("COMP-1")->partition("slappart1")->spec().ipv4, std::vector<std::string>{"10.0.0.99"});
+  RoutedAddress moved = vm;
+  moved.gateway = "10.1.0.254";
+  EXPECT_TRUE(w.run(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"}, PartitionSpec{"slappart1", {"10.0.0.99"}, {"fd00::1"}, "tap1", {moved}}}})->written);
+  for (RoutedAddress bad : {RoutedAddress{"tap1", "10.1.0.2", "", "255.255.255.0", ""}, RoutedAddress{"tap 1", "10.1.0.2", "10.1.0.1", "255.255.255.0", ""},
+                            RoutedAddress{"tap1", "10.1.0.2", "10.1.0.1", "255.255.255.0", "10.1.0.0|x"}}) {
+    EXPECT_EQ(w.refused(DeclareCapacity{"COMP-1", {PartitionSpec{"slappart0", {"10.0.0.1"}, {}, "tap0"}, PartitionSpec{"slappart1", {}, {}, "", {bad}}}}),
+              Rejection::INVALID_PARAMETER);
+  }
   w.expect_replay_equal();
 }
 
@@ -795,6 +809,7 @@ TEST(MarketEncoding, EveryFactRoundTrips) {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
       fact::Formatted{"C", {PartitionSpec{"p0", {"1.2.3.4", "1.2.3.5"}, {"fd::1"}, "tap0"}, PartitionSpec{"p1", {}, {}, ""}}, 1, {"p9"}},
       fact::Formatted{"C", {PartitionSpec{"p1", {"1.2.3.6"}, {}, ""}}, 0, {}, {"I", "J"}},
+      fact::Formatted{"C", {PartitionSpec{"p2", {}, {}, "", {{"tap2", "10.0.2.2", "10.0.2.1", "255.255.255.0", "10.0.2.0"}, {"", "10.0.3.2", "10.0.3.1", "255.255.255.0", ""}}}}, 1, {}},
       fact::Supplied{"C", "http://x", false},
       fact::Requested{"I", "alice", "t", "alice", "http://x", "type", {{"a", "1"}}, {{"region", "fr"}}, true, RequestedState::stopped},
       fact::Allocated{"I", "C", "p0"},

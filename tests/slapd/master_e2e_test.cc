@@ -308,13 +308,23 @@ TEST(MasterEndToEnd, ARequestWaitingForCapacityIsAnsweredWithTheInstanceAndWhyIt
   auto comp_json = parse_object(alice.post("/v1/computers", R"({"price_minor":1,"currency":"EUR"})").body);
   const std::string comp = str(comp_json, "computer_guid");
   auto computer = master.client(test::cert_of(comp_json));
-  ASSERT_EQ(computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + comp + R"(","compute_partition_list":[{"partition_id":"slappart0"}]})").status, 200u);
+  // One partition with an address and a virtual machine's tap (gateway, netmask, network).
+  auto fmt = computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + comp + R"(","compute_partition_list":[{"partition_id":"slappart0","ip_list":[)"
+                           R"({"ip-address":"127.1.0.1","network-interface":"lo"},)"
+                           R"({"ip-address":"10.0.2.2","network-interface":"slaptap0","gateway-ip-address":"10.0.2.1","netmask":"255.255.255.0","network-address":"10.0.2.0"}]}]})");
+  ASSERT_EQ(fmt.status, 200u) << fmt.body;
   ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + comp + R"(","software_release_uri":"file:///srv/db.cfg"})").status, 200u);
   auto placed = parse_object(alice.post("/slapos.post.v0.software_instance", request).body);
   EXPECT_EQ(str(placed, "instance_guid"), guid);
   EXPECT_EQ(str(placed, "computer_guid"), comp);
   EXPECT_EQ(str(placed, "compute_partition_id"), "slappart0");
   EXPECT_GT(placed.at("processing_timestamp").as_int64(), stamp);
+  // Its addresses as the SlapOS master lists them: the routed one (with its gateway) in
+  // full_ip_list only.
+  EXPECT_EQ(boost::json::serialize(placed.at("ip_list")), R"([["lo","127.1.0.1"]])");
+  EXPECT_EQ(boost::json::serialize(placed.at("full_ip_list")), R"([["slaptap0","10.0.2.2","10.0.2.1","255.255.255.0","10.0.2.0"]])");
+  // A gateway that is not a string is refused.
+  EXPECT_EQ(computer.post("/slapos.put.v0.compute_node_format", R"({"computer_guid":")" + comp + R"(","compute_partition_list":[{"partition_id":"slappart0","ip_list":[{"ip-address":"10.0.2.2","gateway-ip-address":1}]}]})").status, 400u);
 
   auto refused = alice.post("/slapos.get.v0.software_instance", R"({"instance_guid":"SOFTINST-999999"})");
   EXPECT_GE(refused.status, 400u);
