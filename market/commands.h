@@ -42,6 +42,14 @@ struct Supply {
   bool available = true;  // false: unsupply (requested destroyed)
 };
 
+// The node removed a release its computer was asked to destroy (it reported it destroyed): the
+// computer's list of releases forgets it, as the SlapOS master stops listing a software
+// installation once destroyed. Only the computer itself; once forgotten, again is no change.
+struct SoftwareRemoved {
+  std::string computer;
+  std::string release;  // URL
+};
+
 struct RequestInstance {
   std::string requester;  // a party, or an instance guid requesting a child
   std::string title;
@@ -132,7 +140,7 @@ struct Rerate {
 
 using Command = std::variant<RegisterParty, RegisterComputer, DeclareCapacity, Supply, RequestInstance, ReportState,
                              ReportConnection, Bang, Rename, RecordIdentity, ReportUsage, RecordCheckpoint, SetPrice,
-                             Rerate>;
+                             Rerate, SoftwareRemoved>;
 
 // What a successful command did.
 struct Outcome {

@@ -246,6 +246,11 @@ void ComputerView::fold(const Fact& fact) {
       if (c == nullptr) return;
       auto it = std::lower_bound(c->supplies.begin(), c->supplies.end(), f.release,
                                  [](const auto& kv, const std::string& k) { return kv.first < k; });
+      if (f.removed) {  // its node removed it: no longer listed
+        if (it != c->supplies.end() && it->first == f.release) c->supplies.erase(it);
+        ++c->version;
+        return;
+      }
       const char* state = f.available ? "available" : "destroyed";
       if (it != c->supplies.end() && it->first == f.release) {
         it->second = state;

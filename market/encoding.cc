@@ -99,7 +99,7 @@ struct Encoder {
   const char* operator()(const fact::Supplied& f) {
     w.add("computer", f.computer);
     w.add("url", f.release);
-    w.add("state", f.available ? "available" : "destroyed");
+    w.add("state", f.available ? "available" : f.removed ? "removed" : "destroyed");
     return "supply";
   }
   const char* operator()(const fact::Requested& f) {
@@ -324,8 +324,9 @@ ubm::Result<std::optional<Fact>> decode(const ubm::Movement& m) {
     f.computer = r.get("computer");
     f.release = r.get("url");
     const std::string state = r.get("state");
-    if (state != "available" && state != "destroyed") return bad("bad supply state");
+    if (state != "available" && state != "destroyed" && state != "removed") return bad("bad supply state");
     f.available = state == "available";
+    f.removed = state == "removed";
     out.body = std::move(f);
   } else if (kind == "request") {
     fact::Requested f;

@@ -39,6 +39,7 @@ struct Supplied {
   std::string computer;
   std::string release;  // URL
   bool available = true;  // false: requested destroyed (unsupplied)
+  bool removed = false;   // (not available) its node removed it: the computer's list forgets it
 };
 
 // What a requester asked for: what the instance registry keeps per instance.

@@ -537,6 +537,20 @@ struct Market::Handler {
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
+  ubm::Result<Outcome> operator()(const SoftwareRemoved& c) {
+    const ComputerView::Computer* comp = m.computers_.find(c.computer);
+    if (comp == nullptr) return reject(Rejection::UNKNOWN_COMPUTER, "computer", "'" + c.computer + "' is not registered");
+    const std::string* state = find_value(comp->supplies, c.release);
+    if (state == nullptr) return Outcome{false, {}, {}, {}, {}, {}};  // forgotten already (a report sent again)
+    if (*state != "destroyed") {
+      return reject(Rejection::INVALID_STATE, "release", c.release + " is requested " + *state + " on " + c.computer + ", not destroyed");
+    }
+    const std::string owner = comp->props.owner, network = comp->props.network;
+    const std::string rel = release_item(c.release);
+    emit(fact::Supplied{c.computer, c.release, false, true}, {network, owner, {rel, c.computer}, {}});
+    return Outcome{true, {}, {}, {}, {}, {}};
+  }
+
   ubm::Result<Outcome> operator()(const RequestInstance& c) {
     if (!valid_text(c.title)) return reject(Rejection::INVALID_PARAMETER, "title", "a title is 1..4096 bytes");
     if (!valid_text(c.release)) return reject(Rejection::INVALID_PARAMETER, "release", "a release URL is 1..4096 bytes");

@@ -187,9 +187,16 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
       return reply(bad_request(kD, {"reported_state", "expected available, destroyed or building"}));
     }
     auto c = market.computers().get(*computer);
-    if (!c || std::none_of(c->supplies.begin(), c->supplies.end(), [&](const auto& kv) { return kv.first == *url; })) {
-      return reply(error_response(kD, 404, "unknown_software_release", *url + " is not supplied to " + *computer));
+    const std::string* requested = c ? market::find_value(c->supplies, *url) : nullptr;
+    if (!error && *value == "destroyed" && c && (requested == nullptr || *requested == "destroyed")) {
+      // Removed as asked: the computer's list forgets it (a ledger fact), as the SlapOS master
+      // stops listing a destroyed software installation. Sent again (an answer lost): no change.
+      reports.software(*computer, *url, *value, "");
+      return api.submit(market::SoftwareRemoved{*computer, *url}, kD, reply, [](const Outcome& o) {
+        return rpc_success(o.written ? "software removed: no longer listed" : "software not listed (removed already)");
+      });
     }
+    if (requested == nullptr) return reply(error_response(kD, 404, "unknown_software_release", *url + " is not supplied to " + *computer));
     reports.software(*computer, *url, error ? "error" : *value, error ? *value : "");
     return reply(rpc_success("software state recorded"));
   }

@@ -229,6 +229,26 @@ TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
   w.expect_replay_equal();
 }
 
+// A release its node removed (it was requested destroyed) leaves the computer's list; only such a
+// release, and only once.
+TEST_F(MarketRules, AReleaseItsNodeRemovedLeavesTheComputersList) {
+  host("COMP-1", 1);
+  w.supply("COMP-1", kRelease2);
+  w.ok(Supply{"owner", "COMP-1", kRelease2, false});
+  const uint64_t v = w.market().computers().version("COMP-1");
+  EXPECT_EQ(w.refused(SoftwareRemoved{"COMP-1", kRelease}), Rejection::INVALID_STATE) << "still wanted";
+  EXPECT_EQ(w.refused(SoftwareRemoved{"COMP-9", kRelease2}), Rejection::UNKNOWN_COMPUTER);
+  EXPECT_TRUE(w.ok(SoftwareRemoved{"COMP-1", kRelease2}).written);
+  auto c = w.market().computers().get("COMP-1");
+  EXPECT_EQ(find_value(c->supplies, kRelease2), nullptr);
+  EXPECT_NE(find_value(c->supplies, kRelease), nullptr);
+  EXPECT_GT(c->version, v);
+  EXPECT_FALSE(w.ok(SoftwareRemoved{"COMP-1", kRelease2}).written) << "removed already";
+  w.supply("COMP-1", kRelease2);  // supplied again: listed again
+  EXPECT_EQ(*find_value(w.market().computers().get("COMP-1")->supplies, kRelease2), "available");
+  w.expect_replay_equal();
+}
+
 // A request naming a computer hears which of its conditions that computer fails, the computer's
 // own capability included (a computer with one serves only requests naming it).
 TEST_F(MarketRules, AReasonNamesTheConditionANamedComputerFails) {
@@ -811,6 +831,7 @@ TEST(MarketEncoding, EveryFactRoundTrips) {
       fact::Formatted{"C", {PartitionSpec{"p1", {"1.2.3.6"}, {}, ""}}, 0, {}, {"I", "J"}},
       fact::Formatted{"C", {PartitionSpec{"p2", {}, {}, "", {{"tap2", "10.0.2.2", "10.0.2.1", "255.255.255.0", "10.0.2.0"}, {"", "10.0.3.2", "10.0.3.1", "255.255.255.0", ""}}}}, 1, {}},
       fact::Supplied{"C", "http://x", false},
+      fact::Supplied{"C", "http://x", false, true},
       fact::Requested{"I", "alice", "t", "alice", "http://x", "type", {{"a", "1"}}, {{"region", "fr"}}, true, RequestedState::stopped},
       fact::Allocated{"I", "C", "p0"},
       fact::Pending{"I", "because"},

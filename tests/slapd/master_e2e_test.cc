@@ -226,6 +226,37 @@ TEST_F(AlicesComputer, TheOwnerSeesWhatTheNodeReportedOfEachRelease) {
   EXPECT_NE(named_software.body.find("may not read software"), std::string::npos) << "the view of a computer named software: " << named_software.body;
 }
 
+// A release its node removed, as asked, is no longer listed for the computer; reported again (an
+// answer lost) it changes nothing; one still wanted is not forgotten by a stray report.
+TEST_F(AlicesComputer, AReleaseItsNodeRemovedIsNoLongerListed) {
+  auto& alice = *alice_c;
+  auto& node = *node_c;
+  for (const char* url : {"file:///keep.cfg", "file:///old.cfg"}) supply(url);
+  ASSERT_EQ(alice.post("/slapos.post.v0.software_installation", R"({"computer_guid":")" + guid + R"(","software_release_uri":"file:///old.cfg","state":"destroyed"})").status, 200u);
+  auto listed = [&] {
+    std::map<std::string, std::string> out;
+    const auto o = parse_object(node.post("/slapos.allDocs.v0.compute_node_software_installation_list", R"({"computer_guid":")" + guid + "\"}").body);
+    for (const auto& e : o.at("result_list").as_array()) out[str(e.as_object(), "software_release_uri")] = str(e.as_object(), "state");
+    return out;
+  };
+  EXPECT_EQ(listed(), (std::map<std::string, std::string>{{"file:///keep.cfg", "available"}, {"file:///old.cfg", "destroyed"}}));
+  auto destroyed = [&](const char* url) {
+    return node.post("/slapos.put.v0.software_installation_reported_state",
+                     R"({"computer_guid":")" + guid + R"(","software_release_uri":")" + url + R"(","reported_state":"destroyed"})");
+  };
+  auto r = destroyed("file:///old.cfg");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(listed(), (std::map<std::string, std::string>{{"file:///keep.cfg", "available"}}));
+  const std::string head = admin_c->get("/v1/ledger/head").body;
+  r = destroyed("file:///old.cfg");
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(admin_c->get("/v1/ledger/head").body, head) << "a report sent again writes nothing";
+  r = destroyed("file:///keep.cfg");  // still wanted: recorded as reported, not forgotten
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(listed(), (std::map<std::string, std::string>{{"file:///keep.cfg", "available"}}));
+  EXPECT_EQ(admin_c->get("/v1/ledger/head").body, head);
+}
+
 namespace {
 // The subjectAltName entries of a PEM certificate: DNS names as they are, IP addresses as text.
 std::set<std::string> alt_names(const std::string& pem) {
