@@ -42,7 +42,8 @@ class Simulation {
     const int pick = std::uniform_int_distribution<int>(0, 99)(rng_);
     if (pick < 10) register_computer();
     else if (pick < 22) format();
-    else if (pick < 32) supply();
+    else if (pick < 30) supply();
+    else if (pick < 32) remove_software();
     else if (pick < 80) request();
     else report();
     check(n);
@@ -102,6 +103,8 @@ class Simulation {
     const int n = dice(5);
     DeclareCapacity d{guid, {}};
     for (int k = 0; k < n; ++k) d.partitions.push_back(PartitionSpec{cat("p", static_cast<uint64_t>(k)), {cat("10.0.0.", static_cast<uint64_t>(k))}, {}, ""});
+    // Now and then a virtual machine's tap with its route (a new gateway: a new declaration).
+    if (n > 0 && dice(3) == 0) d.partitions[0].routed.push_back(RoutedAddress{dice(2) ? "tap0" : "", "10.9.0.2", cat("10.9.0.", static_cast<uint64_t>(1 + dice(2))), "255.255.255.0", dice(2) ? "10.9.0.0" : ""});
     auto it = m_.computers.find(guid);
     if (it == m_.computers.end()) return expect(d, false, "format unknown");
     auto& c = it->second;
@@ -142,6 +145,22 @@ class Simulation {
     expect(s, true, "supply");
     const bool changed = available ? c.supplied.insert(release).second : c.supplied.erase(release) > 0;
     if (available && changed) m_.serve();
+  }
+
+  // The node removed a release: accepted unless it is still wanted; only one requested destroyed
+  // leaves the list (checked against the computer view).
+  void remove_software() {
+    const std::string guid = some_computer();
+    const std::string release = any(kReleases);
+    SoftwareRemoved s{guid, release};
+    auto it = m_.computers.find(guid);
+    if (it == m_.computers.end()) return expect(s, false, "remove unknown");
+    auto& c = it->second;
+    if (c.supplied.count(release)) return expect(s, false, "remove wanted");
+    expect(s, true, "remove");
+    auto view = w_.market().computers().get(guid);
+    ASSERT_TRUE(view);
+    EXPECT_EQ(find_value(view->supplies, release), nullptr) << release << " still listed on " << guid;
   }
 
   void request() {
