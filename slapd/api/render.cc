@@ -66,23 +66,26 @@ std::optional<std::string> instance_text(Api& api, std::string_view guid) {
     string_map_text(j.key("connection_parameters"), i.connection);
   });
   if (!found) return std::nullopt;
-  j.key("ip_list").open_array();
+  // Both address lists from one read of the partition (a declaration in between would otherwise
+  // show an address in both or neither); routed ones (a tap with its gateway) as the SlapOS master
+  // lists them.
+  bool listed = false;
   if (!computer.empty()) {
-    market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
+    listed = market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
+      j.key("ip_list").open_array();
       p.for_each_address([&](std::string_view iface, std::string_view address) { j.open_array().string(iface).string(address).close_array(); });
-    });
-  }
-  j.close_array();
-  // Routed addresses (a tap with its gateway), as the SlapOS master lists them.
-  j.key("full_ip_list").open_array();
-  if (!computer.empty()) {
-    market.computers().read_partition(computer, partition, [&](const market::ComputerView::Partition& p) {
+      j.close_array();
+      j.key("full_ip_list").open_array();
       p.for_each_routed([&](std::string_view iface, std::string_view address, std::string_view gateway, std::string_view netmask, std::string_view network) {
         j.open_array().string(iface).string(address).string(gateway).string(netmask).string(network).close_array();
       });
+      j.close_array();
     });
   }
-  j.close_array();
+  if (!listed) {
+    j.key("ip_list").open_array().close_array();
+    j.key("full_ip_list").open_array().close_array();
+  }
   j.close_object();
   return out;
 }

@@ -85,7 +85,7 @@ std::optional<std::vector<market::PartitionSpec>> partitions_of(const json::Body
         bool typed = true;
         auto text = [&](const char* name, std::string_view& value) {
           simdjson::dom::element v;
-          if (ip[name].get(v)) return;  // absent
+          if (ip[name].get(v) || v.is_null()) return;  // absent (null: some nodes write it so)
           if (v.get_string().get(value)) typed = false;
         };
         text("network-interface", iface);
@@ -188,14 +188,15 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     }
     auto c = market.computers().get(*computer);
     const std::string* requested = c ? market::find_value(c->supplies, *url) : nullptr;
-    if (!error && *value == "destroyed" && c && (requested == nullptr || *requested == "destroyed")) {
+    if (!error && *value == "destroyed" && requested != nullptr && *requested == "destroyed") {
       // Removed as asked: the computer's list forgets it (a ledger fact), as the SlapOS master
-      // stops listing a destroyed software installation. Sent again (an answer lost): no change.
-      reports.software(*computer, *url, *value, "");
+      // stops listing a destroyed software installation.
       return api.submit(market::SoftwareRemoved{*computer, *url}, kD, reply, [](const Outcome& o) {
         return rpc_success(o.written ? "software removed: no longer listed" : "software not listed (removed already)");
       });
     }
+    // Sent again once removed (an answer lost): nothing to do, and nothing kept of it.
+    if (!error && *value == "destroyed" && c && requested == nullptr) return reply(rpc_success("software not listed (removed already)"));
     if (requested == nullptr) return reply(error_response(kD, 404, "unknown_software_release", *url + " is not supplied to " + *computer));
     reports.software(*computer, *url, error ? "error" : *value, error ? *value : "");
     return reply(rpc_success("software state recorded"));
@@ -205,13 +206,22 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!only(body, {"computer_guid"}, reply)) return;
     auto computer = own_computer_or_instance(api, caller, body, reply);
     if (!computer) return;
+    if (caller.kind == ca::IdentityKind::instance) {  // an instance lists itself, not its neighbours
+      auto i = market.instances().get(caller.subject);  // own_computer_or_instance: live, on this computer
+      if (!i) return reply(forbidden(caller.subject + " may not act for computer " + *computer));
+      bj::array one;
+      one.push_back(bj::object{{"instance_guid", i->request.instance},
+                               {"title", i->request.title},
+                               {"state", std::string(market::to_string(i->request.state))},
+                               {"compute_partition_id", i->partition},
+                               {"software_release_uri", i->request.release}});
+      return reply(json_response(200, bj::object{{"result_list", std::move(one)}}));
+    }
     auto s = market.computer_snapshot(*computer);
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
-    const bool itself_only = caller.kind == ca::IdentityKind::instance;  // an instance lists itself, not its neighbours
     bj::array list;
     for (const auto& p : s->partitions) {
       if (!p.instance) continue;
-      if (itself_only && p.instance->request.instance != caller.subject) continue;
       list.push_back(bj::object{{"instance_guid", p.instance->request.instance},
                                 {"title", p.instance->request.title},
                                 {"state", std::string(market::to_string(p.instance->request.state))},
@@ -227,13 +237,17 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!computer) return;
     auto ref = need(body, "compute_partition_id", reply, 64);
     if (!ref) return;
+    if (caller.kind == ca::IdentityKind::instance) {  // its own partition only, read without the whole computer
+      auto i = market.instances().get(caller.subject);
+      if (!i || i->partition != *ref) return reply(forbidden(caller.subject + " may read its own partition only, not " + *ref));
+      auto j = instance_text(api, caller.subject);
+      if (!j) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
+      return reply(json_text_response(200, std::move(*j)));
+    }
     auto s = market.computer_snapshot(*computer);
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
     for (const auto& p : s->partitions) {
       if (p.spec.ref != *ref) continue;
-      if (caller.kind == ca::IdentityKind::instance && (!p.instance || p.instance->request.instance != caller.subject)) {
-        return reply(forbidden(caller.subject + " may read its own partition only, not " + *ref));
-      }
       if (!p.instance) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
       auto j = instance_text(api, p.instance->request.instance);
       if (!j) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
@@ -280,14 +294,13 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
     if (!state) return;
     market::ReportedState rs;
     if (!market::parse(*state, rs) || rs == market::ReportedState::none) return reply(bad_request(kD, {"reported_state", "expected started, stopped or destroyed"}));
-    // The node hosting it, or the instance itself for started and stopped (the SlapOS master
-    // takes those from either); that it is gone only its node can tell, once it removed it.
-    const bool itself = caller.kind == ca::IdentityKind::instance && caller.subject == *guid;
-    if (caller.kind != ca::IdentityKind::computer && !itself) return reply(forbidden("only the node hosting an instance, or the instance itself, reports its state"));
-    if (itself && rs == market::ReportedState::destroyed) return reply(forbidden("only the node hosting " + *guid + " reports it destroyed"));
-    auto hosted = hosted_instance(api, caller, *guid, reply);  // an unknown guid and another computer's instance alike
-    if (!hosted) return;
-    market::ReportState report{itself ? computer_of(api, *hosted) : caller.subject, *guid, rs, {}};
+    // Only the node hosting it: a reported state opens and closes the hosting billed to the client,
+    // and the instance's own certificate is in the client's software's hands (a "stopped" from it
+    // would end the bill while it runs on). The SlapOS master takes the instance's word too; here
+    // it is refused.
+    if (caller.kind != ca::IdentityKind::computer) return reply(forbidden("only the node hosting an instance reports its state"));
+    if (!hosted_instance(api, caller, *guid, reply)) return;  // an unknown guid and another computer's instance alike
+    market::ReportState report{caller.subject, *guid, rs, {}};
     // Its partition is freed: the certificates it was given are revoked with it, by the market in
     // the same decision, so that a refused report (another computer's instance, one not requested
     // destroyed) revokes nothing.
