@@ -244,10 +244,20 @@ ubm::Movement encode(const Fact& f, Envelope env) {
     m.price = {ubm::Decimal::integer(c->price_minor), c->currency};
   } else if (const auto* p = std::get_if<fact::Formatted>(&f.body)) {
     m.quantity = {ubm::Decimal::integer(static_cast<int64_t>(p->upserts.size())), "partition"};
-  } else if (std::holds_alternative<fact::Allocated>(f.body) || std::holds_alternative<fact::Freed>(f.body) ||
+  } else if (const auto* fr = std::get_if<fact::Freed>(&f.body)) {
+    // The mirror of what it ends, so that a party's balance of each resource nets out: a partition
+    // given back, a shared instance leaving its host (the host is the movement's second item), or a
+    // request withdrawn before it got either. (Each was "1 partition" before, however it stood.)
+    m.stop = f.at;
+    if (!fr->partition.empty()) {
+      m.quantity = {ubm::Decimal::integer(1), "partition"};
+    } else {
+      m.quantity = {ubm::Decimal::integer(1), "instance"};
+      m.resource = m.items.size() > 1 ? "hosting/shared" : "hosting/request";
+    }
+  } else if (std::holds_alternative<fact::Allocated>(f.body) ||
              (std::holds_alternative<fact::Requested>(f.body) && std::get<fact::Requested>(f.body).allocated())) {
     m.quantity = {ubm::Decimal::integer(1), "partition"};
-    if (std::holds_alternative<fact::Freed>(f.body)) m.stop = f.at;
   } else if (std::holds_alternative<fact::Requested>(f.body) || std::holds_alternative<fact::Attached>(f.body)) {
     m.quantity = {ubm::Decimal::integer(1), "instance"};
   }

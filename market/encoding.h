@@ -36,7 +36,9 @@ struct Envelope {
 // journal reporting it would add to what the market bills (a node's "hosting/running" line merged
 // into the hosting it records, billed twice).
 bool is_market_resource(std::string_view resource) noexcept;
-// The resource a fact is recorded under ("hosting/partition", ...).
+// The resource a fact is recorded under ("hosting/partition", ...). A Freed fact without a
+// partition is recorded under "hosting/shared" or "hosting/request" instead (encode: by its
+// envelope's second item, the host it leaves).
 std::string_view resource_of(const fact::Body& body) noexcept;
 
 ubm::Movement encode(const Fact& fact, Envelope envelope);

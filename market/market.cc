@@ -378,7 +378,10 @@ struct Market::Handler {
       const ComputerView::Computer* c = m.computers_.find(computer);
       emit(fact::Freed{guid, computer, partition, false},
            {client, supplier_of(*c, client), {guid, partition_item(computer, partition)}, {}});
-    } else {
+    } else if (!i->host.empty()) {  // a shared instance leaves its host
+      const std::string host = i->host;
+      emit(fact::Freed{guid, {}, {}, false}, {client, std::string(kMarketNode), {guid, host}, {}});
+    } else {  // a request that never got a partition or a host
       emit(fact::Freed{guid, {}, {}, false}, {client, std::string(kMarketNode), {guid}, {}});
     }
   }

@@ -824,6 +824,43 @@ TEST(MarketEntries, AnAllocationIsOneEntryThatRegistersItsInstance) {
   f.expect_replay_equal();
 }
 
+// What a freed instance gives back mirrors what it held, so each party's balance of each resource
+// nets out: a partition, its place on a host (a shared instance), or a request that got neither.
+TEST(MarketEntries, AFreeGivesBackWhatItHeld) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 1);
+  f.supply("COMP-1");
+  const Outcome host = f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  const Outcome site = f.request("site", {}, "alice", true, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_EQ(site.host, host.instance);
+  const Outcome waiting = f.request("more");  // the only partition is taken
+  ASSERT_FALSE(waiting.pending.empty());
+  f.request("site", {}, "alice", true, RequestedState::destroyed, {}, kRelease, "frontend");
+  f.request("more", {}, "alice", false, RequestedState::destroyed);
+  f.request("front", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "frontend");
+  f.ok(ReportState{"COMP-1", host.instance, ReportedState::destroyed});
+  std::map<std::string, std::tuple<std::string, std::string, size_t>> freed;  // guid -> resource, unit, items
+  auto s = f.ledger().scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
+    auto body = ubm::decode(v.entry);
+    if (!body || !std::holds_alternative<ubm::Movement>(*body)) return true;
+    const auto& m = std::get<ubm::Movement>(*body);
+    auto fact = decode(m);
+    if (fact && *fact && std::holds_alternative<fact::Freed>((*fact)->body)) {
+      freed[m.items[0].value()] = {m.resource, m.quantity.unit, m.items.size()};
+      EXPECT_NE(m.stop.value(), 0);
+    }
+    return true;
+  });
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(freed[host.instance], std::make_tuple(std::string("hosting/partition"), std::string("partition"), size_t{2}));
+  EXPECT_EQ(freed[site.instance], std::make_tuple(std::string("hosting/shared"), std::string("instance"), size_t{2})) << "it leaves its host";
+  EXPECT_EQ(freed[waiting.instance], std::make_tuple(std::string("hosting/request"), std::string("instance"), size_t{1}));
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
