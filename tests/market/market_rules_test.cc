@@ -800,16 +800,21 @@ TEST_F(MarketRules, AMarketThatCannotBeRebuiltDecidesNothingUntilItIs) {
   EXPECT_EQ(f.snapshots(), whole);
 }
 
-// An allocation is one ledger entry: the movement that allocates the new instance also registers
-// it (schema `registers`), where it took an Item entry and a Movement. A pending request is its
-// movement plus the pending one. Replay gives the same projections.
-TEST(MarketEntries, AnAllocationIsOneEntryThatRegistersItsInstance) {
-  World f;
+// "owner"'s COMP-1, one partition supplying kRelease, and client "alice".
+void one_partition(World& f) {
   f.party("owner");
   f.party("alice");
   f.computer("COMP-1", 1);
   f.format("COMP-1", 1);
   f.supply("COMP-1");
+}
+
+// An allocation is one ledger entry: the movement that allocates the new instance also registers
+// it (schema `registers`), where it took an Item entry and a Movement. A pending request is its
+// movement plus the pending one. Replay gives the same projections.
+TEST(MarketEntries, AnAllocationIsOneEntryThatRegistersItsInstance) {
+  World f;
+  one_partition(f);
   ubm::Seq head = f.ledger().head();
   const Outcome placed = f.request("db");
   ASSERT_FALSE(placed.computer.empty());
@@ -828,11 +833,7 @@ TEST(MarketEntries, AnAllocationIsOneEntryThatRegistersItsInstance) {
 // nets out: a partition, its place on a host (a shared instance), or a request that got neither.
 TEST(MarketEntries, AFreeGivesBackWhatItHeld) {
   World f;
-  f.party("owner");
-  f.party("alice");
-  f.computer("COMP-1", 1);
-  f.format("COMP-1", 1);
-  f.supply("COMP-1");
+  one_partition(f);
   const Outcome host = f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
   const Outcome site = f.request("site", {}, "alice", true, RequestedState::started, {}, kRelease, "frontend");
   ASSERT_EQ(site.host, host.instance);
