@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "ledger/ledger.h"
 #include "slapd/ctl/projection_set.h"
@@ -34,12 +35,40 @@ std::map<std::string, std::string> by_key(std::vector<ledger::SnapshotRecord> re
   return out;
 }
 
+// The projections whose snapshots lead with a format mark: a family in the top 16 bits (directory,
+// computer view, billing), a version below it, raised whenever the layout changes.
+constexpr uint64_t kMarkedFamilies[] = {0xD1EC, 0xC0E1, 0xB111};
+
+uint64_t leading_u64(std::string_view bytes) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(bytes[static_cast<size_t>(i)]);
+  return v;
+}
+
+// "version A, this slapctl writes B" when `stored` is an earlier format of the projection whose
+// current snapshot is `rebuilt`; nullopt otherwise (a later version, or a mark mangled into
+// another family, is a difference like any bytes that do not parse).
+std::optional<std::string> older_format(std::string_view stored, std::string_view rebuilt) {
+  if (stored.size() < 8 || rebuilt.size() < 8) return std::nullopt;
+  const uint64_t now = leading_u64(rebuilt), then = leading_u64(stored);
+  const uint64_t family = now >> 48;
+  if (std::find(std::begin(kMarkedFamilies), std::end(kMarkedFamilies), family) == std::end(kMarkedFamilies)) return std::nullopt;
+  const uint64_t version = now & 0xFFFF'FFFF'FFFF, earlier = then & 0xFFFF'FFFF'FFFF;
+  if (then >> 48 != family || earlier == 0 || earlier >= version) return std::nullopt;
+  return "format version " + std::to_string(earlier) + ", this slapctl writes " + std::to_string(version);
+}
+
 void compare(const std::string& name, const ledger::Projection& rebuilt, const std::string& stored_bytes,
              ledger::Projection& stored, ReplayCheckReport& report) {
   auto differ = [&](std::string key, std::string what) { report.differences.push_back({name, std::move(key), std::move(what)}); };
   const auto rebuilt_records = by_key(rebuilt.records());
   report.records += rebuilt_records.size();
-  if (rebuilt.snapshot() == stored_bytes) return;
+  const std::string rebuilt_bytes = rebuilt.snapshot();
+  if (rebuilt_bytes == stored_bytes) return;
+  if (auto older = older_format(stored_bytes, rebuilt_bytes)) {
+    report.older.push_back({name, "(checkpoint)", *older});
+    return;
+  }
   if (auto s = stored.restore(stored_bytes, rebuilt.last_applied()); !s) {
     return differ("(checkpoint)", "the stored snapshot does not parse: " + s.error().detail);
   }

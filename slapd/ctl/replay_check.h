@@ -22,6 +22,10 @@ struct ReplayCheckReport {
   uint64_t projections = 0;   // checkpoints compared
   uint64_t records = 0;       // records compared
   std::vector<ProjectionDifference> differences;  // empty: every checkpoint equals its rebuild
+  // Checkpoints in an older format of their projection (a master of an earlier version wrote
+  // them): the master ignores them, rebuilds from the log and writes the current format at its
+  // next checkpoint; nothing to compare, and no difference. `what` says which versions.
+  std::vector<ProjectionDifference> older;
   bool ok() const { return differences.empty(); }
 };
 
