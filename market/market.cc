@@ -930,6 +930,13 @@ struct Market::Handler {
       }
       accepted.push_back(std::move(p));
     }
+    size_t movements = 0;
+    for (const auto& p : accepted) movements += p.movements.size();
+    if (movements > kMaxBatchEntries) {
+      return reject(Rejection::BATCH_TOO_LARGE, "transactions",
+                    "the journal makes " + std::to_string(movements) + " usage movements, more than " + std::to_string(kMaxBatchEntries) +
+                        " in one: post its transactions in several journals");
+    }
     // Everything validated: only now emit (a rejected journal writes nothing).
     Outcome out;
     for (auto& p : accepted) {
@@ -996,9 +1003,14 @@ ubm::Result<Outcome> Market::execute(const Command& command) {
 
 std::vector<ubm::Result<Outcome>> Market::execute_batch(std::span<const Command> commands) {
   if (failed()) (void)rebuild();  // the log may read again; if not, decide_batch refuses
-  Decided d = decide_batch(commands);
-  if (!commit_batch(d)) (void)rebuild();
-  return std::move(d.results);
+  std::vector<ubm::Result<Outcome>> results;
+  results.reserve(commands.size());
+  while (results.size() < commands.size()) {  // in more than one batch when their entries fill one
+    Decided d = decide_batch(commands.subspan(results.size()));
+    if (!commit_batch(d)) (void)rebuild();
+    for (auto& r : d.results) results.push_back(std::move(r));
+  }
+  return results;
 }
 
 void Market::forget_applied() {
@@ -1030,6 +1042,8 @@ Market::Decided Market::decide_batch(std::span<const Command> commands) {
   batch.first = ubm::next(std::max(ledger_->head(), decided_head_));
   batch.entries.reserve(2 * commands.size());  // an allocation writes one entry, a pending request two
   for (size_t k = 0; k < commands.size(); ++k) {
+    // Full: the rest go in the next batch (the first command is always decided).
+    if (k > 0 && batch.entries.size() >= kMaxBatchEntries) break;
     const size_t before = batch.entries.size();
     d.results.push_back(run(commands[k], batch));
     // A rejected command must not have emitted anything (rules validate before they emit).

@@ -48,6 +48,12 @@ inline constexpr size_t kMaxBatchCommands = 10'000;
 inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
 inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
 inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
+// A decided batch takes no further command once it holds this many entries, and a usage journal
+// that would write more is refused whole: so that a batch (at most this many, plus one command's,
+// bounded by this or by kMaxPartitionsPerComputer) always fits the ledger's 100,000-entry append.
+// Before, a node posting a journal of 100,000 lines failed every command of its batch, and the
+// market was rebuilt from the whole log, each time it posted it again.
+inline constexpr size_t kMaxBatchEntries = 50'000;
 // Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
 // later batches do the rest): a supply that changes why 100,000 requests wait must not become one
 // write of 100,000 entries, past what the ledger takes in one append, nor may a batch of such
@@ -91,7 +97,9 @@ class Market {
   std::vector<ubm::Result<Outcome>> execute_batch(std::span<const Command> commands);
 
   // execute_batch in two halves, so a sequencer can decide a batch while the previous one is being
-  // written (sequencer.h). decide_batch (the deciding thread) folds the decisions at once, standing
+  // written (sequencer.h). decide_batch may decide only the first commands (results.size() <
+  // commands.size()) when their entries reach kMaxBatchEntries: the caller decides the rest in a
+  // later batch, in order. decide_batch (the deciding thread) folds the decisions at once, standing
   // on every batch decided before, written or not. commit_batch (one writing thread, batches in
   // decision order) appends them; false: the batch did not land where it was decided (the write
   // failed, or the ledger moved): its commands from the first writing one on hold the error (the

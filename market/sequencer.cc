@@ -146,7 +146,18 @@ void Sequencer::loop() {
     if (jobs.empty()) continue;
     commands.clear();
     for (auto& j : jobs) commands.push_back(std::move(j.command));
-    Decision d{market_.decide_batch(commands), std::move(jobs)};
+    Market::Decided decided = market_.decide_batch(commands);
+    if (decided.results.size() < jobs.size()) {
+      // The batch filled up (kMaxBatchEntries): the commands it did not decide go back to the
+      // front of the queue, in order, for the next batch.
+      std::lock_guard lock(mu_);
+      for (size_t k = jobs.size(); k-- > decided.results.size();) {
+        jobs[k].command = std::move(commands[k]);
+        queue_.push_front(std::move(jobs[k]));
+      }
+      jobs.resize(decided.results.size());
+    }
+    Decision d{std::move(decided), std::move(jobs)};
     jobs.clear();
     decided_batches_.fetch_add(1, std::memory_order_relaxed);
     const size_t entries = d.decided.entries.size();

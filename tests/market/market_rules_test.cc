@@ -862,6 +862,46 @@ TEST(MarketEntries, AFreeGivesBackWhatItHeld) {
   f.expect_replay_equal();
 }
 
+// Declarations of `n` computers of `partitions` new partitions each: one entry per partition.
+std::vector<Command> large_formats(World& f, int n, int partitions) {
+  std::vector<Command> out;
+  for (int c = 0; c < n; ++c) {
+    const std::string guid = "COMP-" + std::to_string(100 + c);
+    f.computer(guid, 1);
+    DeclareCapacity d{guid, {}};
+    for (int p = 0; p < partitions; ++p) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(p), {}, {}, ""});
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// A batch stops taking commands once it holds kMaxBatchEntries entries; the rest are decided and
+// written in the next one, in order, so that no batch passes what the ledger takes in one append.
+TEST(MarketEntries, CommandsWhoseEntriesFillABatchAreWrittenInTwo) {
+  World f;
+  f.party("owner");
+  const auto formats = large_formats(f, 7, 9'000);  // 9,001 entries each: six fill a batch, the seventh waits
+  const uint64_t writes = f.ledger().stats().writes;
+  for (const auto& r : f.market().execute_batch(formats)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(f.ledger().stats().writes - writes, 2u);
+  for (int c = 0; c < 7; ++c) EXPECT_EQ(f.market().capacity().find("COMP-" + std::to_string(100 + c))->present, 9'000u);
+  f.expect_replay_equal();
+}
+
+// A journal whose movements would not fit a batch is refused whole (a node posts it in parts);
+// before, it failed every command of its batch and the market was rebuilt, each time it came back.
+TEST(MarketEntries, AJournalOfMoreMovementsThanABatchHoldsIsRefusedWhole) {
+  World f;
+  one_partition(f);
+  ReportUsage big{"COMP-1", {UsageTransaction{"day", ubm::TimestampNs{1}, ubm::TimestampNs{2}, {}}}};
+  for (size_t k = 0; k <= kMaxBatchEntries; ++k) {
+    big.transactions[0].lines.push_back(UsageLine{"usage/cpu_s", ubm::Decimal::integer(1), "cpu_s", "COMP-1", "line " + std::to_string(k)});
+  }
+  EXPECT_EQ(f.refused(big), Rejection::BATCH_TOO_LARGE);
+  big.transactions[0].lines.resize(kMaxBatchEntries);
+  EXPECT_TRUE(f.ok(big).written) << "one fewer fits";
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},

@@ -157,5 +157,45 @@ TEST(SequencerFailedMarket, CommandsAreRefusedUntilTheRebuildReadsTheLogAgain) {
   EXPECT_EQ(snapshots(w.market.projections()), whole);
 }
 
+// Commands queued together whose entries fill a batch (kMaxBatchEntries): the sequencer decides
+// those that fit, puts the others back at the head of the queue, and decides them next, in order;
+// every command is answered.
+TEST(SequencerSplit, CommandsWhoseEntriesFillABatchAreDecidedInOrderOverTwoBatches) {
+  World w;
+  std::vector<Command> formats;
+  for (int c = 0; c < 6; ++c) {
+    const std::string guid = "COMP-" + std::to_string(100 + c);
+    ASSERT_TRUE(w.market.execute(RegisterComputer{guid, "owner", "net-1", Scope::open, 1, "EUR", "", {}}).ok());
+    DeclareCapacity d{guid, {}};
+    for (int p = 0; p < 9'000; ++p) d.partitions.push_back(PartitionSpec{"slappart" + std::to_string(p), {}, {}, ""});
+    formats.push_back(std::move(d));
+  }
+  formats.push_back(World::request("after"));  // queued last: decided last
+  Sequencer seq(w.market, {.max_batch = 1000, .pipeline = 2});
+  const uint64_t decided_before = seq.stats().decided;
+  std::mutex mu;
+  std::vector<int> answered;  // in the order the answers came
+  std::vector<Sequencer::Callback> done;
+  bool all_ok = true;
+  for (size_t k = 0; k < formats.size(); ++k) {
+    done.push_back([&, k](ubm::Result<Outcome> r) {
+      std::lock_guard lock(mu);
+      all_ok = all_ok && r.ok();
+      answered.push_back(static_cast<int>(k));
+    });
+  }
+  ASSERT_TRUE(seq.try_submit_all(std::move(formats), std::move(done)));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return answered.size() == 7;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(all_ok);
+  EXPECT_EQ(answered, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_GE(seq.stats().decided - decided_before, 2u) << "one batch could not hold them all";
+  for (int c = 0; c < 6; ++c) EXPECT_EQ(w.market.capacity().find("COMP-" + std::to_string(100 + c))->present, 9'000u);
+  EXPECT_NE(w.market.instances().find("alice", "after"), nullptr);
+}
+
 }  // namespace
 }  // namespace slap::market::testing
