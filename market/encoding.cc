@@ -245,9 +245,10 @@ ubm::Movement encode(const Fact& f, Envelope env) {
   } else if (const auto* p = std::get_if<fact::Formatted>(&f.body)) {
     m.quantity = {ubm::Decimal::integer(static_cast<int64_t>(p->upserts.size())), "partition"};
   } else if (const auto* fr = std::get_if<fact::Freed>(&f.body)) {
-    // The mirror of what it ends, so that a party's balance of each resource nets out: a partition
-    // given back, a shared instance leaving its host (the host is the movement's second item), or a
-    // request withdrawn before it got either. (Each was "1 partition" before, however it stood.)
+    // Recorded as what it ends: a partition given back, a shared instance leaving its host (the host
+    // is the movement's second item), or a request withdrawn before it got either. (Each was
+    // "1 partition" before, however it stood: a shared instance's free gave back a partition it
+    // never held.)
     m.stop = f.at;
     if (!fr->partition.empty()) {
       m.quantity = {ubm::Decimal::integer(1), "partition"};
