@@ -72,11 +72,13 @@ std::string pack_routed(const std::vector<RoutedAddress>& routed) {
 
 std::optional<std::vector<RoutedAddress>> unpack_routed(std::string_view packed) {
   std::vector<RoutedAddress> out;
-  for (const auto& entry : split(packed, ',')) {
-    auto f = split(entry, ' ');
-    if (f.size() != 5 || f[1].empty()) return std::nullopt;
-    out.push_back(RoutedAddress{std::move(f[0]), std::move(f[1]), std::move(f[2]), std::move(f[3]), std::move(f[4])});
-  }
+  bool addressed = true;
+  const bool whole = for_each_routed_in(packed, [&](std::string_view iface, std::string_view address, std::string_view gateway,
+                                                    std::string_view netmask, std::string_view network) {
+    addressed = addressed && !address.empty();
+    out.push_back(RoutedAddress{std::string(iface), std::string(address), std::string(gateway), std::string(netmask), std::string(network)});
+  });
+  if (!whole || !addressed) return std::nullopt;
   return out;
 }
 

@@ -17,6 +17,28 @@
 
 namespace slap::market {
 
+// Calls fn(iface, address, gateway, netmask, network) for each entry of packed routed addresses
+// (pack_routed below), in order, copying nothing; false at the first entry that does not have
+// exactly five fields (the rest are not visited).
+template <class F>
+bool for_each_routed_in(std::string_view packed, F&& fn) {
+  if (packed.empty()) return true;
+  for (;;) {
+    const size_t comma = packed.find(',');
+    std::string_view entry = packed.substr(0, comma);
+    std::string_view f[5];
+    for (int k = 0; k < 5; ++k) {
+      const size_t space = entry.find(' ');
+      if ((k < 4) == (space == std::string_view::npos)) return false;  // fewer or more than five fields
+      f[k] = entry.substr(0, space);
+      entry = k < 4 ? entry.substr(space + 1) : std::string_view();
+    }
+    fn(f[0], f[1], f[2], f[3], f[4]);
+    if (comma == std::string_view::npos) return true;
+    packed.remove_prefix(comma + 1);  // an entry follows every comma, even the last
+  }
+}
+
 class ComputerView final : public FactProjection {
  public:
   struct Partition {
@@ -54,18 +76,7 @@ class ComputerView final : public FactProjection {
         if (bar == std::string_view::npos) return;
         rest.remove_prefix(bar + 1);
       }
-      while (!rest.empty()) {
-        const size_t comma = rest.find(',');
-        std::string_view entry = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        std::string_view f[5];
-        for (int k = 0; k < 5; ++k) {
-          const size_t space = k < 4 ? entry.find(' ') : std::string_view::npos;
-          f[k] = entry.substr(0, space);
-          entry = space == std::string_view::npos ? std::string_view() : entry.substr(space + 1);
-        }
-        fn(f[0], f[1], f[2], f[3], f[4]);
-      }
+      (void)for_each_routed_in(rest, fn);  // checked when declared (DeclareCapacity)
     }
   };
   struct Computer {

@@ -92,7 +92,7 @@ std::string Matcher::unmet(const CapacityIndex::Computer& m, const Compiled& k, 
   const std::string named = "computer_guid=" + c.computer_guid;
   if (m.capability != k.capability) {
     // describe(c) cannot say it: a request naming no capability is refused by a computer that has one.
-    const std::string& has = m.capability == kNone ? c.capability : capacity_.name(m.capability);
+    const std::string& has = capacity_.name(m.capability);  // "" when it has none (interned with every computer)
     if (has.empty()) return named + " has no capability=" + c.capability;
     if (c.capability.empty()) return named + " serves only requests with capability=" + has;
     return named + " has capability=" + has + ", not capability=" + c.capability;

@@ -35,11 +35,10 @@ std::optional<std::string> own_computer(const Caller& caller, const json::Body& 
   return computer;
 }
 
-// The computer named in the body, for its node (the computer itself, an admin), or for a software
-// instance running on it: an instance's own slap client (its buildout, with the instance's
-// certificate) reads its partition's parameters through the same verbs, and sees only itself.
-std::optional<std::string> own_computer_or_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {
-  if (caller.kind != ca::IdentityKind::instance) return own_computer(caller, body, reply);
+// For a software instance calling a node's verb: itself, live and on the computer named in the
+// body. Its own slap client (its buildout, with the instance's certificate) reads its partition's
+// parameters through the node's verbs, and sees only itself.
+std::optional<market::InstanceRegistry::Instance> calling_instance(Api& api, const Caller& caller, const json::Body& body, const Reply& reply) {
   auto computer = need(body, "computer_guid", reply, 128);
   if (!computer) return std::nullopt;
   auto i = api.ctx().market.instances().get(caller.subject);
@@ -47,7 +46,7 @@ std::optional<std::string> own_computer_or_instance(Api& api, const Caller& call
     reply(forbidden(caller.subject + " may not act for computer " + *computer));
     return std::nullopt;
   }
-  return computer;
+  return i;
 }
 
 // Parses compute_partition_list: [{partition_id, ip_list: [{ip-address, network-interface, ...}]}].
@@ -204,11 +203,9 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
 
   if (verb == "slapos.allDocs.v0.compute_node_instance_list") {
     if (!only(body, {"computer_guid"}, reply)) return;
-    auto computer = own_computer_or_instance(api, caller, body, reply);
-    if (!computer) return;
     if (caller.kind == ca::IdentityKind::instance) {  // an instance lists itself, not its neighbours
-      auto i = market.instances().get(caller.subject);  // own_computer_or_instance: live, on this computer
-      if (!i) return reply(forbidden(caller.subject + " may not act for computer " + *computer));
+      auto i = calling_instance(api, caller, body, reply);
+      if (!i) return;
       bj::array one;
       one.push_back(bj::object{{"instance_guid", i->request.instance},
                                {"title", i->request.title},
@@ -217,6 +214,8 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
                                {"software_release_uri", i->request.release}});
       return reply(json_response(200, bj::object{{"result_list", std::move(one)}}));
     }
+    auto computer = own_computer(caller, body, reply);
+    if (!computer) return;
     auto s = market.computer_snapshot(*computer);
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
     bj::array list;
@@ -233,17 +232,20 @@ void rpc_node(Api& api, const Caller& caller, const std::string& verb, const jso
 
   if (verb == "slapos.get.v0.compute_partition") {
     if (!only(body, {"computer_guid", "compute_partition_id"}, reply)) return;
-    auto computer = own_computer_or_instance(api, caller, body, reply);
-    if (!computer) return;
-    auto ref = need(body, "compute_partition_id", reply, 64);
-    if (!ref) return;
     if (caller.kind == ca::IdentityKind::instance) {  // its own partition only, read without the whole computer
-      auto i = market.instances().get(caller.subject);
-      if (!i || i->partition != *ref) return reply(forbidden(caller.subject + " may read its own partition only, not " + *ref));
+      auto i = calling_instance(api, caller, body, reply);
+      if (!i) return;
+      auto ref = need(body, "compute_partition_id", reply, 64);
+      if (!ref) return;
+      if (i->partition != *ref) return reply(forbidden(caller.subject + " may read its own partition only, not " + *ref));
       auto j = instance_text(api, caller.subject);
       if (!j) return reply(error_response(kD, 404, "unknown_instance", *ref + " hosts no instance"));
       return reply(json_text_response(200, std::move(*j)));
     }
+    auto computer = own_computer(caller, body, reply);
+    if (!computer) return;
+    auto ref = need(body, "compute_partition_id", reply, 64);
+    if (!ref) return;
     auto s = market.computer_snapshot(*computer);
     if (!s) return reply(error_response(kD, 404, "unknown_computer", "'" + *computer + "' is not known"));
     for (const auto& p : s->partitions) {
