@@ -36,6 +36,20 @@ class Directory final : public Projection, public ubm::Resolver {
   size_t node_count() const;
   size_t item_count() const;
 
+  // Lookups under one shared lock taken for the reader's lifetime, instead of one lock per id: the
+  // ledger's writer resolves every id of a group (five or six per allocation) through it. Whoever
+  // holds one must not apply() on the same thread until it is gone (apply locks exclusively).
+  class LockedReader final : public ubm::Resolver {
+   public:
+    explicit LockedReader(const Directory& d) : d_(d), lock_(d.mu_) {}
+    std::optional<ubm::NodeKind> node_kind(std::string_view id) const override { return d_.nodes_.find(id); }
+    std::optional<ubm::ItemKind> item_kind(std::string_view id) const override { return d_.items_.find(id); }
+
+   private:
+    const Directory& d_;
+    std::shared_lock<std::shared_mutex> lock_;
+  };
+
  private:
   // The ids of one kind (nodes or items), in first-seen order, kept as the snapshot lists them
   // ([u64 LE length][id][u8 kind] each) in blocks that never move: a snapshot copies the blocks,

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <optional>
 #include <thread>
-#include <unordered_map>
+
+#include <boost/container_hash/hash.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <capnp/message.h>
 
@@ -16,6 +18,10 @@ namespace slap::ledger {
 namespace {
 
 constexpr uint32_t kFirstSegmentWords = 128;  // 1 KiB: a typical entry (an allocation: ~700 B) fits in one segment
+// Buffers kept for the next append or group (the market's batches stay under 50,000 entries);
+// larger ones are given back once written.
+constexpr size_t kKeptSegmentWords = size_t{64} * 1024 * kFirstSegmentWords;  // 64 Ki entries: 64 MiB
+constexpr size_t kKeptBatchBytes = size_t{128} << 20;
 
 ubm::Error storage_failed(std::string detail) {
   return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", std::move(detail));
@@ -25,13 +31,19 @@ ubm::Error storage_failed(std::string detail) {
 // writers earlier in the same group (not yet applied to the directory).
 class GroupResolver final : public ubm::Resolver {
  public:
+  // Reads the directory under one shared lock for the group's whole validation (see lead()).
   explicit GroupResolver(const Directory& d) : dir_(d) {}
   std::optional<ubm::NodeKind> node_kind(std::string_view id) const override {
-    if (auto it = nodes_.find(id); it != nodes_.end()) return it->second;
+    // Most groups register no node at all: no hashing of the id for an empty map.
+    if (!nodes_.empty()) {
+      if (auto it = nodes_.find(id); it != nodes_.end()) return it->second;
+    }
     return dir_.node_kind(id);
   }
   std::optional<ubm::ItemKind> item_kind(std::string_view id) const override {
-    if (auto it = items_.find(id); it != items_.end()) return it->second;
+    if (!items_.empty()) {
+      if (auto it = items_.find(id); it != items_.end()) return it->second;
+    }
     return dir_.item_kind(id);
   }
   void add(std::span<const ubm::EntryBody> bodies) {
@@ -45,9 +57,9 @@ class GroupResolver final : public ubm::Resolver {
   }
 
  private:
-  const Directory& dir_;
-  std::unordered_map<std::string_view, ubm::NodeKind> nodes_;
-  std::unordered_map<std::string_view, ubm::ItemKind> items_;
+  Directory::LockedReader dir_;
+  boost::unordered_flat_map<std::string_view, ubm::NodeKind, boost::hash<std::string_view>> nodes_;
+  boost::unordered_flat_map<std::string_view, ubm::ItemKind, boost::hash<std::string_view>> items_;
 };
 
 // A checkpoint's stored value: the last applied seq (u64 little-endian), then the snapshot. Built in
@@ -182,6 +194,15 @@ ubm::Result<Appended> Ledger::append(std::span<const ubm::EntryBody> batch) {
   // per entry.
   thread_local std::vector<capnp::word> first_segments;
   first_segments.assign(batch.size() * kFirstSegmentWords, capnp::word{});
+  // An append far above the usual (one command's cascade, up to max_batch_entries: a gigabyte of
+  // segments) does not leave its buffer with the thread. Declared before the writer, so it runs
+  // after the drafts into this buffer are gone.
+  struct Release {
+    std::vector<capnp::word>& buffer;
+    ~Release() {
+      if (buffer.capacity() > kKeptSegmentWords) std::vector<capnp::word>().swap(buffer);
+    }
+  } release{first_segments};
   Writer w;
   w.bodies = batch;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -224,7 +245,9 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
   hashes.reserve(entries);
   WriteBatch& batch = batch_;  // reused: keeps its capacity across groups
   batch.clear();
-  GroupResolver resolver(directory_);
+  // Holds the directory's shared lock until reset below, before the projections apply the group
+  // (the directory's apply locks it exclusively on this thread).
+  std::optional<GroupResolver> resolver(std::in_place, directory_);
   char key[kKeySize];
   uint64_t record_bytes = 0;
   for (Writer* x : group) {
@@ -232,11 +255,11 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
       x->status = storage_failed("an earlier write failed; the ledger must be reopened");
       continue;
     }
-    if (auto s = ubm::validate_references(x->bodies, resolver); !s) {
+    if (auto s = ubm::validate_references(x->bodies, *resolver); !s) {
       x->status = s;
       continue;
     }
-    resolver.add(x->bodies);
+    resolver->add(x->bodies);
     const ubm::Seq first = ubm::next(head);
     const ubm::Seq last{head.value() + x->drafts.size()};
     for (auto& draft : x->drafts) {
@@ -255,10 +278,12 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
     x->result = Appended{first, last, ts};
     accepted.push_back(x);
   }
+  resolver.reset();
 
   ubm::Status written;
   if (!batch.empty()) {
     written = options_.storage->write(batch, Sync(options_.durability == Durability::sync_each_write));
+    if (batch.byte_size() > kKeptBatchBytes) batch_ = WriteBatch();
   }
   if (written && !accepted.empty()) {
     std::vector<EntryView> views;

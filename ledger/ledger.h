@@ -37,7 +37,12 @@ struct LedgerOptions {
   Clock* clock = &SystemClock::instance();   // timestamps; must outlive the ledger
   Durability durability = Durability::sync_each_write;
   uint64_t checkpoint_every = 100'000;       // entries between projection checkpoints; 0 = on close only
-  size_t max_batch_entries = 100'000;        // one append() larger than this is refused
+  // One append() larger than this is refused. Far above what a batch of commands makes (the market
+  // closes one at 50,000 entries) because one command alone may make more, atomically: a host
+  // destroyed with its 40,000 shared instances frees, requeues and re-attaches each (120,000
+  // entries), and at 100,000 such a command could never be carried out. An entry costs the append
+  // ~2 KiB while it is written (its draft's first segment, its record, the caller's body).
+  size_t max_batch_entries = 1'000'000;
   size_t max_group_entries = 100'000;        // entries written together by one group commit
   std::vector<Projection*> projections;      // fed every batch; must outlive the ledger
 };

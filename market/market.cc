@@ -313,16 +313,24 @@ struct Market::Handler {
     return Outcome{written, guid, i->computer, i->partition, i->host, i->pending ? i->pending_reason : std::string()};
   }
 
-  // Sends the shared instances a host serves back to the pending queue, in attach order.
+  // Sends the shared instances a host serves back to the pending queue, in attach order. Each
+  // leaves the host last-attached first (removing the end of the host's list costs nothing; from
+  // its front, each free shifted the rest: quadratic in the shared instances of one host), then
+  // all queue up in attach order (a Pending fact takes the next place in the queue).
   void requeue_slaves(const std::string& host, const std::string& why) {
     const std::vector<std::string> slaves = m.instances_.find(host)->slaves;
-    for (const auto& s : slaves) {
-      const InstanceRegistry::Instance* si = m.instances_.find(s);
+    std::vector<std::pair<const std::string*, std::string>> freed;  // slave, its client
+    freed.reserve(slaves.size());
+    for (auto s = slaves.rbegin(); s != slaves.rend(); ++s) {
+      const InstanceRegistry::Instance* si = m.instances_.find(*s);
       if (si == nullptr) continue;
-      const std::string sclient = si->request.client;
-      emit(fact::Freed{s, {}, {}, true}, {sclient, std::string(kMarketNode), {s, host}, {}});
-      emit(fact::Pending{s, "its host " + host + " " + why}, {sclient, std::string(kMarketNode), {s}, {}});
-      requeued.insert(s);
+      freed.emplace_back(&*s, si->request.client);
+      emit(fact::Freed{*s, {}, {}, true}, {freed.back().second, std::string(kMarketNode), {*s, host}, {}});
+    }
+    const std::string reason = "its host " + host + " " + why;
+    for (auto f = freed.rbegin(); f != freed.rend(); ++f) {
+      emit(fact::Pending{*f->first, reason}, {f->second, std::string(kMarketNode), {*f->first}, {}});
+      requeued.insert(*f->first);
     }
   }
 

@@ -49,12 +49,13 @@ inline constexpr size_t kMaxPartitionsPerComputer = 10'000;
 inline constexpr size_t kMaxTextLength = 4096;  // release URLs, titles, parameter values
 inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection parameters
 // A decided batch takes no further command once it holds this many entries, and a usage journal
-// that would write more is refused whole: so that a batch (at most this many, plus one command's)
-// fits the ledger's 100,000-entry append whenever that command writes at most this many. Before, a
+// that would write more is refused whole: so that a batch of many commands stays a write of
+// bounded size and latency (at most this many entries, plus one command's). Before, a
 // node posting a journal of 100,000 lines failed every command of its batch, and the market was
-// rebuilt from the whole log, each time it posted it again. Not bounded yet: a command whose
-// consequences cascade (a host of ~33,000 shared instances destroyed, a tree of ~50,000 instances
-// destroyed at once) can still pass the append alone.
+// rebuilt from the whole log, each time it posted it again. A command whose consequences cascade
+// past that (a host of 40,000 shared instances destroyed, a tree of 60,000 instances destroyed at
+// once) is written whole in one append all the same: the ledger takes up to 1,000,000 entries in
+// one (LedgerOptions::max_batch_entries), so such a command is carried out atomically.
 inline constexpr size_t kMaxBatchEntries = 50'000;
 // Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
 // later batches do the rest): a supply that changes why 100,000 requests wait must not become one

@@ -146,8 +146,9 @@ Status validate_references(std::span<const EntryBody> batch, const Resolver& kno
   // Ids registered earlier in this batch, visible to later entries of the same batch.
   std::unordered_map<std::string_view, NodeKind> new_nodes;
   std::unordered_map<std::string_view, ItemKind> new_items;
-  auto node_known = [&](std::string_view id) { return new_nodes.count(id) || known.node_kind(id).has_value(); };
-  auto item_known = [&](std::string_view id) { return new_items.count(id) || known.item_kind(id).has_value(); };
+  // The maps are most often empty (a batch registers one instance, if any): no hashing then.
+  auto node_known = [&](std::string_view id) { return (!new_nodes.empty() && new_nodes.count(id)) || known.node_kind(id).has_value(); };
+  auto item_known = [&](std::string_view id) { return (!new_items.empty() && new_items.count(id)) || known.item_kind(id).has_value(); };
   auto unresolved = [](std::string field, std::string_view what, std::string_view id) {
     return make_error(Rejection::UNRESOLVED_REFERENCE, std::move(field), std::string(what) + " '" + std::string(id) + "' is not registered");
   };

@@ -1,5 +1,6 @@
 // The market's rules, one behaviour per test, on an in-memory ledger.
 #include <set>
+#include <span>
 
 #include "market/encoding.h"
 #include "ubm/codec.h"
@@ -900,6 +901,52 @@ TEST(MarketEntries, AJournalOfMoreMovementsThanABatchHoldsIsRefusedWhole) {
   EXPECT_EQ(f.refused(big), Rejection::BATCH_TOO_LARGE);
   big.transactions[0].lines.resize(kMaxBatchEntries);
   EXPECT_TRUE(f.ok(big).written) << "one fewer fits";
+}
+
+// One command may make far more entries than a batch of commands holds: a host destroyed with
+// 34,000 shared instances frees, requeues and re-attaches each to the other host, some 102,000
+// entries. It is written whole, atomically, in one append. The ledger refused appends of more than
+// 100,000 entries: such a destroy failed each time the node confirmed it, the market rebuilt from
+// the whole log each time, and the host was never freed.
+TEST(MarketEntries, AHostWhoseSharedInstancesCascadePastAHundredThousandEntriesIsFreedInOneWrite) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 2);
+  f.supply("COMP-1");
+  const Outcome front = f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  constexpr size_t kShared = 34'000;
+  std::vector<Command> sites;
+  for (size_t k = 0; k < kShared; ++k) {
+    sites.push_back(RequestInstance{"alice", "site-" + std::to_string(k), kRelease, "frontend", {}, {}, true, RequestedState::started});
+  }
+  std::vector<std::string> guids;
+  for (size_t at = 0; at < sites.size(); at += kMaxBatchCommands) {
+    const size_t n = std::min(kMaxBatchCommands, sites.size() - at);
+    for (auto& r : f.market().execute_batch(std::span<const Command>(sites).subspan(at, n))) {
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      ASSERT_EQ(r->host, front.instance);
+      guids.push_back(r->instance);
+    }
+  }
+  const Outcome back = f.request("back", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(back.computer.empty());
+  f.request("front", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "frontend");
+
+  const uint64_t writes = f.ledger().stats().writes, entries = f.ledger().stats().entries;
+  ASSERT_TRUE(f.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed}).written);
+  EXPECT_EQ(f.ledger().stats().writes - writes, 1u) << "one append";
+  EXPECT_GT(f.ledger().stats().entries - entries, 100'000u);
+  EXPECT_TRUE(f.market().instances().find(front.instance)->computer.empty()) << "the host is freed";
+  for (const auto& g : guids) {
+    const InstanceRegistry::Instance* i = f.market().instances().find(g);
+    ASSERT_NE(i, nullptr);
+    ASSERT_EQ(i->host, back.instance) << g;
+    ASSERT_FALSE(i->pending) << g;
+  }
+  EXPECT_EQ(f.market().instances().find(back.instance)->slaves.size(), kShared);
+  f.expect_replay_equal();
 }
 
 TEST(MarketEncoding, EveryFactRoundTrips) {
