@@ -19,6 +19,9 @@
 //                                   item, 1,000 items per synced write (the storage's own ceiling).
 //   BM_CapacityLoadChange           the capacity index taking an allocation and a release: the
 //                                   deciding thread's reorder cost apart from the rest of the path.
+//   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
+//                                   of one tree of N (a root and its children), in memory; tree:100
+//                                   is the baseline: a report's cost must not grow with its tree.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #if SLAP_WITH_JEMALLOC
@@ -35,9 +38,11 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <thread>
 
 #include "ledger/ledger.h"
+#include "ledger/memory_storage.h"
 #include "ledger/rocksdb_storage.h"
 #include "market/market.h"
 #include "market/sequencer.h"
@@ -478,6 +483,73 @@ BENCHMARK(BM_RawRocksDBAppend)->Unit(benchmark::kMillisecond)->UseRealTime();
 // durable path here, read beside the 200-byte baseline above.
 void BM_RawRocksDBAppendRecordBytes(benchmark::State& state) { raw_append(state, 900, 1, 1000); }
 BENCHMARK(BM_RawRocksDBAppendRecordBytes)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One tree of n instances (a root and n - 1 children) placed on computers of 10,000 partitions,
+// on an in-memory ledger; built once per n.
+struct TreeWorld {
+  std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
+  Market market;
+  std::unique_ptr<ledger::Ledger> ledger;
+  std::vector<Command> started, stopped;
+  size_t next = 0;  // reports sent so far, across runs: each changes the state it reports
+  std::string error;
+
+  explicit TreeWorld(size_t n) {
+    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
+    if (!opened) {
+      error = opened.error().to_string();
+      return;
+    }
+    ledger = std::move(*opened);
+    market.attach(*ledger);
+    const std::string rel = release(0);
+    std::vector<Command> setup{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}, RegisterParty{"client", ubm::NodeKind::person, "client"}};
+    for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
+      const std::string guid = cat("COMP-", c);
+      setup.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, 1, "EUR", "", {}});
+      DeclareCapacity d{guid, {}};
+      for (size_t p = 0; p < kMaxPartitionsPerComputer; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
+      setup.push_back(std::move(d));
+      setup.push_back(Supply{"owner", guid, rel, true});
+    }
+    setup.push_back(RequestInstance{"client", "root", rel, "default", {}, {}, false, RequestedState::started});
+    if (!run(setup)) return;
+    const std::string root = "SOFTINST-1";
+    std::vector<Command> children;
+    for (size_t k = 1; k < n; ++k) children.push_back(RequestInstance{root, cat("child-", k), rel, "default", {}, {}, false, RequestedState::started});
+    if (!run(children)) return;
+    for (uint32_t i = 0; i < market.instances().size(); ++i) {
+      const auto& inst = market.instances().instance(i);
+      started.push_back(ReportState{inst.computer, inst.request.instance, ReportedState::started});
+      stopped.push_back(ReportState{inst.computer, inst.request.instance, ReportedState::stopped});
+    }
+  }
+  bool run(const std::vector<Command>& commands) {
+    for (size_t at = 0; at < commands.size(); at += kMaxBatchCommands) {
+      const size_t len = std::min(kMaxBatchCommands, commands.size() - at);
+      for (auto& r : market.execute_batch(std::span<const Command>(commands).subspan(at, len))) {
+        if (!r) return error = r.error().to_string(), false;
+      }
+    }
+    return true;
+  }
+};
+
+void BM_StateReportInTree(benchmark::State& state) {
+  static std::map<int64_t, std::unique_ptr<TreeWorld>> worlds;
+  auto& slot = worlds[state.range(0)];
+  if (!slot) slot = std::make_unique<TreeWorld>(static_cast<size_t>(state.range(0)));
+  TreeWorld& w = *slot;
+  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
+  for (auto _ : state) {
+    const size_t k = w.next++ % (2 * w.started.size());
+    const Command& c = k < w.started.size() ? w.started[k] : w.stopped[k - w.started.size()];
+    auto r = w.market.execute(c);
+    if (!r || !r->written) return state.SkipWithError(r ? "a report changed nothing" : r.error().to_string().c_str());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_StateReportInTree)->ArgName("tree")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -166,16 +166,22 @@ std::span<const uint32_t> InstanceRegistry::hosts(std::string_view release, std:
   return it->second;
 }
 
-std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
-  std::vector<std::string> out;
+const InstanceRegistry::Instance* InstanceRegistry::root_of(std::string_view guid) const {
   const Instance* root = find(guid);
-  if (root == nullptr) return out;
-  // Walk up to the root (bounded: a chain of requesters cannot be longer than the registry).
+  if (root == nullptr) return nullptr;
+  // Bounded: a chain of requesters cannot be longer than the registry.
   for (size_t steps = 0; steps < instances_.size(); ++steps) {
     const Instance* up = find(root->request.requester);
     if (up == nullptr) break;
     root = up;
   }
+  return root;
+}
+
+std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
+  std::vector<std::string> out;
+  const Instance* root = root_of(guid);
+  if (root == nullptr) return out;
   std::vector<const Instance*> stack{root};
   while (!stack.empty() && out.size() <= instances_.size()) {
     const Instance* i = stack.back();

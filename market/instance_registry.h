@@ -92,6 +92,9 @@ class InstanceRegistry final : public FactProjection {
   const Instance& instance(uint32_t idx) const { return instances_[idx]; }
   // The root of the instance's tree, then every descendant (depth first, request order).
   std::vector<std::string> tree(std::string_view guid) const;
+  // The root of the instance's tree alone (itself when no instance requested it); nullptr when the
+  // instance is unknown. A walk up its requesters: it does not visit the tree.
+  const Instance* root_of(std::string_view guid) const;
   ubm::TimestampNs last_at() const { return last_at_; }
   uint64_t next_guid() const { return instances_.size() + 1; }
 

@@ -1,5 +1,6 @@
 // The market's rules, one behaviour per test, on an in-memory ledger.
 #include <set>
+#include <map>
 #include <span>
 
 #include "market/encoding.h"
@@ -946,6 +947,38 @@ TEST(MarketEntries, AHostWhoseSharedInstancesCascadePastAHundredThousandEntriesI
     ASSERT_FALSE(i->pending) << g;
   }
   EXPECT_EQ(f.market().instances().find(back.instance)->slaves.size(), kShared);
+  f.expect_replay_equal();
+}
+
+// A state a node reports for any instance of a tree is billed to the tree's subscription, named
+// after its root, however deep the instance sits (the root is found by walking up its requesters,
+// no longer by listing the whole tree for each report).
+TEST(MarketEntries, AStateReportDeepInATreeNamesTheRootsSubscription) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 3);
+  f.supply("COMP-1");
+  const Outcome root = f.request("root");
+  const Outcome child = f.request("child", {}, root.instance);
+  const Outcome grandchild = f.request("grandchild", {}, child.instance);
+  ASSERT_FALSE(grandchild.computer.empty());
+  f.ok(ReportState{"COMP-1", grandchild.instance, ReportedState::started});
+  f.ok(ReportState{"COMP-1", child.instance, ReportedState::started});
+  std::map<std::string, std::string> subscription;  // instance -> the subscription item of its report
+  auto s = f.ledger().scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
+    auto body = ubm::decode(v.entry);
+    if (!body || !std::holds_alternative<ubm::Movement>(*body)) return true;
+    const auto& m = std::get<ubm::Movement>(*body);
+    if (m.resource == "hosting/running" && m.items.size() == 5) subscription[m.items[0].value()] = m.items[4].value();
+    return true;
+  });
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(subscription[grandchild.instance], "SUB-" + root.instance);
+  EXPECT_EQ(subscription[child.instance], "SUB-" + root.instance);
+  EXPECT_EQ(f.ledger().directory().item_kind("SUB-" + root.instance), ubm::ItemKind::subscription);
+  EXPECT_FALSE(f.ledger().directory().item_kind("SUB-" + child.instance).has_value());
   f.expect_replay_equal();
 }
 
