@@ -19,6 +19,10 @@
 //                                   item, 1,000 items per synced write (the storage's own ceiling).
 //   BM_CapacityLoadChange           the capacity index taking an allocation and a release: the
 //                                   deciding thread's reorder cost apart from the rest of the path.
+//   BM_FreeWithBacklog/pending:N    a full market with N requests waiting: an instance destroyed, its
+//                                   partition freed and taken by the oldest waiting request, one
+//                                   more queued; pending:100 is the baseline (the cost must not
+//                                   grow with the backlog).
 //   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
 //                                   of one tree of N (a root and its children), in memory; tree:100
 //                                   is the baseline: a report's cost must not grow with its tree.
@@ -33,6 +37,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <latch>
 #include <map>
@@ -550,6 +555,71 @@ void BM_StateReportInTree(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_StateReportInTree)->ArgName("tree")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
+
+// A full market with a backlog: one computer of 100 partitions, all busy, and n requests waiting.
+// An iteration is what churn costs: an instance destroyed and its partition freed (the oldest
+// waiting request takes it), then one more request queues. pending:100 is the baseline.
+struct BacklogWorld {
+  std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
+  Market market;
+  std::unique_ptr<ledger::Ledger> ledger;
+  std::deque<std::string> running, waiting;  // guids, oldest first
+  size_t titles = 0;
+  std::string error;
+
+  explicit BacklogWorld(size_t n) {
+    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
+    if (!opened) {
+      error = opened.error().to_string();
+      return;
+    }
+    ledger = std::move(*opened);
+    market.attach(*ledger);
+    DeclareCapacity d{"COMP-0", {}};
+    for (int p = 0; p < 100; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
+    std::vector<Command> setup{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
+                               RegisterParty{"client", ubm::NodeKind::person, "client"},
+                               RegisterComputer{"COMP-0", "owner", "net-0", Scope::open, 1, "EUR", "", {}}, std::move(d),
+                               Supply{"owner", "COMP-0", release(0), true}};
+    for (auto& r : market.execute_batch(setup)) {
+      if (!r) error = r.error().to_string();
+    }
+    for (size_t k = 0; k < 100 + n && error.empty(); ++k) request();
+  }
+  void request() {
+    auto r = market.execute(RequestInstance{"client", cat("i-", titles++), release(0), "default", {}, {}, false, RequestedState::started});
+    if (!r) return void(error = r.error().to_string());
+    (r->computer.empty() ? waiting : running).push_back(r->instance);
+  }
+  // Destroys the oldest running instance; the oldest waiting takes its partition; one more queues.
+  void churn() {
+    const std::string guid = running.front();
+    running.pop_front();
+    const auto* i = market.instances().find(guid);
+    const RequestInstance destroy{"client", i->request.title, release(0), "default", {}, {}, false, RequestedState::destroyed};
+    auto d = market.execute(destroy);
+    auto f = d ? market.execute(ReportState{"COMP-0", guid, ReportedState::destroyed}) : ubm::Result<Outcome>(d.error());
+    if (!f) return void(error = f.error().to_string());
+    if (market.instances().find(waiting.front())->computer.empty()) return void(error = "the oldest waiting request did not get the partition freed");
+    running.push_back(waiting.front());
+    waiting.pop_front();
+    request();
+  }
+};
+
+void BM_FreeWithBacklog(benchmark::State& state) {
+  static std::map<int64_t, std::unique_ptr<BacklogWorld>> worlds;
+  auto& slot = worlds[state.range(0)];
+  if (!slot) slot = std::make_unique<BacklogWorld>(static_cast<size_t>(state.range(0)));
+  BacklogWorld& w = *slot;
+  for (auto _ : state) {
+    if (!w.error.empty()) break;
+    w.churn();
+  }
+  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_FreeWithBacklog)->ArgName("pending")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

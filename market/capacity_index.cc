@@ -164,6 +164,11 @@ void CapacityIndex::reorder(uint32_t idx) {
   c.listed_as = to;
 }
 
+uint64_t CapacityIndex::free_of(uint32_t idx) const {
+  const Computer& c = computers_[idx];
+  return c.releases.empty() || !c.has_free() ? 0 : c.present - c.busy;
+}
+
 void CapacityIndex::fold(const Fact& fact) {
   struct V {
     CapacityIndex& x;
@@ -174,6 +179,7 @@ void CapacityIndex::fold(const Fact& fact) {
         x.computers_.emplace_back().guid = f.computer;
         x.by_guid_.emplace(f.computer, idx);
       }
+      const Accounting a(x, idx);
       x.unlist(idx);
       Computer& c = x.computers_[idx];
       c.owner = x.strings_.intern(f.owner);
@@ -191,6 +197,7 @@ void CapacityIndex::fold(const Fact& fact) {
     void operator()(const fact::Formatted& f) {
       const uint32_t idx = x.at(f.computer);
       if (idx == kNone) return;
+      const Accounting a(x, idx);
       x.unlist(idx);
       Computer& c = x.computers_[idx];
       c.present += f.added;
@@ -200,6 +207,7 @@ void CapacityIndex::fold(const Fact& fact) {
     void operator()(const fact::Supplied& f) {
       const uint32_t idx = x.at(f.computer);
       if (idx == kNone) return;
+      const Accounting a(x, idx);
       x.unlist(idx);
       Computer& c = x.computers_[idx];
       const uint32_t rel = x.strings_.intern(f.release);
@@ -219,6 +227,7 @@ void CapacityIndex::fold(const Fact& fact) {
     void allocate(std::string_view computer) {
       const uint32_t idx = x.at(computer);
       if (idx == kNone) return;
+      const Accounting a(x, idx);
       ++x.computers_[idx].busy;
       x.reorder(idx);
     }
@@ -228,6 +237,7 @@ void CapacityIndex::fold(const Fact& fact) {
       if (f.computer.empty()) return;
       const uint32_t idx = x.at(f.computer);
       if (idx == kNone) return;
+      const Accounting a(x, idx);
       Computer& c = x.computers_[idx];
       if (c.busy == 0) return;
       --c.busy;
@@ -296,6 +306,7 @@ bool CapacityIndex::read(ledger::SnapshotReader& r) {
       number_release(rel);
     }
     list(idx);
+    free_ += free_of(idx);
   }
   return true;
 }
@@ -309,6 +320,7 @@ void CapacityIndex::clear() {
   by_network_.clear();
   suppliers_.clear();
   release_ordinal_.clear();
+  free_ = 0;
 }
 
 }  // namespace slap::market

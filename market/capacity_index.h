@@ -106,6 +106,9 @@ class CapacityIndex final : public FactProjection {
   }
   // Whether any computer at all supplies the release (for pending reasons).
   bool supplied_anywhere(uint32_t release) const;
+  // Free partitions on computers supplying at least one release, open or closed: when none, no
+  // request for a partition can be placed anywhere (a placement needs one, computer_guid too).
+  uint64_t free_partitions() const noexcept { return free_; }
 
  protected:
   void fold(const Fact& fact) override;
@@ -119,6 +122,19 @@ class CapacityIndex final : public FactProjection {
   void unlist(uint32_t idx);
   void list(uint32_t idx);
   void reorder(uint32_t idx);  // after a change of `busy` only
+  // A computer's share of free_: its free partitions when it supplies a release, else none.
+  uint64_t free_of(uint32_t idx) const;
+  // Keeps free_ right across a change of one computer: takes its share out when made, puts the
+  // new one back when gone.
+  struct Accounting {
+    CapacityIndex& x;
+    uint32_t idx;
+    Accounting(CapacityIndex& index, uint32_t i) : x(index), idx(i) { x.free_ -= x.free_of(idx); }
+    ~Accounting() { x.free_ += x.free_of(idx); }
+    Accounting(const Accounting&) = delete;
+    Accounting& operator=(const Accounting&) = delete;
+  };
+  uint64_t free_ = 0;
   Entry entry(uint32_t idx) const;
   Order order() const { return Order{&computers_}; }
 

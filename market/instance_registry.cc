@@ -160,6 +160,12 @@ std::vector<std::string> InstanceRegistry::pending() const {
   return out;
 }
 
+InstanceRegistry::Queued InstanceRegistry::pending_after(uint64_t arrival) const {
+  auto it = pending_.upper_bound(arrival);
+  if (it == pending_.end()) return {};
+  return {it->first, &instances_[it->second]};
+}
+
 std::span<const uint32_t> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
   auto it = hosts_.find(host_key(release, type));
   if (it == hosts_.end()) return {};

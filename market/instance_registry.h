@@ -84,6 +84,15 @@ class InstanceRegistry final : public FactProjection {
   const Instance* find(std::string_view requester, std::string_view title) const;
   // Pending instances in arrival order.
   std::vector<std::string> pending() const;
+  // The pending instance queued first after `arrival` (0: the oldest), with its place in the queue;
+  // nullptr when none. A walk of the queue that copies nothing and survives folds in between.
+  struct Queued {
+    uint64_t arrival = 0;
+    const Instance* instance = nullptr;
+  };
+  Queued pending_after(uint64_t arrival) const;
+  // The place the last instance queued took (0: none ever).
+  uint64_t last_arrival() const { return arrivals_; }
   size_t pending_count() const { return pending_.size(); }
   size_t pending_shared_count() const { return pending_shared_; }
   // Hosts for shared instances of (release, type): allocated, not shared, not requested destroyed;

@@ -982,6 +982,31 @@ TEST(MarketEntries, AStateReportDeepInATreeNamesTheRootsSubscription) {
   f.expect_replay_equal();
 }
 
+// With no partition free anywhere, a pass over the queue offers nothing to the requests for a
+// partition (none can be placed: a pass stops trying them, where it tried each one for every
+// command) but still serves the shared instances waiting: here a host that changed its type.
+TEST(MarketEntries, AFullMarketStillServesWaitingSharedInstances) {
+  World f;
+  one_partition(f);
+  const Outcome front = f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(front.computer.empty());
+  const Outcome waiting = f.request("db");
+  ASSERT_FALSE(waiting.pending.empty());
+  const Outcome site = f.request("site", {}, "alice", true, RequestedState::started, {}, kRelease, "cdn");
+  ASSERT_FALSE(site.pending.empty()) << "no host of type cdn yet";
+  EXPECT_EQ(f.market().capacity().free_partitions(), 0u);
+  f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");  // the host turns cdn
+  EXPECT_EQ(f.market().instances().find(site.instance)->host, front.instance);
+  EXPECT_TRUE(f.market().instances().find(waiting.instance)->pending) << "still no partition for it";
+  EXPECT_EQ(f.market().instances().pending(), std::vector<std::string>{waiting.instance});
+  // A partition freed goes to the oldest request waiting for one.
+  f.request("front", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "cdn");
+  f.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(waiting.instance)->computer, "COMP-1");
+  EXPECT_EQ(f.market().capacity().free_partitions(), 0u);
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
