@@ -19,7 +19,8 @@
 //                                   item, 1,000 items per synced write (the storage's own ceiling).
 //   BM_CapacityLoadChange           the capacity index taking an allocation and a release: the
 //                                   deciding thread's reorder cost apart from the rest of the path.
-//   BM_FreeWithBacklog/pending:N    a full market with N requests waiting: an instance destroyed, its
+//   BM_FreeWithBacklog/pending:N/shared:S  a full market with N requests waiting (and S shared
+//                                   instances no host serves): an instance destroyed, its
 //                                   partition freed and taken by the oldest waiting request, one
 //                                   more queued; pending:100 is the baseline (the cost must not
 //                                   grow with the backlog).
@@ -567,7 +568,7 @@ struct BacklogWorld {
   size_t titles = 0;
   std::string error;
 
-  explicit BacklogWorld(size_t n) {
+  explicit BacklogWorld(size_t n, bool shared_waiting) {
     auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
     if (!opened) {
       error = opened.error().to_string();
@@ -585,6 +586,11 @@ struct BacklogWorld {
       if (!r) error = r.error().to_string();
     }
     for (size_t k = 0; k < 100 + n && error.empty(); ++k) request();
+    if (shared_waiting && error.empty()) {
+      // A shared instance no host can serve (no instance of its type runs): it waits for good.
+      auto r = market.execute(RequestInstance{"client", "site", release(0), "cdn", {}, {}, true, RequestedState::started});
+      if (!r || r->pending.empty()) error = r ? "the shared instance found a host" : r.error().to_string();
+    }
   }
   void request() {
     auto r = market.execute(RequestInstance{"client", cat("i-", titles++), release(0), "default", {}, {}, false, RequestedState::started});
@@ -608,9 +614,9 @@ struct BacklogWorld {
 };
 
 void BM_FreeWithBacklog(benchmark::State& state) {
-  static std::map<int64_t, std::unique_ptr<BacklogWorld>> worlds;
-  auto& slot = worlds[state.range(0)];
-  if (!slot) slot = std::make_unique<BacklogWorld>(static_cast<size_t>(state.range(0)));
+  static std::map<std::pair<int64_t, int64_t>, std::unique_ptr<BacklogWorld>> worlds;
+  auto& slot = worlds[{state.range(0), state.range(1)}];
+  if (!slot) slot = std::make_unique<BacklogWorld>(static_cast<size_t>(state.range(0)), state.range(1) != 0);
   BacklogWorld& w = *slot;
   for (auto _ : state) {
     if (!w.error.empty()) break;
@@ -619,7 +625,7 @@ void BM_FreeWithBacklog(benchmark::State& state) {
   if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_FreeWithBacklog)->ArgName("pending")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FreeWithBacklog)->ArgNames({"pending", "shared"})->ArgsProduct({{100, 50'000}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

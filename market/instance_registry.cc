@@ -166,6 +166,12 @@ InstanceRegistry::Queued InstanceRegistry::pending_after(uint64_t arrival) const
   return {it->first, &instances_[it->second]};
 }
 
+InstanceRegistry::Queued InstanceRegistry::pending_shared_after(uint64_t arrival) const {
+  auto it = pending_shared_.upper_bound(arrival);
+  if (it == pending_shared_.end()) return {};
+  return {it->first, &instances_[it->second]};
+}
+
 std::span<const uint32_t> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
   auto it = hosts_.find(host_key(release, type));
   if (it == hosts_.end()) return {};
@@ -203,7 +209,7 @@ std::vector<std::string> InstanceRegistry::tree(std::string_view guid) const {
 void InstanceRegistry::unqueue(Instance& i) {
   if (!i.pending) return;
   pending_.erase(i.arrival);
-  if (i.request.shared) --pending_shared_;
+  if (i.request.shared) pending_shared_.erase(i.arrival);
   i.pending = false;
 }
 
@@ -291,7 +297,7 @@ void InstanceRegistry::fold(const Fact& fact) {
         i->pending = true;
         i->arrival = ++r.arrivals_;
         r.pending_.emplace(i->arrival, index_of(i));
-        if (i->request.shared) ++r.pending_shared_;
+        if (i->request.shared) r.pending_shared_.emplace(i->arrival, index_of(i));
       }
       i->pending_reason = f.reason;
     }
@@ -443,7 +449,7 @@ void InstanceRegistry::rebuild_indexes() {
     index_title(idx);
     if (i.pending) {
       pending_.emplace(i.arrival, idx);
-      if (i.request.shared) ++pending_shared_;
+      if (i.request.shared) pending_shared_.emplace(i.arrival, idx);
     }
     index_host(idx);
   }
@@ -456,7 +462,7 @@ void InstanceRegistry::clear() {
   pending_.clear();
   hosts_.clear();
   arrivals_ = 0;
-  pending_shared_ = 0;
+  pending_shared_.clear();
   last_at_ = ubm::TimestampNs{0};
 }
 

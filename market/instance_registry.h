@@ -91,10 +91,13 @@ class InstanceRegistry final : public FactProjection {
     const Instance* instance = nullptr;
   };
   Queued pending_after(uint64_t arrival) const;
+  // The same among the shared instances pending only (a pass that can serve only them walks them
+  // alone, not every request waiting for a partition).
+  Queued pending_shared_after(uint64_t arrival) const;
   // The place the last instance queued took (0: none ever).
   uint64_t last_arrival() const { return arrivals_; }
   size_t pending_count() const { return pending_.size(); }
-  size_t pending_shared_count() const { return pending_shared_; }
+  size_t pending_shared_count() const { return pending_shared_.size(); }
   // Hosts for shared instances of (release, type): allocated, not shared, not requested destroyed;
   // oldest first. Indexes into instance(); a view valid until the next fold.
   std::span<const uint32_t> hosts(std::string_view release, std::string_view type) const;
@@ -177,7 +180,7 @@ class InstanceRegistry final : public FactProjection {
   Map<std::vector<uint32_t>> hosts_;
   std::string scratch_;                     // builds hosts_ keys without allocating (folding thread)
   uint64_t arrivals_ = 0;
-  size_t pending_shared_ = 0;  // pending instances that are shared
+  std::map<uint64_t, uint32_t> pending_shared_;  // arrival -> instance: the shared among pending_
   ubm::TimestampNs last_at_{0};
 };
 

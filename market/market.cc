@@ -286,13 +286,14 @@ struct Market::Handler {
     // for each partition freed, the deciding thread's whole time under churn). Their reasons are
     // looked at again by the next pass that finds a partition free.
     const uint64_t last = m.instances_.last_arrival();
-    for (auto queued = m.instances_.pending_after(0); queued.instance != nullptr && queued.arrival <= last;
-         queued = m.instances_.pending_after(queued.arrival)) {
-      const bool full = m.capacity_.free_partitions() == 0;
-      if (full && m.instances_.pending_shared_count() == 0) break;
+    // Only shared instances to serve: their own queue (a request with one shared instance waiting
+    // walked every request waiting for a partition: 4 ms a request with 50,000 of them).
+    auto shared_only = [&] { return offer == Offer::hosts || m.capacity_.free_partitions() == 0; };
+    auto next = [&](uint64_t after) {
+      return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
+    };
+    for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
       const InstanceRegistry::Instance* i = queued.instance;
-      if (offer == Offer::hosts && !i->request.shared) continue;
-      if (full && !i->request.shared) continue;
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
