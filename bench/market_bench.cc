@@ -26,7 +26,8 @@
 //                                   grow with the backlog).
 //   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
 //                                   of one tree of N (a root and its children), in memory; tree:100
-//                                   is the baseline: a report's cost must not grow with its tree.
+//                                   is the baseline: a report's cost must not grow with its tree's
+//                                   width (it walks up the requesters to the root: its depth).
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #if SLAP_WITH_JEMALLOC

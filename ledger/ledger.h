@@ -40,8 +40,9 @@ struct LedgerOptions {
   // One append() larger than this is refused. Far above what a batch of commands makes (the market
   // closes one at 50,000 entries) because one command alone may make more, atomically: a host
   // destroyed with its 40,000 shared instances frees, requeues and re-attaches each (120,000
-  // entries), and at 100,000 such a command could never be carried out. An entry costs the append
-  // ~2 KiB while it is written (its draft's first segment, its record, the caller's body).
+  // entries), and at 100,000 such a command could never be carried out. Still a bound: a host of
+  // some 300,000 shared instances would pass it. An entry costs ~3 KiB while it is written (its
+  // draft's first segment, its record, RocksDB's copy of it, the caller's body): ~3 GB at the bound.
   size_t max_batch_entries = 1'000'000;
   size_t max_group_entries = 100'000;        // entries written together by one group commit
   std::vector<Projection*> projections;      // fed every batch; must outlive the ledger

@@ -169,6 +169,12 @@ uint64_t CapacityIndex::free_of(uint32_t idx) const {
   return c.releases.empty() || !c.has_free() ? 0 : c.present - c.busy;
 }
 
+uint64_t CapacityIndex::recount_free_partitions() const {
+  uint64_t n = 0;
+  for (uint32_t idx = 0; idx < computers_.size(); ++idx) n += free_of(idx);
+  return n;
+}
+
 void CapacityIndex::fold(const Fact& fact) {
   struct V {
     CapacityIndex& x;

@@ -109,6 +109,8 @@ class CapacityIndex final : public FactProjection {
   // Free partitions on computers supplying at least one release, open or closed: when none, no
   // request for a partition can be placed anywhere (a placement needs one, computer_guid too).
   uint64_t free_partitions() const noexcept { return free_; }
+  // The same counted afresh over every computer: for tests, against the count kept by the folds.
+  uint64_t recount_free_partitions() const;
 
  protected:
   void fold(const Fact& fact) override;

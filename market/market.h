@@ -55,7 +55,8 @@ inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection p
 // rebuilt from the whole log, each time it posted it again. A command whose consequences cascade
 // past that (a host of 40,000 shared instances destroyed, a tree of 60,000 instances destroyed at
 // once) is written whole in one append all the same: the ledger takes up to 1,000,000 entries in
-// one (LedgerOptions::max_batch_entries), so such a command is carried out atomically.
+// one (LedgerOptions::max_batch_entries). Not unbounded: a command making more than ~950,000 (a
+// host of some 300,000 shared instances) is still refused, and with it its batch.
 inline constexpr size_t kMaxBatchEntries = 50'000;
 // Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
 // later batches do the rest): a supply that changes why 100,000 requests wait must not become one

@@ -982,9 +982,8 @@ TEST(MarketEntries, AStateReportDeepInATreeNamesTheRootsSubscription) {
   f.expect_replay_equal();
 }
 
-// With no partition free anywhere, a pass over the queue offers nothing to the requests for a
-// partition (none can be placed: a pass stops trying them, where it tried each one for every
-// command) but still serves the shared instances waiting: here a host that changed its type.
+// With no partition free anywhere, the shared instances waiting are still served (a pass for them
+// walks their own queue): here a host that changed its type.
 TEST(MarketEntries, AFullMarketStillServesWaitingSharedInstances) {
   World f;
   one_partition(f);
@@ -1004,6 +1003,36 @@ TEST(MarketEntries, AFullMarketStillServesWaitingSharedInstances) {
   f.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed});
   EXPECT_EQ(f.market().instances().find(waiting.instance)->computer, "COMP-1");
   EXPECT_EQ(f.market().capacity().free_partitions(), 0u);
+  f.expect_replay_equal();
+}
+
+// A host destroyed in a full market: its partition goes to the oldest request waiting for one, and
+// its shared instances move to the other host of their type in the same pass, which, with no
+// partition free any more, goes on through the shared instances alone.
+TEST(MarketEntries, AHostFreedInAFullMarketGoesToTheOldestRequestAndItsSharedInstancesMove) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 1);
+  f.format("COMP-1", 2);
+  f.supply("COMP-1");
+  const Outcome a = f.request("a", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  const Outcome b = f.request("b", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  const Outcome site = f.request("site", {}, "alice", true, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_EQ(site.host, a.instance) << "the oldest host";
+  const Outcome first = f.request("db");
+  const Outcome second = f.request("db2");
+  ASSERT_FALSE(first.pending.empty());
+  ASSERT_FALSE(second.pending.empty());
+  EXPECT_EQ(f.market().capacity().free_partitions(), 0u);
+  f.request("a", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "frontend");
+  f.ok(ReportState{"COMP-1", a.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(first.instance)->computer, "COMP-1");
+  EXPECT_TRUE(f.market().instances().find(second.instance)->pending);
+  EXPECT_EQ(f.market().instances().find(site.instance)->host, b.instance);
+  EXPECT_FALSE(f.market().instances().find(site.instance)->pending);
+  EXPECT_EQ(f.market().capacity().free_partitions(), 0u);
+  EXPECT_EQ(f.market().instances().pending(), std::vector<std::string>{second.instance});
   f.expect_replay_equal();
 }
 

@@ -261,6 +261,8 @@ class Simulation {
       EXPECT_EQ(c->partition(i->partition)->instance, mi.guid);
     }
     count_closed();
+    EXPECT_EQ(w_.market().capacity().free_partitions(), w_.market().capacity().recount_free_partitions())
+        << "the free partitions the folds count drifted";
     // (a) replay from scratch (every step early on, then every 5th)
     if (n < 50 || n % 5 == 0) w_.expect_replay_equal();
   }
