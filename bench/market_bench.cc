@@ -24,6 +24,9 @@
 //                                   partition freed and taken by the oldest waiting request, one
 //                                   more queued; pending:100 is the baseline (the cost must not
 //                                   grow with the backlog).
+//   BM_FreeWithUnmetBacklog/pending:N  partitions free on 1,000 computers, N requests waiting on
+//                                   conditions none meets: an instance destroyed, freed, requested
+//                                   again; pending:100 is the baseline.
 //   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
 //                                   of one tree of N (a root and its children), in memory; tree:100
 //                                   is the baseline: a report's cost must not grow with its tree's
@@ -613,6 +616,78 @@ struct BacklogWorld {
     request();
   }
 };
+
+// A market with partitions free on 1,000 computers and n requests waiting on conditions none of
+// them meets (cpu_core=8 with storage_interface=ssd: each computer has one or the other). An
+// iteration: an instance destroyed, its partition freed (none of the waiting suits it), and
+// requested again. pending:100 is the baseline.
+struct UnmetBacklogWorld {
+  std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
+  Market market;
+  std::unique_ptr<ledger::Ledger> ledger;
+  Outcome churned;
+  std::string error;
+
+  explicit UnmetBacklogWorld(size_t n) {
+    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
+    if (!opened) {
+      error = opened.error().to_string();
+      return;
+    }
+    ledger = std::move(*opened);
+    market.attach(*ledger);
+    std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
+                                  RegisterParty{"client", ubm::NodeKind::person, "client"}};
+    for (uint64_t c = 0; c < 1000; ++c) {
+      const std::string guid = cat("COMP-", c);
+      commands.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, static_cast<int64_t>(1 + c % 7), "EUR", "",
+                                          c % 2 ? StringMap{{"cpu_core", "4"}, {"storage_interface", "ssd"}}
+                                                : StringMap{{"cpu_core", "8"}, {"storage_interface", "hdd"}}});
+      DeclareCapacity d{guid, {}};
+      for (int p = 0; p < 10; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
+      commands.push_back(std::move(d));
+      commands.push_back(Supply{"owner", guid, release(0), true});
+    }
+    for (size_t k = 0; k < n; ++k) {
+      commands.push_back(RequestInstance{"client", cat("waiting-", k), release(0), "default", {}, normalized({{"cpu_core", "8"}, {"storage_interface", "ssd"}}),
+                                         false, RequestedState::started});
+    }
+    for (size_t at = 0; at < commands.size() && error.empty(); at += kMaxBatchCommands) {
+      const size_t len = std::min(kMaxBatchCommands, commands.size() - at);
+      for (auto& r : market.execute_batch(std::span<const Command>(commands).subspan(at, len))) {
+        if (!r) error = r.error().to_string();
+      }
+    }
+    if (error.empty() && market.instances().pending_count() != n) error = "a waiting request was placed";
+    if (error.empty()) request();
+  }
+  RequestInstance churn_request(RequestedState s) const { return {"client", "churn", release(0), "default", {}, {}, false, s}; }
+  void request() {
+    auto r = market.execute(churn_request(RequestedState::started));
+    if (!r || r->computer.empty()) return void(error = r ? "the churned instance was not placed" : r.error().to_string());
+    churned = *r;
+  }
+  void churn() {
+    auto d = market.execute(churn_request(RequestedState::destroyed));
+    auto f = d ? market.execute(ReportState{churned.computer, churned.instance, ReportedState::destroyed}) : ubm::Result<Outcome>(d.error());
+    if (!f) return void(error = f.error().to_string());
+    request();
+  }
+};
+
+void BM_FreeWithUnmetBacklog(benchmark::State& state) {
+  static std::map<int64_t, std::unique_ptr<UnmetBacklogWorld>> worlds;
+  auto& slot = worlds[state.range(0)];
+  if (!slot) slot = std::make_unique<UnmetBacklogWorld>(static_cast<size_t>(state.range(0)));
+  UnmetBacklogWorld& w = *slot;
+  for (auto _ : state) {
+    if (!w.error.empty()) break;
+    w.churn();
+  }
+  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
 
 void BM_FreeWithBacklog(benchmark::State& state) {
   static std::map<std::pair<int64_t, int64_t>, std::unique_ptr<BacklogWorld>> worlds;

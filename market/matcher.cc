@@ -215,6 +215,14 @@ bool Matcher::still_hosts(const InstanceRegistry::Instance& h, std::string_view 
   return host_fits(h, release, client, c, !c.computer_guid.empty() || !c.instance_guid.empty());
 }
 
+bool Matcher::could_place_on(const CapacityIndex::Computer& m, std::string_view release, std::string_view client,
+                             const Conditions& c) const {
+  const bool named = !c.computer_guid.empty();
+  if (!m.has_free() || (named && c.computer_guid != m.guid) || !admits(m, client, named)) return false;
+  const Compiled k = compile(release, c);
+  return k.impossible.empty() && k.release != kNone && m.supplies(k.release) && satisfies(m, k);
+}
+
 bool Matcher::admits(const CapacityIndex::Computer& computer, std::string_view client, bool named) const {
   return computer.scope == Scope::open || (named && computer.owner != kNone && computer.owner == capacity_.id(client));
 }

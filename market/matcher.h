@@ -47,6 +47,12 @@ class Matcher {
   // Whether the host a shared instance of `client` is attached to still serves it under `c`:
   // running, the host `c` names if it names one, and meeting the rest as host() would require.
   bool still_hosts(const InstanceRegistry::Instance& host, std::string_view release, std::string_view client, const Conditions& c) const;
+  // Whether a request could take a partition of this computer: it has one free, supplies the
+  // release, is open to the client (or is the closed computer the request names), and meets every
+  // condition. After partitions were freed on one computer, only the waiting requests it suits can
+  // be placed (every other capacity refused them already): a pass tries those alone.
+  bool could_place_on(const CapacityIndex::Computer& computer, std::string_view release, std::string_view client,
+                      const Conditions& c) const;
 
  private:
   struct Compiled;

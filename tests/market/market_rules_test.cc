@@ -1036,6 +1036,42 @@ TEST(MarketEntries, AHostFreedInAFullMarketGoesToTheOldestRequestAndItsSharedIns
   f.expect_replay_equal();
 }
 
+// A partition freed goes to the oldest waiting request it suits, passing over older ones it does not
+// (their conditions, a closed computer they do not name): on a closed computer, to its owner's
+// request naming it; on an open one, to a request whose region it is in.
+TEST(MarketEntries, APartitionFreedGoesToTheOldestWaitingRequestItSuits) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.party("bob");
+  f.computer("COMP-1", 1, {{"region", "fr"}});
+  f.computer("COMP-2", 1, {}, "alice", "net-1", "", Scope::close);
+  f.format("COMP-1", 1);
+  f.format("COMP-2", 1);
+  f.supply("COMP-1");
+  f.supply("COMP-2", kRelease, "alice");
+  const Outcome a = f.request("a", {{"computer_guid", "COMP-2"}}, "alice");
+  ASSERT_EQ(a.computer, "COMP-2");
+  const Outcome b = f.request("b", {{"region", "de"}}, "bob");
+  const Outcome c = f.request("c", {{"computer_guid", "COMP-2"}}, "alice");
+  const Outcome d = f.request("d", {}, "bob");
+  ASSERT_EQ(d.computer, "COMP-1");
+  const Outcome e = f.request("e", {}, "bob");
+  for (const Outcome* o : {&b, &c, &e}) ASSERT_FALSE(o->pending.empty()) << o->instance;
+
+  f.request("a", {{"computer_guid", "COMP-2"}}, "alice", false, RequestedState::destroyed);
+  f.ok(ReportState{"COMP-2", a.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(c.instance)->computer, "COMP-2") << "the owner's request naming it";
+  EXPECT_TRUE(f.market().instances().find(e.instance)->pending) << "a closed computer it does not name";
+
+  f.request("d", {}, "bob", false, RequestedState::destroyed);
+  f.ok(ReportState{"COMP-1", d.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(e.instance)->computer, "COMP-1");
+  EXPECT_TRUE(f.market().instances().find(b.instance)->pending) << "COMP-1 is not in region de";
+  EXPECT_EQ(f.market().instances().pending(), std::vector<std::string>{b.instance});
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
