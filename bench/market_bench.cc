@@ -320,6 +320,16 @@ void start_profiling() { perf_control("enable\n"); }
 // Ends it before the tear-down (the ledger writes its checkpoints when the world is destroyed).
 void stop_profiling() { perf_control("disable\n"); }
 
+// Opens a ledger on `storage` that feeds the market's projections, and attaches the market to it:
+// "" when done, else why not.
+std::string open_ledger(std::shared_ptr<ledger::Storage> storage, Market& market, std::unique_ptr<ledger::Ledger>& out) {
+  auto opened = ledger::Ledger::open({.storage = std::move(storage), .checkpoint_every = 0, .projections = market.projections()});
+  if (!opened) return opened.error().to_string();
+  out = std::move(*opened);
+  market.attach(*out);
+  return {};
+}
+
 constexpr size_t kSubmitters = 4;
 constexpr size_t kDurableBatch = 1000;  // Sequencer::max_batch: commands per synced write at most, as slapmaster
 constexpr size_t kPerIteration = 32768;  // requests submitted (and answered) per iteration: ~30 batches, so
@@ -343,13 +353,7 @@ struct DurableWorld {
       return;
     }
     storage = *opened_storage;
-    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
-    if (!opened) {
-      error = opened.error().to_string();
-      return;
-    }
-    ledger = std::move(*opened);
-    market.attach(*ledger);
+    if (error = open_ledger(storage, market, ledger); !error.empty()) return;
     // Parties, then computers in batches (each batch one synced write).
     std::vector<Command> batch{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
                                RegisterParty{"client", ubm::NodeKind::person, "client"}};
@@ -494,24 +498,53 @@ BENCHMARK(BM_RawRocksDBAppend)->Unit(benchmark::kMillisecond)->UseRealTime();
 void BM_RawRocksDBAppendRecordBytes(benchmark::State& state) { raw_append(state, 900, 1, 1000); }
 BENCHMARK(BM_RawRocksDBAppendRecordBytes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// One tree of n instances (a root and n - 1 children) placed on computers of 10,000 partitions,
-// on an in-memory ledger; built once per n.
-struct TreeWorld {
+// A market on an in-memory ledger, for the cost of single commands in a large world (no disk, no
+// group commit). Worlds are built once per argument and kept across the benchmark's runs.
+struct MemoryMarket {
   std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
   Market market;
   std::unique_ptr<ledger::Ledger> ledger;
-  std::vector<Command> started, stopped;
-  size_t next = 0;  // reports sent so far, across runs: each changes the state it reports
   std::string error;
 
-  explicit TreeWorld(size_t n) {
-    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
-    if (!opened) {
-      error = opened.error().to_string();
-      return;
+  MemoryMarket() { error = open_ledger(storage, market, ledger); }
+  // In batches of kMaxBatchCommands; false (and error set) at the first command refused.
+  bool run(const std::vector<Command>& commands) {
+    for (size_t at = 0; at < commands.size() && error.empty(); at += kMaxBatchCommands) {
+      const size_t len = std::min(kMaxBatchCommands, commands.size() - at);
+      for (auto& r : market.execute_batch(std::span<const Command>(commands).subspan(at, len))) {
+        if (!r) error = r.error().to_string();
+      }
     }
-    ledger = std::move(*opened);
-    market.attach(*ledger);
+    return error.empty();
+  }
+};
+
+// The world of one argument set, built on first use.
+template <class World, class... Args>
+World& world_of(std::map<std::vector<int64_t>, std::unique_ptr<World>>& worlds, std::vector<int64_t> key, Args&&... args) {
+  auto& slot = worlds[std::move(key)];
+  if (!slot) slot = std::make_unique<World>(std::forward<Args>(args)...);
+  return *slot;
+}
+
+// Runs w.churn() once per iteration; items = iterations.
+template <class World>
+void churn(benchmark::State& state, World& w) {
+  for (auto _ : state) {
+    if (!w.error.empty()) break;
+    w.churn();
+  }
+  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// One tree of n instances (a root and n - 1 children) placed on computers of 10,000 partitions.
+// An iteration is a state report (started, then stopped, each instance in turn).
+struct TreeWorld : MemoryMarket {
+  std::vector<Command> started, stopped;
+  size_t next = 0;  // reports sent so far, across runs: each changes the state it reports
+
+  explicit TreeWorld(size_t n) {
     const std::string rel = release(0);
     std::vector<Command> setup{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}, RegisterParty{"client", ubm::NodeKind::person, "client"}};
     for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
@@ -534,60 +567,33 @@ struct TreeWorld {
       stopped.push_back(ReportState{inst.computer, inst.request.instance, ReportedState::stopped});
     }
   }
-  bool run(const std::vector<Command>& commands) {
-    for (size_t at = 0; at < commands.size(); at += kMaxBatchCommands) {
-      const size_t len = std::min(kMaxBatchCommands, commands.size() - at);
-      for (auto& r : market.execute_batch(std::span<const Command>(commands).subspan(at, len))) {
-        if (!r) return error = r.error().to_string(), false;
-      }
-    }
-    return true;
+  void churn() {
+    const size_t k = next++ % (2 * started.size());
+    auto r = market.execute(k < started.size() ? started[k] : stopped[k - started.size()]);
+    if (!r || !r->written) error = r ? "a report changed nothing" : r.error().to_string();
   }
 };
 
 void BM_StateReportInTree(benchmark::State& state) {
-  static std::map<int64_t, std::unique_ptr<TreeWorld>> worlds;
-  auto& slot = worlds[state.range(0)];
-  if (!slot) slot = std::make_unique<TreeWorld>(static_cast<size_t>(state.range(0)));
-  TreeWorld& w = *slot;
-  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
-  for (auto _ : state) {
-    const size_t k = w.next++ % (2 * w.started.size());
-    const Command& c = k < w.started.size() ? w.started[k] : w.stopped[k - w.started.size()];
-    auto r = w.market.execute(c);
-    if (!r || !r->written) return state.SkipWithError(r ? "a report changed nothing" : r.error().to_string().c_str());
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  static std::map<std::vector<int64_t>, std::unique_ptr<TreeWorld>> worlds;
+  churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
 }
 BENCHMARK(BM_StateReportInTree)->ArgName("tree")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
 
 // A full market with a backlog: one computer of 100 partitions, all busy, and n requests waiting.
 // An iteration is what churn costs: an instance destroyed and its partition freed (the oldest
 // waiting request takes it), then one more request queues. pending:100 is the baseline.
-struct BacklogWorld {
-  std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
-  Market market;
-  std::unique_ptr<ledger::Ledger> ledger;
+struct BacklogWorld : MemoryMarket {
   std::deque<std::string> running, waiting;  // guids, oldest first
   size_t titles = 0;
-  std::string error;
 
-  explicit BacklogWorld(size_t n, bool shared_waiting) {
-    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
-    if (!opened) {
-      error = opened.error().to_string();
-      return;
-    }
-    ledger = std::move(*opened);
-    market.attach(*ledger);
+  BacklogWorld(size_t n, bool shared_waiting) {
     DeclareCapacity d{"COMP-0", {}};
     for (int p = 0; p < 100; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
-    std::vector<Command> setup{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
-                               RegisterParty{"client", ubm::NodeKind::person, "client"},
-                               RegisterComputer{"COMP-0", "owner", "net-0", Scope::open, 1, "EUR", "", {}}, std::move(d),
-                               Supply{"owner", "COMP-0", release(0), true}};
-    for (auto& r : market.execute_batch(setup)) {
-      if (!r) error = r.error().to_string();
+    if (!run({RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}, RegisterParty{"client", ubm::NodeKind::person, "client"},
+              RegisterComputer{"COMP-0", "owner", "net-0", Scope::open, 1, "EUR", "", {}}, std::move(d),
+              Supply{"owner", "COMP-0", release(0), true}})) {
+      return;
     }
     for (size_t k = 0; k < 100 + n && error.empty(); ++k) request();
     if (shared_waiting && error.empty()) {
@@ -617,25 +623,20 @@ struct BacklogWorld {
   }
 };
 
+void BM_FreeWithBacklog(benchmark::State& state) {
+  static std::map<std::vector<int64_t>, std::unique_ptr<BacklogWorld>> worlds;
+  churn(state, world_of(worlds, {state.range(0), state.range(1)}, static_cast<size_t>(state.range(0)), state.range(1) != 0));
+}
+BENCHMARK(BM_FreeWithBacklog)->ArgNames({"pending", "shared"})->ArgsProduct({{100, 50'000}, {0, 1}})->Unit(benchmark::kMicrosecond);
+
 // A market with partitions free on 1,000 computers and n requests waiting on conditions none of
 // them meets (cpu_core=8 with storage_interface=ssd: each computer has one or the other). An
 // iteration: an instance destroyed, its partition freed (none of the waiting suits it), and
 // requested again. pending:100 is the baseline.
-struct UnmetBacklogWorld {
-  std::shared_ptr<ledger::MemoryStorage> storage = std::make_shared<ledger::MemoryStorage>();
-  Market market;
-  std::unique_ptr<ledger::Ledger> ledger;
+struct UnmetBacklogWorld : MemoryMarket {
   Outcome churned;
-  std::string error;
 
   explicit UnmetBacklogWorld(size_t n) {
-    auto opened = ledger::Ledger::open({.storage = storage, .checkpoint_every = 0, .projections = market.projections()});
-    if (!opened) {
-      error = opened.error().to_string();
-      return;
-    }
-    ledger = std::move(*opened);
-    market.attach(*ledger);
     std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
                                   RegisterParty{"client", ubm::NodeKind::person, "client"}};
     for (uint64_t c = 0; c < 1000; ++c) {
@@ -649,17 +650,15 @@ struct UnmetBacklogWorld {
       commands.push_back(Supply{"owner", guid, release(0), true});
     }
     for (size_t k = 0; k < n; ++k) {
-      commands.push_back(RequestInstance{"client", cat("waiting-", k), release(0), "default", {}, normalized({{"cpu_core", "8"}, {"storage_interface", "ssd"}}),
-                                         false, RequestedState::started});
+      commands.push_back(RequestInstance{"client", cat("waiting-", k), release(0), "default", {},
+                                         normalized({{"cpu_core", "8"}, {"storage_interface", "ssd"}}), false, RequestedState::started});
     }
-    for (size_t at = 0; at < commands.size() && error.empty(); at += kMaxBatchCommands) {
-      const size_t len = std::min(kMaxBatchCommands, commands.size() - at);
-      for (auto& r : market.execute_batch(std::span<const Command>(commands).subspan(at, len))) {
-        if (!r) error = r.error().to_string();
-      }
+    if (!run(commands)) return;
+    if (market.instances().pending_count() != n) {
+      error = "a waiting request was placed";
+      return;
     }
-    if (error.empty() && market.instances().pending_count() != n) error = "a waiting request was placed";
-    if (error.empty()) request();
+    request();
   }
   RequestInstance churn_request(RequestedState s) const { return {"client", "churn", release(0), "default", {}, {}, false, s}; }
   void request() {
@@ -676,32 +675,10 @@ struct UnmetBacklogWorld {
 };
 
 void BM_FreeWithUnmetBacklog(benchmark::State& state) {
-  static std::map<int64_t, std::unique_ptr<UnmetBacklogWorld>> worlds;
-  auto& slot = worlds[state.range(0)];
-  if (!slot) slot = std::make_unique<UnmetBacklogWorld>(static_cast<size_t>(state.range(0)));
-  UnmetBacklogWorld& w = *slot;
-  for (auto _ : state) {
-    if (!w.error.empty()) break;
-    w.churn();
-  }
-  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  static std::map<std::vector<int64_t>, std::unique_ptr<UnmetBacklogWorld>> worlds;
+  churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
 }
 BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
-
-void BM_FreeWithBacklog(benchmark::State& state) {
-  static std::map<std::pair<int64_t, int64_t>, std::unique_ptr<BacklogWorld>> worlds;
-  auto& slot = worlds[{state.range(0), state.range(1)}];
-  if (!slot) slot = std::make_unique<BacklogWorld>(static_cast<size_t>(state.range(0)), state.range(1) != 0);
-  BacklogWorld& w = *slot;
-  for (auto _ : state) {
-    if (!w.error.empty()) break;
-    w.churn();
-  }
-  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-}
-BENCHMARK(BM_FreeWithBacklog)->ArgNames({"pending", "shared"})->ArgsProduct({{100, 50'000}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

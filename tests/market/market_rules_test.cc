@@ -803,13 +803,15 @@ TEST_F(MarketRules, AMarketThatCannotBeRebuiltDecidesNothingUntilItIs) {
 }
 
 // "owner"'s COMP-1, one partition supplying kRelease, and client "alice".
-void one_partition(World& f) {
+void partitions(World& f, int n) {
   f.party("owner");
   f.party("alice");
   f.computer("COMP-1", 1);
-  f.format("COMP-1", 1);
+  f.format("COMP-1", n);
   f.supply("COMP-1");
 }
+void one_partition(World& f) { partitions(f, 1); }
+void two_partitions(World& f) { partitions(f, 2); }
 
 // An allocation is one ledger entry: the movement that allocates the new instance also registers
 // it (schema `registers`), where it took an Item entry and a Movement. A pending request is its
@@ -911,11 +913,7 @@ TEST(MarketEntries, AJournalOfMoreMovementsThanABatchHoldsIsRefusedWhole) {
 // the whole log each time, and the host was never freed.
 TEST(MarketEntries, AHostWhoseSharedInstancesCascadePastAHundredThousandEntriesIsFreedInOneWrite) {
   World f;
-  f.party("owner");
-  f.party("alice");
-  f.computer("COMP-1", 1);
-  f.format("COMP-1", 2);
-  f.supply("COMP-1");
+  two_partitions(f);
   const Outcome front = f.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
   constexpr size_t kShared = 34'000;
   std::vector<Command> sites;
@@ -955,11 +953,7 @@ TEST(MarketEntries, AHostWhoseSharedInstancesCascadePastAHundredThousandEntriesI
 // no longer by listing the whole tree for each report).
 TEST(MarketEntries, AStateReportDeepInATreeNamesTheRootsSubscription) {
   World f;
-  f.party("owner");
-  f.party("alice");
-  f.computer("COMP-1", 1);
-  f.format("COMP-1", 3);
-  f.supply("COMP-1");
+  partitions(f, 3);
   const Outcome root = f.request("root");
   const Outcome child = f.request("child", {}, root.instance);
   const Outcome grandchild = f.request("grandchild", {}, child.instance);
@@ -1011,11 +1005,7 @@ TEST(MarketEntries, AFullMarketStillServesWaitingSharedInstances) {
 // partition free any more, goes on through the shared instances alone.
 TEST(MarketEntries, AHostFreedInAFullMarketGoesToTheOldestRequestAndItsSharedInstancesMove) {
   World f;
-  f.party("owner");
-  f.party("alice");
-  f.computer("COMP-1", 1);
-  f.format("COMP-1", 2);
-  f.supply("COMP-1");
+  two_partitions(f);
   const Outcome a = f.request("a", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
   const Outcome b = f.request("b", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
   const Outcome site = f.request("site", {}, "alice", true, RequestedState::started, {}, kRelease, "frontend");
