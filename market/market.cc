@@ -275,12 +275,13 @@ struct Market::Handler {
   // Offers capacity to the pending queue, oldest first. After a request only hosts can have
   // appeared (partitions were taken, not freed): then only shared instances are offered. After a
   // partition was freed on computer `freed_on` (`freed`), it is offered to the requests it suits
-  // alone (Matcher::could_place_on: every other capacity refused them already), and once no
-  // partition is free anywhere, to none but shared instances: each request was tried again for
-  // every partition freed (50,000 waiting: 10.9 ms a free in a full market; 5,000 waiting on
-  // conditions no computer of 1,000 meets: 44 ms). Those not tried keep their reason. Whatever
-  // else changes capacity (a computer, its partitions, a supply) offers it to every request
-  // (`everything`), which also rewrites the reasons that changed.
+  // alone (Matcher::could_place_on: every other capacity refused them already; a request the walk
+  // gave up on, kScanBoundReason, is tried in full), and once no partition is free anywhere, to
+  // none but shared instances: each request was tried again for every partition freed (50,000
+  // waiting: 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of 1,000
+  // meets: 137 ms). Those not tried keep their reason. Whatever else changes capacity (a computer,
+  // its partitions, a supply) offers it to every request (`everything`), which also rewrites the
+  // reasons that changed.
   enum class Offer { everything, freed, hosts };
   void serve_pending(Offer offer = Offer::everything, std::string_view freed_on = {}) {
     if (m.instances_.pending_count() == 0) return;
@@ -300,14 +301,15 @@ struct Market::Handler {
     };
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
       const InstanceRegistry::Instance* i = queued.instance;
+      // After a free: only where the partition was freed, unless the walk gave up on it last time.
+      const bool where_freed = offer == Offer::freed && !i->request.shared && !i->pending_reason.starts_with(kScanBoundReason);
+      if (where_freed && (freed == nullptr || !freed->has_free())) continue;  // taken already: no condition to read
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
       const fact::Request& q = i->request;  // not read past place(), which changes the instance
       const bool shared = q.shared;
-      if (offer == Offer::freed && !shared && (freed == nullptr || !m.matcher_.could_place_on(*freed, q.release, q.client, *conditions))) {
-        continue;
-      }
+      if (where_freed && !m.matcher_.could_place_on(*freed, q.release, q.client, *conditions)) continue;
       Placement p = shared ? m.matcher_.host(q.release, q.software_type, q.client, *conditions)
                            : m.matcher_.place(q.release, q.client, *conditions);
       if (!p.placed()) {

@@ -137,7 +137,9 @@ Placement Matcher::place(std::string_view release, std::string_view client, cons
       if (every_release && !capacity_.supplies(e, k.release, bit)) continue;
       const auto& m = capacity_.computer(e.idx);
       if (satisfies(m, k)) return on(m);
-      if (++steps >= kMaxScan) return p.reason = "no match among the " + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
+      if (++steps >= kMaxScan) {
+        return p.reason = std::string(kScanBoundReason) + std::to_string(kMaxScan) + " cheapest candidates for " + describe(c), p;
+      }
     }
   }
   p.reason = explain(k, c);

@@ -18,6 +18,7 @@
 // the computers there that do not supply the request's are passed over by their release bits
 // (capacity_index.h), not counted as steps: such a walk is bounded by the smaller order's size.
 #include <string>
+#include <string_view>
 
 #include "market/capacity_index.h"
 #include "market/computer_view.h"
@@ -27,6 +28,10 @@
 namespace slap::market {
 
 inline constexpr size_t kMaxScan = 1 << 16;
+// How the reason of a request the walk gave up on begins: it was not refused by every computer, so
+// it is tried again whenever a partition is freed anywhere (not only where it suits, see
+// Matcher::could_place_on), as allocations since may have brought a suitable computer within reach.
+inline constexpr std::string_view kScanBoundReason = "no match among the ";
 
 struct Placement {
   std::string computer;   // allocated: computer guid and partition ref

@@ -1062,6 +1062,42 @@ TEST(MarketEntries, APartitionFreedGoesToTheOldestWaitingRequestItSuits) {
   f.expect_replay_equal();
 }
 
+// A partition freed is offered to the waiting requests that computer suits alone: the oldest whose
+// conditions it meets takes it, past older ones it does not suit (a category, a price), and those
+// keep the reason they had (nothing they wait for changed). The next free, where they fit, serves
+// the oldest of them.
+TEST(MarketEntries, AFreedPartitionIsOfferedOnlyToTheRequestsItsComputerSuits) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-1", 5, {{"cpu_core", "4"}});
+  f.computer("COMP-2", 1, {{"cpu_core", "8"}});
+  for (const char* c : {"COMP-1", "COMP-2"}) {
+    f.format(c, 1);
+    f.supply(c);
+  }
+  const Outcome on1 = f.request("on1", {{"computer_guid", "COMP-1"}});
+  const Outcome on2 = f.request("on2", {{"computer_guid", "COMP-2"}});
+  const Outcome eight = f.request("eight", {{"cpu_core", "8"}});
+  const Outcome cheap = f.request("cheap", {{"max_price", "3"}});
+  const Outcome four = f.request("four", {{"cpu_core", "4"}});
+  for (const Outcome* o : {&eight, &cheap, &four}) ASSERT_FALSE(o->pending.empty()) << o->instance;
+  const std::string eight_reason = f.market().instances().find(eight.instance)->pending_reason;
+
+  f.request("on1", {{"computer_guid", "COMP-1"}}, "alice", false, RequestedState::destroyed);
+  f.ok(ReportState{"COMP-1", on1.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(four.instance)->computer, "COMP-1");
+  EXPECT_TRUE(f.market().instances().find(eight.instance)->pending);
+  EXPECT_TRUE(f.market().instances().find(cheap.instance)->pending) << "COMP-1 costs 5";
+  EXPECT_EQ(f.market().instances().find(eight.instance)->pending_reason, eight_reason) << "not tried: it keeps its reason";
+
+  f.request("on2", {{"computer_guid", "COMP-2"}}, "alice", false, RequestedState::destroyed);
+  f.ok(ReportState{"COMP-2", on2.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(eight.instance)->computer, "COMP-2") << "the oldest it suits";
+  EXPECT_EQ(f.market().instances().pending(), std::vector<std::string>{cheap.instance});
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
