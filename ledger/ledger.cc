@@ -21,7 +21,6 @@ constexpr uint32_t kFirstSegmentWords = 128;  // 1 KiB: a typical entry (an allo
 // Buffers kept for the next append or group (the market's batches stay under 50,000 entries);
 // larger ones are given back once written.
 constexpr size_t kKeptSegmentWords = size_t{64} * 1024 * kFirstSegmentWords;  // 64 Ki entries: 64 MiB
-constexpr size_t kKeptBatchBytes = size_t{128} << 20;
 
 ubm::Error storage_failed(std::string detail) {
   return ubm::make_error(ubm::Rejection::STORAGE_ERROR, "", std::move(detail));
@@ -283,7 +282,7 @@ void Ledger::lead(std::unique_lock<std::mutex>& lock, Writer& self) {
   ubm::Status written;
   if (!batch.empty()) {
     written = options_.storage->write(batch, Sync(options_.durability == Durability::sync_each_write));
-    if (batch.byte_size() > kKeptBatchBytes) batch_ = WriteBatch();
+    if (batch.byte_size() > kKeptWriteBytes) batch_ = WriteBatch();
   }
   if (written && !accepted.empty()) {
     std::vector<EntryView> views;

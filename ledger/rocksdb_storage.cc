@@ -53,9 +53,8 @@ class RocksStorage final : public Storage {
     rocksdb::WriteOptions wo;
     wo.sync = static_cast<bool>(sync);
     const auto s = db_->Write(wo, &wb);
-    // Kept for the next write, unless one command's cascade made it huge (an append takes up to
-    // LedgerOptions::max_batch_entries): Clear() keeps the capacity, so it would stay for good.
-    if (wb.GetDataSize() > (size_t{128} << 20)) wb = rocksdb::WriteBatch();
+    // Clear() keeps the capacity: a cascade's would stay with the thread for good.
+    if (wb.GetDataSize() > kKeptWriteBytes) wb = rocksdb::WriteBatch();
     if (!s.ok()) return storage_error(s, "write");
     return {};
   }

@@ -25,6 +25,10 @@ inline constexpr size_t kFamilyCount = 3;
 
 using Sync = ubm::BoolClass<struct SyncTag>;
 
+// Write buffers kept for the next write are given back once a write passed this many bytes (one
+// command's cascade: an append takes up to LedgerOptions::max_batch_entries), not kept for good.
+inline constexpr size_t kKeptWriteBytes = size_t{128} << 20;
+
 // Puts and deletes applied all together or not at all. Values live in one buffer so building a
 // batch of thousands of entries costs one growing allocation.
 class WriteBatch {

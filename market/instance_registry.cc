@@ -160,15 +160,9 @@ std::vector<std::string> InstanceRegistry::pending() const {
   return out;
 }
 
-InstanceRegistry::Queued InstanceRegistry::pending_after(uint64_t arrival) const {
-  auto it = pending_.upper_bound(arrival);
-  if (it == pending_.end()) return {};
-  return {it->first, &instances_[it->second]};
-}
-
-InstanceRegistry::Queued InstanceRegistry::pending_shared_after(uint64_t arrival) const {
-  auto it = pending_shared_.upper_bound(arrival);
-  if (it == pending_shared_.end()) return {};
+InstanceRegistry::Queued InstanceRegistry::queued_after(const std::map<uint64_t, uint32_t>& queue, uint64_t arrival) const {
+  auto it = queue.upper_bound(arrival);
+  if (it == queue.end()) return {};
   return {it->first, &instances_[it->second]};
 }
 

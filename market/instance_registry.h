@@ -90,10 +90,10 @@ class InstanceRegistry final : public FactProjection {
     uint64_t arrival = 0;
     const Instance* instance = nullptr;
   };
-  Queued pending_after(uint64_t arrival) const;
+  Queued pending_after(uint64_t arrival) const { return queued_after(pending_, arrival); }
   // The same among the shared instances pending only (a pass that can serve only them walks them
   // alone, not every request waiting for a partition).
-  Queued pending_shared_after(uint64_t arrival) const;
+  Queued pending_shared_after(uint64_t arrival) const { return queued_after(pending_shared_, arrival); }
   // The place the last instance queued took (0: none ever).
   uint64_t last_arrival() const { return arrivals_; }
   size_t pending_count() const { return pending_.size(); }
@@ -181,6 +181,7 @@ class InstanceRegistry final : public FactProjection {
   std::string scratch_;                     // builds hosts_ keys without allocating (folding thread)
   uint64_t arrivals_ = 0;
   std::map<uint64_t, uint32_t> pending_shared_;  // arrival -> instance: the shared among pending_
+  Queued queued_after(const std::map<uint64_t, uint32_t>& queue, uint64_t arrival) const;
   ubm::TimestampNs last_at_{0};
 };
 

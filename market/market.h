@@ -60,9 +60,9 @@ inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection p
 inline constexpr size_t kMaxBatchEntries = 50'000;
 // Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
 // the passes of later batches that try every request, after a computer, its partitions or a
-// supply changed, do the rest; a pass after a free tries only the requests it suits): a supply that changes why 100,000 requests wait must not become one
-// write of 100,000 entries, past what the ledger takes in one append, nor may a batch of such
-// commands add up to it.
+// supply changed, do the rest; a pass after a free tries only the requests it suits): a supply
+// that changes why 100,000 requests wait must not become one write of 100,000 entries, past what
+// the ledger takes in one append, nor may a batch of such commands add up to it.
 inline constexpr size_t kMaxReasonUpdatesPerBatch = 256;
 // How far past the master's clock a usage period may end (a node's clock running ahead).
 inline constexpr int64_t kUsageClockAllowanceNs = 10LL * 60 * 1'000'000'000;
