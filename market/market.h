@@ -184,6 +184,7 @@ class Market {
     bool in_directory = false;
   };
   boost::unordered_flat_map<std::string, ReleaseId> release_ids_;
+  bool market_node_durable_ = false;  // the directory holds kMarketNode (Handler::ensure_market_node)
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {

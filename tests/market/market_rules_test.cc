@@ -30,6 +30,34 @@ class MarketRules : public ::testing::Test {
   World w;
 };
 
+// A certificate names an instance the market registers by its request's movement: one requested
+// earlier in the same batch is registered (the registry folded it), one the market has not minted
+// is not, even under the market's own guid pattern, and refusing it leaves the rest of the batch.
+TEST_F(MarketRules, AnInstanceRequestedEarlierInTheBatchCanBeCertifiedAndAnUnmintedGuidCannot) {
+  host("COMP-a", 10);
+  const uint64_t n = w.market().instances().next_guid();
+  const std::string minted = "SOFTINST-" + std::to_string(n), unminted = "SOFTINST-" + std::to_string(n + 5);
+  auto certify = [](const std::string& subject, const char* serial) {
+    return RecordIdentity{ubm::Identity{ubm::IdentityAction::issue, subject, serial, std::string(32, '\x5a'), ubm::TimestampNs{1},
+                                        ubm::TimestampNs{2}, ""}};
+  };
+  const std::vector<Command> batch{certify(minted, "01"),
+                                   RequestInstance{"alice", "i1", kRelease, "default", {}, {}, false, RequestedState::started},
+                                   certify(minted, "02"), certify(unminted, "03")};
+  const ubm::Seq head = w.ledger().head();
+  auto results = w.market().execute_batch(batch);
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_FALSE(results[0].ok()) << "not requested yet";
+  EXPECT_EQ(results[0].error().code, Rejection::UNRESOLVED_REFERENCE);
+  ASSERT_TRUE(results[1].ok()) << results[1].error().to_string();
+  EXPECT_EQ(results[1]->instance, minted);
+  EXPECT_TRUE(results[2].ok()) << results[2].error().to_string();
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(results[3].error().code, Rejection::UNRESOLVED_REFERENCE);
+  EXPECT_EQ(w.ledger().head().value(), head.value() + 2) << "the allocation and the one certificate";
+  w.expect_replay_equal();
+}
+
 TEST_F(MarketRules, CheapestComputerWinsThenLeastLoadedThenGuid) {
   host("COMP-b", 20);
   host("COMP-a", 10);
