@@ -4,11 +4,19 @@
 // the recorded facts rebuilds the same state without re-running any decision.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "market/types.h"
 #include "ubm/ids.h"
+
+namespace slap::market {
+// How the reason of a request the matcher's walk gave up on begins (Matcher::place, kMaxScan): it
+// was not refused by every computer, so it is tried again in full whenever a partition is freed
+// anywhere, as allocations since may have brought a suitable computer within reach.
+inline constexpr std::string_view kScanBoundReason = "no match among the ";
+}  // namespace slap::market
 
 namespace slap::market::fact {
 

@@ -204,7 +204,97 @@ void InstanceRegistry::unqueue(Instance& i) {
   if (!i.pending) return;
   pending_.erase(i.arrival);
   if (i.request.shared) pending_shared_.erase(i.arrival);
+  ungroup(i);
   i.pending = false;
+}
+
+namespace {
+// A field of a group key: its length, ':', itself (conditions may hold any byte).
+void put_field(std::string& key, std::string_view field) {
+  key += std::to_string(field.size());
+  key += ':';
+  key += field;
+}
+// The named computer, the key's first field.
+std::string_view named_of(std::string_view key) {
+  const size_t colon = key.find(':');
+  return key.substr(colon + 1, static_cast<size_t>(std::stoul(std::string(key.substr(0, colon)))));
+}
+}  // namespace
+
+std::string InstanceRegistry::group_key(const fact::Request& r) {
+  std::string_view named;
+  for (const auto& [k, v] : r.sla) {
+    if (k == "computer_guid") named = v;
+  }
+  std::string key;
+  put_field(key, named);
+  put_field(key, r.release);
+  put_field(key, named.empty() ? std::string_view() : std::string_view(r.client));
+  for (const auto& [k, v] : r.sla) {
+    put_field(key, k);
+    put_field(key, v);
+  }
+  return key;
+}
+
+void InstanceRegistry::enqueue(const Instance& i) {
+  pending_.emplace(i.arrival, i.index);
+  if (i.request.shared) pending_shared_.emplace(i.arrival, i.index);
+  group(i);
+}
+
+void InstanceRegistry::group(const Instance& i) {
+  if (!i.pending || i.request.shared) return;
+  const std::string key = group_key(i.request);
+  auto it = groups_.find(key);
+  if (it == groups_.end()) it = groups_.emplace(key, std::map<uint64_t, uint32_t>{}).first;
+  it->second.emplace(i.arrival, i.index);
+  if (i.pending_reason.starts_with(kScanBoundReason)) pending_scan_bound_.emplace(i.arrival, i.index);
+}
+
+void InstanceRegistry::ungroup(const Instance& i) {
+  if (!i.pending || i.request.shared) return;
+  pending_scan_bound_.erase(i.arrival);
+  auto it = groups_.find(group_key(i.request));
+  if (it == groups_.end()) return;
+  it->second.erase(i.arrival);
+  if (it->second.empty()) groups_.erase(it);
+}
+
+bool InstanceRegistry::queues_consistent() const {
+  std::map<uint64_t, uint32_t> pending, shared, scan_bound;
+  std::map<std::string, std::map<uint64_t, uint32_t>> groups;
+  for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
+    const Instance& i = instances_[idx];
+    if (!i.pending) continue;
+    pending.emplace(i.arrival, idx);
+    if (i.request.shared) {
+      shared.emplace(i.arrival, idx);
+      continue;
+    }
+    groups[group_key(i.request)].emplace(i.arrival, idx);
+    if (i.pending_reason.starts_with(kScanBoundReason)) scan_bound.emplace(i.arrival, idx);
+  }
+  if (pending != pending_ || shared != pending_shared_ || scan_bound != pending_scan_bound_ || groups.size() != groups_.size()) return false;
+  for (const auto& [key, queue] : groups) {
+    auto it = groups_.find(key);
+    if (it == groups_.end() || it->second != queue) return false;
+  }
+  return true;
+}
+
+std::vector<InstanceRegistry::PendingGroup> InstanceRegistry::pending_groups() const {
+  std::vector<PendingGroup> out;
+  out.reserve(groups_.size());
+  for (const auto& [key, queue] : groups_) out.push_back({key, named_of(key), &instances_[queue.begin()->second]});
+  return out;
+}
+
+InstanceRegistry::Queued InstanceRegistry::pending_in_group_after(std::string_view key, uint64_t arrival) const {
+  auto it = groups_.find(key);
+  if (it == groups_.end()) return {};
+  return queued_after(it->second, arrival);
 }
 
 void InstanceRegistry::index_host(uint32_t idx) {
@@ -257,12 +347,14 @@ void InstanceRegistry::fold(const Fact& fact) {
       } else {
         const uint32_t idx = index_of(i);
         r.unindex_host(idx);
+        r.ungroup(*i);  // its release or conditions may change: queued again below under them
         i->request.release = f.release;
         i->request.software_type = f.software_type;
         i->request.parameters = f.parameters;
         i->request.sla = f.sla;
         i->request.shared = f.shared;
         i->request.state = f.state;
+        r.group(*i);
         r.index_host(idx);
         if (!i->host.empty()) {
           if (Instance* h = r.at(i->host)) h->timestamp = at;
@@ -290,8 +382,14 @@ void InstanceRegistry::fold(const Fact& fact) {
       if (!i->pending) {
         i->pending = true;
         i->arrival = ++r.arrivals_;
-        r.pending_.emplace(i->arrival, index_of(i));
-        if (i->request.shared) r.pending_shared_.emplace(i->arrival, index_of(i));
+        i->pending_reason = f.reason;
+        r.enqueue(*i);
+        return;
+      }
+      // Still waiting, for another reason: in or out of the scan-bound queue with it.
+      if (!i->request.shared && i->pending_reason.starts_with(kScanBoundReason) != f.reason.starts_with(kScanBoundReason)) {
+        if (f.reason.starts_with(kScanBoundReason)) r.pending_scan_bound_.emplace(i->arrival, index_of(i));
+        else r.pending_scan_bound_.erase(i->arrival);
       }
       i->pending_reason = f.reason;
     }
@@ -441,10 +539,7 @@ void InstanceRegistry::rebuild_indexes() {
     const Instance& i = instances_[idx];
     if (minted_position(i.request.instance) != idx) by_guid_.emplace(i.request.instance, idx);
     index_title(idx);
-    if (i.pending) {
-      pending_.emplace(i.arrival, idx);
-      if (i.request.shared) pending_shared_.emplace(i.arrival, idx);
-    }
+    if (i.pending) enqueue(i);
     index_host(idx);
   }
 }
@@ -457,6 +552,8 @@ void InstanceRegistry::clear() {
   hosts_.clear();
   arrivals_ = 0;
   pending_shared_.clear();
+  groups_.clear();
+  pending_scan_bound_.clear();
   last_at_ = ubm::TimestampNs{0};
 }
 

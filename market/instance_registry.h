@@ -94,6 +94,27 @@ class InstanceRegistry final : public FactProjection {
   // The same among the shared instances pending only (a pass that can serve only them walks them
   // alone, not every request waiting for a partition).
   Queued pending_shared_after(uint64_t arrival) const { return queued_after(pending_shared_, arrival); }
+  // Requests waiting for a partition (not shared), grouped by what decides which computers can
+  // take them: the release, the conditions, and the client when they name a computer (a closed
+  // computer admits its owner's requests only when named). Every request of a group fits the same
+  // computers, so a partition freed is offered to the groups its computer fits, one request of each
+  // checked, not to every request waiting (20,000 waiting on conditions the freed computer did not
+  // meet: each free read all of them, 5.6 ms). `named`: the computer the conditions name, if any.
+  struct PendingGroup {
+    std::string_view key;
+    std::string_view named;
+    const Instance* oldest;
+  };
+  std::vector<PendingGroup> pending_groups() const;
+  // The request of the group `key` queued first after `arrival`; nothing once the group is gone.
+  Queued pending_in_group_after(std::string_view key, uint64_t arrival) const;
+  size_t pending_group_count() const { return groups_.size(); }
+  // Whether the queues (pending, shared, groups, scan-bound) are exactly what the instances' state
+  // makes them, recomputed from scratch: for tests, after any fold.
+  bool queues_consistent() const;
+  // Requests for a partition whose last reason is the matcher's scan bound (kScanBoundReason): a
+  // partition freed anywhere offers itself to them whatever it suits.
+  Queued pending_scan_bound_after(uint64_t arrival) const { return queued_after(pending_scan_bound_, arrival); }
   // The place the last instance queued took (0: none ever).
   uint64_t last_arrival() const { return arrivals_; }
   size_t pending_count() const { return pending_.size(); }
@@ -120,6 +141,14 @@ class InstanceRegistry final : public FactProjection {
   Instance* at(std::string_view guid) { return const_cast<Instance*>(find(guid)); }
   View view(const Instance& i) const;  // caller holds mu_ (or is the folding thread)
   void unqueue(Instance& i);
+  // Queues `i` (pending, with its arrival and reason) where it belongs: the pending queue, then the
+  // shared queue or its group (and the scan-bound queue when its reason says so: group). ungroup
+  // takes a request for a partition out of its group and the scan-bound queue (its request is
+  // about to change, or it leaves the queue); group puts it back. Both ignore the shared.
+  void enqueue(const Instance& i);
+  void group(const Instance& i);
+  void ungroup(const Instance& i);
+  static std::string group_key(const fact::Request& r);  // named computer first, then '\n'
   void index_host(uint32_t idx);
   void unindex_host(uint32_t idx);
   void rebuild_indexes();
@@ -181,6 +210,8 @@ class InstanceRegistry final : public FactProjection {
   std::string scratch_;                     // builds hosts_ keys without allocating (folding thread)
   uint64_t arrivals_ = 0;
   std::map<uint64_t, uint32_t> pending_shared_;  // arrival -> instance: the shared among pending_
+  Map<std::map<uint64_t, uint32_t>> groups_;       // group_key -> its requests, arrival -> instance
+  std::map<uint64_t, uint32_t> pending_scan_bound_;  // arrival -> instance: the scan-bound among pending_
   Queued queued_after(const std::map<uint64_t, uint32_t>& queue, uint64_t arrival) const;
   ubm::TimestampNs last_at_{0};
 };

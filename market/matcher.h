@@ -28,10 +28,7 @@
 namespace slap::market {
 
 inline constexpr size_t kMaxScan = 1 << 16;
-// How the reason of a request the walk gave up on begins: it was not refused by every computer, so
-// it is tried again whenever a partition is freed anywhere (not only where it suits, see
-// Matcher::could_place_on), as allocations since may have brought a suitable computer within reach.
-inline constexpr std::string_view kScanBoundReason = "no match among the ";
+// kScanBoundReason (facts.h) begins the reason of a request the walk gave up on.
 
 struct Placement {
   std::string computer;   // allocated: computer guid and partition ref

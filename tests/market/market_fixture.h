@@ -75,6 +75,7 @@ class World {
   std::vector<std::string> snapshots() { return testing::snapshots(market_->projections()); }
   // Projections rebuilt from scratch by replaying the ledger give the same bytes.
   void expect_replay_equal() {
+    EXPECT_TRUE(market_->instances().queues_consistent()) << "the live pending queues or groups drifted";
     Market fresh(MarketOptions{.clock = &clock});
     for (auto reader : {ledger::ReplayReader::pipelined, ledger::ReplayReader::inline_}) {
       auto replayed = replayed_snapshots(*storage_, fresh.projections(), reader);
@@ -82,6 +83,8 @@ class World {
       EXPECT_EQ(snapshots(), *replayed) << (reader == ledger::ReplayReader::inline_ ? "inline" : "pipelined") << " replay";
       // Not in the snapshots (derived when read back): counted by the replay's folds alike.
       EXPECT_EQ(fresh.capacity().free_partitions(), market_->capacity().free_partitions());
+      EXPECT_EQ(fresh.instances().pending_group_count(), market_->instances().pending_group_count());
+      EXPECT_TRUE(fresh.instances().queues_consistent());
     }
   }
 

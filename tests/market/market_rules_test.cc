@@ -1126,6 +1126,37 @@ TEST(MarketEntries, AFreedPartitionIsOfferedOnlyToTheRequestsItsComputerSuits) {
   f.expect_replay_equal();
 }
 
+// Requests waiting for a partition are offered a freed one by groups of the same release and
+// conditions; a request whose conditions change while it waits moves to its new group and keeps
+// its place in the queue: here it is older than the request already waiting with the conditions it
+// now has, so it takes the partition freed on the computer both suit, and one still waiting with
+// its old conditions is not offered it.
+TEST(MarketEntries, ARequestWhoseConditionsChangeWhileWaitingIsOfferedWhatItsNewConditionsFit) {
+  World f;
+  f.party("owner");
+  f.party("alice");
+  f.computer("COMP-16", 5, {{"cpu_core", "16"}});
+  f.format("COMP-16", 1);
+  f.supply("COMP-16");
+  const Outcome busy = f.request("busy");
+  ASSERT_EQ(busy.computer, "COMP-16");
+  const Outcome older = f.request("older", {{"cpu_core", "8"}});
+  const Outcome moving = f.request("moving", {{"cpu_core", "8"}});
+  const Outcome sixteen = f.request("sixteen", {{"cpu_core", "16"}});
+  for (const Outcome* o : {&older, &moving, &sixteen}) ASSERT_FALSE(o->pending.empty()) << o->instance;
+  EXPECT_EQ(f.market().instances().pending_group_count(), 2u);
+  f.request("moving", {{"cpu_core", "16"}});  // still waiting: COMP-16 is busy
+  EXPECT_TRUE(f.market().instances().find(moving.instance)->pending);
+  EXPECT_TRUE(f.market().instances().queues_consistent());
+
+  f.request("busy", {}, "alice", false, RequestedState::destroyed);
+  f.ok(ReportState{"COMP-16", busy.instance, ReportedState::destroyed});
+  EXPECT_EQ(f.market().instances().find(moving.instance)->computer, "COMP-16") << "older than sixteen, it now fits";
+  EXPECT_EQ(f.market().instances().pending(), (std::vector<std::string>{older.instance, sixteen.instance}));
+  EXPECT_EQ(f.market().instances().pending_group_count(), 2u);
+  f.expect_replay_equal();
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},

@@ -263,6 +263,7 @@ class Simulation {
     count_closed();
     EXPECT_EQ(w_.market().capacity().free_partitions(), w_.market().capacity().recount_free_partitions())
         << "the free partitions the folds count drifted";
+    EXPECT_TRUE(w_.market().instances().queues_consistent()) << "the pending queues or groups the folds keep drifted";
     // (a) replay from scratch (every step early on, then every 5th)
     if (n < 50 || n % 5 == 0) w_.expect_replay_equal();
   }
