@@ -1,6 +1,7 @@
 #include "market/instance_registry.h"
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 
 #include <boost/container_hash/hash.hpp>
@@ -218,7 +219,9 @@ void put_field(std::string& key, std::string_view field) {
 // The named computer, the key's first field.
 std::string_view named_of(std::string_view key) {
   const size_t colon = key.find(':');
-  return key.substr(colon + 1, static_cast<size_t>(std::stoul(std::string(key.substr(0, colon)))));
+  size_t size = 0;
+  std::from_chars(key.data(), key.data() + colon, size);
+  return key.substr(colon + 1, size);
 }
 }  // namespace
 
@@ -347,13 +350,17 @@ void InstanceRegistry::fold(const Fact& fact) {
       } else {
         const uint32_t idx = index_of(i);
         r.unindex_host(idx);
-        r.ungroup(*i);  // its release or conditions may change: queued again below under them
+        // Its release or conditions may change: out of its queue here, back under them below, at
+        // its place (the market refuses a change between shared and not; older ledgers aside).
+        if (i->pending && i->request.shared) r.pending_shared_.erase(i->arrival);
+        r.ungroup(*i);
         i->request.release = f.release;
         i->request.software_type = f.software_type;
         i->request.parameters = f.parameters;
         i->request.sla = f.sla;
         i->request.shared = f.shared;
         i->request.state = f.state;
+        if (i->pending && i->request.shared) r.pending_shared_.emplace(i->arrival, idx);
         r.group(*i);
         r.index_host(idx);
         if (!i->host.empty()) {

@@ -148,7 +148,9 @@ class InstanceRegistry final : public FactProjection {
   void enqueue(const Instance& i);
   void group(const Instance& i);
   void ungroup(const Instance& i);
-  static std::string group_key(const fact::Request& r);  // named computer first, then '\n'
+  // Length-prefixed fields: the named computer first (pending_groups reads it back), the release,
+  // the client when a computer is named, then each condition's key and value.
+  static std::string group_key(const fact::Request& r);
   void index_host(uint32_t idx);
   void unindex_host(uint32_t idx);
   void rebuild_indexes();

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 #include <set>
 
 #include "ledger/hash.h"
 #include "billing/entries.h"
+#include "market/merged_queues.h"
 #include "market/price_rules.h"
 #include "market/partition_tenancy.h"
 #include "market/sla.h"
@@ -151,8 +153,9 @@ struct Market::Handler {
     // An instance is registered by the movement that introduces it, folded into the registry at
     // once: the registry answers for every minted guid, in this batch, in flight or durable, so
     // they are kept out of the batch's and in-flight id sets (four string copies and hashes less
-    // per request on the deciding thread).
-    if (is_minted_instance(id)) return m.instances_.find(id) != nullptr;
+    // per request on the deciding thread). A miss reads on: a ledger older than reserved_id may
+    // hold a party or computer under such an id.
+    if (is_minted_instance(id) && m.instances_.find(id) != nullptr) return true;
     if (b.registered.count(id) || m.in_flight_ids_.count(id)) return true;
     const auto& d = m.ledger_->directory();
     return d.node_kind(id).has_value() || d.item_kind(id).has_value();
@@ -287,8 +290,8 @@ struct Market::Handler {
   // Offers capacity to the pending queue, oldest first. After a request only hosts can have
   // appeared (partitions were taken, not freed): then only shared instances are offered. After a
   // partition was freed on computer `freed_on` (`freed`), it is offered to the requests it suits
-  // alone (Matcher::could_place_on, checked once per group of requests with the same release and
-  // conditions: every other capacity refused them already; a request the walk gave up on,
+  // alone (Matcher::could_place_on, checked once per group of requests with the same release,
+  // conditions and, when they name a computer, client: every other capacity refused them already; a request the walk gave up on,
   // kScanBoundReason, is tried in full), and once no partition is free anywhere, to none but
   // shared instances: each request was tried again for every partition freed (50,000 waiting:
   // 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of 1,000 meets:
@@ -312,27 +315,21 @@ struct Market::Handler {
     // After a free, the requests for a partition come from the groups the freed computer fits
     // (InstanceRegistry::pending_groups: one request of each checked), beside the shared and the
     // scan-bound ones; the others are not read at all.
-    std::vector<std::string> fitting;
-    if (offer == Offer::freed && freed != nullptr && freed->has_free()) {
-      for (const auto& g : m.instances_.pending_groups()) {
-        if (!g.named.empty() && g.named != freed->guid) continue;  // names another computer
-        auto c = parse_sla(g.oldest->request.sla);
-        if (c && m.matcher_.could_place_on(*freed, g.oldest->request.release, g.oldest->request.client, *c)) fitting.emplace_back(g.key);
+    std::optional<MergedQueues> after_free;
+    if (offer == Offer::freed) {
+      std::vector<std::string> fitting;
+      if (freed != nullptr && freed->has_free()) {
+        for (const auto& g : m.instances_.pending_groups()) {
+          if (!g.named.empty() && g.named != freed->guid) continue;  // names another computer
+          auto c = parse_sla(g.oldest->request.sla);
+          if (c && m.matcher_.could_place_on(*freed, g.oldest->request.release, g.oldest->request.client, *c)) fitting.emplace_back(g.key);
+        }
       }
+      after_free.emplace(m.instances_, std::move(fitting));
     }
     auto next = [&](uint64_t after) {
-      if (shared_only()) return m.instances_.pending_shared_after(after);
-      if (offer != Offer::freed) return m.instances_.pending_after(after);
-      if (freed == nullptr || !freed->has_free()) fitting.clear();  // taken: it fits nobody now
-      // The oldest after `after` among the queues (a request can be in two: its group and the
-      // scan-bound one; it is visited once).
-      InstanceRegistry::Queued best = m.instances_.pending_shared_after(after);
-      auto consider = [&](InstanceRegistry::Queued q) {
-        if (q.instance != nullptr && (best.instance == nullptr || q.arrival < best.arrival)) best = q;
-      };
-      consider(m.instances_.pending_scan_bound_after(after));
-      for (const auto& key : fitting) consider(m.instances_.pending_in_group_after(key, after));
-      return best;
+      if (after_free) return after_free->next(after, !shared_only(), freed != nullptr && freed->has_free());
+      return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
     };
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
       const InstanceRegistry::Instance* i = queued.instance;

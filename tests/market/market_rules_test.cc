@@ -750,6 +750,34 @@ void owner_alice_and_one_computer(World& f) {
   f.supply("COMP-1");
 }
 
+// A guid minted by a batch whose write failed was never registered: once the market is rebuilt
+// from the ledger, a certificate naming it is refused; minted again by a request that lands, it is
+// certified.
+TEST_F(MarketRules, AGuidMintedByAFailedWriteCannotBeCertifiedUntilMintedAgain) {
+  auto fault = std::make_shared<ledger::FaultStorage>();
+  const RequestInstance request{"alice", "db", kRelease, "default", {}, {}, false, RequestedState::started};
+  std::string guid;
+  auto certify = [&] {
+    return RecordIdentity{ubm::Identity{ubm::IdentityAction::issue, guid, "0a", std::string(32, '\x5a'), ubm::TimestampNs{1},
+                                        ubm::TimestampNs{2}, ""}};
+  };
+  {
+    World f(fault);
+    owner_alice_and_one_computer(f);
+    guid = "SOFTINST-" + std::to_string(f.market().instances().next_guid());
+    fault->fail_next_writes(1);
+    auto failed = f.run(request);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, Rejection::STORAGE_ERROR);
+    EXPECT_EQ(f.refused(certify()), Rejection::UNRESOLVED_REFERENCE);
+  }
+  fault->clear_faults();
+  World g(fault);  // the master restarted: the ledger takes writes again
+  EXPECT_EQ(g.ok(request).instance, guid) << "the same guid, minted again";
+  EXPECT_TRUE(g.ok(certify()).written);
+  g.expect_replay_equal();
+}
+
 TEST_F(MarketRules, StorageFailureWritesNothingAndKeepsProjectionsConsistent) {
   auto fault = std::make_shared<ledger::FaultStorage>();
   World f(fault);
@@ -1129,8 +1157,8 @@ TEST(MarketEntries, AFreedPartitionIsOfferedOnlyToTheRequestsItsComputerSuits) {
 // Requests waiting for a partition are offered a freed one by groups of the same release and
 // conditions; a request whose conditions change while it waits moves to its new group and keeps
 // its place in the queue: here it is older than the request already waiting with the conditions it
-// now has, so it takes the partition freed on the computer both suit, and one still waiting with
-// its old conditions is not offered it.
+// now has, so it takes the partition freed on the computer both suit (left in its old group, it
+// would be judged by the oldest request there, which that computer does not suit).
 TEST(MarketEntries, ARequestWhoseConditionsChangeWhileWaitingIsOfferedWhatItsNewConditionsFit) {
   World f;
   f.party("owner");

@@ -1,0 +1,70 @@
+#pragma once
+// Several of the instance registry's pending queues walked as one, in arrival order: what a pass
+// over the queue after a partition was freed visits (Market's serve_pending): the shared instances,
+// the requests the matcher's walk gave up on, and the groups of requests the freed computer fits.
+//
+// A min-heap of each queue's next request, so a step costs the log of the number of queues: the
+// first version looked every queue up at every step, and 50,000 shared instances waiting ahead of
+// 500 fitting groups would have made 25 million lookups for one free. Folds may run between two
+// steps (a request visited is placed or given a new reason): they remove the request just visited
+// or queue ones past the walk's end, so a queue's head is read again whenever it is at or before
+// the last arrival returned. A request in two queues (its group and the scan-bound one) is
+// returned once.
+//
+// Sequencer thread only, like the registry's other accessors; the registry must outlive the walk.
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "market/instance_registry.h"
+
+namespace slap::market {
+
+class MergedQueues {
+ public:
+  // The shared and the scan-bound queue, then each group in `groups` (InstanceRegistry keys).
+  MergedQueues(const InstanceRegistry& registry, std::vector<std::string> groups) : r_(registry), groups_(std::move(groups)) {
+    for (size_t s = 0; s < kGroups + groups_.size(); ++s) push(s, 0);
+  }
+
+  // The first request queued after `after` in the queues still walked: the shared always; the
+  // scan-bound while `partitions` (a partition is free somewhere); the groups while `groups_open`
+  // (the freed computer still has a partition free). Once false, a flag must stay false for the
+  // rest of the walk: the queues it closes are dropped for good.
+  InstanceRegistry::Queued next(uint64_t after, bool partitions, bool groups_open) {
+    while (!heads_.empty()) {
+      const auto [arrival, s] = heads_.top();
+      const bool walked = s == kShared || (partitions && (s == kScanBound || groups_open));
+      if (!walked) {
+        heads_.pop();
+        continue;
+      }
+      const InstanceRegistry::Queued q = head(s, after);
+      if (q.instance != nullptr && q.arrival == arrival) return q;  // stays the head until passed
+      heads_.pop();
+      if (q.instance != nullptr) heads_.emplace(q.arrival, s);
+    }
+    return {};
+  }
+
+ private:
+  static constexpr size_t kShared = 0, kScanBound = 1, kGroups = 2;  // queue numbers; groups follow
+  InstanceRegistry::Queued head(size_t s, uint64_t after) const {
+    if (s == kShared) return r_.pending_shared_after(after);
+    if (s == kScanBound) return r_.pending_scan_bound_after(after);
+    return r_.pending_in_group_after(groups_[s - kGroups], after);
+  }
+  void push(size_t s, uint64_t after) {
+    if (const auto q = head(s, after); q.instance != nullptr) heads_.emplace(q.arrival, s);
+  }
+
+  const InstanceRegistry& r_;
+  std::vector<std::string> groups_;
+  using Head = std::pair<uint64_t, size_t>;  // (arrival of the queue's next request, queue)
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;
+};
+
+}  // namespace slap::market
