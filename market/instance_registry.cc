@@ -350,9 +350,10 @@ void InstanceRegistry::fold(const Fact& fact) {
       } else {
         const uint32_t idx = index_of(i);
         r.unindex_host(idx);
-        // Its release or conditions may change: out of its queue here, back under them below, at
-        // its place (the market refuses a change between shared and not; older ledgers aside).
-        if (i->pending && i->request.shared) r.pending_shared_.erase(i->arrival);
+        // Its release or conditions may change: out of its group here, back under them below, at
+        // its place (and between the shared queue and the groups should it change between shared
+        // and not, which the market refuses; older ledgers aside).
+        const bool was_shared = i->request.shared;
         r.ungroup(*i);
         i->request.release = f.release;
         i->request.software_type = f.software_type;
@@ -360,7 +361,10 @@ void InstanceRegistry::fold(const Fact& fact) {
         i->request.sla = f.sla;
         i->request.shared = f.shared;
         i->request.state = f.state;
-        if (i->pending && i->request.shared) r.pending_shared_.emplace(i->arrival, idx);
+        if (i->pending && was_shared != i->request.shared) {
+          if (was_shared) r.pending_shared_.erase(i->arrival);
+          else r.pending_shared_.emplace(i->arrival, idx);
+        }
         r.group(*i);
         r.index_host(idx);
         if (!i->host.empty()) {

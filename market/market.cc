@@ -291,12 +291,13 @@ struct Market::Handler {
   // appeared (partitions were taken, not freed): then only shared instances are offered. After a
   // partition was freed on computer `freed_on` (`freed`), it is offered to the requests it suits
   // alone (Matcher::could_place_on, checked once per group of requests with the same release,
-  // conditions and, when they name a computer, client: every other capacity refused them already; a request the walk gave up on,
-  // kScanBoundReason, is tried in full), and once no partition is free anywhere, to none but
-  // shared instances: each request was tried again for every partition freed (50,000 waiting:
-  // 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of 1,000 meets:
-  // 137 ms, then 5.6 ms reading each one's conditions). Those not tried keep their reason. Whatever else changes capacity (a computer,
-  // its partitions, a supply) offers it to every request (`everything`), which also rewrites the
+  // conditions and, when they name a computer, client: every other capacity refused them
+  // already; a request the walk gave up on, kScanBoundReason, is tried in full), and once no
+  // partition is free anywhere, to none but shared instances: each request was tried again for
+  // every partition freed (50,000 waiting: 10.9 ms a free in a full market; 20,000 waiting on
+  // conditions no computer of 1,000 meets: 137 ms, then 5.6 ms reading each one's conditions).
+  // Those not tried keep their reason. Whatever else changes capacity (a computer, its
+  // partitions, a supply) offers it to every request (`everything`), which also rewrites the
   // reasons that changed.
   enum class Offer { everything, freed, hosts };
   void serve_pending(Offer offer = Offer::everything, std::string_view freed_on = {}) {

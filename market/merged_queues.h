@@ -6,12 +6,14 @@
 // A min-heap of each queue's next request, so a step costs the log of the number of queues: the
 // first version looked every queue up at every step, and 50,000 shared instances waiting ahead of
 // 500 fitting groups would have made 25 million lookups for one free. Folds may run between two
-// steps (a request visited is placed or given a new reason): they remove the request just visited
-// or queue ones past the walk's end, so a queue's head is read again whenever it is at or before
-// the last arrival returned. A request in two queues (its group and the scan-bound one) is
-// returned once.
+// steps (a request visited is placed or given a new reason): they remove the request just visited,
+// move it into or out of the scan-bound queue at its own arrival (a new reason), or queue ones
+// past the walk's end; so a queue never gains a request between the last arrival returned and its
+// head, and its head is read again whenever it is at or before that arrival. A request in two
+// queues (its group and the scan-bound one) is returned once.
 //
 // Sequencer thread only, like the registry's other accessors; the registry must outlive the walk.
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <queue>
@@ -43,6 +45,8 @@ class MergedQueues {
         continue;
       }
       const InstanceRegistry::Queued q = head(s, after);
+      // A head ahead of `after` can only have left (a later one comes): nothing is queued before it.
+      assert(q.instance == nullptr || arrival <= after || q.arrival >= arrival);
       if (q.instance != nullptr && q.arrival == arrival) return q;  // stays the head until passed
       heads_.pop();
       if (q.instance != nullptr) heads_.emplace(q.arrival, s);

@@ -1185,6 +1185,38 @@ TEST(MarketEntries, ARequestWhoseConditionsChangeWhileWaitingIsOfferedWhatItsNew
   f.expect_replay_equal();
 }
 
+// The market refuses a request that changes between shared and not, but a ledger may hold one
+// (older rules): folded while it waits, the request moves between the shared queue and the groups
+// and keeps its place.
+TEST(InstanceRegistryQueues, ARequestRecordedSharedWhileWaitingMovesBetweenTheQueues) {
+  InstanceRegistry reg;
+  auto requested = [](bool shared, StringMap sla) {
+    fact::Requested r;
+    r.instance = "SOFTINST-1";
+    r.requester = r.client = "alice";
+    r.title = "site";
+    r.release = kRelease;
+    r.software_type = "default";
+    r.sla = std::move(sla);
+    r.shared = shared;
+    return Fact{ubm::TimestampNs{1}, std::move(r)};
+  };
+  reg.apply_fact(requested(false, {{"region", "fr"}}));
+  reg.apply_fact(Fact{ubm::TimestampNs{2}, fact::Pending{"SOFTINST-1", "no computer"}});
+  EXPECT_EQ(reg.pending_group_count(), 1u);
+  EXPECT_EQ(reg.pending_shared_after(0).instance, nullptr);
+  reg.apply_fact(requested(true, {{"region", "fr"}}));
+  EXPECT_TRUE(reg.queues_consistent());
+  EXPECT_EQ(reg.pending_group_count(), 0u);
+  ASSERT_NE(reg.pending_shared_after(0).instance, nullptr);
+  EXPECT_EQ(reg.pending_shared_after(0).arrival, 1u) << "its place kept";
+  reg.apply_fact(requested(false, {{"region", "de"}}));
+  EXPECT_TRUE(reg.queues_consistent());
+  EXPECT_EQ(reg.pending_group_count(), 1u);
+  EXPECT_EQ(reg.pending_shared_after(0).instance, nullptr);
+  EXPECT_EQ(reg.pending_after(0).arrival, 1u);
+}
+
 TEST(MarketEncoding, EveryFactRoundTrips) {
   std::vector<fact::Body> bodies = {
       fact::ComputerSet{"C", "o", "n", Scope::close, 12, "EUR", "gpu", {{"region", "fr"}}},
