@@ -123,7 +123,8 @@ ubm::Status Market::rebuild() {
 // the batch that later mints it; the market rebuilds and mints the same id again, so every later
 // batch holding that command would fail the same way.
 namespace {
-// An instance guid the market minted ("SOFTINST-<n>"): only the market registers such ids.
+// An instance guid the market minted ("SOFTINST-<n>"): only the market registers such ids (since
+// reserved_id; an older ledger may hold a party or computer under one, see registered()).
 bool is_minted_instance(std::string_view id) { return id.starts_with("SOFTINST-"); }
 bool reserved_id(std::string_view id) {
   return id.starts_with("SOFTINST-") || id.starts_with("SR-") || id.starts_with("SUB-") ||
