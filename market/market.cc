@@ -334,10 +334,9 @@ struct Market::Handler {
       return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
     };
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
+      // (After a free, a group's request comes only while the freed computer has a partition free:
+      // MergedQueues drops the groups once it is taken.)
       const InstanceRegistry::Instance* i = queued.instance;
-      // After a free: only where the partition was freed, unless the walk gave up on it last time.
-      const bool where_freed = offer == Offer::freed && !i->request.shared && !i->pending_reason.starts_with(kScanBoundReason);
-      if (where_freed && (freed == nullptr || !freed->has_free())) continue;  // taken already: no condition to read
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
