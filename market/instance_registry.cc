@@ -241,6 +241,26 @@ std::string InstanceRegistry::group_key(const fact::Request& r) {
   return key;
 }
 
+std::string InstanceRegistry::shared_group_of_kind(std::string_view release, std::string_view type) {
+  std::string key("k");
+  put_field(key, release);
+  put_field(key, type);
+  return key;
+}
+
+std::string InstanceRegistry::shared_group_naming(std::string_view host) {
+  std::string key("i");
+  put_field(key, host);
+  return key;
+}
+
+std::string InstanceRegistry::shared_group_key(const fact::Request& r) {
+  for (const auto& [k, v] : r.sla) {
+    if (k == "instance_guid") return shared_group_naming(v);  // Matcher::host tries that host alone
+  }
+  return shared_group_of_kind(r.release, r.software_type);
+}
+
 void InstanceRegistry::enqueue(const Instance& i) {
   pending_.emplace(i.arrival, i.index);
   if (i.request.shared) pending_shared_.emplace(i.arrival, i.index);
@@ -248,7 +268,11 @@ void InstanceRegistry::enqueue(const Instance& i) {
 }
 
 void InstanceRegistry::group(const Instance& i) {
-  if (!i.pending || i.request.shared) return;
+  if (!i.pending) return;
+  if (i.request.shared) {
+    shared_groups_[shared_group_key(i.request)].emplace(i.arrival, i.index);
+    return;
+  }
   const std::string key = group_key(i.request);
   auto it = groups_.find(key);
   if (it == groups_.end()) it = groups_.emplace(key, std::map<uint64_t, uint32_t>{}).first;
@@ -257,23 +281,25 @@ void InstanceRegistry::group(const Instance& i) {
 }
 
 void InstanceRegistry::ungroup(const Instance& i) {
-  if (!i.pending || i.request.shared) return;
-  pending_scan_bound_.erase(i.arrival);
-  auto it = groups_.find(group_key(i.request));
-  if (it == groups_.end()) return;
+  if (!i.pending) return;
+  if (!i.request.shared) pending_scan_bound_.erase(i.arrival);
+  auto& groups = i.request.shared ? shared_groups_ : groups_;
+  auto it = groups.find(i.request.shared ? shared_group_key(i.request) : group_key(i.request));
+  if (it == groups.end()) return;
   it->second.erase(i.arrival);
-  if (it->second.empty()) groups_.erase(it);
+  if (it->second.empty()) groups.erase(it);
 }
 
 bool InstanceRegistry::queues_consistent() const {
   std::map<uint64_t, uint32_t> pending, shared, scan_bound;
-  std::map<std::string, std::map<uint64_t, uint32_t>> groups;
+  std::map<std::string, std::map<uint64_t, uint32_t>> groups, shared_groups;
   for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
     const Instance& i = instances_[idx];
     if (!i.pending) continue;
     pending.emplace(i.arrival, idx);
     if (i.request.shared) {
       shared.emplace(i.arrival, idx);
+      shared_groups[shared_group_key(i.request)].emplace(i.arrival, idx);
       continue;
     }
     groups[group_key(i.request)].emplace(i.arrival, idx);
@@ -283,6 +309,11 @@ bool InstanceRegistry::queues_consistent() const {
   for (const auto& [key, queue] : groups) {
     auto it = groups_.find(key);
     if (it == groups_.end() || it->second != queue) return false;
+  }
+  if (shared_groups.size() != shared_groups_.size()) return false;
+  for (const auto& [key, queue] : shared_groups) {
+    auto it = shared_groups_.find(key);
+    if (it == shared_groups_.end() || it->second != queue) return false;
   }
   return true;
 }
@@ -294,6 +325,12 @@ std::vector<InstanceRegistry::PendingGroup> InstanceRegistry::pending_groups() c
   return out;
 }
 
+InstanceRegistry::Queued InstanceRegistry::pending_shared_in_group_after(std::string_view key, uint64_t arrival) const {
+  auto it = shared_groups_.find(key);
+  if (it == shared_groups_.end()) return {};
+  return queued_after(it->second, arrival);
+}
+
 InstanceRegistry::Queued InstanceRegistry::pending_in_group_after(std::string_view key, uint64_t arrival) const {
   auto it = groups_.find(key);
   if (it == groups_.end()) return {};
@@ -303,6 +340,8 @@ InstanceRegistry::Queued InstanceRegistry::pending_in_group_after(std::string_vi
 void InstanceRegistry::index_host(uint32_t idx) {
   const Instance& i = instances_[idx];
   if (!is_host(i)) return;
+  if (new_hosts_.size() < kMaxNewHostsNoted) new_hosts_.push_back(idx);
+  else new_hosts_overflowed_ = true;
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::vector<uint32_t>{}).first;
@@ -565,6 +604,8 @@ void InstanceRegistry::clear() {
   pending_shared_.clear();
   groups_.clear();
   pending_scan_bound_.clear();
+  shared_groups_.clear();
+  mark_new_hosts();
   last_at_ = ubm::TimestampNs{0};
 }
 

@@ -148,6 +148,10 @@ struct Market::Handler {
   // Shared instances this command sent back to the queue, with why (requeue_slaves): the pass over
   // the queue that follows leaves that reason to them rather than the matcher's.
   boost::unordered_flat_set<std::string> requeued;
+  // The last place taken in the pending queue before this command: the instances it queues come
+  // after. With the hosts the registry notes as made (mark_new_hosts, at the start of each
+  // command), they are all a pass that offers hosts must try (serve_pending).
+  const uint64_t queued_before = m.instances_.last_arrival();
 
   // Registration state: the directory plus what this batch registered.
   bool registered(const std::string& id) const {
@@ -289,17 +293,22 @@ struct Market::Handler {
   }
 
   // Offers capacity to the pending queue, oldest first. After a request only hosts can have
-  // appeared (partitions were taken, not freed): then only shared instances are offered. After a
-  // partition was freed on computer `freed_on` (`freed`), it is offered to the requests it suits
-  // alone (Matcher::could_place_on, checked once per group of requests with the same release,
-  // conditions and, when they name a computer, client: every other capacity refused them
-  // already; a request the walk gave up on, kScanBoundReason, is tried in full), and once no
-  // partition is free anywhere, to none but shared instances: each request was tried again for
-  // every partition freed (50,000 waiting: 10.9 ms a free in a full market; 20,000 waiting on
-  // conditions no computer of 1,000 meets: 137 ms, then 5.6 ms reading each one's conditions).
-  // Those not tried keep their reason. Whatever else changes capacity (a computer, its
-  // partitions, a supply) offers it to every request (`everything`), which also rewrites the
-  // reasons that changed.
+  // appeared (partitions were taken, not freed): then only shared instances are offered (`hosts`),
+  // and only those the hosts made by this command may take (InstanceRegistry::new_hosts: the
+  // groups of their release and type and of their guid named as instance_guid) or this command
+  // queued (shared instances sent back from a host): every other one was refused by every host
+  // there was. After a partition was freed on computer `freed_on` (`freed`), it is offered to the
+  // requests it suits alone (Matcher::could_place_on, checked once per group of requests with the
+  // same release, conditions and, when they name a computer, client: every other capacity refused
+  // them already; a request the walk gave up on, kScanBoundReason, is tried in full), and once no
+  // partition is free anywhere, to none; a free makes no host, so of the shared instances only
+  // those this command queued are tried. Each request was tried again for every partition freed
+  // (50,000 waiting: 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of
+  // 1,000 meets: 137 ms, then 5.6 ms reading each one's conditions), and every shared instance
+  // for every request and free (5,000 waiting for a host that was down: 3.5 ms each). Those not
+  // tried keep their reason. Whatever else changes capacity (a computer, its partitions, a
+  // supply) offers it to every request (`everything`), which also rewrites the reasons that
+  // changed.
   enum class Offer { everything, freed, hosts };
   void serve_pending(Offer offer = Offer::everything, std::string_view freed_on = {}) {
     if (m.instances_.pending_count() == 0) return;
@@ -317,7 +326,7 @@ struct Market::Handler {
     // After a free, the requests for a partition come from the groups the freed computer fits
     // (InstanceRegistry::pending_groups: one request of each checked), beside the shared and the
     // scan-bound ones; the others are not read at all.
-    std::optional<MergedQueues> after_free;
+    std::optional<MergedQueues> some;  // the queues walked, unless every request is tried
     if (offer == Offer::freed) {
       std::vector<std::string> fitting;
       if (freed != nullptr && freed->has_free()) {
@@ -327,10 +336,19 @@ struct Market::Handler {
           if (c && m.matcher_.could_place_on(*freed, g.oldest->request.release, g.oldest->request.client, *c)) fitting.emplace_back(g.key);
         }
       }
-      after_free.emplace(m.instances_, std::move(fitting));
+      some.emplace(m.instances_, queued_before, std::move(fitting));
+    } else if (offer == Offer::hosts && !m.instances_.new_hosts_overflowed()) {
+      std::vector<std::string> served = shared_groups_served_by(m.instances_.new_hosts());
+      if (served.empty() && m.instances_.last_arrival() == queued_before) return;  // no host made, none queued
+      some.emplace(m.instances_, queued_before, std::vector<std::string>{}, std::move(served));
     }
+    // Hosts made by this pass (after a free: a request given the partition) serve the shared
+    // instances queued after them in it, as the walk of the whole queue did; the follow-up pass
+    // (new_host) offers them to the earlier ones. (More than kMaxNewHostsNoted hosts made by one
+    // free's pass, impossible short of that many scan-bound requests, are left to it alone.)
+    size_t hosts_seen = m.instances_.new_hosts().size();
     auto next = [&](uint64_t after) {
-      if (after_free) return after_free->next(after, !shared_only(), freed != nullptr && freed->has_free());
+      if (some) return some->next(after, !shared_only(), freed != nullptr && freed->has_free());
       return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
     };
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
@@ -357,10 +375,28 @@ struct Market::Handler {
       ensure_market_node();
       place(guid);
       new_host = new_host || !shared;
+      if (offer == Offer::freed && m.instances_.new_hosts().size() > hosts_seen) {
+        for (auto& key : shared_groups_served_by(m.instances_.new_hosts().subspan(hosts_seen))) some->add_shared_group(std::move(key), queued.arrival);
+        hosts_seen = m.instances_.new_hosts().size();
+      }
     }
     // An instance allocated in this pass is a host the shared instances queued before it were not
     // offered; one more pass serves them (a shared instance hosts nothing, so one is enough).
     if (new_host) serve_pending(Offer::hosts);
+  }
+
+  // The groups of shared instances waiting (InstanceRegistry) that `hosts` may take: those of
+  // their release and type and those naming them, each once.
+  std::vector<std::string> shared_groups_served_by(std::span<const uint32_t> hosts) const {
+    std::vector<std::string> groups;
+    for (uint32_t idx : hosts) {
+      const fact::Request& h = m.instances_.instance(idx).request;
+      groups.push_back(InstanceRegistry::shared_group_of_kind(h.release, h.software_type));
+      groups.push_back(InstanceRegistry::shared_group_naming(h.instance));
+    }
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    return groups;
   }
 
   Outcome outcome_of(const std::string& guid, bool written) const {
@@ -1052,6 +1088,7 @@ struct Market::Handler {
 ubm::Result<Outcome> Market::run(const Command& command, Batch& batch) {
   const ubm::TimestampNs now = options_.clock->now();
   const ubm::TimestampNs at = std::max(now, ubm::TimestampNs{last_at_.value() + 1});
+  instances_.mark_new_hosts();  // before the handler reads the queue's end (queued_before)
   Handler h{*this, batch, at};
   auto result = std::visit(h, command);
   if (h.wrote) last_at_ = at;

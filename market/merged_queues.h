@@ -1,7 +1,9 @@
 #pragma once
 // Several of the instance registry's pending queues walked as one, in arrival order: what a pass
-// over the queue after a partition was freed visits (Market's serve_pending): the shared instances,
-// the requests the matcher's walk gave up on, and the groups of requests the freed computer fits.
+// over the queue visits when only some requests can be served (Market's serve_pending): after a
+// partition was freed, the shared instances this command queued, the requests the matcher's walk
+// gave up on and the groups of requests the freed computer fits; after hosts were made, the
+// shared instances this command queued and the groups of shared instances those hosts may take.
 //
 // A min-heap of each queue's next request, so a step costs the log of the number of queues: the
 // first version looked every queue up at every step, and 50,000 shared instances waiting ahead of
@@ -13,6 +15,7 @@
 // queues (its group and the scan-bound one) is returned once.
 //
 // Sequencer thread only, like the registry's other accessors; the registry must outlive the walk.
+#include <algorithm>
 #include <cassert>
 #include <cstdint>
 #include <functional>
@@ -27,19 +30,32 @@ namespace slap::market {
 
 class MergedQueues {
  public:
-  // The shared and the scan-bound queue, then each group in `groups` (InstanceRegistry keys).
-  MergedQueues(const InstanceRegistry& registry, std::vector<std::string> groups) : r_(registry), groups_(std::move(groups)) {
-    for (size_t s = 0; s < kGroups + groups_.size(); ++s) push(s, 0);
+  // The shared queue past arrival `shared_after` (0: all of it; the last arrival before this
+  // command: those it queued), the scan-bound queue, each group in `groups` (InstanceRegistry
+  // group keys) and each group of shared instances in `shared_groups` (shared group keys).
+  MergedQueues(const InstanceRegistry& registry, uint64_t shared_after, std::vector<std::string> groups,
+               std::vector<std::string> shared_groups = {})
+      : r_(registry), shared_after_(shared_after), groups_(std::move(groups)), shared_groups_(std::move(shared_groups)) {
+    for (size_t s = 0; s < kGroups + groups_.size() + shared_groups_.size(); ++s) push(s, 0);
   }
 
-  // The first request queued after `after` in the queues still walked: the shared always; the
-  // scan-bound while `partitions` (a partition is free somewhere); the groups while `groups_open`
-  // (the freed computer still has a partition free). Once false, a flag must stay false for the
-  // rest of the walk: the queues it closes are dropped for good.
+  // Walks the shared group `key` too, from the first of its instances queued after `after` (the
+  // arrival last returned): a host made by the walk serves the shared instances queued after it in
+  // the same walk, as a walk of the whole queue does; the earlier ones are left to the next pass.
+  void add_shared_group(std::string key, uint64_t after) {
+    shared_groups_.push_back(std::move(key));
+    push(kGroups + groups_.size() + shared_groups_.size() - 1, after);
+  }
+
+  // The first request queued after `after` in the queues still walked: the shared ones always;
+  // the scan-bound while `partitions` (a partition is free somewhere); the groups while
+  // `groups_open` (the freed computer still has a partition free). Once false, a flag must stay
+  // false for the rest of the walk: the queues it closes are dropped for good. A shared instance
+  // in two of the queues walked (queued by this command, in a group) is returned once.
   InstanceRegistry::Queued next(uint64_t after, bool partitions, bool groups_open) {
     while (!heads_.empty()) {
       const auto [arrival, s] = heads_.top();
-      const bool walked = s == kShared || (partitions && (s == kScanBound || groups_open));
+      const bool walked = s == kShared || s >= kGroups + groups_.size() || (partitions && (s == kScanBound || groups_open));
       if (!walked) {
         heads_.pop();
         continue;
@@ -57,16 +73,18 @@ class MergedQueues {
  private:
   static constexpr size_t kShared = 0, kScanBound = 1, kGroups = 2;  // queue numbers; groups follow
   InstanceRegistry::Queued head(size_t s, uint64_t after) const {
-    if (s == kShared) return r_.pending_shared_after(after);
+    if (s == kShared) return r_.pending_shared_after(std::max(after, shared_after_));
     if (s == kScanBound) return r_.pending_scan_bound_after(after);
-    return r_.pending_in_group_after(groups_[s - kGroups], after);
+    if (s < kGroups + groups_.size()) return r_.pending_in_group_after(groups_[s - kGroups], after);
+    return r_.pending_shared_in_group_after(shared_groups_[s - kGroups - groups_.size()], after);
   }
   void push(size_t s, uint64_t after) {
     if (const auto q = head(s, after); q.instance != nullptr) heads_.emplace(q.arrival, s);
   }
 
   const InstanceRegistry& r_;
-  std::vector<std::string> groups_;
+  const uint64_t shared_after_;
+  std::vector<std::string> groups_, shared_groups_;
   using Head = std::pair<uint64_t, size_t>;  // (arrival of the queue's next request, queue)
   std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;
 };

@@ -452,6 +452,64 @@ TEST_F(MarketRules, SharedInstancesAttachToAHostWithoutAPartition) {
   w.expect_replay_equal();
 }
 
+// A pass that offers new hosts tries the shared instances of their release and type and those
+// naming them, not every one waiting: a shared instance naming a host (of another type, so its
+// release and type are not the host's) attaches as soon as that host gets a partition.
+TEST_F(MarketRules, ASharedInstanceNamingAWaitingHostAttachesOnceItIsPlaced) {
+  host("COMP-1", 1, {}, 1);
+  const auto& reg = w.market().instances();
+  Outcome blocker = w.request("blocker");  // takes the only partition
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(front.pending.empty());
+  Outcome site = w.request("site", {{"instance_guid", front.instance}}, "bob", true, RequestedState::started, {}, kRelease, "other");
+  ASSERT_FALSE(site.pending.empty());
+  Outcome other = w.request("other-site", {}, "bob", true, RequestedState::started, {}, kRelease, "other");
+  ASSERT_FALSE(other.pending.empty());
+  w.request("blocker", {}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-1", blocker.instance, ReportedState::destroyed});
+  EXPECT_EQ(reg.get(front.instance)->computer, "COMP-1");
+  EXPECT_EQ(reg.get(site.instance)->host, front.instance);
+  EXPECT_TRUE(reg.get(other.instance)->pending) << "no host of its type runs";
+  w.expect_replay_equal();
+}
+
+// A pass over the queue after a free walks it in arrival order: the host it places takes the shared
+// instances queued after it in the same walk, and the next pass the older ones, as the reference
+// model does (the attach order is the order they queue in again when their host goes).
+TEST_F(MarketRules, AHostPlacedAfterAFreeTakesTheSharedInstancesQueuedAfterItFirst) {
+  host("COMP-1", 1, {}, 1);
+  const auto& reg = w.market().instances();
+  Outcome blocker = w.request("blocker");
+  Outcome older = w.request("older", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome younger = w.request("younger", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(older.pending.empty() || front.pending.empty() || younger.pending.empty());
+  w.request("blocker", {}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-1", blocker.instance, ReportedState::destroyed});
+  EXPECT_EQ(reg.get(front.instance)->slaves, (std::vector<std::string>{younger.instance, older.instance}));
+  w.expect_replay_equal();
+}
+
+// A command that makes more hosts than the registry notes (kMaxNewHostsNoted) offers every
+// shared instance waiting: one queued before the last host made, of that host's type, attaches.
+TEST_F(MarketRules, ACommandMakingThousandsOfHostsStillServesTheSharedInstancesWaiting) {
+  constexpr int kHosts = static_cast<int>(InstanceRegistry::kMaxNewHostsNoted) + 2;
+  w.computer("COMP-big", 1);
+  w.format("COMP-big", kHosts);  // not supplying the release yet: every request waits
+  std::vector<Command> requests;
+  for (int k = 0; k + 1 < kHosts; ++k) requests.push_back(RequestInstance{"alice", "i" + std::to_string(k), kRelease, "default", {}, {}, false, RequestedState::started});
+  requests.push_back(RequestInstance{"bob", "site", kRelease, "frontend", {}, {}, true, RequestedState::started});
+  requests.push_back(RequestInstance{"alice", "front", kRelease, "frontend", {}, {}, false, RequestedState::started});
+  for (auto& r : w.market().execute_batch(requests)) ASSERT_TRUE(r.ok() && !r->pending.empty());
+  const auto& reg = w.market().instances();
+  w.supply("COMP-big");  // every request gets a partition in this one command, the front last
+  const auto front = reg.get("alice", "front");
+  ASSERT_TRUE(front && front->computer == "COMP-big");
+  EXPECT_EQ(reg.get("bob", "site")->host, front->request.instance);
+  EXPECT_EQ(reg.pending_count(), 0u);
+  w.expect_replay_equal();
+}
+
 // A shared instance lives in a host of its release and type: when either side changes, it moves
 // to a host that matches or waits for one. What touches it (a rename, a bang) touches its host.
 TEST_F(MarketRules, SharedInstancesFollowTheReleaseAndTypeOfTheirHost) {
@@ -481,6 +539,25 @@ TEST_F(MarketRules, SharedInstancesFollowTheReleaseAndTypeOfTheirHost) {
   ts = reg.get(cdn2.instance)->timestamp;
   w.ok(Bang{"bob", site.instance});
   EXPECT_GT(reg.get(cdn2.instance)->timestamp, ts);
+  w.expect_replay_equal();
+}
+
+// Shared instances sent back to the queue by their host (it changed type, or went) move to another
+// host of their release and type in the same command: the pass that follows tries every shared
+// instance the command queued, not only those the hosts it made may take.
+TEST_F(MarketRules, SharedInstancesSentBackByTheirHostMoveToAnotherHostOfTheirTypeAtOnce) {
+  host("COMP-1", 1, {}, 3);
+  const auto& reg = w.market().instances();
+  Outcome a = w.request("cdn-a", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  Outcome site = w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "cdn");
+  ASSERT_EQ(site.host, a.instance);
+  Outcome b = w.request("cdn-b", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  Outcome c = w.request("cdn-c", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  w.request("cdn-a", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(reg.get(site.instance)->host, b.instance) << "its host changed type";
+  w.request("cdn-b", {}, "alice", false, RequestedState::destroyed, {}, kRelease, "cdn");
+  w.ok(ReportState{"COMP-1", b.instance, ReportedState::destroyed});
+  EXPECT_EQ(reg.get(site.instance)->host, c.instance) << "its host went";
   w.expect_replay_equal();
 }
 
