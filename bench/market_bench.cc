@@ -669,6 +669,16 @@ struct UnmetBacklogWorld : MemoryMarket {
     if (!r || r->computer.empty()) return void(error = r ? "the churned instance was not placed" : r.error().to_string());
     churned = *r;
   }
+  // A release supplied to a computer and taken back: the supply offers the computer to the
+  // requests waiting (none of which it suits, nor could any other computer).
+  void supply_churn() {
+    const std::string computer = cat("COMP-", supplies++ % 1000);
+    for (bool available : {true, false}) {
+      auto r = market.execute(Supply{"owner", computer, release(1), available});
+      if (!r || !r->written) return void(error = r ? "the supply changed nothing" : r.error().to_string());
+    }
+  }
+  uint64_t supplies = 0;
   void churn() {
     auto d = market.execute(churn_request(RequestedState::destroyed));
     auto f = d ? market.execute(ReportState{churned.computer, churned.instance, ReportedState::destroyed}) : ubm::Result<Outcome>(d.error());
@@ -682,6 +692,19 @@ void BM_FreeWithUnmetBacklog(benchmark::State& state) {
   churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
 }
 BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
+
+// The same market: an iteration supplies a release to one of its computers and takes it back.
+void BM_SupplyWithUnmetBacklog(benchmark::State& state) {
+  static std::map<std::vector<int64_t>, std::unique_ptr<UnmetBacklogWorld>> worlds;
+  UnmetBacklogWorld& w = world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0)));
+  for (auto _ : state) {
+    if (!w.error.empty()) break;
+    w.supply_churn();
+  }
+  if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_SupplyWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

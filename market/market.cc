@@ -306,18 +306,24 @@ struct Market::Handler {
   // (50,000 waiting: 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of
   // 1,000 meets: 137 ms, then 5.6 ms reading each one's conditions), and every shared instance
   // for every request and free (5,000 waiting for a host that was down: 3.5 ms each). Those not
-  // tried keep their reason. Whatever else changes capacity (a computer, its partitions, a
-  // supply) offers it to every request (`everything`), which also rewrites the reasons that
-  // changed.
-  enum class Offer { everything, freed, hosts };
-  void serve_pending(Offer offer = Offer::everything, std::string_view freed_on = {}) {
+  // tried keep their reason.
+  // Whatever else changes a computer `on` (its properties, partitions or supplies: `computer`)
+  // visits every request waiting for a partition, in arrival order, and rewrites the reasons that
+  // changed. The matcher's answer is the same for each request of a group (same release,
+  // conditions and, when they name a computer, client), so it is asked once per group until a
+  // placement changes what it would answer (scan-bound requests are asked each). Of the shared
+  // instances, those the hosts on that computer may take (and those this command queued) are
+  // tried: no other host changed. The matcher was asked for each request before: 20,000 waiting
+  // on conditions no computer of 1,000 meets, 124 ms a supply (BM_SupplyWithUnmetBacklog).
+  enum class Offer { computer, freed, hosts };
+  void serve_pending(Offer offer, std::string_view on = {}) {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
     bool new_host = false;
     // Walked in place (the queue was copied for each pass) up to the last queued when the pass
     // began.
     const uint64_t last = m.instances_.last_arrival();
-    const CapacityIndex::Computer* freed = offer == Offer::freed ? m.capacity_.find(freed_on) : nullptr;
+    const CapacityIndex::Computer* freed = offer == Offer::freed ? m.capacity_.find(on) : nullptr;
     // Only shared instances to serve: their own queue (a request with one shared instance waiting
     // walked every request waiting for a partition: 4 ms a request with 50,000 of them).
     auto shared_only = [&] {
@@ -327,16 +333,21 @@ struct Market::Handler {
     // (InstanceRegistry::pending_groups: one request of each checked), beside the shared and the
     // scan-bound ones; the others are not read at all.
     std::optional<MergedQueues> some;  // the queues walked, unless every request is tried
+    // `computer`: the matcher's answer to a request of each group of `some`, until a placement.
+    std::vector<std::optional<std::string>> answers;
     if (offer == Offer::freed) {
       std::vector<std::string> fitting;
       if (freed != nullptr && freed->has_free()) {
         for (const auto& g : m.instances_.pending_groups()) {
-          if (!g.named.empty() && g.named != freed->guid) continue;  // names another computer
-          auto c = parse_sla(g.oldest->request.sla);
-          if (c && m.matcher_.could_place_on(*freed, g.oldest->request.release, g.oldest->request.client, *c)) fitting.emplace_back(g.key);
+          if (could_serve(*freed, g)) fitting.emplace_back(g.key);
         }
       }
       some.emplace(m.instances_, queued_before, std::move(fitting));
+    } else if (offer == Offer::computer) {
+      std::vector<std::string> groups;
+      for (const auto& g : m.instances_.pending_groups()) groups.emplace_back(g.key);
+      answers.resize(groups.size());
+      some.emplace(m.instances_, queued_before, std::move(groups), shared_groups_hosted_on(on));
     } else if (offer == Offer::hosts && !m.instances_.new_hosts_overflowed()) {
       std::vector<std::string> served = shared_groups_served_by(m.instances_.new_hosts());
       if (served.empty() && m.instances_.last_arrival() == queued_before) return;  // no host made, none queued
@@ -348,20 +359,34 @@ struct Market::Handler {
     // free's pass, impossible short of that many scan-bound requests, are left to it alone.)
     size_t hosts_seen = m.instances_.new_hosts().size();
     auto next = [&](uint64_t after) {
-      if (some) return some->next(after, !shared_only(), freed != nullptr && freed->has_free());
+      if (some) return some->next(after, !shared_only(), offer == Offer::computer || (freed != nullptr && freed->has_free()));
       return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
     };
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
       // (After a free, a group's request comes only while the freed computer has a partition free:
       // MergedQueues drops the groups once it is taken.)
       const InstanceRegistry::Instance* i = queued.instance;
+      // The matcher answers every request of a group alike (its walk gave up on them alike too,
+      // kScanBoundReason), until a placement changes what it would answer. A request that keeps
+      // its reason costs a comparison. (A scan-bound request may come from its group or from the
+      // scan-bound queue: asked in full from the latter.)
+      const std::optional<size_t> g = offer == Offer::computer ? some->last_group() : std::nullopt;
+      const bool as_group = g.has_value();
+      if (as_group && answers[*g] && *answers[*g] == i->pending_reason) continue;
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
       const fact::Request& q = i->request;  // not read past place(), which changes the instance
       const bool shared = q.shared;
-      Placement p = shared ? m.matcher_.host(q.release, q.software_type, q.client, *conditions)
-                           : m.matcher_.place(q.release, q.client, *conditions);
+      Placement p;
+      if (shared) {
+        p = m.matcher_.host(q.release, q.software_type, q.client, *conditions);
+      } else if (as_group && answers[*g]) {
+        p.reason = *answers[*g];
+      } else {
+        p = m.matcher_.place(q.release, q.client, *conditions);
+        if (as_group && !p.placed()) answers[*g] = p.reason;
+      }
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
         // max_price): the reason a client reads is the market's present one, not the first.
@@ -375,7 +400,8 @@ struct Market::Handler {
       ensure_market_node();
       place(guid);
       new_host = new_host || !shared;
-      if (offer == Offer::freed && m.instances_.new_hosts().size() > hosts_seen) {
+      std::fill(answers.begin(), answers.end(), std::nullopt);  // a partition taken changes them
+      if (some && m.instances_.new_hosts().size() > hosts_seen) {
         for (auto& key : shared_groups_served_by(m.instances_.new_hosts().subspan(hosts_seen))) some->add_shared_group(std::move(key), queued.arrival);
         hosts_seen = m.instances_.new_hosts().size();
       }
@@ -383,6 +409,25 @@ struct Market::Handler {
     // An instance allocated in this pass is a host the shared instances queued before it were not
     // offered; one more pass serves them (a shared instance hosts nothing, so one is enough).
     if (new_host) serve_pending(Offer::hosts);
+  }
+
+  // Whether computer `c` could take the requests of group `g` now (one of them checked).
+  bool could_serve(const CapacityIndex::Computer& c, const InstanceRegistry::PendingGroup& g) const {
+    if (!g.named.empty() && g.named != c.guid) return false;  // names another computer
+    auto conditions = parse_sla(g.oldest->request.sla);
+    return conditions && m.matcher_.could_place_on(c, g.oldest->request.release, g.oldest->request.client, *conditions);
+  }
+
+  // The groups of shared instances waiting that the hosts on `computer` may take.
+  std::vector<std::string> shared_groups_hosted_on(std::string_view computer) const {
+    std::vector<uint32_t> hosts;
+    if (const ComputerView::Computer* c = m.computers_.find(computer)) {
+      for (const auto& p : c->partitions) {
+        if (p.instance.empty()) continue;
+        if (const InstanceRegistry::Instance* i = m.instances_.find(p.instance)) hosts.push_back(i->index);
+      }
+    }
+    return shared_groups_served_by(hosts);
   }
 
   // The groups of shared instances waiting (InstanceRegistry) that `hosts` may take: those of
@@ -542,7 +587,7 @@ struct Market::Handler {
     if (!network) node(c.network, ubm::NodeKind::network, c.network);
     if (existing == nullptr) item(c.computer, ubm::ItemKind::computer, c.computer, c.owner);
     emit(std::move(f), {c.network, c.owner, {c.computer}, ubm::Money{ubm::Decimal::integer(c.price_minor), c.currency}});
-    serve_pending();
+    serve_pending(Offer::computer, c.computer);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
@@ -611,7 +656,7 @@ struct Market::Handler {
     for (const auto& ref : brand_new) item(partition_item(c.computer, ref), ubm::ItemKind::partition, ref, owner, c.computer);
     for (const auto& p : f.upserts) env.items.push_back(partition_item(c.computer, p.ref));
     emit(std::move(f), std::move(env));
-    serve_pending();
+    serve_pending(Offer::computer, c.computer);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
@@ -635,7 +680,7 @@ struct Market::Handler {
     const std::string owner = comp->props.owner, network = comp->props.network;
     const std::string rel = release_item(c.release);
     emit(fact::Supplied{c.computer, c.release, c.available}, {owner, network, {rel, c.computer}, {}});
-    if (c.available) serve_pending();
+    if (c.available) serve_pending(Offer::computer, c.computer);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 

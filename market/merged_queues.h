@@ -19,6 +19,7 @@
 #include <cassert>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <string>
 #include <utility>
@@ -63,11 +64,21 @@ class MergedQueues {
       const InstanceRegistry::Queued q = head(s, after);
       // A head ahead of `after` can only have left (a later one comes): nothing is queued before it.
       assert(q.instance == nullptr || arrival <= after || q.arrival >= arrival);
-      if (q.instance != nullptr && q.arrival == arrival) return q;  // stays the head until passed
+      if (q.instance != nullptr && q.arrival == arrival) {  // stays the head until passed
+        last_source_ = s;
+        return q;
+      }
       heads_.pop();
       if (q.instance != nullptr) heads_.emplace(q.arrival, s);
     }
     return {};
+  }
+
+  // The position in `groups` of the group the request last returned came from; nullopt when it
+  // came from another queue (a request in its group and the scan-bound queue may come from either).
+  std::optional<size_t> last_group() const {
+    if (last_source_ < kGroups || last_source_ >= kGroups + groups_.size()) return std::nullopt;
+    return last_source_ - kGroups;
   }
 
  private:
@@ -87,6 +98,7 @@ class MergedQueues {
   std::vector<std::string> groups_, shared_groups_;
   using Head = std::pair<uint64_t, size_t>;  // (arrival of the queue's next request, queue)
   std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;
+  size_t last_source_ = 0;
 };
 
 }  // namespace slap::market

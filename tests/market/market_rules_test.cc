@@ -490,6 +490,27 @@ TEST_F(MarketRules, AHostPlacedAfterAFreeTakesTheSharedInstancesQueuedAfterItFir
   w.expect_replay_equal();
 }
 
+// A supply offers its computer to every request waiting, in arrival order, and each keeps the
+// reason the market gives when its turn comes: the matcher is asked once per group of requests
+// alike, and again after a placement (here the partition taken between two requests of a group).
+TEST_F(MarketRules, AWaitingRequestsReasonIsTheMarketsAnswerWhenItsTurnCame) {
+  w.computer("COMP-de", 1, {{"region", "de"}});
+  w.format("COMP-de", 1);
+  w.computer("COMP-fr", 1, {{"region", "fr"}});  // supplies nothing
+  w.format("COMP-fr", 1);
+  const auto& reg = w.market().instances();
+  Outcome a1 = w.request("a1", {{"region", "fr"}});
+  Outcome b1 = w.request("b1");
+  Outcome a2 = w.request("a2", {{"region", "fr"}});
+  for (const Outcome* o : {&a1, &b1, &a2}) ASSERT_EQ(o->pending, "no computer supplies the release");
+  w.supply("COMP-de");
+  EXPECT_EQ(reg.get(b1.instance)->computer, "COMP-de");
+  EXPECT_EQ(reg.get(a1.instance)->pending_reason, "no free partition with region=fr");
+  EXPECT_EQ(reg.get(a2.instance)->pending_reason, "no open computer supplying the release has a free partition")
+      << "asked again after b1 took the partition";
+  w.expect_replay_equal();
+}
+
 // A command that makes more hosts than the registry notes (kMaxNewHostsNoted) offers every
 // shared instance waiting: one queued before the last host made, of that host's type, attaches.
 TEST_F(MarketRules, ACommandMakingThousandsOfHostsStillServesTheSharedInstancesWaiting) {
