@@ -639,7 +639,9 @@ BENCHMARK(BM_FreeWithBacklog)->ArgNames({"pending", "shared"})->ArgsProduct({{10
 struct UnmetBacklogWorld : MemoryMarket {
   Outcome churned;
 
-  explicit UnmetBacklogWorld(size_t n) {
+  // `distinct`: each waiting request with conditions of its own (a max_price of its own), so each
+  // is a group of one; else all alike.
+  explicit UnmetBacklogWorld(size_t n, bool distinct = false) {
     std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
                                   RegisterParty{"client", ubm::NodeKind::person, "client"}};
     for (uint64_t c = 0; c < 1000; ++c) {
@@ -653,8 +655,9 @@ struct UnmetBacklogWorld : MemoryMarket {
       commands.push_back(Supply{"owner", guid, release(0), true});
     }
     for (size_t k = 0; k < n; ++k) {
-      commands.push_back(RequestInstance{"client", cat("waiting-", k), release(0), "default", {},
-                                         normalized({{"cpu_core", "8"}, {"storage_interface", "ssd"}}), false, RequestedState::started});
+      StringMap sla{{"cpu_core", "8"}, {"storage_interface", "ssd"}};
+      if (distinct) sla.emplace_back("max_price", std::to_string(1000 + k));
+      commands.push_back(RequestInstance{"client", cat("waiting-", k), release(0), "default", {}, normalized(sla), false, RequestedState::started});
     }
     if (!run(commands)) return;
     if (market.instances().pending_count() != n) {
@@ -694,9 +697,10 @@ void BM_FreeWithUnmetBacklog(benchmark::State& state) {
 BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
 
 // The same market: an iteration supplies a release to one of its computers and takes it back.
+// groups:1, the requests waiting are alike; groups:0, each has conditions of its own.
 void BM_SupplyWithUnmetBacklog(benchmark::State& state) {
   static std::map<std::vector<int64_t>, std::unique_ptr<UnmetBacklogWorld>> worlds;
-  UnmetBacklogWorld& w = world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0)));
+  UnmetBacklogWorld& w = world_of(worlds, {state.range(0), state.range(1)}, static_cast<size_t>(state.range(0)), state.range(1) == 0);
   for (auto _ : state) {
     if (!w.error.empty()) break;
     w.supply_churn();
@@ -704,7 +708,7 @@ void BM_SupplyWithUnmetBacklog(benchmark::State& state) {
   if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_SupplyWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SupplyWithUnmetBacklog)->ArgNames({"pending", "groups"})->Args({100, 1})->Args({20'000, 1})->Args({20'000, 0})->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -340,8 +340,7 @@ InstanceRegistry::Queued InstanceRegistry::pending_in_group_after(std::string_vi
 void InstanceRegistry::index_host(uint32_t idx) {
   const Instance& i = instances_[idx];
   if (!is_host(i)) return;
-  if (new_hosts_.size() < kMaxNewHostsNoted) new_hosts_.push_back(idx);
-  else new_hosts_overflowed_ = true;
+  note_host_change(idx);
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::vector<uint32_t>{}).first;
@@ -359,8 +358,17 @@ void InstanceRegistry::unindex_host(uint32_t idx) {
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) return;
   auto& v = it->second;
-  if (auto at = std::lower_bound(v.begin(), v.end(), idx); at != v.end() && *at == idx) v.erase(at);
+  if (auto at = std::lower_bound(v.begin(), v.end(), idx); at != v.end() && *at == idx) {
+    v.erase(at);
+    note_host_change(idx);
+  }
   if (v.empty()) hosts_.erase(it);
+}
+
+void InstanceRegistry::note_host_change(uint32_t idx) {
+  if (!host_changes_.empty() && host_changes_.back() == idx) return;  // unindexed, then indexed again
+  if (host_changes_.size() < kMaxHostChangesNoted) host_changes_.push_back(idx);
+  else host_changes_overflowed_ = true;
 }
 
 void InstanceRegistry::fold(const Fact& fact) {
@@ -605,7 +613,7 @@ void InstanceRegistry::clear() {
   groups_.clear();
   pending_scan_bound_.clear();
   shared_groups_.clear();
-  mark_new_hosts();
+  mark_host_changes();
   last_at_ = ubm::TimestampNs{0};
 }
 

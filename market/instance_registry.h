@@ -111,24 +111,26 @@ class InstanceRegistry final : public FactProjection {
   size_t pending_group_count() const { return groups_.size(); }
   // Shared instances waiting, grouped by the hosts that could take them: those naming a host
   // (instance_guid) under that host, the others under the release and software type they run in
-  // (what Matcher::host walks). A host made offers itself to its two groups only: every shared
+  // (what Matcher::host walks). A host made or gone is offered to its two groups only: every shared
   // instance waiting was tried on each request and each free, 3.5 ms a request with 5,000 of
   // them waiting for a frontend that was down, and a request for each of 50,000 walked them all.
   static std::string shared_group_of_kind(std::string_view release, std::string_view type);
   static std::string shared_group_naming(std::string_view host);
   Queued pending_shared_in_group_after(std::string_view key, uint64_t arrival) const;
-  // The instances made hosts (or re-indexed as hosts: any change to one) since the last
-  // mark_new_hosts(), oldest first: what a pass that offers new hosts reads. Past
-  // kMaxNewHostsNoted the list stops and new_hosts_overflowed() says to offer every host.
-  // Not projection state: neither snapshotted nor compared (a replay marks nothing).
-  static constexpr size_t kMaxNewHostsNoted = 4096;
-  void mark_new_hosts() {
-    new_hosts_.clear();
-    new_hosts_overflowed_ = false;
+  // The hosts indexed or unindexed (made, changed, destroyed, freed) since the last
+  // mark_host_changes(), in that order: what a pass that offers hosts reads. A host made may take
+  // the shared instances of its groups; one gone changes their reasons, and may bring another
+  // host within Matcher::host's bounded walk. Past kMaxHostChangesNoted the list stops and
+  // host_changes_overflowed() says to offer every host. Not projection state: neither snapshotted
+  // nor compared (folds outside a command, as a replay's, fill it; nobody reads it then).
+  static constexpr size_t kMaxHostChangesNoted = 4096;
+  void mark_host_changes() {
+    host_changes_.clear();
+    host_changes_overflowed_ = false;
   }
-  std::span<const uint32_t> new_hosts() const { return new_hosts_; }
-  bool new_hosts_overflowed() const { return new_hosts_overflowed_; }
-  // Whether the queues (pending, shared, groups, scan-bound) are exactly what the instances' state
+  std::span<const uint32_t> host_changes() const { return host_changes_; }
+  bool host_changes_overflowed() const { return host_changes_overflowed_; }
+  // Whether the queues (pending, shared, groups, shared groups, scan-bound) are exactly what the instances' state
   // makes them, recomputed from scratch: for tests, after any fold.
   bool queues_consistent() const;
   // Requests for a partition whose last reason is the matcher's scan bound (kScanBoundReason): a
@@ -235,8 +237,9 @@ class InstanceRegistry final : public FactProjection {
   Map<std::map<uint64_t, uint32_t>> groups_;       // group_key -> its requests, arrival -> instance
   std::map<uint64_t, uint32_t> pending_scan_bound_;  // arrival -> instance: the scan-bound among pending_
   Map<std::map<uint64_t, uint32_t>> shared_groups_;  // shared_group_key -> its shared instances waiting
-  std::vector<uint32_t> new_hosts_;                  // since mark_new_hosts, at most kMaxNewHostsNoted
-  bool new_hosts_overflowed_ = false;
+  std::vector<uint32_t> host_changes_;               // since mark_host_changes, at most kMaxHostChangesNoted
+  bool host_changes_overflowed_ = false;
+  void note_host_change(uint32_t idx);
   Queued queued_after(const std::map<uint64_t, uint32_t>& queue, uint64_t arrival) const;
   ubm::TimestampNs last_at_{0};
 };

@@ -149,8 +149,8 @@ struct Market::Handler {
   // the queue that follows leaves that reason to them rather than the matcher's.
   boost::unordered_flat_set<std::string> requeued;
   // The last place taken in the pending queue before this command: the instances it queues come
-  // after. With the hosts the registry notes as made (mark_new_hosts, at the start of each
-  // command), they are all a pass that offers hosts must try (serve_pending).
+  // after. With the host changes the registry notes (mark_host_changes, at the start of each
+  // command), they tell a pass which shared instances it must try (serve_pending).
   const uint64_t queued_before = m.instances_.last_arrival();
 
   // Registration state: the directory plus what this batch registered.
@@ -292,30 +292,31 @@ struct Market::Handler {
     return out;
   }
 
-  // Offers capacity to the pending queue, oldest first. After a request only hosts can have
-  // appeared (partitions were taken, not freed): then only shared instances are offered (`hosts`),
-  // and only those the hosts made by this command may take (InstanceRegistry::new_hosts: the
-  // groups of their release and type and of their guid named as instance_guid) or this command
-  // queued (shared instances sent back from a host): every other one was refused by every host
-  // there was. After a partition was freed on computer `freed_on` (`freed`), it is offered to the
-  // requests it suits alone (Matcher::could_place_on, checked once per group of requests with the
-  // same release, conditions and, when they name a computer, client: every other capacity refused
-  // them already; a request the walk gave up on, kScanBoundReason, is tried in full), and once no
-  // partition is free anywhere, to none; a free makes no host, so of the shared instances only
-  // those this command queued are tried. Each request was tried again for every partition freed
-  // (50,000 waiting: 10.9 ms a free in a full market; 20,000 waiting on conditions no computer of
-  // 1,000 meets: 137 ms, then 5.6 ms reading each one's conditions), and every shared instance
-  // for every request and free (5,000 waiting for a host that was down: 3.5 ms each). Those not
-  // tried keep their reason.
-  // Whatever else changes a computer `on` (its properties, partitions or supplies: `computer`)
-  // visits every request waiting for a partition, in arrival order, and rewrites the reasons that
-  // changed. The matcher's answer is the same for each request of a group (same release,
-  // conditions and, when they name a computer, client), so it is asked once per group until a
-  // placement changes what it would answer (scan-bound requests are asked each). Of the shared
-  // instances, those the hosts on that computer may take (and those this command queued) are
-  // tried: no other host changed. The matcher was asked for each request before: 20,000 waiting
-  // on conditions no computer of 1,000 meets, 124 ms a supply (BM_SupplyWithUnmetBacklog).
-  enum class Offer { computer, freed, hosts };
+  // Offers capacity to the pending queue, oldest first, visiting only the requests the command's
+  // change may serve (at the end of each command no waiting request can be placed: only what the
+  // command changed can serve one). Those not visited keep their reason.
+  // - `hosts`, after a request (partitions were taken, not freed): shared instances only, those
+  //   of the groups of the hosts this command made, changed or removed (InstanceRegistry::
+  //   host_changes: their release and type, their guid named as instance_guid) and those this
+  //   command queued (sent back by their host). Every shared instance was tried for every request
+  //   and free: 5,000 waiting for a host that was down, 3.5 ms each.
+  // - `freed`, a partition freed on computer `on`: the groups of requests that computer suits
+  //   (Matcher::could_place_on, checked once per group: every other capacity refused them
+  //   already), the requests the matcher's walk gave up on (kScanBoundReason), and, once no
+  //   partition is free anywhere, none of them; of the shared instances, those this command
+  //   queued or whose host changed (a free makes no host). Each request was tried for every
+  //   partition freed: 20,000 waiting on conditions no computer of 1,000 meets, 137 ms a free.
+  // - `computer` (its properties) and `capacity` (its partitions or supplies), on computer `on`:
+  //   every request waiting for a partition, in arrival order, rewriting the reasons that changed.
+  //   The matcher's answer is the same for each request of a group (same release, conditions and,
+  //   when they name a computer, client; its walk gives up on them alike), so it is asked once per
+  //   group until a placement changes what it would answer. The matcher was asked for each
+  //   request: 20,000 waiting on conditions no computer of 1,000 meets, 124 ms a supply. Hosts
+  //   may serve other shared instances only when their computer's properties change (`computer`:
+  //   Matcher::host_fits reads nothing else of it), then the groups of the hosts on it are tried.
+  // In every walk a host placed serves the shared instances queued after it in the same walk; one
+  // more pass (`hosts`) offers it to those queued before, as a walk of the whole queue did.
+  enum class Offer { computer, capacity, freed, hosts };
   void serve_pending(Offer offer, std::string_view on = {}) {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
@@ -324,55 +325,41 @@ struct Market::Handler {
     // began.
     const uint64_t last = m.instances_.last_arrival();
     const CapacityIndex::Computer* freed = offer == Offer::freed ? m.capacity_.find(on) : nullptr;
-    // Only shared instances to serve: their own queue (a request with one shared instance waiting
-    // walked every request waiting for a partition: 4 ms a request with 50,000 of them).
-    auto shared_only = [&] {
-      return offer == Offer::hosts || (offer == Offer::freed && m.capacity_.free_partitions() == 0);
-    };
-    // After a free, the requests for a partition come from the groups the freed computer fits
-    // (InstanceRegistry::pending_groups: one request of each checked), beside the shared and the
-    // scan-bound ones; the others are not read at all.
-    std::optional<MergedQueues> some;  // the queues walked, unless every request is tried
-    // `computer`: the matcher's answer to a request of each group of `some`, until a placement.
-    std::vector<std::optional<std::string>> answers;
-    if (offer == Offer::freed) {
-      std::vector<std::string> fitting;
-      if (freed != nullptr && freed->has_free()) {
-        for (const auto& g : m.instances_.pending_groups()) {
-          if (could_serve(*freed, g)) fitting.emplace_back(g.key);
-        }
+    const bool by_group = offer == Offer::computer || offer == Offer::capacity;
+    // More host changes than the registry notes: every shared instance is offered, as before.
+    const bool every_shared = m.instances_.host_changes_overflowed();
+    std::vector<std::string> groups, shared_groups;
+    if (offer == Offer::freed && freed != nullptr && freed->has_free()) {
+      for (const auto& g : m.instances_.pending_groups()) {
+        if (could_serve(*freed, g)) groups.emplace_back(g.key);
       }
-      some.emplace(m.instances_, queued_before, std::move(fitting));
-    } else if (offer == Offer::computer) {
-      std::vector<std::string> groups;
+    } else if (by_group) {
       for (const auto& g : m.instances_.pending_groups()) groups.emplace_back(g.key);
-      answers.resize(groups.size());
-      some.emplace(m.instances_, queued_before, std::move(groups), shared_groups_hosted_on(on));
-    } else if (offer == Offer::hosts && !m.instances_.new_hosts_overflowed()) {
-      std::vector<std::string> served = shared_groups_served_by(m.instances_.new_hosts());
-      if (served.empty() && m.instances_.last_arrival() == queued_before) return;  // no host made, none queued
-      some.emplace(m.instances_, queued_before, std::vector<std::string>{}, std::move(served));
     }
-    // Hosts made by this pass (after a free: a request given the partition) serve the shared
-    // instances queued after them in it, as the walk of the whole queue did; the follow-up pass
-    // (new_host) offers them to the earlier ones. (More than kMaxNewHostsNoted hosts made by one
-    // free's pass, impossible short of that many scan-bound requests, are left to it alone.)
-    size_t hosts_seen = m.instances_.new_hosts().size();
+    if (!every_shared) {
+      shared_groups = shared_groups_served_by(m.instances_.host_changes());
+      if (offer == Offer::computer) {
+        for (auto& key : shared_groups_hosted_on(on)) shared_groups.push_back(std::move(key));
+      }
+    }
+    if (offer == Offer::hosts && !every_shared && shared_groups.empty() && m.instances_.last_arrival() == queued_before) return;
+    MergedQueues queues(m.instances_, every_shared ? 0 : queued_before, std::move(groups), std::move(shared_groups));
+    // Only shared instances to serve: a walk of their queues alone (a request with one shared
+    // instance waiting walked every request waiting for a partition: 4 ms a request with 50,000).
+    const bool partitions = offer != Offer::hosts;
     auto next = [&](uint64_t after) {
-      if (some) return some->next(after, !shared_only(), offer == Offer::computer || (freed != nullptr && freed->has_free()));
-      return shared_only() ? m.instances_.pending_shared_after(after) : m.instances_.pending_after(after);
+      const bool any_free = m.capacity_.free_partitions() != 0;
+      return queues.next(after, partitions && (by_group || any_free), by_group || (freed != nullptr && freed->has_free()));
     };
+    // `computer` and `capacity`: the matcher's answer to a request of each group, until a placement.
+    std::vector<std::optional<std::string>> answers(by_group ? m.instances_.pending_group_count() : 0);
+    size_t hosts_seen = m.instances_.host_changes().size();
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
-      // (After a free, a group's request comes only while the freed computer has a partition free:
-      // MergedQueues drops the groups once it is taken.)
       const InstanceRegistry::Instance* i = queued.instance;
-      // The matcher answers every request of a group alike (its walk gave up on them alike too,
-      // kScanBoundReason), until a placement changes what it would answer. A request that keeps
-      // its reason costs a comparison. (A scan-bound request may come from its group or from the
-      // scan-bound queue: asked in full from the latter.)
-      const std::optional<size_t> g = offer == Offer::computer ? some->last_group() : std::nullopt;
-      const bool as_group = g.has_value();
-      if (as_group && answers[*g] && *answers[*g] == i->pending_reason) continue;
+      // A request that keeps its reason costs a comparison. (A scan-bound request may come from
+      // its group or from the scan-bound queue: asked in full from the latter.)
+      const std::optional<size_t> g = by_group ? queues.last_group() : std::nullopt;
+      if (g && answers[*g] && *answers[*g] == i->pending_reason) continue;
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
@@ -381,11 +368,11 @@ struct Market::Handler {
       Placement p;
       if (shared) {
         p = m.matcher_.host(q.release, q.software_type, q.client, *conditions);
-      } else if (as_group && answers[*g]) {
+      } else if (g && answers[*g]) {
         p.reason = *answers[*g];
       } else {
         p = m.matcher_.place(q.release, q.client, *conditions);
-        if (as_group && !p.placed()) answers[*g] = p.reason;
+        if (g && !p.placed()) answers[*g] = p.reason;
       }
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
@@ -401,13 +388,13 @@ struct Market::Handler {
       place(guid);
       new_host = new_host || !shared;
       std::fill(answers.begin(), answers.end(), std::nullopt);  // a partition taken changes them
-      if (some && m.instances_.new_hosts().size() > hosts_seen) {
-        for (auto& key : shared_groups_served_by(m.instances_.new_hosts().subspan(hosts_seen))) some->add_shared_group(std::move(key), queued.arrival);
-        hosts_seen = m.instances_.new_hosts().size();
+      if (m.instances_.host_changes_overflowed()) {
+        queues.add_every_shared(queued.arrival);
+      } else if (m.instances_.host_changes().size() > hosts_seen) {
+        for (auto& key : shared_groups_served_by(m.instances_.host_changes().subspan(hosts_seen))) queues.add_shared_group(std::move(key), queued.arrival);
+        hosts_seen = m.instances_.host_changes().size();
       }
     }
-    // An instance allocated in this pass is a host the shared instances queued before it were not
-    // offered; one more pass serves them (a shared instance hosts nothing, so one is enough).
     if (new_host) serve_pending(Offer::hosts);
   }
 
@@ -656,7 +643,7 @@ struct Market::Handler {
     for (const auto& ref : brand_new) item(partition_item(c.computer, ref), ubm::ItemKind::partition, ref, owner, c.computer);
     for (const auto& p : f.upserts) env.items.push_back(partition_item(c.computer, p.ref));
     emit(std::move(f), std::move(env));
-    serve_pending(Offer::computer, c.computer);
+    serve_pending(Offer::capacity, c.computer);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
@@ -680,7 +667,7 @@ struct Market::Handler {
     const std::string owner = comp->props.owner, network = comp->props.network;
     const std::string rel = release_item(c.release);
     emit(fact::Supplied{c.computer, c.release, c.available}, {owner, network, {rel, c.computer}, {}});
-    if (c.available) serve_pending(Offer::computer, c.computer);
+    if (c.available) serve_pending(Offer::capacity, c.computer);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 
@@ -1133,7 +1120,7 @@ struct Market::Handler {
 ubm::Result<Outcome> Market::run(const Command& command, Batch& batch) {
   const ubm::TimestampNs now = options_.clock->now();
   const ubm::TimestampNs at = std::max(now, ubm::TimestampNs{last_at_.value() + 1});
-  instances_.mark_new_hosts();  // before the handler reads the queue's end (queued_before)
+  instances_.mark_host_changes();  // what this command changes of the hosts, for serve_pending
   Handler h{*this, batch, at};
   auto result = std::visit(h, command);
   if (h.wrote) last_at_ = at;

@@ -1,9 +1,11 @@
 #pragma once
 // Several of the instance registry's pending queues walked as one, in arrival order: what a pass
-// over the queue visits when only some requests can be served (Market's serve_pending): after a
-// partition was freed, the shared instances this command queued, the requests the matcher's walk
-// gave up on and the groups of requests the freed computer fits; after hosts were made, the
-// shared instances this command queued and the groups of shared instances those hosts may take.
+// over the queue visits (Market's serve_pending). After a partition was freed: the shared instances
+// this command queued, the requests the matcher's walk gave up on and the groups of requests the
+// freed computer fits. After hosts changed: the shared instances this command queued and the groups
+// of shared instances those hosts may take. After a computer changed: every group of requests, and
+// the groups of shared instances its hosts may take. A host placed by the walk adds its groups of
+// shared instances from there (add_shared_group), or every shared instance (add_every_shared).
 //
 // A min-heap of each queue's next request, so a step costs the log of the number of queues: the
 // first version looked every queue up at every step, and 50,000 shared instances waiting ahead of
@@ -12,7 +14,8 @@
 // move it into or out of the scan-bound queue at its own arrival (a new reason), or queue ones
 // past the walk's end; so a queue never gains a request between the last arrival returned and its
 // head, and its head is read again whenever it is at or before that arrival. A request in two
-// queues (its group and the scan-bound one) is returned once.
+// queues (its group and the scan-bound one; a shared instance queued by this command and in its
+// group) is returned once; a group added twice is walked once.
 //
 // Sequencer thread only, like the registry's other accessors; the registry must outlive the walk.
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include <functional>
 #include <optional>
 #include <queue>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,21 +42,31 @@ class MergedQueues {
                std::vector<std::string> shared_groups = {})
       : r_(registry), shared_after_(shared_after), groups_(std::move(groups)), shared_groups_(std::move(shared_groups)) {
     for (size_t s = 0; s < kGroups + groups_.size() + shared_groups_.size(); ++s) push(s, 0);
+    walked_shared_groups_.insert(shared_groups_.begin(), shared_groups_.end());
   }
 
   // Walks the shared group `key` too, from the first of its instances queued after `after` (the
   // arrival last returned): a host made by the walk serves the shared instances queued after it in
   // the same walk, as a walk of the whole queue does; the earlier ones are left to the next pass.
+  // A group already walked is not added again: the first time it was added, it was from an
+  // earlier arrival (each duplicate would cost a heap step at each of its requests).
   void add_shared_group(std::string key, uint64_t after) {
+    if (every_shared_ || !walked_shared_groups_.insert(key).second) return;
     shared_groups_.push_back(std::move(key));
     push(kGroups + groups_.size() + shared_groups_.size() - 1, after);
+  }
+  // Walks every shared instance queued after `after` too (more hosts made than the registry notes).
+  void add_every_shared(uint64_t after) {
+    if (every_shared_) return;
+    every_shared_ = true;
+    shared_after_ = 0;
+    push(kShared, after);
   }
 
   // The first request queued after `after` in the queues still walked: the shared ones always;
   // the scan-bound while `partitions` (a partition is free somewhere); the groups while
-  // `groups_open` (the freed computer still has a partition free). Once false, a flag must stay
-  // false for the rest of the walk: the queues it closes are dropped for good. A shared instance
-  // in two of the queues walked (queued by this command, in a group) is returned once.
+  // `groups_open` (after a free: the freed computer still has a partition free). Once false, a
+  // flag must stay false for the rest of the walk: the queues it closes are dropped for good.
   InstanceRegistry::Queued next(uint64_t after, bool partitions, bool groups_open) {
     while (!heads_.empty()) {
       const auto [arrival, s] = heads_.top();
@@ -94,7 +108,9 @@ class MergedQueues {
   }
 
   const InstanceRegistry& r_;
-  const uint64_t shared_after_;
+  uint64_t shared_after_;
+  bool every_shared_ = false;
+  std::set<std::string, std::less<>> walked_shared_groups_;
   std::vector<std::string> groups_, shared_groups_;
   using Head = std::pair<uint64_t, size_t>;  // (arrival of the queue's next request, queue)
   std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;
