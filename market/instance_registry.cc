@@ -340,7 +340,7 @@ InstanceRegistry::Queued InstanceRegistry::pending_in_group_after(std::string_vi
 void InstanceRegistry::index_host(uint32_t idx) {
   const Instance& i = instances_[idx];
   if (!is_host(i)) return;
-  note_host_change(idx);
+  note_host_change(i);
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::vector<uint32_t>{}).first;
@@ -360,15 +360,22 @@ void InstanceRegistry::unindex_host(uint32_t idx) {
   auto& v = it->second;
   if (auto at = std::lower_bound(v.begin(), v.end(), idx); at != v.end() && *at == idx) {
     v.erase(at);
-    note_host_change(idx);
+    note_host_change(i);  // as it was: a host that changed kind is noted under both
   }
   if (v.empty()) hosts_.erase(it);
 }
 
-void InstanceRegistry::note_host_change(uint32_t idx) {
-  if (!host_changes_.empty() && host_changes_.back() == idx) return;  // unindexed, then indexed again
-  if (host_changes_.size() < kMaxHostChangesNoted) host_changes_.push_back(idx);
-  else host_changes_overflowed_ = true;
+void InstanceRegistry::note_host_change(const Instance& h) {
+  if (pending_shared_.empty() || host_changes_overflowed_) return;  // nobody to offer it to, or everybody
+  for (std::string key : {shared_group_of_kind(h.request.release, h.request.software_type), shared_group_naming(h.request.instance)}) {
+    if (!shared_groups_.contains(key)) continue;  // no shared instance waits there
+    if (!host_changes_.empty() && host_changes_.back() == key) continue;  // unindexed, then indexed again
+    if (host_changes_.size() == kMaxHostChangesNoted) {
+      host_changes_overflowed_ = true;
+      return;
+    }
+    host_changes_.push_back(std::move(key));
+  }
 }
 
 void InstanceRegistry::fold(const Fact& fact) {
@@ -396,7 +403,11 @@ void InstanceRegistry::fold(const Fact& fact) {
         r.index_title(idx);
       } else {
         const uint32_t idx = index_of(i);
-        r.unindex_host(idx);
+        // Indexed as a host by its release, type and state alone: a change of parameters or
+        // conditions leaves it where it is (and is no host change to offer).
+        const bool rehost = i->request.release != f.release || i->request.software_type != f.software_type ||
+                            i->request.state != f.state || i->request.shared != f.shared;
+        if (rehost) r.unindex_host(idx);
         // Its release or conditions may change: out of its group here, back under them below, at
         // its place (and between the shared queue and the groups should it change between shared
         // and not, which the market refuses; older ledgers aside).
@@ -413,7 +424,7 @@ void InstanceRegistry::fold(const Fact& fact) {
           else r.pending_shared_.emplace(i->arrival, idx);
         }
         r.group(*i);
-        r.index_host(idx);
+        if (rehost) r.index_host(idx);
         if (!i->host.empty()) {
           if (Instance* h = r.at(i->host)) h->timestamp = at;
         }

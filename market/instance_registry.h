@@ -91,8 +91,7 @@ class InstanceRegistry final : public FactProjection {
     const Instance* instance = nullptr;
   };
   Queued pending_after(uint64_t arrival) const { return queued_after(pending_, arrival); }
-  // The same among the shared instances pending only (a pass that can serve only them walks them
-  // alone, not every request waiting for a partition).
+  // The same among the shared instances pending only.
   Queued pending_shared_after(uint64_t arrival) const { return queued_after(pending_shared_, arrival); }
   // Requests waiting for a partition (not shared), grouped by what decides which computers can
   // take them: the release, the conditions, and the client when they name a computer (a closed
@@ -116,19 +115,22 @@ class InstanceRegistry final : public FactProjection {
   // them waiting for a frontend that was down, and a request for each of 50,000 walked them all.
   static std::string shared_group_of_kind(std::string_view release, std::string_view type);
   static std::string shared_group_naming(std::string_view host);
+  static std::string shared_group_key(const fact::Request& r);  // a shared request's group
   Queued pending_shared_in_group_after(std::string_view key, uint64_t arrival) const;
-  // The hosts indexed or unindexed (made, changed, destroyed, freed) since the last
-  // mark_host_changes(), in that order: what a pass that offers hosts reads. A host made may take
-  // the shared instances of its groups; one gone changes their reasons, and may bring another
-  // host within Matcher::host's bounded walk. Past kMaxHostChangesNoted the list stops and
-  // host_changes_overflowed() says to offer every host. Not projection state: neither snapshotted
-  // nor compared (folds outside a command, as a replay's, fill it; nobody reads it then).
+  // The groups of shared instances waiting whose hosts changed (a host of theirs made, changed
+  // kind or state, destroyed or freed) since the last mark_host_changes(), in the order noted,
+  // maybe repeated: what a pass that offers hosts walks. A host made may take them; one gone
+  // changes their reasons, and may bring another host within Matcher::host's bounded walk. Only
+  // groups with an instance waiting are noted; past kMaxHostChangesNoted the notes stop and
+  // host_changes_overflowed() says to offer every shared instance. Not projection state: neither
+  // snapshotted nor compared (folds outside a command, as a replay's, fill it; nobody reads it
+  // then).
   static constexpr size_t kMaxHostChangesNoted = 4096;
   void mark_host_changes() {
     host_changes_.clear();
     host_changes_overflowed_ = false;
   }
-  std::span<const uint32_t> host_changes() const { return host_changes_; }
+  std::span<const std::string> host_changes() const { return host_changes_; }
   bool host_changes_overflowed() const { return host_changes_overflowed_; }
   // Whether the queues (pending, shared, groups, shared groups, scan-bound) are exactly what the instances' state
   // makes them, recomputed from scratch: for tests, after any fold.
@@ -172,7 +174,6 @@ class InstanceRegistry final : public FactProjection {
   // Length-prefixed fields: the named computer first (pending_groups reads it back), the release,
   // the client when a computer is named, then each condition's key and value.
   static std::string group_key(const fact::Request& r);
-  static std::string shared_group_key(const fact::Request& r);  // a shared request's, above
   void index_host(uint32_t idx);
   void unindex_host(uint32_t idx);
   void rebuild_indexes();
@@ -237,9 +238,9 @@ class InstanceRegistry final : public FactProjection {
   Map<std::map<uint64_t, uint32_t>> groups_;       // group_key -> its requests, arrival -> instance
   std::map<uint64_t, uint32_t> pending_scan_bound_;  // arrival -> instance: the scan-bound among pending_
   Map<std::map<uint64_t, uint32_t>> shared_groups_;  // shared_group_key -> its shared instances waiting
-  std::vector<uint32_t> host_changes_;               // since mark_host_changes, at most kMaxHostChangesNoted
+  std::vector<std::string> host_changes_;            // since mark_host_changes, at most kMaxHostChangesNoted
   bool host_changes_overflowed_ = false;
-  void note_host_change(uint32_t idx);
+  void note_host_change(const Instance& h);          // h's groups, as h is now
   Queued queued_after(const std::map<uint64_t, uint32_t>& queue, uint64_t arrival) const;
   ubm::TimestampNs last_at_{0};
 };

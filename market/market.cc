@@ -297,9 +297,10 @@ struct Market::Handler {
   // command changed can serve one). Those not visited keep their reason.
   // - `hosts`, after a request (partitions were taken, not freed): shared instances only, those
   //   of the groups of the hosts this command made, changed or removed (InstanceRegistry::
-  //   host_changes: their release and type, their guid named as instance_guid) and those this
-  //   command queued (sent back by their host). Every shared instance was tried for every request
-  //   and free: 5,000 waiting for a host that was down, 3.5 ms each.
+  //   host_changes: their release and type, their guid named as instance_guid), those this
+  //   command queued (sent back by their host), and those whose reason a batch's bound on reason
+  //   rewrites left behind (stale_shared_groups_). Every shared instance was tried for every
+  //   request and free: 5,000 waiting for a host that was down, 3.5 ms each.
   // - `freed`, a partition freed on computer `on`: the groups of requests that computer suits
   //   (Matcher::could_place_on, checked once per group: every other capacity refused them
   //   already), the requests the matcher's walk gave up on (kScanBoundReason), and, once no
@@ -337,9 +338,13 @@ struct Market::Handler {
       for (const auto& g : m.instances_.pending_groups()) groups.emplace_back(g.key);
     }
     if (!every_shared) {
-      shared_groups = shared_groups_served_by(m.instances_.host_changes());
+      shared_groups.assign(m.instances_.host_changes().begin(), m.instances_.host_changes().end());
       if (offer == Offer::computer) {
         for (auto& key : shared_groups_hosted_on(on)) shared_groups.push_back(std::move(key));
+      }
+      if (b.reasons < kMaxReasonUpdatesPerBatch && !m.stale_shared_groups_.empty()) {
+        shared_groups.insert(shared_groups.end(), m.stale_shared_groups_.begin(), m.stale_shared_groups_.end());
+        m.stale_shared_groups_.clear();  // those still left behind come back below
       }
     }
     if (offer == Offer::hosts && !every_shared && shared_groups.empty() && m.instances_.last_arrival() == queued_before) return;
@@ -377,21 +382,26 @@ struct Market::Handler {
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
         // max_price): the reason a client reads is the market's present one, not the first.
-        if (p.reason != i->pending_reason && b.reasons < kMaxReasonUpdatesPerBatch && !requeued.contains(guid)) {
-          ++b.reasons;
-          ensure_market_node();
-          emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
+        if (p.reason != i->pending_reason && !requeued.contains(guid)) {
+          if (b.reasons < kMaxReasonUpdatesPerBatch) {
+            ++b.reasons;
+            ensure_market_node();
+            emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
+          } else if (shared) {
+            m.stale_shared_groups_.insert(InstanceRegistry::shared_group_key(q));
+          }
         }
         continue;
       }
       ensure_market_node();
       place(guid);
-      new_host = new_host || !shared;
+      if (shared) continue;  // attached: it took no partition and made no host
+      new_host = true;
       std::fill(answers.begin(), answers.end(), std::nullopt);  // a partition taken changes them
       if (m.instances_.host_changes_overflowed()) {
         queues.add_every_shared(queued.arrival);
-      } else if (m.instances_.host_changes().size() > hosts_seen) {
-        for (auto& key : shared_groups_served_by(m.instances_.host_changes().subspan(hosts_seen))) queues.add_shared_group(std::move(key), queued.arrival);
+      } else {
+        for (const auto& key : m.instances_.host_changes().subspan(hosts_seen)) queues.add_shared_group(key, queued.arrival);
         hosts_seen = m.instances_.host_changes().size();
       }
     }

@@ -59,8 +59,10 @@ inline constexpr size_t kMaxMapEntries = 1024;  // parameters, SLA, connection p
 // host of some 300,000 shared instances) is still refused, and with it its batch.
 inline constexpr size_t kMaxBatchEntries = 50'000;
 // Pending reasons the passes over the queue of one decided batch rewrite at most (oldest first;
-// the passes of later batches that try every request, after a computer, its partitions or a
-// supply changed, do the rest; a pass after a free tries only the requests it suits): a supply
+// the passes of later batches that visit every request for a partition, after a computer, its
+// partitions or a supply changed, do the rest, and the first pass of the next batch tries again
+// the groups of shared instances left behind, Market::stale_shared_groups_; a pass after a free
+// tries only the requests it suits): a supply
 // that changes why 100,000 requests wait must not become one write of 100,000 entries, past what
 // the ledger takes in one append, nor may a batch of such commands add up to it.
 inline constexpr size_t kMaxReasonUpdatesPerBatch = 256;
@@ -185,6 +187,11 @@ class Market {
   };
   boost::unordered_flat_map<std::string, ReleaseId> release_ids_;
   bool market_node_durable_ = false;  // the directory holds kMarketNode (Handler::ensure_market_node)
+  // Groups of shared instances (InstanceRegistry::shared_group_key) a pass left with an out-of-date
+  // reason, the batch's reason rewrites being spent: the first pass of a batch with rewrites left
+  // tries them again (no pass visits a shared instance unless a host of its group changed).
+  // Deciding thread only; not projection state (lost on restart, as the reasons' refresh is).
+  boost::unordered_flat_set<std::string> stale_shared_groups_;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {

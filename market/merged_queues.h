@@ -40,7 +40,10 @@ class MergedQueues {
   // group keys) and each group of shared instances in `shared_groups` (shared group keys).
   MergedQueues(const InstanceRegistry& registry, uint64_t shared_after, std::vector<std::string> groups,
                std::vector<std::string> shared_groups = {})
-      : r_(registry), shared_after_(shared_after), groups_(std::move(groups)), shared_groups_(std::move(shared_groups)) {
+      : r_(registry), shared_after_(shared_after), every_shared_(shared_after == 0), groups_(std::move(groups)),
+        shared_groups_(std::move(shared_groups)) {
+    std::sort(shared_groups_.begin(), shared_groups_.end());
+    shared_groups_.erase(std::unique(shared_groups_.begin(), shared_groups_.end()), shared_groups_.end());
     for (size_t s = 0; s < kGroups + groups_.size() + shared_groups_.size(); ++s) push(s, 0);
     walked_shared_groups_.insert(shared_groups_.begin(), shared_groups_.end());
   }
@@ -50,9 +53,9 @@ class MergedQueues {
   // the same walk, as a walk of the whole queue does; the earlier ones are left to the next pass.
   // A group already walked is not added again: the first time it was added, it was from an
   // earlier arrival (each duplicate would cost a heap step at each of its requests).
-  void add_shared_group(std::string key, uint64_t after) {
+  void add_shared_group(const std::string& key, uint64_t after) {
     if (every_shared_ || !walked_shared_groups_.insert(key).second) return;
-    shared_groups_.push_back(std::move(key));
+    shared_groups_.push_back(key);
     push(kGroups + groups_.size() + shared_groups_.size() - 1, after);
   }
   // Walks every shared instance queued after `after` too (more hosts made than the registry notes).
@@ -109,7 +112,7 @@ class MergedQueues {
 
   const InstanceRegistry& r_;
   uint64_t shared_after_;
-  bool every_shared_ = false;
+  bool every_shared_;  // the shared queue is walked whole: groups of shared instances add nothing
   std::set<std::string, std::less<>> walked_shared_groups_;
   std::vector<std::string> groups_, shared_groups_;
   using Head = std::pair<uint64_t, size_t>;  // (arrival of the queue's next request, queue)

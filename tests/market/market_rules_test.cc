@@ -514,22 +514,71 @@ TEST_F(MarketRules, AWaitingRequestsReasonIsTheMarketsAnswerWhenItsTurnCame) {
 
 // A command that makes more hosts than the registry notes (kMaxHostChangesNoted) offers every
 // shared instance waiting, in the same order as any other: a host placed after the notes ran out
-// takes the shared instances queued after it in the same walk, then the older ones.
+// takes the shared instances queued after it in the same walk, then the older ones. (Each of the
+// thousands is named by a shared instance it does not suit, which waits on: each is noted.)
 TEST_F(MarketRules, ACommandMakingThousandsOfHostsStillServesTheSharedInstancesWaitingInOrder) {
   constexpr int kHosts = static_cast<int>(InstanceRegistry::kMaxHostChangesNoted) + 2;
   w.computer("COMP-big", 1);
   w.format("COMP-big", kHosts);  // not supplying the release yet: every request waits
   std::vector<Command> requests{RequestInstance{"bob", "older", kRelease, "frontend", {}, {}, true, RequestedState::started}};
+  const uint64_t first = w.market().instances().next_guid() + 1;  // minted in request order
   for (int k = 0; k + 1 < kHosts; ++k) requests.push_back(RequestInstance{"alice", "i" + std::to_string(k), kRelease, "default", {}, {}, false, RequestedState::started});
+  for (int k = 0; k + 1 < kHosts; ++k) {
+    requests.push_back(RequestInstance{"bob", "picky" + std::to_string(k), kRelease, "default", {},
+                                       {{"instance_guid", "SOFTINST-" + std::to_string(first + k)}, {"region", "jp"}}, true, RequestedState::started});
+  }
   requests.push_back(RequestInstance{"alice", "front", kRelease, "frontend", {}, {}, false, RequestedState::started});
   requests.push_back(RequestInstance{"bob", "younger", kRelease, "frontend", {}, {}, true, RequestedState::started});
   for (auto& r : w.market().execute_batch(requests)) ASSERT_TRUE(r.ok() && !r->pending.empty());
+  ASSERT_EQ(w.market().instances().get("alice", "i0")->request.instance, "SOFTINST-" + std::to_string(first));
   const auto& reg = w.market().instances();
   w.supply("COMP-big");  // every request gets a partition in this one command, the front last
   const auto front = reg.get("alice", "front");
   ASSERT_TRUE(front && front->computer == "COMP-big");
   EXPECT_EQ(front->slaves, (std::vector<std::string>{reg.get("bob", "younger")->request.instance, reg.get("bob", "older")->request.instance}));
-  EXPECT_EQ(reg.pending_count(), 0u);
+  EXPECT_TRUE(reg.host_changes_overflowed());
+  EXPECT_EQ(reg.pending_count(), static_cast<size_t>(kHosts - 1)) << "the picky ones";
+  w.expect_replay_equal();
+}
+
+// Only what makes an instance a host, or of which kind, is a host change: new parameters or
+// conditions are not, and offer nothing to the shared instances waiting.
+TEST_F(MarketRules, AHostsNewParametersAreNoHostChange) {
+  host("COMP-1", 1, {{"region", "fr"}}, 1);
+  const auto& reg = w.market().instances();
+  w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome site = w.request("site", {{"region", "de"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  ASSERT_FALSE(site.pending.empty());
+  w.request("front", {}, "alice", false, RequestedState::started, {{"size", "10"}}, kRelease, "frontend");
+  EXPECT_TRUE(reg.host_changes().empty());
+  w.request("front", {}, "alice", false, RequestedState::stopped, {{"size", "10"}}, kRelease, "frontend");
+  EXPECT_EQ(reg.host_changes().size(), 1u) << "its state is: the group of its release and type, noted once";
+}
+
+// A batch rewrites at most kMaxReasonUpdatesPerBatch reasons; a shared instance whose reason was
+// left behind (its named host went after the batch's rewrites were spent) reads the market's
+// answer after the next batch's first pass, though no host of its group changes again.
+TEST_F(MarketRules, ASharedInstancesReasonLeftBehindByABatchsBoundIsRewrittenByTheNextBatch) {
+  host("COMP-1", 1, {{"region", "fr"}}, 1);
+  const auto& reg = w.market().instances();
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome site = w.request("site", {{"instance_guid", front.instance}, {"region", "de"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  const std::string unmet = "instance_guid=" + front.instance + " does not satisfy instance_guid=" + front.instance + ", region=de";
+  ASSERT_EQ(site.pending, unmet);
+  const std::string other = "https://example.org/other.cfg";
+  std::vector<Command> waiting;
+  for (size_t k = 0; k <= kMaxReasonUpdatesPerBatch; ++k) {
+    waiting.push_back(RequestInstance{"alice", "w" + std::to_string(k), other, "default", {}, {}, false, RequestedState::started});
+  }
+  for (auto& r : w.market().execute_batch(waiting)) ASSERT_TRUE(r.ok() && r->pending == "no computer supplies the release");
+  w.computer("COMP-2", 1);  // no partition
+  // One batch: the supply changes why each of them waits, past the batch's bound; the front goes.
+  const std::vector<Command> batch{Supply{"owner", "COMP-2", other, true},
+                                   RequestInstance{"alice", "front", kRelease, "frontend", {}, {}, false, RequestedState::destroyed}};
+  for (auto& r : w.market().execute_batch(batch)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(reg.get(site.instance)->pending_reason, unmet) << "the batch's rewrites were spent";
+  w.request("another", {}, "alice", false, RequestedState::started, {}, other);
+  EXPECT_EQ(reg.get(site.instance)->pending_reason, "instance_guid=" + front.instance + " names no running host open to bob");
   w.expect_replay_equal();
 }
 
@@ -545,6 +594,38 @@ TEST_F(MarketRules, ASharedInstanceNamingAHostReadsWhyItWaitsOnceThatHostIsGone)
   EXPECT_EQ(reg.get(site.instance)->pending_reason, "instance_guid=" + front.instance + " names no running host open to bob");
   w.ok(ReportState{"COMP-1", front.instance, ReportedState::destroyed});
   EXPECT_EQ(reg.get(site.instance)->pending_reason, "instance_guid=" + front.instance + " names no running host open to bob");
+  w.expect_replay_equal();
+}
+
+// A shared instance lives in a host of its release and type: when either side changes, it moves
+// to a host that matches or waits for one. What touches it (a rename, a bang) touches its host.
+TEST_F(MarketRules, SharedInstancesFollowTheReleaseAndTypeOfTheirHost) {
+  host("COMP-1", 1, {}, 3);
+  const auto& reg = w.market().instances();
+  Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  Outcome cdn = w.request("cdn", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  Outcome site = w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_EQ(site.host, front.instance);
+  // The shared instance changes type: it leaves its host for one of the new type.
+  w.request("site", {}, "bob", true, RequestedState::started, {}, kRelease, "cdn");
+  EXPECT_EQ(reg.get(site.instance)->host, cdn.instance);
+  EXPECT_TRUE(reg.get(front.instance)->slaves.empty());
+  EXPECT_EQ(reg.get(cdn.instance)->slaves, std::vector<std::string>{site.instance});
+  // Its host changes type: no host of its type is left, it waits.
+  w.request("cdn", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
+  EXPECT_TRUE(reg.get(site.instance)->host.empty());
+  EXPECT_TRUE(reg.get(site.instance)->pending);
+  EXPECT_NE(reg.get(site.instance)->pending_reason.find("changed release or software type"), std::string::npos);
+  EXPECT_TRUE(reg.get(cdn.instance)->slaves.empty());
+  // A new host of its type serves it; renaming or banging it bumps that host's timestamp.
+  Outcome cdn2 = w.request("cdn2", {}, "alice", false, RequestedState::started, {}, kRelease, "cdn");
+  EXPECT_EQ(reg.get(site.instance)->host, cdn2.instance);
+  auto ts = reg.get(cdn2.instance)->timestamp;
+  w.ok(Rename{"bob", site.instance, "site-renamed"});
+  EXPECT_GT(reg.get(cdn2.instance)->timestamp, ts);
+  ts = reg.get(cdn2.instance)->timestamp;
+  w.ok(Bang{"bob", site.instance});
+  EXPECT_GT(reg.get(cdn2.instance)->timestamp, ts);
   w.expect_replay_equal();
 }
 
