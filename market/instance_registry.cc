@@ -306,6 +306,16 @@ bool InstanceRegistry::queues_consistent() const {
     if (i.pending_reason.starts_with(kScanBoundReason)) scan_bound.emplace(i.arrival, idx);
   }
   if (pending != pending_ || shared != pending_shared_ || scan_bound != pending_scan_bound_ || groups.size() != groups_.size()) return false;
+  // The hosts of each release and type, oldest first (Matcher::host walks them).
+  std::map<std::string, std::vector<uint32_t>> hosts;
+  for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
+    if (is_host(instances_[idx])) hosts[host_key(instances_[idx].request.release, instances_[idx].request.software_type)].push_back(idx);
+  }
+  if (hosts.size() != hosts_.size()) return false;
+  for (const auto& [key, v] : hosts) {
+    auto it = hosts_.find(key);
+    if (it == hosts_.end() || it->second != v) return false;
+  }
   for (const auto& [key, queue] : groups) {
     auto it = groups_.find(key);
     if (it == groups_.end() || it->second != queue) return false;
@@ -369,7 +379,9 @@ void InstanceRegistry::note_host_change(const Instance& h) {
   if (pending_shared_.empty() || host_changes_overflowed_) return;  // nobody to offer it to, or everybody
   for (std::string key : {shared_group_of_kind(h.request.release, h.request.software_type), shared_group_naming(h.request.instance)}) {
     if (!shared_groups_.contains(key)) continue;  // no shared instance waits there
-    if (!host_changes_.empty() && host_changes_.back() == key) continue;  // unindexed, then indexed again
+    // Unindexed, then indexed again: noted already (its two groups are the last two notes at most).
+    const size_t n = host_changes_.size();
+    if ((n >= 1 && host_changes_[n - 1] == key) || (n >= 2 && host_changes_[n - 2] == key)) continue;
     if (host_changes_.size() == kMaxHostChangesNoted) {
       host_changes_overflowed_ = true;
       return;

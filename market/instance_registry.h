@@ -132,8 +132,9 @@ class InstanceRegistry final : public FactProjection {
   }
   std::span<const std::string> host_changes() const { return host_changes_; }
   bool host_changes_overflowed() const { return host_changes_overflowed_; }
-  // Whether the queues (pending, shared, groups, shared groups, scan-bound) are exactly what the instances' state
-  // makes them, recomputed from scratch: for tests, after any fold.
+  // Whether the queues (pending, shared, groups, shared groups, scan-bound) and the index of hosts
+  // are exactly what the instances' state makes them, recomputed from scratch: for tests, after
+  // any fold.
   bool queues_consistent() const;
   // Requests for a partition whose last reason is the matcher's scan bound (kScanBoundReason): a
   // partition freed anywhere offers itself to them whatever it suits.

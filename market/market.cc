@@ -297,10 +297,11 @@ struct Market::Handler {
   // command changed can serve one). Those not visited keep their reason.
   // - `hosts`, after a request (partitions were taken, not freed): shared instances only, those
   //   of the groups of the hosts this command made, changed or removed (InstanceRegistry::
-  //   host_changes: their release and type, their guid named as instance_guid), those this
-  //   command queued (sent back by their host), and those whose reason a batch's bound on reason
-  //   rewrites left behind (stale_shared_groups_). Every shared instance was tried for every
+  //   host_changes: their release and type, their guid named as instance_guid) and those this
+  //   command queued (sent back by their host, or new). Every shared instance was tried for every
   //   request and free: 5,000 waiting for a host that was down, 3.5 ms each.
+  // - every pass: the groups of shared instances an earlier batch's bound on reason rewrites left
+  //   with an out-of-date reason, from the first left behind (Market::stale_shared_groups_).
   // - `freed`, a partition freed on computer `on`: the groups of requests that computer suits
   //   (Matcher::could_place_on, checked once per group: every other capacity refused them
   //   already), the requests the matcher's walk gave up on (kScanBoundReason), and, once no
@@ -342,13 +343,17 @@ struct Market::Handler {
       if (offer == Offer::computer) {
         for (auto& key : shared_groups_hosted_on(on)) shared_groups.push_back(std::move(key));
       }
-      if (b.reasons < kMaxReasonUpdatesPerBatch && !m.stale_shared_groups_.empty()) {
-        shared_groups.insert(shared_groups.end(), m.stale_shared_groups_.begin(), m.stale_shared_groups_.end());
-        m.stale_shared_groups_.clear();  // those still left behind come back below
-      }
     }
-    if (offer == Offer::hosts && !every_shared && shared_groups.empty() && m.instances_.last_arrival() == queued_before) return;
+    std::vector<std::pair<std::string, uint64_t>> stale;  // those still left behind come back below
+    if (b.reasons < kMaxReasonUpdatesPerBatch && !m.stale_shared_groups_.empty()) {
+      stale.assign(m.stale_shared_groups_.begin(), m.stale_shared_groups_.end());
+      m.stale_shared_groups_.clear();
+    }
+    if (offer == Offer::hosts && !every_shared && shared_groups.empty() && stale.empty() && m.instances_.last_arrival() == queued_before) {
+      return;
+    }
     MergedQueues queues(m.instances_, every_shared ? 0 : queued_before, std::move(groups), std::move(shared_groups));
+    for (const auto& [key, after] : stale) queues.add_shared_group(key, after);
     // Only shared instances to serve: a walk of their queues alone (a request with one shared
     // instance waiting walked every request waiting for a partition: 4 ms a request with 50,000).
     const bool partitions = offer != Offer::hosts;
@@ -388,7 +393,8 @@ struct Market::Handler {
             ensure_market_node();
             emit(fact::Pending{guid, std::move(p.reason)}, {q.client, std::string(kMarketNode), {guid}, {}});
           } else if (shared) {
-            m.stale_shared_groups_.insert(InstanceRegistry::shared_group_key(q));
+            auto [left, fresh] = m.stale_shared_groups_.try_emplace(InstanceRegistry::shared_group_key(q), queued.arrival - 1);
+            if (!fresh) left->second = std::min(left->second, queued.arrival - 1);
           }
         }
         continue;

@@ -188,10 +188,13 @@ class Market {
   boost::unordered_flat_map<std::string, ReleaseId> release_ids_;
   bool market_node_durable_ = false;  // the directory holds kMarketNode (Handler::ensure_market_node)
   // Groups of shared instances (InstanceRegistry::shared_group_key) a pass left with an out-of-date
-  // reason, the batch's reason rewrites being spent: the first pass of a batch with rewrites left
-  // tries them again (no pass visits a shared instance unless a host of its group changed).
-  // Deciding thread only; not projection state (lost on restart, as the reasons' refresh is).
-  boost::unordered_flat_set<std::string> stale_shared_groups_;
+  // reason, the batch's reason rewrites being spent, each with the arrival to walk it from (the
+  // first left behind, less one): the first pass of a later batch with rewrites left tries them
+  // again (no pass visits a shared instance unless a host of its group changed), so a group of
+  // 50,000 is walked once over the batches it takes, not whole each time. Deciding thread only;
+  // not projection state: lost on restart, and what a batch whose write failed took from it is
+  // lost too (the reasons stay as they were, as before this was kept).
+  boost::unordered_flat_map<std::string, uint64_t> stale_shared_groups_;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {

@@ -541,8 +541,8 @@ TEST_F(MarketRules, ACommandMakingThousandsOfHostsStillServesTheSharedInstancesW
   w.expect_replay_equal();
 }
 
-// Only what makes an instance a host, or of which kind, is a host change: new parameters or
-// conditions are not, and offer nothing to the shared instances waiting.
+// Only what makes an instance a host, or of which kind, is a host change: new parameters are
+// not, and offer nothing to the shared instances waiting.
 TEST_F(MarketRules, AHostsNewParametersAreNoHostChange) {
   host("COMP-1", 1, {{"region", "fr"}}, 1);
   const auto& reg = w.market().instances();
@@ -555,30 +555,35 @@ TEST_F(MarketRules, AHostsNewParametersAreNoHostChange) {
   EXPECT_EQ(reg.host_changes().size(), 1u) << "its state is: the group of its release and type, noted once";
 }
 
-// A batch rewrites at most kMaxReasonUpdatesPerBatch reasons; a shared instance whose reason was
-// left behind (its named host went after the batch's rewrites were spent) reads the market's
-// answer after the next batch's first pass, though no host of its group changes again.
+// A batch rewrites at most kMaxReasonUpdatesPerBatch reasons; shared instances whose reason was
+// left behind (their named host went after the batch's rewrites were spent) read the market's
+// answer after a later batch's first pass, though no host of their group changes again; that pass
+// walks their group from the first left behind.
 TEST_F(MarketRules, ASharedInstancesReasonLeftBehindByABatchsBoundIsRewrittenByTheNextBatch) {
   host("COMP-1", 1, {{"region", "fr"}}, 1);
   const auto& reg = w.market().instances();
   Outcome front = w.request("front", {}, "alice", false, RequestedState::started, {}, kRelease, "frontend");
-  Outcome site = w.request("site", {{"instance_guid", front.instance}, {"region", "de"}}, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  const StringMap sla{{"instance_guid", front.instance}, {"region", "de"}};
+  Outcome site1 = w.request("site1", sla, "bob", true, RequestedState::started, {}, kRelease, "frontend");
+  Outcome site2 = w.request("site2", sla, "bob", true, RequestedState::started, {}, kRelease, "frontend");
   const std::string unmet = "instance_guid=" + front.instance + " does not satisfy instance_guid=" + front.instance + ", region=de";
-  ASSERT_EQ(site.pending, unmet);
+  const std::string gone = "instance_guid=" + front.instance + " names no running host open to bob";
+  ASSERT_EQ(site2.pending, unmet);
   const std::string other = "https://example.org/other.cfg";
-  std::vector<Command> waiting;
-  for (size_t k = 0; k <= kMaxReasonUpdatesPerBatch; ++k) {
+  std::vector<Command> waiting;  // one rewrite short of the bound: site1 takes the last one
+  for (size_t k = 0; k + 1 < kMaxReasonUpdatesPerBatch; ++k) {
     waiting.push_back(RequestInstance{"alice", "w" + std::to_string(k), other, "default", {}, {}, false, RequestedState::started});
   }
   for (auto& r : w.market().execute_batch(waiting)) ASSERT_TRUE(r.ok() && r->pending == "no computer supplies the release");
   w.computer("COMP-2", 1);  // no partition
-  // One batch: the supply changes why each of them waits, past the batch's bound; the front goes.
+  // One batch: the supply changes why each of them waits; the front goes.
   const std::vector<Command> batch{Supply{"owner", "COMP-2", other, true},
                                    RequestInstance{"alice", "front", kRelease, "frontend", {}, {}, false, RequestedState::destroyed}};
   for (auto& r : w.market().execute_batch(batch)) ASSERT_TRUE(r.ok()) << r.error().to_string();
-  ASSERT_EQ(reg.get(site.instance)->pending_reason, unmet) << "the batch's rewrites were spent";
+  ASSERT_EQ(reg.get(site1.instance)->pending_reason, gone);
+  ASSERT_EQ(reg.get(site2.instance)->pending_reason, unmet) << "the batch's rewrites were spent";
   w.request("another", {}, "alice", false, RequestedState::started, {}, other);
-  EXPECT_EQ(reg.get(site.instance)->pending_reason, "instance_guid=" + front.instance + " names no running host open to bob");
+  EXPECT_EQ(reg.get(site2.instance)->pending_reason, gone);
   w.expect_replay_equal();
 }
 
