@@ -306,6 +306,15 @@ bool InstanceRegistry::queues_consistent() const {
     if (i.pending_reason.starts_with(kScanBoundReason)) scan_bound.emplace(i.arrival, idx);
   }
   if (pending != pending_ || shared != pending_shared_ || scan_bound != pending_scan_bound_ || groups.size() != groups_.size()) return false;
+  for (const auto& [key, queue] : groups) {
+    auto it = groups_.find(key);
+    if (it == groups_.end() || it->second != queue) return false;
+  }
+  if (shared_groups.size() != shared_groups_.size()) return false;
+  for (const auto& [key, queue] : shared_groups) {
+    auto it = shared_groups_.find(key);
+    if (it == shared_groups_.end() || it->second != queue) return false;
+  }
   // The hosts of each release and type, oldest first (Matcher::host walks them).
   std::map<std::string, std::vector<uint32_t>> hosts;
   for (uint32_t idx = 0; idx < instances_.size(); ++idx) {
@@ -315,15 +324,6 @@ bool InstanceRegistry::queues_consistent() const {
   for (const auto& [key, v] : hosts) {
     auto it = hosts_.find(key);
     if (it == hosts_.end() || it->second != v) return false;
-  }
-  for (const auto& [key, queue] : groups) {
-    auto it = groups_.find(key);
-    if (it == groups_.end() || it->second != queue) return false;
-  }
-  if (shared_groups.size() != shared_groups_.size()) return false;
-  for (const auto& [key, queue] : shared_groups) {
-    auto it = shared_groups_.find(key);
-    if (it == shared_groups_.end() || it->second != queue) return false;
   }
   return true;
 }
@@ -377,7 +377,7 @@ void InstanceRegistry::unindex_host(uint32_t idx) {
 
 void InstanceRegistry::note_host_change(const Instance& h) {
   if (pending_shared_.empty() || host_changes_overflowed_) return;  // nobody to offer it to, or everybody
-  for (std::string key : {shared_group_of_kind(h.request.release, h.request.software_type), shared_group_naming(h.request.instance)}) {
+  for (std::string& key : shared_groups_of_host(h.request)) {
     if (!shared_groups_.contains(key)) continue;  // no shared instance waits there
     // Unindexed, then indexed again: noted already (its two groups are the last two notes at most).
     const size_t n = host_changes_.size();

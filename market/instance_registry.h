@@ -4,6 +4,7 @@
 // node reported, its connection parameters, its timestamp, and the instance trees (children).
 //
 // Threading: `get` takes the shared lock (any thread); the other accessors are for the sequencer.
+#include <array>
 #include <deque>
 #include <functional>
 #include <map>
@@ -116,6 +117,10 @@ class InstanceRegistry final : public FactProjection {
   static std::string shared_group_of_kind(std::string_view release, std::string_view type);
   static std::string shared_group_naming(std::string_view host);
   static std::string shared_group_key(const fact::Request& r);  // a shared request's group
+  // The two groups a host (its request) may take from: its release and type's, and its guid's.
+  static std::array<std::string, 2> shared_groups_of_host(const fact::Request& host) {
+    return {shared_group_of_kind(host.release, host.software_type), shared_group_naming(host.instance)};
+  }
   Queued pending_shared_in_group_after(std::string_view key, uint64_t arrival) const;
   // The groups of shared instances waiting whose hosts changed (a host of theirs made, changed
   // kind or state, destroyed or freed) since the last mark_host_changes(), in the order noted,

@@ -361,15 +361,23 @@ struct Market::Handler {
       const bool any_free = m.capacity_.free_partitions() != 0;
       return queues.next(after, partitions && (by_group || any_free), by_group || (freed != nullptr && freed->has_free()));
     };
-    // `computer` and `capacity`: the matcher's answer to a request of each group, until a placement.
-    std::vector<std::optional<std::string>> answers(by_group ? m.instances_.pending_group_count() : 0);
+    // `computer` and `capacity`: the matcher's answer to a request of each group, valid while its
+    // placements count is the pass's (a placement changes what the matcher would answer; counting
+    // them spares clearing every group's answer at each).
+    struct Answer {
+      size_t placements = 0;  // the pass's count when asked; 0: never asked
+      std::string reason;
+    };
+    std::vector<Answer> answers(by_group ? m.instances_.pending_group_count() : 0);
+    size_t placements = 1;
+    auto answered = [&](std::optional<size_t> g) { return g && answers[*g].placements == placements; };
     size_t hosts_seen = m.instances_.host_changes().size();
     for (auto queued = next(0); queued.instance != nullptr && queued.arrival <= last; queued = next(queued.arrival)) {
       const InstanceRegistry::Instance* i = queued.instance;
       // A request that keeps its reason costs a comparison. (A scan-bound request may come from
       // its group or from the scan-bound queue: asked in full from the latter.)
       const std::optional<size_t> g = by_group ? queues.last_group() : std::nullopt;
-      if (g && answers[*g] && *answers[*g] == i->pending_reason) continue;
+      if (answered(g) && answers[*g].reason == i->pending_reason) continue;
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
       if (!conditions) continue;
@@ -378,11 +386,11 @@ struct Market::Handler {
       Placement p;
       if (shared) {
         p = m.matcher_.host(q.release, q.software_type, q.client, *conditions);
-      } else if (g && answers[*g]) {
-        p.reason = *answers[*g];
+      } else if (answered(g)) {
+        p.reason = answers[*g].reason;
       } else {
         p = m.matcher_.place(q.release, q.client, *conditions);
-        if (g && !p.placed()) answers[*g] = p.reason;
+        if (g && !p.placed()) answers[*g] = {placements, p.reason};
       }
       if (!p.placed()) {
         // Still waiting, maybe for another reason now (the release is supplied, but above its
@@ -403,7 +411,7 @@ struct Market::Handler {
       place(guid);
       if (shared) continue;  // attached: it took no partition and made no host
       new_host = true;
-      std::fill(answers.begin(), answers.end(), std::nullopt);  // a partition taken changes them
+      ++placements;  // a partition taken: every answer is asked again
       if (m.instances_.host_changes_overflowed()) {
         queues.add_every_shared(queued.arrival);
       } else {
@@ -421,29 +429,18 @@ struct Market::Handler {
     return conditions && m.matcher_.could_place_on(c, g.oldest->request.release, g.oldest->request.client, *conditions);
   }
 
-  // The groups of shared instances waiting that the hosts on `computer` may take.
+  // The groups of shared instances that the hosts on `computer` may take (MergedQueues drops the
+  // repeated ones).
   std::vector<std::string> shared_groups_hosted_on(std::string_view computer) const {
-    std::vector<uint32_t> hosts;
+    std::vector<std::string> groups;
     if (const ComputerView::Computer* c = m.computers_.find(computer)) {
       for (const auto& p : c->partitions) {
         if (p.instance.empty()) continue;
-        if (const InstanceRegistry::Instance* i = m.instances_.find(p.instance)) hosts.push_back(i->index);
+        const InstanceRegistry::Instance* i = m.instances_.find(p.instance);
+        if (i == nullptr) continue;
+        for (auto& key : InstanceRegistry::shared_groups_of_host(i->request)) groups.push_back(std::move(key));
       }
     }
-    return shared_groups_served_by(hosts);
-  }
-
-  // The groups of shared instances waiting (InstanceRegistry) that `hosts` may take: those of
-  // their release and type and those naming them, each once.
-  std::vector<std::string> shared_groups_served_by(std::span<const uint32_t> hosts) const {
-    std::vector<std::string> groups;
-    for (uint32_t idx : hosts) {
-      const fact::Request& h = m.instances_.instance(idx).request;
-      groups.push_back(InstanceRegistry::shared_group_of_kind(h.release, h.software_type));
-      groups.push_back(InstanceRegistry::shared_group_naming(h.instance));
-    }
-    std::sort(groups.begin(), groups.end());
-    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
     return groups;
   }
 
