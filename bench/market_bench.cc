@@ -28,6 +28,9 @@
 //   BM_FreeWithUnmetBacklog/pending:N  partitions free on 1,000 computers, N requests waiting on
 //                                   conditions none meets: an instance destroyed, freed, requested
 //                                   again; pending:100 is the baseline.
+//   BM_HostOfALargeKindDestroyedAndRestarted/hosts:N  N running instances of one release and
+//                                   type (hosts for shared instances): one requested destroyed,
+//                                   then started again; hosts:100 is the baseline.
 //   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
 //                                   of one tree of N (a root and its children), in memory; tree:100
 //                                   is the baseline: a report's cost must not grow with its tree's
@@ -581,6 +584,50 @@ void BM_StateReportInTree(benchmark::State& state) {
   churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
 }
 BENCHMARK(BM_StateReportInTree)->ArgName("tree")->Arg(100)->Arg(50'000)->Unit(benchmark::kMicrosecond);
+
+// n instances of one release and software type running (all hosts that shared instances of that
+// kind could attach to), on computers of 10,000 partitions. An iteration: one of them, taken in
+// turn from across the registry, requested destroyed (it is no host any more) and then started
+// again before its node confirms (a host again, at its place in registration order). hosts:100 is
+// the baseline: the cost must not grow with the number of hosts of a kind.
+struct HostKindWorld : MemoryMarket {
+  std::vector<std::string> titles;
+  size_t next = 0;
+
+  explicit HostKindWorld(size_t n) {
+    const std::string rel = release(0);
+    std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
+                                  RegisterParty{"client", ubm::NodeKind::person, "client"}};
+    for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
+      const std::string guid = cat("COMP-", c);
+      commands.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, 1, "EUR", "", {}});
+      DeclareCapacity d{guid, {}};
+      for (size_t p = 0; p < kMaxPartitionsPerComputer; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
+      commands.push_back(std::move(d));
+      commands.push_back(Supply{"owner", guid, rel, true});
+    }
+    for (size_t k = 0; k < n; ++k) {
+      titles.push_back(cat("host-", k));
+      commands.push_back(RequestInstance{"client", titles.back(), rel, "default", {}, {}, false, RequestedState::started});
+    }
+    if (!run(commands)) return;
+    if (market.instances().hosts(rel, "default").size() != n) error = "not every instance is a host";
+  }
+  void churn() {
+    // A stride coprime with n visits every instance, from all over the index.
+    const std::string& title = titles[(next++ * 7919) % titles.size()];
+    for (RequestedState s : {RequestedState::destroyed, RequestedState::started}) {
+      auto r = market.execute(RequestInstance{"client", title, release(0), "default", {}, {}, false, s});
+      if (!r || !r->written) return void(error = r ? "the request changed nothing" : r.error().to_string());
+    }
+  }
+};
+
+void BM_HostOfALargeKindDestroyedAndRestarted(benchmark::State& state) {
+  static std::map<std::vector<int64_t>, std::unique_ptr<HostKindWorld>> worlds;
+  churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
+}
+BENCHMARK(BM_HostOfALargeKindDestroyedAndRestarted)->ArgName("hosts")->Arg(100)->Arg(200'000)->Unit(benchmark::kMicrosecond);
 
 // A full market with a backlog: one computer of 100 partitions, all busy, and n requests waiting.
 // An iteration is what churn costs: an instance destroyed and its partition freed (the oldest

@@ -1,8 +1,8 @@
 #pragma once
-// An ordered sequence of capacity entries cut into short sorted chunks (one level of a B+ tree's
-// leaves): the matcher walks it in order from the head; inserting or erasing one element shifts
-// at most one chunk, and finding a place is a binary search over the chunks' last elements, then
-// inside one chunk.
+// An ordered sequence cut into short sorted chunks (one level of a B+ tree's leaves): the matcher
+// walks it in order from the head; inserting or erasing one element shifts at most one chunk, and
+// finding a place is a binary search over the chunks' last elements, then inside one chunk. It
+// holds the capacity index's orders and the instance registry's hosts of each kind.
 //
 // Why not one sorted vector: an allocation moves a computer from its (price, load) group to the
 // next load's group, past every computer of that price as loaded as it was. In a fleet where
@@ -79,6 +79,14 @@ class ChunkedSortedSequence {
       lasts_.insert(lasts_.begin() + static_cast<std::ptrdiff_t>(c) + 1, upper.back());
       chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(c) + 1, std::move(upper));
     }
+  }
+
+  // Whether an element equivalent to `v` is there.
+  bool contains(const T& v, const Less& less) const {
+    const size_t c = chunk_for(v, less);
+    if (c == chunks_.size()) return false;
+    auto it = std::lower_bound(chunks_[c].begin(), chunks_[c].end(), v, less);
+    return it != chunks_[c].end() && !less(v, *it);
   }
 
   // Erases the element equivalent to `v` for which `same` holds. Precondition: it is there.

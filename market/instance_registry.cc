@@ -167,9 +167,10 @@ InstanceRegistry::Queued InstanceRegistry::queued_after(const std::map<uint64_t,
   return {it->first, &instances_[it->second]};
 }
 
-std::span<const uint32_t> InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
+const InstanceRegistry::Hosts& InstanceRegistry::hosts(std::string_view release, std::string_view type) const {
+  static const Hosts none;
   auto it = hosts_.find(host_key(release, type));
-  if (it == hosts_.end()) return {};
+  if (it == hosts_.end()) return none;
   return it->second;
 }
 
@@ -323,7 +324,10 @@ bool InstanceRegistry::queues_consistent() const {
   if (hosts.size() != hosts_.size()) return false;
   for (const auto& [key, v] : hosts) {
     auto it = hosts_.find(key);
-    if (it == hosts_.end() || it->second != v) return false;
+    if (it == hosts_.end() || !it->second.consistent(std::less<uint32_t>{}) ||
+        !std::equal(v.begin(), v.end(), it->second.begin(), it->second.end())) {
+      return false;
+    }
   }
   return true;
 }
@@ -353,13 +357,8 @@ void InstanceRegistry::index_host(uint32_t idx) {
   note_host_change(i);
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
-  if (it == hosts_.end()) it = hosts_.emplace(scratch_, std::vector<uint32_t>{}).first;
-  auto& v = it->second;
-  if (v.empty() || v.back() < idx) {
-    v.push_back(idx);
-  } else if (auto at = std::lower_bound(v.begin(), v.end(), idx); *at != idx) {
-    v.insert(at, idx);
-  }
+  if (it == hosts_.end()) it = hosts_.emplace(scratch_, Hosts{}).first;
+  if (!it->second.contains(idx, std::less<uint32_t>{})) it->second.insert(idx, std::less<uint32_t>{});
 }
 
 void InstanceRegistry::unindex_host(uint32_t idx) {
@@ -367,9 +366,9 @@ void InstanceRegistry::unindex_host(uint32_t idx) {
   scratch_.assign(i.request.release).append(1, '\n').append(i.request.software_type);
   auto it = hosts_.find(std::string_view(scratch_));
   if (it == hosts_.end()) return;
-  auto& v = it->second;
-  if (auto at = std::lower_bound(v.begin(), v.end(), idx); at != v.end() && *at == idx) {
-    v.erase(at);
+  Hosts& v = it->second;
+  if (v.contains(idx, std::less<uint32_t>{})) {
+    v.erase(idx, std::less<uint32_t>{}, [](uint32_t) { return true; });  // indexes are unique
     note_host_change(i);  // as it was: a host that changed kind is noted under both
   }
   if (v.empty()) hosts_.erase(it);
