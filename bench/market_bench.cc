@@ -31,6 +31,10 @@
 //   BM_HostOfALargeKindDestroyedAndRestarted/hosts:N  N running instances of one release and
 //                                   type (hosts for shared instances): one requested destroyed,
 //                                   then started again; hosts:100 is the baseline.
+//   BM_SupplyWithUnmetBacklog/pending:N/distinct:D/own:O  the same market: a release supplied
+//                                   to a computer and taken back; distinct:1, every request waiting
+//                                   with conditions of its own; own:1, the release they run.
+//                                   pending:100 is the baseline.
 //   BM_StateReportInTree/tree:N     a node's state reports (started, then stopped) for the instances
 //                                   of one tree of N (a root and its children), in memory; tree:100
 //                                   is the baseline: a report's cost must not grow with its tree's
@@ -720,11 +724,14 @@ struct UnmetBacklogWorld : MemoryMarket {
     churned = *r;
   }
   // A release supplied to a computer and taken back: the supply offers the computer to the
-  // requests waiting (none of which it suits, nor could any other computer).
-  void supply_churn() {
-    const std::string computer = cat("COMP-", supplies++ % 1000);
-    for (bool available : {true, false}) {
-      auto r = market.execute(Supply{"owner", computer, release(1), available});
+  // requests waiting (none of which it suits, nor could any other computer). `own`: the release
+  // they wait for, taken back first (from a computer where none runs), then supplied again; else
+  // another release, which none of them runs.
+  void supply_churn(bool own) {
+    std::string computer = cat("COMP-", supplies++ % 1000);
+    if (computer == churned.computer) computer = cat("COMP-", supplies++ % 1000);
+    for (bool available : {!own, own}) {
+      auto r = market.execute(Supply{"owner", computer, release(own ? 0 : 1), available});
       if (!r || !r->written) return void(error = r ? "the supply changed nothing" : r.error().to_string());
     }
   }
@@ -745,17 +752,22 @@ BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->U
 
 // The same market: an iteration supplies a release to one of its computers and takes it back.
 // distinct:0, the requests waiting are alike (one group); distinct:1, each has conditions of its own.
+// own:0, a release none of them runs (a supply asks only the requests of its release again);
+// own:1, theirs (each of their groups is asked).
 void BM_SupplyWithUnmetBacklog(benchmark::State& state) {
   static std::map<std::vector<int64_t>, std::unique_ptr<UnmetBacklogWorld>> worlds;
   UnmetBacklogWorld& w = world_of(worlds, {state.range(0), state.range(1)}, static_cast<size_t>(state.range(0)), state.range(1) != 0);
   for (auto _ : state) {
     if (!w.error.empty()) break;
-    w.supply_churn();
+    w.supply_churn(state.range(2) != 0);
   }
   if (!w.error.empty()) return state.SkipWithError(w.error.c_str());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_SupplyWithUnmetBacklog)->ArgNames({"pending", "distinct"})->Args({100, 0})->Args({20'000, 0})->Args({20'000, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SupplyWithUnmetBacklog)
+    ->ArgNames({"pending", "distinct", "own"})
+    ->ArgsProduct({{100, 20'000}, {0, 1}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -217,11 +217,12 @@ void put_field(std::string& key, std::string_view field) {
   key += ':';
   key += field;
 }
-// The named computer, the key's first field.
-std::string_view named_of(std::string_view key) {
-  const size_t colon = key.find(':');
+// The field at `at` of a key put_field built; `at` moves past it.
+std::string_view field_at(std::string_view key, size_t& at) {
+  const size_t colon = key.find(':', at);
   size_t size = 0;
-  std::from_chars(key.data(), key.data() + colon, size);
+  std::from_chars(key.data() + at, key.data() + colon, size);
+  at = colon + 1 + size;
   return key.substr(colon + 1, size);
 }
 }  // namespace
@@ -335,7 +336,12 @@ bool InstanceRegistry::queues_consistent() const {
 std::vector<InstanceRegistry::PendingGroup> InstanceRegistry::pending_groups() const {
   std::vector<PendingGroup> out;
   out.reserve(groups_.size());
-  for (const auto& [key, queue] : groups_) out.push_back({key, named_of(key), &instances_[queue.begin()->second]});
+  for (const auto& [key, queue] : groups_) {
+    size_t at = 0;
+    const std::string_view named = field_at(key, at);  // group_key's first two fields
+    const std::string_view release = field_at(key, at);
+    out.push_back({key, named, release, &instances_[queue.begin()->second]});
+  }
   return out;
 }
 

@@ -103,7 +103,8 @@ class InstanceRegistry final : public FactProjection {
   // meet: each free read all of them, 5.6 ms). `named`: the computer the conditions name, if any.
   struct PendingGroup {
     std::string_view key;
-    std::string_view named;
+    std::string_view named;    // the computer its requests name, if any
+    std::string_view release;  // what its requests run (read off the key: no instance touched)
     const Instance* oldest;
   };
   std::vector<PendingGroup> pending_groups() const;

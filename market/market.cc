@@ -98,6 +98,7 @@ ubm::Status Market::rebuild() {
   in_flight_.clear();
   in_flight_ids_.clear();
   in_flight_journals_.clear();
+  stale_reasons_ = true;  // which reasons a failed batch left behind is not known
   decided_head_ = ubm::Seq{0};
   auto s = ledger_->scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
     for (auto* p : ps) p->apply(std::span<const ledger::EntryView>(&v, 1));
@@ -309,8 +310,14 @@ struct Market::Handler {
   //   queued or whose host changed (a free makes no host). Each request was tried for every
   //   partition freed: 20,000 waiting on conditions no computer of 1,000 meets, 137 ms a free.
   // - `computer` (its properties) and `capacity` (its partitions or supplies), on computer `on`:
-  //   every request waiting for a partition, in arrival order, rewriting the reasons that changed.
-  //   The matcher's answer is the same for each request of a group (same release, conditions and,
+  //   the requests waiting for a partition, in arrival order, rewriting the reasons that changed.
+  //   `computer`: every one of them (a computer's categories, scope or price may change the
+  //   reason of any request, whatever its release: one naming a region no computer had, say).
+  //   `capacity`: those of the releases `on` supplies, or of `release` alone when given (a supply
+  //   of it): the matcher's candidates and reasons for any other release never read `on` (nor
+  //   does a request naming `on` read its partitions before it reads its supplies), and a pass
+  //   places only on `on`. A supply walked every request waiting, of any release: 20,000 waiting,
+  //   3.9 ms. The matcher's answer is the same for each request of a group (same release, conditions and,
   //   when they name a computer, client; its walk gives up on them alike), so it is asked once per
   //   group until a placement changes what it would answer. The matcher was asked for each
   //   request: 20,000 waiting on conditions no computer of 1,000 meets, 124 ms a supply. Hosts
@@ -319,7 +326,7 @@ struct Market::Handler {
   // In every walk a host placed serves the shared instances queued after it in the same walk; one
   // more pass (`hosts`) offers it to those queued before, as a walk of the whole queue did.
   enum class Offer { computer, capacity, freed, hosts };
-  void serve_pending(Offer offer, std::string_view on = {}) {
+  void serve_pending(Offer offer, std::string_view on = {}, std::string_view release = {}) {
     if (m.instances_.pending_count() == 0) return;
     if (offer == Offer::hosts && m.instances_.pending_shared_count() == 0) return;
     bool new_host = false;
@@ -328,6 +335,8 @@ struct Market::Handler {
     const uint64_t last = m.instances_.last_arrival();
     const CapacityIndex::Computer* freed = offer == Offer::freed ? m.capacity_.find(on) : nullptr;
     const bool by_group = offer == Offer::computer || offer == Offer::capacity;
+    const OfferedReleases offered = m.stale_reasons_ ? OfferedReleases{} : offered_releases(offer, on, release);
+    bool cut = false;  // a reason this pass should rewrite is left as it is
     // More host changes than the registry notes: every shared instance is offered, as before.
     const bool every_shared = m.instances_.host_changes_overflowed();
     std::vector<std::string> groups, shared_groups;
@@ -336,7 +345,9 @@ struct Market::Handler {
         if (could_serve(*freed, g)) groups.emplace_back(g.key);
       }
     } else if (by_group) {
-      for (const auto& g : m.instances_.pending_groups()) groups.emplace_back(g.key);
+      for (const auto& g : m.instances_.pending_groups()) {
+        if (offered.has(g.release)) groups.emplace_back(g.key);
+      }
     }
     if (!every_shared) {
       shared_groups.assign(m.instances_.host_changes().begin(), m.instances_.host_changes().end());
@@ -377,6 +388,8 @@ struct Market::Handler {
       // A request that keeps its reason costs a comparison. (A scan-bound request may come from
       // its group or from the scan-bound queue: asked in full from the latter.)
       const std::optional<size_t> g = by_group ? queues.last_group() : std::nullopt;
+      // The scan-bound queue holds every release: the capacity offered serves some only.
+      if (!g && !i->request.shared && !offered.has(i->request.release)) continue;
       if (answered(g) && answers[*g].reason == i->pending_reason) continue;
       const std::string guid = i->request.instance;  // place() folds, which may move the registry's strings
       auto conditions = parse_sla(i->request.sla);
@@ -403,6 +416,8 @@ struct Market::Handler {
           } else if (shared) {
             auto [left, fresh] = m.stale_shared_groups_.try_emplace(InstanceRegistry::shared_group_key(q), queued.arrival - 1);
             if (!fresh) left->second = std::min(left->second, queued.arrival - 1);
+          } else {
+            cut = true;
           }
         }
         continue;
@@ -419,7 +434,34 @@ struct Market::Handler {
         hosts_seen = m.instances_.host_changes().size();
       }
     }
+    if (cut) {
+      m.stale_reasons_ = true;
+    } else if (by_group && offered.every) {
+      m.stale_reasons_ = false;  // every request for a partition was asked, every change written
+    }
     if (new_host) serve_pending(Offer::hosts);
+  }
+
+  // The releases whose requests a pass offering `offer` on computer `on` (of `release` alone when
+  // given) may serve, or change the reason of (see serve_pending): every release but for
+  // `capacity`. Copies: the pass folds facts.
+  struct OfferedReleases {
+    bool every = true;
+    std::vector<std::string> releases;
+    bool has(std::string_view r) const { return every || std::find(releases.begin(), releases.end(), r) != releases.end(); }
+  };
+  OfferedReleases offered_releases(Offer offer, std::string_view on, std::string_view release) const {
+    OfferedReleases o;
+    if (offer != Offer::capacity) return o;
+    o.every = false;
+    if (!release.empty()) {
+      o.releases.emplace_back(release);
+    } else if (const ComputerView::Computer* c = m.computers_.find(on)) {
+      for (const auto& [url, state] : c->supplies) {
+        if (state == "available") o.releases.push_back(url);
+      }
+    }
+    return o;
   }
 
   // Whether computer `c` could take the requests of group `g` now (one of them checked).
@@ -680,7 +722,7 @@ struct Market::Handler {
     const std::string owner = comp->props.owner, network = comp->props.network;
     const std::string rel = release_item(c.release);
     emit(fact::Supplied{c.computer, c.release, c.available}, {owner, network, {rel, c.computer}, {}});
-    if (c.available) serve_pending(Offer::capacity, c.computer);
+    if (c.available) serve_pending(Offer::capacity, c.computer, c.release);
     return Outcome{true, {}, {}, {}, {}, {}};
   }
 

@@ -259,6 +259,35 @@ TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
   w.expect_replay_equal();
 }
 
+// A supply or a declaration of capacity asks again only the requests of the releases its computer
+// supplies (no other request's reason reads that computer). Reasons a batch's bound left behind
+// are another matter: the next such pass asks every request, whatever the computer supplies.
+TEST_F(MarketRules, ReasonsLeftBehindByABatchsBoundAreRewrittenByTheNextCapacityOfAnyRelease) {
+  w.computer("COMP-1", 10);
+  w.format("COMP-1", 1);
+  const size_t n = kMaxReasonUpdatesPerBatch + 10;
+  std::vector<std::string> guids;
+  for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
+  const std::string other = w.request("other", {{"max_price", "5"}}, "alice", false, RequestedState::started, {}, kRelease2).instance;
+  const std::string dear = "no free partition at max_price=5 or less";
+  auto rewritten = [&] {
+    size_t c = 0;
+    for (const auto& g : guids) c += w.market().instances().get(g)->pending_reason == dear;
+    return c;
+  };
+  w.computer("COMP-2", 1);  // asks every request again (no reason changes): none is left behind
+  w.supply("COMP-1");
+  ASSERT_EQ(rewritten(), kMaxReasonUpdatesPerBatch);
+  // Capacity on a computer that supplies nothing they run: the ten left behind are written.
+  w.format("COMP-2", 1);
+  EXPECT_EQ(rewritten(), n);
+  // A supply of the other release serves the request that runs it.
+  w.supply("COMP-2", kRelease2);
+  EXPECT_EQ(w.market().instances().get(other)->computer, "COMP-2");
+  EXPECT_EQ(rewritten(), n);
+  w.expect_replay_equal();
+}
+
 // A release its node removed (it was requested destroyed) leaves the computer's list; only such a
 // release, and only once.
 TEST_F(MarketRules, AReleaseItsNodeRemovedLeavesTheComputersList) {
