@@ -195,11 +195,13 @@ class Market {
   // not projection state: lost on restart, and what a batch whose write failed took from it is
   // lost too (the reasons stay as they were, as before this was kept).
   boost::unordered_flat_map<std::string, uint64_t> stale_shared_groups_;
-  // A pass left a request for a partition with an out-of-date reason (the batch's rewrites spent),
-  // or nothing tells that none was (a start, a rebuild): the next pass offering capacity walks
-  // every release's requests, as a pass offering a computer's properties does, instead of those
-  // the computer supplies alone; one that walks them all and rewrites every reason it must clears
-  // it. Deciding thread only.
+  // A pass left a request for a partition without the reason it found for it (the batch's
+  // rewrites spent), a supply named a release the capacity index did not know (any request may
+  // ask for that name), or nothing tells (a start, a rebuild): the next pass offering capacity
+  // walks every release's requests, as a pass offering a computer's properties does, instead of
+  // those the computer supplies alone. A pass that walks them all and writes every reason it
+  // finds clears it (the reasons a placement later in the same walk changes stay as they were
+  // found: serve_pending). Deciding thread only.
   bool stale_reasons_ = true;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.

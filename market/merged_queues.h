@@ -3,8 +3,9 @@
 // over the queue visits (Market's serve_pending). After a partition was freed: the shared instances
 // this command queued, the requests the matcher's walk gave up on and the groups of requests the
 // freed computer fits. After hosts changed: the shared instances this command queued and the groups
-// of shared instances those hosts may take. After a computer changed: every group of requests, and
-// the groups of shared instances its hosts may take. A host placed by the walk adds its groups of
+// of shared instances those hosts may take. After a computer changed: the groups of requests it may
+// serve or explain otherwise (every group, or those of the releases it supplies: Market's
+// serve_pending), and the groups of shared instances its hosts may take. A host placed by the walk adds its groups of
 // shared instances from there (add_shared_group), or every shared instance (add_every_shared).
 //
 // A min-heap of each queue's next request, so a step costs the log of the number of queues: the

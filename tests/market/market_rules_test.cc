@@ -288,6 +288,21 @@ TEST_F(MarketRules, ReasonsLeftBehindByABatchsBoundAreRewrittenByTheNextCapacity
   w.expect_replay_equal();
 }
 
+// A release URL is any text, and the capacity index names releases beside capabilities and
+// categories: a supply of a release nobody supplied before may change why a request of another
+// release waits, so it asks every request again.
+TEST_F(MarketRules, ASupplyOfANewlyNamedReleaseAsksEveryRequestAgain) {
+  w.computer("COMP-1", 1);
+  w.format("COMP-1", 1);
+  w.supply("COMP-1");
+  const std::string a = w.request("a", {{"capability", "gpu"}}).instance;
+  EXPECT_EQ(w.market().instances().get(a)->pending_reason, "no computer has capability=gpu");
+  w.computer("COMP-2", 1);  // asks every request again (no reason changes)
+  w.supply("COMP-1", "gpu");
+  EXPECT_EQ(w.market().instances().get(a)->pending_reason, "no open computer with capability=gpu supplying the release has a free partition");
+  w.expect_replay_equal();
+}
+
 // A release its node removed (it was requested destroyed) leaves the computer's list; only such a
 // release, and only once.
 TEST_F(MarketRules, AReleaseItsNodeRemovedLeavesTheComputersList) {
@@ -520,8 +535,8 @@ TEST_F(MarketRules, AHostPlacedAfterAFreeTakesTheSharedInstancesQueuedAfterItFir
   w.expect_replay_equal();
 }
 
-// A supply offers its computer to every request waiting, in arrival order, and each keeps the
-// reason the market gives when its turn comes: the matcher is asked once per group of requests
+// A supply offers its computer to every request waiting for its release, in arrival order, and
+// each keeps the reason the market gives when its turn comes: the matcher is asked once per group of requests
 // alike, and again after a placement (here the partition taken between two requests of a group).
 TEST_F(MarketRules, AWaitingRequestsReasonIsTheMarketsAnswerWhenItsTurnCame) {
   w.computer("COMP-de", 1, {{"region", "de"}});
