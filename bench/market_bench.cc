@@ -25,7 +25,7 @@
 //                                   partition freed and taken by the oldest waiting request, one
 //                                   more queued; pending:100 is the baseline (the cost must not
 //                                   grow with the backlog).
-//   BM_FreeWithUnmetBacklog/pending:N  partitions free on 1,000 computers, N requests waiting on
+//   BM_FreeWithUnmetBacklog/pending:N/distinct:D  partitions free on 1,000 computers, N requests waiting on
 //                                   conditions none meets: an instance destroyed, freed, requested
 //                                   again; pending:100 is the baseline.
 //   BM_HostOfALargeKindDestroyedAndRestarted/hosts:N  N running instances of one release and
@@ -746,9 +746,9 @@ struct UnmetBacklogWorld : MemoryMarket {
 
 void BM_FreeWithUnmetBacklog(benchmark::State& state) {
   static std::map<std::vector<int64_t>, std::unique_ptr<UnmetBacklogWorld>> worlds;
-  churn(state, world_of(worlds, {state.range(0)}, static_cast<size_t>(state.range(0))));
+  churn(state, world_of(worlds, {state.range(0), state.range(1)}, static_cast<size_t>(state.range(0)), state.range(1) != 0));
 }
-BENCHMARK(BM_FreeWithUnmetBacklog)->ArgName("pending")->Arg(100)->Arg(20'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FreeWithUnmetBacklog)->ArgNames({"pending", "distinct"})->ArgsProduct({{100, 20'000}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 // The same market: an iteration supplies a release to one of its computers and takes it back.
 // distinct:0, the requests waiting are alike (one group); distinct:1, each has conditions of its own.

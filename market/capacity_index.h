@@ -34,6 +34,7 @@
 #include "market/candidates.h"
 #include "market/fact_projection.h"
 #include "market/interner.h"
+#include "market/string_key_map.h"
 
 namespace slap::market {
 
@@ -83,6 +84,8 @@ class CapacityIndex final : public FactProjection {
   const Computer& computer(uint32_t idx) const { return computers_[idx]; }
   uint32_t index_of(const Computer& c) const { return static_cast<uint32_t>(&c - computers_.data()); }
   uint32_t id(std::string_view s) const { return strings_.id(s); }  // kNone: nobody declared it
+  // How many names id() knows: a name, once known, keeps its id until the index is cleared.
+  size_t names() const { return strings_.size(); }
   const std::string& name(uint32_t id) const { return strings_.name(id); }  // precondition: an id(), not kNone
   // Open computers with a free partition supplying `release` under `capability` (kNone ids allowed:
   // they give nullptr).
@@ -140,12 +143,8 @@ class CapacityIndex final : public FactProjection {
   Entry entry(uint32_t idx) const;
   Order order() const { return Order{&computers_}; }
 
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   std::vector<Computer> computers_;
-  boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>> by_guid_;
+  StringKeyMap<uint32_t> by_guid_;
   Interner strings_;
   // Candidates live at stable addresses (computers point to them): node-based maps, never erased.
   std::unordered_map<uint64_t, Candidates> by_release_;  // key(release, capability)

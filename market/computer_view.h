@@ -14,6 +14,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "market/fact_projection.h"
+#include "market/string_key_map.h"
 
 namespace slap::market {
 
@@ -154,13 +155,7 @@ class ComputerView final : public FactProjection {
   void bump_location(std::string_view instance);
   static void skip_taken(Computer& c);  // advances free_from past busy and retired partitions
 
-  // Heterogeneous lookups: finding by a string_view copies nothing.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
-  using Index = boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>>;
+  using Index = StringKeyMap<uint32_t>;
   std::vector<Computer> computers_;
   // Parallel to computers_, apart from Computer (get() copies a Computer for every node's poll, and
   // a history only grows): partition index -> its ended tenancies, only for partitions that have
@@ -171,7 +166,7 @@ class ComputerView final : public FactProjection {
   struct Ended {
     uint32_t computer, partition, pos;
   };
-  boost::unordered_flat_map<std::string, std::vector<Ended>, Hash, std::equal_to<>> ended_by_;
+  StringKeyMap<std::vector<Ended>> ended_by_;
   std::optional<uint32_t> index_of(const Computer& c) const;  // by its guid; nullopt: not one of this view's
   Index by_guid_;
   Index location_;  // instance guid -> computer index

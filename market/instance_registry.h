@@ -19,6 +19,7 @@
 
 #include "market/candidates.h"
 #include "market/fact_projection.h"
+#include "market/string_key_map.h"
 
 namespace slap::market {
 
@@ -187,14 +188,8 @@ class InstanceRegistry final : public FactProjection {
   void unindex_host(uint32_t idx);
   void rebuild_indexes();
 
-  // Heterogeneous lookups: finding by a string_view copies nothing.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  // Open addressing (Boost 1.81): a lookup reads a metadata group and one slot holding the key.
   template <class V>
-  using Map = boost::unordered_flat_map<std::string, V, Hash, std::equal_to<>>;
+  using Map = StringKeyMap<V>;
   // A deque: growing never moves the instances (a vector of a million copied them all, touching
   // fresh pages, at each doubling) and pointers stay valid while folding.
   std::deque<Instance> instances_;

@@ -9,6 +9,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "market/types.h"
+#include "market/string_key_map.h"
 
 namespace slap::market {
 
@@ -35,11 +36,7 @@ class Interner {
   }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  boost::unordered_flat_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;  // open addressing
+  StringKeyMap<uint32_t> ids_;
   std::vector<std::string> names_;  // deque-like stability not needed: keys are copies
 };
 

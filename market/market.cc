@@ -99,6 +99,7 @@ ubm::Status Market::rebuild() {
   in_flight_ids_.clear();
   in_flight_journals_.clear();
   stale_reasons_ = true;  // which reasons a failed batch left behind is not known
+  prepared_groups_.clear();  // the capacity index names anew
   decided_head_ = ubm::Seq{0};
   auto s = ledger_->scan(ubm::Seq{1}, ubm::Seq{0}, [&](const ledger::EntryView& v) {
     for (auto* p : ps) p->apply(std::span<const ledger::EntryView>(&v, 1));
@@ -471,11 +472,25 @@ struct Market::Handler {
     return o;
   }
 
-  // Whether computer `c` could take the requests of group `g` now (one of them checked).
+  // Whether computer `c` could take the requests of group `g` now (one of them checked). The
+  // group's conditions are compiled once and kept (Market::prepared_groups_): parsing and
+  // compiling them for every group at every free cost 0.7 us a group, 14 ms a free with 20,000
+  // groups of one waiting.
   bool could_serve(const CapacityIndex::Computer& c, const InstanceRegistry::PendingGroup& g) const {
     if (!g.named.empty() && g.named != c.guid) return false;  // names another computer
-    auto conditions = parse_sla(g.oldest->request.sla);
-    return conditions && m.matcher_.could_place_on(c, g.oldest->request.release, g.oldest->request.client, *conditions);
+    auto it = m.prepared_groups_.find(g.key);
+    if (it == m.prepared_groups_.end() || it->second.names != m.capacity_.names()) {
+      auto conditions = parse_sla(g.oldest->request.sla);
+      if (!conditions) return false;
+      // Forgotten wholesale once it holds many groups no longer waiting (each is compiled again
+      // at its next free).
+      if (m.prepared_groups_.size() > 2 * m.instances_.pending_group_count() + 1024) m.prepared_groups_.clear();
+      it = m.prepared_groups_.insert_or_assign(std::string(g.key), m.matcher_.prepare(g.release, *conditions)).first;
+    }
+    // The client matters only to a request naming the computer (a closed one admits its owner's):
+    // the group's key holds it then, and the instance is not read otherwise.
+    const std::string_view client = g.named.empty() ? std::string_view() : std::string_view(g.oldest->request.client);
+    return m.matcher_.could_place_on(c, client, it->second);
   }
 
   // The groups of shared instances that the hosts on `computer` may take (MergedQueues drops the

@@ -39,6 +39,7 @@
 #include "market/hosting_clock.h"
 #include "market/instance_registry.h"
 #include "market/matcher.h"
+#include "market/string_key_map.h"
 #include "market/usage_journals.h"
 
 namespace slap::market {
@@ -203,6 +204,10 @@ class Market {
   // finds clears it (the reasons a placement later in the same walk changes stay as they were
   // found: serve_pending). Deciding thread only.
   bool stale_reasons_ = true;
+  // The conditions of groups of waiting requests (InstanceRegistry::group_key) compiled for the
+  // passes after a free (Handler::could_serve), each valid while the capacity index knows as many
+  // names as when it was compiled. Deciding thread only; cleared with the projections.
+  mutable StringKeyMap<Matcher::Prepared> prepared_groups_;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {

@@ -1,17 +1,8 @@
 #include "market/matcher.h"
 
-namespace slap::market {
+#include <cassert>
 
-struct Matcher::Compiled {
-  uint32_t release = kNone;
-  uint32_t capability = kNone;
-  uint32_t region = kNone;   // kNone: not asked
-  uint32_t network = kNone;  // kNone: not asked
-  std::vector<uint32_t> categories;
-  std::optional<ubm::Decimal> max_price;
-  int64_t max_minor = INT64_MAX;  // floor(max_price): an integer price satisfies it iff <= this
-  std::string impossible;  // a condition no computer can satisfy
-};
+namespace slap::market {
 
 Matcher::Compiled Matcher::compile(std::string_view release, const Conditions& c) const {
   Compiled k;
@@ -219,9 +210,18 @@ bool Matcher::still_hosts(const InstanceRegistry::Instance& h, std::string_view 
 
 bool Matcher::could_place_on(const CapacityIndex::Computer& m, std::string_view release, std::string_view client,
                              const Conditions& c) const {
-  const bool named = !c.computer_guid.empty();
-  if (!m.has_free() || (named && c.computer_guid != m.guid) || !admits(m, client, named)) return false;
-  const Compiled k = compile(release, c);
+  return could_place_on(m, client, prepare(release, c));
+}
+
+Matcher::Prepared Matcher::prepare(std::string_view release, const Conditions& c) const {
+  return Prepared{compile(release, c), c.computer_guid, capacity_.names()};
+}
+
+bool Matcher::could_place_on(const CapacityIndex::Computer& m, std::string_view client, const Prepared& p) const {
+  assert(p.names == capacity_.names());
+  const bool named = !p.computer_guid.empty();
+  if (!m.has_free() || (named && p.computer_guid != m.guid) || !admits(m, client, named)) return false;
+  const Compiled& k = p.k;
   return k.impossible.empty() && k.release != kNone && m.supplies(k.release) && satisfies(m, k);
 }
 

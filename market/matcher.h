@@ -17,8 +17,11 @@
 // release's order and, when asked, the region's or network's; those two hold every release, and
 // the computers there that do not supply the request's are passed over by their release bits
 // (capacity_index.h), not counted as steps: such a walk is bounded by the smaller order's size.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "market/capacity_index.h"
 #include "market/computer_view.h"
@@ -56,8 +59,30 @@ class Matcher {
   bool could_place_on(const CapacityIndex::Computer& computer, std::string_view release, std::string_view client,
                       const Conditions& c) const;
 
+  // Conditions against the capacity index's names (kNone: nobody declared it).
+  struct Compiled {
+    uint32_t release = kNone;
+    uint32_t capability = kNone;
+    uint32_t region = kNone;   // kNone: not asked
+    uint32_t network = kNone;  // kNone: not asked
+    std::vector<uint32_t> categories;
+    std::optional<ubm::Decimal> max_price;
+    int64_t max_minor = INT64_MAX;  // floor(max_price): an integer price satisfies it iff <= this
+    std::string impossible;  // a condition no computer can satisfy
+  };
+  // A request's conditions compiled once, for could_place_on on many computers or many times (a
+  // pass after a free asks it of each group of waiting requests): valid while the capacity index
+  // knows as many names as `names` (CapacityIndex::names: one joining may make a condition
+  // possible, and a cleared index gives ids anew).
+  struct Prepared {
+    Compiled k;
+    std::string computer_guid;  // the computer the conditions name, if any
+    size_t names = 0;
+  };
+  Prepared prepare(std::string_view release, const Conditions& c) const;
+  bool could_place_on(const CapacityIndex::Computer& computer, std::string_view client, const Prepared& p) const;
+
  private:
-  struct Compiled;
   Compiled compile(std::string_view release, const Conditions& c) const;
   bool satisfies(const CapacityIndex::Computer& computer, const Compiled& k) const;
   std::string explain(const Compiled& k, const Conditions& c) const;

@@ -303,6 +303,35 @@ TEST_F(MarketRules, ASupplyOfANewlyNamedReleaseAsksEveryRequestAgain) {
   w.expect_replay_equal();
 }
 
+// A partition freed is offered to the groups of waiting requests its computer suits, each group's
+// conditions compiled once and kept: a condition no computer could meet when compiled (a region
+// nobody had) is compiled again once a computer brings it.
+TEST_F(MarketRules, AFreedPartitionServesARequestWhoseRegionNoComputerHadWhenItFirstWaited) {
+  w.computer("COMP-1", 1, {{"region", "fr"}});
+  w.format("COMP-1", 1);
+  w.supply("COMP-1");
+  const Outcome x = w.request("x");
+  ASSERT_EQ(x.computer, "COMP-1");
+  const Outcome y = w.request("y", {{"computer_guid", "COMP-2"}});  // waits for a computer to come
+  const Outcome a = w.request("a", {{"region", "de"}});
+  EXPECT_EQ(w.market().instances().get(a.instance)->pending_reason, "no computer has region=de");
+  // A free on COMP-1: a's group is checked against it (and its conditions kept), not served.
+  w.request("x", {}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-1", x.instance, ReportedState::destroyed});
+  EXPECT_TRUE(w.market().instances().get(a.instance)->pending);
+  // COMP-2 comes, in region de; y, older, takes its one partition.
+  w.computer("COMP-2", 1, {{"region", "de"}});
+  w.format("COMP-2", 1);
+  w.supply("COMP-2");
+  ASSERT_EQ(w.market().instances().get(y.instance)->computer, "COMP-2");
+  EXPECT_TRUE(w.market().instances().get(a.instance)->pending);
+  // y goes: its partition is a's.
+  w.request("y", {{"computer_guid", "COMP-2"}}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-2", y.instance, ReportedState::destroyed});
+  EXPECT_EQ(w.market().instances().get(a.instance)->computer, "COMP-2");
+  w.expect_replay_equal();
+}
+
 // A release its node removed (it was requested destroyed) leaves the computer's list; only such a
 // release, and only once.
 TEST_F(MarketRules, AReleaseItsNodeRemovedLeavesTheComputersList) {
