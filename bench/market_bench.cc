@@ -25,9 +25,10 @@
 //                                   partition freed and taken by the oldest waiting request, one
 //                                   more queued; pending:100 is the baseline (the cost must not
 //                                   grow with the backlog).
-//   BM_FreeWithUnmetBacklog/pending:N/distinct:D  partitions free on 1,000 computers, N requests waiting on
-//                                   conditions none meets: an instance destroyed, freed, requested
-//                                   again; pending:100 is the baseline.
+//   BM_FreeWithUnmetBacklog/pending:N/distinct:D  partitions free on 1,000 computers, N requests
+//                                   waiting on conditions none meets (distinct:1, each with a
+//                                   max_price of its own: a group each): an instance destroyed,
+//                                   freed, requested again; pending:100 is the baseline.
 //   BM_HostOfALargeKindDestroyedAndRestarted/hosts:N  N running instances of one release and
 //                                   type (hosts for shared instances): one requested destroyed,
 //                                   then started again; hosts:100 is the baseline.
@@ -547,6 +548,22 @@ void churn(benchmark::State& state, World& w) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
+// The parties "owner" and "client", and enough open computers of kMaxPartitionsPerComputer
+// partitions, supplying `rel`, for n instances.
+std::vector<Command> large_computers(size_t n, const std::string& rel) {
+  std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
+                                RegisterParty{"client", ubm::NodeKind::person, "client"}};
+  for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
+    const std::string guid = cat("COMP-", c);
+    commands.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, 1, "EUR", "", {}});
+    DeclareCapacity d{guid, {}};
+    for (size_t p = 0; p < kMaxPartitionsPerComputer; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
+    commands.push_back(std::move(d));
+    commands.push_back(Supply{"owner", guid, rel, true});
+  }
+  return commands;
+}
+
 // One tree of n instances (a root and n - 1 children) placed on computers of 10,000 partitions.
 // An iteration is a state report (started, then stopped, each instance in turn).
 struct TreeWorld : MemoryMarket {
@@ -555,15 +572,7 @@ struct TreeWorld : MemoryMarket {
 
   explicit TreeWorld(size_t n) {
     const std::string rel = release(0);
-    std::vector<Command> setup{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"}, RegisterParty{"client", ubm::NodeKind::person, "client"}};
-    for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
-      const std::string guid = cat("COMP-", c);
-      setup.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, 1, "EUR", "", {}});
-      DeclareCapacity d{guid, {}};
-      for (size_t p = 0; p < kMaxPartitionsPerComputer; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
-      setup.push_back(std::move(d));
-      setup.push_back(Supply{"owner", guid, rel, true});
-    }
+    std::vector<Command> setup = large_computers(n, rel);
     setup.push_back(RequestInstance{"client", "root", rel, "default", {}, {}, false, RequestedState::started});
     if (!run(setup)) return;
     const std::string root = "SOFTINST-1";
@@ -600,16 +609,7 @@ struct HostKindWorld : MemoryMarket {
 
   explicit HostKindWorld(size_t n) {
     const std::string rel = release(0);
-    std::vector<Command> commands{RegisterParty{"owner", ubm::NodeKind::organisation, "owner"},
-                                  RegisterParty{"client", ubm::NodeKind::person, "client"}};
-    for (size_t c = 0; c * kMaxPartitionsPerComputer < n; ++c) {
-      const std::string guid = cat("COMP-", c);
-      commands.push_back(RegisterComputer{guid, "owner", "net-0", Scope::open, 1, "EUR", "", {}});
-      DeclareCapacity d{guid, {}};
-      for (size_t p = 0; p < kMaxPartitionsPerComputer; ++p) d.partitions.push_back(PartitionSpec{cat("slappart", p), {}, {}, ""});
-      commands.push_back(std::move(d));
-      commands.push_back(Supply{"owner", guid, rel, true});
-    }
+    std::vector<Command> commands = large_computers(n, rel);
     for (size_t k = 0; k < n; ++k) {
       titles.push_back(cat("host-", k));
       commands.push_back(RequestInstance{"client", titles.back(), rel, "default", {}, {}, false, RequestedState::started});

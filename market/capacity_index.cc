@@ -318,6 +318,7 @@ bool CapacityIndex::read(ledger::SnapshotReader& r) {
 }
 
 void CapacityIndex::clear() {
+  ++clears_;
   computers_.clear();
   by_guid_.clear();
   strings_.clear();

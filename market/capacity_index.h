@@ -84,8 +84,9 @@ class CapacityIndex final : public FactProjection {
   const Computer& computer(uint32_t idx) const { return computers_[idx]; }
   uint32_t index_of(const Computer& c) const { return static_cast<uint32_t>(&c - computers_.data()); }
   uint32_t id(std::string_view s) const { return strings_.id(s); }  // kNone: nobody declared it
-  // How many names id() knows: a name, once known, keeps its id until the index is cleared.
-  size_t names() const { return strings_.size(); }
+  // Changes whenever id() may answer otherwise: a name joins (it keeps its id until the index is
+  // cleared) or the index is cleared (ids are given anew). Never repeats.
+  uint64_t names_version() const { return (clears_ << 32) + strings_.size(); }
   const std::string& name(uint32_t id) const { return strings_.name(id); }  // precondition: an id(), not kNone
   // Open computers with a free partition supplying `release` under `capability` (kNone ids allowed:
   // they give nullptr).
@@ -146,6 +147,7 @@ class CapacityIndex final : public FactProjection {
   std::vector<Computer> computers_;
   StringKeyMap<uint32_t> by_guid_;
   Interner strings_;
+  uint64_t clears_ = 0;  // clear() calls: names_version() never comes back to an earlier value
   // Candidates live at stable addresses (computers point to them): node-based maps, never erased.
   std::unordered_map<uint64_t, Candidates> by_release_;  // key(release, capability)
   std::unordered_map<uint64_t, Candidates> by_region_;   // key(capability, region)

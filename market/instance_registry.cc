@@ -1,6 +1,7 @@
 #include "market/instance_registry.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <mutex>
 
@@ -277,7 +278,10 @@ void InstanceRegistry::group(const Instance& i) {
   }
   const std::string key = group_key(i.request);
   auto it = groups_.find(key);
-  if (it == groups_.end()) it = groups_.emplace(key, std::map<uint64_t, uint32_t>{}).first;
+  if (it == groups_.end()) {
+    it = groups_.emplace(key, std::map<uint64_t, uint32_t>{}).first;
+    group_keys_by_release_[i.request.release].insert(key);
+  }
   it->second.emplace(i.arrival, i.index);
   if (i.pending_reason.starts_with(kScanBoundReason)) pending_scan_bound_.emplace(i.arrival, i.index);
 }
@@ -289,7 +293,14 @@ void InstanceRegistry::ungroup(const Instance& i) {
   auto it = groups.find(i.request.shared ? shared_group_key(i.request) : group_key(i.request));
   if (it == groups.end()) return;
   it->second.erase(i.arrival);
-  if (it->second.empty()) groups.erase(it);
+  if (!it->second.empty()) return;
+  if (!i.request.shared) {
+    auto r = group_keys_by_release_.find(i.request.release);
+    assert(r != group_keys_by_release_.end() && r->second.contains(it->first));
+    r->second.erase(it->first);
+    if (r->second.empty()) group_keys_by_release_.erase(r);
+  }
+  groups.erase(it);
 }
 
 bool InstanceRegistry::queues_consistent() const {
@@ -312,6 +323,17 @@ bool InstanceRegistry::queues_consistent() const {
     auto it = groups_.find(key);
     if (it == groups_.end() || it->second != queue) return false;
   }
+  // Each group's key under its requests' release, once.
+  std::map<std::string, std::vector<std::string>> by_release;
+  for (const auto& [key, queue] : groups) by_release[instances_[queue.begin()->second].request.release].push_back(key);
+  if (by_release.size() != group_keys_by_release_.size()) return false;
+  for (auto& [release, keys] : by_release) {
+    auto it = group_keys_by_release_.find(release);
+    if (it == group_keys_by_release_.end()) return false;
+    std::vector<std::string> have(it->second.begin(), it->second.end());
+    std::sort(have.begin(), have.end());
+    if (have != keys) return false;  // `keys` is sorted: `groups` is an ordered map
+  }
   if (shared_groups.size() != shared_groups_.size()) return false;
   for (const auto& [key, queue] : shared_groups) {
     auto it = shared_groups_.find(key);
@@ -333,16 +355,32 @@ bool InstanceRegistry::queues_consistent() const {
   return true;
 }
 
+InstanceRegistry::PendingGroup InstanceRegistry::pending_group(std::string_view key, const std::map<uint64_t, uint32_t>& queue) const {
+  size_t at = 0;
+  const std::string_view named = field_at(key, at);  // group_key's first two fields
+  const std::string_view release = field_at(key, at);
+  return {key, named, release, &instances_[queue.begin()->second]};
+}
+
 std::vector<InstanceRegistry::PendingGroup> InstanceRegistry::pending_groups() const {
   std::vector<PendingGroup> out;
   out.reserve(groups_.size());
-  for (const auto& [key, queue] : groups_) {
-    size_t at = 0;
-    const std::string_view named = field_at(key, at);  // group_key's first two fields
-    const std::string_view release = field_at(key, at);
-    out.push_back({key, named, release, &instances_[queue.begin()->second]});
-  }
+  for (const auto& [key, queue] : groups_) out.push_back(pending_group(key, queue));
   return out;
+}
+
+size_t InstanceRegistry::pending_group_count_of(std::string_view release) const {
+  auto r = group_keys_by_release_.find(release);
+  return r == group_keys_by_release_.end() ? 0 : r->second.size();
+}
+
+void InstanceRegistry::pending_groups_of(std::string_view release, std::vector<PendingGroup>& out) const {
+  auto r = group_keys_by_release_.find(release);
+  if (r == group_keys_by_release_.end()) return;
+  for (const std::string& key : r->second) {
+    auto it = groups_.find(key);
+    out.push_back(pending_group(it->first, it->second));
+  }
 }
 
 InstanceRegistry::Queued InstanceRegistry::pending_shared_in_group_after(std::string_view key, uint64_t arrival) const {
@@ -639,6 +677,7 @@ void InstanceRegistry::clear() {
   arrivals_ = 0;
   pending_shared_.clear();
   groups_.clear();
+  group_keys_by_release_.clear();
   pending_scan_bound_.clear();
   shared_groups_.clear();
   mark_host_changes();

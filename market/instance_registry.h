@@ -109,6 +109,10 @@ class InstanceRegistry final : public FactProjection {
     const Instance* oldest;
   };
   std::vector<PendingGroup> pending_groups() const;
+  // The groups of requests for `release` alone (appended to `out`): a pass offering one
+  // computer's capacity lists those of the releases it supplies, not every group.
+  void pending_groups_of(std::string_view release, std::vector<PendingGroup>& out) const;
+  size_t pending_group_count_of(std::string_view release) const;
   // The request of the group `key` queued first after `arrival`; nothing once the group is gone.
   Queued pending_in_group_after(std::string_view key, uint64_t arrival) const;
   size_t pending_group_count() const { return groups_.size(); }
@@ -231,6 +235,7 @@ class InstanceRegistry final : public FactProjection {
     bool operator()(const TitleSlot& s, const TitleProbe& p) const noexcept { return (*this)(p, s); }
   };
   void index_title(uint32_t idx);  // instances_[idx] exists, with its requester and title
+  PendingGroup pending_group(std::string_view key, const std::map<uint64_t, uint32_t>& queue) const;
   boost::unordered_flat_set<TitleSlot, TitleHash, TitleEqual> by_title_{0, TitleHash{}, TitleEqual{&instances_}};
   std::map<uint64_t, uint32_t> pending_;    // arrival -> instance
   // release + '\n' + type -> instances, sorted. Hosts are mostly added newest last (an append);
@@ -242,6 +247,8 @@ class InstanceRegistry final : public FactProjection {
   uint64_t arrivals_ = 0;
   std::map<uint64_t, uint32_t> pending_shared_;  // arrival -> instance: the shared among pending_
   Map<std::map<uint64_t, uint32_t>> groups_;       // group_key -> its requests, arrival -> instance
+  // release -> the keys of its groups in groups_
+  Map<boost::unordered_flat_set<std::string, StringViewHash, std::equal_to<>>> group_keys_by_release_;
   std::map<uint64_t, uint32_t> pending_scan_bound_;  // arrival -> instance: the scan-bound among pending_
   Map<std::map<uint64_t, uint32_t>> shared_groups_;  // shared_group_key -> its shared instances waiting
   std::vector<std::string> host_changes_;            // since mark_host_changes, at most kMaxHostChangesNoted

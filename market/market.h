@@ -205,9 +205,9 @@ class Market {
   // found: serve_pending). Deciding thread only.
   bool stale_reasons_ = true;
   // The conditions of groups of waiting requests (InstanceRegistry::group_key) compiled for the
-  // passes after a free (Handler::could_serve), each valid while the capacity index knows as many
-  // names as when it was compiled. Deciding thread only; cleared with the projections.
-  mutable StringKeyMap<Matcher::Prepared> prepared_groups_;
+  // passes after a free (Handler::could_serve), each valid while the capacity index knows the same
+  // names as when it was compiled (CapacityIndex::names_version). Deciding thread only.
+  StringKeyMap<Matcher::Prepared> prepared_groups_;
   // What batches decided but not yet applied by the ledger registered: the directory and the
   // journal projection learn it only once written, and the next batch must already see it.
   struct InFlight {

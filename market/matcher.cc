@@ -208,17 +208,12 @@ bool Matcher::still_hosts(const InstanceRegistry::Instance& h, std::string_view 
   return host_fits(h, release, client, c, !c.computer_guid.empty() || !c.instance_guid.empty());
 }
 
-bool Matcher::could_place_on(const CapacityIndex::Computer& m, std::string_view release, std::string_view client,
-                             const Conditions& c) const {
-  return could_place_on(m, client, prepare(release, c));
-}
-
 Matcher::Prepared Matcher::prepare(std::string_view release, const Conditions& c) const {
-  return Prepared{compile(release, c), c.computer_guid, capacity_.names()};
+  return Prepared{compile(release, c), c.computer_guid, capacity_.names_version()};
 }
 
 bool Matcher::could_place_on(const CapacityIndex::Computer& m, std::string_view client, const Prepared& p) const {
-  assert(p.names == capacity_.names());
+  assert(p.names_version == capacity_.names_version());
   const bool named = !p.computer_guid.empty();
   if (!m.has_free() || (named && p.computer_guid != m.guid) || !admits(m, client, named)) return false;
   const Compiled& k = p.k;

@@ -52,13 +52,6 @@ class Matcher {
   // Whether the host a shared instance of `client` is attached to still serves it under `c`:
   // running, the host `c` names if it names one, and meeting the rest as host() would require.
   bool still_hosts(const InstanceRegistry::Instance& host, std::string_view release, std::string_view client, const Conditions& c) const;
-  // Whether a request could take a partition of this computer: it has one free, supplies the
-  // release, is open to the client (or is the closed computer the request names), and meets every
-  // condition. After partitions were freed on one computer, only the waiting requests it suits can
-  // be placed (every other capacity refused them already): a pass tries those alone.
-  bool could_place_on(const CapacityIndex::Computer& computer, std::string_view release, std::string_view client,
-                      const Conditions& c) const;
-
   // Conditions against the capacity index's names (kNone: nobody declared it).
   struct Compiled {
     uint32_t release = kNone;
@@ -71,15 +64,20 @@ class Matcher {
     std::string impossible;  // a condition no computer can satisfy
   };
   // A request's conditions compiled once, for could_place_on on many computers or many times (a
-  // pass after a free asks it of each group of waiting requests): valid while the capacity index
-  // knows as many names as `names` (CapacityIndex::names: one joining may make a condition
-  // possible, and a cleared index gives ids anew).
+  // pass after a free asks it of each group of waiting requests): valid while the capacity index's
+  // names_version() is `names_version` (a name joining may make a condition possible; a cleared
+  // index gives ids anew).
   struct Prepared {
     Compiled k;
     std::string computer_guid;  // the computer the conditions name, if any
-    size_t names = 0;
+    uint64_t names_version = 0;
   };
   Prepared prepare(std::string_view release, const Conditions& c) const;
+  // Whether a request could take a partition of this computer: it has one free, supplies the
+  // release, is open to `client` (or is the closed computer the request names: then `client`
+  // must be the request's), and meets every condition. After partitions were freed on one
+  // computer, only the waiting requests it suits can be placed (every other capacity refused them
+  // already): a pass tries those alone.
   bool could_place_on(const CapacityIndex::Computer& computer, std::string_view client, const Prepared& p) const;
 
  private:

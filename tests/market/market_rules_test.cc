@@ -27,6 +27,22 @@ class MarketRules : public ::testing::Test {
     w.format(guid, n);
     w.supply(guid);
   }
+  // n requests of kRelease asking max_price=5, waiting on COMP-1, which costs 10 and has one
+  // partition but supplies nothing yet (their reason: no computer supplies the release).
+  static constexpr const char* kDear = "no free partition at max_price=5 or less";
+  std::vector<std::string> dear_requests(size_t n) {
+    w.computer("COMP-1", 10);
+    w.format("COMP-1", 1);
+    std::vector<std::string> guids;
+    for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
+    return guids;
+  }
+  // How many of them read the reason a supply of kRelease on COMP-1 gives.
+  size_t read_dear(const std::vector<std::string>& guids) {
+    size_t c = 0;
+    for (const auto& g : guids) c += w.market().instances().get(g)->pending_reason == kDear;
+    return c;
+  }
   World w;
 };
 
@@ -228,17 +244,10 @@ TEST_F(MarketRules, APendingReasonIsTheMarketsPresentOne) {
 // One batch rewrites a bounded number of reasons, the oldest requests' first, however many of its
 // commands pass over the queue; the next batches go on.
 TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
-  w.computer("COMP-1", 10);
-  w.format("COMP-1", 1);
   const size_t n = kMaxReasonUpdatesPerBatch + 10;
-  std::vector<std::string> guids;
-  for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
-  const std::string dear = "no free partition at max_price=5 or less";
-  auto rewritten = [&] {
-    size_t c = 0;
-    for (const auto& g : guids) c += w.market().instances().get(g)->pending_reason == dear;
-    return c;
-  };
+  const std::vector<std::string> guids = dear_requests(n);
+  const std::string dear = kDear;
+  auto rewritten = [&] { return read_dear(guids); };
   const ubm::Seq before = w.ledger().head();
   w.supply("COMP-1");
   EXPECT_EQ(rewritten(), kMaxReasonUpdatesPerBatch);
@@ -263,18 +272,10 @@ TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
 // supplies (no other request's reason reads that computer). Reasons a batch's bound left behind
 // are another matter: the next such pass asks every request, whatever the computer supplies.
 TEST_F(MarketRules, ReasonsLeftBehindByABatchsBoundAreRewrittenByTheNextCapacityOfAnyRelease) {
-  w.computer("COMP-1", 10);
-  w.format("COMP-1", 1);
   const size_t n = kMaxReasonUpdatesPerBatch + 10;
-  std::vector<std::string> guids;
-  for (size_t k = 0; k < n; ++k) guids.push_back(w.request("x" + std::to_string(k), {{"max_price", "5"}}).instance);
+  const std::vector<std::string> guids = dear_requests(n);
   const std::string other = w.request("other", {{"max_price", "5"}}, "alice", false, RequestedState::started, {}, kRelease2).instance;
-  const std::string dear = "no free partition at max_price=5 or less";
-  auto rewritten = [&] {
-    size_t c = 0;
-    for (const auto& g : guids) c += w.market().instances().get(g)->pending_reason == dear;
-    return c;
-  };
+  auto rewritten = [&] { return read_dear(guids); };
   w.computer("COMP-2", 1);  // asks every request again (no reason changes): none is left behind
   w.supply("COMP-1");
   ASSERT_EQ(rewritten(), kMaxReasonUpdatesPerBatch);
