@@ -116,9 +116,22 @@ void ComputerView::Computer::index_partition(uint32_t idx) {
   by_ref.insert(std::upper_bound(by_ref.begin(), by_ref.end(), slot, slot_before), slot);
 }
 
+namespace {
+bool available(const std::string& state) { return state == "available"; }
+}  // namespace
+
 bool ComputerView::Computer::supplies_release(std::string_view url) const {
   const std::string* s = find_value(supplies, url);
-  return s != nullptr && *s == "available";
+  return s != nullptr && available(*s);
+}
+
+std::vector<std::string> ComputerView::Computer::supplied_releases() const {
+  std::vector<std::string> out;
+  for (const auto& [url, state] : supplies) {  // kept sorted by URL, each once (the Supplied fold)
+    if (available(state)) out.push_back(url);
+  }
+  assert(std::is_sorted(out.begin(), out.end()));
+  return out;
 }
 
 std::optional<ComputerView::Computer> ComputerView::get(std::string_view guid) const {

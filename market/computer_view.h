@@ -101,6 +101,7 @@ class ComputerView final : public FactProjection {
     const Partition* partition(std::string_view ref) const;
     void index_partition(uint32_t idx);  // adds partitions[idx] (not indexed yet) to by_ref
     bool supplies_release(std::string_view url) const;
+    std::vector<std::string> supplied_releases() const;  // those supplies_release() holds for, sorted
   };
 
   std::string_view name() const override { return "market.computers"; }

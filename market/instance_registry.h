@@ -144,9 +144,9 @@ class InstanceRegistry final : public FactProjection {
   }
   std::span<const std::string> host_changes() const { return host_changes_; }
   bool host_changes_overflowed() const { return host_changes_overflowed_; }
-  // Whether the queues (pending, shared, groups, shared groups, scan-bound) and the index of hosts
-  // are exactly what the instances' state makes them, recomputed from scratch: for tests, after
-  // any fold.
+  // Whether the queues (pending, shared, groups, shared groups, scan-bound), the groups' index by
+  // release and the index of hosts are exactly what the instances' state makes them, recomputed
+  // from scratch: for tests, after any fold.
   bool queues_consistent() const;
   // Requests for a partition whose last reason is the matcher's scan bound (kScanBoundReason): a
   // partition freed anywhere offers itself to them whatever it suits.
@@ -181,7 +181,8 @@ class InstanceRegistry final : public FactProjection {
   // Queues `i` (pending, with its arrival and reason) where it belongs: the pending queue, then the
   // shared queue or its group (and the scan-bound queue when its reason says so: group). ungroup
   // takes a request for a partition out of its group and the scan-bound queue (its request is
-  // about to change, or it leaves the queue); group puts it back. Both ignore the shared.
+  // about to change, or it leaves the queue); group puts it back. A shared instance goes into, or
+  // out of, its shared group instead.
   void enqueue(const Instance& i);
   void group(const Instance& i);
   void ungroup(const Instance& i);

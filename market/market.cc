@@ -350,11 +350,11 @@ struct Market::Handler {
     std::vector<std::string> groups, shared_groups;
     if (offer == Offer::freed && freed != nullptr && freed->has_free()) {
       // Of the releases it supplies only: it could serve no other request (Matcher::could_place_on).
-      for (const auto& g : groups_of(supplied_by(on))) {
+      for (const auto& g : groups_of(OfferedReleases{false, supplied_by(on)})) {
         if (could_serve(*freed, g)) groups.emplace_back(g.key);
       }
     } else if (by_group) {
-      for (const auto& g : offered.every ? m.instances_.pending_groups() : groups_of(offered.releases)) groups.emplace_back(g.key);
+      for (const auto& g : offered.every ? m.instances_.pending_groups() : groups_of(offered)) groups.emplace_back(g.key);
     }
     if (!every_shared) {
       shared_groups.assign(m.instances_.host_changes().begin(), m.instances_.host_changes().end());
@@ -455,8 +455,8 @@ struct Market::Handler {
   // `capacity`. Copies: the pass folds facts.
   struct OfferedReleases {
     bool every = true;
-    std::vector<std::string> releases;
-    bool has(std::string_view r) const { return every || std::find(releases.begin(), releases.end(), r) != releases.end(); }
+    std::vector<std::string> releases;  // sorted
+    bool has(std::string_view r) const { return every || std::binary_search(releases.begin(), releases.end(), r, std::less<>{}); }
   };
   OfferedReleases offered_releases(Offer offer, std::string_view on, std::string_view release) const {
     OfferedReleases o;
@@ -469,31 +469,25 @@ struct Market::Handler {
     }
     return o;
   }
-  // The releases `computer` supplies (available): the only ones its partitions may run.
+  // The releases `computer` supplies, sorted: the only ones its partitions may run.
   std::vector<std::string> supplied_by(std::string_view computer) const {
-    std::vector<std::string> releases;
-    if (const ComputerView::Computer* c = m.computers_.find(computer)) {
-      for (const auto& [url, state] : c->supplies) {
-        if (state == "available") releases.push_back(url);
-      }
-    }
-    return releases;
+    const ComputerView::Computer* c = m.computers_.find(computer);
+    return c != nullptr ? c->supplied_releases() : std::vector<std::string>{};
   }
-  // The groups of requests waiting for those releases: looked up by release when they are a few
-  // of the groups waiting (InstanceRegistry::pending_groups_of, a lookup each), else every group
-  // listed and those of other releases dropped (a step each, without the lookup).
-  std::vector<InstanceRegistry::PendingGroup> groups_of(const std::vector<std::string>& releases) const {
+  // The groups of requests waiting for releases `o` holds (not every release): looked up by
+  // release when they are under half of the groups waiting (InstanceRegistry::pending_groups_of, a
+  // hash lookup each), else every group listed and those of other releases dropped (a binary
+  // search of `o` each, no lookup).
+  std::vector<InstanceRegistry::PendingGroup> groups_of(const OfferedReleases& o) const {
     size_t theirs = 0;
-    for (const auto& r : releases) theirs += m.instances_.pending_group_count_of(r);
+    for (const auto& r : o.releases) theirs += m.instances_.pending_group_count_of(r);
     std::vector<InstanceRegistry::PendingGroup> out;
     if (2 * theirs < m.instances_.pending_group_count()) {
       out.reserve(theirs);
-      for (const auto& r : releases) m.instances_.pending_groups_of(r, out);
+      for (const auto& r : o.releases) m.instances_.pending_groups_of(r, out);
     } else {
       out = m.instances_.pending_groups();
-      std::erase_if(out, [&](const InstanceRegistry::PendingGroup& g) {
-        return std::find(releases.begin(), releases.end(), g.release) == releases.end();
-      });
+      std::erase_if(out, [&](const InstanceRegistry::PendingGroup& g) { return !o.has(g.release); });
     }
     return out;
   }

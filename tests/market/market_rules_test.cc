@@ -246,14 +246,13 @@ TEST_F(MarketRules, APendingReasonIsTheMarketsPresentOne) {
 TEST_F(MarketRules, PendingReasonsAreRewrittenABoundedNumberAtATime) {
   const size_t n = kMaxReasonUpdatesPerBatch + 10;
   const std::vector<std::string> guids = dear_requests(n);
-  const std::string dear = kDear;
   auto rewritten = [&] { return read_dear(guids); };
   const ubm::Seq before = w.ledger().head();
   w.supply("COMP-1");
   EXPECT_EQ(rewritten(), kMaxReasonUpdatesPerBatch);
   EXPECT_LE(w.ledger().head().value() - before.value(), kMaxReasonUpdatesPerBatch + 2) << "the supply, its release, the reasons";
-  EXPECT_EQ(w.market().instances().get(guids.front())->pending_reason, dear) << "oldest first";
-  EXPECT_NE(w.market().instances().get(guids.back())->pending_reason, dear);
+  EXPECT_EQ(w.market().instances().get(guids.front())->pending_reason, kDear) << "oldest first";
+  EXPECT_NE(w.market().instances().get(guids.back())->pending_reason, kDear);
   w.format("COMP-1", 2);  // the next capacity event: the rest
   EXPECT_EQ(rewritten(), n);
   // Several commands of one batch, each passing over the queue: still the bound, in all.
@@ -330,6 +329,32 @@ TEST_F(MarketRules, AFreedPartitionServesARequestWhoseRegionNoComputerHadWhenItF
   w.request("y", {{"computer_guid", "COMP-2"}}, "alice", false, RequestedState::destroyed);
   w.ok(ReportState{"COMP-2", y.instance, ReportedState::destroyed});
   EXPECT_EQ(w.market().instances().get(a.instance)->computer, "COMP-2");
+  w.expect_replay_equal();
+}
+
+// A pass offering one computer looks the groups of the releases it supplies up by release when
+// they are few among those waiting: its releases' requests are served in arrival order, the
+// others keep waiting, as when every group was listed.
+TEST_F(MarketRules, CapacityAmongManyGroupsOfOtherReleasesServesItsOwnReleasesInOrder) {
+  std::vector<std::string> others;
+  for (int k = 0; k < 4; ++k) {
+    others.push_back(w.request("other" + std::to_string(k), {{"max_price", std::to_string(10 + k)}}, "alice", false,
+                               RequestedState::started, {}, kRelease2).instance);
+  }
+  const Outcome a = w.request("a");
+  const Outcome b = w.request("b", {{"max_price", "9"}});
+  w.computer("COMP-1", 1);
+  w.format("COMP-1", 2);
+  w.supply("COMP-1");  // 2 groups of its release among 6
+  EXPECT_EQ(w.market().instances().get(a.instance)->computer, "COMP-1");
+  EXPECT_EQ(w.market().instances().get(b.instance)->computer, "COMP-1");
+  const Outcome c = w.request("c");
+  ASSERT_TRUE(w.market().instances().get(c.instance)->pending);
+  // A free: 1 group of its release among 5.
+  w.request("a", {}, "alice", false, RequestedState::destroyed);
+  w.ok(ReportState{"COMP-1", a.instance, ReportedState::destroyed});
+  EXPECT_EQ(w.market().instances().get(c.instance)->computer, "COMP-1");
+  for (const auto& o : others) EXPECT_EQ(w.market().instances().get(o)->pending_reason, "no computer supplies the release");
   w.expect_replay_equal();
 }
 
