@@ -318,11 +318,16 @@ bool InstanceRegistry::queues_consistent() const {
     groups[group_key(i.request)].emplace(i.arrival, idx);
     if (i.pending_reason.starts_with(kScanBoundReason)) scan_bound.emplace(i.arrival, idx);
   }
-  if (pending != pending_ || shared != pending_shared_ || scan_bound != pending_scan_bound_ || groups.size() != groups_.size()) return false;
-  for (const auto& [key, queue] : groups) {
-    auto it = groups_.find(key);
-    if (it == groups_.end() || it->second != queue) return false;
-  }
+  // The same keys, each with the same queue.
+  auto same = [](const std::map<std::string, std::map<uint64_t, uint32_t>>& want, const Map<std::map<uint64_t, uint32_t>>& have) {
+    if (want.size() != have.size()) return false;
+    for (const auto& [key, queue] : want) {
+      auto it = have.find(key);
+      if (it == have.end() || it->second != queue) return false;
+    }
+    return true;
+  };
+  if (pending != pending_ || shared != pending_shared_ || scan_bound != pending_scan_bound_ || !same(groups, groups_)) return false;
   // Each group's key under its requests' release, once.
   std::map<std::string, std::vector<std::string>> by_release;
   for (const auto& [key, queue] : groups) by_release[instances_[queue.begin()->second].request.release].push_back(key);
@@ -334,11 +339,7 @@ bool InstanceRegistry::queues_consistent() const {
     std::sort(have.begin(), have.end());
     if (have != keys) return false;  // `keys` is sorted: `groups` is an ordered map
   }
-  if (shared_groups.size() != shared_groups_.size()) return false;
-  for (const auto& [key, queue] : shared_groups) {
-    auto it = shared_groups_.find(key);
-    if (it == shared_groups_.end() || it->second != queue) return false;
-  }
+  if (!same(shared_groups, shared_groups_)) return false;
   // The hosts of each release and type, oldest first (Matcher::host walks them).
   std::map<std::string, std::vector<uint32_t>> hosts;
   for (uint32_t idx = 0; idx < instances_.size(); ++idx) {

@@ -325,9 +325,10 @@ struct Market::Handler {
   //   market's answer left behind otherwise (a placement since, by this pass or another command)
   //   is asked again by the next pass of a computer supplying its release, or registering; any
   //   capacity pass did so before, at whatever time it came. A supply walked every request
-  //   waiting, of any release: 20,000 waiting, 4.6 ms. The matcher's answer is the same for each request of a group (same release, conditions and,
-  //   when they name a computer, client; its walk gives up on them alike), so it is asked once per
-  //   group until a placement changes what it would answer. The matcher was asked for each
+  //   waiting, of any release: 20,000 waiting, 4.6 ms. The matcher's answer is the same for each
+  //   request of a group (same release, conditions and, when they name a computer, client; its
+  //   walk gives up on them alike), so it is asked once per group until a placement changes what
+  //   it would answer. The matcher was asked for each
   //   request: 20,000 waiting on conditions no computer of 1,000 meets, 124 ms a supply. Hosts
   //   may serve other shared instances only when their computer's properties change (`computer`:
   //   Matcher::host_fits reads nothing else of it), then the groups of the hosts on it are tried.

@@ -5,8 +5,9 @@
 // freed computer fits. After hosts changed: the shared instances this command queued and the groups
 // of shared instances those hosts may take. After a computer changed: the groups of requests it may
 // serve or explain otherwise (every group, or those of the releases it supplies: Market's
-// serve_pending), and the groups of shared instances its hosts may take. A host placed by the walk adds its groups of
-// shared instances from there (add_shared_group), or every shared instance (add_every_shared).
+// serve_pending), and the groups of shared instances its hosts may take. A host placed by the walk
+// adds its groups of shared instances from there (add_shared_group), or every shared instance
+// (add_every_shared).
 //
 // A min-heap of each queue's next request, so a step costs the log of the number of queues: the
 // first version looked every queue up at every step, and 50,000 shared instances waiting ahead of
@@ -43,10 +44,9 @@ class MergedQueues {
                std::vector<std::string> shared_groups = {})
       : r_(registry), shared_after_(shared_after), every_shared_(shared_after == 0), groups_(std::move(groups)),
         shared_groups_(std::move(shared_groups)) {
-    std::sort(shared_groups_.begin(), shared_groups_.end());
-    shared_groups_.erase(std::unique(shared_groups_.begin(), shared_groups_.end()), shared_groups_.end());
+    // Each shared group once, in its first place (the set that add_shared_group keeps).
+    std::erase_if(shared_groups_, [&](const std::string& key) { return !walked_shared_groups_.insert(key).second; });
     for (size_t s = 0; s < kGroups + groups_.size() + shared_groups_.size(); ++s) push(s, 0);
-    walked_shared_groups_.insert(shared_groups_.begin(), shared_groups_.end());
   }
 
   // Walks the shared group `key` too, from the first of its instances queued after `after` (the
